@@ -1,0 +1,436 @@
+//! Event schema v1: the envelope and one payload type per event.
+//!
+//! The wire form is an object: envelope fields plus `payload`, whose shape is chosen by
+//! `type`. These Rust types are the single source of the published JSON Schema.
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::decimal::{Money, Rate};
+use crate::time::{BusinessClock, OccurredAt, YearMonth};
+
+/// The newest schema version this build reads and the version it writes.
+pub const CURRENT_SCHEMA_VERSION: u32 = 1;
+
+/// Longest identifier accepted (event, agent, outlet, team, policy, source ids).
+pub const MAX_ID_LEN: usize = 64;
+
+/// One activity, plan, target or reference-data fact from an upstream system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Unique per fact; the same id delivered again is the same fact.
+    pub event_id: String,
+    /// When it happened; its business date is this instant in the organisation's zone.
+    pub occurred_at: OccurredAt,
+    /// The emitting system (a CRM, a mobile work-log app, the core policy system).
+    pub source: String,
+    /// The customer manager the event concerns, for agent-scoped events.
+    pub agent_id: Option<String>,
+    pub payload: Payload,
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        self.payload.event_type()
+    }
+
+    pub fn business_date(&self, clock: &BusinessClock) -> NaiveDate {
+        clock.business_date(&self.occurred_at)
+    }
+}
+
+macro_rules! event_types {
+    ($($variant:ident($payload:ident) = $name:literal, $agent:ident;)*) => {
+        /// The kind of an event, as written in its `type` field.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum EventType {
+            $($variant,)*
+        }
+
+        /// The typed body of an event.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Payload {
+            $($variant($payload),)*
+        }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The name used on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some(EventType::$variant),)*
+                    _ => None,
+                }
+            }
+
+            /// Whether the envelope must, may or must not name an agent.
+            pub const fn agent_rule(self) -> AgentRule {
+                match self {
+                    $(EventType::$variant => AgentRule::$agent,)*
+                }
+            }
+
+            pub(crate) fn payload_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self {
+                    $(EventType::$variant => generator.subschema_for::<$payload>(),)*
+                }
+            }
+
+            pub(crate) fn decode_payload<'de, D: serde::Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
+                match self {
+                    $(EventType::$variant => $payload::deserialize(d).map(Payload::$variant),)*
+                }
+            }
+        }
+
+        impl Payload {
+            pub const fn event_type(&self) -> EventType {
+                match self {
+                    $(Payload::$variant(_) => EventType::$variant,)*
+                }
+            }
+
+            pub(crate) fn serialize_into<S: serde::ser::SerializeMap>(&self, map: &mut S) -> Result<(), S::Error> {
+                match self {
+                    $(Payload::$variant(p) => map.serialize_entry("payload", p),)*
+                }
+            }
+        }
+    };
+}
+
+/// Schema of an identifier (ids of events, agents, outlets, teams, policies, sources):
+/// 1 to 64 characters, no control characters, no leading or trailing spaces.
+#[derive(Debug)]
+pub(crate) struct Id;
+
+/// The pattern behind [`Id`]: no control characters, no surrounding white space (emptiness
+/// is left to `minLength`, so an empty id gets one clear error).
+pub(crate) const ID_PATTERN: &str =
+    r"^([^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?)?$";
+
+impl JsonSchema for Id {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Identifier: 1 to 64 characters, no control characters, no leading or trailing spaces",
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ID_LEN,
+            "pattern": ID_PATTERN,
+        })
+    }
+}
+
+/// How an event type relates to the envelope's `agent_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentRule {
+    Required,
+    /// Required exactly when the payload says the event is about one agent.
+    Conditional,
+    Forbidden,
+}
+
+event_types! {
+    OutletVisit(OutletVisit) = "outlet_visit", Required;
+    Consultation(Consultation) = "consultation", Required;
+    SaleClosed(SaleClosed) = "sale_closed", Required;
+    PolicyCancelled(PolicyCancelled) = "policy_cancelled", Required;
+    ActivityPlan(ActivityPlan) = "activity_plan", Required;
+    Target(Target) = "target", Conditional;
+    TeamDefined(TeamDefined) = "team_defined", Forbidden;
+    AgentJoinedTeam(AgentJoinedTeam) = "agent_joined_team", Required;
+    AgentLeft(AgentLeft) = "agent_left", Required;
+    OutletRegistered(OutletRegistered) = "outlet_registered", Forbidden;
+    OutletAssigned(OutletAssigned) = "outlet_assigned", Required;
+    OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required;
+    Retraction(Retraction) = "retraction", Conditional;
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a customer manager visited an outlet (拜访原因).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitPurpose {
+    /// Relationship upkeep with outlet staff.
+    Relationship,
+    /// Training outlet staff.
+    Training,
+    /// Promoting a product.
+    Promotion,
+    /// Service or after-sales work.
+    Service,
+    /// Any other purpose.
+    Other,
+}
+
+impl VisitPurpose {
+    pub const ALL: [VisitPurpose; 5] = [
+        VisitPurpose::Relationship,
+        VisitPurpose::Training,
+        VisitPurpose::Promotion,
+        VisitPurpose::Service,
+        VisitPurpose::Other,
+    ];
+}
+
+/// Outlet visit (银行拜访).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutletVisit {
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    pub purpose: VisitPurpose,
+    /// What the visit achieved (达成效果), free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
+    pub outcome_note: Option<String>,
+}
+
+/// Customer consultation at an outlet (客户洽谈).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Consultation {
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    /// Customers consulted (洽谈人数), at least 1.
+    #[schemars(range(min = 1))]
+    pub customers_consulted: u32,
+    /// Of them, customers with purchase intent (有购买意向客户).
+    pub customers_interested: u32,
+}
+
+/// Single premium (趸交) or regular premium (期交).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMode {
+    Single,
+    Regular,
+}
+
+/// A policy issued (促成/出单).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleClosed {
+    /// Outlet where the policy was issued (出单网点).
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    #[schemars(with = "Id")]
+    pub policy_id: String,
+    /// Product code (险种).
+    #[schemars(with = "Id")]
+    pub product_code: String,
+    /// Premium in CNY, greater than zero.
+    pub premium: Money,
+    pub payment_mode: PaymentMode,
+    /// Years of payment; required for regular premium (2 to 99), absent for single.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 2, max = 99))]
+    pub payment_years: Option<u32>,
+    /// Premium collected in advance (预收).
+    #[serde(default)]
+    pub pre_collected: bool,
+}
+
+/// Why a policy was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancellationReason {
+    /// Surrender within the cooling-off period (犹豫期退保).
+    CoolingOff,
+    /// Surrender after the cooling-off period.
+    Surrender,
+    /// Policy rescinded by the insurer.
+    Rescinded,
+    /// Any other reason; say which in `note`.
+    Other,
+}
+
+/// A policy cancelled: a new fact on its own date; the sale still happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCancelled {
+    #[schemars(with = "Id")]
+    pub policy_id: String,
+    /// Amount refunded in CNY, zero or more.
+    pub refund: Money,
+    pub reason: CancellationReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2000))]
+    pub note: Option<String>,
+}
+
+/// Planned visits per purpose, for plans that break visits down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VisitsByPurpose {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relationship: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other: Option<u32>,
+}
+
+/// An agent's own activity plan (活动计划 / 责任额) for a date range, inclusive.
+/// A later plan for the same agent and range replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityPlan {
+    pub period_start: NaiveDate,
+    /// Last day of the plan, on or after `period_start`.
+    pub period_end: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visits: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultations: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visits_by_purpose: Option<VisitsByPurpose>,
+}
+
+/// The organisational level a target or KPI applies to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Agent,
+    Team,
+    Branch,
+    Region,
+}
+
+/// A monthly target (月度目标) for one scope. A later target for the same scope and month
+/// replaces the earlier one. For `scope: agent` the envelope's `agent_id` equals `scope_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub month: YearMonth,
+    pub scope: Scope,
+    #[schemars(with = "Id")]
+    pub scope_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub premium: Option<Money>,
+    /// Target share of assigned outlets with at least one sale, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlet_activity_rate: Option<Rate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visits: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultations: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales: Option<u32>,
+}
+
+/// A team and its place in the organisation: team → branch → region.
+/// A later definition of the same team replaces the earlier one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamDefined {
+    #[schemars(with = "Id")]
+    pub team_id: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub team_name: String,
+    #[schemars(with = "Id")]
+    pub branch_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub branch_name: Option<String>,
+    #[schemars(with = "Id")]
+    pub region_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub region_name: Option<String>,
+    /// The sales supervisor (销售主管) leading the team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Id>")]
+    pub supervisor_id: Option<String>,
+}
+
+/// The agent belongs to `team_id` from `effective_date` on; joining another team is a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentJoinedTeam {
+    #[schemars(with = "Id")]
+    pub team_id: String,
+    pub effective_date: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub agent_name: Option<String>,
+}
+
+/// The agent leaves the roster; `effective_date` is the first day no longer on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentLeft {
+    pub effective_date: NaiveDate,
+}
+
+/// A bank outlet (网点) becomes known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutletRegistered {
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    /// The bank, e.g. ICBC, ABC, BOC.
+    #[schemars(length(min = 1, max = 200))]
+    pub bank: String,
+    #[schemars(length(min = 1, max = 200))]
+    pub name: String,
+    #[schemars(with = "Id")]
+    pub region_id: String,
+}
+
+/// The outlet is assigned to the agent from `effective_date` on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutletAssigned {
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    pub effective_date: NaiveDate,
+}
+
+/// The outlet is no longer the agent's from `effective_date` on (last day is the day before).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutletUnassigned {
+    #[schemars(with = "Id")]
+    pub outlet_id: String,
+    pub effective_date: NaiveDate,
+}
+
+/// An event entered in error, withdrawn: it then counts nowhere, as if never sent.
+/// When the retracted event names an agent, the retraction names the same agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Retraction {
+    #[schemars(with = "Id")]
+    pub retracted_event_id: String,
+    #[schemars(length(min = 1, max = 500))]
+    pub reason: String,
+}

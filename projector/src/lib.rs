@@ -1,1 +1,5 @@
-//! See README.md: this crate is being built up; it holds no logic yet.
+//! Projection of the event log into ledgers.
+//!
+//! - [`ledger`]: the pure fold, events to ledger tables, order-independent and idempotent.
+
+pub mod ledger;

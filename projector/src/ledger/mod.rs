@@ -1,0 +1,1110 @@
+//! The ledger fold: events in, ledger tables out. Pure: no I/O, no clock.
+//!
+//! Every rule of the domain holds whatever the delivery order and however often an event
+//! arrives:
+//! - an `event_id` counts once; the same id with a different body is a conflict and the
+//!   first body is kept;
+//! - a retraction removes the original's effect wherever it landed, and an original that
+//!   arrives after its retraction never takes effect (retractions themselves cannot be
+//!   retracted);
+//! - activity lands on its business date in the organisation's time zone;
+//! - a cancellation is a refund on its own date, on the outlet of the cancelled sale; until
+//!   a (non-retracted) sale of its policy is known it is pending and counts nowhere;
+//! - plans, targets and team definitions: the latest by `occurred_at`, then `event_id`;
+//! - roster and outlet assignments are effective-dated; an agent's day is tagged with the
+//!   team the agent belonged to on that date.
+//!
+//! Order independence comes from keeping every effect a sum of per-event contributions or
+//! a choice among a set of versions, never a "last one applied" value.
+
+mod counters;
+mod rows;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use aqs_schemas::event::{Scope, TeamDefined};
+use aqs_schemas::{BusinessClock, Event, Money, OccurredAt, Payload, YearMonth};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+pub use counters::Counters;
+pub use rows::*;
+
+/// What applying one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The event took effect.
+    Applied,
+    /// Seen before with the same body: nothing to do.
+    Duplicate,
+    /// Seen before with a different body: the first one stays.
+    Conflict,
+    /// Already retracted when it arrived: recorded, counts nowhere.
+    Retracted,
+    /// Accepted but without effect, with the reason (e.g. retracting a retraction).
+    NoEffect(&'static str),
+}
+
+/// Sorts versions: latest by `occurred_at`, ties broken by `event_id`.
+type VersionKey = (i64, u32, String);
+
+fn version_key(at: &OccurredAt, event_id: &str) -> VersionKey {
+    let instant = at.as_datetime();
+    (
+        instant.timestamp(),
+        instant.timestamp_subsec_nanos(),
+        event_id.to_owned(),
+    )
+}
+
+/// Effective-dated facts: the value on a date is the latest fact effective on or before it.
+type Timeline<T> = BTreeMap<(NaiveDate, i64, u32, String), T>;
+
+fn timeline_key(
+    effective: NaiveDate,
+    at: &OccurredAt,
+    event_id: &str,
+) -> (NaiveDate, i64, u32, String) {
+    let (s, n, id) = version_key(at, event_id);
+    (effective, s, n, id)
+}
+
+/// Runs of equal values along a timeline, as (from, to-exclusive, value).
+fn timeline_runs<T: Clone + PartialEq>(
+    timeline: &Timeline<T>,
+) -> Vec<(NaiveDate, Option<NaiveDate>, T)> {
+    // The last fact of each effective date decides that date.
+    let mut by_date: BTreeMap<NaiveDate, &T> = BTreeMap::new();
+    for ((date, ..), value) in timeline {
+        by_date.insert(*date, value);
+    }
+    let mut runs: Vec<(NaiveDate, Option<NaiveDate>, T)> = Vec::new();
+    for (date, value) in by_date {
+        match runs.last_mut() {
+            Some(last) if last.2 == *value => {}
+            Some(last) => {
+                last.1 = Some(date);
+                runs.push((date, None, value.clone()));
+            }
+            None => runs.push((date, None, value.clone())),
+        }
+    }
+    runs
+}
+
+fn value_on<T>(timeline: &Timeline<T>, date: NaiveDate) -> Option<&T> {
+    timeline
+        .range(..=(date, i64::MAX, u32::MAX, String::from("\u{10FFFF}")))
+        .next_back()
+        .map(|(_, v)| v)
+}
+
+/// What an accepted agent event contributed, kept so a retraction can take it back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum AgentFact {
+    Activity {
+        date: NaiveDate,
+        outlet: String,
+        delta: Counters,
+        policy: Option<String>,
+    },
+    Cancellation {
+        date: NaiveDate,
+        policy: String,
+        refund: Money,
+    },
+    Membership {
+        key: (NaiveDate, i64, u32, String),
+    },
+    Assignment {
+        outlet: String,
+        key: (NaiveDate, i64, u32, String),
+    },
+    Plan {
+        period: (NaiveDate, NaiveDate),
+        key: VersionKey,
+    },
+    Target {
+        month: YearMonth,
+        key: VersionKey,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PlanCounts {
+    visits: Option<u32>,
+    consultations: Option<u32>,
+    sales: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct CancellationState {
+    date: NaiveDate,
+    refund: Money,
+    /// The outlet the refund currently counts on; `None` while pending.
+    attributed: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AgentState {
+    /// Digest of every event of this agent seen, retractions included.
+    seen: HashMap<String, u64>,
+    /// Ids retracted by this agent's retractions.
+    retracted: HashSet<String>,
+    facts: HashMap<String, AgentFact>,
+    cells: BTreeMap<(NaiveDate, String), Counters>,
+    /// Non-retracted sales by policy: event id → outlet.
+    sales_by_policy: BTreeMap<String, BTreeMap<String, String>>,
+    /// Non-retracted cancellations by policy: event id → state.
+    cancellations_by_policy: BTreeMap<String, BTreeMap<String, CancellationState>>,
+    /// Team from the effective date on; `None` after leaving.
+    memberships: Timeline<Option<String>>,
+    assignments: BTreeMap<String, Timeline<bool>>,
+    plans: BTreeMap<(NaiveDate, NaiveDate), BTreeMap<VersionKey, PlanCounts>>,
+    targets: BTreeMap<YearMonth, BTreeMap<VersionKey, aqs_schemas::event::Target>>,
+    /// Interval keys last handed to a sink, to tombstone those that disappear.
+    published_roster: BTreeSet<NaiveDate>,
+    published_assignments: BTreeSet<(String, NaiveDate)>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum ReferenceFact {
+    Team {
+        team: String,
+        key: VersionKey,
+    },
+    Outlet {
+        outlet: String,
+        key: VersionKey,
+    },
+    Target {
+        key: (Scope, String, YearMonth),
+        version: VersionKey,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ReferenceState {
+    seen: HashMap<String, u64>,
+    /// Ids retracted by retractions that name no agent; they apply to every agent too.
+    retracted: HashSet<String>,
+    facts: HashMap<String, ReferenceFact>,
+    teams: BTreeMap<String, BTreeMap<VersionKey, TeamDefined>>,
+    outlets: BTreeMap<String, BTreeMap<VersionKey, aqs_schemas::event::OutletRegistered>>,
+    targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, aqs_schemas::event::Target>>,
+}
+
+/// Keys changed since the last [`Ledger::take_changes`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Dirty {
+    cells: BTreeSet<(String, NaiveDate, String)>,
+    agent_days: BTreeSet<(String, NaiveDate)>,
+    /// Agents whose every day must be re-tagged (their team history changed).
+    retag_agents: BTreeSet<String>,
+    /// Every agent day must be re-tagged (a team moved to another branch or region).
+    retag_all: bool,
+    plans: BTreeSet<(String, NaiveDate, NaiveDate)>,
+    targets: BTreeSet<(Scope, String, YearMonth)>,
+    rosters: BTreeSet<String>,
+    assignments: BTreeSet<String>,
+    pending: BTreeSet<String>,
+    teams: BTreeSet<String>,
+    outlets: BTreeSet<String>,
+}
+
+/// Rows changed since the last call, ready for a sink. Rows absent from the current state
+/// come as tombstones (`deleted` keys).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerChanges {
+    /// Cells with zero counters are tombstones.
+    pub agent_outlet_day: Vec<AgentOutletDay>,
+    /// Days with zero counters are tombstones.
+    pub agent_day: Vec<AgentDay>,
+    pub plans: Vec<PlanRow>,
+    pub deleted_plans: Vec<(String, NaiveDate, NaiveDate)>,
+    pub targets: Vec<TargetRow>,
+    pub deleted_targets: Vec<(Scope, String, YearMonth)>,
+    /// Agents whose roster rows are replaced by `roster` (all of that agent's rows).
+    pub roster_agents: Vec<String>,
+    pub roster: Vec<RosterRow>,
+    pub deleted_roster: Vec<(String, NaiveDate)>,
+    pub assignment_agents: Vec<String>,
+    pub assignments: Vec<AssignmentRow>,
+    pub deleted_assignments: Vec<(String, String, NaiveDate)>,
+    pub pending_agents: Vec<String>,
+    pub pending_cancellations: Vec<PendingCancellation>,
+    pub teams: Vec<TeamRow>,
+    pub outlets: Vec<OutletRow>,
+}
+
+impl LedgerChanges {
+    pub fn is_empty(&self) -> bool {
+        self.agent_outlet_day.is_empty()
+            && self.agent_day.is_empty()
+            && self.plans.is_empty()
+            && self.deleted_plans.is_empty()
+            && self.targets.is_empty()
+            && self.deleted_targets.is_empty()
+            && self.roster_agents.is_empty()
+            && self.assignment_agents.is_empty()
+            && self.pending_agents.is_empty()
+            && self.teams.is_empty()
+            && self.outlets.is_empty()
+    }
+}
+
+/// The whole projection state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Ledger {
+    #[serde(skip)]
+    clock: BusinessClock,
+    agents: BTreeMap<String, AgentState>,
+    reference: ReferenceState,
+    dirty: Dirty,
+}
+
+/// A stable 64-bit digest (FNV-1a) of an event's canonical bytes, for conflict detection.
+pub fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Ledger {
+    pub fn new(clock: BusinessClock) -> Self {
+        Self {
+            clock,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_clock(&mut self, clock: BusinessClock) {
+        self.clock = clock;
+    }
+
+    /// Applies one event; `digest` is [`digest`] of its canonical bytes.
+    pub fn apply(&mut self, event: &Event, digest: u64) -> Applied {
+        match &event.agent_id {
+            Some(agent_id) => self.apply_agent_event(agent_id, event, digest),
+            None => self.apply_reference_event(event, digest),
+        }
+    }
+
+    /// Forgets the agents for which `owned` says no: their partition moved elsewhere.
+    pub fn retain_agents(&mut self, mut owned: impl FnMut(&str) -> bool) {
+        self.agents.retain(|agent, _| owned(agent));
+    }
+
+    fn apply_agent_event(&mut self, agent_id: &str, event: &Event, digest: u64) -> Applied {
+        let date = event.business_date(&self.clock);
+        let state = self.agents.entry(agent_id.to_owned()).or_default();
+        if let Some(first) = state.seen.get(&event.event_id) {
+            return if *first == digest {
+                Applied::Duplicate
+            } else {
+                Applied::Conflict
+            };
+        }
+        state.seen.insert(event.event_id.clone(), digest);
+
+        if let Payload::Retraction(retraction) = &event.payload {
+            let target = &retraction.retracted_event_id;
+            if !state.retracted.insert(target.clone()) {
+                return Applied::NoEffect("already retracted");
+            }
+            return if undo_agent_fact(state, agent_id, target, &mut self.dirty) {
+                Applied::Applied
+            } else if state.seen.contains_key(target) {
+                Applied::NoEffect("retractions cannot be retracted")
+            } else {
+                // The original has not arrived yet; it will count nowhere when it does.
+                Applied::Applied
+            };
+        }
+        if state.retracted.contains(&event.event_id)
+            || self.reference.retracted.contains(&event.event_id)
+        {
+            return Applied::Retracted;
+        }
+        let fact = match &event.payload {
+            Payload::OutletVisit(visit) => AgentFact::Activity {
+                date,
+                outlet: visit.outlet_id.clone(),
+                delta: Counters {
+                    visits: 1,
+                    ..Counters::default()
+                },
+                policy: None,
+            },
+            Payload::Consultation(c) => AgentFact::Activity {
+                date,
+                outlet: c.outlet_id.clone(),
+                delta: Counters {
+                    consultations: 1,
+                    customers_consulted: i64::from(c.customers_consulted),
+                    customers_interested: i64::from(c.customers_interested),
+                    ..Counters::default()
+                },
+                policy: None,
+            },
+            Payload::SaleClosed(sale) => AgentFact::Activity {
+                date,
+                outlet: sale.outlet_id.clone(),
+                delta: Counters {
+                    sales: 1,
+                    premium: sale.premium,
+                    ..Counters::default()
+                },
+                policy: Some(sale.policy_id.clone()),
+            },
+            Payload::PolicyCancelled(c) => AgentFact::Cancellation {
+                date,
+                policy: c.policy_id.clone(),
+                refund: c.refund,
+            },
+            Payload::AgentJoinedTeam(join) => AgentFact::Membership {
+                key: timeline_key(join.effective_date, &event.occurred_at, &event.event_id),
+            },
+            Payload::AgentLeft(left) => AgentFact::Membership {
+                key: timeline_key(left.effective_date, &event.occurred_at, &event.event_id),
+            },
+            Payload::OutletAssigned(a) => AgentFact::Assignment {
+                outlet: a.outlet_id.clone(),
+                key: timeline_key(a.effective_date, &event.occurred_at, &event.event_id),
+            },
+            Payload::OutletUnassigned(u) => AgentFact::Assignment {
+                outlet: u.outlet_id.clone(),
+                key: timeline_key(u.effective_date, &event.occurred_at, &event.event_id),
+            },
+            Payload::ActivityPlan(plan) => AgentFact::Plan {
+                period: (plan.period_start, plan.period_end),
+                key: version_key(&event.occurred_at, &event.event_id),
+            },
+            Payload::Target(target) => AgentFact::Target {
+                month: target.month,
+                key: version_key(&event.occurred_at, &event.event_id),
+            },
+            Payload::TeamDefined(_) | Payload::OutletRegistered(_) | Payload::Retraction(_) => {
+                return Applied::NoEffect("reference data names no agent");
+            }
+        };
+        do_agent_fact(
+            state,
+            agent_id,
+            &event.event_id,
+            &fact,
+            &event.payload,
+            &mut self.dirty,
+        );
+        state.facts.insert(event.event_id.clone(), fact);
+        Applied::Applied
+    }
+
+    fn apply_reference_event(&mut self, event: &Event, digest: u64) -> Applied {
+        let reference = &mut self.reference;
+        if let Some(first) = reference.seen.get(&event.event_id) {
+            return if *first == digest {
+                Applied::Duplicate
+            } else {
+                Applied::Conflict
+            };
+        }
+        reference.seen.insert(event.event_id.clone(), digest);
+        if let Payload::Retraction(retraction) = &event.payload {
+            let target = retraction.retracted_event_id.clone();
+            if !reference.retracted.insert(target.clone()) {
+                return Applied::NoEffect("already retracted");
+            }
+            undo_reference_fact(reference, &target, &mut self.dirty);
+            for (agent_id, state) in &mut self.agents {
+                if undo_agent_fact(state, agent_id, &target, &mut self.dirty) {
+                    state.retracted.insert(target.clone());
+                }
+            }
+            return Applied::Applied;
+        }
+        if reference.retracted.contains(&event.event_id) {
+            return Applied::Retracted;
+        }
+        let version = version_key(&event.occurred_at, &event.event_id);
+        let fact = match &event.payload {
+            Payload::TeamDefined(team) => {
+                reference
+                    .teams
+                    .entry(team.team_id.clone())
+                    .or_default()
+                    .insert(version.clone(), team.clone());
+                self.dirty.teams.insert(team.team_id.clone());
+                self.dirty.retag_all = true;
+                ReferenceFact::Team {
+                    team: team.team_id.clone(),
+                    key: version,
+                }
+            }
+            Payload::OutletRegistered(outlet) => {
+                reference
+                    .outlets
+                    .entry(outlet.outlet_id.clone())
+                    .or_default()
+                    .insert(version.clone(), outlet.clone());
+                self.dirty.outlets.insert(outlet.outlet_id.clone());
+                ReferenceFact::Outlet {
+                    outlet: outlet.outlet_id.clone(),
+                    key: version,
+                }
+            }
+            Payload::Target(target) => {
+                let key = (target.scope, target.scope_id.clone(), target.month);
+                reference
+                    .targets
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(version.clone(), target.clone());
+                self.dirty.targets.insert(key.clone());
+                ReferenceFact::Target { key, version }
+            }
+            _ => return Applied::NoEffect("agent events need an agent_id"),
+        };
+        reference.facts.insert(event.event_id.clone(), fact);
+        Applied::Applied
+    }
+
+    /// Every ledger table, sorted by key.
+    pub fn tables(&self) -> LedgerTables {
+        let mut tables = LedgerTables::default();
+        for (agent_id, state) in &self.agents {
+            for ((date, outlet), counters) in &state.cells {
+                tables.agent_outlet_day.push(AgentOutletDay {
+                    agent_id: agent_id.clone(),
+                    outlet_id: outlet.clone(),
+                    business_date: *date,
+                    counters: *counters,
+                });
+            }
+            let days: BTreeSet<NaiveDate> = state.cells.keys().map(|(d, _)| *d).collect();
+            for date in days {
+                tables.agent_day.push(self.agent_day(agent_id, state, date));
+            }
+            tables.plans.extend(plan_rows(agent_id, state));
+            for (month, versions) in &state.targets {
+                if let Some((key, target)) = versions.last_key_value() {
+                    tables.targets.push(target_row(target, *month, &key.2));
+                }
+            }
+            tables.roster.extend(roster_rows(agent_id, state));
+            tables.assignments.extend(assignment_rows(agent_id, state));
+            tables
+                .pending_cancellations
+                .extend(pending_rows(agent_id, state));
+        }
+        for ((_, _, month), versions) in &self.reference.targets {
+            if let Some((key, target)) = versions.last_key_value() {
+                tables.targets.push(target_row(target, *month, &key.2));
+            }
+        }
+        tables
+            .targets
+            .sort_by(|a, b| (a.scope, &a.scope_id, a.month).cmp(&(b.scope, &b.scope_id, b.month)));
+        tables.teams = self
+            .reference
+            .teams
+            .keys()
+            .filter_map(|t| self.team_row(t))
+            .collect();
+        tables.outlets = self
+            .reference
+            .outlets
+            .keys()
+            .filter_map(|o| self.outlet_row(o))
+            .collect();
+        tables.team_day = team_days(&tables.agent_day);
+        tables
+    }
+
+    fn team_row(&self, team_id: &str) -> Option<TeamRow> {
+        let (_, team) = self.reference.teams.get(team_id)?.last_key_value()?;
+        Some(TeamRow {
+            team_id: team.team_id.clone(),
+            team_name: team.team_name.clone(),
+            branch_id: team.branch_id.clone(),
+            branch_name: team.branch_name.clone(),
+            region_id: team.region_id.clone(),
+            region_name: team.region_name.clone(),
+            supervisor_id: team.supervisor_id.clone(),
+        })
+    }
+
+    fn outlet_row(&self, outlet_id: &str) -> Option<OutletRow> {
+        let (_, outlet) = self.reference.outlets.get(outlet_id)?.last_key_value()?;
+        Some(OutletRow {
+            outlet_id: outlet.outlet_id.clone(),
+            bank: outlet.bank.clone(),
+            name: outlet.name.clone(),
+            region_id: outlet.region_id.clone(),
+        })
+    }
+
+    fn agent_day(&self, agent_id: &str, state: &AgentState, date: NaiveDate) -> AgentDay {
+        let mut counters = Counters::default();
+        for (_, cell) in state
+            .cells
+            .range((date, String::new())..)
+            .take_while(|((d, _), _)| *d == date)
+        {
+            counters.add(cell);
+        }
+        let team_id = value_on(&state.memberships, date)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let (branch_id, region_id) = self
+            .reference
+            .teams
+            .get(&team_id)
+            .and_then(|versions| versions.last_key_value())
+            .map(|(_, t)| (t.branch_id.clone(), t.region_id.clone()))
+            .unwrap_or_default();
+        AgentDay {
+            agent_id: agent_id.to_owned(),
+            business_date: date,
+            team_id,
+            branch_id,
+            region_id,
+            counters,
+        }
+    }
+
+    /// The rows changed since the previous call, and forgets the changes.
+    pub fn take_changes(&mut self) -> LedgerChanges {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut changes = LedgerChanges::default();
+        for (agent_id, date, outlet) in &dirty.cells {
+            let counters = self
+                .agents
+                .get(agent_id)
+                .and_then(|s| s.cells.get(&(*date, outlet.clone())))
+                .copied()
+                .unwrap_or_default();
+            changes.agent_outlet_day.push(AgentOutletDay {
+                agent_id: agent_id.clone(),
+                outlet_id: outlet.clone(),
+                business_date: *date,
+                counters,
+            });
+        }
+        let mut days = dirty.agent_days;
+        for (agent_id, state) in &self.agents {
+            if dirty.retag_all || dirty.retag_agents.contains(agent_id) {
+                days.extend(state.cells.keys().map(|(d, _)| (agent_id.clone(), *d)));
+            }
+        }
+        for (agent_id, date) in days {
+            match self.agents.get(&agent_id) {
+                Some(state) => changes
+                    .agent_day
+                    .push(self.agent_day(&agent_id, state, date)),
+                None => changes.agent_day.push(AgentDay {
+                    agent_id,
+                    business_date: date,
+                    team_id: String::new(),
+                    branch_id: String::new(),
+                    region_id: String::new(),
+                    counters: Counters::default(),
+                }),
+            }
+        }
+        for (agent_id, start, end) in dirty.plans {
+            let current = self
+                .agents
+                .get(&agent_id)
+                .and_then(|s| s.plans.get(&(start, end)))
+                .and_then(|v| v.last_key_value());
+            match current {
+                Some((key, plan)) => changes.plans.push(PlanRow {
+                    agent_id,
+                    period_start: start,
+                    period_end: end,
+                    visits: plan.visits,
+                    consultations: plan.consultations,
+                    sales: plan.sales,
+                    event_id: key.2.clone(),
+                }),
+                None => changes.deleted_plans.push((agent_id, start, end)),
+            }
+        }
+        for key in dirty.targets {
+            let versions = if key.0 == Scope::Agent {
+                self.agents.get(&key.1).and_then(|s| s.targets.get(&key.2))
+            } else {
+                self.reference.targets.get(&key)
+            };
+            match versions.and_then(|v| v.last_key_value()) {
+                Some((version, target)) => {
+                    changes.targets.push(target_row(target, key.2, &version.2))
+                }
+                None => changes.deleted_targets.push(key),
+            }
+        }
+        for agent_id in dirty.rosters {
+            if let Some(state) = self.agents.get_mut(&agent_id) {
+                let rows = roster_rows(&agent_id, state);
+                let now: BTreeSet<NaiveDate> = rows.iter().map(|r| r.valid_from).collect();
+                changes.deleted_roster.extend(
+                    state
+                        .published_roster
+                        .difference(&now)
+                        .map(|d| (agent_id.clone(), *d)),
+                );
+                state.published_roster = now;
+                changes.roster.extend(rows);
+                changes.roster_agents.push(agent_id);
+            }
+        }
+        for agent_id in dirty.assignments {
+            if let Some(state) = self.agents.get_mut(&agent_id) {
+                let rows = assignment_rows(&agent_id, state);
+                let now: BTreeSet<(String, NaiveDate)> = rows
+                    .iter()
+                    .map(|r| (r.outlet_id.clone(), r.valid_from))
+                    .collect();
+                changes.deleted_assignments.extend(
+                    state
+                        .published_assignments
+                        .difference(&now)
+                        .map(|(o, d)| (agent_id.clone(), o.clone(), *d)),
+                );
+                state.published_assignments = now;
+                changes.assignments.extend(rows);
+                changes.assignment_agents.push(agent_id);
+            }
+        }
+        for agent_id in dirty.pending {
+            if let Some(state) = self.agents.get(&agent_id) {
+                changes
+                    .pending_cancellations
+                    .extend(pending_rows(&agent_id, state));
+            }
+            changes.pending_agents.push(agent_id);
+        }
+        changes.teams = dirty
+            .teams
+            .iter()
+            .filter_map(|t| self.team_row(t))
+            .collect();
+        changes.outlets = dirty
+            .outlets
+            .iter()
+            .filter_map(|o| self.outlet_row(o))
+            .collect();
+        changes
+    }
+
+    /// Number of agents held.
+    pub fn agent_count(&self) -> usize {
+        self.agents.len()
+    }
+}
+
+fn target_row(target: &aqs_schemas::event::Target, month: YearMonth, event_id: &str) -> TargetRow {
+    TargetRow {
+        scope: target.scope,
+        scope_id: target.scope_id.clone(),
+        month,
+        premium: target.premium,
+        outlet_activity_rate: target.outlet_activity_rate,
+        visits: target.visits,
+        consultations: target.consultations,
+        sales: target.sales,
+        event_id: event_id.to_owned(),
+    }
+}
+
+fn plan_rows(agent_id: &str, state: &AgentState) -> Vec<PlanRow> {
+    state
+        .plans
+        .iter()
+        .filter_map(|((start, end), versions)| {
+            let (key, plan) = versions.last_key_value()?;
+            Some(PlanRow {
+                agent_id: agent_id.to_owned(),
+                period_start: *start,
+                period_end: *end,
+                visits: plan.visits,
+                consultations: plan.consultations,
+                sales: plan.sales,
+                event_id: key.2.clone(),
+            })
+        })
+        .collect()
+}
+
+fn roster_rows(agent_id: &str, state: &AgentState) -> Vec<RosterRow> {
+    timeline_runs(&state.memberships)
+        .into_iter()
+        .filter_map(|(from, to, team)| {
+            Some(RosterRow {
+                agent_id: agent_id.to_owned(),
+                team_id: team?,
+                valid_from: from,
+                valid_to: to,
+            })
+        })
+        .collect()
+}
+
+fn assignment_rows(agent_id: &str, state: &AgentState) -> Vec<AssignmentRow> {
+    let mut rows = Vec::new();
+    for (outlet, timeline) in &state.assignments {
+        for (from, to, assigned) in timeline_runs(timeline) {
+            if assigned {
+                rows.push(AssignmentRow {
+                    agent_id: agent_id.to_owned(),
+                    outlet_id: outlet.clone(),
+                    valid_from: from,
+                    valid_to: to,
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn pending_rows(agent_id: &str, state: &AgentState) -> Vec<PendingCancellation> {
+    let mut rows = Vec::new();
+    for (policy, cancellations) in &state.cancellations_by_policy {
+        for (event_id, c) in cancellations {
+            if c.attributed.is_none() {
+                rows.push(PendingCancellation {
+                    agent_id: agent_id.to_owned(),
+                    event_id: event_id.clone(),
+                    policy_id: policy.clone(),
+                    business_date: c.date,
+                    refund: c.refund,
+                });
+            }
+        }
+    }
+    rows
+}
+
+fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
+    let mut by_key: BTreeMap<(String, NaiveDate), TeamDay> = BTreeMap::new();
+    for day in agent_days.iter().filter(|d| !d.team_id.is_empty()) {
+        let row = by_key
+            .entry((day.team_id.clone(), day.business_date))
+            .or_insert_with(|| TeamDay {
+                team_id: day.team_id.clone(),
+                business_date: day.business_date,
+                branch_id: day.branch_id.clone(),
+                region_id: day.region_id.clone(),
+                agents_active: 0,
+                counters: Counters::default(),
+            });
+        row.agents_active += 1;
+        row.counters.add(&day.counters);
+    }
+    by_key.into_values().collect()
+}
+
+fn add_to_cell(
+    state: &mut AgentState,
+    agent_id: &str,
+    date: NaiveDate,
+    outlet: &str,
+    delta: &Counters,
+    add: bool,
+    dirty: &mut Dirty,
+) {
+    let key = (date, outlet.to_owned());
+    let cell = state.cells.entry(key.clone()).or_default();
+    if add {
+        cell.add(delta);
+    } else {
+        cell.subtract(delta);
+    }
+    if cell.is_zero() {
+        state.cells.remove(&key);
+    }
+    dirty
+        .cells
+        .insert((agent_id.to_owned(), date, outlet.to_owned()));
+    dirty.agent_days.insert((agent_id.to_owned(), date));
+}
+
+/// The outlet a policy's refunds count on: the first (by event id) non-retracted sale's.
+fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {
+    state
+        .sales_by_policy
+        .get(policy)
+        .and_then(|sales| sales.values().next().cloned())
+}
+
+/// Moves the refunds of a policy's cancellations to where they belong now.
+fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut Dirty) {
+    let outlet = policy_outlet(state, policy);
+    let Some(cancellations) = state.cancellations_by_policy.get(policy).cloned() else {
+        return;
+    };
+    for (event_id, c) in cancellations {
+        if c.attributed == outlet {
+            continue;
+        }
+        let delta = refund_delta(c.refund);
+        if let Some(old) = &c.attributed {
+            add_to_cell(state, agent_id, c.date, old, &delta, false, dirty);
+        }
+        if let Some(new) = &outlet {
+            add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
+        }
+        if let Some(entry) = state
+            .cancellations_by_policy
+            .get_mut(policy)
+            .and_then(|m| m.get_mut(&event_id))
+        {
+            entry.attributed = outlet.clone();
+        }
+        dirty.pending.insert(agent_id.to_owned());
+    }
+}
+
+fn refund_delta(refund: Money) -> Counters {
+    Counters {
+        cancellations: 1,
+        refunds: refund,
+        ..Counters::default()
+    }
+}
+
+fn do_agent_fact(
+    state: &mut AgentState,
+    agent_id: &str,
+    event_id: &str,
+    fact: &AgentFact,
+    payload: &Payload,
+    dirty: &mut Dirty,
+) {
+    match fact {
+        AgentFact::Activity {
+            date,
+            outlet,
+            delta,
+            policy,
+        } => {
+            add_to_cell(state, agent_id, *date, outlet, delta, true, dirty);
+            if let Some(policy) = policy {
+                state
+                    .sales_by_policy
+                    .entry(policy.clone())
+                    .or_default()
+                    .insert(event_id.to_owned(), outlet.clone());
+                reattribute(state, agent_id, policy, dirty);
+            }
+        }
+        AgentFact::Cancellation {
+            date,
+            policy,
+            refund,
+        } => {
+            state
+                .cancellations_by_policy
+                .entry(policy.clone())
+                .or_default()
+                .insert(
+                    event_id.to_owned(),
+                    CancellationState {
+                        date: *date,
+                        refund: *refund,
+                        attributed: None,
+                    },
+                );
+            dirty.pending.insert(agent_id.to_owned());
+            reattribute(state, agent_id, policy, dirty);
+        }
+        AgentFact::Membership { key } => {
+            let team = match payload {
+                Payload::AgentJoinedTeam(join) => Some(join.team_id.clone()),
+                _ => None,
+            };
+            state.memberships.insert(key.clone(), team);
+            dirty.rosters.insert(agent_id.to_owned());
+            dirty.retag_agents.insert(agent_id.to_owned());
+        }
+        AgentFact::Assignment { outlet, key } => {
+            let assigned = matches!(payload, Payload::OutletAssigned(_));
+            state
+                .assignments
+                .entry(outlet.clone())
+                .or_default()
+                .insert(key.clone(), assigned);
+            dirty.assignments.insert(agent_id.to_owned());
+        }
+        AgentFact::Plan { period, key } => {
+            if let Payload::ActivityPlan(plan) = payload {
+                state.plans.entry(*period).or_default().insert(
+                    key.clone(),
+                    PlanCounts {
+                        visits: plan.visits,
+                        consultations: plan.consultations,
+                        sales: plan.sales,
+                    },
+                );
+                dirty
+                    .plans
+                    .insert((agent_id.to_owned(), period.0, period.1));
+            }
+        }
+        AgentFact::Target { month, key } => {
+            if let Payload::Target(target) = payload {
+                state
+                    .targets
+                    .entry(*month)
+                    .or_default()
+                    .insert(key.clone(), target.clone());
+                dirty
+                    .targets
+                    .insert((Scope::Agent, agent_id.to_owned(), *month));
+            }
+        }
+    }
+}
+
+/// Takes back an accepted fact; false when this agent holds no such fact.
+fn undo_agent_fact(
+    state: &mut AgentState,
+    agent_id: &str,
+    event_id: &str,
+    dirty: &mut Dirty,
+) -> bool {
+    let Some(fact) = state.facts.remove(event_id) else {
+        return false;
+    };
+    match fact {
+        AgentFact::Activity {
+            date,
+            outlet,
+            delta,
+            policy,
+        } => {
+            add_to_cell(state, agent_id, date, &outlet, &delta, false, dirty);
+            if let Some(policy) = policy {
+                if let Some(sales) = state.sales_by_policy.get_mut(&policy) {
+                    sales.remove(event_id);
+                    if sales.is_empty() {
+                        state.sales_by_policy.remove(&policy);
+                    }
+                }
+                reattribute(state, agent_id, &policy, dirty);
+            }
+        }
+        AgentFact::Cancellation {
+            date,
+            policy,
+            refund,
+        } => {
+            let removed = state
+                .cancellations_by_policy
+                .get_mut(&policy)
+                .and_then(|m| m.remove(event_id));
+            if state
+                .cancellations_by_policy
+                .get(&policy)
+                .is_some_and(BTreeMap::is_empty)
+            {
+                state.cancellations_by_policy.remove(&policy);
+            }
+            if let Some(CancellationState {
+                attributed: Some(outlet),
+                ..
+            }) = removed
+            {
+                add_to_cell(
+                    state,
+                    agent_id,
+                    date,
+                    &outlet,
+                    &refund_delta(refund),
+                    false,
+                    dirty,
+                );
+            }
+            dirty.pending.insert(agent_id.to_owned());
+        }
+        AgentFact::Membership { key } => {
+            state.memberships.remove(&key);
+            dirty.rosters.insert(agent_id.to_owned());
+            dirty.retag_agents.insert(agent_id.to_owned());
+        }
+        AgentFact::Assignment { outlet, key } => {
+            if let Some(timeline) = state.assignments.get_mut(&outlet) {
+                timeline.remove(&key);
+                if timeline.is_empty() {
+                    state.assignments.remove(&outlet);
+                }
+            }
+            dirty.assignments.insert(agent_id.to_owned());
+        }
+        AgentFact::Plan { period, key } => {
+            if let Some(versions) = state.plans.get_mut(&period) {
+                versions.remove(&key);
+                if versions.is_empty() {
+                    state.plans.remove(&period);
+                }
+            }
+            dirty
+                .plans
+                .insert((agent_id.to_owned(), period.0, period.1));
+        }
+        AgentFact::Target { month, key } => {
+            if let Some(versions) = state.targets.get_mut(&month) {
+                versions.remove(&key);
+                if versions.is_empty() {
+                    state.targets.remove(&month);
+                }
+            }
+            dirty
+                .targets
+                .insert((Scope::Agent, agent_id.to_owned(), month));
+        }
+    }
+    true
+}
+
+fn undo_reference_fact(reference: &mut ReferenceState, event_id: &str, dirty: &mut Dirty) -> bool {
+    let Some(fact) = reference.facts.remove(event_id) else {
+        return false;
+    };
+    match fact {
+        ReferenceFact::Team { team, key } => {
+            if let Some(versions) = reference.teams.get_mut(&team) {
+                versions.remove(&key);
+                if versions.is_empty() {
+                    reference.teams.remove(&team);
+                }
+            }
+            dirty.teams.insert(team);
+            dirty.retag_all = true;
+        }
+        ReferenceFact::Outlet { outlet, key } => {
+            if let Some(versions) = reference.outlets.get_mut(&outlet) {
+                versions.remove(&key);
+                if versions.is_empty() {
+                    reference.outlets.remove(&outlet);
+                }
+            }
+            dirty.outlets.insert(outlet);
+        }
+        ReferenceFact::Target { key, version } => {
+            if let Some(versions) = reference.targets.get_mut(&key) {
+                versions.remove(&version);
+                if versions.is_empty() {
+                    reference.targets.remove(&key);
+                }
+            }
+            dirty.targets.insert(key);
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,454 @@
+//! Given some events, when they are folded, then the ledger says exactly this.
+
+use aqs_schemas::{BusinessClock, Decoder, Event, Money};
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn event(value: Value) -> Event {
+    let bytes = serde_json::to_vec(&value).expect("json");
+    Decoder::standard()
+        .decode(&bytes)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn apply_all(ledger: &mut Ledger, events: &[Event]) -> Vec<Applied> {
+    events
+        .iter()
+        .map(|e| ledger.apply(e, digest(&serde_json::to_vec(e).expect("json"))))
+        .collect()
+}
+
+fn given(events: &[Event]) -> Ledger {
+    let mut ledger = Ledger::new(BusinessClock::default());
+    apply_all(&mut ledger, events);
+    ledger
+}
+
+fn date(text: &str) -> NaiveDate {
+    text.parse().expect("date")
+}
+
+fn money(text: &str) -> Money {
+    text.parse().expect("money")
+}
+
+fn envelope(id: &str, kind: &str, at: &str, agent: Option<&str>, payload: Value) -> Event {
+    let mut value = json!({"event_id": id, "type": kind, "schema_version": 1, "occurred_at": at, "source": "test", "payload": payload});
+    if let Some(agent) = agent {
+        value["agent_id"] = json!(agent);
+    }
+    event(value)
+}
+
+fn visit(id: &str, at: &str, agent: &str, outlet: &str) -> Event {
+    envelope(
+        id,
+        "outlet_visit",
+        at,
+        Some(agent),
+        json!({"outlet_id": outlet, "purpose": "promotion"}),
+    )
+}
+
+fn consultation(
+    id: &str,
+    at: &str,
+    agent: &str,
+    outlet: &str,
+    consulted: u32,
+    interested: u32,
+) -> Event {
+    envelope(
+        id,
+        "consultation",
+        at,
+        Some(agent),
+        json!({"outlet_id": outlet, "customers_consulted": consulted, "customers_interested": interested}),
+    )
+}
+
+fn sale(id: &str, at: &str, agent: &str, outlet: &str, policy: &str, premium: &str) -> Event {
+    envelope(
+        id,
+        "sale_closed",
+        at,
+        Some(agent),
+        json!({"outlet_id": outlet, "policy_id": policy, "product_code": "WL", "premium": premium, "payment_mode": "single"}),
+    )
+}
+
+fn cancellation(id: &str, at: &str, agent: &str, policy: &str, refund: &str) -> Event {
+    envelope(
+        id,
+        "policy_cancelled",
+        at,
+        Some(agent),
+        json!({"policy_id": policy, "refund": refund, "reason": "cooling_off"}),
+    )
+}
+
+fn retraction(id: &str, at: &str, agent: Option<&str>, target: &str) -> Event {
+    envelope(
+        id,
+        "retraction",
+        at,
+        agent,
+        json!({"retracted_event_id": target, "reason": "entered in error"}),
+    )
+}
+
+fn join(id: &str, at: &str, agent: &str, team: &str, effective: &str) -> Event {
+    envelope(
+        id,
+        "agent_joined_team",
+        at,
+        Some(agent),
+        json!({"team_id": team, "effective_date": effective}),
+    )
+}
+
+fn team(id: &str, team: &str, branch: &str) -> Event {
+    envelope(
+        id,
+        "team_defined",
+        "2026-11-01T08:00:00+08:00",
+        None,
+        json!({"team_id": team, "team_name": team, "branch_id": branch, "region_id": "R1"}),
+    )
+}
+
+fn assign(id: &str, at: &str, agent: &str, outlet: &str, effective: &str, assigned: bool) -> Event {
+    let kind = if assigned {
+        "outlet_assigned"
+    } else {
+        "outlet_unassigned"
+    };
+    envelope(
+        id,
+        kind,
+        at,
+        Some(agent),
+        json!({"outlet_id": outlet, "effective_date": effective}),
+    )
+}
+
+fn plan(id: &str, at: &str, agent: &str, visits: u32) -> Event {
+    envelope(
+        id,
+        "activity_plan",
+        at,
+        Some(agent),
+        json!({"period_start": "2026-11-02", "period_end": "2026-11-08", "visits": visits}),
+    )
+}
+
+fn cell<'a>(
+    tables: &'a LedgerTables,
+    agent: &str,
+    outlet: &str,
+    day: &str,
+) -> Option<&'a Counters> {
+    tables
+        .agent_outlet_day
+        .iter()
+        .find(|r| r.agent_id == agent && r.outlet_id == outlet && r.business_date == date(day))
+        .map(|r| &r.counters)
+}
+
+fn agent_day<'a>(tables: &'a LedgerTables, agent: &str, day: &str) -> &'a AgentDay {
+    tables
+        .agent_day
+        .iter()
+        .find(|r| r.agent_id == agent && r.business_date == date(day))
+        .unwrap_or_else(|| panic!("no day {day} for {agent}"))
+}
+
+#[test]
+fn an_event_at_2330_utc_lands_on_the_next_shanghai_date() {
+    let ledger = given(&[visit("v1", "2026-11-02T23:30:00Z", "A1", "O1")]);
+    let tables = ledger.tables();
+    assert_eq!(tables.agent_day.len(), 1);
+    assert_eq!(tables.agent_day[0].business_date, date("2026-11-03"));
+}
+
+#[test]
+fn a_redelivered_event_counts_once_and_a_different_body_is_a_conflict() {
+    let mut ledger = Ledger::new(BusinessClock::default());
+    let first = consultation("c1", "2026-11-02T10:00:00+08:00", "A1", "O1", 4, 2);
+    let other = consultation("c1", "2026-11-02T10:00:00+08:00", "A1", "O1", 9, 9);
+    let outcomes = apply_all(&mut ledger, &[first.clone(), first, other]);
+    assert_eq!(
+        outcomes,
+        vec![Applied::Applied, Applied::Duplicate, Applied::Conflict]
+    );
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-02").expect("cell");
+    assert_eq!(
+        (
+            counters.consultations,
+            counters.customers_consulted,
+            counters.customers_interested
+        ),
+        (1, 4, 2)
+    );
+}
+
+#[test]
+fn a_retraction_removes_the_original_in_either_order() {
+    let v = visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O1");
+    let keep = visit("v2", "2026-11-02T11:00:00+08:00", "A1", "O1");
+    let r = retraction("r1", "2026-11-03T09:00:00+08:00", Some("A1"), "v1");
+    let after = given(&[v.clone(), keep.clone(), r.clone()]).tables();
+    let before = given(&[r, v, keep]).tables();
+    assert_eq!(after, before);
+    assert_eq!(
+        cell(&after, "A1", "O1", "2026-11-02").expect("cell").visits,
+        1
+    );
+}
+
+#[test]
+fn a_retraction_naming_no_agent_reaches_the_agent_event() {
+    let v = visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O1");
+    let r = retraction("r1", "2026-11-03T09:00:00+08:00", None, "v1");
+    assert!(given(&[v.clone(), r.clone()]).tables().agent_day.is_empty());
+    assert!(given(&[r, v]).tables().agent_day.is_empty());
+}
+
+#[test]
+fn retracting_a_retraction_has_no_effect() {
+    let v = visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O1");
+    let r1 = retraction("r1", "2026-11-03T09:00:00+08:00", Some("A1"), "v1");
+    let r2 = retraction("r2", "2026-11-04T09:00:00+08:00", Some("A1"), "r1");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    let outcomes = apply_all(&mut ledger, &[v.clone(), r1.clone(), r2.clone()]);
+    assert_eq!(
+        outcomes[2],
+        Applied::NoEffect("retractions cannot be retracted")
+    );
+    assert!(ledger.tables().agent_day.is_empty());
+    assert_eq!(given(&[r2, r1, v]).tables(), ledger.tables());
+}
+
+#[test]
+fn a_cancellation_refunds_on_its_own_date_at_the_sales_outlet() {
+    let ledger = given(&[
+        sale(
+            "s1",
+            "2026-11-02T14:00:00+08:00",
+            "A1",
+            "O1",
+            "P1",
+            "10000.10",
+        ),
+        cancellation("x1", "2026-11-09T11:00:00+08:00", "A1", "P1", "10000.10"),
+    ]);
+    let tables = ledger.tables();
+    let sold = cell(&tables, "A1", "O1", "2026-11-02").expect("sale day");
+    assert_eq!(
+        (sold.sales, sold.premium, sold.cancellations),
+        (1, money("10000.10"), 0)
+    );
+    let refunded = cell(&tables, "A1", "O1", "2026-11-09").expect("cancellation day");
+    assert_eq!(
+        (refunded.sales, refunded.cancellations, refunded.refunds),
+        (0, 1, money("10000.10"))
+    );
+    assert_eq!(refunded.net_premium(), money("-10000.10"));
+    assert!(tables.pending_cancellations.is_empty());
+}
+
+#[test]
+fn a_cancellation_of_an_unknown_policy_waits_for_its_sale() {
+    let x = cancellation("x1", "2026-11-09T11:00:00+08:00", "A1", "P1", "500.00");
+    let pending = given(std::slice::from_ref(&x)).tables();
+    assert!(
+        pending.agent_outlet_day.is_empty(),
+        "a pending refund counts nowhere"
+    );
+    assert_eq!(pending.pending_cancellations.len(), 1);
+    assert_eq!(pending.pending_cancellations[0].policy_id, "P1");
+
+    let s = sale(
+        "s1",
+        "2026-11-02T14:00:00+08:00",
+        "A1",
+        "O7",
+        "P1",
+        "500.00",
+    );
+    let resolved = given(&[x, s]).tables();
+    assert!(resolved.pending_cancellations.is_empty());
+    assert_eq!(
+        cell(&resolved, "A1", "O7", "2026-11-09")
+            .expect("refund")
+            .refunds,
+        money("500.00")
+    );
+}
+
+#[test]
+fn retracting_a_sale_after_its_cancellation_leaves_the_cancellation_pending() {
+    let s = sale(
+        "s1",
+        "2026-11-02T14:00:00+08:00",
+        "A1",
+        "O1",
+        "P1",
+        "800.00",
+    );
+    let x = cancellation("x1", "2026-11-09T11:00:00+08:00", "A1", "P1", "800.00");
+    let r = retraction("r1", "2026-11-10T09:00:00+08:00", Some("A1"), "s1");
+    let tables = given(&[s.clone(), x.clone(), r.clone()]).tables();
+    assert!(
+        tables.agent_outlet_day.is_empty(),
+        "neither the sale nor its refund counts"
+    );
+    assert_eq!(tables.pending_cancellations.len(), 1);
+    assert_eq!(given(&[r, x, s]).tables(), tables);
+}
+
+#[test]
+fn an_agent_moving_team_on_the_15th_counts_for_each_team_on_its_days() {
+    let ledger = given(&[
+        team("t1", "T1", "B1"),
+        team("t2", "T2", "B2"),
+        join("j1", "2026-11-01T08:00:00+08:00", "A1", "T1", "2026-11-01"),
+        // The transfer is recorded late, after activity in the new team.
+        visit("v1", "2026-11-14T10:00:00+08:00", "A1", "O1"),
+        visit("v2", "2026-11-15T10:00:00+08:00", "A1", "O1"),
+        visit("v3", "2026-11-16T10:00:00+08:00", "A1", "O1"),
+        join("j2", "2026-11-16T18:00:00+08:00", "A1", "T2", "2026-11-15"),
+        join("j3", "2026-11-01T08:00:00+08:00", "A2", "T2", "2026-11-01"),
+        visit("v4", "2026-11-15T10:00:00+08:00", "A2", "O2"),
+    ]);
+    let tables = ledger.tables();
+    assert_eq!(agent_day(&tables, "A1", "2026-11-14").team_id, "T1");
+    assert_eq!(agent_day(&tables, "A1", "2026-11-14").branch_id, "B1");
+    assert_eq!(agent_day(&tables, "A1", "2026-11-15").team_id, "T2");
+    assert_eq!(agent_day(&tables, "A1", "2026-11-15").branch_id, "B2");
+    let t2_on_15th = tables
+        .team_day
+        .iter()
+        .find(|r| r.team_id == "T2" && r.business_date == date("2026-11-15"))
+        .expect("team day");
+    assert_eq!(
+        (t2_on_15th.counters.visits, t2_on_15th.agents_active),
+        (2, 2)
+    );
+    assert_eq!(
+        tables
+            .roster
+            .iter()
+            .filter(|r| r.agent_id == "A1")
+            .map(|r| (r.team_id.as_str(), r.valid_from, r.valid_to))
+            .collect::<Vec<_>>(),
+        vec![
+            ("T1", date("2026-11-01"), Some(date("2026-11-15"))),
+            ("T2", date("2026-11-15"), None)
+        ]
+    );
+}
+
+#[test]
+fn an_outlet_reassigned_mid_week_has_both_intervals() {
+    let tables = given(&[
+        assign(
+            "a1",
+            "2026-11-01T08:00:00+08:00",
+            "A1",
+            "O1",
+            "2026-11-01",
+            true,
+        ),
+        assign(
+            "u1",
+            "2026-11-04T08:00:00+08:00",
+            "A1",
+            "O1",
+            "2026-11-04",
+            false,
+        ),
+        assign(
+            "a2",
+            "2026-11-04T08:00:00+08:00",
+            "A2",
+            "O1",
+            "2026-11-04",
+            true,
+        ),
+    ])
+    .tables();
+    let intervals: Vec<_> = tables
+        .assignments
+        .iter()
+        .map(|r| (r.agent_id.as_str(), r.valid_from, r.valid_to))
+        .collect();
+    assert_eq!(
+        intervals,
+        vec![
+            ("A1", date("2026-11-01"), Some(date("2026-11-04"))),
+            ("A2", date("2026-11-04"), None)
+        ]
+    );
+}
+
+#[test]
+fn the_latest_plan_wins_by_occurred_at_not_arrival_and_retraction_restores_the_previous() {
+    let early = plan("p1", "2026-11-01T20:00:00+08:00", "A1", 10);
+    let late = plan("p2", "2026-11-04T08:00:00+08:00", "A1", 14);
+    let plans = |events: &[Event]| given(events).tables().plans;
+    assert_eq!(plans(&[early.clone(), late.clone()])[0].visits, Some(14));
+    assert_eq!(plans(&[late.clone(), early.clone()])[0].visits, Some(14));
+    let retract = retraction("r1", "2026-11-05T08:00:00+08:00", Some("A1"), "p2");
+    assert_eq!(plans(&[late, retract, early])[0].visits, Some(10));
+}
+
+#[test]
+fn money_sums_exactly() {
+    let tables = given(&[
+        sale("s1", "2026-11-02T10:00:00+08:00", "A1", "O1", "P1", "0.10"),
+        sale("s2", "2026-11-02T11:00:00+08:00", "A1", "O1", "P2", "0.20"),
+    ])
+    .tables();
+    assert_eq!(
+        agent_day(&tables, "A1", "2026-11-02")
+            .counters
+            .premium
+            .to_string(),
+        "0.30"
+    );
+}
+
+#[test]
+fn changes_name_the_rows_to_write_and_the_rows_to_drop() {
+    let mut ledger = Ledger::new(BusinessClock::default());
+    apply_all(
+        &mut ledger,
+        &[visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O1")],
+    );
+    let first = ledger.take_changes();
+    assert_eq!(first.agent_outlet_day.len(), 1);
+    assert_eq!(first.agent_day[0].counters.visits, 1);
+    assert!(
+        ledger.take_changes().is_empty(),
+        "changes are handed out once"
+    );
+    apply_all(
+        &mut ledger,
+        &[retraction(
+            "r1",
+            "2026-11-02T19:00:00+08:00",
+            Some("A1"),
+            "v1",
+        )],
+    );
+    let second = ledger.take_changes();
+    assert!(
+        second.agent_outlet_day[0].counters.is_zero(),
+        "a zero row is a tombstone"
+    );
+    assert!(second.agent_day[0].counters.is_zero());
+}

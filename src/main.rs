@@ -22,6 +22,15 @@ enum Command {
     Validate(cmd::validate::ValidateArgs),
     /// Print the JSON Schema of the events, or write the published files.
     Schema(cmd::schema::SchemaArgs),
+    /// Validate an NDJSON file and append its events to the event log; bad lines are
+    /// reported with their field errors and kept as dead letters.
+    Import(cmd::import::ImportArgs),
+    /// Fold the event log into the ledgers, resuming from the last checkpoint.
+    Projector(cmd::projector::ProjectorArgs),
+    /// Apply the ClickHouse schema migrations (deploy/clickhouse/) that are not applied yet.
+    Migrate(cmd::migrate::MigrateArgs),
+    /// List the environment variables each subcommand reads, with their defaults.
+    EnvVars(cmd::env_vars::EnvVarsArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +46,10 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Validate(args) => cmd::validate::run(args),
         Command::Schema(args) => cmd::schema::run(args),
+        Command::Import(args) => cmd::import::run(args),
+        Command::Projector(args) => cmd::projector::run(args),
+        Command::Migrate(args) => cmd::migrate::run(args),
+        Command::EnvVars(args) => cmd::env_vars::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,8 @@ pub struct Line {
     /// 1-based line number in the file.
     pub number: u64,
     pub outcome: Result<Event, InvalidEvent>,
+    /// The line as read, kept for rejected events (dead letters); empty for valid ones.
+    pub rejected_bytes: Vec<u8>,
 }
 
 /// Failure to read the file itself (as opposed to a bad event on a line).
@@ -41,9 +43,16 @@ pub fn lines<'d, R: BufRead + 'd>(
                     if text.is_empty() {
                         continue;
                     }
+                    let outcome = decoder.decode(text);
+                    let rejected_bytes = if outcome.is_err() {
+                        text.to_vec()
+                    } else {
+                        Vec::new()
+                    };
                     return Some(Ok(Line {
                         number,
-                        outcome: decoder.decode(text),
+                        outcome,
+                        rejected_bytes,
                     }));
                 }
                 Err(source) => {

@@ -1,5 +1,12 @@
-//! Projection of the event log into ledgers.
+//! Projection of the event log into ledgers, with exactly-once effects.
 //!
 //! - [`ledger`]: the pure fold, events to ledger tables, order-independent and idempotent.
+//! - [`runner`]: the loop that reads the log, folds, publishes and checkpoints.
+//! - [`checkpoint`]: ledger state and positions, committed together.
+//! - [`sink`]: idempotent, versioned stores of ledger rows.
 
+pub mod checkpoint;
 pub mod ledger;
+pub mod metrics;
+pub mod runner;
+pub mod sink;

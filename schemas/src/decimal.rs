@@ -155,14 +155,23 @@ macro_rules! fixed_point {
         }
 
         impl Serialize for $name {
+            /// Text in human-readable formats (JSON); the integer of units in binary ones.
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
+                if s.is_human_readable() {
+                    s.collect_str(self)
+                } else {
+                    s.serialize_i64(self.0)
+                }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_any(DecimalVisitor(std::marker::PhantomData))
+                if d.is_human_readable() {
+                    d.deserialize_any(DecimalVisitor(std::marker::PhantomData))
+                } else {
+                    i64::deserialize(d).map(Self)
+                }
             }
         }
 

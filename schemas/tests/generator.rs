@@ -39,7 +39,11 @@ fn decode_all(bytes: &[u8]) -> Funnel {
     let mut events = Vec::new();
     let mut ids = std::collections::HashSet::new();
     let mut lines = 0;
-    for (number, line) in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+    for (number, line) in bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         lines += 1;
         let event = decoder
             .decode(line)
@@ -48,7 +52,11 @@ fn decode_all(bytes: &[u8]) -> Funnel {
             events.push(event);
         }
     }
-    Funnel { distinct: events.len(), events, lines }
+    Funnel {
+        distinct: events.len(),
+        events,
+        lines,
+    }
 }
 
 #[test]
@@ -64,10 +72,14 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
         ..GeneratorConfig::new(11, 200, day("2026-10-01"), 31)
     };
     let funnel = decode_all(&run(&config));
-    assert!(funnel.lines > funnel.distinct, "some events are delivered twice");
+    assert!(
+        funnel.lines > funnel.distinct,
+        "some events are delivered twice"
+    );
 
     let clock = BusinessClock::default();
-    let (mut visits, mut consultations, mut consulted, mut interested, mut sales) = (0, 0, 0_u64, 0_u64, 0);
+    let (mut visits, mut consultations, mut consulted, mut interested, mut sales) =
+        (0, 0, 0_u64, 0_u64, 0);
     let mut visits_per_day: HashMap<NaiveDate, u32> = HashMap::new();
     let mut types = std::collections::BTreeSet::new();
     for event in &funnel.events {
@@ -75,7 +87,9 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
         match &event.payload {
             Payload::OutletVisit(_) => {
                 visits += 1;
-                *visits_per_day.entry(event.business_date(&clock)).or_default() += 1;
+                *visits_per_day
+                    .entry(event.business_date(&clock))
+                    .or_default() += 1;
             }
             Payload::Consultation(c) => {
                 consultations += 1;
@@ -93,9 +107,18 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
     let consultations_per_visit = ratio(f64::from(consultations), f64::from(visits));
     let interest = ratio(interested as f64, consulted as f64);
     let close_rate = ratio(f64::from(sales), consulted as f64);
-    assert!((0.45..=0.65).contains(&consultations_per_visit), "consultations per visit {consultations_per_visit}");
-    assert!((0.30..=0.46).contains(&interest), "interested per consulted {interest}");
-    assert!((0.03..=0.15).contains(&close_rate), "sales per consulted {close_rate}");
+    assert!(
+        (0.45..=0.65).contains(&consultations_per_visit),
+        "consultations per visit {consultations_per_visit}"
+    );
+    assert!(
+        (0.30..=0.46).contains(&interest),
+        "interested per consulted {interest}"
+    );
+    assert!(
+        (0.03..=0.15).contains(&close_rate),
+        "sales per consulted {close_rate}"
+    );
 
     // Weekends and holidays are quiet; the swapped Saturday is a working day.
     let average = |pred: &dyn Fn(NaiveDate) -> bool| {
@@ -108,11 +131,20 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
     };
     let working = average(&|d| calendar.is_working_day(d));
     let quiet = average(&|d| !calendar.is_working_day(d));
-    assert!(quiet < 0.3 * working, "quiet days {quiet} vs working days {working}");
+    assert!(
+        quiet < 0.3 * working,
+        "quiet days {quiet} vs working days {working}"
+    );
     let swapped = f64::from(visits_per_day[&day("2026-10-10")]);
-    assert!(swapped > 0.6 * working, "the swapped Saturday is worked: {swapped} vs {working}");
+    assert!(
+        swapped > 0.6 * working,
+        "the swapped Saturday is worked: {swapped} vs {working}"
+    );
     let holiday = f64::from(visits_per_day.get(&day("2026-10-06")).copied().unwrap_or(0));
-    assert!(holiday < 0.3 * working, "a holiday Tuesday is quiet: {holiday}");
+    assert!(
+        holiday < 0.3 * working,
+        "a holiday Tuesday is quiet: {holiday}"
+    );
     assert_eq!(day("2026-10-10").weekday(), Weekday::Sat);
 }
 
@@ -136,7 +168,18 @@ fn premiums_look_like_bancassurance() {
     single.sort_unstable();
     regular.sort_unstable();
     let median = |v: &[i64]| v[v.len() / 2];
-    assert!(regular.len() > single.len(), "regular premium is the larger share");
-    assert!((30_000..=80_000).contains(&median(&single)), "single median {}", median(&single));
-    assert!((6_000..=16_000).contains(&median(&regular)), "regular median {}", median(&regular));
+    assert!(
+        regular.len() > single.len(),
+        "regular premium is the larger share"
+    );
+    assert!(
+        (30_000..=80_000).contains(&median(&single)),
+        "single median {}",
+        median(&single)
+    );
+    assert!(
+        (6_000..=16_000).contains(&median(&regular)),
+        "regular median {}",
+        median(&regular)
+    );
 }

@@ -1,5 +1,10 @@
 //! One module per subcommand: argument parsing and wiring only; the work lives in the crates.
 
+pub mod common;
+pub mod env_vars;
 pub mod generate;
+pub mod import;
+pub mod migrate;
+pub mod projector;
 pub mod schema;
 pub mod validate;

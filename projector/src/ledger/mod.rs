@@ -161,7 +161,7 @@ struct AgentState {
     memberships: Timeline<Option<String>>,
     assignments: BTreeMap<String, Timeline<bool>>,
     plans: BTreeMap<(NaiveDate, NaiveDate), BTreeMap<VersionKey, PlanCounts>>,
-    targets: BTreeMap<YearMonth, BTreeMap<VersionKey, aqs_schemas::event::Target>>,
+    targets: BTreeMap<YearMonth, BTreeMap<VersionKey, TargetRow>>,
     /// Interval keys last handed to a sink, to tombstone those that disappear.
     published_roster: BTreeSet<NaiveDate>,
     published_assignments: BTreeSet<(String, NaiveDate)>,
@@ -189,9 +189,9 @@ struct ReferenceState {
     /// Ids retracted by retractions that name no agent; they apply to every agent too.
     retracted: HashSet<String>,
     facts: HashMap<String, ReferenceFact>,
-    teams: BTreeMap<String, BTreeMap<VersionKey, TeamDefined>>,
-    outlets: BTreeMap<String, BTreeMap<VersionKey, aqs_schemas::event::OutletRegistered>>,
-    targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, aqs_schemas::event::Target>>,
+    teams: BTreeMap<String, BTreeMap<VersionKey, TeamRow>>,
+    outlets: BTreeMap<String, BTreeMap<VersionKey, OutletRow>>,
+    targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
 }
 
 /// Keys changed since the last [`Ledger::take_changes`].
@@ -433,7 +433,7 @@ impl Ledger {
                     .teams
                     .entry(team.team_id.clone())
                     .or_default()
-                    .insert(version.clone(), team.clone());
+                    .insert(version.clone(), team_row(team));
                 self.dirty.teams.insert(team.team_id.clone());
                 self.dirty.retag_all = true;
                 ReferenceFact::Team {
@@ -446,7 +446,15 @@ impl Ledger {
                     .outlets
                     .entry(outlet.outlet_id.clone())
                     .or_default()
-                    .insert(version.clone(), outlet.clone());
+                    .insert(
+                        version.clone(),
+                        OutletRow {
+                            outlet_id: outlet.outlet_id.clone(),
+                            bank: outlet.bank.clone(),
+                            name: outlet.name.clone(),
+                            region_id: outlet.region_id.clone(),
+                        },
+                    );
                 self.dirty.outlets.insert(outlet.outlet_id.clone());
                 ReferenceFact::Outlet {
                     outlet: outlet.outlet_id.clone(),
@@ -455,11 +463,10 @@ impl Ledger {
             }
             Payload::Target(target) => {
                 let key = (target.scope, target.scope_id.clone(), target.month);
-                reference
-                    .targets
-                    .entry(key.clone())
-                    .or_default()
-                    .insert(version.clone(), target.clone());
+                reference.targets.entry(key.clone()).or_default().insert(
+                    version.clone(),
+                    target_row(target, target.month, &event.event_id),
+                );
                 self.dirty.targets.insert(key.clone());
                 ReferenceFact::Target { key, version }
             }
@@ -486,9 +493,9 @@ impl Ledger {
                 tables.agent_day.push(self.agent_day(agent_id, state, date));
             }
             tables.plans.extend(plan_rows(agent_id, state));
-            for (month, versions) in &state.targets {
-                if let Some((key, target)) = versions.last_key_value() {
-                    tables.targets.push(target_row(target, *month, &key.2));
+            for versions in state.targets.values() {
+                if let Some((_, target)) = versions.last_key_value() {
+                    tables.targets.push(target.clone());
                 }
             }
             tables.roster.extend(roster_rows(agent_id, state));
@@ -497,9 +504,9 @@ impl Ledger {
                 .pending_cancellations
                 .extend(pending_rows(agent_id, state));
         }
-        for ((_, _, month), versions) in &self.reference.targets {
-            if let Some((key, target)) = versions.last_key_value() {
-                tables.targets.push(target_row(target, *month, &key.2));
+        for versions in self.reference.targets.values() {
+            if let Some((_, target)) = versions.last_key_value() {
+                tables.targets.push(target.clone());
             }
         }
         tables
@@ -523,25 +530,12 @@ impl Ledger {
 
     fn team_row(&self, team_id: &str) -> Option<TeamRow> {
         let (_, team) = self.reference.teams.get(team_id)?.last_key_value()?;
-        Some(TeamRow {
-            team_id: team.team_id.clone(),
-            team_name: team.team_name.clone(),
-            branch_id: team.branch_id.clone(),
-            branch_name: team.branch_name.clone(),
-            region_id: team.region_id.clone(),
-            region_name: team.region_name.clone(),
-            supervisor_id: team.supervisor_id.clone(),
-        })
+        Some(team.clone())
     }
 
     fn outlet_row(&self, outlet_id: &str) -> Option<OutletRow> {
         let (_, outlet) = self.reference.outlets.get(outlet_id)?.last_key_value()?;
-        Some(OutletRow {
-            outlet_id: outlet.outlet_id.clone(),
-            bank: outlet.bank.clone(),
-            name: outlet.name.clone(),
-            region_id: outlet.region_id.clone(),
-        })
+        Some(outlet.clone())
     }
 
     fn agent_day(&self, agent_id: &str, state: &AgentState, date: NaiveDate) -> AgentDay {
@@ -639,9 +633,7 @@ impl Ledger {
                 self.reference.targets.get(&key)
             };
             match versions.and_then(|v| v.last_key_value()) {
-                Some((version, target)) => {
-                    changes.targets.push(target_row(target, key.2, &version.2))
-                }
+                Some((_, target)) => changes.targets.push(target.clone()),
                 None => changes.deleted_targets.push(key),
             }
         }
@@ -702,6 +694,18 @@ impl Ledger {
     /// Number of agents held.
     pub fn agent_count(&self) -> usize {
         self.agents.len()
+    }
+}
+
+fn team_row(team: &TeamDefined) -> TeamRow {
+    TeamRow {
+        team_id: team.team_id.clone(),
+        team_name: team.team_name.clone(),
+        branch_id: team.branch_id.clone(),
+        branch_name: team.branch_name.clone(),
+        region_id: team.region_id.clone(),
+        region_name: team.region_name.clone(),
+        supervisor_id: team.supervisor_id.clone(),
     }
 }
 
@@ -959,7 +963,7 @@ fn do_agent_fact(
                     .targets
                     .entry(*month)
                     .or_default()
-                    .insert(key.clone(), target.clone());
+                    .insert(key.clone(), target_row(target, *month, &key.2));
                 dirty
                     .targets
                     .insert((Scope::Agent, agent_id.to_owned(), *month));

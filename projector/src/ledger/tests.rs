@@ -452,3 +452,24 @@ fn changes_name_the_rows_to_write_and_the_rows_to_drop() {
     );
     assert!(second.agent_day[0].counters.is_zero());
 }
+
+#[test]
+fn a_checkpointed_ledger_comes_back_identical() {
+    let ledger = given(&[
+        team("t1", "T1", "B1"),
+        join("j1", "2026-11-01T08:00:00+08:00", "A1", "T1", "2026-11-01"),
+        sale(
+            "s1",
+            "2026-11-02T14:00:00+08:00",
+            "A1",
+            "O1",
+            "P1",
+            "10000.10",
+        ),
+        cancellation("x1", "2026-11-09T11:00:00+08:00", "A1", "P9", "1.00"),
+        plan("p1", "2026-11-01T20:00:00+08:00", "A1", 10),
+    ]);
+    let bytes = postcard::to_allocvec(&ledger).expect("encode");
+    let restored: Ledger = postcard::from_bytes(&bytes).expect("decode");
+    assert_eq!(restored.tables(), ledger.tables());
+}

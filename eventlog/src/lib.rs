@@ -1,0 +1,157 @@
+//! The event log: the durable, ordered, replayable source of truth of accepted events.
+//!
+//! Two streams: `events`, partitioned by agent (see [`aqs_schemas::partition`]), and
+//! `reference`, one partition that every projector reads in full. Each record is an
+//! accepted event in its canonical JSON form; its position is (stream, partition, offset).
+//!
+//! - [`sqlite::SqliteLog`]: the embedded default, a SQLite database on local disk.
+//! - The Kafka log (crate feature of the projector): the same interface over topics.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aqs_schemas::{Event, Route};
+use serde::{Deserialize, Serialize};
+
+/// Default number of partitions of the `events` stream.
+pub const DEFAULT_PARTITIONS: u32 = 12;
+
+/// The two streams of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Agent events, partitioned by agent.
+    Events,
+    /// Reference data, one partition, read in full by every projector.
+    Reference,
+}
+
+impl Stream {
+    pub const fn code(self) -> i64 {
+        match self {
+            Stream::Events => 0,
+            Stream::Reference => 1,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Stream::Events),
+            1 => Some(Stream::Reference),
+            _ => None,
+        }
+    }
+}
+
+/// A partition of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PartitionId {
+    pub stream: Stream,
+    pub partition: u32,
+}
+
+impl PartitionId {
+    /// Where an event goes in a log whose `events` stream has `partitions` partitions.
+    pub fn of(event: &Event, partitions: u32) -> Self {
+        match event.route() {
+            route @ Route::Agent(_) => Self {
+                stream: Stream::Events,
+                partition: route.partition(partitions),
+            },
+            Route::Reference => Self {
+                stream: Stream::Reference,
+                partition: 0,
+            },
+        }
+    }
+}
+
+/// Next offset to read, per partition: a consumer's position.
+pub type Positions = BTreeMap<PartitionId, u64>;
+
+/// One record read from the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub partition: PartitionId,
+    pub offset: u64,
+    /// The event's canonical JSON.
+    pub bytes: Vec<u8>,
+}
+
+/// What happened to one event handed to [`EventLog::append`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Durably appended at this position.
+    Appended { partition: PartitionId, offset: u64 },
+    /// Already in the log with the same body: a retry, nothing appended.
+    Duplicate,
+    /// Already in the log with a different body: the first one stays.
+    Conflict,
+}
+
+/// A refused event kept with its reason, so nothing handed over is silently lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Where it came from, e.g. `import events.ndjson line 12` or `http`.
+    pub origin: String,
+    pub event_id: Option<String>,
+    /// The bytes as received.
+    pub body: Vec<u8>,
+    /// Why it was refused (JSON: the field errors, or a conflict).
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("event log storage: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("event log is unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log configuration: {0}")]
+    Config(String),
+    #[error("serialising an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl LogError {
+    /// Whether retrying later may succeed (the caller should back off, not give up).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            LogError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                )
+            }
+            LogError::Unavailable(_) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Appending to the log. Implementations are durable when `append` returns.
+pub trait EventLog: Send + Sync {
+    /// Appends the events in order; one outcome per event.
+    fn append(&self, events: &[Event]) -> Result<Vec<AppendOutcome>, LogError>;
+    /// Keeps refused events with their reasons.
+    fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError>;
+    /// Partitions of the `events` stream.
+    fn partitions(&self) -> u32;
+}
+
+/// Reading the log from positions a projector keeps itself.
+pub trait LogConsumer: Send {
+    /// Partitions this consumer currently owns (they may change with a consumer group).
+    fn assignment(&mut self) -> Vec<PartitionId>;
+    /// Starts (or restarts) reading each owned partition at the given position; partitions
+    /// without a position start at offset 0.
+    fn seek(&mut self, positions: &Positions) -> Result<(), LogError>;
+    /// Up to `max` records in offset order per partition; waits up to `timeout` when idle.
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<LogRecord>, LogError>;
+    /// Reports progress to the log (Kafka: a commit). Never the source of truth.
+    fn report_progress(&mut self, positions: &Positions) -> Result<(), LogError>;
+    /// Records not yet read across owned partitions, when known.
+    fn lag(&mut self, positions: &Positions) -> Option<u64>;
+}

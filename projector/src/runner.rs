@@ -1,0 +1,283 @@
+//! The projector loop: read a batch, fold it, publish the changed rows, and now and then
+//! checkpoint the state with the positions it reflects.
+//!
+//! Exactly-once effects without log transactions: the checkpoint (state + positions) is
+//! one local ACID transaction; sink writes are idempotent and happen before the checkpoint
+//! that covers them. A crash anywhere resumes from the last checkpoint and replays the log
+//! from its positions: the ledger drops nothing and counts nothing twice, and rows written
+//! again carry the same content.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions, Stream};
+use aqs_schemas::partition::partition_for_key;
+use aqs_schemas::{BusinessClock, Decoder, decode_canonical};
+use tracing::{info, info_span, warn};
+
+use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::ledger::{Applied, Ledger, digest};
+use crate::metrics::ProjectorMetrics;
+use crate::sink::{LedgerSink, RowVersions, SinkError};
+
+/// How the loop paces itself.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Records read and folded per batch.
+    pub batch_size: usize,
+    /// Checkpoint after this many events since the last one...
+    pub checkpoint_every_events: u64,
+    /// ...or after this long, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// How long a poll waits when the log is idle.
+    pub poll_timeout: Duration,
+    /// Stop once the log has nothing more to read.
+    pub until_idle: bool,
+    pub clock: BusinessClock,
+    /// Partitions of the `events` stream.
+    pub partitions: u32,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 5_000,
+            checkpoint_every_events: 200_000,
+            checkpoint_interval: Duration::from_secs(10),
+            poll_timeout: Duration::from_millis(200),
+            until_idle: false,
+            clock: BusinessClock::default(),
+            partitions: aqs_eventlog::DEFAULT_PARTITIONS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub records_read: u64,
+    pub applied_total: u64,
+    pub resumed_from_checkpoint: bool,
+}
+
+pub struct Runner<C: LogConsumer, S: LedgerSink> {
+    consumer: C,
+    sink: S,
+    store: CheckpointStore,
+    settings: RunnerSettings,
+    metrics: Arc<ProjectorMetrics>,
+    ledger: Ledger,
+    positions: Positions,
+    owned: BTreeSet<PartitionId>,
+    applied_total: u64,
+    since_checkpoint: u64,
+    last_checkpoint: Instant,
+    resumed: bool,
+}
+
+impl<C: LogConsumer, S: LedgerSink> std::fmt::Debug for Runner<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("positions", &self.positions)
+            .field("applied_total", &self.applied_total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
+    /// Restores the last checkpoint, if any, and positions the consumer after it.
+    pub fn new(
+        mut consumer: C,
+        sink: S,
+        store: CheckpointStore,
+        settings: RunnerSettings,
+        metrics: Arc<ProjectorMetrics>,
+    ) -> Result<Self, ProjectorError> {
+        let (mut ledger, positions, applied_total, resumed) = match store.load()? {
+            Some(checkpoint) => (
+                checkpoint.ledger,
+                checkpoint.positions,
+                checkpoint.applied,
+                true,
+            ),
+            None => (Ledger::default(), Positions::new(), 0, false),
+        };
+        ledger.set_clock(settings.clock);
+        consumer.seek(&positions)?;
+        info!(
+            resumed,
+            applied_total,
+            positions = positions.len(),
+            "projector starting"
+        );
+        Ok(Self {
+            consumer,
+            sink,
+            store,
+            settings,
+            metrics,
+            ledger,
+            positions,
+            owned: BTreeSet::new(),
+            applied_total,
+            since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            resumed,
+        })
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn positions(&self) -> &Positions {
+        &self.positions
+    }
+
+    /// Runs until `shutdown` is set (or, with `until_idle`, until the log is drained), then
+    /// writes a final checkpoint.
+    pub fn run(&mut self, shutdown: &AtomicBool) -> Result<RunSummary, ProjectorError> {
+        let mut summary = RunSummary {
+            resumed_from_checkpoint: self.resumed,
+            ..RunSummary::default()
+        };
+        while !shutdown.load(Ordering::Relaxed) {
+            self.follow_assignment()?;
+            let read = self.step()?;
+            summary.records_read += read as u64;
+            if read == 0 {
+                if self.since_checkpoint > 0 {
+                    self.checkpoint()?;
+                }
+                if self.settings.until_idle {
+                    break;
+                }
+            } else if self.since_checkpoint >= self.settings.checkpoint_every_events
+                || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval
+            {
+                self.checkpoint()?;
+            }
+        }
+        if self.since_checkpoint > 0 {
+            self.checkpoint()?;
+        }
+        summary.applied_total = self.applied_total;
+        Ok(summary)
+    }
+
+    /// Follows changes of the partitions this instance owns: state of partitions that went
+    /// elsewhere is dropped; a partition gained without state is read from offset 0.
+    fn follow_assignment(&mut self) -> Result<(), ProjectorError> {
+        let owned: BTreeSet<PartitionId> = self.consumer.assignment().into_iter().collect();
+        if owned == self.owned {
+            return Ok(());
+        }
+        let partitions = self.settings.partitions;
+        let events_owned: BTreeSet<u32> = owned
+            .iter()
+            .filter(|p| p.stream == Stream::Events)
+            .map(|p| p.partition)
+            .collect();
+        self.ledger
+            .retain_agents(|agent| events_owned.contains(&partition_for_key(agent, partitions)));
+        self.positions.retain(|p, _| owned.contains(p));
+        for partition in &owned {
+            self.positions.entry(*partition).or_insert(0);
+        }
+        self.consumer.seek(&self.positions)?;
+        info!(owned = owned.len(), "partitions assigned");
+        self.owned = owned;
+        Ok(())
+    }
+
+    /// One batch: read, fold, publish. Returns the records read.
+    fn step(&mut self) -> Result<usize, ProjectorError> {
+        let records = self
+            .consumer
+            .poll(self.settings.batch_size, self.settings.poll_timeout)?;
+        if records.is_empty() {
+            if let Some(lag) = self.consumer.lag(&self.positions) {
+                self.metrics.consumer_lag.store(lag, Ordering::Relaxed);
+            }
+            return Ok(0);
+        }
+        let started = Instant::now();
+        let span = info_span!("batch", records = records.len());
+        let _guard = span.enter();
+        for record in &records {
+            let expected = self.positions.get(&record.partition).copied().unwrap_or(0);
+            if record.offset < expected {
+                continue; // already folded
+            }
+            self.positions.insert(record.partition, record.offset + 1);
+            let event = match decode_canonical(&record.bytes) {
+                Ok(event) => event,
+                Err(_) => match Decoder::standard().decode(&record.bytes) {
+                    Ok(event) => event,
+                    Err(rejection) => {
+                        self.metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
+                        warn!(partition = ?record.partition, offset = record.offset, %rejection, "undecodable record skipped");
+                        continue;
+                    }
+                },
+            };
+            let counter = match self.ledger.apply(&event, digest(&record.bytes)) {
+                Applied::Applied => &self.metrics.events_applied,
+                Applied::Duplicate => &self.metrics.events_duplicate,
+                Applied::Conflict => {
+                    warn!(event_id = %event.event_id, "conflicting event ignored: same event_id, different body; the first stays");
+                    &self.metrics.events_conflict
+                }
+                Applied::Retracted => &self.metrics.events_retracted,
+                Applied::NoEffect(_) => &self.metrics.events_no_effect,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            self.applied_total += 1;
+            self.since_checkpoint += 1;
+        }
+        let changes = self.ledger.take_changes();
+        self.sink.publish(
+            &changes,
+            &RowVersions::new(&self.positions, self.settings.partitions),
+        )?;
+        let elapsed = started.elapsed();
+        self.metrics.batches.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .batch_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            records = records.len(),
+            micros = elapsed.as_micros() as u64,
+            "batch folded"
+        );
+        Ok(records.len())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), ProjectorError> {
+        let bytes = self
+            .store
+            .save(&self.ledger, &self.positions, self.applied_total)?;
+        self.consumer.report_progress(&self.positions)?;
+        self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        info!(
+            applied_total = self.applied_total,
+            state_bytes = bytes,
+            "checkpoint written"
+        );
+        self.since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! Settings shared by the subcommands that touch the event log and the stores.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use aqs_schemas::BusinessClock;
+
+/// Where the embedded stores live and how business dates are read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Folder of the embedded stores: the event log (events.db), the projector checkpoint
+    /// (projector.db) and the ledgers (ledgers.db).
+    #[arg(long, env = "AQS_DATA_DIR", default_value = "aqs-data")]
+    pub data_dir: PathBuf,
+    /// The organisation's time zone (IANA name); business dates are read in it.
+    #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
+    pub time_zone: String,
+    /// Partitions of the events stream; fixed when the log is created.
+    #[arg(long, env = "AQS_EVENTS_PARTITIONS", default_value_t = aqs_eventlog::DEFAULT_PARTITIONS)]
+    pub events_partitions: u32,
+}
+
+impl StoreArgs {
+    pub fn clock(&self) -> anyhow::Result<BusinessClock> {
+        BusinessClock::from_name(&self.time_zone).map_err(anyhow::Error::msg)
+    }
+
+    pub fn path(&self, file: &str) -> anyhow::Result<PathBuf> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
+        Ok(self.data_dir.join(file))
+    }
+
+    pub fn open_embedded_log(&self) -> anyhow::Result<aqs_eventlog::sqlite::SqliteLog> {
+        let path = self.path("events.db")?;
+        aqs_eventlog::sqlite::SqliteLog::open(&path, self.events_partitions)
+            .with_context(|| format!("opening the event log {}", path.display()))
+    }
+}

@@ -1,0 +1,87 @@
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use aqs_projector::checkpoint::CheckpointStore;
+use aqs_projector::metrics::ProjectorMetrics;
+use aqs_projector::runner::{Runner, RunnerSettings};
+use aqs_projector::sink::sqlite::SqliteSink;
+
+use super::common::StoreArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectorArgs {
+    #[command(subcommand)]
+    action: Option<ProjectorAction>,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Records folded per batch.
+    #[arg(long, env = "AQS_PROJECTOR_BATCH_SIZE", default_value_t = 5_000)]
+    batch_size: usize,
+    /// Checkpoint after this many events...
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_CHECKPOINT_EVENTS",
+        default_value_t = 200_000
+    )]
+    checkpoint_every: u64,
+    /// ...or after this many seconds, whichever comes first.
+    #[arg(long, env = "AQS_PROJECTOR_CHECKPOINT_SECONDS", default_value_t = 10)]
+    checkpoint_seconds: u64,
+    /// Exit once the log is fully read instead of waiting for more.
+    #[arg(long)]
+    until_idle: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProjectorAction {
+    /// Forget the checkpoint and the ledgers, replay the log from offset 0, then exit.
+    Rebuild,
+}
+
+pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
+    let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
+    let log = args.store.open_embedded_log()?;
+    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
+        .context("opening the checkpoint store")?;
+    let mut sink =
+        SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
+    if rebuild {
+        store.clear()?;
+        sink.clear()?;
+        tracing::info!("rebuilding the ledgers from offset 0");
+    }
+    let settings = RunnerSettings {
+        batch_size: args.batch_size,
+        checkpoint_every_events: args.checkpoint_every,
+        checkpoint_interval: Duration::from_secs(args.checkpoint_seconds),
+        until_idle: args.until_idle || rebuild,
+        clock: args.store.clock()?,
+        partitions: args.store.events_partitions,
+        ..RunnerSettings::default()
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shutdown);
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
+    let metrics = Arc::new(ProjectorMetrics::default());
+    let mut runner = Runner::new(log.consumer()?, sink, store, settings, Arc::clone(&metrics))?;
+    let started = std::time::Instant::now();
+    let summary = runner.run(&shutdown)?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "projector: {} records read in {seconds:.2} s ({:.0}/s), {} events folded in total{}",
+        summary.records_read,
+        summary.records_read as f64 / seconds.max(1e-9),
+        summary.applied_total,
+        if summary.resumed_from_checkpoint {
+            ", resumed from checkpoint"
+        } else {
+            ""
+        }
+    );
+    tracing::debug!(metrics = %metrics.render(), "final metrics");
+    Ok(ExitCode::SUCCESS)
+}

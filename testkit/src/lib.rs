@@ -1,0 +1,340 @@
+//! Test helpers for the real services: a fresh Kafka topic and a fresh ClickHouse database
+//! per test, or a loud skip when the services are absent (a failure in CI).
+//!
+//! ```no_run
+//! # async fn example() {
+//! let Some(clickhouse) = aqs_testkit::clickhouse() else { return };
+//! let (database, client) = clickhouse.fresh_database().await;
+//! # let _ = (database, client);
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::io::Write;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+/// Variable naming the Kafka bootstrap servers (`host:port,...`).
+pub const KAFKA_BROKERS_VAR: &str = "AQS_KAFKA_BROKERS";
+/// Variable naming the ClickHouse HTTP endpoint.
+pub const CLICKHOUSE_URL_VAR: &str = "AQS_CLICKHOUSE_URL";
+/// Variable naming the ClickHouse user (default `default`).
+pub const CLICKHOUSE_USER_VAR: &str = "AQS_CLICKHOUSE_USER";
+/// Variable naming that user's password (default empty).
+pub const CLICKHOUSE_PASSWORD_VAR: &str = "AQS_CLICKHOUSE_PASSWORD";
+
+/// How long [`KafkaEnv::fresh_topic`] waits for the topic to be usable.
+const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The test Kafka, or `None` (after a loud warning) when `AQS_KAFKA_BROKERS` is not set.
+///
+/// # Panics
+/// When `AQS_KAFKA_BROKERS` is not set but `CI` is: in CI the services must be there.
+pub fn kafka() -> Option<KafkaEnv> {
+    let brokers = service_var("Kafka", KAFKA_BROKERS_VAR)?;
+    Some(KafkaEnv { brokers })
+}
+
+/// The test ClickHouse, or `None` (after a loud warning) when `AQS_CLICKHOUSE_URL` is not set.
+///
+/// # Panics
+/// When `AQS_CLICKHOUSE_URL` is not set but `CI` is: in CI the services must be there.
+pub fn clickhouse() -> Option<ClickHouseEnv> {
+    let url = service_var("ClickHouse", CLICKHOUSE_URL_VAR)?;
+    Some(ClickHouseEnv {
+        url,
+        user: non_empty_var(CLICKHOUSE_USER_VAR).unwrap_or_else(|| "default".to_owned()),
+        password: std::env::var(CLICKHOUSE_PASSWORD_VAR).unwrap_or_default(),
+    })
+}
+
+/// Whether this is a CI run: `CI` set to anything but empty, `0` or `false`.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| {
+        let value = value.trim();
+        !(value.is_empty() || value == "0" || value.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// A name no other test (in this or a parallel test process) uses:
+/// `{prefix}{sep}{pid}{sep}{counter}{sep}{clock}`.
+pub fn unique_name(prefix: &str, separator: char) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_nanos() as u64 & 0xffff_ffff)
+        .unwrap_or_default();
+    let pid = std::process::id();
+    format!("{prefix}{separator}{pid}{separator}{count}{separator}{clock:08x}")
+}
+
+/// Runs a future to completion on the current thread. For the futures of rdkafka, which
+/// its own threads complete; not a general executor (no timers, no I/O driver).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => thread::park(),
+        }
+    }
+}
+
+/// The test Kafka.
+#[derive(Debug, Clone)]
+pub struct KafkaEnv {
+    brokers: String,
+}
+
+impl KafkaEnv {
+    /// A Kafka for `brokers`, whatever the environment says.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+        }
+    }
+
+    /// The bootstrap servers, `host:port,...`.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// Base client settings for these brokers: see [`client_config`].
+    pub fn client_config(&self) -> ClientConfig {
+        client_config(&self.brokers)
+    }
+
+    /// Creates a topic of `partitions` partitions with a name no other test uses, and waits
+    /// until the metadata shows every partition with a leader.
+    ///
+    /// # Panics
+    /// When the topic cannot be created or does not become ready within 30 s.
+    pub fn fresh_topic(&self, partitions: i32) -> String {
+        let topic = unique_name("aqs-test", '-');
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .unwrap_or_else(|error| panic!("kafka admin client for {}: {error}", self.brokers));
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let new_topic = NewTopic::new(&topic, partitions, TopicReplication::Fixed(1));
+        let results = block_on(admin.create_topics([&new_topic], &options))
+            .unwrap_or_else(|error| panic!("creating kafka topic {topic}: {error}"));
+        for result in results {
+            if let Err((name, code)) = result {
+                panic!("creating kafka topic {name}: {code}");
+            }
+        }
+        let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+        loop {
+            let ready = admin
+                .inner()
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .is_ok_and(|metadata| {
+                    metadata.topics().iter().any(|t| {
+                        t.name() == topic
+                            && t.error().is_none()
+                            && t.partitions().len() == partitions as usize
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.error().is_none() && p.leader() >= 0)
+                    })
+                });
+            if ready {
+                return topic;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kafka topic {topic} not ready after {TOPIC_READY_TIMEOUT:?}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A consumer group id no other test uses.
+    pub fn fresh_group(&self) -> String {
+        unique_name("aqs-test-group", '-')
+    }
+}
+
+/// Base rdkafka settings: `bootstrap.servers` and `broker.address.family=v4` (the test
+/// broker listens on 127.0.0.1 only; without it librdkafka may try `localhost` over IPv6).
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", brokers)
+        .set("broker.address.family", "v4");
+    config
+}
+
+/// The test ClickHouse.
+#[derive(Clone)]
+pub struct ClickHouseEnv {
+    url: String,
+    user: String,
+    password: String,
+}
+
+impl fmt::Debug for ClickHouseEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClickHouseEnv")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClickHouseEnv {
+    /// The HTTP endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The user's password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// A client bound to no database, with row validation off.
+    pub fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_validation(false)
+    }
+
+    /// A database name no other test uses; the database is not created.
+    pub fn fresh_database_name(&self) -> String {
+        unique_name("aqs_test", '_')
+    }
+
+    /// Creates a database no other test uses; returns its name and a client bound to it.
+    ///
+    /// # Panics
+    /// When the database cannot be created.
+    pub async fn fresh_database(&self) -> (String, clickhouse::Client) {
+        let name = self.fresh_database_name();
+        self.client()
+            .query_raw(&format!("CREATE DATABASE {name}"))
+            .execute()
+            .await
+            .unwrap_or_else(|error| panic!("creating database {name} on {}: {error}", self.url));
+        let client = self.client().with_database(&name);
+        (name, client)
+    }
+
+    /// Drops a database made by [`fresh_database`](Self::fresh_database). Optional: the test
+    /// services start empty on every run; a database left behind helps to look at a failure.
+    ///
+    /// # Panics
+    /// When the drop fails.
+    pub async fn drop_database(&self, name: &str) {
+        self.client()
+            .query_raw(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute()
+            .await
+            .unwrap_or_else(|error| panic!("dropping database {name}: {error}"));
+    }
+}
+
+/// The value of `var`, or the skip / fail policy when it is unset or empty.
+fn service_var(service: &str, var: &str) -> Option<String> {
+    if let Some(value) = non_empty_var(var) {
+        return Some(value);
+    }
+    let test = thread::current().name().unwrap_or("this test").to_owned();
+    if in_ci() {
+        panic!(
+            "{service} is required in CI but {var} is not set (test {test}). \
+             .ci/run starts the services with deploy/test-services/with-services.sh; \
+             see deploy/test-services/README.md"
+        );
+    }
+    static BANNER: Once = Once::new();
+    // Straight to the stderr handle, not `eprintln!`: the test harness captures the macros'
+    // output of passing tests, and a skip must be seen.
+    let mut stderr = std::io::stderr().lock();
+    BANNER.call_once(|| {
+        let _ = writeln!(
+            stderr,
+            "\n\
+             ====================================================================\n\
+             SKIPPED: tests that need the real Kafka / ClickHouse are not run.\n\
+             Set AQS_KAFKA_BROKERS and AQS_CLICKHOUSE_URL (+ _USER, _PASSWORD),\n\
+             or run via deploy/test-services/with-services.sh, e.g.\n\
+             \x20   deploy/test-services/with-services.sh cargo test --workspace\n\
+             (With CI set, a missing service is a failure.)\n\
+             ===================================================================="
+        );
+    });
+    let _ = writeln!(
+        stderr,
+        "SKIPPED: {test}: needs {service}; {var} is not set \
+         (set it or run via deploy/test-services/with-services.sh)"
+    );
+    None
+}
+
+fn non_empty_var(var: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_fit_kafka_and_clickhouse() {
+        let names: HashSet<_> = (0..1000).map(|_| unique_name("aqs_test", '_')).collect();
+        assert_eq!(names.len(), 1000);
+        for name in &names {
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{name}"
+            );
+            assert!(name.len() < 64, "{name}");
+        }
+        let topic = unique_name("aqs-test", '-');
+        assert!(topic.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn block_on_runs_a_future_to_completion() {
+        assert_eq!(block_on(async { 40 + 2 }), 42);
+    }
+
+    #[test]
+    fn base_client_config_forces_ipv4() {
+        let config = client_config("127.0.0.1:19092");
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:19092"));
+        assert_eq!(config.get("broker.address.family"), Some("v4"));
+    }
+}

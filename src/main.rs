@@ -25,8 +25,14 @@ enum Command {
     /// Validate an NDJSON file and append its events to the event log; bad lines are
     /// reported with their field errors and kept as dead letters.
     Import(cmd::import::ImportArgs),
+    /// Serve the HTTP API upstream systems publish events to (POST /v1/events).
+    Ingest(cmd::ingest::IngestArgs),
     /// Fold the event log into the ledgers, resuming from the last checkpoint.
     Projector(cmd::projector::ProjectorArgs),
+    /// Compute the KPIs as of a business date from the ledgers.
+    Analytics(cmd::analytics::AnalyticsArgs),
+    /// Batch mode: import a file, fold it and compute its KPIs on a fresh embedded store.
+    Run(cmd::run::RunArgs),
     /// Apply the ClickHouse schema migrations (deploy/clickhouse/) that are not applied yet.
     Migrate(cmd::migrate::MigrateArgs),
     /// List the environment variables each subcommand reads, with their defaults.
@@ -47,7 +53,10 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Schema(args) => cmd::schema::run(args),
         Command::Import(args) => cmd::import::run(args),
+        Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
+        Command::Analytics(args) => cmd::analytics::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),
         Command::EnvVars(args) => cmd::env_vars::run(args),
     };

@@ -1,1 +1,11 @@
-//! See README.md: this crate is being built up; it holds no logic yet.
+//! KPIs of the pipeline: activity, close rate, attainment and pacing, from the ledgers.
+//!
+//! - [`data`]: the ledger rows read, and the embedded store they come from.
+//! - [`kpi`]: the KPI job (polars).
+//! - [`output`]: Parquet files of KPIs and ledgers.
+//! - [`periods`]: days, ISO weeks, months, time progress.
+
+pub mod data;
+pub mod kpi;
+pub mod output;
+pub mod periods;

@@ -5,8 +5,10 @@
 //! accepted event in its canonical JSON form; its position is (stream, partition, offset).
 //!
 //! - [`sqlite::SqliteLog`]: the embedded default, a SQLite database on local disk.
-//! - The Kafka log (crate feature of the projector): the same interface over topics.
+//! - [`kafka::KafkaLog`] and [`kafka::KafkaConsumer`]: the same interface over Kafka topics,
+//!   for several projector instances sharing the partitions through a consumer group.
 
+pub mod kafka;
 pub mod sqlite;
 
 use std::collections::BTreeMap;

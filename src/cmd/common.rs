@@ -15,6 +15,12 @@ pub struct StoreArgs {
     /// The organisation's time zone (IANA name); business dates are read in it.
     #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
     pub time_zone: String,
+}
+
+/// Partitions of the events stream, for the commands that only use the embedded log (the
+/// Kafka settings, `aqs_eventlog::kafka::KafkaConfig`, carry the same flag for the others).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PartitionArgs {
     /// Partitions of the events stream; fixed when the log is created.
     #[arg(long, env = "AQS_EVENTS_PARTITIONS", default_value_t = aqs_eventlog::DEFAULT_PARTITIONS)]
     pub events_partitions: u32,
@@ -31,9 +37,13 @@ impl StoreArgs {
         Ok(self.data_dir.join(file))
     }
 
-    pub fn open_embedded_log(&self) -> anyhow::Result<aqs_eventlog::sqlite::SqliteLog> {
+    /// Opens (or creates, with `partitions` partitions) the embedded event log.
+    pub fn open_embedded_log(
+        &self,
+        partitions: u32,
+    ) -> anyhow::Result<aqs_eventlog::sqlite::SqliteLog> {
         let path = self.path("events.db")?;
-        aqs_eventlog::sqlite::SqliteLog::open(&path, self.events_partitions)
+        aqs_eventlog::sqlite::SqliteLog::open(&path, partitions)
             .with_context(|| format!("opening the event log {}", path.display()))
     }
 }

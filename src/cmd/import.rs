@@ -7,7 +7,7 @@ use aqs_eventlog::{AppendOutcome, DeadLetter, EventLog};
 use aqs_ingest::ndjson;
 use aqs_schemas::{Decoder, Event};
 
-use super::common::StoreArgs;
+use super::common::{PartitionArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -15,6 +15,8 @@ pub struct ImportArgs {
     file: PathBuf,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    partitions: PartitionArgs,
     /// Events appended per transaction.
     #[arg(long, default_value_t = 2_000)]
     batch_size: usize,
@@ -22,32 +24,49 @@ pub struct ImportArgs {
 
 /// Counts of an import.
 #[derive(Debug, Default)]
-struct Tally {
-    accepted: u64,
-    duplicate: u64,
-    conflict: u64,
-    rejected: u64,
+pub struct Tally {
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub conflict: u64,
+    pub rejected: u64,
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let log = args.store.open_embedded_log()?;
-    let name = args.file.display().to_string();
+    let log = args
+        .store
+        .open_embedded_log(args.partitions.events_partitions)?;
+    let tally = import_file(&log, &args.file, args.batch_size)?;
+    Ok(if tally.rejected + tally.conflict == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Validates a file line by line and appends the valid events; prints every bad line
+/// with its number and problems, keeps it as a dead letter, and reports the counts.
+pub fn import_file(
+    log: &aqs_eventlog::sqlite::SqliteLog,
+    file: &std::path::Path,
+    batch_size: usize,
+) -> anyhow::Result<Tally> {
+    let name = file.display().to_string();
     let reader: Box<dyn std::io::BufRead> = if name == "-" {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
-        let file = std::fs::File::open(&args.file).with_context(|| format!("opening {name}"))?;
+        let file = std::fs::File::open(file).with_context(|| format!("opening {name}"))?;
         Box::new(BufReader::with_capacity(1 << 20, file))
     };
     let started = std::time::Instant::now();
     let mut tally = Tally::default();
-    let mut batch: Vec<(u64, Event)> = Vec::with_capacity(args.batch_size);
+    let mut batch: Vec<(u64, Event)> = Vec::with_capacity(batch_size);
     for line in ndjson::lines(reader, Decoder::standard()) {
         let line = line?;
         match line.outcome {
             Ok(event) => {
                 batch.push((line.number, event));
-                if batch.len() >= args.batch_size {
-                    append(&log, &name, &mut batch, &mut tally)?;
+                if batch.len() >= batch_size {
+                    append(log, &name, &mut batch, &mut tally)?;
                 }
             }
             Err(rejection) => {
@@ -62,7 +81,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    append(&log, &name, &mut batch, &mut tally)?;
+    append(log, &name, &mut batch, &mut tally)?;
     eprintln!(
         "imported {name} into {}: {} accepted, {} duplicate, {} conflicting, {} rejected ({:.1} s)",
         log.path().display(),
@@ -72,11 +91,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         tally.rejected,
         started.elapsed().as_secs_f64()
     );
-    Ok(if tally.rejected + tally.conflict == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(tally)
 }
 
 fn append(

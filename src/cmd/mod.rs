@@ -1,10 +1,13 @@
 //! One module per subcommand: argument parsing and wiring only; the work lives in the crates.
 
+pub mod analytics;
 pub mod common;
 pub mod env_vars;
 pub mod generate;
 pub mod import;
+pub mod ingest;
 pub mod migrate;
 pub mod projector;
+pub mod run;
 pub mod schema;
 pub mod validate;

@@ -9,7 +9,7 @@ use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::sqlite::SqliteSink;
 
-use super::common::StoreArgs;
+use super::common::{PartitionArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectorArgs {
@@ -17,6 +17,8 @@ pub struct ProjectorArgs {
     action: Option<ProjectorAction>,
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    partitions: PartitionArgs,
     /// Records folded per batch.
     #[arg(long, env = "AQS_PROJECTOR_BATCH_SIZE", default_value_t = 5_000)]
     batch_size: usize,
@@ -43,7 +45,9 @@ enum ProjectorAction {
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
-    let log = args.store.open_embedded_log()?;
+    let log = args
+        .store
+        .open_embedded_log(args.partitions.events_partitions)?;
     let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
     let mut sink =
@@ -59,17 +63,29 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: Duration::from_secs(args.checkpoint_seconds),
         until_idle: args.until_idle || rebuild,
         clock: args.store.clock()?,
-        partitions: args.store.events_partitions,
+        partitions: args.partitions.events_partitions,
         ..RunnerSettings::default()
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&shutdown);
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
+    project(&log, store, sink, settings, &shutdown)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Folds the embedded log into the ledger store until idle or shut down.
+pub fn project(
+    log: &aqs_eventlog::sqlite::SqliteLog,
+    store: CheckpointStore,
+    sink: SqliteSink,
+    settings: RunnerSettings,
+    shutdown: &AtomicBool,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(ProjectorMetrics::default());
     let mut runner = Runner::new(log.consumer()?, sink, store, settings, Arc::clone(&metrics))?;
     let started = std::time::Instant::now();
-    let summary = runner.run(&shutdown)?;
+    let summary = runner.run(shutdown)?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "projector: {} records read in {seconds:.2} s ({:.0}/s), {} events folded in total{}",
@@ -83,5 +99,5 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         }
     );
     tracing::debug!(metrics = %metrics.render(), "final metrics");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -92,23 +92,29 @@ fn keyed_messages_arrive_once_in_key_order_and_a_group_resumes_from_its_commits(
     }
     assert_eq!(last_by_key.len(), KEYS);
 
-    // The commits are the high watermarks of every partition.
-    let committed = consumer
-        .committed(Duration::from_secs(10))
-        .expect("committed offsets");
-    let mut committed_total = 0;
-    for element in committed.elements() {
-        let (_, high) = consumer
-            .fetch_watermarks(&topic, element.partition(), Duration::from_secs(10))
-            .expect("watermarks");
-        assert_eq!(
-            element.offset(),
-            Offset::Offset(high),
-            "partition {}",
-            element.partition()
-        );
-        committed_total += high;
-    }
+    // The commits are the high watermarks of every partition. (The partition list holds
+    // references into the client: it must be gone before the consumer is dropped.)
+    let committed_total: i64 = {
+        let committed = consumer
+            .committed(Duration::from_secs(10))
+            .expect("committed offsets");
+        committed
+            .elements()
+            .iter()
+            .map(|element| {
+                let (_, high) = consumer
+                    .fetch_watermarks(&topic, element.partition(), Duration::from_secs(10))
+                    .expect("watermarks");
+                assert_eq!(
+                    element.offset(),
+                    Offset::Offset(high),
+                    "partition {}",
+                    element.partition()
+                );
+                high
+            })
+            .sum()
+    };
     assert_eq!(committed_total, total as i64);
     drop(consumer); // leaves the group
 

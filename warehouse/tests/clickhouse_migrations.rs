@@ -169,6 +169,7 @@ async fn a_broken_migration_fails_loudly_records_nothing_and_applies_once_fixed(
         .await
         .expect_err("the broken migration fails");
     let text = chain(&error);
+    eprintln!("the expected error: {text}");
     match &error {
         MigrationError::Statement {
             file, index, count, ..

@@ -1,0 +1,370 @@
+//! The ledger rows the KPI job reads, and the embedded store they come from.
+
+use std::path::{Path, PathBuf};
+
+use aqs_schemas::YearMonth;
+use aqs_schemas::event::Scope;
+use chrono::NaiveDate;
+use rusqlite::{Connection, OpenFlags, params};
+
+/// Agent × business date, tagged with the agent's team, branch and region on that date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentDay {
+    pub agent_id: String,
+    pub date: NaiveDate,
+    pub team_id: Option<String>,
+    pub branch_id: Option<String>,
+    pub region_id: Option<String>,
+    pub visits: i64,
+    pub consultations: i64,
+    pub customers_consulted: i64,
+    pub customers_interested: i64,
+    pub sales: i64,
+    /// Gross premium of the day's sales, in fen.
+    pub premium_fen: i64,
+    pub cancellations: i64,
+    /// Refunds of the day's cancellations, in fen.
+    pub refunds_fen: i64,
+}
+
+/// Agent × outlet × business date, reduced to what outlet KPIs need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletDay {
+    pub agent_id: String,
+    pub outlet_id: String,
+    pub date: NaiveDate,
+    pub visits: i64,
+    pub sales: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub agent_id: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub visits: Option<i64>,
+    pub consultations: Option<i64>,
+    pub sales: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scope: Scope,
+    pub scope_id: String,
+    pub month: YearMonth,
+    pub premium_fen: Option<i64>,
+    /// Target outlet activity rate in basis points (1/10000).
+    pub outlet_activity_rate_bp: Option<i64>,
+    pub visits: Option<i64>,
+    pub consultations: Option<i64>,
+    pub sales: Option<i64>,
+}
+
+/// An agent's membership of a team, or an outlet's assignment to an agent, from `from` to
+/// the day before `to` (`None`: still running).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interval {
+    pub agent_id: String,
+    /// The team (roster) or the outlet (assignments).
+    pub key: String,
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+}
+
+impl Interval {
+    pub fn contains(&self, date: NaiveDate) -> bool {
+        self.from <= date && self.to.is_none_or(|to| date < to)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    pub team_id: String,
+    pub branch_id: String,
+    pub region_id: String,
+}
+
+/// Everything the KPI job reads for a window of business dates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerData {
+    pub agent_days: Vec<AgentDay>,
+    pub outlet_days: Vec<OutletDay>,
+    pub plans: Vec<Plan>,
+    pub targets: Vec<Target>,
+    pub roster: Vec<Interval>,
+    pub assignments: Vec<Interval>,
+    pub teams: Vec<Team>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("reading the ledger store {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("the ledger store holds a malformed value: {0}")]
+    Malformed(String),
+    #[error("ledger store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where ledgers are read from.
+pub trait LedgerSource {
+    /// The rows whose dates fall in `first..=last` (intervals and plans overlapping it).
+    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError>;
+}
+
+/// The embedded ledger store written by the projector (`ledgers.db`).
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    path: PathBuf,
+}
+
+impl SqliteSource {
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+        }
+    }
+}
+
+fn date(text: &str) -> Result<NaiveDate, SourceError> {
+    text.parse()
+        .map_err(|_| SourceError::Malformed(format!("date {text:?}")))
+}
+
+fn optional_date(text: Option<String>) -> Result<Option<NaiveDate>, SourceError> {
+    text.map(|t| date(&t)).transpose()
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+pub(crate) fn scope_from_name(name: &str) -> Result<Scope, SourceError> {
+    match name {
+        "agent" => Ok(Scope::Agent),
+        "team" => Ok(Scope::Team),
+        "branch" => Ok(Scope::Branch),
+        "region" => Ok(Scope::Region),
+        other => Err(SourceError::Malformed(format!("scope {other:?}"))),
+    }
+}
+
+impl LedgerSource for SqliteSource {
+    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+        let wrap = |source| SourceError::Sqlite {
+            path: self.path.clone(),
+            source,
+        };
+        let connection = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(wrap)?;
+        let (first_text, last_text) = (first.to_string(), last.to_string());
+        let mut data = LedgerData::default();
+
+        let mut statement = connection
+            .prepare(
+                "SELECT agent_id, business_date, team_id, branch_id, region_id, visits, consultations,
+                        customers_consulted, customers_interested, sales, premium_fen, cancellations, refunds_fen
+                 FROM ledger_agent_day WHERE business_date BETWEEN ?1 AND ?2
+                   AND NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0
+                            AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)",
+            )
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map(params![first_text, last_text], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    [
+                        r.get::<_, i64>(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                        r.get(12)?,
+                    ],
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (agent_id, day, team, branch, region, c) = row.map_err(wrap)?;
+            data.agent_days.push(AgentDay {
+                agent_id,
+                date: date(&day)?,
+                team_id: non_empty(team),
+                branch_id: non_empty(branch),
+                region_id: non_empty(region),
+                visits: c[0],
+                consultations: c[1],
+                customers_consulted: c[2],
+                customers_interested: c[3],
+                sales: c[4],
+                premium_fen: c[5],
+                cancellations: c[6],
+                refunds_fen: c[7],
+            });
+        }
+
+        let mut statement = connection
+            .prepare(
+                "SELECT agent_id, outlet_id, business_date, visits, sales FROM ledger_agent_outlet_day
+                 WHERE business_date BETWEEN ?1 AND ?2 AND (visits != 0 OR sales != 0)",
+            )
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map(params![first_text, last_text], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (agent_id, outlet_id, day, visits, sales) = row.map_err(wrap)?;
+            data.outlet_days.push(OutletDay {
+                agent_id,
+                outlet_id,
+                date: date(&day)?,
+                visits,
+                sales,
+            });
+        }
+
+        let mut statement = connection
+            .prepare(
+                "SELECT agent_id, period_start, period_end, visits, consultations, sales FROM plans
+                 WHERE deleted = 0 AND period_start <= ?2 AND period_end >= ?1",
+            )
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map(params![first_text, last_text], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (agent_id, start, end, visits, consultations, sales) = row.map_err(wrap)?;
+            data.plans.push(Plan {
+                agent_id,
+                start: date(&start)?,
+                end: date(&end)?,
+                visits,
+                consultations,
+                sales,
+            });
+        }
+
+        let mut statement = connection
+            .prepare(
+                "SELECT scope, scope_id, month, premium_fen, outlet_activity_rate_bp, visits, consultations, sales
+                 FROM targets WHERE deleted = 0 AND month BETWEEN ?1 AND ?2",
+            )
+            .map_err(wrap)?;
+        let (first_month, last_month) = (
+            YearMonth::of(first).to_string(),
+            YearMonth::of(last).to_string(),
+        );
+        let rows = statement
+            .query_map(params![first_month, last_month], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (scope, scope_id, month, premium_fen, rate, visits, consultations, sales) =
+                row.map_err(wrap)?;
+            data.targets.push(Target {
+                scope: scope_from_name(&scope)?,
+                scope_id,
+                month: month
+                    .parse()
+                    .map_err(|_| SourceError::Malformed(format!("month {month:?}")))?,
+                premium_fen,
+                outlet_activity_rate_bp: rate,
+                visits,
+                consultations,
+                sales,
+            });
+        }
+
+        for (table, key, target) in [("roster", "team_id", 0), ("assignments", "outlet_id", 1)] {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT agent_id, {key}, valid_from, valid_to FROM {table}
+                     WHERE deleted = 0 AND valid_from <= ?2 AND (valid_to IS NULL OR valid_to > ?1)"
+                ))
+                .map_err(wrap)?;
+            let rows = statement
+                .query_map(params![first_text, last_text], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                })
+                .map_err(wrap)?;
+            for row in rows {
+                let (agent_id, key, from, to) = row.map_err(wrap)?;
+                let interval = Interval {
+                    agent_id,
+                    key,
+                    from: date(&from)?,
+                    to: optional_date(to)?,
+                };
+                if target == 0 {
+                    data.roster.push(interval);
+                } else {
+                    data.assignments.push(interval);
+                }
+            }
+        }
+
+        let mut statement = connection
+            .prepare("SELECT team_id, branch_id, region_id FROM teams")
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (team_id, branch_id, region_id) = row.map_err(wrap)?;
+            data.teams.push(Team {
+                team_id,
+                branch_id,
+                region_id,
+            });
+        }
+        Ok(data)
+    }
+}

@@ -1,0 +1,114 @@
+//! Periods (day, ISO week, month), working days and time progress.
+
+use aqs_schemas::{WorkingCalendar, YearMonth};
+use chrono::{Datelike, Duration, NaiveDate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeriodKind {
+    Day,
+    Week,
+    Month,
+}
+
+impl PeriodKind {
+    pub const ALL: [PeriodKind; 3] = [PeriodKind::Day, PeriodKind::Week, PeriodKind::Month];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            PeriodKind::Day => "day",
+            PeriodKind::Week => "week",
+            PeriodKind::Month => "month",
+        }
+    }
+
+    /// First day of the period containing `date`.
+    pub fn start_of(self, date: NaiveDate) -> NaiveDate {
+        match self {
+            PeriodKind::Day => date,
+            PeriodKind::Week => {
+                date - Duration::days(i64::from(date.weekday().num_days_from_monday()))
+            }
+            PeriodKind::Month => YearMonth::of(date).first_day(),
+        }
+    }
+
+    /// Last day of the period starting on `start`.
+    pub fn end_of(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            PeriodKind::Day => start,
+            PeriodKind::Week => start + Duration::days(6),
+            PeriodKind::Month => YearMonth::of(start).last_day(),
+        }
+    }
+}
+
+/// Days since 1970-01-01, the physical form of a polars `Date`.
+pub fn day_number(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+pub fn from_day_number(days: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(i64::from(days))
+}
+
+/// Working days of the month starting on `month_start` elapsed through `as_of`, over the
+/// month's working days; `None` when the month has no working day.
+pub fn time_progress(
+    calendar: &WorkingCalendar,
+    month_start: NaiveDate,
+    as_of: NaiveDate,
+) -> Option<f64> {
+    let month_end = PeriodKind::Month.end_of(month_start);
+    let total = calendar.working_days_between(month_start, month_end);
+    (total > 0).then(|| {
+        let elapsed = calendar.working_days_between(month_start, month_end.min(as_of));
+        f64::from(elapsed) / f64::from(total)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().expect("date")
+    }
+
+    #[test]
+    fn periods_start_and_end_where_expected() {
+        assert_eq!(
+            PeriodKind::Week.start_of(day("2026-11-01")),
+            day("2026-10-26")
+        );
+        assert_eq!(
+            PeriodKind::Week.end_of(day("2026-10-26")),
+            day("2026-11-01")
+        );
+        assert_eq!(
+            PeriodKind::Month.start_of(day("2026-11-18")),
+            day("2026-11-01")
+        );
+        assert_eq!(
+            PeriodKind::Month.end_of(day("2026-02-01")),
+            day("2026-02-28")
+        );
+        assert_eq!(
+            from_day_number(day_number(day("2026-11-18"))),
+            day("2026-11-18")
+        );
+    }
+
+    #[test]
+    fn time_progress_counts_working_days() {
+        let calendar = WorkingCalendar::default();
+        // November 2026 has 21 working days; through Wednesday the 18th, 13 have passed.
+        assert_eq!(
+            time_progress(&calendar, day("2026-11-01"), day("2026-11-18")),
+            Some(13.0 / 21.0)
+        );
+        assert_eq!(
+            time_progress(&calendar, day("2026-10-01"), day("2026-11-18")),
+            Some(1.0)
+        );
+    }
+}

@@ -1,0 +1,109 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use aqs_analytics::data::{LedgerSource, SqliteSource};
+use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_analytics::output::write_parquet;
+use aqs_schemas::WorkingCalendar;
+use chrono::NaiveDate;
+
+use super::common::StoreArgs;
+
+/// The KPI job's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KpiArgs {
+    /// Business date the KPIs are computed as of; default: today in the organisation's zone.
+    #[arg(long, env = "AQS_AS_OF")]
+    pub as_of: Option<NaiveDate>,
+    /// Earliest date whose periods are (re)computed; default: the first day of the as-of month.
+    #[arg(long)]
+    pub since: Option<NaiveDate>,
+    /// Working-day calendar (JSON: {"holidays": [...], "working_days": [...]}).
+    #[arg(long, env = "AQS_CALENDAR", value_name = "FILE")]
+    pub calendar: Option<PathBuf>,
+    /// A month still open is at risk below this projected attainment.
+    #[arg(long, env = "AQS_AT_RISK_THRESHOLD", default_value_t = 0.9)]
+    pub at_risk_threshold: f64,
+    /// Plan adherence from which an agent counts as willing (coaching quadrant).
+    #[arg(long, env = "AQS_WILL_THRESHOLD", default_value_t = 0.8)]
+    pub will_threshold: f64,
+    /// Share of the team's median close rate from which an agent counts as skilled.
+    #[arg(long, env = "AQS_SKILL_RATIO", default_value_t = 1.0)]
+    pub skill_ratio: f64,
+}
+
+impl KpiArgs {
+    pub fn params(&self, today: NaiveDate) -> anyhow::Result<KpiParams> {
+        let as_of = self.as_of.unwrap_or(today);
+        let mut params = KpiParams::new(as_of);
+        if let Some(since) = self.since {
+            params.since = since;
+        }
+        if let Some(path) = &self.calendar {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            params.calendar = WorkingCalendar::from_json(&text)
+                .with_context(|| format!("in {}", path.display()))?;
+        }
+        params.at_risk_threshold = self.at_risk_threshold;
+        params.will_threshold = self.will_threshold;
+        params.skill_ratio = self.skill_ratio;
+        Ok(params)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AnalyticsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    kpi: KpiArgs,
+    /// Folder of the KPI files; default: `kpi/` in the data folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
+    let clock = args.store.clock()?;
+    let params = args.kpi.params(clock.today())?;
+    let ledgers = args.store.path("ledgers.db")?;
+    anyhow::ensure!(
+        ledgers.exists(),
+        "no ledgers at {}: run `aqs projector` first",
+        ledgers.display()
+    );
+    let out = args.out.unwrap_or_else(|| args.store.data_dir.join("kpi"));
+    let path = out.join(format!("kpi_as_of_{}.parquet", params.as_of));
+    let rows = compute_kpis(&SqliteSource::new(&ledgers), &params, &path)?;
+    eprintln!(
+        "analytics: {rows} KPI rows as of {} written to {}",
+        params.as_of,
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the ledgers, computes the KPIs and writes them; returns the number of rows.
+pub fn compute_kpis(
+    source: &dyn LedgerSource,
+    params: &KpiParams,
+    path: &std::path::Path,
+) -> anyhow::Result<usize> {
+    let started = std::time::Instant::now();
+    let data = source
+        .load(params.window_start(), params.as_of)
+        .context("reading the ledgers")?;
+    let loaded = started.elapsed();
+    let mut table = compute(&data, params)?;
+    let computed = started.elapsed();
+    write_parquet(&mut table, path)?;
+    tracing::info!(
+        rows = table.height(),
+        load_ms = loaded.as_millis() as u64,
+        compute_ms = (computed - loaded).as_millis() as u64,
+        write_ms = (started.elapsed() - computed).as_millis() as u64,
+        "kpis computed"
+    );
+    Ok(table.height())
+}

@@ -1,0 +1,137 @@
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use aqs_eventlog::EventLog;
+use aqs_eventlog::kafka::{AddressFamily, KafkaConfig, KafkaLog};
+use aqs_ingest::IngestConfig;
+use aqs_ingest::auth::{Auth, hash_token};
+use aqs_ingest::dedup::{DedupIndex, DedupLog};
+use aqs_ingest::readiness::{AllReady, EmbeddedReadiness, KafkaReadiness, Readiness};
+use aqs_ingest::server::{IngestState, serve, shutdown_signal};
+
+use super::common::StoreArgs;
+
+/// File of the dedup index in the data folder (Kafka only).
+const DEDUP_INDEX_FILE: &str = "ingest-dedup.db";
+/// Bound on one readiness look at Kafka.
+const KAFKA_READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, clap::Args)]
+pub struct IngestArgs {
+    #[command(subcommand)]
+    action: Option<IngestAction>,
+    #[command(flatten)]
+    config: IngestConfig,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    kafka: KafkaConfig,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum IngestAction {
+    /// Print the SHA-256 of the token read from standard input (one trailing newline is
+    /// ignored), as the tokens file wants it.
+    #[command(hide = true)]
+    HashToken,
+}
+
+pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    if let Some(IngestAction::HashToken) = args.action {
+        return print_token_hash();
+    }
+    let auth = Auth::from_config(&args.config)?;
+    match &auth {
+        Auth::Tokens(tokens) => tracing::info!(sources = ?tokens.sources(), "API tokens loaded"),
+        Auth::Disabled => tracing::warn!(
+            listen = %args.config.listen,
+            "authentication is off (--insecure-no-auth): anyone who reaches the API may publish \
+             events of any source"
+        ),
+    }
+    let (log, readiness) = open_log(&args)?;
+    let state = IngestState::new(log, readiness, auth, args.config.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("aqs-ingest")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.config.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.config.listen))?;
+        serve(listener, state, shutdown_signal())
+            .await
+            .context("serving the ingest API")
+    })?;
+    // Every append has returned (acknowledged or failed) by now; dropping the state closes
+    // the log's writer with nothing pending.
+    Ok(ExitCode::SUCCESS)
+}
+
+type OpenedLog = (Arc<dyn EventLog>, Arc<dyn Readiness>);
+
+fn open_log(args: &IngestArgs) -> anyhow::Result<OpenedLog> {
+    let Some(brokers) = args.kafka.brokers.as_deref() else {
+        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        tracing::info!(path = %log.path().display(), "appending to the embedded event log");
+        let readiness = EmbeddedReadiness::new(log.path());
+        return Ok((Arc::new(log), Arc::new(readiness)));
+    };
+    let kafka = match KafkaLog::connect(&args.kafka) {
+        Ok(kafka) => kafka,
+        Err(error) if error.is_transient() => {
+            // Start anyway, not ready: appends answer 503 until the brokers are back.
+            tracing::warn!(%error, brokers, "kafka is unreachable; starting not ready");
+            KafkaLog::open_unchecked(&args.kafka).context("creating the Kafka writer")?
+        }
+        Err(error) => return Err(error).context("connecting to Kafka"),
+    };
+    let index_path = args.store.path(DEDUP_INDEX_FILE)?;
+    let index = DedupIndex::open(&index_path)
+        .with_context(|| format!("opening the dedup index {}", index_path.display()))?;
+    let log = Arc::new(DedupLog::new(kafka, index, args.config.append_timeout()));
+    let family = match args.kafka.address_family {
+        AddressFamily::Any => "any",
+        AddressFamily::V4 => "v4",
+        AddressFamily::V6 => "v6",
+    };
+    let probe = KafkaReadiness::new(
+        brokers,
+        family,
+        vec![
+            args.kafka.events_topic.clone(),
+            args.kafka.reference_topic.clone(),
+        ],
+        KAFKA_READINESS_TIMEOUT,
+    )
+    .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        brokers,
+        events_topic = args.kafka.events_topic,
+        dedup_index = %index_path.display(),
+        "appending to Kafka"
+    );
+    let readiness = AllReady(vec![
+        Arc::clone(&log) as Arc<dyn Readiness>,
+        Arc::new(probe),
+    ]);
+    Ok((log, Arc::new(readiness)))
+}
+
+fn print_token_hash() -> anyhow::Result<ExitCode> {
+    let mut token = String::new();
+    std::io::stdin()
+        .read_to_string(&mut token)
+        .context("reading the token from standard input")?;
+    let token = token
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&token);
+    anyhow::ensure!(!token.is_empty(), "no token on standard input");
+    println!("{}", hash_token(token));
+    Ok(ExitCode::SUCCESS)
+}

@@ -358,7 +358,7 @@ impl K8s {
             .filter(move |object| at_str(object, &["kind"]) == Some(kind))
     }
 
-    fn named(&self, kind: &str, name: &str) -> Option<&Value> {
+    fn named<'a>(&'a self, kind: &'a str, name: &str) -> Option<&'a Value> {
         self.of_kind(kind)
             .find(|object| at_str(object, &["metadata", "name"]) == Some(name))
     }

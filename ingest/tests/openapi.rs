@@ -1,0 +1,48 @@
+//! The checked-in OpenAPI document (`ingest/openapi.json`) is the one the code generates.
+//! Regenerate it with `AQS_UPDATE_OPENAPI=1 cargo test -p aqs-ingest --test openapi`.
+
+use std::path::Path;
+
+#[test]
+fn checked_in_openapi_document_matches_the_code() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = aqs_ingest::server::openapi_json();
+    if std::env::var_os("AQS_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("writing openapi.json");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{} is out of date with the handlers; regenerate it with \
+         `AQS_UPDATE_OPENAPI=1 cargo test -p aqs-ingest --test openapi` and review the diff",
+        path.display()
+    );
+}
+
+#[test]
+fn the_document_describes_every_route_and_answer() {
+    let document: serde_json::Value =
+        serde_json::from_str(&aqs_ingest::server::openapi_json()).expect("JSON");
+    let paths = document["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/events",
+        "/v1/schema",
+        "/v1/schema/{name}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let responses = document["paths"]["/v1/events"]["post"]["responses"]
+        .as_object()
+        .expect("responses");
+    for status in ["200", "400", "401", "413", "415", "422", "429", "503"] {
+        assert!(responses.contains_key(status), "{status} missing");
+    }
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}

@@ -1,0 +1,463 @@
+//! KPIs worked out by hand from the domain's definitions, checked against the job.
+//!
+//! November 2026, as of Wednesday the 18th, with Monday the 16th a holiday (20 working
+//! days in the month, 12 elapsed: time progress 0.6). Teams T1 and T2 in branch B1, region
+//! R1. A2 moves from T1 to T2 on the 15th (recorded late). A3's outlet O4 is unassigned
+//! from the 10th. One visit is retracted, one sale cancelled, one visit sent in UTC late at
+//! night, and two plans are prorated over working days.
+
+use aqs_analytics::data::{LedgerSource, SqliteSource};
+use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_eventlog::Positions;
+use aqs_projector::ledger::{Ledger, digest};
+use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_projector::sink::{LedgerSink, RowVersions};
+use aqs_schemas::{BusinessClock, Decoder, WorkingCalendar};
+use polars::prelude::*;
+
+const EVENTS: &[&str] = &[
+    r#"{"event_id":"t1","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T1","team_name":"一组","branch_id":"B1","region_id":"R1"}}"#,
+    r#"{"event_id":"t2","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T2","team_name":"二组","branch_id":"B1","region_id":"R1"}}"#,
+    r#"{"event_id":"j1","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A1","payload":{"team_id":"T1","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"j2","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A2","payload":{"team_id":"T1","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"j3","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A3","payload":{"team_id":"T2","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"j4","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-16T17:00:00+08:00","source":"hr","agent_id":"A2","payload":{"team_id":"T2","effective_date":"2026-11-15"}}"#,
+    r#"{"event_id":"a1","type":"outlet_assigned","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A1","payload":{"outlet_id":"O1","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"a2","type":"outlet_assigned","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A1","payload":{"outlet_id":"O2","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"a3","type":"outlet_assigned","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A2","payload":{"outlet_id":"O3","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"a4","type":"outlet_assigned","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"A3","payload":{"outlet_id":"O4","effective_date":"2026-11-01"}}"#,
+    r#"{"event_id":"u4","type":"outlet_unassigned","schema_version":1,"occurred_at":"2026-11-09T18:00:00+08:00","source":"hr","agent_id":"A3","payload":{"outlet_id":"O4","effective_date":"2026-11-10"}}"#,
+    r#"{"event_id":"e1","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T10:00:00+08:00","source":"app","agent_id":"A1","payload":{"outlet_id":"O1","purpose":"promotion"}}"#,
+    r#"{"event_id":"e2","type":"consultation","schema_version":1,"occurred_at":"2026-11-02T10:30:00+08:00","source":"app","agent_id":"A1","payload":{"outlet_id":"O1","customers_consulted":4,"customers_interested":2}}"#,
+    r#"{"event_id":"e3","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T11:00:00+08:00","source":"core","agent_id":"A1","payload":{"outlet_id":"O1","policy_id":"P1","product_code":"WL","premium":"10000.00","payment_mode":"single"}}"#,
+    r#"{"event_id":"e4","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-04T10:00:00+08:00","source":"app","agent_id":"A1","payload":{"outlet_id":"O5","purpose":"relationship"}}"#,
+    r#"{"event_id":"e5","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-05T15:00:00+08:00","source":"core","agent_id":"A1","payload":{"outlet_id":"O2","policy_id":"P2","product_code":"WL","premium":"5000.00","payment_mode":"single"}}"#,
+    r#"{"event_id":"e6","type":"policy_cancelled","schema_version":1,"occurred_at":"2026-11-12T09:00:00+08:00","source":"core","agent_id":"A1","payload":{"policy_id":"P2","refund":"5000.00","reason":"cooling_off"}}"#,
+    r#"{"event_id":"e7","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-17T23:30:00Z","source":"app","agent_id":"A1","payload":{"outlet_id":"O1","purpose":"service"}}"#,
+    r#"{"event_id":"e8","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"app","agent_id":"A2","payload":{"outlet_id":"O3","purpose":"training"}}"#,
+    r#"{"event_id":"e9","type":"consultation","schema_version":1,"occurred_at":"2026-11-17T10:00:00+08:00","source":"app","agent_id":"A2","payload":{"outlet_id":"O3","customers_consulted":2,"customers_interested":1}}"#,
+    r#"{"event_id":"e10","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-17T11:00:00+08:00","source":"core","agent_id":"A2","payload":{"outlet_id":"O3","policy_id":"P3","product_code":"ANN","premium":"2000.00","payment_mode":"regular","payment_years":10}}"#,
+    r#"{"event_id":"e11","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-05T10:00:00+08:00","source":"app","agent_id":"A3","payload":{"outlet_id":"O4","purpose":"promotion"}}"#,
+    r#"{"event_id":"r1","type":"retraction","schema_version":1,"occurred_at":"2026-11-06T09:00:00+08:00","source":"app","agent_id":"A3","payload":{"retracted_event_id":"e11","reason":"entered twice"}}"#,
+    r#"{"event_id":"e12","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-11T10:00:00+08:00","source":"app","agent_id":"A3","payload":{"outlet_id":"O4","purpose":"promotion"}}"#,
+    r#"{"event_id":"e13","type":"consultation","schema_version":1,"occurred_at":"2026-11-11T11:00:00+08:00","source":"app","agent_id":"A3","payload":{"outlet_id":"O4","customers_consulted":3,"customers_interested":0}}"#,
+    r#"{"event_id":"p1","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-15T20:00:00+08:00","source":"app","agent_id":"A1","payload":{"period_start":"2026-11-16","period_end":"2026-11-22","visits":8,"consultations":4}}"#,
+    r#"{"event_id":"p2","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-01T20:00:00+08:00","source":"app","agent_id":"A2","payload":{"period_start":"2026-11-02","period_end":"2026-11-08","visits":5}}"#,
+    r#"{"event_id":"g1","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","agent_id":"A1","payload":{"month":"2026-11","scope":"agent","scope_id":"A1","premium":"30000.00","visits":10}}"#,
+    r#"{"event_id":"g2","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","payload":{"month":"2026-11","scope":"team","scope_id":"T1","premium":"50000.00","outlet_activity_rate":"0.5"}}"#,
+    r#"{"event_id":"g3","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","payload":{"month":"2026-11","scope":"region","scope_id":"R1","premium":"100000.00"}}"#,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Null,
+    I(i64),
+    F(f64),
+    S(&'static str),
+    B(bool),
+}
+use V::*;
+
+fn kpis() -> DataFrame {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    // Delivered in reverse: the job must not care.
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in EVENTS.iter().rev() {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .expect("valid event");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let mut params = KpiParams::new("2026-11-18".parse().expect("date"));
+    params.calendar =
+        WorkingCalendar::from_json(r#"{"holidays": ["2026-11-16"]}"#).expect("calendar");
+    let data = SqliteSource::new(&path)
+        .load(params.window_start(), params.as_of)
+        .expect("load");
+    compute(&data, &params).expect("compute")
+}
+
+fn value(frame: &DataFrame, column: &str, row: usize) -> V {
+    match frame.column(column).expect(column).get(row).expect("row") {
+        AnyValue::Null => Null,
+        AnyValue::Int64(v) => I(v),
+        AnyValue::UInt32(v) => I(i64::from(v)),
+        AnyValue::Float64(v) => F(v),
+        AnyValue::Boolean(v) => B(v),
+        AnyValue::String(s) => S(Box::leak(s.to_owned().into_boxed_str())),
+        AnyValue::StringOwned(s) => S(Box::leak(s.to_string().into_boxed_str())),
+        other => S(Box::leak(other.to_string().into_boxed_str())),
+    }
+}
+
+fn check(
+    frame: &DataFrame,
+    scope: &str,
+    scope_id: &str,
+    period: &str,
+    start: &str,
+    expected: &[(&str, V)],
+) {
+    let mut found = None;
+    for row in 0..frame.height() {
+        if value(frame, "scope", row) == S(Box::leak(scope.to_owned().into_boxed_str()))
+            && value(frame, "scope_id", row) == S(Box::leak(scope_id.to_owned().into_boxed_str()))
+            && value(frame, "period", row) == S(Box::leak(period.to_owned().into_boxed_str()))
+            && value(frame, "period_start", row) == S(Box::leak(start.to_owned().into_boxed_str()))
+        {
+            found = Some(row);
+        }
+    }
+    let row = found.unwrap_or_else(|| panic!("no row for {scope} {scope_id} {period} {start}"));
+    let mut wrong = Vec::new();
+    for (column, want) in expected {
+        let got = value(frame, column, row);
+        let same = match (&got, want) {
+            (F(a), F(b)) => (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        };
+        if !same {
+            wrong.push(format!("{column}: got {got:?}, want {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{scope} {scope_id} {period} {start}:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+const THIRD: f64 = 1.0 / 3.0;
+const TWO_THIRDS: f64 = 2.0 / 3.0;
+
+#[test]
+fn agent_month_with_a_cancellation_a_late_utc_visit_and_a_prorated_plan() {
+    check(
+        &kpis(),
+        "agent",
+        "A1",
+        "month",
+        "2026-11-01",
+        &[
+            ("team_id", S("T1")),
+            ("branch_id", S("B1")),
+            ("region_id", S("R1")),
+            ("period_end", S("2026-11-30")),
+            ("as_of", S("2026-11-18")),
+            ("visits", I(3)),
+            ("outlets_visited", I(2)),
+            ("consultations", I(1)),
+            ("customers_consulted", I(4)),
+            ("customers_interested", I(2)),
+            ("sales", I(2)),
+            ("premium", S("10000.00")),
+            ("gross_premium", S("15000.00")),
+            ("refunds", S("5000.00")),
+            ("cancellations", I(1)),
+            ("assigned_outlets", I(2)),
+            ("visit_coverage", F(0.5)),
+            ("outlet_activity_rate", F(1.0)),
+            ("close_rate", F(0.5)),
+            ("premium_per_sale", S("5000.00")),
+            ("agents_on_roster", Null),
+            ("active_agents", Null),
+            ("agent_activity_rate", Null),
+            ("premium_target", S("30000.00")),
+            ("premium_attainment", F(THIRD)),
+            ("outlet_activity_rate_target", Null),
+            ("outlet_activity_rate_attainment", Null),
+            ("visits_target", I(10)),
+            ("visits_attainment", F(0.3)),
+            ("planned_visits", F(4.0)),
+            ("planned_consultations", F(2.0)),
+            ("planned_sales", Null),
+            ("plan_adherence_visits", F(0.25)),
+            ("plan_adherence_consultations", F(0.0)),
+            ("plan_adherence_sales", Null),
+            ("time_progress", F(0.6)),
+            ("pace_gap", F(THIRD - 0.6)),
+            ("projected_attainment", F(THIRD / 0.6)),
+            ("at_risk", B(true)),
+            ("coaching_quadrant", S("does_not_do_enough")),
+        ],
+    );
+}
+
+#[test]
+fn an_agent_transferred_mid_month_reports_under_its_new_team() {
+    check(
+        &kpis(),
+        "agent",
+        "A2",
+        "month",
+        "2026-11-01",
+        &[
+            ("team_id", S("T2")),
+            ("visits", I(1)),
+            ("outlets_visited", I(1)),
+            ("consultations", I(1)),
+            ("customers_consulted", I(2)),
+            ("sales", I(1)),
+            ("premium", S("2000.00")),
+            ("assigned_outlets", I(1)),
+            ("visit_coverage", F(1.0)),
+            ("outlet_activity_rate", F(1.0)),
+            ("close_rate", F(0.5)),
+            ("premium_per_sale", S("2000.00")),
+            ("premium_target", Null),
+            ("premium_attainment", Null),
+            ("planned_visits", F(5.0)),
+            ("plan_adherence_visits", F(0.2)),
+            ("plan_adherence_consultations", Null),
+            ("time_progress", F(0.6)),
+            ("pace_gap", Null),
+            ("projected_attainment", Null),
+            ("at_risk", Null),
+            ("team_median_close_rate", F(0.25)),
+            ("coaching_quadrant", S("does_not_do_enough")),
+        ],
+    );
+    check(
+        &kpis(),
+        "agent",
+        "A3",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(1)),
+            ("close_rate", F(0.0)),
+            ("premium_per_sale", Null),
+            ("planned_visits", Null),
+            ("plan_adherence_visits", Null),
+            ("coaching_quadrant", Null),
+        ],
+    );
+}
+
+#[test]
+fn team_months_split_the_transferred_agent_by_date() {
+    let frame = kpis();
+    check(
+        &frame,
+        "team",
+        "T1",
+        "month",
+        "2026-11-01",
+        &[
+            ("team_id", S("T1")),
+            ("branch_id", S("B1")),
+            ("region_id", S("R1")),
+            ("visits", I(4)),
+            ("outlets_visited", I(3)),
+            ("consultations", I(1)),
+            ("customers_consulted", I(4)),
+            ("sales", I(2)),
+            ("premium", S("10000.00")),
+            ("cancellations", I(1)),
+            ("assigned_outlets", I(3)),
+            ("visit_coverage", F(TWO_THIRDS)),
+            ("outlet_activity_rate", F(TWO_THIRDS)),
+            ("close_rate", F(0.5)),
+            ("premium_per_sale", S("5000.00")),
+            ("agents_on_roster", I(2)),
+            ("active_agents", I(1)),
+            ("agent_activity_rate", F(0.5)),
+            ("premium_target", S("50000.00")),
+            ("premium_attainment", F(0.2)),
+            ("outlet_activity_rate_target", F(0.5)),
+            ("outlet_activity_rate_attainment", F(TWO_THIRDS / 0.5)),
+            ("planned_visits", F(9.0)),
+            ("planned_consultations", F(2.0)),
+            ("planned_sales", Null),
+            ("plan_adherence_visits", F(2.0 / 9.0)),
+            ("plan_adherence_consultations", F(0.0)),
+            ("time_progress", F(0.6)),
+            ("pace_gap", F(-0.4)),
+            ("projected_attainment", F(0.2 / 0.6)),
+            ("at_risk", B(true)),
+            ("coaching_quadrant", Null),
+        ],
+    );
+    check(
+        &frame,
+        "team",
+        "T2",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(1)),
+            ("outlets_visited", I(1)),
+            ("consultations", I(2)),
+            ("customers_consulted", I(5)),
+            ("customers_interested", I(1)),
+            ("sales", I(1)),
+            ("premium", S("2000.00")),
+            ("assigned_outlets", I(2)),
+            ("visit_coverage", F(0.0)),
+            ("outlet_activity_rate", F(0.5)),
+            ("close_rate", F(0.2)),
+            ("agents_on_roster", I(2)),
+            ("active_agents", I(1)),
+            ("agent_activity_rate", F(0.5)),
+            ("premium_target", Null),
+            ("premium_attainment", Null),
+            ("outlet_activity_rate_target", Null),
+            ("planned_visits", Null),
+            ("plan_adherence_visits", Null),
+            ("time_progress", F(0.6)),
+            ("pace_gap", Null),
+            ("projected_attainment", Null),
+            ("at_risk", Null),
+        ],
+    );
+}
+
+#[test]
+fn branch_and_region_add_up_their_teams_day_by_day() {
+    let frame = kpis();
+    let common = [
+        ("visits", I(5)),
+        ("outlets_visited", I(4)),
+        ("consultations", I(3)),
+        ("customers_consulted", I(9)),
+        ("customers_interested", I(3)),
+        ("sales", I(3)),
+        ("premium", S("12000.00")),
+        ("gross_premium", S("17000.00")),
+        ("assigned_outlets", I(4)),
+        ("visit_coverage", F(0.5)),
+        ("outlet_activity_rate", F(0.75)),
+        ("close_rate", F(THIRD)),
+        ("premium_per_sale", S("4000.00")),
+        ("agents_on_roster", I(3)),
+        ("active_agents", I(2)),
+        ("agent_activity_rate", F(TWO_THIRDS)),
+        ("planned_visits", F(9.0)),
+        ("planned_consultations", F(2.0)),
+        ("plan_adherence_visits", F(2.0 / 9.0)),
+        ("time_progress", F(0.6)),
+    ];
+    let mut branch = common.to_vec();
+    branch.extend([
+        ("team_id", Null),
+        ("branch_id", S("B1")),
+        ("region_id", S("R1")),
+        ("premium_target", Null),
+        ("at_risk", Null),
+    ]);
+    check(&frame, "branch", "B1", "month", "2026-11-01", &branch);
+    let mut region = common.to_vec();
+    region.extend([
+        ("team_id", Null),
+        ("branch_id", Null),
+        ("region_id", S("R1")),
+        ("premium_target", S("100000.00")),
+        ("premium_attainment", F(0.12)),
+        ("pace_gap", F(0.12 - 0.6)),
+        ("projected_attainment", F(0.2)),
+        ("at_risk", B(true)),
+    ]);
+    check(&frame, "region", "R1", "month", "2026-11-01", &region);
+}
+
+#[test]
+fn weeks_and_days_count_only_their_own_dates() {
+    let frame = kpis();
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "week",
+        "2026-11-16",
+        &[
+            ("period_end", S("2026-11-22")),
+            ("visits", I(1)),
+            ("outlets_visited", I(1)),
+            ("sales", I(0)),
+            ("premium", S("0.00")),
+            ("assigned_outlets", I(2)),
+            ("visit_coverage", F(0.5)),
+            ("outlet_activity_rate", F(0.0)),
+            ("close_rate", Null),
+            ("premium_per_sale", Null),
+            ("premium_target", Null),
+            ("premium_attainment", Null),
+            ("time_progress", Null),
+            ("pace_gap", Null),
+            ("projected_attainment", Null),
+            ("at_risk", Null),
+            ("planned_visits", F(4.0)),
+            ("planned_consultations", F(2.0)),
+            ("plan_adherence_visits", F(0.25)),
+            ("plan_adherence_consultations", F(0.0)),
+        ],
+    );
+    // The cancellation's own date carries the refund.
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "day",
+        "2026-11-12",
+        &[
+            ("visits", I(0)),
+            ("sales", I(0)),
+            ("cancellations", I(1)),
+            ("premium", S("-5000.00")),
+            ("refunds", S("5000.00")),
+            ("assigned_outlets", I(2)),
+            ("visit_coverage", F(0.0)),
+            ("close_rate", Null),
+            ("premium_per_sale", Null),
+        ],
+    );
+    // The holiday carries no planned work; the next day carries a quarter of the week's plan.
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "day",
+        "2026-11-16",
+        &[
+            ("visits", I(0)),
+            ("planned_visits", F(0.0)),
+            ("plan_adherence_visits", Null),
+        ],
+    );
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "day",
+        "2026-11-17",
+        &[
+            ("planned_visits", F(2.0)),
+            ("plan_adherence_visits", F(0.0)),
+        ],
+    );
+    // The visit sent as 23:30 UTC on the 17th is a visit of the 18th in Shanghai.
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "day",
+        "2026-11-18",
+        &[("visits", I(1)), ("plan_adherence_visits", F(0.5))],
+    );
+    // A retracted visit counts nowhere.
+    check(
+        &frame,
+        "agent",
+        "A3",
+        "day",
+        "2026-11-05",
+        &[("visits", I(0)), ("assigned_outlets", I(1))],
+    );
+}

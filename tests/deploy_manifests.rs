@@ -489,6 +489,30 @@ fn aqs_names(text: &str) -> BTreeSet<String> {
     names
 }
 
+/// The configuration table of deploy/README.md: each variable with the services it names.
+fn readme_contract() -> BTreeMap<String, BTreeSet<String>> {
+    let readme = read(&deploy().join("README.md"));
+    let contract: BTreeMap<_, _> = readme
+        .lines()
+        .filter(|line| line.starts_with("| `AQS_"))
+        .map(|line| {
+            let cells: Vec<_> = line.split('|').map(str::trim).collect();
+            let var = cells[1].trim_matches('`').to_owned();
+            let services = cells[3]
+                .split(',')
+                .filter_map(|s| s.split_whitespace().next())
+                .map(str::to_owned)
+                .collect();
+            (var, services)
+        })
+        .collect();
+    assert!(
+        contract.len() >= 10,
+        "deploy/README.md has no configuration table: {contract:?}"
+    );
+    contract
+}
+
 /// Writes past the test harness's capture: these notes must be seen on every run.
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{text}");
@@ -534,9 +558,13 @@ fn every_yaml_file_under_deploy_parses() {
 fn aqs_variables_in_deploy_are_declared_by_the_cli() {
     let cli = Cli::load();
     assert!(cli.has("migrate"), "`aqs migrate` must exist");
+    let contract = readme_contract();
     let workloads = aqs_workloads();
     let mut problems = Vec::new();
+    // Subcommands that do not exist yet, with the variables given to them.
     let mut pending: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Existing subcommands that do not read yet a variable the README promises them.
+    let mut not_read_yet: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut checked = BTreeSet::new();
     for workload in &workloads {
         let Some(subcommand) = &workload.subcommand else {
@@ -553,7 +581,18 @@ fn aqs_variables_in_deploy_are_declared_by_the_cli() {
         if cli.has(subcommand) {
             checked.insert(subcommand.clone());
             for var in vars {
-                if !cli.reads(subcommand, var) {
+                let promised = contract
+                    .get(var)
+                    .is_some_and(|services| services.contains(subcommand));
+                if cli.reads(subcommand, var) {
+                    continue;
+                }
+                if promised {
+                    not_read_yet
+                        .entry(subcommand.clone())
+                        .or_default()
+                        .insert(var.clone());
+                } else {
                     problems.push(format!(
                         "{} gives {var} to `aqs {subcommand}`, which does not read it \
                          (fix the manifest or declare it in the CLI)",
@@ -583,10 +622,22 @@ fn aqs_variables_in_deploy_are_declared_by_the_cli() {
     }
 
     // Any AQS_* name anywhere in the deployment files (scripts and comments included).
-    let pending_vars: BTreeSet<_> = pending.values().flatten().cloned().collect();
+    let pending_vars: BTreeSet<_> = pending
+        .values()
+        .chain(not_read_yet.values())
+        .flatten()
+        .cloned()
+        .collect();
+    for var in contract.keys() {
+        if !cli.declares(var) && !pending_vars.contains(var) {
+            problems.push(format!(
+                "deploy/README.md documents {var}, which no subcommand reads and no service receives"
+            ));
+        }
+    }
     let texts = files_under(&deploy(), &|path| {
         !path.starts_with(deploy().join("test-services"))
-            && !path.extension().is_some_and(|ext| ext == "md")
+            && path.extension().is_none_or(|ext| ext != "md")
     });
     for file in texts {
         for name in aqs_names(&read(&file)) {
@@ -623,6 +674,16 @@ fn aqs_variables_in_deploy_are_declared_by_the_cli() {
             "deploy manifests: NOT YET CROSS-CHECKED against the CLI (subcommand does not exist yet):",
         );
         for (subcommand, vars) in &pending {
+            let vars: Vec<_> = vars.iter().map(String::as_str).collect();
+            report.push_str(&format!("\n  aqs {subcommand}: {}", vars.join(", ")));
+        }
+        note(&report);
+    }
+    if !not_read_yet.is_empty() {
+        let mut report = String::from(
+            "deploy manifests: NOT YET READ by their subcommand (promised by deploy/README.md):",
+        );
+        for (subcommand, vars) in &not_read_yet {
             let vars: Vec<_> = vars.iter().map(String::as_str).collect();
             report.push_str(&format!("\n  aqs {subcommand}: {}", vars.join(", ")));
         }
@@ -758,6 +819,25 @@ fn settings_agree_across_compose_k8s_docker_readme_and_the_cli() {
     }
 
     let readme = read(&deploy().join("README.md"));
+    // The README's configuration table states the CLI's defaults.
+    for line in readme.lines().filter(|line| line.starts_with("| `AQS_")) {
+        let cells: Vec<_> = line.split('|').map(str::trim).collect();
+        let var = cells[1].trim_matches('`');
+        let documented = if let Some(rest) = cells[2].strip_prefix('`') {
+            Some(rest.split('`').next().unwrap_or_default().to_owned())
+        } else if cells[2].starts_with("unset") {
+            None
+        } else {
+            continue;
+        };
+        for default in cli.defaults(var) {
+            if default != documented {
+                problems.push(format!(
+                    "deploy/README.md gives {var} the default {documented:?}, the CLI {default:?}"
+                ));
+            }
+        }
+    }
     for var in [
         "AQS_EVENTS_TOPIC",
         "AQS_REFERENCE_TOPIC",
@@ -1252,6 +1332,37 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
         ));
     }
 
+    // Ingest's tokens file is mounted where AQS_INGEST_TOKENS_FILE says, and holds digests.
+    let ingest = compose.service("ingest");
+    let tokens_path = Compose::env(ingest)
+        .get("AQS_INGEST_TOKENS_FILE")
+        .cloned()
+        .flatten()
+        .unwrap_or_default();
+    match Compose::binds(ingest)
+        .into_iter()
+        .find(|(_, to)| *to == tokens_path)
+    {
+        None => problems.push(format!(
+            "compose ingest: nothing mounted at {tokens_path:?}"
+        )),
+        Some((from, _)) => {
+            let tokens: serde_json::Value =
+                serde_json::from_str(&read(&deploy().join(&from))).expect("tokens JSON");
+            let digests_ok = tokens.as_object().is_some_and(|sources| {
+                !sources.is_empty()
+                    && sources.values().all(|digest| {
+                        digest.as_str().is_some_and(|d| {
+                            d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())
+                        })
+                    })
+            });
+            if !digests_ok {
+                problems.push(format!("{from}: not a map of source to SHA-256 hex digest"));
+            }
+        }
+    }
+
     // The writer the aqs services log in as is the user the ClickHouse image creates.
     let writer = clickhouse_env
         .get("CLICKHOUSE_USER")
@@ -1280,13 +1391,13 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
                 ));
             }
         }
-        if let Some(Some(db)) = workload.env.get("AQS_CLICKHOUSE_DATABASE") {
-            if *db != database {
-                problems.push(format!(
-                    "{}: database {db}, the server creates {database}",
-                    workload.origin
-                ));
-            }
+        if let Some(Some(db)) = workload.env.get("AQS_CLICKHOUSE_DATABASE")
+            && *db != database
+        {
+            problems.push(format!(
+                "{}: database {db}, the server creates {database}",
+                workload.origin
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

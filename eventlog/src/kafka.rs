@@ -156,6 +156,14 @@ pub struct KafkaConfig {
         default_value_t
     )]
     pub address_family: AddressFamily,
+    /// How long the group waits for a silent projector before moving its partitions to the
+    /// others (librdkafka `session.timeout.ms`; the broker bounds it, 6000 at least by default).
+    #[arg(
+        long = "kafka-session-timeout-ms",
+        env = "AQS_KAFKA_SESSION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub session_timeout_ms: u64,
 }
 
 impl Default for KafkaConfig {
@@ -170,6 +178,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             message_timeout_ms: DEFAULT_MESSAGE_TIMEOUT_MS,
             address_family: AddressFamily::default(),
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -620,7 +629,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
             .set("retention.bytes", "-1")
             .set("min.insync.replicas", &min_insync),
         NewTopic::new(&config.dead_letter_topic, 1, replication())
+            .set("cleanup.policy", "delete")
             .set("retention.ms", DEAD_LETTER_RETENTION_MS)
+            .set("retention.bytes", "-1")
             .set("min.insync.replicas", &min_insync),
     ];
     let missing: Vec<&NewTopic<'_>> = wanted
@@ -858,6 +869,7 @@ impl KafkaConsumer {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", config.session_timeout_ms.to_string())
             // Incremental rebalancing: a partition stays put (with the state built for it)
             // unless it has to move.
             .set("partition.assignment.strategy", "cooperative-sticky");

@@ -100,8 +100,10 @@ pub struct EventResult {
     pub index: usize,
     /// NDJSON only: the 1-based line of the event in the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub line: Option<u64>,
     /// The event's id, or null when it could not be read.
+    #[schema(required = true)]
     pub event_id: Option<String>,
     pub status: EventStatus,
     /// Why it was rejected or conflicts; absent otherwise.
@@ -177,6 +179,7 @@ pub struct Health {
     pub status: String,
     /// Why not ready; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
 }
 

@@ -15,7 +15,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Default bound on one append to the log (above Kafka's default message timeout of 10 s).
 pub const DEFAULT_APPEND_TIMEOUT_MS: u64 = 15_000;
 /// Default number of batches handed to the log at the same time.
-pub const DEFAULT_MAX_CONCURRENT_APPENDS: usize = 4;
+pub const DEFAULT_MAX_CONCURRENT_APPENDS: usize = 8;
 /// Default wait of a batch for an append slot before it is answered 429.
 pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 2_000;
 /// Default bound on the event requests being served at once (bodies held in memory).

@@ -113,8 +113,8 @@ impl Readiness for KafkaReadiness {
             };
             if let Some(error) = found.error() {
                 return Err(format!(
-                    "kafka: topic {topic}: {:?}",
-                    rdkafka::types::RDKafkaRespErr::from(error)
+                    "kafka: topic {topic}: {}",
+                    rdkafka::error::RDKafkaErrorCode::from(error)
                 ));
             }
             if found.partitions().is_empty()

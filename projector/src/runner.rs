@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions, Stream};
-use aqs_schemas::partition::partition_for_key;
+use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions};
 use aqs_schemas::{BusinessClock, Decoder, decode_canonical};
 use tracing::{info, info_span, warn};
 
@@ -161,7 +160,7 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
                 if self.since_checkpoint > 0 {
                     self.checkpoint()?;
                 }
-                if self.settings.until_idle {
+                if self.settings.until_idle && self.consumer.lag(&self.positions) == Some(0) {
                     break;
                 }
             } else if self.since_checkpoint >= self.settings.checkpoint_every_events
@@ -177,22 +176,14 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
         Ok(summary)
     }
 
-    /// Follows changes of the partitions this instance owns: state of partitions that went
-    /// elsewhere is dropped; a partition gained without state is read from offset 0.
+    /// Follows changes of the partitions this instance owns. State of a partition that went
+    /// elsewhere is kept with its position: it stays exact for that position, so if the
+    /// partition comes back, reading resumes there. A partition never held starts at 0.
     fn follow_assignment(&mut self) -> Result<(), ProjectorError> {
         let owned: BTreeSet<PartitionId> = self.consumer.assignment().into_iter().collect();
         if owned == self.owned {
             return Ok(());
         }
-        let partitions = self.settings.partitions;
-        let events_owned: BTreeSet<u32> = owned
-            .iter()
-            .filter(|p| p.stream == Stream::Events)
-            .map(|p| p.partition)
-            .collect();
-        self.ledger
-            .retain_agents(|agent| events_owned.contains(&partition_for_key(agent, partitions)));
-        self.positions.retain(|p, _| owned.contains(p));
         for partition in &owned {
             self.positions.entry(*partition).or_insert(0);
         }

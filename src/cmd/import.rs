@@ -7,7 +7,9 @@ use aqs_eventlog::{AppendOutcome, DeadLetter, EventLog};
 use aqs_ingest::ndjson;
 use aqs_schemas::{Decoder, Event};
 
-use super::common::{PartitionArgs, StoreArgs};
+use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+
+use super::common::StoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -15,8 +17,9 @@ pub struct ImportArgs {
     file: PathBuf,
     #[command(flatten)]
     store: StoreArgs,
+    /// The Kafka log, used when brokers are set; otherwise the embedded log in the data folder.
     #[command(flatten)]
-    partitions: PartitionArgs,
+    kafka: KafkaConfig,
     /// Events appended per transaction.
     #[arg(long, default_value_t = 2_000)]
     batch_size: usize,
@@ -32,10 +35,13 @@ pub struct Tally {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let log = args
-        .store
-        .open_embedded_log(args.partitions.events_partitions)?;
-    let tally = import_file(&log, &args.file, args.batch_size)?;
+    let tally = if args.kafka.brokers.is_some() {
+        let log = KafkaLog::connect(&args.kafka).context("connecting to Kafka")?;
+        import_file(&log, &args.file, args.batch_size)?
+    } else {
+        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        import_file(&log, &args.file, args.batch_size)?
+    };
     Ok(if tally.rejected + tally.conflict == 0 {
         ExitCode::SUCCESS
     } else {
@@ -46,7 +52,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
 /// Validates a file line by line and appends the valid events; prints every bad line
 /// with its number and problems, keeps it as a dead letter, and reports the counts.
 pub fn import_file(
-    log: &aqs_eventlog::sqlite::SqliteLog,
+    log: &dyn EventLog,
     file: &std::path::Path,
     batch_size: usize,
 ) -> anyhow::Result<Tally> {
@@ -83,8 +89,7 @@ pub fn import_file(
     }
     append(log, &name, &mut batch, &mut tally)?;
     eprintln!(
-        "imported {name} into {}: {} accepted, {} duplicate, {} conflicting, {} rejected ({:.1} s)",
-        log.path().display(),
+        "imported {name}: {} accepted, {} duplicate, {} conflicting, {} rejected ({:.1} s)",
         tally.accepted,
         tally.duplicate,
         tally.conflict,
@@ -95,7 +100,7 @@ pub fn import_file(
 }
 
 fn append(
-    log: &aqs_eventlog::sqlite::SqliteLog,
+    log: &dyn EventLog,
     name: &str,
     batch: &mut Vec<(u64, Event)>,
     tally: &mut Tally,

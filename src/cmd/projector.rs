@@ -9,7 +9,10 @@ use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::sqlite::SqliteSink;
 
-use super::common::{PartitionArgs, StoreArgs};
+use aqs_eventlog::LogConsumer;
+use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+
+use super::common::StoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectorArgs {
@@ -17,8 +20,13 @@ pub struct ProjectorArgs {
     action: Option<ProjectorAction>,
     #[command(flatten)]
     store: StoreArgs,
+    /// The Kafka log, used when brokers are set; otherwise the embedded log in the data folder.
     #[command(flatten)]
-    partitions: PartitionArgs,
+    kafka: KafkaConfig,
+    /// Names this instance's checkpoint (`projector-<instance>.db`) when several projector
+    /// instances share a data folder; each instance keeps its own state.
+    #[arg(long, env = "AQS_PROJECTOR_INSTANCE")]
+    instance: Option<String>,
     /// Records folded per batch.
     #[arg(long, env = "AQS_PROJECTOR_BATCH_SIZE", default_value_t = 5_000)]
     batch_size: usize,
@@ -45,10 +53,11 @@ enum ProjectorAction {
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
-    let log = args
-        .store
-        .open_embedded_log(args.partitions.events_partitions)?;
-    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
+    let checkpoint = match &args.instance {
+        Some(instance) => format!("projector-{instance}.db"),
+        None => "projector.db".to_owned(),
+    };
+    let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
         .context("opening the checkpoint store")?;
     let mut sink =
         SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
@@ -63,27 +72,33 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: Duration::from_secs(args.checkpoint_seconds),
         until_idle: args.until_idle || rebuild,
         clock: args.store.clock()?,
-        partitions: args.partitions.events_partitions,
+        partitions: args.kafka.events_partitions,
         ..RunnerSettings::default()
     };
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&shutdown);
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
-    project(&log, store, sink, settings, &shutdown)?;
+    if args.kafka.brokers.is_some() {
+        let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
+        project(consumer, store, sink, settings, &shutdown)?;
+    } else {
+        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        project(log.consumer()?, store, sink, settings, &shutdown)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Folds the embedded log into the ledger store until idle or shut down.
-pub fn project(
-    log: &aqs_eventlog::sqlite::SqliteLog,
+/// Folds the log into the ledger store until idle or shut down.
+pub fn project<C: LogConsumer>(
+    consumer: C,
     store: CheckpointStore,
     sink: SqliteSink,
     settings: RunnerSettings,
     shutdown: &AtomicBool,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(ProjectorMetrics::default());
-    let mut runner = Runner::new(log.consumer()?, sink, store, settings, Arc::clone(&metrics))?;
+    let mut runner = Runner::new(consumer, sink, store, settings, Arc::clone(&metrics))?;
     let started = std::time::Instant::now();
     let summary = runner.run(shutdown)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -51,7 +51,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let ledgers = store.path("ledgers.db")?;
     super::projector::project(
-        &log,
+        log.consumer()?,
         CheckpointStore::open(&store.path("projector.db")?)?,
         SqliteSink::open(&ledgers)?,
         settings,

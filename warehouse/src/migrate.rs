@@ -319,11 +319,20 @@ pub async fn migrate_with(
         }
     }
 
+    let newest_recorded = recorded.keys().max().copied();
     let mut applied = Vec::new();
     for migration in migrations
         .iter()
         .filter(|m| !recorded.contains_key(&m.version))
     {
+        if let Some(newest) = newest_recorded.filter(|newest| *newest > migration.version) {
+            warn!(
+                database = %database,
+                file = %migration.file,
+                newest_recorded = newest,
+                "applying a migration older than one already applied"
+            );
+        }
         applied.push(apply_one(&client, &database, migration).await?);
     }
     if applied.is_empty() {

@@ -1,0 +1,73 @@
+//! The web dashboard of aqs: static pages embedded in the binary and a small JSON API over
+//! the KPI store (documented in README.md).
+//!
+//! - `GET /` and the page's assets;
+//! - `GET /api/meta`: as-of date, freshness and the organisation tree;
+//! - `GET /api/scope?scope=…&id=…`: one scope's month and week KPIs, its children, trend,
+//!   ranking, at-risk list, coaching quadrant and weekly review sheet.
+
+mod api;
+pub mod store;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use store::StorePaths;
+
+include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
+
+/// Shared state of the dashboard handlers.
+#[derive(Debug, Clone)]
+pub struct DashboardState {
+    paths: StorePaths,
+    snapshot: Arc<Mutex<store::Snapshot>>,
+}
+
+impl DashboardState {
+    pub fn new(paths: StorePaths) -> Self {
+        Self {
+            paths,
+            snapshot: Arc::new(Mutex::new(store::Snapshot::default())),
+        }
+    }
+}
+
+/// The dashboard's routes; merge them into a server of your own or serve them alone.
+pub fn router(state: DashboardState) -> Router {
+    Router::new()
+        .route("/api/meta", get(api::meta))
+        .route("/api/scope", get(api::scope))
+        .route("/", get(|| async { asset("index.html") }))
+        .route(
+            "/{*path}",
+            get(|Path(path): Path<String>| async move { asset(&path) }),
+        )
+        .with_state(state)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+fn asset(path: &str) -> Response {
+    match WEB_FILES.iter().find(|(name, _)| *name == path) {
+        Some((name, bytes)) => {
+            ([(header::CONTENT_TYPE, content_type(name))], *bytes).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP API in front of the Kafka log: exactly once under retries through the dedup
+//! index, and 503 with nothing acknowledged while Kafka is away. Needs the test Kafka
+//! (`AQS_KAFKA_BROKERS`), except the first half of the unavailability test.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aqs_eventlog::DeadLetter;
+use aqs_eventlog::EventLog;
+use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+use aqs_ingest::IngestConfig;
+use aqs_ingest::dedup::{DedupIndex, DedupLog};
+use aqs_ingest::readiness::{AllReady, KafkaReadiness, Readiness};
+use aqs_testkit::{KafkaEnv, unique_name};
+use common::*;
+use rdkafka::Message;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// Fresh topics on `brokers`.
+fn kafka_config(brokers: &str, partitions: u32) -> KafkaConfig {
+    KafkaConfig {
+        events_topic: unique_name("aqs-test-ingest-events", '-'),
+        reference_topic: unique_name("aqs-test-ingest-reference", '-'),
+        dead_letter_topic: unique_name("aqs-test-ingest-dead-letter", '-'),
+        events_partitions: partitions,
+        ..KafkaConfig::new(brokers)
+    }
+}
+
+/// A Kafka writer with its dedup index in `dir`, and its readiness probe.
+fn dedup_log(kafka: KafkaLog, dir: &Path) -> (Arc<DedupLog<KafkaLog>>, Arc<dyn Readiness>) {
+    let config = kafka.config().clone();
+    let index = DedupIndex::open(dir.join("ingest-dedup.db")).expect("dedup index");
+    let log = Arc::new(DedupLog::new(kafka, index, Duration::from_secs(10)));
+    let probe = KafkaReadiness::new(
+        config.bootstrap_servers().expect("brokers"),
+        "v4",
+        vec![config.events_topic.clone(), config.reference_topic.clone()],
+        Duration::from_millis(500),
+    )
+    .expect("probe");
+    let readiness = AllReady(vec![
+        Arc::clone(&log) as Arc<dyn Readiness>,
+        Arc::new(probe),
+    ]);
+    (log, Arc::new(readiness))
+}
+
+/// Every record of `topic`, read from the beginning up to the high watermarks.
+fn read_topic(kafka: &KafkaEnv, topic: &str) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", kafka.fresh_group())
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("metadata");
+    let partitions = metadata.topics()[0].partitions().len() as i32;
+    let mut list = TopicPartitionList::new();
+    let mut expected = 0;
+    for partition in 0..partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .expect("watermarks");
+        expected += high - low;
+        list.add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("partition");
+    }
+    consumer.assign(&list).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut records = Vec::new();
+    while (records.len() as i64) < expected {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {expected} records of {topic}",
+            records.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("record");
+            records.push(message.payload().unwrap_or_default().to_vec());
+        }
+    }
+    records
+}
+
+/// Event ids of the records of `topic`, with how often each appears.
+fn id_counts(kafka: &KafkaEnv, topic: &str) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for record in read_topic(kafka, topic) {
+        let event: serde_json::Value = serde_json::from_slice(&record).expect("event JSON");
+        let id = event["event_id"].as_str().expect("event_id").to_owned();
+        *counts.entry(id).or_default() += 1;
+    }
+    counts
+}
+
+fn visits(prefix: &str, count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            visit(
+                &format!("{prefix}-{i:03}"),
+                WORKLOG.0,
+                &format!("O{}", i % 11),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_through_kafka_are_appended_exactly_once() {
+    trace();
+    let Some(kafka) = aqs_testkit::kafka() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = kafka_config(kafka.brokers(), 3);
+    let writer = KafkaLog::connect(&config).expect("connect");
+    let (log, readiness) = dedup_log(writer, dir.path());
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        readiness,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    assert_eq!(server.get("/readyz").await.status, 200);
+
+    let batch = visits("k", 60);
+    let first = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(
+        (first.status, first.count("accepted")),
+        (200, 60),
+        "{}",
+        first.body
+    );
+    let outlets: Vec<String> = (0..5).map(|i| outlet(&format!("ko-{i}"), CRM.0)).collect();
+    let reference = server.publish(CRM.1, &outlets).await;
+    assert_eq!(reference.count("accepted"), 5, "{}", reference.body);
+
+    // Sequential retries, as JSON and NDJSON, then racing retries.
+    for _ in 0..2 {
+        let again = server.publish(WORKLOG.1, &batch).await;
+        assert_eq!(
+            (again.status, again.count("duplicate")),
+            (200, 60),
+            "{}",
+            again.body
+        );
+    }
+    let lines = server
+        .post("/v1/events", Some(WORKLOG.1), Some(NDJSON), ndjson(&batch))
+        .await;
+    assert_eq!(lines.count("duplicate"), 60);
+    let mut racing = tokio::task::JoinSet::new();
+    let more = visits("kr", 40);
+    for _ in 0..4 {
+        let (base, body) = (server.base.clone(), json_array(&more));
+        racing.spawn(async move {
+            let reply = reqwest::Client::new()
+                .post(format!("{base}/v1/events"))
+                .header("authorization", format!("Bearer {}", WORKLOG.1))
+                .header("content-type", JSON)
+                .body(body)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(reply.status(), 200);
+            let answer: serde_json::Value =
+                serde_json::from_str(&reply.text().await.expect("body")).expect("JSON");
+            answer["accepted"].as_u64().expect("accepted")
+        });
+    }
+    let accepted: u64 = racing.join_all().await.into_iter().sum();
+    assert_eq!(accepted, 40);
+
+    // A changed event under a known id, and an invalid one: both end as dead letters.
+    let mixed = vec![
+        visit("k-000", WORKLOG.0, "O-changed"),
+        bad_sale("k-bad", WORKLOG.0),
+        batch[1].clone(),
+    ];
+    let reply = server.publish(WORKLOG.1, &mixed).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.statuses(), ["conflict", "rejected", "duplicate"]);
+    server.stop().await;
+
+    let events = id_counts(&kafka, &config.events_topic);
+    assert_eq!(events.len(), 100);
+    assert!(
+        events.values().all(|&n| n == 1),
+        "repeats in the log: {events:?}"
+    );
+    let expected: BTreeSet<String> = (0..60)
+        .map(|i| format!("k-{i:03}"))
+        .chain((0..40).map(|i| format!("kr-{i:03}")))
+        .collect();
+    assert_eq!(events.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(id_counts(&kafka, &config.reference_topic).len(), 5);
+    assert_eq!(log.index().len().expect("index"), 105);
+
+    let letters: Vec<DeadLetter> = read_topic(&kafka, &config.dead_letter_topic)
+        .iter()
+        .map(|record| serde_json::from_slice(record).expect("dead letter JSON"))
+        .collect();
+    let kept: BTreeSet<(Option<String>, String)> = letters
+        .into_iter()
+        .map(|letter| (letter.event_id, letter.origin))
+        .collect();
+    assert_eq!(
+        kept,
+        BTreeSet::from([
+            (
+                Some("k-000".to_owned()),
+                "http mobile-worklog item 0".to_owned()
+            ),
+            (
+                Some("k-bad".to_owned()),
+                "http mobile-worklog item 1".to_owned()
+            ),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_kafka_answers_503_and_the_retry_is_accepted_once() {
+    trace();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kafka = aqs_testkit::kafka();
+    let config = kafka_config(kafka.as_ref().map_or("127.0.0.1:1", KafkaEnv::brokers), 2);
+
+    // Nothing listens on 127.0.0.1:1: every append fails after the message timeout.
+    let away = KafkaConfig {
+        brokers: Some("127.0.0.1:1".to_owned()),
+        message_timeout_ms: 1_000,
+        ..config.clone()
+    };
+    let (log, readiness) = dedup_log(KafkaLog::open_unchecked(&away).expect("writer"), dir.path());
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        readiness,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    let batch = visits("away", 12);
+    let refused = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "unavailable");
+    assert!(refused.header("retry-after").is_some());
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert!(
+        ready.json()["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("kafka"))
+    );
+    // Nothing recorded as appended: the retry will not be mistaken for a duplicate.
+    assert!(log.index().is_empty().expect("index"));
+    server.stop().await;
+    drop(log);
+
+    // Kafka is back: the same batch, same index, is accepted in full, and appears once.
+    let Some(kafka) = kafka else { return };
+    let (log, readiness) = dedup_log(KafkaLog::connect(&config).expect("connect"), dir.path());
+    let server = TestServer::start(log, readiness, tokens(), IngestConfig::default()).await;
+    assert_eq!(server.get("/readyz").await.status, 200);
+    let retry = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(
+        (retry.status, retry.count("accepted")),
+        (200, 12),
+        "{}",
+        retry.body
+    );
+    let again = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(again.count("duplicate"), 12);
+    server.stop().await;
+    let events = id_counts(&kafka, &config.events_topic);
+    assert_eq!(events.len(), 12);
+    assert!(events.values().all(|&n| n == 1));
+}

@@ -29,6 +29,9 @@ enum Command {
     Ingest(cmd::ingest::IngestArgs),
     /// Fold the event log into the ledgers, resuming from the last checkpoint.
     Projector(cmd::projector::ProjectorArgs),
+    /// Run everything in one process: ingest, projector, the KPI job on a schedule and the
+    /// web dashboard (`--demo` loads a generated region and keeps live events coming).
+    Up(cmd::up::UpArgs),
     /// Compute the KPIs as of a business date from the ledgers.
     Analytics(cmd::analytics::AnalyticsArgs),
     /// Batch mode: import a file, fold it and compute its KPIs on a fresh embedded store.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
+        Command::Up(args) => cmd::up::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),

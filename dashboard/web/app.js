@@ -354,6 +354,7 @@ async function load({ silent = false } = {}) {
     } else {
       state.route = route;
       state.error = e;
+      state.refreshError = null;
       state.data = null;
       state.dataKey = '';
       renderError(e);
@@ -853,15 +854,15 @@ function quadrantCard(rows, scope, charts, span) {
       </div>`;
   }).join('');
   const foot = unrated ? `<p class="chart-foot">${esc(t('quad.unrated', { n: unrated }))}</p>` : '';
-  if (points.length === 0) {
-    return card(`quadrant ${span}`, head, `<p class="empty">${esc(t('quad.empty'))}</p>${foot}`, 'data-card="quadrant"');
-  }
-  charts.push(() => quadrantChart('chart-quadrant', points, scope));
+  const plot = points.length === 0
+    ? `<div class="quad-empty"><p>${esc(t('quad.empty'))}</p>${unrated ? `<p class="muted">${esc(t('quad.unrated', { n: unrated }))}</p>` : ''}</div>`
+    : `<div class="chart-box quad-chart" style="height:330px"><canvas id="chart-quadrant" role="img" aria-label="${esc(t('quad.title'))}"></canvas></div>`;
+  if (points.length > 0) charts.push(() => quadrantChart('chart-quadrant', points, scope));
   return card(`quadrant ${span}`, head, `
     <div class="quad-layout">
-      <div class="chart-box quad-chart" style="height:330px"><canvas id="chart-quadrant" role="img" aria-label="${esc(t('quad.title'))}"></canvas></div>
+      ${plot}
       <div class="quad-legend">${legend}</div>
-    </div>${foot}`, 'data-card="quadrant"');
+    </div>${points.length ? foot : ''}`, 'data-card="quadrant"');
 }
 
 // 7. Weekly review sheet --------------------------------------------------------------------
@@ -913,7 +914,7 @@ function reviewCard(d, scope, span) {
       <div class="table-wrap"><table class="table review-table agent-review" ${rowAttrs(w)}>
         <thead><tr><th></th><th class="num">${esc(t('review.plan'))}</th><th class="num">${esc(t('review.actual'))}</th><th class="num">${esc(t('review.adherence'))}</th><th class="num next">${esc(t('review.next', { date: nextDate }))}</th></tr></thead>
         <tbody>${rows}</tbody></table></div>
-      <div class="bullets">${bullets}${key}</div>`, 'data-card="review"');
+      ${kinds.some(([, p]) => isNum(w?.[p])) ? `<div class="bullets">${bullets}${key}</div>` : ''}`, 'data-card="review"');
   }
 
   const body = agents.map((a) => {

@@ -157,7 +157,12 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
             let read = self.step()?;
             summary.records_read += read as u64;
             if read == 0 {
-                if self.since_checkpoint > 0 {
+                // Idle: checkpoint what was folded, but not more often than the interval
+                // while events trickle in.
+                if self.since_checkpoint > 0
+                    && (self.settings.until_idle
+                        || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval)
+                {
                     self.checkpoint()?;
                 }
                 if self.settings.until_idle && self.consumer.lag(&self.positions) == Some(0) {

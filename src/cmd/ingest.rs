@@ -52,7 +52,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
              events of any source"
         ),
     }
-    let (log, readiness) = open_log(&args)?;
+    let (log, readiness) = open_log(&args.config, &args.store, &args.kafka)?;
     let state = IngestState::new(log, readiness, auth, args.config.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,9 +72,26 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-type OpenedLog = (Arc<dyn EventLog>, Arc<dyn Readiness>);
+pub(crate) type OpenedLog = (Arc<dyn EventLog>, Arc<dyn Readiness>);
 
-fn open_log(args: &IngestArgs) -> anyhow::Result<OpenedLog> {
+struct OpenArgs<'a> {
+    config: &'a IngestConfig,
+    store: &'a StoreArgs,
+    kafka: &'a KafkaConfig,
+}
+
+/// Opens the configured log for appending (Kafka behind the dedup index, or the embedded
+/// log), with its readiness probe.
+pub(crate) fn open_log(
+    config: &IngestConfig,
+    store: &StoreArgs,
+    kafka: &KafkaConfig,
+) -> anyhow::Result<OpenedLog> {
+    let args = OpenArgs {
+        config,
+        store,
+        kafka,
+    };
     let Some(brokers) = args.kafka.brokers.as_deref() else {
         let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
         tracing::info!(path = %log.path().display(), "appending to the embedded event log");

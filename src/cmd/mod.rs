@@ -10,4 +10,5 @@ pub mod migrate;
 pub mod projector;
 pub mod run;
 pub mod schema;
+pub mod up;
 pub mod validate;

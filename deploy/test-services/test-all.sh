@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean machine: installs what the tests need, starts the real
+# Kafka and ClickHouse, runs every Rust test, then the end-to-end dashboard test of
+# `aqs up --demo` in headless Chromium; stops the services whatever happens.
+#
+#   deploy/test-services/test-all.sh
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+cd "$ROOT"
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+
+timed() {
+    local name=$1; shift
+    local begin=$SECONDS
+    echo "test-all: $name ..."
+    "$@"
+    echo "test-all: $name done in $((SECONDS - begin)) s"
+}
+
+prerequisites() {
+    local missing=()
+    [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+    fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing+=(fonts-noto-cjk)
+    if ((${#missing[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+    [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
+}
+
+rust_tests() {
+    cargo test --locked --workspace --all-features
+}
+
+dashboard_e2e() {
+    cargo build --locked --bin aqs
+    AQS_BIN="$TARGET/debug/aqs" dashboard/tests/e2e.sh
+}
+
+timed "test prerequisites (chromium, fonts, duckdb, playwright-core)" prerequisites
+timed "Rust tests with real Kafka and ClickHouse" "$HERE/with-services.sh" bash -c "$(declare -f rust_tests); rust_tests"
+timed "dashboard end to end in Chromium" dashboard_e2e

@@ -1,0 +1,350 @@
+//! `aqs up`: ingest, projector, the KPI job on a schedule and the dashboard, in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aqs_analytics::data::SqliteSource;
+use aqs_dashboard::{DashboardState, StorePaths};
+use aqs_eventlog::EventLog;
+use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+use aqs_ingest::IngestConfig;
+use aqs_ingest::auth::{Auth, Tokens};
+use aqs_ingest::server::{IngestState, serve, shutdown_signal};
+use aqs_projector::checkpoint::CheckpointStore;
+use aqs_projector::runner::RunnerSettings;
+use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
+use aqs_schemas::{BusinessClock, Decoder, Event};
+use chrono::{Datelike, Duration as Days};
+
+use super::analytics::{KpiArgs, compute_kpis};
+use super::common::StoreArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    ingest: IngestConfig,
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    kafka: KafkaConfig,
+    #[command(flatten)]
+    kpi: KpiArgs,
+    /// Address of the web dashboard.
+    #[arg(long, env = "AQS_DASHBOARD_LISTEN", default_value = "127.0.0.1:8088")]
+    dashboard_listen: SocketAddr,
+    /// Seconds between two runs of the KPI job.
+    #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
+    analytics_every: u64,
+    /// Load a generated region (month to date) into an empty log and keep live events coming.
+    #[arg(long)]
+    demo: bool,
+    /// Agents of the demo region (teams of 10, 7 teams a branch).
+    #[arg(long, default_value_t = 200)]
+    demo_agents: u32,
+    /// Live events per second in demo mode.
+    #[arg(long, default_value_t = 3)]
+    demo_events_per_second: u32,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let clock = args.store.clock()?;
+    let data_dir = args.store.data_dir.clone();
+    let demo_token =
+        if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
+            Some(demo_tokens(&args.store)?)
+        } else {
+            None
+        };
+    let auth = match &demo_token {
+        Some(token) => Auth::Tokens(Tokens::from_plain([("demo", token.as_str())])?),
+        None => Auth::from_config(&args.ingest)?,
+    };
+    let (log, readiness) = super::ingest::open_log(&args.ingest, &args.store, &args.kafka)?;
+    if args.demo {
+        load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
+    }
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    workers.push(spawn_projector(&args, clock, Arc::clone(&shutdown))?);
+    workers.push(spawn_analytics(&args, clock, Arc::clone(&shutdown)));
+    if args.demo {
+        workers.push(spawn_trickle(
+            Arc::clone(&log),
+            args.store.path("ledgers.db")?,
+            args.demo_events_per_second,
+            Arc::clone(&shutdown),
+        ));
+    }
+
+    let dashboard = aqs_dashboard::router(DashboardState::new(StorePaths {
+        kpi_dir: data_dir.join("kpi"),
+        ledgers: data_dir.join("ledgers.db"),
+    }));
+    let state = IngestState::new(log, readiness, auth, args.ingest.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("aqs-up")
+        .build()
+        .context("starting the async runtime")?;
+    let ingest_listen = args.ingest.listen;
+    let dashboard_listen = args.dashboard_listen;
+    let result = runtime.block_on(async {
+        let ingest_listener = tokio::net::TcpListener::bind(ingest_listen)
+            .await
+            .with_context(|| format!("listening on {ingest_listen}"))?;
+        let dashboard_listener = tokio::net::TcpListener::bind(dashboard_listen)
+            .await
+            .with_context(|| format!("listening on {dashboard_listen}"))?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        eprintln!(
+            "aqs up: dashboard http://{}/  ingest http://{}/v1/events{}",
+            dashboard_listener.local_addr()?,
+            ingest_listener.local_addr()?,
+            demo_token
+                .as_ref()
+                .map(|t| format!(" (source \"demo\", token {t})"))
+                .unwrap_or_default()
+        );
+        let mut ingest_stop = stopped.clone();
+        let ingest = tokio::spawn(serve(ingest_listener, state, async move {
+            let _ = ingest_stop.wait_for(|s| *s).await;
+        }));
+        let mut dashboard_stop = stopped.clone();
+        let dashboard = tokio::spawn(async move {
+            axum::serve(dashboard_listener, dashboard)
+                .with_graceful_shutdown(async move {
+                    let _ = dashboard_stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        shutdown_signal().await;
+        eprintln!("aqs up: stopping");
+        let _ = stop.send(true);
+        ingest
+            .await
+            .context("ingest task")?
+            .context("ingest server")?;
+        dashboard
+            .await
+            .context("dashboard task")?
+            .context("dashboard server")?;
+        anyhow::Ok(())
+    });
+    shutdown.store(true, Ordering::SeqCst);
+    for worker in workers {
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("aqs up: {error:#}"),
+            Err(_) => eprintln!("aqs up: a worker panicked"),
+        }
+    }
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A random token for the demo's `demo` source, kept in the data folder across restarts.
+fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
+    let path = store.path("demo-token.txt")?;
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id());
+    let mut rng = Rng::new(seed);
+    let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
+    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// Loads a generated region, month to date, once: a marker in the data folder remembers it.
+fn load_demo_region(
+    log: &dyn EventLog,
+    store: &StoreArgs,
+    agents: u32,
+    clock: BusinessClock,
+) -> anyhow::Result<()> {
+    let marker = store.path("demo-loaded")?;
+    if marker.exists() {
+        return Ok(());
+    }
+    let today = clock.today();
+    let start = today.with_day(1).expect("day 1 exists");
+    // Through yesterday; today belongs to the live trickle.
+    let days = (today - start).num_days().max(1) as u32;
+    let config = GeneratorConfig::new(7, agents, start, days);
+    let mut bytes = Vec::new();
+    generate(&config, &mut bytes).context("generating the demo region")?;
+    let mut batch: Vec<Event> = Vec::with_capacity(2_000);
+    let mut appended = 0;
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        batch.push(
+            Decoder::standard()
+                .decode(line)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        if batch.len() == 2_000 {
+            appended += append_all(log, &mut batch)?;
+        }
+    }
+    appended += append_all(log, &mut batch)?;
+    std::fs::write(&marker, today.to_string())?;
+    eprintln!(
+        "aqs up: demo region loaded: {agents} agents, {start} to {}, {appended} events",
+        start + Days::days(i64::from(days) - 1)
+    );
+    Ok(())
+}
+
+fn append_all(log: &dyn EventLog, batch: &mut Vec<Event>) -> anyhow::Result<usize> {
+    let count = batch.len();
+    if count > 0 {
+        log.append(batch).context("appending the demo events")?;
+        batch.clear();
+    }
+    Ok(count)
+}
+
+type Worker = std::thread::JoinHandle<anyhow::Result<()>>;
+
+fn spawn_projector(
+    args: &UpArgs,
+    clock: BusinessClock,
+    shutdown: Arc<AtomicBool>,
+) -> anyhow::Result<Worker> {
+    let store = CheckpointStore::open(&args.store.path("projector.db")?)
+        .context("opening the checkpoint store")?;
+    let sink =
+        SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
+    let settings = RunnerSettings {
+        clock,
+        partitions: args.kafka.events_partitions,
+        ..RunnerSettings::default()
+    };
+    let kafka = args.kafka.clone();
+    let embedded = match kafka.brokers {
+        Some(_) => None,
+        None => Some(args.store.open_embedded_log(kafka.events_partitions)?),
+    };
+    Ok(std::thread::Builder::new()
+        .name("projector".into())
+        .spawn(move || match embedded {
+            Some(log) => {
+                super::projector::project(log.consumer()?, store, sink, settings, &shutdown)
+            }
+            None => {
+                let consumer = KafkaConsumer::connect(&kafka).context("connecting to Kafka")?;
+                super::projector::project(consumer, store, sink, settings, &shutdown)
+            }
+        })?)
+}
+
+fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {
+    let kpi = args.kpi.clone();
+    let every = Duration::from_secs(args.analytics_every.max(1));
+    let data_dir = args.store.data_dir.clone();
+    std::thread::spawn(move || {
+        let ledgers = data_dir.join("ledgers.db");
+        let mut next = Instant::now() + Duration::from_secs(2);
+        while !shutdown.load(Ordering::SeqCst) {
+            if Instant::now() < next {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            next = Instant::now() + every;
+            let today = clock.today();
+            let mut params = kpi.params(today)?;
+            if kpi.since.is_none() {
+                // Enough history for the dashboard's eight-week trend.
+                let week_start = params.as_of
+                    - Days::days(i64::from(params.as_of.weekday().num_days_from_monday()));
+                params.since = (week_start - Days::weeks(7))
+                    .min(params.as_of.with_day(1).expect("day 1 exists"));
+            }
+            let path = data_dir
+                .join("kpi")
+                .join(format!("kpi_as_of_{}.parquet", params.as_of));
+            if let Err(error) = compute_kpis(&SqliteSource::new(&ledgers), &params, &path) {
+                tracing::warn!(error = %format!("{error:#}"), "KPI run failed; retrying at the next tick");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Live activity for the demo: visits, consultations and a few sales at the current time,
+/// by agents on their assigned outlets.
+fn spawn_trickle(
+    log: Arc<dyn EventLog>,
+    ledgers: PathBuf,
+    per_second: u32,
+    shutdown: Arc<AtomicBool>,
+) -> Worker {
+    std::thread::spawn(move || {
+        let mut rng = Rng::new(std::process::id().into());
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut sequence = 0_u64;
+        while !shutdown.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(1));
+            if pairs.is_empty() {
+                pairs = assigned_pairs(&ledgers).unwrap_or_default();
+                continue;
+            }
+            let now = chrono::Utc::now()
+                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"));
+            let mut events = Vec::new();
+            for _ in 0..per_second {
+                sequence += 1;
+                let (agent, outlet) = rng.pick(&pairs).clone();
+                let roll = rng.unit();
+                let payload = if roll < 0.6 {
+                    serde_json::json!({"type": "outlet_visit", "payload": {"outlet_id": outlet, "purpose": "promotion"}})
+                } else if roll < 0.9 {
+                    let consulted = rng.between(1, 4);
+                    serde_json::json!({"type": "consultation", "payload": {"outlet_id": outlet, "customers_consulted": consulted, "customers_interested": rng.between(0, consulted)}})
+                } else {
+                    let premium = rng.between(50, 800) * 100;
+                    serde_json::json!({"type": "sale_closed", "payload": {"outlet_id": outlet, "policy_id": format!("PL{}{sequence}", now.timestamp()), "product_code": "ZX-WL-SP", "premium": premium.to_string(), "payment_mode": "single"}})
+                };
+                let mut event = serde_json::json!({
+                    "event_id": format!("live-{}-{sequence}", now.timestamp_millis()),
+                    "schema_version": 1,
+                    "occurred_at": now.to_rfc3339(),
+                    "source": "demo",
+                    "agent_id": agent,
+                });
+                if let (Some(target), Some(extra)) = (event.as_object_mut(), payload.as_object()) {
+                    target.extend(extra.clone());
+                }
+                let bytes = serde_json::to_vec(&event)?;
+                events.push(
+                    Decoder::standard()
+                        .decode(&bytes)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                );
+            }
+            if let Err(error) = log.append(&events) {
+                tracing::warn!(%error, "live demo events not appended");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn assigned_pairs(ledgers: &std::path::Path) -> rusqlite::Result<Vec<(String, String)>> {
+    let connection = rusqlite::Connection::open(ledgers)?;
+    let mut statement = connection
+        .prepare("SELECT agent_id, outlet_id FROM assignments WHERE deleted = 0 AND valid_to IS NULL ORDER BY agent_id, outlet_id")?;
+    let pairs = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(pairs)
+}

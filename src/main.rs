@@ -32,6 +32,8 @@ enum Command {
     /// Run everything in one process: ingest, projector, the KPI job on a schedule and the
     /// web dashboard (`--demo` loads a generated region and keeps live events coming).
     Up(cmd::up::UpArgs),
+    /// Measure throughput and memory of the pipeline's stages on generated data.
+    Bench(cmd::bench::BenchArgs),
     /// Compute the KPIs as of a business date from the ledgers.
     Analytics(cmd::analytics::AnalyticsArgs),
     /// Batch mode: import a file, fold it and compute its KPIs on a fresh embedded store.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
         Command::Up(args) => cmd::up::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),

@@ -32,12 +32,16 @@ fn with_snapshot(state: &DashboardState, f: impl FnOnce(&Snapshot) -> Response) 
     f(&snapshot)
 }
 
+/// A region of the tree: its name and its branches (name and teams).
+type Region<'a> = (
+    Option<&'a str>,
+    BTreeMap<&'a str, (Option<&'a str>, Vec<Value>)>,
+);
+
 pub async fn meta(State(state): State<DashboardState>) -> Response {
-    with_snapshot(&state, |s| {
-        let mut regions: BTreeMap<
-            &str,
-            (Option<&str>, BTreeMap<&str, (Option<&str>, Vec<Value>)>),
-        > = BTreeMap::new();
+    let thresholds = state.thresholds;
+    with_snapshot(&state, move |s| {
+        let mut regions: BTreeMap<&str, Region<'_>> = BTreeMap::new();
         for team in &s.teams {
             let region = regions
                 .entry(team.region_id.as_str())
@@ -67,6 +71,9 @@ pub async fn meta(State(state): State<DashboardState>) -> Response {
         Json(json!({
             "as_of": s.as_of,
             "generated_at": s.generated_at,
+            "at_risk_threshold": thresholds.at_risk,
+            "will_threshold": thresholds.will,
+            "skill_ratio": thresholds.skill_ratio,
             "month_start": s.month_start(),
             "week_start": s.week_start(),
             "tree": tree,

@@ -21,17 +21,37 @@ pub use store::StorePaths;
 
 include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
 
+/// The thresholds the KPI job used, shown by the page (quadrant lines, at-risk label).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub at_risk: f64,
+    pub will: f64,
+    pub skill_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            at_risk: 0.9,
+            will: 0.8,
+            skill_ratio: 1.0,
+        }
+    }
+}
+
 /// Shared state of the dashboard handlers.
 #[derive(Debug, Clone)]
 pub struct DashboardState {
     paths: StorePaths,
+    thresholds: Thresholds,
     snapshot: Arc<Mutex<store::Snapshot>>,
 }
 
 impl DashboardState {
-    pub fn new(paths: StorePaths) -> Self {
+    pub fn new(paths: StorePaths, thresholds: Thresholds) -> Self {
         Self {
             paths,
+            thresholds,
             snapshot: Arc::new(Mutex::new(store::Snapshot::default())),
         }
     }

@@ -30,15 +30,11 @@ prerequisites() {
     [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
 }
 
-rust_tests() {
-    cargo test --locked --workspace --all-features
-}
-
 dashboard_e2e() {
     cargo build --locked --bin aqs
     AQS_BIN="$TARGET/debug/aqs" dashboard/tests/e2e.sh
 }
 
 timed "test prerequisites (chromium, fonts, duckdb, playwright-core)" prerequisites
-timed "Rust tests with real Kafka and ClickHouse" "$HERE/with-services.sh" bash -c "$(declare -f rust_tests); rust_tests"
+timed "Rust tests with real Kafka and ClickHouse" "$HERE/with-services.sh" cargo test --locked --workspace --all-features
 timed "dashboard end to end in Chromium" dashboard_e2e

@@ -109,10 +109,13 @@ fn every_example_of_the_contract_is_accepted() {
     }
 }
 
+/// A bad event: its name, its bytes and the (field, code) pairs it must be refused with.
+type Case = (&'static str, Vec<u8>, Vec<(&'static str, &'static str)>);
+
 #[test]
 fn bad_events_report_exactly_their_problems() {
     let long_id = "x".repeat(65);
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "missing outlet",
             json_bytes(without(visit(), "/payload/outlet_id")),

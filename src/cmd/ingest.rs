@@ -98,12 +98,12 @@ pub(crate) fn open_log(
         let readiness = EmbeddedReadiness::new(log.path());
         return Ok((Arc::new(log), Arc::new(readiness)));
     };
-    let kafka = match KafkaLog::connect(&args.kafka) {
+    let kafka = match KafkaLog::connect(args.kafka) {
         Ok(kafka) => kafka,
         Err(error) if error.is_transient() => {
             // Start anyway, not ready: appends answer 503 until the brokers are back.
             tracing::warn!(%error, brokers, "kafka is unreachable; starting not ready");
-            KafkaLog::open_unchecked(&args.kafka).context("creating the Kafka writer")?
+            KafkaLog::open_unchecked(args.kafka).context("creating the Kafka writer")?
         }
         Err(error) => return Err(error).context("connecting to Kafka"),
     };

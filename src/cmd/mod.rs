@@ -1,6 +1,7 @@
 //! One module per subcommand: argument parsing and wiring only; the work lives in the crates.
 
 pub mod analytics;
+pub mod bench;
 pub mod common;
 pub mod env_vars;
 pub mod generate;

@@ -7,7 +7,10 @@ use anyhow::Context;
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
+use aqs_projector::sink::LedgerSink;
+use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_warehouse::ClickHouseConfig;
 
 use aqs_eventlog::LogConsumer;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
@@ -23,6 +26,10 @@ pub struct ProjectorArgs {
     /// The Kafka log, used when brokers are set; otherwise the embedded log in the data folder.
     #[command(flatten)]
     kafka: KafkaConfig,
+    /// The ledger store: ClickHouse when its URL is set; otherwise `ledgers.db` in the data
+    /// folder.
+    #[command(flatten)]
+    clickhouse: ClickHouseConfig,
     /// Names this instance's checkpoint (`projector-<instance>.db`) when several projector
     /// instances share a data folder; each instance keeps its own state.
     #[arg(long, env = "AQS_PROJECTOR_INSTANCE")]
@@ -59,13 +66,37 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     };
     let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
         .context("opening the checkpoint store")?;
-    let mut sink =
-        SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
-    if rebuild {
-        store.clear()?;
-        sink.clear()?;
-        tracing::info!("rebuilding the ledgers from offset 0");
+    if args.clickhouse.is_configured() {
+        let mut sink = ClickHouseSink::connect(&args.clickhouse).with_context(|| {
+            format!(
+                "opening the ledger store in ClickHouse database {}",
+                args.clickhouse.database
+            )
+        })?;
+        if rebuild {
+            store.clear()?;
+            sink.clear()?;
+            tracing::info!(store = "clickhouse", "rebuilding the ledgers from offset 0");
+        }
+        run_with(args, store, sink, rebuild)
+    } else {
+        let mut sink = SqliteSink::open(&args.store.path("ledgers.db")?)
+            .context("opening the ledger store")?;
+        if rebuild {
+            store.clear()?;
+            sink.clear()?;
+            tracing::info!(store = "sqlite", "rebuilding the ledgers from offset 0");
+        }
+        run_with(args, store, sink, rebuild)
     }
+}
+
+fn run_with<S: LedgerSink>(
+    args: ProjectorArgs,
+    store: CheckpointStore,
+    sink: S,
+    rebuild: bool,
+) -> anyhow::Result<ExitCode> {
     let settings = RunnerSettings {
         batch_size: args.batch_size,
         checkpoint_every_events: args.checkpoint_every,
@@ -90,10 +121,10 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Folds the log into the ledger store until idle or shut down.
-pub fn project<C: LogConsumer>(
+pub fn project<C: LogConsumer, S: LedgerSink>(
     consumer: C,
     store: CheckpointStore,
-    sink: SqliteSink,
+    sink: S,
     settings: RunnerSettings,
     shutdown: &AtomicBool,
 ) -> anyhow::Result<()> {

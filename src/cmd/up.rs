@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aqs_analytics::data::SqliteSource;
-use aqs_dashboard::{DashboardState, StorePaths};
+use aqs_dashboard::{DashboardState, StorePaths, Thresholds};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_ingest::IngestConfig;
@@ -83,10 +83,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let dashboard = aqs_dashboard::router(DashboardState::new(StorePaths {
-        kpi_dir: data_dir.join("kpi"),
-        ledgers: data_dir.join("ledgers.db"),
-    }));
+    let dashboard = aqs_dashboard::router(DashboardState::new(
+        StorePaths {
+            kpi_dir: data_dir.join("kpi"),
+            ledgers: data_dir.join("ledgers.db"),
+        },
+        Thresholds {
+            at_risk: args.kpi.at_risk_threshold,
+            will: args.kpi.will_threshold,
+            skill_ratio: args.kpi.skill_ratio,
+        },
+    ));
     let state = IngestState::new(log, readiness, auth, args.ingest.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

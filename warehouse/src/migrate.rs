@@ -27,10 +27,20 @@ use crate::config::{ClickHouseConfig, ConfigError, check_database_name};
 
 /// The migration files of `deploy/clickhouse/`, in order. A test checks this list against the
 /// folder, so a new file cannot be forgotten here.
-pub const EMBEDDED: &[(&str, &str)] = &[(
-    "0001_events.sql",
-    include_str!("../../deploy/clickhouse/0001_events.sql"),
-)];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "0001_events.sql",
+        include_str!("../../deploy/clickhouse/0001_events.sql"),
+    ),
+    (
+        "0002_ledgers.sql",
+        include_str!("../../deploy/clickhouse/0002_ledgers.sql"),
+    ),
+    (
+        "0003_kpi.sql",
+        include_str!("../../deploy/clickhouse/0003_kpi.sql"),
+    ),
+];
 
 /// Name of the bookkeeping table, in the migrated database.
 pub const BOOKKEEPING_TABLE: &str = "schema_migrations";

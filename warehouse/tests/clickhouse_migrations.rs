@@ -82,7 +82,10 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
     let report = aqs_warehouse::migrate(&config).await.expect("migrate");
     assert!(report.created_database, "{report}");
     let applied: Vec<_> = report.applied.iter().map(|m| m.file.as_str()).collect();
-    assert_eq!(applied, ["0001_events.sql"]);
+    assert_eq!(
+        applied,
+        ["0001_events.sql", "0002_ledgers.sql", "0003_kpi.sql"]
+    );
     assert!(table_exists(&config, EVENTS_TABLE).await);
 
     let client = config.client().expect("client");

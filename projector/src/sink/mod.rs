@@ -2,6 +2,7 @@
 //! grows with the projector's position, and a store keeps the highest version of each row.
 //! Replaying after a crash writes the same rows again and changes nothing.
 
+pub mod clickhouse;
 pub mod sqlite;
 
 use aqs_eventlog::{PartitionId, Positions, Stream};
@@ -15,6 +16,15 @@ pub enum SinkError {
     Sqlite(#[from] rusqlite::Error),
     #[error("ledger sink unavailable: {0}")]
     Unavailable(String),
+    #[error("ClickHouse ledger store")]
+    Connect(#[from] aqs_warehouse::ConnectError),
+    #[error("ClickHouse ledger store: could not {action} {table}")]
+    ClickHouse {
+        action: &'static str,
+        table: &'static str,
+        #[source]
+        source: aqs_warehouse::clickhouse::error::Error,
+    },
 }
 
 /// Versions of rows written at the current position.

@@ -2,35 +2,14 @@
 //! ledgers as one clean run: nothing lost, nothing counted twice. Rebuilding from offset 0
 //! gives them again.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Stdio;
 use std::time::Duration;
 
-use aqs_projector::sink::sqlite::SqliteSink;
+use common::{aqs, dump, run_ok};
+
 use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
-
-fn aqs(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aqs"));
-    command.env("AQS_DATA_DIR", data_dir).env("AQS_LOG", "warn");
-    command
-}
-
-fn run_ok(mut command: Command) {
-    let output = command.output().expect("run aqs");
-    assert!(
-        output.status.success(),
-        "{:?} failed: {}",
-        command,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn dump(data_dir: &Path) -> String {
-    SqliteSink::open(&data_dir.join("ledgers.db"))
-        .expect("open ledgers")
-        .dump()
-        .expect("dump")
-}
 
 #[test]
 fn killed_and_restarted_projector_matches_a_clean_run() {

@@ -3,39 +3,22 @@
 //! mid-run and the survivor takes its partitions over. The shared ledger store then holds
 //! exactly what a clean single run over the same events produces.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aqs_projector::sink::sqlite::SqliteSink;
+use common::{aqs, dump, run_ok};
+
 use aqs_schemas::generator::{GeneratorConfig, generate};
 
 const PARTITIONS: &str = "6";
 
-fn aqs(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aqs"));
+/// `aqs` with the events stream split into six partitions, for the clean run and Kafka alike.
+fn aqs_partitioned(data_dir: &std::path::Path) -> Command {
+    let mut command = aqs(data_dir);
+    command.env("AQS_EVENTS_PARTITIONS", PARTITIONS);
     command
-        .env("AQS_DATA_DIR", data_dir)
-        .env("AQS_LOG", "warn")
-        .env("AQS_EVENTS_PARTITIONS", PARTITIONS)
-        .env_remove("AQS_KAFKA_BROKERS");
-    command
-}
-
-fn run_ok(mut command: Command) {
-    let output = command.output().expect("run aqs");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn dump(data_dir: &Path) -> String {
-    SqliteSink::open(&data_dir.join("ledgers.db"))
-        .expect("open ledgers")
-        .dump()
-        .expect("dump")
 }
 
 struct Killed(Child);
@@ -68,10 +51,10 @@ fn a_killed_instance_is_taken_over_and_the_ledgers_match_a_clean_run() {
 
     // The reference: one clean run on the embedded log.
     let clean = work.path().join("clean");
-    let mut import = aqs(&clean);
+    let mut import = aqs_partitioned(&clean);
     import.arg("import").arg(&events);
     run_ok(import);
-    let mut once = aqs(&clean);
+    let mut once = aqs_partitioned(&clean);
     once.args(["projector", "--until-idle"]);
     run_ok(once);
     let expected = dump(&clean);
@@ -88,14 +71,14 @@ fn a_killed_instance_is_taken_over_and_the_ledgers_match_a_clean_run() {
             .env("AQS_KAFKA_SESSION_TIMEOUT_MS", "6000");
     };
     let shared = work.path().join("shared");
-    let mut import = aqs(&shared);
+    let mut import = aqs_partitioned(&shared);
     with_kafka(&mut import);
     import.arg("import").arg(&events);
     run_ok(import);
 
     // Two instances, one ledger store; small batches so the kill lands mid-run.
     let start = |instance: &str| {
-        let mut command = aqs(&shared);
+        let mut command = aqs_partitioned(&shared);
         with_kafka(&mut command);
         command
             .args([

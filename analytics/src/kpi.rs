@@ -90,6 +90,17 @@ impl Interner {
         key
     }
 
+    /// The keys an agent's fact counts for: the agent's own, then its parents that are known.
+    fn scope_keys(&mut self, agent_key: u32, parents: [Option<&str>; 3]) -> Vec<u32> {
+        let mut keys = vec![agent_key];
+        for (scope, id) in SCOPES[1..].iter().zip(parents) {
+            if let Some(id) = id {
+                keys.push(self.scope(*scope, id));
+            }
+        }
+        keys
+    }
+
     fn outlet(&mut self, id: &str) -> u32 {
         let next = self.outlets.len() as u32;
         *self.outlets.entry(id.to_owned()).or_insert(next)
@@ -251,12 +262,7 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
             row.branch_id.as_deref(),
             row.region_id.as_deref(),
         ];
-        let mut scope_keys = vec![agent_key];
-        for (scope, id) in SCOPES[1..].iter().zip(parents) {
-            if let Some(id) = id {
-                scope_keys.push(ids.scope(*scope, id));
-            }
-        }
+        let scope_keys = ids.scope_keys(agent_key, parents);
         let values = [
             row.visits,
             row.consultations,
@@ -289,12 +295,7 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
         let outlet = ids.outlet(&interval.key);
         for date in dates(from, to) {
             let parents = org.parents(org.team_on(&interval.agent_id, date));
-            let mut scope_keys = vec![agent_key];
-            for (scope, id) in SCOPES[1..].iter().zip(parents) {
-                if let Some(id) = id {
-                    scope_keys.push(ids.scope(*scope, id));
-                }
-            }
+            let scope_keys = ids.scope_keys(agent_key, parents);
             for scope_key in scope_keys {
                 if assigned_set.insert((scope_key, outlet, day_number(date))) {
                     assigned.push_key(scope_key, date);
@@ -313,12 +314,7 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
             .get(&(row.agent_id.as_str(), row.date))
             .copied()
             .unwrap_or_else(|| org.team_on(&row.agent_id, row.date));
-        let mut scope_keys = vec![agent_key];
-        for (scope, id) in SCOPES[1..].iter().zip(org.parents(team)) {
-            if let Some(id) = id {
-                scope_keys.push(ids.scope(*scope, id));
-            }
-        }
+        let scope_keys = ids.scope_keys(agent_key, org.parents(team));
         for scope_key in scope_keys {
             outlets.push_key(scope_key, row.date);
             outlets.keys[0].1.push(outlet);
@@ -394,12 +390,8 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
                 0.0
             };
             let team = org.team_on(&plan.agent_id, date);
-            let mut scope_keys = vec![ids.scope(Scope::Agent, &plan.agent_id)];
-            for (scope, id) in SCOPES[1..].iter().zip(org.parents(team)) {
-                if let Some(id) = id {
-                    scope_keys.push(ids.scope(*scope, id));
-                }
-            }
+            let agent_key = ids.scope(Scope::Agent, &plan.agent_id);
+            let scope_keys = ids.scope_keys(agent_key, org.parents(team));
             for scope_key in &scope_keys {
                 planned.push_key(*scope_key, date);
                 for (column, count) in planned.floats.iter_mut().zip(counts) {
@@ -425,12 +417,8 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
             .get(&(agent, date))
             .copied()
             .unwrap_or_else(|| org.team_on(agent, date));
-        let mut scope_keys = vec![ids.scope(Scope::Agent, agent)];
-        for (scope, id) in SCOPES[1..].iter().zip(org.parents(team)) {
-            if let Some(id) = id {
-                scope_keys.push(ids.scope(*scope, id));
-            }
-        }
+        let agent_key = ids.scope(Scope::Agent, agent);
+        let scope_keys = ids.scope_keys(agent_key, org.parents(team));
         for scope_key in scope_keys {
             plan_actual.push_key(scope_key, date);
             for ((column, value), is_covered) in

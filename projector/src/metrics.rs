@@ -82,3 +82,67 @@ impl ProjectorMetrics {
         out
     }
 }
+
+/// Serves `GET /metrics` on `listener` from a thread of its own, for as long as the process
+/// runs. Deliberately tiny: one short request per connection, no keep-alive.
+pub fn serve_metrics(
+    listener: std::net::TcpListener,
+    metrics: std::sync::Arc<ProjectorMetrics>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    use std::io::{Read, Write};
+    std::thread::Builder::new()
+        .name("projector-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut request = [0_u8; 2048];
+                let read = stream.read(&mut request).unwrap_or(0);
+                let head = String::from_utf8_lossy(&request[..read]);
+                let (status, body) = if head.starts_with("GET /metrics ") {
+                    ("200 OK", metrics.render())
+                } else {
+                    ("404 Not Found", "not found\n".to_owned())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn metrics_are_served_in_prometheus_text() {
+        let metrics = Arc::new(ProjectorMetrics::default());
+        metrics.events_applied.fetch_add(42, Ordering::Relaxed);
+        metrics.consumer_lag.store(7, Ordering::Relaxed);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        serve_metrics(listener, Arc::clone(&metrics)).expect("serve");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(
+            answer.contains("\naqs_projector_events_applied_total 42\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("\naqs_projector_consumer_lag_events 7\n"),
+            "{answer}"
+        );
+    }
+}

@@ -230,6 +230,7 @@ fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<Ex
                 SqliteSink::open(&dir.join("ledgers.db"))?,
                 settings,
                 &AtomicBool::new(false),
+                Default::default(),
             )?;
             log.len()?
         }

@@ -47,6 +47,9 @@ pub struct ProjectorArgs {
     /// ...or after this many seconds, whichever comes first.
     #[arg(long, env = "AQS_PROJECTOR_CHECKPOINT_SECONDS", default_value_t = 10)]
     checkpoint_seconds: u64,
+    /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`.
+    #[arg(long, env = "AQS_PROJECTOR_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Exit once the log is fully read instead of waiting for more.
     #[arg(long)]
     until_idle: bool,
@@ -110,12 +113,18 @@ fn run_with<S: LedgerSink>(
     let flag = Arc::clone(&shutdown);
     ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
         .context("installing the Ctrl-C handler")?;
+    let metrics = Arc::new(ProjectorMetrics::default());
+    if let Some(address) = args.metrics_listen {
+        let listener = std::net::TcpListener::bind(address)
+            .with_context(|| format!("listening on {address} for metrics"))?;
+        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics))?;
+    }
     if args.kafka.brokers.is_some() {
         let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
-        project(consumer, store, sink, settings, &shutdown)?;
+        project(consumer, store, sink, settings, &shutdown, metrics)?;
     } else {
         let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
-        project(log.consumer()?, store, sink, settings, &shutdown)?;
+        project(log.consumer()?, store, sink, settings, &shutdown, metrics)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -127,8 +136,8 @@ pub fn project<C: LogConsumer, S: LedgerSink>(
     sink: S,
     settings: RunnerSettings,
     shutdown: &AtomicBool,
+    metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<()> {
-    let metrics = Arc::new(ProjectorMetrics::default());
     let mut runner = Runner::new(consumer, sink, store, settings, Arc::clone(&metrics))?;
     let started = std::time::Instant::now();
     let summary = runner.run(shutdown)?;

@@ -56,6 +56,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         SqliteSink::open(&ledgers)?,
         settings,
         &AtomicBool::new(false),
+        Default::default(),
     )?;
 
     let mut params = args.kpi.params(clock.today())?;

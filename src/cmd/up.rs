@@ -16,6 +16,7 @@ use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
+use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
@@ -72,7 +73,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
-    workers.push(spawn_projector(&args, clock, Arc::clone(&shutdown))?);
+    let projector_metrics = Arc::new(ProjectorMetrics::default());
+    workers.push(spawn_projector(
+        &args,
+        clock,
+        Arc::clone(&shutdown),
+        Arc::clone(&projector_metrics),
+    )?);
     workers.push(spawn_analytics(&args, clock, Arc::clone(&shutdown)));
     if args.demo {
         workers.push(spawn_trickle(
@@ -83,6 +90,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let metrics_route = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = Arc::clone(&projector_metrics);
+            async move { metrics.render() }
+        }),
+    );
     let dashboard = aqs_dashboard::router(DashboardState::new(
         StorePaths {
             kpi_dir: data_dir.join("kpi"),
@@ -93,7 +107,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             will: args.kpi.will_threshold,
             skill_ratio: args.kpi.skill_ratio,
         },
-    ));
+    ))
+    .merge(metrics_route);
     let state = IngestState::new(log, readiness, auth, args.ingest.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,6 +241,7 @@ fn spawn_projector(
     args: &UpArgs,
     clock: BusinessClock,
     shutdown: Arc<AtomicBool>,
+    metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Worker> {
     let store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
@@ -244,12 +260,17 @@ fn spawn_projector(
     Ok(std::thread::Builder::new()
         .name("projector".into())
         .spawn(move || match embedded {
-            Some(log) => {
-                super::projector::project(log.consumer()?, store, sink, settings, &shutdown)
-            }
+            Some(log) => super::projector::project(
+                log.consumer()?,
+                store,
+                sink,
+                settings,
+                &shutdown,
+                metrics,
+            ),
             None => {
                 let consumer = KafkaConsumer::connect(&kafka).context("connecting to Kafka")?;
-                super::projector::project(consumer, store, sink, settings, &shutdown)
+                super::projector::project(consumer, store, sink, settings, &shutdown, metrics)
             }
         })?)
 }

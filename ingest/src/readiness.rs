@@ -101,13 +101,14 @@ impl KafkaReadiness {
 }
 
 impl Readiness for KafkaReadiness {
+    /// One metadata request for every topic, bounded by the timeout.
     fn check(&self) -> Result<(), String> {
+        let metadata = self
+            .client
+            .client()
+            .fetch_metadata(None, self.timeout)
+            .map_err(|e| format!("kafka: {e}"))?;
         for topic in &self.topics {
-            let metadata = self
-                .client
-                .client()
-                .fetch_metadata(Some(topic), self.timeout)
-                .map_err(|e| format!("kafka: {e}"))?;
             let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
                 return Err(format!("kafka: topic {topic} not found"));
             };

@@ -287,6 +287,17 @@ impl<S: Send + Sync> FromRequestParts<S> for BodyFraming {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let encoded = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if encoded {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "compressed bodies (Content-Encoding) are not supported; send the events as is",
+            ));
+        }
         parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -589,7 +600,7 @@ async fn track_events(State(state): State<IngestState>, request: Request, next: 
         (status = 401, description = "No token or an unknown token; nothing appended", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"aqs-ingest\"`"))),
         (status = 413, description = "The body or the number of events is over the limit; nothing appended", body = ErrorBody),
-        (status = 415, description = "The Content-Type is neither JSON nor NDJSON; nothing appended", body = ErrorBody),
+        (status = 415, description = "The Content-Type is neither JSON nor NDJSON, or the body is compressed; nothing appended", body = ErrorBody),
         (status = 422, description = "No event of the batch is in the log: all were rejected or conflict, or the batch was atomic and had a rejected event", body = BatchAnswer),
         (status = 429, description = "Too many batches at once; nothing appended: retry after the delay", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),

@@ -285,6 +285,16 @@ async fn malformed_requests_are_400_415_and_append_nothing() {
         assert_eq!(reply.status, 415, "{content_type:?}");
         assert_eq!(reply.json()["error"], "unsupported_media_type");
     }
+    let gzip = reqwest::Client::new()
+        .post(format!("{}/v1/events", server.base))
+        .header("authorization", format!("Bearer {}", WORKLOG.1))
+        .header("content-type", JSON)
+        .header("content-encoding", "gzip")
+        .body(format!("[{event}]"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(gzip.status(), 415);
     assert_eq!(fixture.log.len().expect("len"), 0);
     fixture.server.stop().await;
 }
@@ -530,7 +540,7 @@ async fn a_saturated_log_answers_429_with_retry_after() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(Flaky::new(
         SqliteLog::open(dir.path().join("events.db"), 2).expect("log"),
-        Duration::from_millis(600),
+        Duration::from_millis(1_500),
     ));
     let config = IngestConfig {
         max_concurrent_appends: 1,
@@ -612,8 +622,7 @@ async fn a_log_slower_than_the_append_timeout_answers_503_and_a_retry_is_safe() 
     assert_eq!(slow.status, 503, "{}", slow.body);
     assert!(slow.header("retry-after").is_some());
     // The append went on and landed; the retry finds the events there.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(log.inner.len().expect("len"), 3);
+    eventually(|| log.inner.len().expect("len") == 3).await;
     let config = IngestConfig {
         append_timeout_ms: 5_000,
         ..server.state.config().clone()
@@ -666,9 +675,8 @@ async fn shutdown_finishes_the_appends_in_flight() {
             .status()
             .as_u16()
     });
-    // Let the request reach the log, then ask for shutdown.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(log.appends.load(Ordering::SeqCst), 1);
+    // Once the request is in the log, ask for shutdown.
+    eventually(|| log.appends.load(Ordering::SeqCst) == 1).await;
     server.signal_shutdown();
     assert_eq!(in_flight.await.expect("request task"), 200);
     let base = server.base.clone();
@@ -682,4 +690,16 @@ async fn shutdown_finishes_the_appends_in_flight() {
             .await
             .is_err()
     );
+}
+
+/// Waits until `condition` holds, at most 10 s.
+async fn eventually(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use aqs_schemas::BusinessClock;
 
-/// Where the embedded stores live and how business dates are read.
+/// Where the embedded stores live and how business dates are read. The partition count of
+/// the events stream is a log setting: `--events-partitions` of
+/// `aqs_eventlog::kafka::KafkaConfig`, also used for the embedded log.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// Folder of the embedded stores: the event log (events.db), the projector checkpoint
@@ -15,15 +17,6 @@ pub struct StoreArgs {
     /// The organisation's time zone (IANA name); business dates are read in it.
     #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
     pub time_zone: String,
-}
-
-/// Partitions of the events stream, for the commands that only use the embedded log (the
-/// Kafka settings, `aqs_eventlog::kafka::KafkaConfig`, carry the same flag for the others).
-#[derive(Debug, Clone, Copy, clap::Args)]
-pub struct PartitionArgs {
-    /// Partitions of the events stream; fixed when the log is created.
-    #[arg(long, env = "AQS_EVENTS_PARTITIONS", default_value_t = aqs_eventlog::DEFAULT_PARTITIONS)]
-    pub events_partitions: u32,
 }
 
 impl StoreArgs {

@@ -74,12 +74,6 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) type OpenedLog = (Arc<dyn EventLog>, Arc<dyn Readiness>);
 
-struct OpenArgs<'a> {
-    config: &'a IngestConfig,
-    store: &'a StoreArgs,
-    kafka: &'a KafkaConfig,
-}
-
 /// Opens the configured log for appending (Kafka behind the dedup index, or the embedded
 /// log), with its readiness probe.
 pub(crate) fn open_log(
@@ -87,31 +81,26 @@ pub(crate) fn open_log(
     store: &StoreArgs,
     kafka: &KafkaConfig,
 ) -> anyhow::Result<OpenedLog> {
-    let args = OpenArgs {
-        config,
-        store,
-        kafka,
-    };
-    let Some(brokers) = args.kafka.brokers.as_deref() else {
-        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+    let Some(brokers) = kafka.brokers.as_deref() else {
+        let log = store.open_embedded_log(kafka.events_partitions)?;
         tracing::info!(path = %log.path().display(), "appending to the embedded event log");
         let readiness = EmbeddedReadiness::new(log.path());
         return Ok((Arc::new(log), Arc::new(readiness)));
     };
-    let kafka = match KafkaLog::connect(args.kafka) {
-        Ok(kafka) => kafka,
+    let writer = match KafkaLog::connect(kafka) {
+        Ok(writer) => writer,
         Err(error) if error.is_transient() => {
             // Start anyway, not ready: appends answer 503 until the brokers are back.
             tracing::warn!(%error, brokers, "kafka is unreachable; starting not ready");
-            KafkaLog::open_unchecked(args.kafka).context("creating the Kafka writer")?
+            KafkaLog::open_unchecked(kafka).context("creating the Kafka writer")?
         }
         Err(error) => return Err(error).context("connecting to Kafka"),
     };
-    let index_path = args.store.path(DEDUP_INDEX_FILE)?;
+    let index_path = store.path(DEDUP_INDEX_FILE)?;
     let index = DedupIndex::open(&index_path)
         .with_context(|| format!("opening the dedup index {}", index_path.display()))?;
-    let log = Arc::new(DedupLog::new(kafka, index, args.config.append_timeout()));
-    let family = match args.kafka.address_family {
+    let log = Arc::new(DedupLog::new(writer, index, config.append_timeout()));
+    let family = match kafka.address_family {
         AddressFamily::Any => "any",
         AddressFamily::V4 => "v4",
         AddressFamily::V6 => "v6",
@@ -119,16 +108,13 @@ pub(crate) fn open_log(
     let probe = KafkaReadiness::new(
         brokers,
         family,
-        vec![
-            args.kafka.events_topic.clone(),
-            args.kafka.reference_topic.clone(),
-        ],
+        vec![kafka.events_topic.clone(), kafka.reference_topic.clone()],
         KAFKA_READINESS_TIMEOUT,
     )
     .map_err(anyhow::Error::msg)?;
     tracing::info!(
         brokers,
-        events_topic = args.kafka.events_topic,
+        events_topic = kafka.events_topic,
         dedup_index = %index_path.display(),
         "appending to Kafka"
     );

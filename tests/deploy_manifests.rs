@@ -1440,3 +1440,194 @@ fn aqs_names_are_found_in_text() {
         ["AQS_CLICKHOUSE", "AQS_CLICKHOUSE_PASSWORD", "AQS_LOG"]
     );
 }
+
+/// Every SQL text of a Grafana dashboard (panel queries and template variables), with the
+/// title of its panel.
+fn dashboard_queries(dashboard: &serde_json::Value) -> Vec<(String, String)> {
+    let mut queries = Vec::new();
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(sql) = variable["query"].as_str() {
+            queries.push((format!("variable {}", variable["name"]), sql.to_owned()));
+        }
+    }
+    for panel in dashboard["panels"].as_array().into_iter().flatten() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let sql = target["rawSql"].as_str().unwrap_or_default();
+            queries.push((format!("panel {}", panel["title"]), sql.to_owned()));
+        }
+    }
+    queries
+}
+
+fn dashboards() -> Vec<(PathBuf, serde_json::Value)> {
+    files_under(&deploy().join("grafana/dashboards"), &|path| {
+        path.extension().is_some_and(|ext| ext == "json")
+    })
+    .into_iter()
+    .map(|path| {
+        let dashboard = serde_json::from_str(&read(&path))
+            .unwrap_or_else(|error| panic!("{} does not parse: {error}", relative(&path)));
+        (path, dashboard)
+    })
+    .collect()
+}
+
+/// The dashboard's SQL as ClickHouse runs it: the plugin's macros and the template
+/// variables replaced by what Grafana would send.
+fn as_grafana_sends_it(sql: &str) -> String {
+    let mut out = String::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find("$__timeFilter(") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "$__timeFilter(".len()..];
+        let mut depth = 1;
+        let end = after
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map(|(at, _)| at)
+            .expect("closed $__timeFilter(");
+        let column = &after[..end];
+        out.push_str(&format!(
+            "{column} >= toDateTime(1704067200) AND {column} <= toDateTime(1893456000)"
+        ));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out.replace("${region}", "R01")
+        .replace("$__fromTime", "toDateTime(1704067200)")
+        .replace("$__toTime", "toDateTime(1893456000)")
+}
+
+#[test]
+fn grafana_dashboards_parse_and_query_only_the_kpi_contract() {
+    let datasources =
+        yaml_documents(&deploy().join("grafana/provisioning/datasources/clickhouse.yaml"));
+    let uid = string_items(datasources[0].get("datasources"))
+        .first()
+        .and_then(|d| at_str(d, &["uid"]))
+        .expect("the data source has a uid")
+        .to_owned();
+    let relations = ["kpi", "kpi_latest", "kpi_at_risk"];
+    let mut known: BTreeSet<&str> = aqs_analytics::kpi::OUTPUT_COLUMNS.into_iter().collect();
+    known.extend(relations);
+    known.insert("computed_at");
+    let dashboards = dashboards();
+    assert!(
+        dashboards
+            .iter()
+            .any(|(path, _)| path.ends_with("aqs-overview.json")),
+        "deploy/grafana/dashboards/aqs-overview.json exists"
+    );
+    let mut problems = Vec::new();
+    let mut uids = BTreeSet::new();
+    for (path, dashboard) in &dashboards {
+        let file = relative(path);
+        let dashboard_uid = dashboard["uid"].as_str().unwrap_or_default();
+        if dashboard_uid.is_empty() || !uids.insert(dashboard_uid.to_owned()) {
+            problems.push(format!("{file}: missing or repeated uid {dashboard_uid:?}"));
+        }
+        for panel in dashboard["panels"].as_array().into_iter().flatten() {
+            if panel["type"] == "row" {
+                continue;
+            }
+            let mut sources = vec![&panel["datasource"]];
+            sources.extend(
+                panel["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| &t["datasource"]),
+            );
+            for source in sources {
+                if source["uid"].as_str() != Some(uid.as_str()) {
+                    problems.push(format!(
+                        "{file}: panel {} uses data source {source}, not the provisioned {uid}",
+                        panel["title"]
+                    ));
+                }
+            }
+        }
+        let queries = dashboard_queries(dashboard);
+        if queries.is_empty() {
+            problems.push(format!("{file}: no queries"));
+        }
+        for (what, sql) in queries {
+            // Without string literals (values, quoted aliases) and macros, every word with
+            // an underscore must be a column of the KPI contract or one of its relations;
+            // every FROM names one of the relations.
+            let mut text = String::new();
+            let mut quote = None;
+            for c in as_grafana_sends_it(&sql).chars() {
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => {}
+                    None if c == '\'' || c == '"' => quote = Some(c),
+                    None => text.push(c),
+                }
+            }
+            let words: Vec<&str> = text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .collect();
+            for word in &words {
+                if word.contains('_') && !known.contains(word) {
+                    problems.push(format!(
+                        "{file}: {what} names {word}, not in the KPI contract"
+                    ));
+                }
+            }
+            for pair in words.windows(2) {
+                if pair[0].eq_ignore_ascii_case("from") && !relations.contains(&pair[1]) {
+                    problems.push(format!(
+                        "{file}: {what} reads {}, not a KPI relation",
+                        pair[1]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn grafana_dashboard_queries_run_on_clickhouse() {
+    let Some(clickhouse) = aqs_testkit::clickhouse() else {
+        return;
+    };
+    let config = aqs_warehouse::ClickHouseConfig::new(clickhouse.url())
+        .with_credentials(clickhouse.user(), clickhouse.password())
+        .with_database(clickhouse.fresh_database_name());
+    let client = aqs_warehouse::BlockingClient::new(&config).expect("client");
+    client
+        .run(aqs_warehouse::migrate(&config))
+        .expect("migrate");
+    let mut failures = Vec::new();
+    for (path, dashboard) in dashboards() {
+        for (what, sql) in dashboard_queries(&dashboard) {
+            let sql = as_grafana_sends_it(&sql);
+            let result = client.run(async {
+                client
+                    .client()
+                    .query_raw(&sql)
+                    .fetch_bytes("TabSeparated")?
+                    .collect()
+                    .await
+            });
+            if let Err(error) = result {
+                failures.push(format!("{}: {what}: {error}\n{sql}", relative(&path)));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -108,6 +108,14 @@ pub enum SourceError {
     Malformed(String),
     #[error("ledger store unavailable: {0}")]
     Unavailable(String),
+    #[error("ledger store in ClickHouse")]
+    Connect(#[from] aqs_warehouse::ConnectError),
+    #[error("reading the ledger table {table} from ClickHouse")]
+    ClickHouse {
+        table: &'static str,
+        #[source]
+        source: aqs_warehouse::clickhouse::error::Error,
+    },
 }
 
 /// Where ledgers are read from.

@@ -4,8 +4,10 @@
 //! - [`kpi`]: the KPI job (polars).
 //! - [`output`]: Parquet files of KPIs and ledgers.
 //! - [`periods`]: days, ISO weeks, months, time progress.
+//! - [`warehouse`]: the ledgers read from ClickHouse and the KPIs written there.
 
 pub mod data;
 pub mod kpi;
 pub mod output;
 pub mod periods;
+pub mod warehouse;

@@ -4,8 +4,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use aqs_analytics::data::{LedgerSource, SqliteSource};
 use aqs_analytics::kpi::{KpiParams, compute};
-use aqs_analytics::output::write_parquet;
+use aqs_analytics::output::{KpiSink, ParquetKpiSink};
+use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource};
 use aqs_schemas::WorkingCalendar;
+use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
 use super::common::StoreArgs;
@@ -59,14 +61,41 @@ pub struct AnalyticsArgs {
     store: StoreArgs,
     #[command(flatten)]
     kpi: KpiArgs,
-    /// Folder of the KPI files; default: `kpi/` in the data folder.
+    /// Folder of the KPI files; default: `kpi/` in the data folder. With ClickHouse, KPIs
+    /// are written as files only when this is set.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Ledgers and KPIs in ClickHouse when its URL is set: the ledgers are read from the
+    /// tables `aqs projector` writes there and the KPIs go to the table `kpi`. Otherwise
+    /// `ledgers.db` in the data folder is read and the KPIs go to Parquet files.
+    #[command(flatten)]
+    clickhouse: ClickHouseConfig,
 }
 
 pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
     let params = args.kpi.params(clock.today())?;
+    if args.clickhouse.is_configured() {
+        let database = &args.clickhouse.database;
+        let source = ClickHouseSource::connect(&args.clickhouse)
+            .with_context(|| format!("reading the ledgers from ClickHouse database {database}"))?;
+        let mut sinks: Vec<Box<dyn KpiSink>> = vec![Box::new(
+            ClickHouseKpiSink::connect(&args.clickhouse)
+                .with_context(|| format!("writing the KPIs to ClickHouse database {database}"))?,
+        )];
+        if let Some(out) = &args.out {
+            let path = out.join(format!("kpi_as_of_{}.parquet", params.as_of));
+            sinks.push(Box::new(ParquetKpiSink::new(path)));
+        }
+        let rows = compute_kpis_into(&source, &params, &mut sinks)?;
+        let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
+        eprintln!(
+            "analytics: {rows} KPI rows as of {} written to {}",
+            params.as_of,
+            targets.join(" and ")
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let ledgers = args.store.path("ledgers.db")?;
     anyhow::ensure!(
         ledgers.exists(),
@@ -84,11 +113,22 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the ledgers, computes the KPIs and writes them; returns the number of rows.
+/// Reads the ledgers, computes the KPIs and writes them to a Parquet file; returns the
+/// number of rows.
 pub fn compute_kpis(
     source: &dyn LedgerSource,
     params: &KpiParams,
     path: &std::path::Path,
+) -> anyhow::Result<usize> {
+    compute_kpis_into(source, params, &mut [Box::new(ParquetKpiSink::new(path))])
+}
+
+/// Reads the ledgers, computes the KPIs and hands them to every sink in turn (a re-run for
+/// the same as-of date replaces that date's KPIs in each); returns the number of rows.
+pub fn compute_kpis_into(
+    source: &dyn LedgerSource,
+    params: &KpiParams,
+    sinks: &mut [Box<dyn KpiSink>],
 ) -> anyhow::Result<usize> {
     let started = std::time::Instant::now();
     let data = source
@@ -97,7 +137,10 @@ pub fn compute_kpis(
     let loaded = started.elapsed();
     let mut table = compute(&data, params)?;
     let computed = started.elapsed();
-    write_parquet(&mut table, path)?;
+    for sink in sinks.iter_mut() {
+        sink.write(&mut table, params.as_of)
+            .with_context(|| format!("writing the KPIs to {}", sink.target()))?;
+    }
     tracing::info!(
         rows = table.height(),
         load_ms = loaded.as_millis() as u64,

@@ -1,0 +1,859 @@
+//! The KPI job on ClickHouse: the ledgers read from the tables the projector writes there
+//! ([`ClickHouseSource`]), and the KPIs written to the table `kpi` ([`ClickHouseKpiSink`])
+//! and read back ([`read_kpis`]).
+//!
+//! Synchronous, like the rest of the job: each value owns a small runtime to drive its
+//! client, so none may be used from inside an async context.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aqs_schemas::YearMonth;
+use aqs_warehouse::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, PlanRow, RosterRow, TargetRow, TeamRow,
+};
+use aqs_warehouse::{BlockingClient, ClickHouseConfig};
+use chrono::NaiveDate;
+use clickhouse::Row;
+use polars::prelude::*;
+use serde::Deserialize;
+use tracing::info;
+
+use crate::data::{
+    AgentDay, Interval, LedgerData, LedgerSource, OutletDay, Plan, SourceError, Target, Team,
+    scope_from_name,
+};
+use crate::output::{KpiSink, OutputError};
+
+/// The table of the KPIs (migration `0003_kpi.sql`).
+pub const KPI_TABLE: &str = "kpi";
+
+/// How long a writer waits for the deletion of the rows it replaced.
+const MUTATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How a KPI column is stored: its ClickHouse type, and the polars type of the job's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KpiColumnType {
+    /// `String` / polars String without nulls.
+    Text,
+    /// `Nullable(String)`.
+    OptionalText,
+    /// `Date` / polars Date.
+    Date,
+    /// `Int64` / polars Int64 without nulls.
+    Int,
+    /// `Nullable(Int64)`.
+    OptionalInt,
+    /// `Decimal(18, 2)` / polars Decimal(18, 2) without nulls.
+    Money,
+    /// `Nullable(Decimal(18, 2))`.
+    OptionalMoney,
+    /// `Nullable(Float64)` / polars Float64.
+    OptionalFloat,
+    /// `Nullable(UInt8)` (0 or 1) / polars Boolean.
+    OptionalFlag,
+}
+
+impl KpiColumnType {
+    /// The column's type in ClickHouse, as `system.columns` spells it.
+    pub fn clickhouse(self) -> &'static str {
+        match self {
+            Self::Text => "String",
+            Self::OptionalText => "Nullable(String)",
+            Self::Date => "Date",
+            Self::Int => "Int64",
+            Self::OptionalInt => "Nullable(Int64)",
+            Self::Money => "Decimal(18, 2)",
+            Self::OptionalMoney => "Nullable(Decimal(18, 2))",
+            Self::OptionalFloat => "Nullable(Float64)",
+            Self::OptionalFlag => "Nullable(UInt8)",
+        }
+    }
+
+    /// The column's type in the job's output.
+    pub fn polars(self) -> DataType {
+        match self {
+            Self::Text | Self::OptionalText => DataType::String,
+            Self::Date => DataType::Date,
+            Self::Int | Self::OptionalInt => DataType::Int64,
+            Self::Money | Self::OptionalMoney => DataType::Decimal(18, 2),
+            Self::OptionalFloat => DataType::Float64,
+            Self::OptionalFlag => DataType::Boolean,
+        }
+    }
+
+    fn nullable(self) -> bool {
+        matches!(
+            self,
+            Self::OptionalText
+                | Self::OptionalInt
+                | Self::OptionalMoney
+                | Self::OptionalFloat
+                | Self::OptionalFlag
+        )
+    }
+}
+
+/// The columns of the table `kpi` before `computed_at`: the job's
+/// [`OUTPUT_COLUMNS`](crate::kpi::OUTPUT_COLUMNS), in order, with
+/// their types. A test holds this list, the output contract and `0003_kpi.sql` together.
+pub const KPI_COLUMNS: [(&str, KpiColumnType); 49] = {
+    use KpiColumnType::*;
+    [
+        ("scope", Text),
+        ("scope_id", Text),
+        ("team_id", OptionalText),
+        ("branch_id", OptionalText),
+        ("region_id", OptionalText),
+        ("period", Text),
+        ("period_start", Date),
+        ("period_end", Date),
+        ("as_of", Date),
+        ("visits", Int),
+        ("outlets_visited", Int),
+        ("consultations", Int),
+        ("customers_consulted", Int),
+        ("customers_interested", Int),
+        ("sales", Int),
+        ("premium", Money),
+        ("assigned_outlets", Int),
+        ("visit_coverage", OptionalFloat),
+        ("outlet_activity_rate", OptionalFloat),
+        ("close_rate", OptionalFloat),
+        ("premium_per_sale", OptionalMoney),
+        ("agents_on_roster", OptionalInt),
+        ("active_agents", OptionalInt),
+        ("agent_activity_rate", OptionalFloat),
+        ("premium_target", OptionalMoney),
+        ("premium_attainment", OptionalFloat),
+        ("outlet_activity_rate_target", OptionalFloat),
+        ("outlet_activity_rate_attainment", OptionalFloat),
+        ("planned_visits", OptionalFloat),
+        ("planned_consultations", OptionalFloat),
+        ("planned_sales", OptionalFloat),
+        ("plan_adherence_visits", OptionalFloat),
+        ("plan_adherence_consultations", OptionalFloat),
+        ("plan_adherence_sales", OptionalFloat),
+        ("time_progress", OptionalFloat),
+        ("pace_gap", OptionalFloat),
+        ("projected_attainment", OptionalFloat),
+        ("at_risk", OptionalFlag),
+        ("coaching_quadrant", OptionalText),
+        ("gross_premium", Money),
+        ("refunds", Money),
+        ("cancellations", Int),
+        ("visits_target", OptionalInt),
+        ("visits_attainment", OptionalFloat),
+        ("consultations_target", OptionalInt),
+        ("consultations_attainment", OptionalFloat),
+        ("sales_target", OptionalInt),
+        ("sales_attainment", OptionalFloat),
+        ("team_median_close_rate", OptionalFloat),
+    ]
+};
+
+/// The ledger tables the job reads.
+const LEDGER_TABLES: [&str; 7] = [
+    AgentDayRow::TABLE,
+    AgentOutletDayRow::TABLE,
+    PlanRow::TABLE,
+    TargetRow::TABLE,
+    RosterRow::TABLE,
+    AssignmentRow::TABLE,
+    TeamRow::TABLE,
+];
+
+/// The ledgers in ClickHouse, read with `FINAL` (newest version of every row) and the same
+/// live-row filters, window and order as [`SqliteSource`](crate::data::SqliteSource).
+#[derive(Debug)]
+pub struct ClickHouseSource {
+    client: BlockingClient,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct OutletDayRow {
+    agent_id: String,
+    outlet_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    business_date: NaiveDate,
+    visits: i64,
+    sales: i64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct TeamParentsRow {
+    team_id: String,
+    branch_id: String,
+    region_id: String,
+}
+
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+impl ClickHouseSource {
+    /// Connects to the configured database and checks that the ledger tables are there.
+    pub fn connect(config: &ClickHouseConfig) -> Result<Self, SourceError> {
+        Ok(Self {
+            client: BlockingClient::connect(config, &LEDGER_TABLES)?,
+        })
+    }
+
+    fn fetch<T>(
+        &self,
+        table: &'static str,
+        sql: &str,
+        binds: &[String],
+    ) -> Result<Vec<T>, SourceError>
+    where
+        T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
+    {
+        let mut query = self.client.client().query(sql);
+        for value in binds {
+            query = query.bind(value.as_str());
+        }
+        self.client
+            .run(query.fetch_all::<T>())
+            .map_err(|source| SourceError::ClickHouse { table, source })
+    }
+}
+
+impl LedgerSource for ClickHouseSource {
+    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+        let window = [first.to_string(), last.to_string()];
+        let mut data = LedgerData::default();
+
+        let rows: Vec<AgentDayRow> = self.fetch(
+            AgentDayRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL
+                 WHERE business_date BETWEEN toDate(?) AND toDate(?)
+                   AND NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0
+                            AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)
+                 ORDER BY agent_id, business_date",
+                AgentDayRow::COLUMNS,
+                AgentDayRow::TABLE
+            ),
+            &window,
+        )?;
+        data.agent_days = rows
+            .into_iter()
+            .map(|r| AgentDay {
+                agent_id: r.agent_id,
+                date: r.business_date,
+                team_id: non_empty(r.team_id),
+                branch_id: non_empty(r.branch_id),
+                region_id: non_empty(r.region_id),
+                visits: r.visits,
+                consultations: r.consultations,
+                customers_consulted: r.customers_consulted,
+                customers_interested: r.customers_interested,
+                sales: r.sales,
+                premium_fen: r.premium_fen,
+                cancellations: r.cancellations,
+                refunds_fen: r.refunds_fen,
+            })
+            .collect();
+
+        let rows: Vec<OutletDayRow> = self.fetch(
+            AgentOutletDayRow::TABLE,
+            &format!(
+                "SELECT agent_id, outlet_id, business_date, visits, sales FROM {} FINAL
+                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND (visits != 0 OR sales != 0)
+                 ORDER BY agent_id, outlet_id, business_date",
+                AgentOutletDayRow::TABLE
+            ),
+            &window,
+        )?;
+        data.outlet_days = rows
+            .into_iter()
+            .map(|r| OutletDay {
+                agent_id: r.agent_id,
+                outlet_id: r.outlet_id,
+                date: r.business_date,
+                visits: r.visits,
+                sales: r.sales,
+            })
+            .collect();
+
+        let rows: Vec<PlanRow> = self.fetch(
+            PlanRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL
+                 WHERE deleted = 0 AND period_start <= toDate(?) AND period_end >= toDate(?)
+                 ORDER BY agent_id, period_start, period_end",
+                PlanRow::COLUMNS,
+                PlanRow::TABLE
+            ),
+            &[last.to_string(), first.to_string()],
+        )?;
+        data.plans = rows
+            .into_iter()
+            .map(|r| Plan {
+                agent_id: r.agent_id,
+                start: r.period_start,
+                end: r.period_end,
+                visits: r.visits.map(i64::from),
+                consultations: r.consultations.map(i64::from),
+                sales: r.sales.map(i64::from),
+            })
+            .collect();
+
+        let rows: Vec<TargetRow> = self.fetch(
+            TargetRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL
+                 WHERE deleted = 0 AND month BETWEEN toDate(?) AND toDate(?)
+                 ORDER BY scope, scope_id, month",
+                TargetRow::COLUMNS,
+                TargetRow::TABLE
+            ),
+            &[
+                YearMonth::of(first).first_day().to_string(),
+                YearMonth::of(last).first_day().to_string(),
+            ],
+        )?;
+        for r in rows {
+            data.targets.push(Target {
+                scope: scope_from_name(&r.scope)?,
+                scope_id: r.scope_id,
+                month: YearMonth::of(r.month),
+                premium_fen: r.premium_fen,
+                outlet_activity_rate_bp: r.outlet_activity_rate_bp,
+                visits: r.visits.map(i64::from),
+                consultations: r.consultations.map(i64::from),
+                sales: r.sales.map(i64::from),
+            });
+        }
+
+        let overlapping = "deleted = 0 AND valid_from <= toDate(?) \
+                           AND (isNull(valid_to) OR valid_to > toDate(?))";
+        let bounds = [last.to_string(), first.to_string()];
+        let rows: Vec<RosterRow> = self.fetch(
+            RosterRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL WHERE {overlapping} ORDER BY agent_id, valid_from",
+                RosterRow::COLUMNS,
+                RosterRow::TABLE
+            ),
+            &bounds,
+        )?;
+        data.roster = rows
+            .into_iter()
+            .map(|r| Interval {
+                agent_id: r.agent_id,
+                key: r.team_id,
+                from: r.valid_from,
+                to: r.valid_to,
+            })
+            .collect();
+        let rows: Vec<AssignmentRow> = self.fetch(
+            AssignmentRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL WHERE {overlapping} ORDER BY agent_id, outlet_id, valid_from",
+                AssignmentRow::COLUMNS,
+                AssignmentRow::TABLE
+            ),
+            &bounds,
+        )?;
+        data.assignments = rows
+            .into_iter()
+            .map(|r| Interval {
+                agent_id: r.agent_id,
+                key: r.outlet_id,
+                from: r.valid_from,
+                to: r.valid_to,
+            })
+            .collect();
+
+        let rows: Vec<TeamParentsRow> = self.fetch(
+            TeamRow::TABLE,
+            &format!(
+                "SELECT team_id, branch_id, region_id FROM {} FINAL ORDER BY team_id",
+                TeamRow::TABLE
+            ),
+            &[],
+        )?;
+        data.teams = rows
+            .into_iter()
+            .map(|r| Team {
+                team_id: r.team_id,
+                branch_id: r.branch_id,
+                region_id: r.region_id,
+            })
+            .collect();
+        Ok(data)
+    }
+}
+
+/// Writes the KPIs to the table `kpi`. A run for an as-of date replaces that date's rows
+/// exactly: its rows go in with a `computed_at` later than any stored for the date, then the
+/// older rows of the date are deleted (`ALTER TABLE kpi DELETE`) and the writer waits until
+/// the deletion finished. Rows of the date that the new run no longer has are gone with them;
+/// readers see the old or the new figures (the newest with `FINAL`), never none.
+#[derive(Debug)]
+pub struct ClickHouseKpiSink {
+    client: BlockingClient,
+}
+
+impl ClickHouseKpiSink {
+    /// Connects to the configured database and checks that the table `kpi` is there.
+    pub fn connect(config: &ClickHouseConfig) -> Result<Self, OutputError> {
+        Ok(Self {
+            client: BlockingClient::connect(config, &[KPI_TABLE])?,
+        })
+    }
+}
+
+fn clickhouse_error(
+    action: &'static str,
+) -> impl FnOnce(aqs_warehouse::clickhouse::error::Error) -> OutputError {
+    move |source| OutputError::ClickHouse { action, source }
+}
+
+impl KpiSink for ClickHouseKpiSink {
+    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), OutputError> {
+        let client = self.client.client();
+        let previous: u32 = self
+            .client
+            .run(
+                client
+                    .query("SELECT toUInt32(max(computed_at)) FROM kpi WHERE as_of = toDate(?)")
+                    .bind(as_of.to_string())
+                    .fetch_one(),
+            )
+            .map_err(clickhouse_error("read the stored computed_at"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        // Strictly later than every stored row of the date, even within the same second.
+        let computed_at = u32::try_from(now)
+            .unwrap_or(u32::MAX)
+            .max(previous.saturating_add(1));
+        let bytes = encode_rows(kpis, computed_at)?;
+        let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+        self.client
+            .run(async {
+                if bytes.is_empty() {
+                    // Nothing computed: the deletion below still clears an earlier run.
+                    return Ok(());
+                }
+                let mut insert = client
+                    .insert_formatted_with(format!(
+                        "INSERT INTO {KPI_TABLE} ({}, computed_at) FORMAT RowBinary",
+                        columns.join(", ")
+                    ))
+                    .buffered();
+                let mut rest = bytes.as_slice();
+                while !rest.is_empty() {
+                    let written = insert.write(rest).await?;
+                    rest = &rest[written..];
+                }
+                insert.end().await
+            })
+            .map_err(clickhouse_error("insert the rows"))?;
+        self.client
+            .run(
+                client
+                    .query(&format!(
+                        "ALTER TABLE {KPI_TABLE} DELETE WHERE as_of = toDate('{as_of}') \
+                         AND computed_at < toDateTime({computed_at})"
+                    ))
+                    .execute(),
+            )
+            .map_err(clickhouse_error("delete the replaced rows"))?;
+        let finished = self
+            .client
+            .wait_for_mutations(KPI_TABLE, MUTATION_TIMEOUT)
+            .map_err(clickhouse_error(
+                "wait for the deletion of the replaced rows",
+            ))?;
+        if !finished {
+            return Err(OutputError::MutationTimeout {
+                as_of,
+                seconds: MUTATION_TIMEOUT.as_secs(),
+            });
+        }
+        info!(
+            rows = kpis.height(),
+            %as_of,
+            computed_at,
+            database = self.client.database(),
+            "kpis written to clickhouse"
+        );
+        Ok(())
+    }
+
+    fn target(&self) -> String {
+        format!("ClickHouse table {}.{KPI_TABLE}", self.client.database())
+    }
+}
+
+/// The KPI rows stored for `as_of` (newest with `FINAL`), as the job's output frame: the
+/// same columns, types and order (sorted by scope, scope id, period and period start).
+pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, OutputError> {
+    let client = BlockingClient::connect(config, &[KPI_TABLE])?;
+    let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let sql = format!(
+        "SELECT {} FROM {KPI_TABLE} FINAL WHERE as_of = toDate(?) \
+         ORDER BY scope, scope_id, period, period_start",
+        columns.join(", ")
+    );
+    let bytes = client
+        .run(async {
+            client
+                .client()
+                .query(&sql)
+                .bind(as_of.to_string())
+                .fetch_bytes("RowBinary")?
+                .collect()
+                .await
+        })
+        .map_err(clickhouse_error("read the rows"))?;
+    decode_rows(&bytes, false)
+}
+
+fn column_error(column: &'static str, problem: impl Into<String>) -> OutputError {
+    OutputError::Column {
+        column,
+        problem: problem.into(),
+    }
+}
+
+/// The frame's rows in ClickHouse's RowBinary format, in the order of [`KPI_COLUMNS`],
+/// each followed by `computed_at`.
+fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, OutputError> {
+    let height = frame.height();
+    let mut cells: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(KPI_COLUMNS.len() + 1); height];
+    for (name, kind) in KPI_COLUMNS {
+        let polars_error = |error: PolarsError| column_error(name, error.to_string());
+        let column = frame.column(name).map_err(polars_error)?;
+        let mut put = |row: usize, value: Option<Vec<u8>>| -> Result<(), OutputError> {
+            let cell = &mut cells[row];
+            match (value, kind.nullable()) {
+                (Some(bytes), true) => {
+                    let mut out = Vec::with_capacity(bytes.len() + 1);
+                    out.push(0);
+                    out.extend(bytes);
+                    cell.push(out);
+                }
+                (Some(bytes), false) => cell.push(bytes),
+                (None, true) => cell.push(vec![1]),
+                (None, false) => {
+                    return Err(column_error(
+                        name,
+                        format!("null in row {row}, not allowed"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        match kind {
+            KpiColumnType::Text | KpiColumnType::OptionalText => {
+                for (row, value) in column.str().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(string_bytes))?;
+                }
+            }
+            KpiColumnType::Date => {
+                for (row, value) in column
+                    .date()
+                    .map_err(polars_error)?
+                    .physical()
+                    .iter()
+                    .enumerate()
+                {
+                    let day = value
+                        .map(|days| {
+                            u16::try_from(days)
+                                .map(|d| d.to_le_bytes().to_vec())
+                                .map_err(|_| {
+                                    column_error(name, format!("date out of range in row {row}"))
+                                })
+                        })
+                        .transpose()?;
+                    put(row, day)?;
+                }
+            }
+            KpiColumnType::Int | KpiColumnType::OptionalInt => {
+                for (row, value) in column.i64().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
+                }
+            }
+            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
+                let decimal = column.decimal().map_err(polars_error)?;
+                if decimal.scale() != 2 {
+                    return Err(column_error(
+                        name,
+                        format!("scale {} instead of 2", decimal.scale()),
+                    ));
+                }
+                for (row, value) in decimal.physical().iter().enumerate() {
+                    let fen = value
+                        .map(|fen| {
+                            i64::try_from(fen)
+                                .map(|f| f.to_le_bytes().to_vec())
+                                .map_err(|_| {
+                                    column_error(name, format!("amount out of range in row {row}"))
+                                })
+                        })
+                        .transpose()?;
+                    put(row, fen)?;
+                }
+            }
+            KpiColumnType::OptionalFloat => {
+                for (row, value) in column.f64().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
+                }
+            }
+            KpiColumnType::OptionalFlag => {
+                for (row, value) in column.bool().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| vec![u8::from(v)]))?;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for row in cells {
+        for cell in row {
+            out.extend(cell);
+        }
+        out.extend(computed_at.to_le_bytes());
+    }
+    Ok(out)
+}
+
+fn string_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    let mut length = text.len() as u64;
+    loop {
+        let byte = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Reads RowBinary of the columns of [`KPI_COLUMNS`] (no `computed_at`).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, count: usize) -> Result<&[u8], OutputError> {
+        let end = self.at + count;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| column_error("(row)", "the server's rows end early"))?;
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], OutputError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn is_null(&mut self) -> Result<bool, OutputError> {
+        Ok(self.fixed::<1>()?[0] == 1)
+    }
+
+    fn string(&mut self) -> Result<String, OutputError> {
+        let mut length = 0_u64;
+        let mut shift = 0;
+        loop {
+            let byte = self.fixed::<1>()?[0];
+            length |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let bytes = self.take(length as usize)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| column_error("(row)", "text is not UTF-8"))
+    }
+}
+
+/// Column builders for [`decode_rows`].
+enum Builder {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Date(Vec<Option<i32>>),
+    Money(Vec<Option<i128>>),
+    Float(Vec<Option<f64>>),
+    Flag(Vec<Option<bool>>),
+}
+
+/// The frame of RowBinary rows of [`KPI_COLUMNS`], each followed by `computed_at` when
+/// `with_computed_at` (which is skipped).
+fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, OutputError> {
+    let mut builders: Vec<Builder> = KPI_COLUMNS
+        .iter()
+        .map(|(_, kind)| match kind {
+            KpiColumnType::Text | KpiColumnType::OptionalText => Builder::Text(Vec::new()),
+            KpiColumnType::Int | KpiColumnType::OptionalInt => Builder::Int(Vec::new()),
+            KpiColumnType::Date => Builder::Date(Vec::new()),
+            KpiColumnType::Money | KpiColumnType::OptionalMoney => Builder::Money(Vec::new()),
+            KpiColumnType::OptionalFloat => Builder::Float(Vec::new()),
+            KpiColumnType::OptionalFlag => Builder::Flag(Vec::new()),
+        })
+        .collect();
+    let mut reader = Reader { bytes, at: 0 };
+    let mut height = 0;
+    while reader.at < bytes.len() {
+        for ((_, kind), builder) in KPI_COLUMNS.iter().zip(&mut builders) {
+            let null = kind.nullable() && reader.is_null()?;
+            match builder {
+                Builder::Text(values) => {
+                    values.push(if null { None } else { Some(reader.string()?) });
+                }
+                Builder::Int(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i64::from_le_bytes(reader.fixed()?))
+                }),
+                Builder::Date(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i32::from(u16::from_le_bytes(reader.fixed()?)))
+                }),
+                Builder::Money(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i128::from(i64::from_le_bytes(reader.fixed()?)))
+                }),
+                Builder::Float(values) => values.push(if null {
+                    None
+                } else {
+                    Some(f64::from_le_bytes(reader.fixed()?))
+                }),
+                Builder::Flag(values) => values.push(if null {
+                    None
+                } else {
+                    Some(reader.fixed::<1>()?[0] != 0)
+                }),
+            }
+        }
+        if with_computed_at {
+            reader.fixed::<4>()?;
+        }
+        height += 1;
+    }
+    let mut columns = Vec::with_capacity(KPI_COLUMNS.len());
+    for ((name, kind), builder) in KPI_COLUMNS.iter().zip(builders) {
+        let polars_error = |error: PolarsError| column_error(name, error.to_string());
+        let column = match builder {
+            Builder::Text(values) => Column::new((*name).into(), values),
+            Builder::Int(values) => Column::new((*name).into(), values),
+            Builder::Float(values) => Column::new((*name).into(), values),
+            Builder::Flag(values) => Column::new((*name).into(), values),
+            Builder::Date(values) => Column::new((*name).into(), values)
+                .cast(&DataType::Date)
+                .map_err(polars_error)?,
+            Builder::Money(values) => {
+                let chunked: Int128Chunked = values.into_iter().collect();
+                chunked
+                    .into_decimal(18, 2)
+                    .map_err(polars_error)?
+                    .into_series()
+                    .with_name((*name).into())
+                    .into_column()
+            }
+        };
+        debug_assert_eq!(column.dtype(), &kind.polars());
+        columns.push(column);
+    }
+    DataFrame::new(height, columns).map_err(|error| column_error("(frame)", error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kpi::OUTPUT_COLUMNS;
+
+    #[test]
+    fn the_table_columns_are_the_output_contract() {
+        let names: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, OUTPUT_COLUMNS);
+    }
+
+    #[test]
+    fn the_migration_declares_every_column_with_its_type() {
+        let sql = include_str!("../../deploy/clickhouse/0003_kpi.sql");
+        let table = sql
+            .split("CREATE TABLE IF NOT EXISTS kpi")
+            .nth(1)
+            .and_then(|rest| rest.split("ENGINE").next())
+            .expect("the kpi table");
+        let declared: Vec<(String, String)> = table
+            .lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
+            .map(|line| {
+                let (name, kind) = line.split_once(' ').expect("name type");
+                (name.to_owned(), kind.to_owned())
+            })
+            .collect();
+        let mut expected: Vec<(String, String)> = KPI_COLUMNS
+            .iter()
+            .map(|(name, kind)| ((*name).to_owned(), kind.clickhouse().to_owned()))
+            .collect();
+        expected.push(("computed_at".to_owned(), "DateTime".to_owned()));
+        assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn rows_survive_encoding_and_decoding() {
+        let mut columns = Vec::new();
+        for (name, kind) in KPI_COLUMNS {
+            let column = match kind {
+                KpiColumnType::Text => Column::new(name.into(), ["agent", "团队-二组"]),
+                KpiColumnType::OptionalText => Column::new(name.into(), [Some("T1"), None]),
+                KpiColumnType::Date => Column::new(name.into(), [20_409_i32, 0])
+                    .cast(&DataType::Date)
+                    .expect("date"),
+                KpiColumnType::Int => Column::new(name.into(), [i64::MIN, 42]),
+                KpiColumnType::OptionalInt => Column::new(name.into(), [None, Some(-7_i64)]),
+                KpiColumnType::Money | KpiColumnType::OptionalMoney => {
+                    let values: Int128Chunked = [
+                        Some(123_456_i128),
+                        (kind == KpiColumnType::Money).then_some(-1),
+                    ]
+                    .into_iter()
+                    .collect();
+                    values
+                        .into_decimal(18, 2)
+                        .expect("decimal")
+                        .into_series()
+                        .with_name(name.into())
+                        .into_column()
+                }
+                KpiColumnType::OptionalFloat => Column::new(name.into(), [Some(1.0 / 3.0), None]),
+                KpiColumnType::OptionalFlag => Column::new(name.into(), [Some(true), None]),
+            };
+            columns.push(column);
+        }
+        let frame = DataFrame::new(2, columns).expect("frame");
+        let bytes = encode_rows(&frame, 1_700_000_000).expect("encode");
+        let back = decode_rows(&bytes, true).expect("decode");
+        assert!(back.equals_missing(&frame), "{back}\n{frame}");
+    }
+
+    #[test]
+    fn a_null_in_a_required_column_is_an_error() {
+        let mut columns = Vec::new();
+        for (name, kind) in KPI_COLUMNS {
+            let column = Column::full_null(name.into(), 1, &kind.polars());
+            columns.push(column);
+        }
+        let frame = DataFrame::new(1, columns).expect("frame");
+        let error = encode_rows(&frame, 0).expect_err("scope is required");
+        assert!(error.to_string().contains("scope"), "{error}");
+    }
+}

@@ -23,7 +23,13 @@ use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event};
 use chrono::{Datelike, Duration as Days};
 
-use super::analytics::{KpiArgs, compute_kpis};
+use aqs_analytics::output::{KpiSink, ParquetKpiSink};
+use aqs_analytics::warehouse::ClickHouseKpiSink;
+use aqs_projector::sink::clickhouse::ClickHouseSink;
+use aqs_projector::sink::{BothSinks, LedgerSink};
+use aqs_warehouse::ClickHouseConfig;
+
+use super::analytics::{KpiArgs, compute_kpis_into};
 use super::common::StoreArgs;
 
 #[derive(Debug, clap::Args)]
@@ -36,6 +42,9 @@ pub struct UpArgs {
     kafka: KafkaConfig,
     #[command(flatten)]
     kpi: KpiArgs,
+    /// ClickHouse, when configured, receives the ledgers and the KPIs too.
+    #[command(flatten)]
+    clickhouse: ClickHouseConfig,
     /// Address of the web dashboard.
     #[arg(long, env = "AQS_DASHBOARD_LISTEN", default_value = "127.0.0.1:8088")]
     dashboard_listen: SocketAddr,
@@ -245,13 +254,38 @@ fn spawn_projector(
 ) -> anyhow::Result<Worker> {
     let store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
-    let sink =
+    // The embedded ledger store always: the dashboard reads names, roster and plans from it.
+    let local =
         SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
         ..RunnerSettings::default()
     };
+    if args.clickhouse.is_configured() {
+        let warehouse = ClickHouseSink::connect(&args.clickhouse)
+            .context("opening the ledger store in ClickHouse")?;
+        run_projector(
+            args,
+            BothSinks(local, warehouse),
+            store,
+            settings,
+            shutdown,
+            metrics,
+        )
+    } else {
+        run_projector(args, local, store, settings, shutdown, metrics)
+    }
+}
+
+fn run_projector<S: LedgerSink + Send + 'static>(
+    args: &UpArgs,
+    sink: S,
+    store: CheckpointStore,
+    settings: RunnerSettings,
+    shutdown: Arc<AtomicBool>,
+    metrics: Arc<ProjectorMetrics>,
+) -> anyhow::Result<Worker> {
     let kafka = args.kafka.clone();
     let embedded = match kafka.brokers {
         Some(_) => None,
@@ -279,8 +313,10 @@ fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool
     let kpi = args.kpi.clone();
     let every = Duration::from_secs(args.analytics_every.max(1));
     let data_dir = args.store.data_dir.clone();
+    let clickhouse = args.clickhouse.clone();
     std::thread::spawn(move || {
         let ledgers = data_dir.join("ledgers.db");
+
         let mut next = Instant::now() + Duration::from_secs(2);
         while !shutdown.load(Ordering::SeqCst) {
             if Instant::now() < next {
@@ -300,7 +336,18 @@ fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool
             let path = data_dir
                 .join("kpi")
                 .join(format!("kpi_as_of_{}.parquet", params.as_of));
-            if let Err(error) = compute_kpis(&SqliteSource::new(&ledgers), &params, &path) {
+            let mut sinks: Vec<Box<dyn KpiSink>> = vec![Box::new(ParquetKpiSink::new(&path))];
+            // With ClickHouse configured the KPIs also go there, for Grafana and analysts.
+            if clickhouse.is_configured() {
+                match ClickHouseKpiSink::connect(&clickhouse) {
+                    Ok(sink) => sinks.push(Box::new(sink)),
+                    Err(error) => {
+                        tracing::warn!(%error, "KPI table in ClickHouse not reachable; retrying at the next tick")
+                    }
+                }
+            }
+            let result = compute_kpis_into(&SqliteSource::new(&ledgers), &params, &mut sinks);
+            if let Err(error) = result {
                 tracing::warn!(error = %format!("{error:#}"), "KPI run failed; retrying at the next tick");
             }
         }

@@ -76,3 +76,19 @@ pub trait LedgerSink {
         versions: &RowVersions<'_>,
     ) -> Result<(), SinkError>;
 }
+
+/// Publishes to two stores, the first then the second; both stay idempotent, so a failure of
+/// the second is repaired by the replay after a restart.
+#[derive(Debug)]
+pub struct BothSinks<A, B>(pub A, pub B);
+
+impl<A: LedgerSink, B: LedgerSink> LedgerSink for BothSinks<A, B> {
+    fn publish(
+        &mut self,
+        changes: &LedgerChanges,
+        versions: &RowVersions<'_>,
+    ) -> Result<(), SinkError> {
+        self.0.publish(changes, versions)?;
+        self.1.publish(changes, versions)
+    }
+}

@@ -228,6 +228,7 @@ fn dates(first: NaiveDate, last: NaiveDate) -> impl Iterator<Item = NaiveDate> {
 
 /// Computes the KPI table.
 pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
+    let started = std::time::Instant::now();
     if params.as_of < params.since {
         return Err(KpiError::Window {
             as_of: params.as_of,
@@ -471,6 +472,10 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
         }
     }
 
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "kpi facts expanded"
+    );
     let frames = Frames {
         activity: activity.frame()?,
         assigned: assigned.frame()?,
@@ -917,7 +922,13 @@ fn finish(
             ["scope", "scope_id", "period", "period_start"],
             SortMultipleOptions::default(),
         );
+    let started = std::time::Instant::now();
     let mut frame = table.collect()?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        rows = frame.height(),
+        "kpi aggregated"
+    );
     money_and_dates(&mut frame)?;
     let ordered: Vec<&str> = OUTPUT_COLUMNS.to_vec();
     Ok(frame.select(ordered)?)

@@ -263,6 +263,23 @@ pub struct Ledger {
     dirty: Dirty,
 }
 
+/// Records the first sighting of an event id; a later one is a duplicate when its body's
+/// digest is the same and a conflict when it differs (the first body stays).
+fn record_sighting(
+    seen: &mut HashMap<String, u64>,
+    event_id: &str,
+    digest: u64,
+) -> Option<Applied> {
+    match seen.get(event_id) {
+        Some(first) if *first == digest => Some(Applied::Duplicate),
+        Some(_) => Some(Applied::Conflict),
+        None => {
+            seen.insert(event_id.to_owned(), digest);
+            None
+        }
+    }
+}
+
 /// A stable 64-bit digest (FNV-1a) of an event's canonical bytes, for conflict detection.
 pub fn digest(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
@@ -298,14 +315,9 @@ impl Ledger {
     fn apply_agent_event(&mut self, agent_id: &str, event: &Event, digest: u64) -> Applied {
         let date = event.business_date(&self.clock);
         let state = self.agents.entry(agent_id.to_owned()).or_default();
-        if let Some(first) = state.seen.get(&event.event_id) {
-            return if *first == digest {
-                Applied::Duplicate
-            } else {
-                Applied::Conflict
-            };
+        if let Some(repeat) = record_sighting(&mut state.seen, &event.event_id, digest) {
+            return repeat;
         }
-        state.seen.insert(event.event_id.clone(), digest);
 
         if let Payload::Retraction(retraction) = &event.payload {
             let target = &retraction.retracted_event_id;
@@ -402,14 +414,9 @@ impl Ledger {
 
     fn apply_reference_event(&mut self, event: &Event, digest: u64) -> Applied {
         let reference = &mut self.reference;
-        if let Some(first) = reference.seen.get(&event.event_id) {
-            return if *first == digest {
-                Applied::Duplicate
-            } else {
-                Applied::Conflict
-            };
+        if let Some(repeat) = record_sighting(&mut reference.seen, &event.event_id, digest) {
+            return repeat;
         }
-        reference.seen.insert(event.event_id.clone(), digest);
         if let Payload::Retraction(retraction) = &event.payload {
             let target = retraction.retracted_event_id.clone();
             if !reference.retracted.insert(target.clone()) {

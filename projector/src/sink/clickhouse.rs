@@ -150,19 +150,7 @@ impl ClickHouseSink {
                     .map(|r| {
                         let mut cells =
                             vec![text(&r.agent_id), text(&r.outlet_id), date(r.business_date)];
-                        cells.extend(
-                            [
-                                r.visits,
-                                r.consultations,
-                                r.customers_consulted,
-                                r.customers_interested,
-                                r.sales,
-                                r.premium_fen,
-                                r.cancellations,
-                                r.refunds_fen,
-                            ]
-                            .map(int),
-                        );
+                        cells.extend(counter_cells!(r));
                         cells
                     })
                     .collect::<Vec<_>>(),
@@ -177,19 +165,7 @@ impl ClickHouseSink {
                             text(&r.branch_id),
                             text(&r.region_id),
                         ];
-                        cells.extend(
-                            [
-                                r.visits,
-                                r.consultations,
-                                r.customers_consulted,
-                                r.customers_interested,
-                                r.sales,
-                                r.premium_fen,
-                                r.cancellations,
-                                r.refunds_fen,
-                            ]
-                            .map(int),
-                        );
+                        cells.extend(counter_cells!(r));
                         cells
                     })
                     .collect(),
@@ -204,19 +180,7 @@ impl ClickHouseSink {
                             text(&r.region_id),
                             int(r.agents_active as i64),
                         ];
-                        cells.extend(
-                            [
-                                r.visits,
-                                r.consultations,
-                                r.customers_consulted,
-                                r.customers_interested,
-                                r.sales,
-                                r.premium_fen,
-                                r.cancellations,
-                                r.refunds_fen,
-                            ]
-                            .map(int),
-                        );
+                        cells.extend(counter_cells!(r));
                         cells
                     })
                     .collect(),
@@ -688,6 +652,24 @@ columns!(
 );
 
 // Cells as the embedded store's dump prints them (SQLite's dynamic values).
+
+/// The eight counters of an activity row (same names in every ledger table), as dump cells.
+macro_rules! counter_cells {
+    ($row:expr) => {
+        [
+            $row.visits,
+            $row.consultations,
+            $row.customers_consulted,
+            $row.customers_interested,
+            $row.sales,
+            $row.premium_fen,
+            $row.cancellations,
+            $row.refunds_fen,
+        ]
+        .map(int)
+    };
+}
+use counter_cells;
 
 fn text(value: &str) -> String {
     format!("{:?}", ValueRef::Text(value.as_bytes()))

@@ -19,8 +19,11 @@ use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{Decoder, Event, decode_canonical};
-use chrono::{Duration as Days, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+mod kpi;
+mod replay;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -71,8 +74,8 @@ const START: &str = "2025-12-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
-        Scenario::Replay { events } => replay(&args.work_dir, &events),
-        Scenario::Kpi { sizes } => kpi(&args.work_dir, &sizes),
+        Scenario::Replay { events } => replay::replay(&args.work_dir, &events),
+        Scenario::Kpi { sizes } => kpi::kpi(&args.work_dir, &sizes),
         Scenario::Child { stage, dir, as_of } => child(&stage, &dir, as_of),
     }
 }
@@ -251,61 +254,5 @@ fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<Ex
         peak_rss_mib: peak_rss_mib(),
     };
     println!("{}", serde_json::to_string(&measured)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn replay(work: &Path, sizes: &[u64]) -> anyhow::Result<ExitCode> {
-    println!("Projector replay from the embedded log — {}\n", machine());
-    println!(
-        "| events | append (events/s) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay peak RSS (MiB) |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for &size in sizes {
-        let days = 30;
-        let agents = (size / (5 * u64::from(days))).max(10) as u32;
-        let dir = work.join(format!("replay-{size}"));
-        let (events, append_rate) = prepare(&dir, agents, days)?;
-        let decode = run_child("decode", &dir, None)?;
-        let project = run_child("project", &dir, None)?;
-        let limit = decode.items as f64 / decode.seconds;
-        let rate = project.items as f64 / project.seconds;
-        println!(
-            "| {events} | {append_rate:.0} | {limit:.0} | {rate:.0} | {:.2} | {:.0} |",
-            rate / limit,
-            project.peak_rss_mib
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
-    println!("KPI job (all scopes × day, week, month) — {}\n", machine());
-    println!(
-        "| agents × days | events | ledger agent-days | KPI rows | KPI job (s) | peak RSS (MiB) |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for size in sizes {
-        let (agents, days) = size
-            .split_once('x')
-            .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
-            .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
-        let dir = work.join(format!("kpi-{agents}x{days}"));
-        let (events, _) = prepare(&dir, agents, days)?;
-        if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
-            run_child("project", &dir, None)?;
-            std::fs::write(dir.join("projected"), "")?;
-        }
-        let as_of = START.parse::<NaiveDate>()? + Days::days(i64::from(days) - 1);
-        let measured = run_child("kpi", &dir, Some(as_of))?;
-        let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
-            "SELECT COUNT(*) FROM ledger_agent_day",
-            [],
-            |r| r.get(0),
-        )?;
-        println!(
-            "| {agents} × {days} | {events} | {agent_days} | {} | {:.2} | {:.0} |",
-            measured.items, measured.seconds, measured.peak_rss_mib
-        );
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,41 @@
+//! The KPI job at a few region sizes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{Duration as Days, NaiveDate};
+
+use super::{START, machine, prepare, run_child};
+
+pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
+    println!("KPI job (all scopes × day, week, month) — {}\n", machine());
+    println!(
+        "| agents × days | events | ledger agent-days | KPI rows | KPI job (s) | peak RSS (MiB) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for size in sizes {
+        let (agents, days) = size
+            .split_once('x')
+            .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
+            .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
+        let dir = work.join(format!("kpi-{agents}x{days}"));
+        let (events, _) = prepare(&dir, agents, days)?;
+        if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
+            run_child("project", &dir, None)?;
+            std::fs::write(dir.join("projected"), "")?;
+        }
+        let as_of = START.parse::<NaiveDate>()? + Days::days(i64::from(days) - 1);
+        let measured = run_child("kpi", &dir, Some(as_of))?;
+        let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
+            "SELECT COUNT(*) FROM ledger_agent_day",
+            [],
+            |r| r.get(0),
+        )?;
+        println!(
+            "| {agents} × {days} | {events} | {agent_days} | {} | {:.2} | {:.0} |",
+            measured.items, measured.seconds, measured.peak_rss_mib
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,5 +1,5 @@
-//! The projector loop: read a batch, fold it, publish the changed rows, and now and then
-//! checkpoint the state with the positions it reflects.
+//! The projector loop: read batches and fold them, publish the changed rows, and now and
+//! then checkpoint the state with the positions it reflects.
 //!
 //! Exactly-once effects without log transactions: the checkpoint (state + positions) is
 //! one local ACID transaction; sink writes are idempotent and happen before the checkpoint
@@ -26,6 +26,11 @@ use crate::sink::{LedgerSink, RowVersions, SinkError};
 pub struct RunnerSettings {
     /// Records read and folded per batch.
     pub batch_size: usize,
+    /// Changed rows are published when the log is drained, or after this many events, or
+    /// this long after the previous publish, whichever comes first; a row changed again
+    /// and again while catching up is written once.
+    pub publish_every_events: u64,
+    pub publish_interval: Duration,
     /// Checkpoint after this many events since the last one...
     pub checkpoint_every_events: u64,
     /// ...or after this long, whichever comes first.
@@ -43,6 +48,8 @@ impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
             batch_size: 5_000,
+            publish_every_events: 100_000,
+            publish_interval: Duration::from_millis(500),
             checkpoint_every_events: 200_000,
             checkpoint_interval: Duration::from_secs(10),
             poll_timeout: Duration::from_millis(200),
@@ -82,6 +89,9 @@ pub struct Runner<C: LogConsumer, S: LedgerSink> {
     owned: BTreeSet<PartitionId>,
     applied_total: u64,
     since_checkpoint: u64,
+    /// Events folded whose changed rows are not published yet.
+    unpublished: u64,
+    last_publish: Instant,
     last_checkpoint: Instant,
     resumed: bool,
 }
@@ -132,6 +142,8 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
             owned: BTreeSet::new(),
             applied_total,
             since_checkpoint: 0,
+            unpublished: 0,
+            last_publish: Instant::now(),
             last_checkpoint: Instant::now(),
             resumed,
         })
@@ -156,6 +168,12 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
             self.follow_assignment()?;
             let read = self.step()?;
             summary.records_read += read as u64;
+            if read == 0
+                || self.unpublished >= self.settings.publish_every_events
+                || self.last_publish.elapsed() >= self.settings.publish_interval
+            {
+                self.publish()?;
+            }
             if read == 0 {
                 // Idle: checkpoint what was folded, but not more often than the interval
                 // while events trickle in.
@@ -243,11 +261,7 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
             self.applied_total += 1;
             self.since_checkpoint += 1;
         }
-        let changes = self.ledger.take_changes();
-        self.sink.publish(
-            &changes,
-            &RowVersions::new(&self.positions, self.settings.partitions),
-        )?;
+        self.unpublished += records.len() as u64;
         let elapsed = started.elapsed();
         self.metrics.batches.fetch_add(1, Ordering::Relaxed);
         self.metrics
@@ -261,7 +275,31 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
         Ok(records.len())
     }
 
+    /// Writes the rows changed since the last publish. Rows carry the versions of the
+    /// current positions, which cover every change folded so far.
+    fn publish(&mut self) -> Result<(), ProjectorError> {
+        if self.unpublished == 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let changes = self.ledger.take_changes();
+        self.sink.publish(
+            &changes,
+            &RowVersions::new(&self.positions, self.settings.partitions),
+        )?;
+        tracing::debug!(
+            events = self.unpublished,
+            micros = started.elapsed().as_micros() as u64,
+            "changes published"
+        );
+        self.unpublished = 0;
+        self.last_publish = Instant::now();
+        Ok(())
+    }
+
     fn checkpoint(&mut self) -> Result<(), ProjectorError> {
+        // Sink writes come before the checkpoint that covers them.
+        self.publish()?;
         let bytes = self
             .store
             .save(&self.ledger, &self.positions, self.applied_total)?;

@@ -20,7 +20,7 @@
 mod counters;
 mod rows;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::event::{Scope, TeamDefined};
 use aqs_schemas::{BusinessClock, Event, Money, OccurredAt, Payload, YearMonth};
@@ -28,6 +28,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use counters::Counters;
+
+/// Hash maps keyed by event ids: hashed fast (foldhash, seeded per process) since every
+/// event looks its id up at least twice.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use rows::*;
 
 /// What applying one event did.

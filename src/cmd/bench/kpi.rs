@@ -22,11 +22,11 @@ pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
         let dir = work.join(format!("kpi-{agents}x{days}"));
         let (events, _) = prepare(&dir, agents, days)?;
         if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
-            run_child("project", &dir, None)?;
+            run_child("project", &dir, &[])?;
             std::fs::write(dir.join("projected"), "")?;
         }
         let as_of = START.parse::<NaiveDate>()? + Days::days(i64::from(days) - 1);
-        let measured = run_child("kpi", &dir, Some(as_of))?;
+        let measured = run_child("kpi", &dir, &["--as-of".to_owned(), as_of.to_string()])?;
         let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
             "SELECT COUNT(*) FROM ledger_agent_day",
             [],

@@ -6,22 +6,19 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use aqs_analytics::data::{LedgerSource, SqliteSource};
 use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_eventlog::EventLog;
 use aqs_eventlog::sqlite::SqliteLog;
-use aqs_eventlog::{EventLog, LogConsumer};
-use aqs_projector::checkpoint::CheckpointStore;
-use aqs_projector::runner::RunnerSettings;
-use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_schemas::generator::{GeneratorConfig, generate};
-use aqs_schemas::{Decoder, Event, decode_canonical};
+use aqs_schemas::{Decoder, Event};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+mod ingest;
 mod kpi;
 mod replay;
 
@@ -36,12 +33,9 @@ pub struct BenchArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum Scenario {
-    /// Projector replay from the embedded log against merely reading and decoding it.
-    Replay {
-        /// Event counts to measure (approximate: the generator's region is sized to them).
-        #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
-        events: Vec<u64>,
-    },
+    /// Projector replay from the embedded log and from Kafka against merely reading and
+    /// decoding the same log; on Kafka also with two instances.
+    Replay(replay::ReplayArgs),
     /// The KPI job on a year of 2,000 agents and a month of 30,000 agents (and smaller sizes).
     Kpi {
         /// Regions to measure, as AGENTSxDAYS.
@@ -52,6 +46,8 @@ enum Scenario {
         )]
         sizes: Vec<String>,
     },
+    /// Ingest over HTTP at several batch sizes, beside raw appends to the same log.
+    Ingest(ingest::IngestArgs),
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -59,6 +55,8 @@ enum Scenario {
         dir: PathBuf,
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        #[command(flatten)]
+        kafka: replay::KafkaStage,
     },
 }
 
@@ -68,15 +66,24 @@ struct Measured {
     items: u64,
     seconds: f64,
     peak_rss_mib: f64,
+    /// User + system CPU time of the stage's process.
+    #[serde(default)]
+    cpu_seconds: f64,
 }
 
 const START: &str = "2025-12-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
-        Scenario::Replay { events } => replay::replay(&args.work_dir, &events),
+        Scenario::Replay(replay_args) => replay::replay(&args.work_dir, &replay_args),
         Scenario::Kpi { sizes } => kpi::kpi(&args.work_dir, &sizes),
-        Scenario::Child { stage, dir, as_of } => child(&stage, &dir, as_of),
+        Scenario::Ingest(ingest_args) => ingest::ingest(&ingest_args),
+        Scenario::Child {
+            stage,
+            dir,
+            as_of,
+            kafka,
+        } => child(&stage, &dir, as_of, &kafka),
     }
 }
 
@@ -123,16 +130,36 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn run_child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<Measured> {
+/// CPU time (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|text| {
+            let after_name = &text[text.rfind(')')? + 2..];
+            let fields: Vec<&str> = after_name.split_whitespace().collect();
+            let ticks =
+                fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some(ticks / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The command that runs one stage in a child process.
+fn child_command(stage: &str, dir: &Path, extra: &[String]) -> anyhow::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["bench", "child", stage])
         .arg(dir)
+        .args(extra)
         .env("AQS_LOG", "warn");
-    if let Some(as_of) = as_of {
-        command.args(["--as-of", &as_of.to_string()]);
-    }
-    let output = command.output().context("running a benchmark stage")?;
+    Ok(command)
+}
+
+fn run_child(stage: &str, dir: &Path, extra: &[String]) -> anyhow::Result<Measured> {
+    let output = child_command(stage, dir, extra)?
+        .output()
+        .context("running a benchmark stage")?;
     anyhow::ensure!(
         output.status.success(),
         "stage {stage} failed: {}",
@@ -190,52 +217,16 @@ fn prepare(dir: &Path, agents: u32, days: u32) -> anyhow::Result<(u64, f64)> {
     Ok((appended, append_rate))
 }
 
-fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
+fn child(
+    stage: &str,
+    dir: &Path,
+    as_of: Option<NaiveDate>,
+    kafka: &replay::KafkaStage,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let items = match stage {
-        "decode" => {
-            let log = SqliteLog::open(dir.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS)?;
-            let mut consumer = log.consumer()?;
-            consumer.seek(&Default::default())?;
-            let mut count = 0_u64;
-            loop {
-                let records = consumer.poll(20_000, Duration::from_millis(1))?;
-                if records.is_empty() {
-                    break;
-                }
-                for record in &records {
-                    std::hint::black_box(decode_canonical(&record.bytes)?);
-                }
-                count += records.len() as u64;
-            }
-            count
-        }
-        "project" => {
-            for file in [
-                "projector.db",
-                "ledgers.db",
-                "projector.db-wal",
-                "ledgers.db-wal",
-            ] {
-                let _ = std::fs::remove_file(dir.join(file));
-            }
-            let log = SqliteLog::open(dir.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS)?;
-            let settings = RunnerSettings {
-                until_idle: true,
-                batch_size: 20_000,
-                checkpoint_every_events: u64::MAX,
-                checkpoint_interval: Duration::from_secs(3600),
-                ..RunnerSettings::default()
-            };
-            super::projector::project(
-                log.consumer()?,
-                CheckpointStore::open(&dir.join("projector.db"))?,
-                SqliteSink::open(&dir.join("ledgers.db"))?,
-                settings,
-                &AtomicBool::new(false),
-                Default::default(),
-            )?;
-            log.len()?
+        "decode" | "project" | "decode-kafka" | "project-kafka" => {
+            replay::child_stage(stage, dir, kafka)?
         }
         "kpi" => {
             let as_of = as_of.context("the kpi stage needs --as-of")?;
@@ -252,6 +243,7 @@ fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<Ex
         items,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_mib: peak_rss_mib(),
+        cpu_seconds: cpu_seconds(),
     };
     println!("{}", serde_json::to_string(&measured)?);
     Ok(ExitCode::SUCCESS)

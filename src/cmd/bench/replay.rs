@@ -1,30 +1,380 @@
-//! Projector replay from the embedded log, beside merely reading and decoding it.
+//! Projector replay, beside merely reading and decoding the same log (the limit): from the
+//! embedded log, and from Kafka with one and with two instances in one consumer group.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
-use super::{machine, prepare, run_child};
+use anyhow::Context;
+use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
+use aqs_eventlog::sqlite::SqliteLog;
+use aqs_eventlog::{
+    DEFAULT_PARTITIONS, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream,
+};
+use aqs_projector::checkpoint::CheckpointStore;
+use aqs_projector::runner::{Runner, RunnerSettings};
+use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_schemas::{Event, decode_canonical};
 
-pub fn replay(work: &Path, sizes: &[u64]) -> anyhow::Result<ExitCode> {
-    println!("Projector replay from the embedded log — {}\n", machine());
-    println!(
-        "| events | append (events/s) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay peak RSS (MiB) |"
+use super::{Measured, child_command, machine, prepare, run_child};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Event counts to measure (approximate: the generator's region is sized to them).
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    events: Vec<u64>,
+    /// Kafka bootstrap servers for the Kafka rows; unset: the embedded log only.
+    #[arg(long = "kafka-brokers", env = "AQS_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+}
+
+/// Options of the Kafka stages, passed to the child processes.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KafkaStage {
+    /// Topic prefix of a prepared Kafka log.
+    #[arg(long)]
+    kafka_prefix: Option<String>,
+    /// Consumer group of the stage.
+    #[arg(long)]
+    group: Option<String>,
+    /// Instance number, naming the instance's stores.
+    #[arg(long, default_value_t = 0)]
+    instance: u32,
+    /// Instances running together: each waits for the others before leaving the group, so
+    /// that none takes over the partitions of one that finished first.
+    #[arg(long, default_value_t = 1)]
+    instances: u32,
+}
+
+fn kafka_config(brokers: &str, prefix: &str, group: &str) -> KafkaConfig {
+    KafkaConfig {
+        events_topic: format!("{prefix}-events"),
+        reference_topic: format!("{prefix}-reference"),
+        dead_letter_topic: format!("{prefix}-dead-letter"),
+        projector_group: group.to_owned(),
+        ..KafkaConfig::new(brokers)
+    }
+}
+
+fn settings() -> RunnerSettings {
+    RunnerSettings {
+        until_idle: true,
+        batch_size: 20_000,
+        checkpoint_every_events: u64::MAX,
+        checkpoint_interval: Duration::from_secs(3600),
+        ..RunnerSettings::default()
+    }
+}
+
+/// One replay stage in this (child) process; returns the records it read.
+pub(super) fn child_stage(stage: &str, dir: &Path, kafka: &KafkaStage) -> anyhow::Result<u64> {
+    match stage {
+        "decode" => {
+            let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+            read_and_decode(log.consumer()?)
+        }
+        "decode-kafka" => read_and_decode(KafkaConsumer::connect(&stage_config(kafka)?)?),
+        "project" => {
+            let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+            project(log.consumer()?, dir, "", None)
+        }
+        "project-kafka" => {
+            let consumer = ShareConsumer {
+                inner: KafkaConsumer::connect(&stage_config(kafka)?)?,
+                share: (DEFAULT_PARTITIONS / kafka.instances.max(1)) as usize,
+            };
+            let hold = (kafka.instances > 1).then(|| Hold {
+                done: dir.join(format!("done-{}", kafka.instance)),
+                release: dir.join("release"),
+            });
+            project(consumer, dir, &format!("-kafka-{}", kafka.instance), hold)
+        }
+        other => anyhow::bail!("unknown replay stage {other}"),
+    }
+}
+
+fn stage_config(kafka: &KafkaStage) -> anyhow::Result<KafkaConfig> {
+    let brokers = std::env::var("AQS_KAFKA_BROKERS").context("AQS_KAFKA_BROKERS is not set")?;
+    let prefix = kafka.kafka_prefix.as_deref().context("--kafka-prefix")?;
+    let group = kafka.group.as_deref().context("--group")?;
+    Ok(kafka_config(&brokers, prefix, group))
+}
+
+/// Reads every record from the start and decodes it: the work no replay can avoid.
+fn read_and_decode(mut consumer: impl LogConsumer) -> anyhow::Result<u64> {
+    let mut positions = Positions::new();
+    for partition in consumer.assignment() {
+        positions.insert(partition, 0);
+    }
+    consumer.seek(&positions)?;
+    let mut count = 0_u64;
+    loop {
+        let records = consumer.poll(20_000, Duration::from_millis(100))?;
+        if records.is_empty() {
+            if consumer.lag(&positions) == Some(0) {
+                break;
+            }
+            continue;
+        }
+        for record in &records {
+            std::hint::black_box(decode_canonical(&record.bytes)?);
+            positions.insert(record.partition, record.offset + 1);
+        }
+        count += records.len() as u64;
+    }
+    Ok(count)
+}
+
+/// A group member that does not call itself drained before it owns its share of the
+/// events partitions: instances started together join the group one after the other, and
+/// the first holds every partition until the group has spread them.
+struct ShareConsumer<C> {
+    inner: C,
+    share: usize,
+}
+
+impl<C: LogConsumer> LogConsumer for ShareConsumer<C> {
+    fn assignment(&mut self) -> Vec<PartitionId> {
+        self.inner.assignment()
+    }
+
+    fn seek(&mut self, positions: &Positions) -> Result<(), LogError> {
+        self.inner.seek(positions)
+    }
+
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<LogRecord>, LogError> {
+        self.inner.poll(max, timeout)
+    }
+
+    fn report_progress(&mut self, positions: &Positions) -> Result<(), LogError> {
+        self.inner.report_progress(positions)
+    }
+
+    fn lag(&mut self, positions: &Positions) -> Option<u64> {
+        let owned = self
+            .inner
+            .assignment()
+            .iter()
+            .filter(|p| p.stream == Stream::Events)
+            .count();
+        if owned == self.share {
+            self.inner.lag(positions)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where an instance says it is done, and the file that lets it leave the group.
+struct Hold {
+    done: PathBuf,
+    release: PathBuf,
+}
+
+/// The projector from offset 0 into fresh stores (`projector{suffix}.db`,
+/// `ledgers{suffix}.db`), one checkpoint at the end.
+fn project(
+    consumer: impl LogConsumer,
+    dir: &Path,
+    suffix: &str,
+    hold: Option<Hold>,
+) -> anyhow::Result<u64> {
+    let (store, ledgers) = (
+        dir.join(format!("projector{suffix}.db")),
+        dir.join(format!("ledgers{suffix}.db")),
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for &size in sizes {
+    for path in [&store, &ledgers] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    let mut runner = Runner::new(
+        consumer,
+        SqliteSink::open(&ledgers)?,
+        CheckpointStore::open(&store)?,
+        settings(),
+        Default::default(),
+    )?;
+    let summary = runner.run(&AtomicBool::new(false))?;
+    if let Some(hold) = hold {
+        std::fs::write(&hold.done, summary.records_read.to_string())?;
+        while !hold.release.exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(summary.records_read)
+}
+
+/// Copies the embedded log of `dir` into fresh Kafka topics; returns their prefix and the
+/// append rate (records read from the embedded log, decoded, produced and acknowledged).
+fn prepare_kafka(dir: &Path, brokers: &str) -> anyhow::Result<(String, f64)> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let prefix = format!("aqs-bench-{stamp}");
+    let kafka = KafkaLog::connect(&kafka_config(brokers, &prefix, "unused"))
+        .context("connecting to Kafka")?;
+    let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+    let mut consumer = log.consumer()?;
+    consumer.seek(&Positions::new())?;
+    eprintln!(
+        "bench: copying {} into Kafka topics {prefix}-*",
+        dir.display()
+    );
+    let started = Instant::now();
+    let mut appended = 0_u64;
+    loop {
+        let records = consumer.poll(20_000, Duration::from_millis(1))?;
+        if records.is_empty() {
+            break;
+        }
+        let events = records
+            .iter()
+            .map(|r| decode_canonical(&r.bytes))
+            .collect::<Result<Vec<Event>, _>>()?;
+        kafka.append(&events)?;
+        appended += events.len() as u64;
+    }
+    Ok((prefix, appended as f64 / started.elapsed().as_secs_f64()))
+}
+
+/// Runs `instances` projector processes together in one group; the wall time until the
+/// last is done, and the peak RSS of the largest.
+fn project_kafka(dir: &Path, prefix: &str, instances: u32) -> anyhow::Result<Measured> {
+    let group = format!("{prefix}-projector-{instances}");
+    let _ = std::fs::remove_file(dir.join("release"));
+    let started = Instant::now();
+    let mut children = Vec::new();
+    for instance in 0..instances {
+        let _ = std::fs::remove_file(dir.join(format!("done-{instance}")));
+        let extra = [
+            "--kafka-prefix".to_owned(),
+            prefix.to_owned(),
+            "--group".to_owned(),
+            group.clone(),
+            "--instance".to_owned(),
+            instance.to_string(),
+            "--instances".to_owned(),
+            instances.to_string(),
+        ];
+        if instances == 1 {
+            return run_child("project-kafka", dir, &extra);
+        }
+        children.push(
+            child_command("project-kafka", dir, &extra)?
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()?,
+        );
+    }
+    let done: Vec<PathBuf> = (0..instances)
+        .map(|i| dir.join(format!("done-{i}")))
+        .collect();
+    while !done.iter().all(|d| d.exists()) {
+        std::thread::sleep(Duration::from_millis(20));
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(3600),
+            "instances did not finish within an hour"
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::write(dir.join("release"), "")?;
+    let mut measured = Measured {
+        items: 0,
+        seconds,
+        peak_rss_mib: 0.0,
+        cpu_seconds: 0.0,
+    };
+    for child in children {
+        let output = child.wait_with_output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "a projector instance failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let instance: Measured = serde_json::from_slice(&output.stdout)?;
+        measured.items += instance.items;
+        measured.peak_rss_mib = measured.peak_rss_mib.max(instance.peak_rss_mib);
+        measured.cpu_seconds += instance.cpu_seconds;
+    }
+    Ok(measured)
+}
+
+fn rate(measured: &Measured) -> f64 {
+    measured.items as f64 / measured.seconds
+}
+
+pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    println!(
+        "\n### Projector replay, beside reading and decoding the same log — {}\n",
+        machine()
+    );
+    println!(
+        "Replay: from offset 0 into a fresh SQLite ledger store, batches of 20,000, changed rows published every 100,000 events, one checkpoint at the end. Events per CPU-second is the rate per core.\n"
+    );
+    if args.kafka_brokers.is_none() {
+        println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");
+    }
+    println!(
+        "| log | events | append (events/s) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | 2 instances (events/s) | 2 instances / 1 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for &size in &args.events {
         let days = 30;
         let agents = (size / (5 * u64::from(days))).max(10) as u32;
         let dir = work.join(format!("replay-{size}"));
-        let (events, append_rate) = prepare(&dir, agents, days)?;
-        let decode = run_child("decode", &dir, None)?;
-        let project = run_child("project", &dir, None)?;
-        let limit = decode.items as f64 / decode.seconds;
-        let rate = project.items as f64 / project.seconds;
+        let (_, append_rate) = prepare(&dir, agents, days)?;
+        let decode = run_child("decode", &dir, &[])?;
+        // The log holds each event id once; the generator's duplicates are not appended.
+        let events = decode.items;
+        let project = run_child("project", &dir, &[])?;
         println!(
-            "| {events} | {append_rate:.0} | {limit:.0} | {rate:.0} | {:.2} | {:.0} |",
-            rate / limit,
+            "| embedded (SQLite) | {events} | {append_rate:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | — | — |",
+            rate(&decode),
+            rate(&project),
+            rate(&project) / rate(&decode),
+            project.items as f64 / project.cpu_seconds,
             project.peak_rss_mib
         );
+        if let Some(brokers) = &args.kafka_brokers {
+            let (prefix, kafka_append) = prepare_kafka(&dir, brokers)?;
+            let decode = run_child(
+                "decode-kafka",
+                &dir,
+                &[
+                    "--kafka-prefix".to_owned(),
+                    prefix.clone(),
+                    "--group".to_owned(),
+                    format!("{prefix}-decode"),
+                ],
+            )?;
+            let one = project_kafka(&dir, &prefix, 1)?;
+            let two = project_kafka(&dir, &prefix, 2)?;
+            // Two instances may read some records twice: a partition that moves while the
+            // group settles is read again from the start by its new owner.
+            anyhow::ensure!(
+                decode.items == events && one.items == events && two.items >= events,
+                "Kafka reads saw {}, {} and {} records of {events}",
+                decode.items,
+                one.items,
+                two.items
+            );
+            let two = Measured {
+                items: events,
+                ..two
+            };
+            println!(
+                "| Kafka | {events} | {kafka_append:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
+                rate(&decode),
+                rate(&one),
+                rate(&one) / rate(&decode),
+                one.items as f64 / one.cpu_seconds,
+                one.peak_rss_mib,
+                rate(&two),
+                rate(&two) / rate(&one)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,10 +1,5 @@
 //! Throughput and latency of the ingest API, and of the same log without HTTP.
 //!
-//! ```sh
-//! cargo run --release -p aqs-ingest --example bench                 # embedded log
-//! AQS_KAFKA_BROKERS=127.0.0.1:19092 cargo run --release -p aqs-ingest --example bench
-//! ```
-//!
 //! For each log (embedded; Kafka behind the dedup index when `AQS_KAFKA_BROKERS` is set) and
 //! each batch size, a fresh log is opened, a server started in this process on
 //! `127.0.0.1:0`, and `--clients` concurrent clients post batches of new events for
@@ -28,14 +23,16 @@ use aqs_ingest::readiness::AlwaysReady;
 use aqs_ingest::server::{IngestState, serve};
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{Decoder, Event};
-use clap::Parser;
+use std::process::ExitCode;
+
+use super::machine;
 
 const SOURCE: &str = "mobile-worklog";
 const TOKEN: &str = "bench-token";
 
-#[derive(Debug, Clone, Parser)]
-struct Args {
-    /// Seconds each case runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Seconds each ingest case runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
     /// Concurrent clients (HTTP) or appending threads (raw).
@@ -47,9 +44,6 @@ struct Args {
     /// Kafka bootstrap servers; unset: the embedded log only.
     #[arg(long, env = "AQS_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
-    /// Partitions of the events stream.
-    #[arg(long, default_value_t = 12)]
-    partitions: u32,
 }
 
 /// Events to send: generated once, renamed when reused so that every event is new.
@@ -138,11 +132,11 @@ impl Kind {
 }
 
 /// A fresh log of `kind`; the folder holds its files.
-fn open_log(kind: Kind, args: &Args, dir: &std::path::Path) -> Arc<dyn EventLog> {
+fn open_log(kind: Kind, args: &IngestArgs, dir: &std::path::Path) -> Arc<dyn EventLog> {
     match kind {
-        Kind::Embedded => {
-            Arc::new(SqliteLog::open(dir.join("events.db"), args.partitions).expect("log"))
-        }
+        Kind::Embedded => Arc::new(
+            SqliteLog::open(dir.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS).expect("log"),
+        ),
         Kind::Kafka => {
             let brokers = args.kafka_brokers.as_deref().expect("brokers");
             let stamp = std::time::SystemTime::now()
@@ -153,7 +147,7 @@ fn open_log(kind: Kind, args: &Args, dir: &std::path::Path) -> Arc<dyn EventLog>
                 events_topic: format!("aqs-bench-events-{stamp}"),
                 reference_topic: format!("aqs-bench-reference-{stamp}"),
                 dead_letter_topic: format!("aqs-bench-dead-letter-{stamp}"),
-                events_partitions: args.partitions,
+                events_partitions: aqs_eventlog::DEFAULT_PARTITIONS,
                 ..KafkaConfig::new(brokers)
             };
             let kafka = KafkaLog::connect(&config).expect("kafka");
@@ -165,7 +159,6 @@ fn open_log(kind: Kind, args: &Args, dir: &std::path::Path) -> Arc<dyn EventLog>
 
 /// What one case measured.
 struct Row {
-    requests: usize,
     events: u64,
     failures: usize,
     elapsed: Duration,
@@ -188,7 +181,7 @@ impl Row {
     }
 }
 
-async fn http_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> Row {
+async fn http_case(kind: Kind, batch: usize, args: &IngestArgs, pool: &Arc<Pool>) -> Row {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open_log(kind, args, dir.path());
     let config = IngestConfig {
@@ -259,14 +252,12 @@ async fn http_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> R
         });
     }
     let mut row = Row {
-        requests: 0,
         events: 0,
         failures: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
     };
     for (latencies, ok, failed) in clients.join_all().await {
-        row.requests += ok + failed;
         row.events += (ok * batch) as u64;
         row.failures += failed;
         row.latencies.extend(latencies);
@@ -277,7 +268,7 @@ async fn http_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> R
     row
 }
 
-fn raw_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> Row {
+fn raw_case(kind: Kind, batch: usize, args: &IngestArgs, pool: &Arc<Pool>) -> Row {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = open_log(kind, args, dir.path());
     let next = Arc::new(AtomicU64::new(0));
@@ -305,7 +296,6 @@ fn raw_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> Row {
         })
         .collect();
     let mut row = Row {
-        requests: 0,
         events: 0,
         failures: 0,
         elapsed: Duration::ZERO,
@@ -313,7 +303,6 @@ fn raw_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> Row {
     };
     for thread in threads {
         let (latencies, events, failed) = thread.join().expect("thread");
-        row.requests += latencies.len();
         row.events += events;
         row.failures += failed;
         row.latencies.extend(latencies);
@@ -322,72 +311,62 @@ fn raw_case(kind: Kind, batch: usize, args: &Args, pool: &Arc<Pool>) -> Row {
     row
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or_else(
-            || "?".to_owned(),
-            |kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0),
-        );
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores, {memory}")
+pub fn ingest(args: &IngestArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args));
+    Ok(ExitCode::SUCCESS)
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let args = Args::parse();
+async fn run(args: &IngestArgs) {
     let pool = Arc::new(Pool::generate());
     let mut kinds = vec![Kind::Embedded];
     if args.kafka_brokers.is_some() {
         kinds.push(Kind::Kafka);
     }
-    println!("machine: {}", machine());
     println!(
-        "{} s per case, {} concurrent clients, {} distinct generated events, {} partitions",
+        "\n### Ingest over HTTP, beside appending to the same log without HTTP — {}\n",
+        machine()
+    );
+    println!(
+        "{} s per case; {} concurrent clients (HTTP) or appending threads (raw); {} distinct generated events; {} partitions.\n",
         args.seconds,
         args.clients,
         pool.lines.len(),
-        args.partitions
+        aqs_eventlog::DEFAULT_PARTITIONS
     );
-    println!();
-    println!("| log | path | batch | requests | events/s | p50 ms | p99 ms | failed |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    if args.kafka_brokers.is_none() {
+        println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");
+    }
+    println!(
+        "| log | batch | HTTP events/s | HTTP p50 ms | HTTP p99 ms | raw append events/s (the limit) | raw p50 ms | raw p99 ms | HTTP / raw | failed requests |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &kind in &kinds {
         for &batch in &args.batch_sizes {
-            let mut row = http_case(kind, batch, &args, &pool).await;
-            print_row(kind, "HTTP", batch, &mut row);
+            let mut http = http_case(kind, batch, args, &pool).await;
             let (raw_args, raw_pool) = (args.clone(), Arc::clone(&pool));
-            let mut row =
+            let mut raw =
                 tokio::task::spawn_blocking(move || raw_case(kind, batch, &raw_args, &raw_pool))
                     .await
                     .expect("raw case");
-            print_row(kind, "raw append", batch, &mut row);
+            print_row(kind, batch, &mut http, &mut raw);
         }
     }
 }
 
-fn print_row(kind: Kind, path: &str, batch: usize, row: &mut Row) {
-    let (p50, p99) = (row.percentile(0.50), row.percentile(0.99));
+fn print_row(kind: Kind, batch: usize, http: &mut Row, raw: &mut Row) {
     println!(
-        "| {} | {path} | {batch} | {} | {:.0} | {p50:.2} | {p99:.2} | {} |",
+        "| {} | {batch} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
         kind.name(),
-        row.requests,
-        row.rate(),
-        row.failures
+        http.rate(),
+        http.percentile(0.50),
+        http.percentile(0.99),
+        raw.rate(),
+        raw.percentile(0.50),
+        raw.percentile(0.99),
+        http.rate() / raw.rate(),
+        http.failures + raw.failures
     );
 }

@@ -46,6 +46,17 @@ pub struct IngestArgs {
     kafka_brokers: Option<String>,
 }
 
+impl IngestArgs {
+    pub fn new(seconds: u64, kafka_brokers: Option<String>) -> Self {
+        Self {
+            seconds,
+            clients: 8,
+            batch_sizes: vec![1, 100, 1000],
+            kafka_brokers,
+        }
+    }
+}
+
 /// Events to send: generated once, renamed when reused so that every event is new.
 struct Pool {
     lines: Vec<(String, String)>,

@@ -9,7 +9,10 @@ use chrono::{Duration as Days, NaiveDate};
 use super::{START, machine, prepare, run_child};
 
 pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
-    println!("KPI job (all scopes × day, week, month) — {}\n", machine());
+    println!(
+        "\n### KPI job (all scopes × day, ISO week and month) — {}\n",
+        machine()
+    );
     println!(
         "| agents × days | events | ledger agent-days | KPI rows | KPI job (s) | peak RSS (MiB) |"
     );

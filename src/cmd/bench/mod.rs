@@ -18,6 +18,7 @@ use aqs_schemas::{Decoder, Event};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+mod freshness;
 mod ingest;
 mod kpi;
 mod replay;
@@ -33,6 +34,13 @@ pub struct BenchArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum Scenario {
+    /// Every scenario in turn, at the sizes the figures in docs/benchmarks.md come from
+    /// (or small ones with --quick). Kafka rows run when AQS_KAFKA_BROKERS is set.
+    All {
+        /// Small sizes and short runs: checks the whole bench works in a few minutes.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Projector replay from the embedded log and from Kafka against merely reading and
     /// decoding the same log; on Kafka also with two instances.
     Replay(replay::ReplayArgs),
@@ -48,6 +56,9 @@ enum Scenario {
     },
     /// Ingest over HTTP at several batch sizes, beside raw appends to the same log.
     Ingest(ingest::IngestArgs),
+    /// Time from ingest's acceptance of an event to its effect in the KPI store of
+    /// `aqs up`, under a steady load.
+    Freshness(freshness::FreshnessArgs),
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -75,9 +86,13 @@ const START: &str = "2025-12-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
+        Scenario::All { quick } => all(&args.work_dir, quick),
         Scenario::Replay(replay_args) => replay::replay(&args.work_dir, &replay_args),
         Scenario::Kpi { sizes } => kpi::kpi(&args.work_dir, &sizes),
         Scenario::Ingest(ingest_args) => ingest::ingest(&ingest_args),
+        Scenario::Freshness(freshness_args) => {
+            freshness::freshness(&args.work_dir, &freshness_args)
+        }
         Scenario::Child {
             stage,
             dir,
@@ -85,6 +100,53 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             kafka,
         } => child(&stage, &dir, as_of, &kafka),
     }
+}
+
+fn all(work: &Path, quick: bool) -> anyhow::Result<ExitCode> {
+    let kafka = std::env::var("AQS_KAFKA_BROKERS")
+        .ok()
+        .filter(|b| !b.is_empty());
+    let started = Instant::now();
+    println!("## aqs bench all{}\n", if quick { " --quick" } else { "" });
+    let sizes = |quick_sizes: &[&str], full: &[&str]| -> Vec<String> {
+        let chosen = if quick { quick_sizes } else { full };
+        chosen.iter().map(|s| (*s).to_owned()).collect()
+    };
+    replay::replay(
+        work,
+        &replay::ReplayArgs::new(
+            if quick {
+                vec![100_000, 300_000]
+            } else {
+                vec![1_000_000, 10_000_000]
+            },
+            kafka.clone(),
+        ),
+    )?;
+    ingest::ingest(&ingest::IngestArgs::new(
+        if quick { 3 } else { 10 },
+        kafka.clone(),
+    ))?;
+    kpi::kpi(
+        work,
+        &sizes(
+            &["500x30", "2000x30"],
+            &["500x365", "2000x365", "7500x30", "30000x30"],
+        ),
+    )?;
+    freshness::freshness(
+        work,
+        &freshness::FreshnessArgs::new(
+            if quick { vec![200] } else { vec![200, 2000] },
+            if quick { 20 } else { 60 },
+            kafka,
+        ),
+    )?;
+    eprintln!(
+        "bench: all scenarios done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn machine() -> String {

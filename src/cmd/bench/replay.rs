@@ -29,6 +29,15 @@ pub struct ReplayArgs {
     kafka_brokers: Option<String>,
 }
 
+impl ReplayArgs {
+    pub fn new(events: Vec<u64>, kafka_brokers: Option<String>) -> Self {
+        Self {
+            events,
+            kafka_brokers,
+        }
+    }
+}
+
 /// Options of the Kafka stages, passed to the child processes.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KafkaStage {

@@ -10,6 +10,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions};
@@ -17,7 +19,7 @@ use aqs_schemas::{BusinessClock, Decoder, decode_canonical};
 use tracing::{info, info_span, warn};
 
 use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::ledger::{Applied, Ledger, digest};
+use crate::ledger::{Applied, Ledger, LedgerChanges, digest};
 use crate::metrics::ProjectorMetrics;
 use crate::sink::{LedgerSink, RowVersions, SinkError};
 
@@ -64,6 +66,8 @@ impl Default for RunnerSettings {
 pub enum ProjectorError {
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error("the ledger sink's thread could not be started: {0}")]
+    SinkThread(#[source] std::io::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
@@ -78,9 +82,9 @@ pub struct RunSummary {
     pub resumed_from_checkpoint: bool,
 }
 
-pub struct Runner<C: LogConsumer, S: LedgerSink> {
+pub struct Runner<C: LogConsumer> {
     consumer: C,
-    sink: S,
+    publisher: Publisher,
     store: CheckpointStore,
     settings: RunnerSettings,
     metrics: Arc<ProjectorMetrics>,
@@ -96,7 +100,7 @@ pub struct Runner<C: LogConsumer, S: LedgerSink> {
     resumed: bool,
 }
 
-impl<C: LogConsumer, S: LedgerSink> std::fmt::Debug for Runner<C, S> {
+impl<C: LogConsumer> std::fmt::Debug for Runner<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
             .field("positions", &self.positions)
@@ -105,9 +109,9 @@ impl<C: LogConsumer, S: LedgerSink> std::fmt::Debug for Runner<C, S> {
     }
 }
 
-impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
+impl<C: LogConsumer> Runner<C> {
     /// Restores the last checkpoint, if any, and positions the consumer after it.
-    pub fn new(
+    pub fn new<S: LedgerSink + Send + 'static>(
         mut consumer: C,
         sink: S,
         store: CheckpointStore,
@@ -131,9 +135,10 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
             positions = positions.len(),
             "projector starting"
         );
+        let publisher = Publisher::spawn(sink, settings.partitions)?;
         Ok(Self {
             consumer,
-            sink,
+            publisher,
             store,
             settings,
             metrics,
@@ -281,17 +286,9 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
         if self.unpublished == 0 {
             return Ok(());
         }
-        let started = Instant::now();
         let changes = self.ledger.take_changes();
-        self.sink.publish(
-            &changes,
-            &RowVersions::new(&self.positions, self.settings.partitions),
-        )?;
-        tracing::debug!(
-            events = self.unpublished,
-            micros = started.elapsed().as_micros() as u64,
-            "changes published"
-        );
+        self.publisher.send(changes, self.positions.clone())?;
+        tracing::debug!(events = self.unpublished, "changes handed to the sink");
         self.unpublished = 0;
         self.last_publish = Instant::now();
         Ok(())
@@ -300,6 +297,7 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
     fn checkpoint(&mut self) -> Result<(), ProjectorError> {
         // Sink writes come before the checkpoint that covers them.
         self.publish()?;
+        self.publisher.flush()?;
         let bytes = self
             .store
             .save(&self.ledger, &self.positions, self.applied_total)?;
@@ -313,5 +311,163 @@ impl<C: LogConsumer, S: LedgerSink> Runner<C, S> {
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
         Ok(())
+    }
+}
+
+/// Publishes changed rows on a thread of its own, so that folding goes on while the sink
+/// writes (a SQLite transaction, or a round trip to ClickHouse). One publish may wait
+/// behind the one being written; [`Publisher::flush`] waits for both, and a checkpoint
+/// flushes first, so the rows a checkpoint covers are always written before it.
+struct Publisher {
+    jobs: Option<SyncSender<(LedgerChanges, Positions)>>,
+    results: Receiver<Result<(), SinkError>>,
+    in_flight: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    fn spawn<S: LedgerSink + Send + 'static>(
+        mut sink: S,
+        partitions: u32,
+    ) -> Result<Self, ProjectorError> {
+        let (jobs, queued) = sync_channel::<(LedgerChanges, Positions)>(1);
+        let (done, results) = channel();
+        let thread = std::thread::Builder::new()
+            .name("projector-sink".into())
+            .spawn(move || {
+                for (changes, positions) in queued {
+                    let started = Instant::now();
+                    let result = sink.publish(&changes, &RowVersions::new(&positions, partitions));
+                    tracing::debug!(
+                        micros = started.elapsed().as_micros() as u64,
+                        "changes published"
+                    );
+                    // After a failure nothing more is written: the runner stops, and the
+                    // replay after a restart writes these rows again.
+                    let failed = result.is_err();
+                    if done.send(result).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .map_err(ProjectorError::SinkThread)?;
+        Ok(Self {
+            jobs: Some(jobs),
+            results,
+            in_flight: 0,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a publish; reports the failure of an earlier one, if any.
+    fn send(&mut self, changes: LedgerChanges, positions: Positions) -> Result<(), SinkError> {
+        self.collect(false)?;
+        let jobs = self.jobs.as_ref().expect("jobs are open until drop");
+        if jobs.send((changes, positions)).is_err() {
+            // The thread stopped after a failure: report it.
+            self.collect(true)?;
+            return Err(SinkError::Unavailable("the sink thread stopped".into()));
+        }
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// Waits until every queued publish is written.
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.collect(true)
+    }
+
+    fn collect(&mut self, wait: bool) -> Result<(), SinkError> {
+        while self.in_flight > 0 {
+            let result = if wait {
+                match self.results.recv() {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.in_flight = 0;
+                        return Err(SinkError::Unavailable("the sink thread stopped".into()));
+                    }
+                }
+            } else {
+                match self.results.try_recv() {
+                    Ok(result) => result,
+                    Err(_) => return Ok(()),
+                }
+            };
+            self.in_flight -= 1;
+            result?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has written what it holds.
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aqs_eventlog::EventLog;
+    use aqs_eventlog::sqlite::SqliteLog;
+
+    use super::*;
+
+    /// A store that is down.
+    struct DownSink;
+
+    impl LedgerSink for DownSink {
+        fn publish(
+            &mut self,
+            _changes: &LedgerChanges,
+            _versions: &RowVersions<'_>,
+        ) -> Result<(), SinkError> {
+            Err(SinkError::Unavailable("connection refused".into()))
+        }
+    }
+
+    #[test]
+    fn a_failing_sink_stops_the_runner_before_any_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = SqliteLog::open(dir.path().join("events.db"), 4).expect("log");
+        let events: Vec<_> = (0..3)
+            .map(|n| {
+                let line = format!(
+                    r#"{{"event_id":"v{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:30:00+08:00","source":"t","agent_id":"A1","payload":{{"outlet_id":"O1","purpose":"promotion"}}}}"#
+                );
+                Decoder::standard().decode(line.as_bytes()).expect("valid")
+            })
+            .collect();
+        log.append(&events).expect("append");
+        let store_path = dir.path().join("projector.db");
+        let settings = RunnerSettings {
+            until_idle: true,
+            partitions: 4,
+            ..RunnerSettings::default()
+        };
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            DownSink,
+            CheckpointStore::open(&store_path).expect("store"),
+            settings,
+            Arc::default(),
+        )
+        .expect("runner");
+        let error = runner
+            .run(&AtomicBool::new(false))
+            .expect_err("the sink is down");
+        assert!(
+            matches!(error, ProjectorError::Sink(SinkError::Unavailable(ref m)) if m == "connection refused"),
+            "{error}"
+        );
+        let stored = CheckpointStore::open(&store_path).expect("store").load();
+        assert!(
+            stored.expect("load").is_none(),
+            "no checkpoint covers rows that were not written"
+        );
     }
 }

@@ -94,7 +94,7 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run_with<S: LedgerSink>(
+fn run_with<S: LedgerSink + Send + 'static>(
     args: ProjectorArgs,
     store: CheckpointStore,
     sink: S,
@@ -130,7 +130,7 @@ fn run_with<S: LedgerSink>(
 }
 
 /// Folds the log into the ledger store until idle or shut down.
-pub fn project<C: LogConsumer, S: LedgerSink>(
+pub fn project<C: LogConsumer, S: LedgerSink + Send + 'static>(
     consumer: C,
     store: CheckpointStore,
     sink: S,

@@ -22,6 +22,7 @@ use aqs_schemas::{Decoder, Event, decode_canonical};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+mod compare;
 mod kpi;
 mod replay;
 
@@ -52,6 +53,19 @@ enum Scenario {
         )]
         sizes: Vec<String>,
     },
+    /// Team × month KPIs three ways (the KPI job, ClickHouse SQL, DuckDB on Parquet): equal
+    /// results, and their times. Needs ClickHouse and Python's duckdb.
+    Compare {
+        /// Regions to measure, as AGENTSxDAYS (the `kpi` scenario's folders).
+        #[arg(long, value_delimiter = ',', default_value = "2000x365,30000x30")]
+        sizes: Vec<String>,
+        /// Runs of each SQL engine's query; the best counts.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The server; each size gets a fresh database named after `--clickhouse-database`.
+        #[command(flatten)]
+        clickhouse: aqs_warehouse::ClickHouseConfig,
+    },
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -76,6 +90,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
         Scenario::Replay { events } => replay::replay(&args.work_dir, &events),
         Scenario::Kpi { sizes } => kpi::kpi(&args.work_dir, &sizes),
+        Scenario::Compare {
+            sizes,
+            runs,
+            clickhouse,
+        } => compare::compare(&args.work_dir, &sizes, &clickhouse, runs),
         Scenario::Child { stage, dir, as_of } => child(&stage, &dir, as_of),
     }
 }
@@ -191,6 +210,10 @@ fn prepare(dir: &Path, agents: u32, days: u32) -> anyhow::Result<(u64, f64)> {
 }
 
 fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
+    if let Some(measured) = compare::child(stage, dir, as_of)? {
+        println!("{}", serde_json::to_string(&measured)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let started = Instant::now();
     let items = match stage {
         "decode" => {

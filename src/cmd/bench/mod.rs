@@ -18,6 +18,7 @@ use aqs_schemas::{Decoder, Event};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+mod compare;
 mod freshness;
 mod ingest;
 mod kpi;
@@ -40,6 +41,9 @@ enum Scenario {
         /// Small sizes and short runs: checks the whole bench works in a few minutes.
         #[arg(long)]
         quick: bool,
+        /// ClickHouse for the comparison of the KPI job with ClickHouse SQL (skipped unset).
+        #[command(flatten)]
+        clickhouse: aqs_warehouse::ClickHouseConfig,
     },
     /// Projector replay from the embedded log and from Kafka against merely reading and
     /// decoding the same log; on Kafka also with two instances.
@@ -59,6 +63,19 @@ enum Scenario {
     /// Time from ingest's acceptance of an event to its effect in the KPI store of
     /// `aqs up`, under a steady load.
     Freshness(freshness::FreshnessArgs),
+    /// Team × month KPIs three ways (the KPI job, ClickHouse SQL, DuckDB on Parquet): equal
+    /// results, and their times. Needs ClickHouse and Python's duckdb.
+    Compare {
+        /// Regions to measure, as AGENTSxDAYS (the `kpi` scenario's folders).
+        #[arg(long, value_delimiter = ',', default_value = "2000x365,30000x30")]
+        sizes: Vec<String>,
+        /// Runs of each SQL engine's query; the best counts.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The server; each size gets a fresh database named after `--clickhouse-database`.
+        #[command(flatten)]
+        clickhouse: aqs_warehouse::ClickHouseConfig,
+    },
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -86,13 +103,18 @@ const START: &str = "2025-12-01";
 
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
-        Scenario::All { quick } => all(&args.work_dir, quick),
+        Scenario::All { quick, clickhouse } => all(&args.work_dir, quick, &clickhouse),
         Scenario::Replay(replay_args) => replay::replay(&args.work_dir, &replay_args),
         Scenario::Kpi { sizes } => kpi::kpi(&args.work_dir, &sizes),
         Scenario::Ingest(ingest_args) => ingest::ingest(&ingest_args),
         Scenario::Freshness(freshness_args) => {
             freshness::freshness(&args.work_dir, &freshness_args)
         }
+        Scenario::Compare {
+            sizes,
+            runs,
+            clickhouse,
+        } => compare::compare(&args.work_dir, &sizes, &clickhouse, runs),
         Scenario::Child {
             stage,
             dir,
@@ -102,7 +124,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn all(work: &Path, quick: bool) -> anyhow::Result<ExitCode> {
+fn all(
+    work: &Path,
+    quick: bool,
+    clickhouse: &aqs_warehouse::ClickHouseConfig,
+) -> anyhow::Result<ExitCode> {
     let kafka = std::env::var("AQS_KAFKA_BROKERS")
         .ok()
         .filter(|b| !b.is_empty());
@@ -134,6 +160,15 @@ fn all(work: &Path, quick: bool) -> anyhow::Result<ExitCode> {
             &["500x365", "2000x365", "7500x30", "30000x30"],
         ),
     )?;
+    if clickhouse.is_configured() {
+        let sizes = sizes(&["500x30", "2000x30"], &["2000x365", "30000x30"]);
+        let code = compare::compare(work, &sizes, clickhouse, 3)?;
+        anyhow::ensure!(code == ExitCode::SUCCESS, "the KPI comparison did not pass");
+    } else {
+        println!(
+            "\n### KPI job beside ClickHouse SQL and DuckDB\n\nSkipped: AQS_CLICKHOUSE_URL is not set.\n"
+        );
+    }
     freshness::freshness(
         work,
         &freshness::FreshnessArgs::new(
@@ -285,6 +320,10 @@ fn child(
     as_of: Option<NaiveDate>,
     kafka: &replay::KafkaStage,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(measured) = compare::child(stage, dir, as_of)? {
+        println!("{}", serde_json::to_string(&measured)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let started = Instant::now();
     let items = match stage {
         "decode" | "project" | "decode-kafka" | "project-kafka" => {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aqs_projector::checkpoint::CheckpointStore;
+use aqs_projector::ledger::Ledger;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::LedgerSink;
@@ -119,17 +120,20 @@ fn run_with<S: LedgerSink + Send + 'static>(
             .with_context(|| format!("listening on {address} for metrics"))?;
         aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics))?;
     }
-    if args.kafka.brokers.is_some() {
+    let ledger = if args.kafka.brokers.is_some() {
         let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
-        project(consumer, store, sink, settings, &shutdown, metrics)?;
+        project(consumer, store, sink, settings, &shutdown, metrics)?
     } else {
         let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
-        project(log.consumer()?, store, sink, settings, &shutdown, metrics)?;
-    }
+        project(log.consumer()?, store, sink, settings, &shutdown, metrics)?
+    };
+    // The process exits next: freeing a large ledger piece by piece would take seconds.
+    std::mem::forget(ledger);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Folds the log into the ledger store until idle or shut down.
+/// Folds the log into the ledger store until idle or shut down; returns the ledger, for
+/// the caller to drop or, when the process is about to exit, to forget.
 pub fn project<C: LogConsumer, S: LedgerSink + Send + 'static>(
     consumer: C,
     store: CheckpointStore,
@@ -137,10 +141,12 @@ pub fn project<C: LogConsumer, S: LedgerSink + Send + 'static>(
     settings: RunnerSettings,
     shutdown: &AtomicBool,
     metrics: Arc<ProjectorMetrics>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Ledger> {
     let mut runner = Runner::new(consumer, sink, store, settings, Arc::clone(&metrics))?;
     let started = std::time::Instant::now();
     let summary = runner.run(shutdown)?;
+    let ledger = runner.take_ledger();
+    drop(runner);
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "projector: {} records read in {seconds:.2} s ({:.0}/s), {} events folded in total{}",
@@ -154,5 +160,5 @@ pub fn project<C: LogConsumer, S: LedgerSink + Send + 'static>(
         }
     );
     tracing::debug!(metrics = %metrics.render(), "final metrics");
-    Ok(())
+    Ok(ledger)
 }

@@ -57,7 +57,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         settings,
         &AtomicBool::new(false),
         Default::default(),
-    )?;
+    )
+    .map(drop)?;
 
     let mut params = args.kpi.params(clock.today())?;
     if args.kpi.since.is_none() {

@@ -301,10 +301,12 @@ fn run_projector<S: LedgerSink + Send + 'static>(
                 settings,
                 &shutdown,
                 metrics,
-            ),
+            )
+            .map(drop),
             None => {
                 let consumer = KafkaConsumer::connect(&kafka).context("connecting to Kafka")?;
                 super::projector::project(consumer, store, sink, settings, &shutdown, metrics)
+                    .map(drop)
             }
         })?)
 }

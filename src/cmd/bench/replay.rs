@@ -206,6 +206,8 @@ fn project(
         Default::default(),
     )?;
     let summary = runner.run(&AtomicBool::new(false))?;
+    // As `aqs projector` does: the process exits next, the ledger need not be freed.
+    std::mem::forget(runner.take_ledger());
     if let Some(hold) = hold {
         std::fs::write(&hold.done, summary.records_read.to_string())?;
         while !hold.release.exists() {

@@ -23,6 +23,9 @@ use crate::ledger::{Applied, Ledger, LedgerChanges, digest};
 use crate::metrics::ProjectorMetrics;
 use crate::sink::{LedgerSink, RowVersions, SinkError};
 
+/// Time between two checkpoints, at least, as a multiple of the last one's duration.
+const CHECKPOINT_SPACING: u32 = 9;
+
 /// How the loop paces itself.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -97,6 +100,7 @@ pub struct Runner<C: LogConsumer> {
     unpublished: u64,
     last_publish: Instant,
     last_checkpoint: Instant,
+    last_checkpoint_took: Duration,
     resumed: bool,
 }
 
@@ -150,6 +154,7 @@ impl<C: LogConsumer> Runner<C> {
             unpublished: 0,
             last_publish: Instant::now(),
             last_checkpoint: Instant::now(),
+            last_checkpoint_took: Duration::ZERO,
             resumed,
         })
     }
@@ -188,18 +193,15 @@ impl<C: LogConsumer> Runner<C> {
             if read == 0 {
                 // Idle: checkpoint what was folded, but not more often than the interval
                 // while events trickle in.
-                if self.since_checkpoint > 0
-                    && (self.settings.until_idle
-                        || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval)
-                {
+                let drained =
+                    self.settings.until_idle && self.consumer.lag(&self.positions) == Some(0);
+                if self.since_checkpoint > 0 && (drained || self.checkpoint_due()) {
                     self.checkpoint()?;
                 }
-                if self.settings.until_idle && self.consumer.lag(&self.positions) == Some(0) {
+                if drained {
                     break;
                 }
-            } else if self.since_checkpoint >= self.settings.checkpoint_every_events
-                || self.last_checkpoint.elapsed() >= self.settings.checkpoint_interval
-            {
+            } else if self.checkpoint_due() {
                 self.checkpoint()?;
             }
         }
@@ -300,7 +302,18 @@ impl<C: LogConsumer> Runner<C> {
         Ok(())
     }
 
+    /// A checkpoint saves the whole state, so its cost grows with the ledger: while
+    /// catching up on a long log, checkpoints are spaced so that they take at most about a
+    /// tenth of the time (a crash then replays at most about ten checkpoints' worth).
+    fn checkpoint_due(&self) -> bool {
+        let elapsed = self.last_checkpoint.elapsed();
+        (self.since_checkpoint >= self.settings.checkpoint_every_events
+            || elapsed >= self.settings.checkpoint_interval)
+            && elapsed >= self.last_checkpoint_took * CHECKPOINT_SPACING
+    }
+
     fn checkpoint(&mut self) -> Result<(), ProjectorError> {
+        let started = Instant::now();
         // Sink writes come before the checkpoint that covers them.
         self.publish()?;
         self.publisher.flush()?;
@@ -316,6 +329,7 @@ impl<C: LogConsumer> Runner<C> {
         );
         self.since_checkpoint = 0;
         self.last_checkpoint = Instant::now();
+        self.last_checkpoint_took = started.elapsed();
         Ok(())
     }
 }

@@ -1,8 +1,15 @@
-//! The projector's own ACID store: ledger state and consumed positions, always written
-//! together in one SQLite transaction. A restart resumes from here; the log is then read
-//! from these positions, so nothing is lost and nothing counts twice.
+//! The projector's own ACID store: ledger state and consumed positions, always committed
+//! together. A restart resumes from here; the log is then read from these positions, so
+//! nothing is lost and nothing counts twice.
+//!
+//! Positions live in a SQLite row; the state (hundreds of megabytes for millions of
+//! events) in a file beside the database, named by a generation number that the row
+//! holds. A save writes and syncs the next generation's file, then commits the row that
+//! names it, then deletes the older file: a crash at any point leaves the last committed
+//! row and its file intact (a file of a generation never committed is removed at open).
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aqs_eventlog::{PartitionId, Positions};
@@ -18,6 +25,18 @@ pub enum CheckpointError {
     Codec(#[from] postcard::Error),
     #[error("checkpoint positions are malformed: {0}")]
     Positions(#[from] serde_json::Error),
+    #[error("checkpoint state file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint state file {path} holds {found} bytes, the checkpoint names {expected}")]
+    Truncated {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
 }
 
 /// A restored checkpoint.
@@ -29,14 +48,10 @@ pub struct Checkpoint {
     pub applied: u64,
 }
 
-/// The state is stored in chunks: SQLite refuses a value over 1 GB, and the state of a
-/// ledger of ten million events is about that size.
-const CHUNK_BYTES: usize = 64 << 20;
-
 #[derive(Debug)]
 pub struct CheckpointStore {
     connection: Connection,
-    chunk_bytes: usize,
+    path: PathBuf,
 }
 
 impl CheckpointStore {
@@ -45,6 +60,7 @@ impl CheckpointStore {
         connection.busy_timeout(Duration::from_secs(30))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
+        // `state` holds the whole state in stores written before it moved to a file.
         connection.execute_batch(
             "CREATE TABLE IF NOT EXISTS checkpoint (
                 id         INTEGER PRIMARY KEY CHECK (id = 1),
@@ -53,22 +69,72 @@ impl CheckpointStore {
                 applied    INTEGER NOT NULL,
                 written_at INTEGER NOT NULL
             );
-            CREATE TABLE IF NOT EXISTS checkpoint_state (
-                seq   INTEGER PRIMARY KEY,
-                bytes BLOB    NOT NULL
+            CREATE TABLE IF NOT EXISTS checkpoint_file (
+                id         INTEGER PRIMARY KEY CHECK (id = 1),
+                generation INTEGER NOT NULL,
+                bytes      INTEGER NOT NULL
             );",
         )?;
-        Ok(Self {
+        let store = Self {
             connection,
-            chunk_bytes: CHUNK_BYTES,
-        })
+            path: path.to_owned(),
+        };
+        store.remove_state_files_except(store.generation()?)?;
+        Ok(store)
     }
 
-    /// The same store with smaller chunks, to exercise the chunking.
-    #[cfg(test)]
-    fn with_chunk_bytes(mut self, chunk_bytes: usize) -> Self {
-        self.chunk_bytes = chunk_bytes;
-        self
+    /// The file of a generation's state.
+    fn state_file(&self, generation: i64) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_owned();
+        name.push(format!(".state-{generation}"));
+        self.path.with_file_name(name)
+    }
+
+    /// The committed generation and its size, if the state is in a file.
+    fn committed_file(&self) -> Result<Option<(i64, u64)>, CheckpointError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT generation, bytes FROM checkpoint_file WHERE id = 1",
+                [],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+            .optional()?)
+    }
+
+    fn generation(&self) -> Result<Option<i64>, CheckpointError> {
+        Ok(self.committed_file()?.map(|(generation, _)| generation))
+    }
+
+    /// Deletes state files of other generations: older ones, and any of a save that
+    /// crashed before its commit.
+    fn remove_state_files_except(&self, keep: Option<i64>) -> Result<(), CheckpointError> {
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut prefix = self.path.file_name().unwrap_or_default().to_owned();
+        prefix.push(".state-");
+        let prefix = prefix.to_string_lossy().into_owned();
+        let entries = std::fs::read_dir(&dir).map_err(|source| CheckpointError::File {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let generation = rest
+                .strip_suffix(".partial")
+                .unwrap_or(rest)
+                .parse::<i64>()
+                .ok();
+            if generation.is_some() && (generation != keep || rest.ends_with(".partial")) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 
     pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -83,14 +149,19 @@ impl CheckpointStore {
         let Some((positions, mut state, applied)) = row else {
             return Ok(None);
         };
-        // Stores written before the state was chunked keep it in the checkpoint row.
-        let mut chunks = self
-            .connection
-            .prepare("SELECT bytes FROM checkpoint_state ORDER BY seq")?;
-        let mut rows = chunks.query([])?;
-        while let Some(row) = rows.next()? {
-            let chunk: Vec<u8> = row.get(0)?;
-            state.extend_from_slice(&chunk);
+        if let Some((generation, bytes)) = self.committed_file()? {
+            let path = self.state_file(generation);
+            state = std::fs::read(&path).map_err(|source| CheckpointError::File {
+                path: path.clone(),
+                source,
+            })?;
+            if state.len() as u64 != bytes {
+                return Err(CheckpointError::Truncated {
+                    path,
+                    found: state.len() as u64,
+                    expected: bytes,
+                });
+            }
         }
         let positions: Vec<(PartitionId, u64)> = serde_json::from_str(&positions)?;
         Ok(Some(Checkpoint {
@@ -108,6 +179,12 @@ impl CheckpointStore {
         applied: u64,
     ) -> Result<usize, CheckpointError> {
         let state = postcard::to_allocvec(ledger)?;
+        let generation = self.generation()?.unwrap_or(0) + 1;
+        let path = self.state_file(generation);
+        write_synced(&path, &state).map_err(|source| CheckpointError::File {
+            path: path.clone(),
+            source,
+        })?;
         let positions: Vec<(&PartitionId, &u64)> = positions.iter().collect();
         let written_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -119,15 +196,13 @@ impl CheckpointStore {
                  applied = excluded.applied, written_at = excluded.written_at",
             params![serde_json::to_string(&positions)?, applied as i64, written_at],
         )?;
-        transaction.execute("DELETE FROM checkpoint_state", [])?;
-        {
-            let mut insert =
-                transaction.prepare("INSERT INTO checkpoint_state (seq, bytes) VALUES (?1, ?2)")?;
-            for (seq, chunk) in state.chunks(self.chunk_bytes).enumerate() {
-                insert.execute(params![seq as i64, chunk])?;
-            }
-        }
+        transaction.execute(
+            "INSERT INTO checkpoint_file (id, generation, bytes) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, bytes = excluded.bytes",
+            params![generation, state.len() as i64],
+        )?;
         transaction.commit()?;
+        self.remove_state_files_except(Some(generation))?;
         Ok(state.len())
     }
 
@@ -135,10 +210,28 @@ impl CheckpointStore {
     pub fn clear(&mut self) -> Result<(), CheckpointError> {
         let transaction = self.connection.transaction()?;
         transaction.execute("DELETE FROM checkpoint", [])?;
-        transaction.execute("DELETE FROM checkpoint_state", [])?;
+        transaction.execute("DELETE FROM checkpoint_file", [])?;
         transaction.commit()?;
+        self.remove_state_files_except(None)?;
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` durably: a partial file, synced, renamed into place, and the
+/// folder synced so that the rename survives a crash.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut file = std::fs::File::create(&partial)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&partial, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -164,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn a_state_in_many_chunks_comes_back_whole_and_replaces_the_previous_one() {
+    fn a_saved_state_comes_back_whole_and_replaces_the_previous_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("projector.db");
         let ledger = ledger();
@@ -177,9 +270,7 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        let mut store = CheckpointStore::open(&path)
-            .expect("open")
-            .with_chunk_bytes(100);
+        let mut store = CheckpointStore::open(&path).expect("open");
         // A bigger state first, so that leftover chunks of it would show.
         let mut bigger = ledger.clone();
         let line = r#"{"event_id":"extra","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T09:30:00+08:00","source":"t","agent_id":"A9","payload":{"outlet_id":"O9","purpose":"promotion"}}"#;
@@ -188,8 +279,22 @@ mod tests {
             digest(line.as_bytes()),
         );
         store.save(&bigger, &positions, 51).expect("save");
-        let bytes = store.save(&ledger, &positions, 50).expect("save");
-        assert!(bytes > 1_000, "the state spans many chunks: {bytes} bytes");
+        store.save(&ledger, &positions, 50).expect("save");
+        let state_files = || {
+            std::fs::read_dir(dir.path())
+                .expect("list")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.contains(".state-"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            state_files(),
+            ["projector.db.state-2"],
+            "the older file is gone"
+        );
+        // A save that crashed before its commit leaves a file the next open removes.
+        std::fs::write(dir.path().join("projector.db.state-3"), b"torn").expect("write");
 
         let restored = CheckpointStore::open(&path)
             .expect("reopen")
@@ -207,6 +312,52 @@ mod tests {
                 .iter()
                 .any(|d| d.agent_id == "A9"),
             "nothing of the earlier, bigger state is left"
+        );
+        assert_eq!(state_files(), ["projector.db.state-2"]);
+    }
+
+    #[test]
+    fn a_store_written_before_state_files_still_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        let ledger = ledger();
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), positions TEXT NOT NULL,
+                     state BLOB NOT NULL, applied INTEGER NOT NULL, written_at INTEGER NOT NULL);",
+                )
+                .expect("schema");
+            connection
+                .execute(
+                    "INSERT INTO checkpoint VALUES (1, '[]', ?1, 50, 0)",
+                    params![postcard::to_allocvec(&ledger).expect("encode")],
+                )
+                .expect("insert");
+        }
+        let restored = CheckpointStore::open(&path)
+            .expect("open")
+            .load()
+            .expect("load")
+            .expect("a checkpoint");
+        assert_eq!(restored.applied, 50);
+        assert_eq!(restored.ledger.tables(), ledger.tables());
+    }
+
+    #[test]
+    fn a_truncated_state_file_is_an_error_not_an_empty_ledger() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        let mut store = CheckpointStore::open(&path).expect("open");
+        store.save(&ledger(), &Positions::new(), 50).expect("save");
+        let file = dir.path().join("projector.db.state-1");
+        let bytes = std::fs::read(&file).expect("read");
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).expect("truncate");
+        let error = store.load().expect_err("truncated");
+        assert!(
+            matches!(error, CheckpointError::Truncated { expected, .. } if expected == bytes.len() as u64),
+            "{error}"
         );
     }
 }

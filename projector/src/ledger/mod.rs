@@ -20,6 +20,7 @@
 mod counters;
 mod rows;
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::event::{Scope, TeamDefined};
@@ -202,8 +203,10 @@ struct ReferenceState {
 /// Keys changed since the last [`Ledger::take_changes`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Dirty {
-    cells: BTreeSet<(String, NaiveDate, String)>,
-    agent_days: BTreeSet<(String, NaiveDate)>,
+    /// Changed cells by agent, and days: keyed by agent first so that marking a cell of an
+    /// agent already marked copies no agent id.
+    cells: BTreeMap<String, BTreeSet<(NaiveDate, String)>>,
+    agent_days: BTreeMap<String, BTreeSet<NaiveDate>>,
     /// Agents whose every day must be re-tagged (their team history changed).
     retag_agents: BTreeSet<String>,
     /// Every agent day must be re-tagged (a team moved to another branch or region).
@@ -584,39 +587,45 @@ impl Ledger {
     pub fn take_changes(&mut self) -> LedgerChanges {
         let dirty = std::mem::take(&mut self.dirty);
         let mut changes = LedgerChanges::default();
-        for (agent_id, date, outlet) in &dirty.cells {
-            let counters = self
-                .agents
-                .get(agent_id)
-                .and_then(|s| s.cells.get(&(*date, outlet.clone())))
-                .copied()
-                .unwrap_or_default();
-            changes.agent_outlet_day.push(AgentOutletDay {
-                agent_id: agent_id.clone(),
-                outlet_id: outlet.clone(),
-                business_date: *date,
-                counters,
-            });
+        for (agent_id, cells) in dirty.cells {
+            let state = self.agents.get(&agent_id);
+            for key in cells {
+                let counters = state
+                    .and_then(|s| s.cells.get(&key))
+                    .copied()
+                    .unwrap_or_default();
+                changes.agent_outlet_day.push(AgentOutletDay {
+                    agent_id: agent_id.clone(),
+                    outlet_id: key.1,
+                    business_date: key.0,
+                    counters,
+                });
+            }
         }
         let mut days = dirty.agent_days;
         for (agent_id, state) in &self.agents {
             if dirty.retag_all || dirty.retag_agents.contains(agent_id) {
-                days.extend(state.cells.keys().map(|(d, _)| (agent_id.clone(), *d)));
+                days.entry(agent_id.clone())
+                    .or_default()
+                    .extend(state.cells.keys().map(|(d, _)| *d));
             }
         }
-        for (agent_id, date) in days {
-            match self.agents.get(&agent_id) {
-                Some(state) => changes
-                    .agent_day
-                    .push(self.agent_day(&agent_id, state, date)),
-                None => changes.agent_day.push(AgentDay {
-                    agent_id,
-                    business_date: date,
-                    team_id: String::new(),
-                    branch_id: String::new(),
-                    region_id: String::new(),
-                    counters: Counters::default(),
-                }),
+        for (agent_id, dates) in days {
+            let state = self.agents.get(&agent_id);
+            for date in dates {
+                match state {
+                    Some(state) => changes
+                        .agent_day
+                        .push(self.agent_day(&agent_id, state, date)),
+                    None => changes.agent_day.push(AgentDay {
+                        agent_id: agent_id.clone(),
+                        business_date: date,
+                        team_id: String::new(),
+                        branch_id: String::new(),
+                        region_id: String::new(),
+                        counters: Counters::default(),
+                    }),
+                }
             }
         }
         for (agent_id, start, end) in dirty.plans {
@@ -831,20 +840,38 @@ fn add_to_cell(
     add: bool,
     dirty: &mut Dirty,
 ) {
-    let key = (date, outlet.to_owned());
-    let cell = state.cells.entry(key.clone()).or_default();
-    if add {
-        cell.add(delta);
-    } else {
-        cell.subtract(delta);
+    let apply = |cell: &mut Counters| {
+        if add {
+            cell.add(delta);
+        } else {
+            cell.subtract(delta);
+        }
+    };
+    match state.cells.entry((date, outlet.to_owned())) {
+        Entry::Occupied(mut entry) => {
+            apply(entry.get_mut());
+            if entry.get().is_zero() {
+                entry.remove();
+            }
+        }
+        Entry::Vacant(entry) => {
+            let mut cell = Counters::default();
+            apply(&mut cell);
+            if !cell.is_zero() {
+                entry.insert(cell);
+            }
+        }
     }
-    if cell.is_zero() {
-        state.cells.remove(&key);
+    marked(&mut dirty.cells, agent_id).insert((date, outlet.to_owned()));
+    marked(&mut dirty.agent_days, agent_id).insert(date);
+}
+
+/// The dirty entry of an agent, made on first use.
+fn marked<'a, T: Default>(by_agent: &'a mut BTreeMap<String, T>, agent_id: &str) -> &'a mut T {
+    if !by_agent.contains_key(agent_id) {
+        by_agent.insert(agent_id.to_owned(), T::default());
     }
-    dirty
-        .cells
-        .insert((agent_id.to_owned(), date, outlet.to_owned()));
-    dirty.agent_days.insert((agent_id.to_owned(), date));
+    by_agent.get_mut(agent_id).expect("inserted above")
 }
 
 /// The outlet a policy's refunds count on: the first (by event id) non-retracted sale's.

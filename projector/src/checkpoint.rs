@@ -8,7 +8,8 @@
 //! names it, then deletes the older file: a crash at any point leaves the last committed
 //! row and its file intact (a file of a generation never committed is removed at open).
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -178,10 +179,15 @@ impl CheckpointStore {
         positions: &Positions,
         applied: u64,
     ) -> Result<usize, CheckpointError> {
-        let state = postcard::to_allocvec(ledger)?;
         let generation = self.generation()?.unwrap_or(0) + 1;
         let path = self.state_file(generation);
-        write_synced(&path, &state).map_err(|source| CheckpointError::File {
+        let bytes = write_synced(&path, |file| {
+            // Streamed: no second copy of a state of a gigabyte in memory.
+            postcard::to_io(ledger, file)
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        })
+        .map_err(|source| CheckpointError::File {
             path: path.clone(),
             source,
         })?;
@@ -199,11 +205,11 @@ impl CheckpointStore {
         transaction.execute(
             "INSERT INTO checkpoint_file (id, generation, bytes) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, bytes = excluded.bytes",
-            params![generation, state.len() as i64],
+            params![generation, bytes as i64],
         )?;
         transaction.commit()?;
         self.remove_state_files_except(Some(generation))?;
-        Ok(state.len())
+        Ok(bytes as usize)
     }
 
     /// Forgets the checkpoint: the next run replays the log from offset 0.
@@ -217,21 +223,47 @@ impl CheckpointStore {
     }
 }
 
-/// Writes `bytes` to `path` durably: a partial file, synced, renamed into place, and the
-/// folder synced so that the rename survives a crash.
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file durably through `write`: a partial file, synced, renamed into place, and
+/// the folder synced so that the rename survives a crash. Returns the bytes written.
+fn write_synced(
+    path: &Path,
+    write: impl FnOnce(&mut Counted<BufWriter<File>>) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let mut file = std::fs::File::create(&partial)?;
-    file.write_all(bytes)?;
+    let mut file = Counted {
+        inner: BufWriter::with_capacity(1 << 20, File::create(&partial)?),
+        bytes: 0,
+    };
+    write(&mut file)?;
+    let bytes = file.bytes;
+    let file = file.inner.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
     std::fs::rename(&partial, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?;
+        File::open(dir)?.sync_all()?;
     }
-    Ok(())
+    Ok(bytes)
+}
+
+/// A writer that counts what goes through it.
+struct Counted<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

@@ -32,8 +32,9 @@ pub struct RunnerSettings {
     /// Records read and folded per batch.
     pub batch_size: usize,
     /// Changed rows are published when the log is drained, or after this many events, or
-    /// this long after the previous publish, whichever comes first; a row changed again
-    /// and again while catching up is written once.
+    /// (once reads come back short of a batch, near the head of the log) this long after
+    /// the previous publish; a row changed again and again while catching up is written
+    /// about once.
     pub publish_every_events: u64,
     pub publish_interval: Duration,
     /// Checkpoint after this many events since the last one...
@@ -184,9 +185,12 @@ impl<C: LogConsumer> Runner<C> {
             self.follow_assignment()?;
             let read = self.step()?;
             summary.records_read += read as u64;
+            // Catching up (full reads), rows are published by count: every row is written
+            // about once. Near the head, by time, for freshness.
             if read == 0
                 || self.unpublished >= self.settings.publish_every_events
-                || self.last_publish.elapsed() >= self.settings.publish_interval
+                || (read < self.settings.batch_size
+                    && self.last_publish.elapsed() >= self.settings.publish_interval)
             {
                 self.publish()?;
             }

@@ -266,7 +266,8 @@ impl LedgerChanges {
 pub struct Ledger {
     #[serde(skip)]
     clock: BusinessClock,
-    agents: BTreeMap<String, AgentState>,
+    /// Hashed, not ordered: every event looks its agent up; the tables sort agents.
+    agents: HashMap<String, AgentState>,
     reference: ReferenceState,
     dirty: Dirty,
 }
@@ -322,7 +323,7 @@ impl Ledger {
 
     fn apply_agent_event(&mut self, agent_id: &str, event: &Event, digest: u64) -> Applied {
         let date = event.business_date(&self.clock);
-        let state = self.agents.entry(agent_id.to_owned()).or_default();
+        let state = marked(&mut self.agents, agent_id);
         if let Some(repeat) = record_sighting(&mut state.seen, &event.event_id, digest) {
             return repeat;
         }
@@ -494,7 +495,9 @@ impl Ledger {
     /// Every ledger table, sorted by key.
     pub fn tables(&self) -> LedgerTables {
         let mut tables = LedgerTables::default();
-        for (agent_id, state) in &self.agents {
+        let mut agents: Vec<(&String, &AgentState)> = self.agents.iter().collect();
+        agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (agent_id, state) in agents {
             for ((date, outlet), counters) in &state.cells {
                 tables.agent_outlet_day.push(AgentOutletDay {
                     agent_id: agent_id.clone(),
@@ -866,12 +869,43 @@ fn add_to_cell(
     marked(&mut dirty.agent_days, agent_id).insert(date);
 }
 
-/// The dirty entry of an agent, made on first use.
-fn marked<'a, T: Default>(by_agent: &'a mut BTreeMap<String, T>, agent_id: &str) -> &'a mut T {
-    if !by_agent.contains_key(agent_id) {
-        by_agent.insert(agent_id.to_owned(), T::default());
+/// The entry of an agent, made on first use (the id is copied only then).
+fn marked<'a, T: Default>(by_agent: &'a mut impl AgentMap<T>, agent_id: &str) -> &'a mut T {
+    if !by_agent.has(agent_id) {
+        by_agent.put(agent_id.to_owned(), T::default());
     }
-    by_agent.get_mut(agent_id).expect("inserted above")
+    by_agent.get_mut_of(agent_id).expect("inserted above")
+}
+
+/// The maps keyed by agent id that [`marked`] serves.
+trait AgentMap<T> {
+    fn has(&self, agent_id: &str) -> bool;
+    fn put(&mut self, agent_id: String, value: T);
+    fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T>;
+}
+
+impl<T> AgentMap<T> for BTreeMap<String, T> {
+    fn has(&self, agent_id: &str) -> bool {
+        self.contains_key(agent_id)
+    }
+    fn put(&mut self, agent_id: String, value: T) {
+        self.insert(agent_id, value);
+    }
+    fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T> {
+        self.get_mut(agent_id)
+    }
+}
+
+impl<T> AgentMap<T> for HashMap<String, T> {
+    fn has(&self, agent_id: &str) -> bool {
+        self.contains_key(agent_id)
+    }
+    fn put(&mut self, agent_id: String, value: T) {
+        self.insert(agent_id, value);
+    }
+    fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T> {
+        self.get_mut(agent_id)
+    }
 }
 
 /// The outlet a policy's refunds count on: the first (by event id) non-retracted sale's.

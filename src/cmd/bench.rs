@@ -56,6 +56,9 @@ enum Scenario {
         dir: PathBuf,
         #[arg(long)]
         as_of: Option<NaiveDate>,
+        /// The kpi stage also writes its table here (Parquet), to compare runs.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -73,7 +76,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
         Scenario::Replay { events } => replay(&args.work_dir, &events),
         Scenario::Kpi { sizes } => kpi(&args.work_dir, &sizes),
-        Scenario::Child { stage, dir, as_of } => child(&stage, &dir, as_of),
+        Scenario::Child {
+            stage,
+            dir,
+            as_of,
+            out,
+        } => child(&stage, &dir, as_of, out.as_deref()),
     }
 }
 
@@ -187,7 +195,12 @@ fn prepare(dir: &Path, agents: u32, days: u32) -> anyhow::Result<(u64, f64)> {
     Ok((appended, append_rate))
 }
 
-fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
+fn child(
+    stage: &str,
+    dir: &Path,
+    as_of: Option<NaiveDate>,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let items = match stage {
         "decode" => {
@@ -240,7 +253,10 @@ fn child(stage: &str, dir: &Path, as_of: Option<NaiveDate>) -> anyhow::Result<Ex
             params.since = START.parse()?;
             let data = SqliteSource::new(dir.join("ledgers.db"))
                 .load(params.window_start(), params.as_of)?;
-            let table = compute(&data, &params)?;
+            let mut table = compute(&data, &params)?;
+            if let Some(out) = out {
+                aqs_analytics::output::write_parquet(&mut table, out)?;
+            }
             table.height() as u64
         }
         other => anyhow::bail!("unknown stage {other}"),

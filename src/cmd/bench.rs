@@ -253,6 +253,12 @@ fn child(
             params.since = START.parse()?;
             let data = SqliteSource::new(dir.join("ledgers.db"))
                 .load(params.window_start(), params.as_of)?;
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                agent_days = data.agent_days.len(),
+                outlet_days = data.outlet_days.len(),
+                "kpi ledgers loaded"
+            );
             let mut table = compute(&data, &params)?;
             if let Some(out) = out {
                 aqs_analytics::output::write_parquet(&mut table, out)?;

@@ -1,6 +1,7 @@
 //! The ledger rows the KPI job reads, and the embedded store they come from.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aqs_schemas::YearMonth;
 use aqs_schemas::event::Scope;
@@ -8,14 +9,18 @@ use chrono::NaiveDate;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row, params};
 
+/// An id of the high-volume ledger rows, shared by the rows that repeat it (an agent's
+/// days, its team's tags) rather than allocated once per row.
+pub type Id = Arc<str>;
+
 /// Agent × business date, tagged with the agent's team, branch and region on that date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentDay {
-    pub agent_id: String,
+    pub agent_id: Id,
     pub date: NaiveDate,
-    pub team_id: Option<String>,
-    pub branch_id: Option<String>,
-    pub region_id: Option<String>,
+    pub team_id: Option<Id>,
+    pub branch_id: Option<Id>,
+    pub region_id: Option<Id>,
     pub visits: i64,
     pub consultations: i64,
     pub customers_consulted: i64,
@@ -31,8 +36,8 @@ pub struct AgentDay {
 /// Agent × outlet × business date, reduced to what outlet KPIs need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutletDay {
-    pub agent_id: String,
-    pub outlet_id: String,
+    pub agent_id: Id,
+    pub outlet_id: Id,
     pub date: NaiveDate,
     pub visits: i64,
     pub sales: i64,
@@ -166,10 +171,6 @@ fn optional_date(text: Option<String>) -> Result<Option<NaiveDate>, SourceError>
     text.map(|t| date(&t)).transpose()
 }
 
-fn non_empty(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
-}
-
 pub(crate) fn scope_from_name(name: &str) -> Result<Scope, SourceError> {
     match name {
         "agent" => Ok(Scope::Agent),
@@ -180,7 +181,28 @@ pub(crate) fn scope_from_name(name: &str) -> Result<Scope, SourceError> {
     }
 }
 
-/// A text column read in place, for values parsed right away.
+/// Shares an id between consecutive rows that carry it (the store returns rows in key
+/// order, so an agent's rows, and mostly its tags and outlets, come one after another).
+#[derive(Default)]
+struct Repeated {
+    last: Option<Id>,
+}
+
+impl Repeated {
+    fn id(&mut self, text: &str) -> Id {
+        match &self.last {
+            Some(last) if **last == *text => last.clone(),
+            _ => self.last.insert(text.into()).clone(),
+        }
+    }
+
+    /// The id, or `None` for the empty text the store writes for "none".
+    fn non_empty(&mut self, text: &str) -> Option<Id> {
+        (!text.is_empty()).then(|| self.id(text))
+    }
+}
+
+/// A text column read in place, for values parsed or shared right away.
 fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
     row.get_ref(index)?
         .as_str()
@@ -219,14 +241,17 @@ impl SqliteSource {
             .map_err(wrap)?;
         let mut rows = statement.query(window).map_err(wrap)?;
         let mut agent_days = Vec::new();
+        let [mut agents, mut teams, mut branches, mut regions] =
+            [0, 1, 2, 3].map(|_| Repeated::default());
         while let Some(r) = rows.next().map_err(wrap)? {
             let c = |i| r.get::<_, i64>(i).map_err(wrap);
+            let text = |i| text(r, i).map_err(wrap);
             agent_days.push(AgentDay {
-                agent_id: r.get(0).map_err(wrap)?,
-                date: date(text(r, 1).map_err(wrap)?)?,
-                team_id: non_empty(r.get(2).map_err(wrap)?),
-                branch_id: non_empty(r.get(3).map_err(wrap)?),
-                region_id: non_empty(r.get(4).map_err(wrap)?),
+                agent_id: agents.id(text(0)?),
+                date: date(text(1)?)?,
+                team_id: teams.non_empty(text(2)?),
+                branch_id: branches.non_empty(text(3)?),
+                region_id: regions.non_empty(text(4)?),
                 visits: c(5)?,
                 consultations: c(6)?,
                 customers_consulted: c(7)?,
@@ -251,11 +276,13 @@ impl SqliteSource {
             .map_err(wrap)?;
         let mut rows = statement.query(window).map_err(wrap)?;
         let mut outlet_days = Vec::new();
+        let (mut agents, mut outlets) = (Repeated::default(), Repeated::default());
         while let Some(r) = rows.next().map_err(wrap)? {
+            let text = |i| text(r, i).map_err(wrap);
             outlet_days.push(OutletDay {
-                agent_id: r.get(0).map_err(wrap)?,
-                outlet_id: r.get(1).map_err(wrap)?,
-                date: date(text(r, 2).map_err(wrap)?)?,
+                agent_id: agents.id(text(0)?),
+                outlet_id: outlets.id(text(1)?),
+                date: date(text(2)?)?,
                 visits: r.get(3).map_err(wrap)?,
                 sales: r.get(4).map_err(wrap)?,
             });

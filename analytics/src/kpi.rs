@@ -1,20 +1,24 @@
 //! The KPI job: every KPI of the domain for scopes agent, team, branch and region and
 //! periods day, ISO week and month, as of a business date.
 //!
-//! Rows from the ledgers are expanded here into facts keyed by scope (an agent's activity
-//! counts for the agent and for the team, branch and region it belonged to that day); polars
-//! then aggregates them per scope and period and derives the ratios. Integer keys stand for
-//! scope and outlet ids during the heavy work; names come back at the end.
-
-use std::collections::{HashMap, HashSet};
+//! Ids become dense integers and dates day numbers in the window read. The rows of the
+//! table (a scope and a period with any fact) are known before anything is added up, so
+//! they are numbered in output order and every fact is added straight into its rows: an
+//! agent's day counts for the agent and for the team, branch and region it belonged to
+//! that day, in each of its day, week and month. Distinct outlets assigned and agents on a
+//! roster come from runs of days ([`crate::spans`]), not from one row per day and scope;
+//! other distinct counts take the facts outlet by outlet (agent by agent). The result is a
+//! polars table.
 
 use aqs_schemas::WorkingCalendar;
 use aqs_schemas::event::Scope;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::data::{Interval, LedgerData};
+use crate::data::{Interval, LedgerData, Target};
 use crate::periods::{PeriodKind, day_number, time_progress};
+use crate::spans::{DistinctCounts, PeriodIndex, Span, SpanIndex, distinct_per_period};
 
 /// What the job computes and the thresholds of its derived views.
 #[derive(Debug, Clone)]
@@ -71,159 +75,794 @@ pub fn scope_name(scope: Scope) -> &'static str {
     }
 }
 
-/// Interns (scope, id) pairs and outlet ids as integers.
+/// Interns ids of one kind as dense integers, in order of first sight.
 #[derive(Default)]
-struct Interner {
-    scopes: Vec<(Scope, String)>,
-    scope_index: HashMap<(Scope, String), u32>,
-    outlets: HashMap<String, u32>,
+struct Ids<'a> {
+    index: PlHashMap<&'a str, u32>,
+    names: Vec<&'a str>,
+    // Ledger rows come grouped by agent, so the id just looked up is often the next one.
+    last: Option<(&'a str, u32)>,
 }
 
-impl Interner {
-    fn scope(&mut self, scope: Scope, id: &str) -> u32 {
-        if let Some(key) = self.scope_index.get(&(scope, id.to_owned())) {
-            return *key;
+impl<'a> Ids<'a> {
+    fn get(&mut self, id: &'a str) -> u32 {
+        if let Some((last, key)) = self.last
+            && last == id
+        {
+            return key;
         }
-        let key = self.scopes.len() as u32;
-        self.scopes.push((scope, id.to_owned()));
-        self.scope_index.insert((scope, id.to_owned()), key);
+        let next = self.names.len() as u32;
+        let key = *self.index.entry(id).or_insert(next);
+        if key == next {
+            self.names.push(id);
+        }
+        self.last = Some((id, key));
         key
     }
 
-    /// The keys an agent's fact counts for: the agent's own, then its parents that are known.
-    fn scope_keys(&mut self, agent_key: u32, parents: [Option<&str>; 3]) -> Vec<u32> {
-        let mut keys = vec![agent_key];
-        for (scope, id) in SCOPES[1..].iter().zip(parents) {
-            if let Some(id) = id {
-                keys.push(self.scope(*scope, id));
-            }
-        }
+    fn optional(&mut self, id: Option<&'a str>) -> u32 {
+        id.map_or(NONE, |id| self.get(id))
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Keys in the order of their ids (byte order, as the output is sorted).
+    fn sorted(&self) -> Vec<u32> {
+        let mut keys: Vec<u32> = (0..self.names.len() as u32).collect();
+        keys.sort_unstable_by_key(|k| self.names[*k as usize]);
         keys
     }
+}
 
-    fn outlet(&mut self, id: &str) -> u32 {
-        let next = self.outlets.len() as u32;
-        *self.outlets.entry(id.to_owned()).or_insert(next)
+/// No key: a missing team, branch, region or row.
+const NONE: u32 = u32::MAX;
+
+/// The business dates read, as day numbers from 0 (the window's first day).
+struct Window {
+    first: NaiveDate,
+    last: NaiveDate,
+    days: usize,
+}
+
+impl Window {
+    fn new(first: NaiveDate, last: NaiveDate) -> Self {
+        Self {
+            first,
+            last,
+            days: (last - first).num_days() as usize + 1,
+        }
+    }
+
+    fn day(&self, date: NaiveDate) -> Option<u32> {
+        (self.first <= date && date <= self.last).then(|| (date - self.first).num_days() as u32)
+    }
+
+    fn date(&self, day: u32) -> NaiveDate {
+        self.first + Duration::days(i64::from(day))
+    }
+
+    /// The window's days from `first` through `last`, if any.
+    fn days_between(&self, first: NaiveDate, last: NaiveDate) -> Option<(u32, u32)> {
+        let (first, last) = (first.max(self.first), last.min(self.last));
+        (first <= last).then(|| {
+            (
+                (first - self.first).num_days() as u32,
+                (last - self.first).num_days() as u32,
+            )
+        })
+    }
+
+    /// The window's days of an interval (from `from` through the day before `to`).
+    fn interval(&self, interval: &Interval) -> Option<(u32, u32)> {
+        let last = interval.to.map_or(self.last, |to| to - Duration::days(1));
+        self.days_between(interval.from, last)
     }
 }
 
-/// The organisation: who belonged where on which day.
-struct Organisation<'a> {
-    teams: HashMap<&'a str, (&'a str, &'a str)>,
-    roster: HashMap<&'a str, Vec<&'a Interval>>,
+/// The periods of one kind that the window touches.
+struct Grain {
+    kind: PeriodKind,
+    index: PeriodIndex,
+    starts: Vec<NaiveDate>,
+    /// The last day of each period inside the window.
+    last_days: Vec<u32>,
+    /// Earlier periods start before `since`: read for nothing but their days.
+    first_reported: u32,
 }
 
-impl<'a> Organisation<'a> {
-    fn new(data: &'a LedgerData) -> Self {
-        let teams = data
-            .teams
+impl Grain {
+    fn new(kind: PeriodKind, window: &Window, since: NaiveDate) -> Self {
+        let mut starts: Vec<NaiveDate> = Vec::new();
+        let mut of_day = Vec::with_capacity(window.days);
+        for day in 0..window.days as u32 {
+            let start = kind.start_of(window.date(day));
+            if starts.last() != Some(&start) {
+                starts.push(start);
+            }
+            of_day.push(starts.len() as u32 - 1);
+        }
+        let mut last_days = vec![0; starts.len()];
+        for (day, period) in of_day.iter().enumerate() {
+            last_days[*period as usize] = day as u32;
+        }
+        let since = kind.start_of(since);
+        let first_reported = starts.iter().take_while(|s| **s < since).count() as u32;
+        Self {
+            kind,
+            index: PeriodIndex::new(of_day),
+            starts,
+            last_days,
+            first_reported,
+        }
+    }
+
+    fn periods(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// Output order of the periods: by name (day, month, week), as the table is sorted.
+const GRAIN_ORDER: [usize; 3] = [0, 2, 1];
+
+#[derive(Debug, Clone, Copy)]
+struct AgentDayFact {
+    agent: u32,
+    day: u32,
+    /// Team, branch and region as the ledger tagged the day.
+    tags: [u32; 3],
+    /// The row in `LedgerData::agent_days`.
+    row: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OutletDayFact {
+    outlet: u32,
+    agent: u32,
+    day: u32,
+    visited: bool,
+    sold: bool,
+}
+
+/// The ledger rows with integer ids and day numbers, and who belonged where each day.
+struct Facts<'a> {
+    window: Window,
+    agents: Ids<'a>,
+    teams: Ids<'a>,
+    branches: Ids<'a>,
+    regions: Ids<'a>,
+    outlets: Ids<'a>,
+    /// Per team: branch and region keys from the teams table (`NONE`: unknown or empty).
+    team_parents: Vec<[u32; 2]>,
+    /// Per team: branch and region ids as the teams table spells them.
+    team_row: Vec<Option<(&'a str, &'a str)>>,
+    agent_days: Vec<AgentDayFact>,
+    outlet_days: Vec<OutletDayFact>,
+    /// (agent, outlet, first day, last day) of the assignments in the window.
+    assignments: Vec<(u32, u32, u32, u32)>,
+    /// (agent, team, first day, last day) of the roster intervals in the window.
+    roster: Vec<(u32, u32, u32, u32)>,
+    plan_agents: Vec<u32>,
+    target_keys: Vec<(Scope, u32)>,
+    /// Per agent and day: the team of the first roster interval holding the day.
+    roster_team: Vec<u32>,
+    /// Per agent and day: its fact in `agent_days`, if the window has one.
+    agent_day: Vec<u32>,
+}
+
+impl<'a> Facts<'a> {
+    fn read(data: &'a LedgerData, window: Window) -> Self {
+        let mut agents = Ids::default();
+        let mut teams = Ids::default();
+        let mut branches = Ids::default();
+        let mut regions = Ids::default();
+        let mut outlets = Ids::default();
+
+        let mut team_row = Vec::new();
+        let mut team_parents = Vec::new();
+        for team in &data.teams {
+            let key = teams.get(&team.team_id) as usize;
+            if team_row.len() <= key {
+                team_row.resize(key + 1, None);
+                team_parents.resize(key + 1, [NONE; 2]);
+            }
+            team_row[key] = Some((team.branch_id.as_str(), team.region_id.as_str()));
+            let non_empty = |id: &'a str| (!id.is_empty()).then_some(id);
+            team_parents[key] = [
+                branches.optional(non_empty(&team.branch_id)),
+                regions.optional(non_empty(&team.region_id)),
+            ];
+        }
+
+        let agent_days: Vec<AgentDayFact> = data
+            .agent_days
             .iter()
-            .map(|t| {
+            .enumerate()
+            .filter_map(|(row, r)| {
+                Some(AgentDayFact {
+                    day: window.day(r.date)?,
+                    agent: agents.get(&r.agent_id),
+                    tags: [
+                        teams.optional(r.team_id.as_deref()),
+                        branches.optional(r.branch_id.as_deref()),
+                        regions.optional(r.region_id.as_deref()),
+                    ],
+                    row: row as u32,
+                })
+            })
+            .collect();
+        let outlet_days: Vec<OutletDayFact> = data
+            .outlet_days
+            .iter()
+            .filter_map(|r| {
+                Some(OutletDayFact {
+                    day: window.day(r.date)?,
+                    agent: agents.get(&r.agent_id),
+                    outlet: outlets.get(&r.outlet_id),
+                    visited: r.visits > 0,
+                    sold: r.sales > 0,
+                })
+            })
+            .collect();
+        let assignments = data
+            .assignments
+            .iter()
+            .filter_map(|i| {
+                let (first, last) = window.interval(i)?;
+                Some((agents.get(&i.agent_id), outlets.get(&i.key), first, last))
+            })
+            .collect();
+        let roster: Vec<_> = data
+            .roster
+            .iter()
+            .map(|i| {
                 (
-                    t.team_id.as_str(),
-                    (t.branch_id.as_str(), t.region_id.as_str()),
+                    agents.get(&i.agent_id),
+                    teams.get(&i.key),
+                    window.interval(i),
                 )
             })
             .collect();
-        let mut roster: HashMap<&str, Vec<&Interval>> = HashMap::new();
-        for interval in &data.roster {
-            roster
-                .entry(interval.agent_id.as_str())
-                .or_default()
-                .push(interval);
-        }
-        Self { teams, roster }
-    }
-
-    fn team_on(&self, agent: &str, date: NaiveDate) -> Option<&'a str> {
-        self.roster
-            .get(agent)?
+        let plan_agents = data.plans.iter().map(|p| agents.get(&p.agent_id)).collect();
+        let target_keys = data
+            .targets
             .iter()
-            .find(|i| i.contains(date))
-            .map(|i| i.key.as_str())
-    }
+            .map(|t| {
+                let ids = match t.scope {
+                    Scope::Agent => &mut agents,
+                    Scope::Team => &mut teams,
+                    Scope::Branch => &mut branches,
+                    Scope::Region => &mut regions,
+                };
+                (t.scope, ids.get(&t.scope_id))
+            })
+            .collect();
+        team_row.resize(teams.len(), None);
+        team_parents.resize(teams.len(), [NONE; 2]);
 
-    /// The scope ids an agent counts for on a date: itself, and its team, branch, region.
-    fn parents(&self, team: Option<&'a str>) -> [Option<&'a str>; 3] {
-        match team {
-            Some(team) => {
-                let (branch, region) = self
-                    .teams
-                    .get(team)
-                    .copied()
-                    .map_or((None, None), |(b, r)| {
-                        ((!b.is_empty()).then_some(b), (!r.is_empty()).then_some(r))
-                    });
-                [Some(team), branch, region]
+        let days = window.days;
+        let mut roster_team = vec![NONE; agents.len() * days];
+        // Backwards, so that the first interval holding a day has the last word.
+        for &(agent, team, span) in roster.iter().rev() {
+            if let Some((first, last)) = span {
+                let base = agent as usize * days;
+                roster_team[base + first as usize..=base + last as usize].fill(team);
             }
-            None => [None, None, None],
         }
-    }
-}
-
-/// Column builders for one fact frame.
-#[derive(Default)]
-struct Facts {
-    scope_key: Vec<u32>,
-    day: Vec<i32>,
-    week: Vec<i32>,
-    month: Vec<i32>,
-    ints: Vec<(&'static str, Vec<Option<i64>>)>,
-    floats: Vec<(&'static str, Vec<Option<f64>>)>,
-    bools: Vec<(&'static str, Vec<bool>)>,
-    keys: Vec<(&'static str, Vec<u32>)>,
-}
-
-impl Facts {
-    fn with_columns(
-        ints: &[&'static str],
-        floats: &[&'static str],
-        bools: &[&'static str],
-        keys: &[&'static str],
-    ) -> Self {
+        let mut agent_day = vec![NONE; agents.len() * days];
+        for (index, fact) in agent_days.iter().enumerate() {
+            agent_day[fact.agent as usize * days + fact.day as usize] = index as u32;
+        }
+        let roster = roster
+            .into_iter()
+            .filter_map(|(agent, team, span)| span.map(|(f, l)| (agent, team, f, l)))
+            .collect();
         Self {
-            ints: ints.iter().map(|n| (*n, Vec::new())).collect(),
-            floats: floats.iter().map(|n| (*n, Vec::new())).collect(),
-            bools: bools.iter().map(|n| (*n, Vec::new())).collect(),
-            keys: keys.iter().map(|n| (*n, Vec::new())).collect(),
-            ..Self::default()
+            window,
+            agents,
+            teams,
+            branches,
+            regions,
+            outlets,
+            team_parents,
+            team_row,
+            agent_days,
+            outlet_days,
+            assignments,
+            roster,
+            plan_agents,
+            target_keys,
+            roster_team,
+            agent_day,
         }
     }
 
-    fn push_key(&mut self, scope_key: u32, date: NaiveDate) {
-        self.scope_key.push(scope_key);
-        self.day.push(day_number(date));
-        self.week.push(day_number(PeriodKind::Week.start_of(date)));
-        self.month
-            .push(day_number(PeriodKind::Month.start_of(date)));
+    fn roster_team(&self, agent: u32, day: u32) -> u32 {
+        self.roster_team[agent as usize * self.window.days + day as usize]
     }
 
-    fn frame(self) -> PolarsResult<LazyFrame> {
-        let height = self.scope_key.len();
-        let mut columns = vec![
-            Column::new("scope_key".into(), self.scope_key),
-            Column::new("day".into(), self.day),
-            Column::new("week".into(), self.week),
-            Column::new("month".into(), self.month),
-        ];
-        for (name, values) in self.ints {
-            columns.push(Column::new(name.into(), values));
+    /// The agent's team on a day as its activity counts: the ledger's tag when the agent
+    /// has a row that day, else the roster.
+    fn activity_team(&self, agent: u32, day: u32) -> u32 {
+        match self.agent_day[agent as usize * self.window.days + day as usize] {
+            NONE => self.roster_team(agent, day),
+            fact => self.agent_days[fact as usize].tags[0],
         }
-        for (name, values) in self.floats {
-            columns.push(Column::new(name.into(), values));
-        }
-        for (name, values) in self.bools {
-            columns.push(Column::new(name.into(), values));
-        }
-        for (name, values) in self.keys {
-            columns.push(Column::new(name.into(), values));
-        }
-        Ok(DataFrame::new(height, columns)?.lazy())
     }
 }
 
-fn dates(first: NaiveDate, last: NaiveDate) -> impl Iterator<Item = NaiveDate> {
-    first.iter_days().take_while(move |d| *d <= last)
+/// Scope keys: agents, then teams, branches and regions, one number space.
+#[derive(Debug, Clone, Copy)]
+struct Keys {
+    teams: u32,
+    branches: u32,
+    regions: u32,
+    end: u32,
+}
+
+impl Keys {
+    fn new(facts: &Facts<'_>) -> Self {
+        let teams = facts.agents.len() as u32;
+        let branches = teams + facts.teams.len() as u32;
+        let regions = branches + facts.branches.len() as u32;
+        Self {
+            teams,
+            branches,
+            regions,
+            end: regions + facts.regions.len() as u32,
+        }
+    }
+
+    fn of(&self, scope: Scope, id: u32) -> u32 {
+        if id == NONE {
+            return NONE;
+        }
+        id + match scope {
+            Scope::Agent => 0,
+            Scope::Team => self.teams,
+            Scope::Branch => self.branches,
+            Scope::Region => self.regions,
+        }
+    }
+
+    fn split(&self, key: u32) -> (Scope, u32) {
+        if key < self.teams {
+            (Scope::Agent, key)
+        } else if key < self.branches {
+            (Scope::Team, key - self.teams)
+        } else if key < self.regions {
+            (Scope::Branch, key - self.branches)
+        } else {
+            (Scope::Region, key - self.regions)
+        }
+    }
+
+    /// The scopes an agent counts for with a team of the roster: itself, the team and the
+    /// team's branch and region (`NONE` where unknown).
+    fn of_agent(&self, facts: &Facts<'_>, agent: u32, team: u32) -> [u32; 4] {
+        let [branch, region] = if team == NONE {
+            [NONE; 2]
+        } else {
+            facts.team_parents[team as usize]
+        };
+        [
+            agent,
+            self.of(Scope::Team, team),
+            self.of(Scope::Branch, branch),
+            self.of(Scope::Region, region),
+        ]
+    }
+
+    /// The scopes of an agent's day as the ledger tagged it.
+    fn of_tagged(&self, fact: &AgentDayFact) -> [u32; 4] {
+        [
+            fact.agent,
+            self.of(Scope::Team, fact.tags[0]),
+            self.of(Scope::Branch, fact.tags[1]),
+            self.of(Scope::Region, fact.tags[2]),
+        ]
+    }
+}
+
+/// The rows of the table, one per scope and reported period with any fact, numbered in
+/// output order; `slots` maps (grain, scope, period) to its row.
+struct Rows {
+    slots: [Vec<u32>; 3],
+    periods: [usize; 3],
+    scope: Vec<u32>,
+    grain: Vec<u8>,
+    period: Vec<u32>,
+}
+
+/// A slot with facts, before rows are numbered.
+const MARKED: u32 = NONE - 1;
+
+impl Rows {
+    fn new(grains: &[Grain; 3], scopes: u32) -> Self {
+        let periods = [0, 1, 2].map(|g| grains[g].periods());
+        Self {
+            slots: periods.map(|p| vec![NONE; p * scopes as usize]),
+            periods,
+            scope: Vec::new(),
+            grain: Vec::new(),
+            period: Vec::new(),
+        }
+    }
+
+    fn slot(&self, grain: usize, scope: u32, period: u32) -> usize {
+        scope as usize * self.periods[grain] + period as usize
+    }
+
+    fn mark(&mut self, grain: usize, scope: u32, period: u32) {
+        let slot = self.slot(grain, scope, period);
+        self.slots[grain][slot] = MARKED;
+    }
+
+    /// Marks the periods of a day, in every grain, for the scopes given.
+    fn mark_day(&mut self, grains: &[Grain; 3], scopes: &[u32], day: u32) {
+        for (g, grain) in grains.iter().enumerate() {
+            let period = grain.index.of(day);
+            for &scope in scopes.iter().filter(|s| **s != NONE) {
+                self.mark(g, scope, period);
+            }
+        }
+    }
+
+    /// Numbers the marked slots of reported periods in output order.
+    fn number(&mut self, grains: &[Grain; 3], scope_order: &[u32]) {
+        for &scope in scope_order {
+            for g in GRAIN_ORDER {
+                for period in grains[g].first_reported..self.periods[g] as u32 {
+                    let slot = self.slot(g, scope, period);
+                    if self.slots[g][slot] == MARKED {
+                        self.slots[g][slot] = self.scope.len() as u32;
+                        self.scope.push(scope);
+                        self.grain.push(g as u8);
+                        self.period.push(period);
+                    }
+                }
+            }
+        }
+        // Marks in periods before `since` are not rows.
+        for slots in &mut self.slots {
+            for slot in slots.iter_mut().filter(|s| **s == MARKED) {
+                *slot = NONE;
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.scope.len()
+    }
+
+    /// The rows of a day's periods for one scope, `NONE` where the table has none.
+    fn of_day(&self, grains: &[Grain; 3], scope: u32, day: u32) -> [u32; 3] {
+        if scope == NONE {
+            return [NONE; 3];
+        }
+        let row = |g: usize| self.slots[g][self.slot(g, scope, grains[g].index.of(day))];
+        [row(0), row(1), row(2)]
+    }
+}
+
+/// Month rows' grain, in `PeriodKind::ALL` order.
+const MONTH: usize = 2;
+
+/// Bits of a plan day: which kinds the agent planned that day, and that it planned at all.
+const PLANNED_DAY: u8 = 1 << 3;
+
+/// A float sum as polars adds a group's values (compensated, in row order), so that sums
+/// of prorated plans come out the same to the last bit.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sum {
+    sum: f64,
+    error: f64,
+}
+
+impl Sum {
+    fn add(&mut self, value: f64) {
+        let y = value - self.error;
+        let sum = self.sum + y;
+        let error = (sum - self.sum) - y;
+        self.sum = sum;
+        if error.is_finite() {
+            self.error = error;
+        }
+    }
+}
+
+/// Runs two pieces of work at once (the job's machine has two cores).
+fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    std::thread::scope(|scope| {
+        let a = scope.spawn(a);
+        let b = b();
+        let a = a
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
+/// Indexes `0..keys.len()` grouped by key (`0..groups`), each group in its original order.
+fn grouped(keys: impl Iterator<Item = u32> + Clone, groups: usize) -> Vec<u32> {
+    let mut starts = vec![0_u32; groups + 1];
+    for key in keys.clone() {
+        starts[key as usize + 1] += 1;
+    }
+    for g in 0..groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut order = vec![0_u32; starts[groups] as usize];
+    for (index, key) in keys.enumerate() {
+        let at = &mut starts[key as usize];
+        order[*at as usize] = index as u32;
+        *at += 1;
+    }
+    order
+}
+
+/// The agent-day counters per row.
+struct Activity {
+    /// Visits, consultations, customers consulted and interested, sales, gross premium,
+    /// cancellations and refunds, kept together per row.
+    counts: Vec<[i64; 8]>,
+    active_agents: Vec<i64>,
+}
+
+const VISITS: usize = 0;
+const CONSULTATIONS: usize = 1;
+const CUSTOMERS_CONSULTED: usize = 2;
+const CUSTOMERS_INTERESTED: usize = 3;
+const SALES: usize = 4;
+const GROSS_PREMIUM: usize = 5;
+const CANCELLATIONS: usize = 6;
+const REFUNDS: usize = 7;
+
+/// Plans per row.
+struct Plans {
+    /// Planned visits, consultations and sales; `None` where no plan has the kind.
+    planned: Vec<[Option<Sum>; 3]>,
+    /// Actual visits, consultations and sales on the days planned for the kind; `None`
+    /// where the row has no plan day at all (null, not 0).
+    on_plan: Vec<Option<[i64; 3]>>,
+}
+
+/// Everything the rows are built from, and the passes that add facts into them.
+struct Job<'a> {
+    data: &'a LedgerData,
+    params: &'a KpiParams,
+    facts: &'a Facts<'a>,
+    keys: Keys,
+    grains: &'a [Grain; 3],
+    rows: &'a Rows,
+}
+
+impl Job<'_> {
+    /// Sums of the agent-day counters, and distinct selling agents: the facts are taken
+    /// agent by agent, so a row already counted for the agent at hand is not counted again.
+    fn activity(&self) -> Activity {
+        let (facts, rows) = (self.facts, self.rows);
+        let mut counts = vec![[0_i64; 8]; rows.len()];
+        let mut active_agents = vec![0; rows.len()];
+        let mut seen = vec![NONE; rows.len()];
+        let by_agent = grouped(facts.agent_days.iter().map(|f| f.agent), facts.agents.len());
+        for &index in &by_agent {
+            let fact = &facts.agent_days[index as usize];
+            let row = &self.data.agent_days[fact.row as usize];
+            let values = [
+                row.visits,
+                row.consultations,
+                row.customers_consulted,
+                row.customers_interested,
+                row.sales,
+                row.premium_fen,
+                row.cancellations,
+                row.refunds_fen,
+            ];
+            for scope in self.keys.of_tagged(fact) {
+                for r in rows.of_day(self.grains, scope, fact.day) {
+                    if r == NONE {
+                        continue;
+                    }
+                    let r = r as usize;
+                    for (sum, value) in counts[r].iter_mut().zip(values) {
+                        *sum += value;
+                    }
+                    if row.sales > 0 && seen[r] != fact.agent {
+                        seen[r] = fact.agent;
+                        active_agents[r] += 1;
+                    }
+                }
+            }
+        }
+        Activity {
+            counts,
+            active_agents,
+        }
+    }
+
+    /// Distinct outlets visited, assigned outlets visited, and assigned outlets sold at:
+    /// the facts are taken outlet by outlet, so a row already counted for the outlet at hand
+    /// is not counted again.
+    fn outlets(&self, assigned: &SpanIndex) -> Vec<[u32; 3]> {
+        let (facts, rows) = (self.facts, self.rows);
+        // Per row and count: the outlet last counted, and the count.
+        let mut tally = vec![([NONE; 3], [0_u32; 3]); rows.len()];
+        let by_outlet = grouped(
+            facts.outlet_days.iter().map(|f| f.outlet),
+            facts.outlets.len(),
+        );
+        for &index in &by_outlet {
+            let fact = &facts.outlet_days[index as usize];
+            let team = facts.activity_team(fact.agent, fact.day);
+            let scopes = self.keys.of_agent(facts, fact.agent, team);
+            // Which of the scopes had the outlet assigned that day, in one look at its spans.
+            let mut covered = [false; 4];
+            for span in assigned.of(fact.outlet) {
+                if span.first <= fact.day && fact.day <= span.last {
+                    for (covered, scope) in covered.iter_mut().zip(scopes) {
+                        *covered |= span.group == scope;
+                    }
+                }
+            }
+            for (scope, covered) in scopes.into_iter().zip(covered) {
+                if scope == NONE {
+                    continue;
+                }
+                let flags = [fact.visited, fact.visited && covered, fact.sold && covered];
+                for r in rows.of_day(self.grains, scope, fact.day) {
+                    if r == NONE {
+                        continue;
+                    }
+                    let (seen, counts) = &mut tally[r as usize];
+                    for ((seen, count), flag) in seen.iter_mut().zip(counts).zip(flags) {
+                        if flag && *seen != fact.outlet {
+                            *seen = fact.outlet;
+                            *count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        tally.into_iter().map(|(_, counts)| counts).collect()
+    }
+
+    /// Planned counts prorated day by day (added in the order polars summed them), and the
+    /// actual counts on the planned days.
+    fn plans(&self) -> Plans {
+        let (facts, rows, window) = (self.facts, self.rows, &self.facts.window);
+        let calendar = &self.params.calendar;
+        let mut planned = vec![[None; 3]; rows.len()];
+        let days = window.days;
+        let working: Vec<bool> = (0..days as u32)
+            .map(|d| calendar.is_working_day(window.date(d)))
+            .collect();
+        // Plans share their weeks: working days per range, worked out once.
+        let mut working_days = PlHashMap::new();
+        let mut planned_kinds = vec![0_u8; facts.agents.len() * days];
+        for (plan, &agent) in self.data.plans.iter().zip(&facts.plan_agents) {
+            let Some((first, last)) = window.days_between(plan.start, plan.end) else {
+                continue;
+            };
+            let working_days = *working_days
+                .entry((plan.start, plan.end))
+                .or_insert_with(|| calendar.working_days_between(plan.start, plan.end));
+            // A plan over days that are all non-working spreads over its calendar days.
+            let (share_days, weighted) = if working_days > 0 {
+                (working_days, true)
+            } else {
+                ((plan.end - plan.start).num_days() as u32 + 1, false)
+            };
+            let counts = [plan.visits, plan.consultations, plan.sales];
+            let kinds = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.is_some())
+                .fold(PLANNED_DAY, |kinds, (bit, _)| kinds | 1 << bit);
+            for day in first..=last {
+                let share = if !weighted || working[day as usize] {
+                    1.0 / f64::from(share_days)
+                } else {
+                    0.0
+                };
+                let team = facts.roster_team(agent, day);
+                for scope in self.keys.of_agent(facts, agent, team) {
+                    for r in rows.of_day(self.grains, scope, day) {
+                        if r == NONE {
+                            continue;
+                        }
+                        for (sum, count) in planned[r as usize].iter_mut().zip(counts) {
+                            if let Some(count) = count {
+                                sum.get_or_insert_with(Sum::default)
+                                    .add(count as f64 * share);
+                            }
+                        }
+                    }
+                }
+                planned_kinds[agent as usize * days + day as usize] |= kinds;
+            }
+        }
+
+        // The actual side counts for the scopes the day's activity counts for.
+        let mut on_plan = vec![None; rows.len()];
+        for (at, kinds) in planned_kinds.iter().enumerate() {
+            if *kinds == 0 {
+                continue;
+            }
+            let (agent, day) = ((at / days) as u32, (at % days) as u32);
+            let actual = match facts.agent_day[at] {
+                NONE => [0; 3],
+                fact => {
+                    let row = &self.data.agent_days[facts.agent_days[fact as usize].row as usize];
+                    [row.visits, row.consultations, row.sales]
+                }
+            };
+            let team = facts.activity_team(agent, day);
+            for scope in self.keys.of_agent(facts, agent, team) {
+                for r in rows.of_day(self.grains, scope, day) {
+                    if r == NONE {
+                        continue;
+                    }
+                    let sums: &mut [i64; 3] = on_plan[r as usize].get_or_insert_default();
+                    for (bit, (sum, value)) in sums.iter_mut().zip(actual).enumerate() {
+                        if kinds & (1 << bit) != 0 {
+                            *sum += value;
+                        }
+                    }
+                }
+            }
+        }
+        Plans { planned, on_plan }
+    }
+
+    /// Agent rows: the team of the agent's latest roster day in the period (as the team's
+    /// rank by id, so that two teams on one day resolve to the greatest id).
+    fn latest_teams(&self, team_rank: &[u32]) -> Vec<(u32, u32)> {
+        let mut latest = vec![(NONE, NONE); self.rows.len()];
+        for &(agent, team, first, last) in &self.facts.roster {
+            for (g, grain) in self.grains.iter().enumerate() {
+                for period in grain.index.of(first)..=grain.index.of(last) {
+                    let r = self.rows.slots[g][self.rows.slot(g, agent, period)];
+                    if r == NONE {
+                        continue;
+                    }
+                    let day = last.min(grain.last_days[period as usize]);
+                    let candidate = (day, team_rank[team as usize]);
+                    let current = &mut latest[r as usize];
+                    if current.0 == NONE || candidate > *current {
+                        *current = candidate;
+                    }
+                }
+            }
+        }
+        latest
+    }
+
+    /// Month rows: the index of the scope's target for the month.
+    fn targets(&self) -> Vec<u32> {
+        let mut targets = vec![NONE; self.rows.len()];
+        let keyed = self.data.targets.iter().zip(&self.facts.target_keys);
+        for (index, (target, &(scope, id))) in keyed.enumerate() {
+            if let Some(period) = target_period(&self.facts.window, &self.grains[MONTH], target) {
+                let slot = self.rows.slot(MONTH, self.keys.of(scope, id), period);
+                let r = self.rows.slots[MONTH][slot];
+                if r != NONE {
+                    targets[r as usize] = index as u32;
+                }
+            }
+        }
+        targets
+    }
+}
+
+/// The month of a target, if the window has it.
+fn target_period(window: &Window, months: &Grain, target: &Target) -> Option<u32> {
+    let start = target.month.first_day();
+    if start > window.last || target.month.last_day() < window.first {
+        return None;
+    }
+    Some(months.index.of(window.day(start.max(window.first))?))
 }
 
 /// Computes the KPI table.
@@ -235,703 +874,618 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
             since: params.since,
         });
     }
-    let first = params.window_start();
-    let last = params.as_of;
-    let in_window = |d: NaiveDate| first <= d && d <= last;
-    let org = Organisation::new(data);
-    let mut ids = Interner::default();
+    let facts = Facts::read(data, Window::new(params.window_start(), params.as_of));
+    let grains = PeriodKind::ALL.map(|kind| Grain::new(kind, &facts.window, params.since));
+    let keys = Keys::new(&facts);
+    let scopes = keys.end as usize;
 
-    // Activity per scope and day; sums are net of nothing yet (gross and refunds apart).
-    const COUNTS: [&str; 9] = [
-        "visits",
-        "consultations",
-        "customers_consulted",
-        "customers_interested",
-        "sales",
-        "premium_fen",
-        "cancellations",
-        "refunds_fen",
-        "selling_agent",
-    ];
-    let mut activity = Facts::with_columns(&COUNTS, &[], &[], &["agent_key"]);
-    let mut tags_by_agent_day: HashMap<(&str, NaiveDate), Option<&str>> = HashMap::new();
-    for row in data.agent_days.iter().filter(|r| in_window(r.date)) {
-        let agent_key = ids.scope(Scope::Agent, &row.agent_id);
-        tags_by_agent_day.insert((row.agent_id.as_str(), row.date), row.team_id.as_deref());
-        let parents = [
-            row.team_id.as_deref(),
-            row.branch_id.as_deref(),
-            row.region_id.as_deref(),
-        ];
-        let scope_keys = ids.scope_keys(agent_key, parents);
-        let values = [
-            row.visits,
-            row.consultations,
-            row.customers_consulted,
-            row.customers_interested,
-            row.sales,
-            row.premium_fen,
-            row.cancellations,
-            row.refunds_fen,
-            i64::from(row.sales > 0),
-        ];
-        for scope_key in scope_keys {
-            activity.push_key(scope_key, row.date);
-            for (column, value) in activity.ints.iter_mut().zip(values) {
-                column.1.push(Some(value));
+    // Outlet assignments per scope: the agent's own, and its team's, branch's and region's
+    // over the days it belonged to them.
+    let mut spans = Vec::with_capacity(facts.assignments.len() * 4);
+    for &(agent, outlet, first, last) in &facts.assignments {
+        spans.push(Span {
+            member: outlet,
+            group: agent,
+            first,
+            last,
+        });
+        let mut from = first;
+        while from <= last {
+            let team = facts.roster_team(agent, from);
+            let mut to = from;
+            while to < last && facts.roster_team(agent, to + 1) == team {
+                to += 1;
             }
-            activity.keys[0].1.push(agent_key);
+            for &group in &keys.of_agent(&facts, agent, team)[1..] {
+                if group != NONE {
+                    spans.push(Span {
+                        member: outlet,
+                        group,
+                        first: from,
+                        last: to,
+                    });
+                }
+            }
+            from = to + 1;
         }
     }
+    let assigned = SpanIndex::new(spans, facts.outlets.len());
+    let assigned_outlets = grains
+        .each_ref()
+        .map(|g| distinct_per_period(assigned.spans(), scopes, &g.index));
 
-    // Outlet assignments per scope and day; also the set used to judge coverage.
-    let mut assigned = Facts::with_columns(&[], &[], &[], &["outlet"]);
-    let mut assigned_set: HashSet<(u32, u32, i32)> = HashSet::new();
-    for interval in &data.assignments {
-        let from = interval.from.max(first);
-        let to = interval
-            .to
-            .map_or(last, |t| (t - Duration::days(1)).min(last));
-        let agent_key = ids.scope(Scope::Agent, &interval.agent_id);
-        let outlet = ids.outlet(&interval.key);
-        for date in dates(from, to) {
-            let parents = org.parents(org.team_on(&interval.agent_id, date));
-            let scope_keys = ids.scope_keys(agent_key, parents);
-            for scope_key in scope_keys {
-                if assigned_set.insert((scope_key, outlet, day_number(date))) {
-                    assigned.push_key(scope_key, date);
-                    assigned.keys[0].1.push(outlet);
+    // Agents on the roster of teams, branches and regions.
+    let mut spans = Vec::with_capacity(facts.roster.len() * 3);
+    for &(agent, team, first, last) in &facts.roster {
+        for &group in &keys.of_agent(&facts, agent, team)[1..] {
+            if group != NONE {
+                spans.push(Span {
+                    member: agent,
+                    group,
+                    first,
+                    last,
+                });
+            }
+        }
+    }
+    let roster = SpanIndex::new(spans, facts.agents.len());
+    let agents_on_roster = grains
+        .each_ref()
+        .map(|g| distinct_per_period(roster.spans(), scopes, &g.index));
+
+    // Which rows the table has: a scope and period with activity, outlet activity,
+    // assigned outlets, a roster, a plan day, or (months) a target.
+    let mut rows = Rows::new(&grains, keys.end);
+    for fact in &facts.agent_days {
+        rows.mark_day(&grains, &keys.of_tagged(fact), fact.day);
+    }
+    for fact in &facts.outlet_days {
+        let team = facts.activity_team(fact.agent, fact.day);
+        rows.mark_day(&grains, &keys.of_agent(&facts, fact.agent, team), fact.day);
+    }
+    for g in 0..3 {
+        for scope in 0..keys.end {
+            for period in 0..grains[g].periods() as u32 {
+                if assigned_outlets[g].get(scope, period) > 0
+                    || agents_on_roster[g].get(scope, period) > 0
+                {
+                    rows.mark(g, scope, period);
                 }
             }
         }
     }
-
-    // Outlets visited and sold at, per scope and day, and whether the scope had them assigned.
-    let mut outlets = Facts::with_columns(&[], &[], &["visited", "sold", "covered"], &["outlet"]);
-    for row in data.outlet_days.iter().filter(|r| in_window(r.date)) {
-        let agent_key = ids.scope(Scope::Agent, &row.agent_id);
-        let outlet = ids.outlet(&row.outlet_id);
-        let team = tags_by_agent_day
-            .get(&(row.agent_id.as_str(), row.date))
-            .copied()
-            .unwrap_or_else(|| org.team_on(&row.agent_id, row.date));
-        let scope_keys = ids.scope_keys(agent_key, org.parents(team));
-        for scope_key in scope_keys {
-            outlets.push_key(scope_key, row.date);
-            outlets.keys[0].1.push(outlet);
-            let covered = assigned_set.contains(&(scope_key, outlet, day_number(row.date)));
-            outlets.bools[0].1.push(row.visits > 0);
-            outlets.bools[1].1.push(row.sales > 0);
-            outlets.bools[2].1.push(covered);
-        }
-    }
-
-    // Roster presence per team, branch and region and day.
-    let mut roster = Facts::with_columns(&[], &[], &[], &["agent_key"]);
-    let mut agent_team_days: Vec<(u32, NaiveDate, Option<&str>)> = Vec::new();
-    for interval in &data.roster {
-        let from = interval.from.max(first);
-        let to = interval
-            .to
-            .map_or(last, |t| (t - Duration::days(1)).min(last));
-        let agent_key = ids.scope(Scope::Agent, &interval.agent_id);
-        for date in dates(from, to) {
-            agent_team_days.push((agent_key, date, Some(interval.key.as_str())));
-            for (scope, id) in SCOPES[1..]
-                .iter()
-                .zip(org.parents(Some(interval.key.as_str())))
-            {
-                if let Some(id) = id {
-                    let scope_key = ids.scope(*scope, id);
-                    roster.push_key(scope_key, date);
-                    roster.keys[0].1.push(agent_key);
-                }
+    for (plan, &agent) in data.plans.iter().zip(&facts.plan_agents) {
+        if let Some((first, last)) = facts.window.days_between(plan.start, plan.end) {
+            for day in first..=last {
+                let team = facts.roster_team(agent, day);
+                rows.mark_day(&grains, &keys.of_agent(&facts, agent, team), day);
             }
         }
     }
-
-    // Plans: prorated planned counts, and the actual counts on the plans' dates.
-    let mut planned = Facts::with_columns(
-        &[],
-        &["planned_visits", "planned_consultations", "planned_sales"],
-        &[],
-        &[],
-    );
-    let mut plan_actual = Facts::with_columns(
-        &["actual_visits", "actual_consultations", "actual_sales"],
-        &[],
-        &[],
-        &[],
-    );
-    let agent_day_counts: HashMap<(&str, NaiveDate), [i64; 3]> = data
-        .agent_days
-        .iter()
-        .map(|r| {
-            (
-                (r.agent_id.as_str(), r.date),
-                [r.visits, r.consultations, r.sales],
-            )
-        })
-        .collect();
-    let mut covered_days: HashMap<(&str, NaiveDate), [bool; 3]> = HashMap::new();
-    for plan in &data.plans {
-        let working = params.calendar.working_days_between(plan.start, plan.end);
-        // A plan over days that are all non-working spreads over its calendar days.
-        let (share_days, weight_of) = if working > 0 {
-            (working, true)
-        } else {
-            ((plan.end - plan.start).num_days() as u32 + 1, false)
-        };
-        let counts = [plan.visits, plan.consultations, plan.sales];
-        for date in dates(plan.start.max(first), plan.end.min(last)) {
-            let counts_today = !weight_of || params.calendar.is_working_day(date);
-            let share = if counts_today {
-                1.0 / f64::from(share_days)
-            } else {
-                0.0
-            };
-            let team = org.team_on(&plan.agent_id, date);
-            let agent_key = ids.scope(Scope::Agent, &plan.agent_id);
-            let scope_keys = ids.scope_keys(agent_key, org.parents(team));
-            for scope_key in &scope_keys {
-                planned.push_key(*scope_key, date);
-                for (column, count) in planned.floats.iter_mut().zip(counts) {
-                    column.1.push(count.map(|c| c as f64 * share));
-                }
-            }
-            let covered = covered_days
-                .entry((plan.agent_id.as_str(), date))
-                .or_default();
-            for (flag, count) in covered.iter_mut().zip(counts) {
-                *flag |= count.is_some();
-            }
+    for (target, &(scope, id)) in data.targets.iter().zip(&facts.target_keys) {
+        if let Some(period) = target_period(&facts.window, &grains[MONTH], target) {
+            rows.mark(MONTH, keys.of(scope, id), period);
         }
     }
-    let mut covered_days: Vec<_> = covered_days.into_iter().collect();
-    covered_days.sort_unstable();
-    for ((agent, date), covered) in covered_days {
-        let actual = agent_day_counts
-            .get(&(agent, date))
-            .copied()
-            .unwrap_or_default();
-        let team = tags_by_agent_day
-            .get(&(agent, date))
-            .copied()
-            .unwrap_or_else(|| org.team_on(agent, date));
-        let agent_key = ids.scope(Scope::Agent, agent);
-        let scope_keys = ids.scope_keys(agent_key, org.parents(team));
-        for scope_key in scope_keys {
-            plan_actual.push_key(scope_key, date);
-            for ((column, value), is_covered) in
-                plan_actual.ints.iter_mut().zip(actual).zip(covered)
-            {
-                column.1.push(is_covered.then_some(value));
-            }
-        }
+    let mut scope_order = Vec::with_capacity(scopes);
+    for (scope, ids) in [
+        (Scope::Agent, &facts.agents),
+        (Scope::Branch, &facts.branches),
+        (Scope::Region, &facts.regions),
+        (Scope::Team, &facts.teams),
+    ] {
+        scope_order.extend(ids.sorted().into_iter().map(|id| keys.of(scope, id)));
     }
-
-    // Monthly targets, for the scope they name.
-    let mut target_rows = Facts::with_columns(
-        &[
-            "premium_target_fen",
-            "outlet_activity_rate_target_bp",
-            "visits_target",
-            "consultations_target",
-            "sales_target",
-        ],
-        &[],
-        &[],
-        &[],
-    );
-    for target in &data.targets {
-        let month_start = target.month.first_day();
-        if month_start > last || target.month.last_day() < first {
-            continue;
-        }
-        target_rows.push_key(ids.scope(target.scope, &target.scope_id), month_start);
-        let values = [
-            target.premium_fen,
-            target.outlet_activity_rate_bp,
-            target.visits,
-            target.consultations,
-            target.sales,
-        ];
-        for (column, value) in target_rows.ints.iter_mut().zip(values) {
-            column.1.push(value);
-        }
-    }
-
-    // The agent's team on the last roster day of each period, for the parent columns.
-    let mut agent_tags = Facts::with_columns(&[], &[], &[], &["team_key"]);
-    agent_team_days.sort_unstable();
-    for (agent_key, date, team) in &agent_team_days {
-        if let Some(team) = team {
-            let team_key = ids.scope(Scope::Team, team);
-            agent_tags.push_key(*agent_key, *date);
-            agent_tags.keys[0].1.push(team_key);
-        }
-    }
-
+    rows.number(&grains, &scope_order);
+    let job = Job {
+        data,
+        params,
+        facts: &facts,
+        keys,
+        grains: &grains,
+        rows: &rows,
+    };
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
-        "kpi facts expanded"
+        rows = rows.len(),
+        "kpi rows found"
     );
-    let frames = Frames {
-        activity: activity.frame()?,
-        assigned: assigned.frame()?,
-        outlets: outlets.frame()?,
-        roster: roster.frame()?,
-        planned: planned.frame()?,
-        plan_actual: plan_actual.frame()?,
-        targets: target_rows.frame()?,
-        agent_tags: agent_tags.frame()?,
-    };
-    let mut per_period = Vec::new();
-    for kind in PeriodKind::ALL {
-        per_period.push(aggregate(&frames, kind, params)?);
+
+    let team_order = facts.teams.sorted();
+    let mut team_rank = vec![0_u32; team_order.len()];
+    for (rank, team) in team_order.iter().enumerate() {
+        team_rank[*team as usize] = rank as u32;
     }
-    let combined = concat(per_period, UnionArgs::default())?;
-    let table = finish(combined, &ids, &org, params)?;
-    Ok(table)
-}
-
-struct Frames {
-    activity: LazyFrame,
-    assigned: LazyFrame,
-    outlets: LazyFrame,
-    roster: LazyFrame,
-    planned: LazyFrame,
-    plan_actual: LazyFrame,
-    targets: LazyFrame,
-    agent_tags: LazyFrame,
-}
-
-/// Null where the denominator is zero or null, else the quotient as a float.
-fn ratio(numerator: Expr, denominator: Expr) -> Expr {
-    when(
-        denominator
-            .clone()
-            .eq(lit(0))
-            .or(denominator.clone().is_null()),
-    )
-    .then(lit(NULL).cast(DataType::Float64))
-    .otherwise(numerator.cast(DataType::Float64) / denominator.cast(DataType::Float64))
-}
-
-/// Sum that stays null when every value is null (a kind nobody planned).
-fn sum_or_null(name: &str) -> Expr {
-    when(col(name).count().eq(lit(0)))
-        .then(lit(NULL).cast(DataType::Float64))
-        .otherwise(col(name).sum().cast(DataType::Float64))
-        .alias(name)
-}
-
-fn aggregate(frames: &Frames, kind: PeriodKind, params: &KpiParams) -> PolarsResult<LazyFrame> {
-    let period = kind.name();
-    let keys = [col("scope_key"), col(period).alias("period_start")];
-    let on = [col("scope_key"), col("period_start")];
-    let left = || JoinArgs::new(JoinType::Left);
-
-    let activity = frames.activity.clone().group_by(keys.clone()).agg([
-        col("visits").sum(),
-        col("consultations").sum(),
-        col("customers_consulted").sum(),
-        col("customers_interested").sum(),
-        col("sales").sum(),
-        col("premium_fen").sum().alias("gross_premium_fen"),
-        col("cancellations").sum(),
-        col("refunds_fen").sum(),
-        col("agent_key")
-            .filter(col("selling_agent").gt(lit(0)))
-            .n_unique()
-            .alias("active_agents"),
-    ]);
-    let outlets = frames.outlets.clone().group_by(keys.clone()).agg([
-        col("outlet")
-            .filter(col("visited"))
-            .n_unique()
-            .alias("outlets_visited"),
-        col("outlet")
-            .filter(col("visited").and(col("covered")))
-            .n_unique()
-            .alias("assigned_outlets_visited"),
-        col("outlet")
-            .filter(col("sold").and(col("covered")))
-            .n_unique()
-            .alias("assigned_outlets_with_sale"),
-    ]);
-    let assigned = frames
-        .assigned
-        .clone()
-        .group_by(keys.clone())
-        .agg([col("outlet").n_unique().alias("assigned_outlets")]);
-    let roster = frames
-        .roster
-        .clone()
-        .group_by(keys.clone())
-        .agg([col("agent_key").n_unique().alias("agents_on_roster")]);
-    let planned = frames.planned.clone().group_by(keys.clone()).agg([
-        sum_or_null("planned_visits"),
-        sum_or_null("planned_consultations"),
-        sum_or_null("planned_sales"),
-    ]);
-    let plan_actual = frames.plan_actual.clone().group_by(keys.clone()).agg([
-        col("actual_visits").sum().alias("actual_visits_on_plan"),
-        col("actual_consultations")
-            .sum()
-            .alias("actual_consultations_on_plan"),
-        col("actual_sales").sum().alias("actual_sales_on_plan"),
-    ]);
-    let agent_tags = frames
-        .agent_tags
-        .clone()
-        .group_by(keys.clone())
-        .agg([col("team_key")
-            .sort_by([col("day")], SortMultipleOptions::default())
-            .last()
-            .alias("agent_team_key")]);
-
-    let mut key_sources = vec![
-        activity.clone().select(on.clone()),
-        outlets.clone().select(on.clone()),
-        assigned.clone().select(on.clone()),
-        roster.clone().select(on.clone()),
-        planned.clone().select(on.clone()),
-    ];
-    let targets = (kind == PeriodKind::Month).then(|| {
-        frames.targets.clone().select([
-            col("scope_key"),
-            col("month").alias("period_start"),
-            col("premium_target_fen"),
-            col("outlet_activity_rate_target_bp"),
-            col("visits_target"),
-            col("consultations_target"),
-            col("sales_target"),
-        ])
-    });
-    if let Some(targets) = &targets {
-        key_sources.push(targets.clone().select(on.clone()));
-    }
-    let first_start = day_number(kind.start_of(params.since));
-    let mut table = concat(key_sources, UnionArgs::default())?
-        .unique(None, UniqueKeepStrategy::Any)
-        .filter(
-            col("period_start")
-                .gt_eq(lit(first_start))
-                .and(col("period_start").lt_eq(lit(day_number(params.as_of)))),
-        );
-    for part in [
+    let (outlets, (activity, plans)) =
+        both(|| job.outlets(&assigned), || (job.activity(), job.plans()));
+    let table = Table {
+        job: &job,
         activity,
         outlets,
-        assigned,
-        roster,
-        planned,
-        plan_actual,
-        agent_tags,
-    ] {
-        table = table.join(part, on.clone(), on.clone(), left());
-    }
-    if let Some(targets) = targets {
-        table = table.join(targets, on.clone(), on.clone(), left());
-    } else {
-        table = table.with_columns([
-            lit(NULL).cast(DataType::Int64).alias("premium_target_fen"),
-            lit(NULL)
-                .cast(DataType::Int64)
-                .alias("outlet_activity_rate_target_bp"),
-            lit(NULL).cast(DataType::Int64).alias("visits_target"),
-            lit(NULL)
-                .cast(DataType::Int64)
-                .alias("consultations_target"),
-            lit(NULL).cast(DataType::Int64).alias("sales_target"),
-        ]);
-    }
-    Ok(table.with_column(lit(period).alias("period")))
-}
-
-/// Fills counts, derives the ratios and the views, and names the scopes.
-fn finish(
-    table: LazyFrame,
-    ids: &Interner,
-    org: &Organisation<'_>,
-    params: &KpiParams,
-) -> Result<DataFrame, KpiError> {
-    let zero_filled = [
-        "visits",
-        "consultations",
-        "customers_consulted",
-        "customers_interested",
-        "sales",
-        "gross_premium_fen",
-        "cancellations",
-        "refunds_fen",
-        "outlets_visited",
-        "assigned_outlets_visited",
-        "assigned_outlets_with_sale",
-        "assigned_outlets",
-    ];
-    let mut fills: Vec<Expr> = zero_filled
-        .iter()
-        .map(|name| {
-            col(*name)
-                .fill_null(lit(0))
-                .cast(DataType::Int64)
-                .alias(*name)
-        })
-        .collect();
-    fills.push(
-        col("active_agents")
-            .fill_null(lit(0))
-            .cast(DataType::Int64)
-            .alias("active_agents"),
+        plans,
+        latest_teams: job.latest_teams(&team_rank),
+        targets: job.targets(),
+        assigned_outlets,
+        agents_on_roster,
+        team_order,
+    };
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "kpi facts added up"
     );
-    fills.push(
-        col("agents_on_roster")
-            .fill_null(lit(0))
-            .cast(DataType::Int64)
-            .alias("agents_on_roster"),
-    );
-
-    // Scope names, parents, period ends and time progress as small lookup frames.
-    let mut scope_keys = Vec::new();
-    let mut scope_names = Vec::new();
-    let mut scope_ids = Vec::new();
-    let mut fixed_team = Vec::new();
-    let mut fixed_branch = Vec::new();
-    let mut fixed_region = Vec::new();
-    let branch_region: HashMap<&str, &str> = org.teams.values().map(|(b, r)| (*b, *r)).collect();
-    for (key, (scope, id)) in ids.scopes.iter().enumerate() {
-        scope_keys.push(key as u32);
-        scope_names.push(scope_name(*scope));
-        scope_ids.push(id.clone());
-        let (team, branch, region) = match scope {
-            Scope::Agent => (None, None, None),
-            Scope::Team => {
-                let parents = org.teams.get(id.as_str());
-                (
-                    Some(id.clone()),
-                    parents.map(|p| p.0.to_owned()),
-                    parents.map(|p| p.1.to_owned()),
-                )
-            }
-            Scope::Branch => (
-                None,
-                Some(id.clone()),
-                branch_region.get(id.as_str()).map(|r| (*r).to_owned()),
-            ),
-            Scope::Region => (None, None, Some(id.clone())),
-        };
-        fixed_team.push(team);
-        fixed_branch.push(branch);
-        fixed_region.push(region);
-    }
-    let names = DataFrame::new(
-        scope_keys.len(),
-        vec![
-            Column::new("scope_key".into(), scope_keys.clone()),
-            Column::new("scope".into(), scope_names),
-            Column::new("scope_id".into(), scope_ids),
-            Column::new("fixed_team_id".into(), fixed_team.clone()),
-            Column::new("fixed_branch_id".into(), fixed_branch),
-            Column::new("fixed_region_id".into(), fixed_region),
-        ],
-    )?
-    .lazy();
-    // An agent's parents come from its team key in the period.
-    let team_parents = names.clone().select([
-        col("scope_key").alias("agent_team_key"),
-        col("fixed_team_id").alias("agent_team_id"),
-        col("fixed_branch_id").alias("agent_branch_id"),
-        col("fixed_region_id").alias("agent_region_id"),
-    ]);
-
-    let mut period_names = Vec::new();
-    let mut period_starts = Vec::new();
-    let mut period_ends = Vec::new();
-    let mut progress = Vec::new();
-    for kind in PeriodKind::ALL {
-        let mut start = kind.start_of(params.since);
-        while start <= params.as_of {
-            period_names.push(kind.name());
-            period_starts.push(day_number(start));
-            let end = kind.end_of(start);
-            period_ends.push(day_number(end));
-            progress.push(if kind == PeriodKind::Month {
-                time_progress(&params.calendar, start, params.as_of)
-            } else {
-                None
-            });
-            start = end + Duration::days(1);
-        }
-    }
-    let periods = DataFrame::new(
-        period_names.len(),
-        vec![
-            Column::new("period".into(), period_names),
-            Column::new("period_start".into(), period_starts),
-            Column::new("period_end".into(), period_ends),
-            Column::new("time_progress".into(), progress),
-        ],
-    )?
-    .lazy();
-
-    let is_agent = col("scope").eq(lit("agent"));
-    let is_month = col("period").eq(lit("month"));
-    let net_premium = col("gross_premium_fen") - col("refunds_fen");
-    let premium_attainment = ratio(net_premium.clone(), col("premium_target_fen"));
-    let team_median = col("close_rate").median().over([
-        col("scope"),
-        col("team_id"),
-        col("period"),
-        col("period_start"),
-    ])?;
-    let table = table
-        .with_columns(fills)
-        .join(
-            names,
-            [col("scope_key")],
-            [col("scope_key")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            team_parents,
-            [col("agent_team_key")],
-            [col("agent_team_key")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            periods,
-            [col("period"), col("period_start")],
-            [col("period"), col("period_start")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            when(is_agent.clone())
-                .then(col("agent_team_id"))
-                .otherwise(col("fixed_team_id"))
-                .alias("team_id"),
-            when(is_agent.clone())
-                .then(col("agent_branch_id"))
-                .otherwise(col("fixed_branch_id"))
-                .alias("branch_id"),
-            when(is_agent.clone())
-                .then(col("agent_region_id"))
-                .otherwise(col("fixed_region_id"))
-                .alias("region_id"),
-            net_premium.clone().alias("premium_fen"),
-            ratio(col("assigned_outlets_visited"), col("assigned_outlets")).alias("visit_coverage"),
-            ratio(col("assigned_outlets_with_sale"), col("assigned_outlets"))
-                .alias("outlet_activity_rate"),
-            ratio(col("sales"), col("customers_consulted")).alias("close_rate"),
-            when(is_agent.clone())
-                .then(lit(NULL).cast(DataType::Int64))
-                .otherwise(col("agents_on_roster"))
-                .alias("agents_on_roster"),
-            when(is_agent.clone())
-                .then(lit(NULL).cast(DataType::Int64))
-                .otherwise(col("active_agents"))
-                .alias("active_agents"),
-            when(is_agent.clone())
-                .then(lit(NULL).cast(DataType::Float64))
-                .otherwise(ratio(col("active_agents"), col("agents_on_roster")))
-                .alias("agent_activity_rate"),
-            when(is_month.clone())
-                .then(premium_attainment.clone())
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("premium_attainment"),
-            when(is_month.clone())
-                .then(col("time_progress"))
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("time_progress"),
-            ratio(col("actual_visits_on_plan"), col("planned_visits"))
-                .alias("plan_adherence_visits"),
-            ratio(
-                col("actual_consultations_on_plan"),
-                col("planned_consultations"),
-            )
-            .alias("plan_adherence_consultations"),
-            ratio(col("actual_sales_on_plan"), col("planned_sales")).alias("plan_adherence_sales"),
-            ratio(col("visits"), col("visits_target")).alias("visits_attainment"),
-            ratio(col("consultations"), col("consultations_target"))
-                .alias("consultations_attainment"),
-            ratio(col("sales"), col("sales_target")).alias("sales_attainment"),
-        ])
-        .with_columns([
-            ratio(
-                col("outlet_activity_rate") * lit(10_000.0),
-                col("outlet_activity_rate_target_bp"),
-            )
-            .alias("outlet_activity_rate_attainment"),
-            (col("outlet_activity_rate_target_bp").cast(DataType::Float64) / lit(10_000.0))
-                .alias("outlet_activity_rate_target"),
-            (col("premium_attainment") - col("time_progress")).alias("pace_gap"),
-            ratio(col("premium_attainment"), col("time_progress")).alias("projected_attainment"),
-            // Will: plan adherence of visits (consultations when visits were not planned).
-            col("plan_adherence_visits")
-                .fill_null(col("plan_adherence_consultations"))
-                .alias("will"),
-        ])
-        .with_columns([
-            when(
-                is_month
-                    .clone()
-                    .and(col("projected_attainment").is_not_null()),
-            )
-            .then(
-                col("projected_attainment")
-                    .lt(lit(params.at_risk_threshold))
-                    .and(col("period_end").gt_eq(lit(day_number(params.as_of)))),
-            )
-            .otherwise(lit(NULL).cast(DataType::Boolean))
-            .alias("at_risk"),
-            when(is_agent.clone().and(is_month.clone()))
-                .then(team_median)
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("team_median_close_rate"),
-        ])
-        .with_columns([when(
-            is_agent
-                .and(is_month)
-                .and(col("will").is_not_null())
-                .and(col("close_rate").is_not_null())
-                .and(col("team_median_close_rate").is_not_null()),
-        )
-        .then(
-            when(col("will").gt_eq(lit(params.will_threshold)))
-                .then(
-                    when(
-                        col("close_rate")
-                            .gt_eq(col("team_median_close_rate") * lit(params.skill_ratio)),
-                    )
-                    .then(lit("on_track"))
-                    .otherwise(lit("does_not_know_how")),
-                )
-                .otherwise(
-                    when(
-                        col("close_rate")
-                            .gt_eq(col("team_median_close_rate") * lit(params.skill_ratio)),
-                    )
-                    .then(lit("does_not_do_enough"))
-                    .otherwise(lit("unwilling")),
-                ),
-        )
-        .otherwise(lit(NULL).cast(DataType::String))
-        .alias("coaching_quadrant")])
-        .with_column(lit(day_number(params.as_of)).alias("as_of"))
-        .sort(
-            ["scope", "scope_id", "period", "period_start"],
-            SortMultipleOptions::default(),
-        );
-    let started = std::time::Instant::now();
-    let mut frame = table.collect()?;
+    let frame = table.frame()?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         rows = frame.height(),
-        "kpi aggregated"
+        "kpi table built"
     );
-    money_and_dates(&mut frame)?;
-    let ordered: Vec<&str> = OUTPUT_COLUMNS.to_vec();
-    Ok(frame.select(ordered)?)
+    Ok(frame)
+}
+
+/// The rows' tallies, turned into the output table: ratios, views, names and parents.
+struct Table<'a> {
+    job: &'a Job<'a>,
+    activity: Activity,
+    /// Outlets visited, assigned outlets visited, assigned outlets with a sale.
+    outlets: Vec<[u32; 3]>,
+    plans: Plans,
+    latest_teams: Vec<(u32, u32)>,
+    targets: Vec<u32>,
+    assigned_outlets: [DistinctCounts; 3],
+    agents_on_roster: [DistinctCounts; 3],
+    /// Team keys by id, the order of the ranks in `latest_teams`.
+    team_order: Vec<u32>,
+}
+
+/// `numerator / denominator`, null when the denominator is zero or null.
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    match denominator {
+        Some(d) if d != 0.0 => numerator.map(|n| n / d),
+        _ => None,
+    }
+}
+
+fn ints(name: &str, values: impl Iterator<Item = i64>) -> Column {
+    Int64Chunked::from_iter_values(name.into(), values).into_column()
+}
+
+fn optional_ints(name: &str, values: impl Iterator<Item = Option<i64>>) -> Column {
+    values
+        .collect::<Int64Chunked>()
+        .with_name(name.into())
+        .into_column()
+}
+
+fn floats(name: &str, values: impl Iterator<Item = Option<f64>>) -> Column {
+    values
+        .collect::<Float64Chunked>()
+        .with_name(name.into())
+        .into_column()
+}
+
+fn strings<'s>(name: &str, values: impl Iterator<Item = &'s str>) -> Column {
+    StringChunked::from_iter_values(name.into(), values).into_column()
+}
+
+fn optional_strings<'s>(name: &str, values: impl Iterator<Item = Option<&'s str>>) -> Column {
+    values
+        .collect::<StringChunked>()
+        .with_name(name.into())
+        .into_column()
+}
+
+fn dates(name: &str, days: impl Iterator<Item = i32>) -> Column {
+    Int32Chunked::from_iter_values(name.into(), days)
+        .into_date()
+        .into_column()
+}
+
+/// Money as Decimal(18, 2) from fen.
+fn decimals(fen: Int128Chunked) -> PolarsResult<Column> {
+    Ok(fen.into_decimal(18, 2)?.into_series().into_column())
+}
+
+/// Builds one or more columns of the table.
+type Build<'a> = Box<dyn Fn() -> PolarsResult<Vec<Column>> + Sync + 'a>;
+
+fn one<'a>(build: impl Fn() -> Column + Sync + 'a) -> Build<'a> {
+    Box::new(move || Ok(vec![build()]))
+}
+
+fn float<'a>(
+    rows: usize,
+    name: &'static str,
+    value: impl Fn(usize) -> Option<f64> + Sync + 'a,
+) -> Build<'a> {
+    one(move || floats(name, (0..rows).map(&value)))
+}
+
+fn optional_int<'a>(
+    rows: usize,
+    name: &'static str,
+    value: impl Fn(usize) -> Option<i64> + Sync + 'a,
+) -> Build<'a> {
+    one(move || optional_ints(name, (0..rows).map(&value)))
+}
+
+impl<'a> Table<'a> {
+    fn grain(&self, r: usize) -> &Grain {
+        &self.job.grains[usize::from(self.job.rows.grain[r])]
+    }
+
+    fn month_row(&self, r: usize) -> bool {
+        usize::from(self.job.rows.grain[r]) == MONTH
+    }
+
+    fn agent_row(&self, r: usize) -> bool {
+        self.job.rows.scope[r] < self.job.keys.teams
+    }
+
+    fn period_start(&self, r: usize) -> NaiveDate {
+        self.grain(r).starts[self.job.rows.period[r] as usize]
+    }
+
+    fn period_end(&self, r: usize) -> i32 {
+        day_number(self.grain(r).kind.end_of(self.period_start(r)))
+    }
+
+    /// Agent rows: the agent's team in the period.
+    fn agent_team(&self, r: usize) -> Option<u32> {
+        let (_, rank) = self.latest_teams[r];
+        (rank != NONE).then(|| self.team_order[rank as usize])
+    }
+
+    /// Month rows: a count of the scope's target.
+    fn target(&self, r: usize, count: fn(&Target) -> Option<i64>) -> Option<i64> {
+        match self.targets[r] {
+            NONE => None,
+            index => count(&self.job.data.targets[index as usize]),
+        }
+    }
+
+    fn count(&self, r: usize, counter: usize) -> i64 {
+        self.activity.counts[r][counter]
+    }
+
+    fn net_premium(&self, r: usize) -> i64 {
+        self.count(r, GROSS_PREMIUM) - self.count(r, REFUNDS)
+    }
+
+    fn distinct(&self, counts: &[DistinctCounts; 3], r: usize) -> i64 {
+        let rows = self.job.rows;
+        let grain = usize::from(rows.grain[r]);
+        i64::from(counts[grain].get(rows.scope[r], rows.period[r]))
+    }
+
+    fn assigned_outlets(&self, r: usize) -> i64 {
+        self.distinct(&self.assigned_outlets, r)
+    }
+
+    /// Team, branch and region rows: agents on the roster.
+    fn agents_on_roster(&self, r: usize) -> Option<i64> {
+        (!self.agent_row(r)).then(|| self.distinct(&self.agents_on_roster, r))
+    }
+
+    fn active_agents(&self, r: usize) -> Option<i64> {
+        (!self.agent_row(r)).then(|| self.activity.active_agents[r])
+    }
+
+    fn close_rate(&self, r: usize) -> Option<f64> {
+        ratio(
+            Some(self.count(r, SALES) as f64),
+            Some(self.count(r, CUSTOMERS_CONSULTED) as f64),
+        )
+    }
+
+    fn outlet_activity_rate(&self, r: usize) -> Option<f64> {
+        ratio(
+            Some(f64::from(self.outlets[r][2])),
+            Some(self.assigned_outlets(r) as f64),
+        )
+    }
+
+    fn premium_attainment(&self, r: usize) -> Option<f64> {
+        ratio(
+            Some(self.net_premium(r) as f64),
+            self.target(r, |t| t.premium_fen).map(|t| t as f64),
+        )
+    }
+
+    fn time_progress(&self, r: usize) -> Option<f64> {
+        let params = self.job.params;
+        self.month_row(r)
+            .then(|| time_progress(&params.calendar, self.period_start(r), params.as_of))
+            .flatten()
+    }
+
+    fn projected_attainment(&self, r: usize) -> Option<f64> {
+        ratio(self.premium_attainment(r), self.time_progress(r))
+    }
+
+    fn planned(&self, r: usize, kind: usize) -> Option<f64> {
+        self.plans.planned[r][kind].map(|s| s.sum)
+    }
+
+    fn plan_adherence(&self, r: usize, kind: usize) -> Option<f64> {
+        let actual = self.plans.on_plan[r].map(|sums| sums[kind] as f64);
+        ratio(actual, self.planned(r, kind))
+    }
+
+    /// Month rows: actual count over the target count.
+    fn count_attainment(
+        &self,
+        r: usize,
+        counter: usize,
+        count: fn(&Target) -> Option<i64>,
+    ) -> Option<f64> {
+        ratio(
+            Some(self.count(r, counter) as f64),
+            self.target(r, count).map(|t| t as f64),
+        )
+    }
+
+    /// The median close rate of the agents with the same team (or with none) per month, as
+    /// polars takes it (halfway between the middle two, as `lower + (upper - lower) / 2`).
+    fn team_medians(&self) -> PlHashMap<(u32, u32), f64> {
+        let mut rates: PlHashMap<(u32, u32), Vec<f64>> = PlHashMap::new();
+        for r in 0..self.job.rows.len() {
+            if self.agent_row(r)
+                && self.month_row(r)
+                && let Some(rate) = self.close_rate(r)
+            {
+                let team = self.agent_team(r).unwrap_or(NONE);
+                rates
+                    .entry((team, self.job.rows.period[r]))
+                    .or_default()
+                    .push(rate);
+            }
+        }
+        rates
+            .into_iter()
+            .map(|(group, mut values)| {
+                values.sort_unstable_by(f64::total_cmp);
+                let (lower, upper) = (values[(values.len() - 1) / 2], values[values.len() / 2]);
+                let median = if lower == upper {
+                    lower
+                } else {
+                    0.5 * (upper - lower) + lower
+                };
+                (group, median)
+            })
+            .collect()
+    }
+
+    /// The scope's name and id, and the team, branch and region ids of a row.
+    fn ids(
+        &self,
+        r: usize,
+        branch_region: &PlHashMap<&'a str, &'a str>,
+    ) -> (&'static str, &'a str, [Option<&'a str>; 3]) {
+        let facts = self.job.facts;
+        let (scope, id) = self.job.keys.split(self.job.rows.scope[r]);
+        let team = |team: u32| {
+            let row = facts.team_row[team as usize];
+            [
+                Some(facts.teams.names[team as usize]),
+                row.map(|(branch, _)| branch),
+                row.map(|(_, region)| region),
+            ]
+        };
+        let (name, parents) = match scope {
+            Scope::Agent => (
+                facts.agents.names[id as usize],
+                self.agent_team(r).map_or([None; 3], team),
+            ),
+            Scope::Team => (facts.teams.names[id as usize], team(id)),
+            Scope::Branch => {
+                let branch = facts.branches.names[id as usize];
+                (
+                    branch,
+                    [None, Some(branch), branch_region.get(branch).copied()],
+                )
+            }
+            Scope::Region => {
+                let region = facts.regions.names[id as usize];
+                (region, [None, None, Some(region)])
+            }
+        };
+        (scope_name(scope), name, parents)
+    }
+
+    /// The agent-day counters as their columns, in one pass over the rows.
+    fn counters(&self) -> PolarsResult<Vec<Column>> {
+        let n = self.job.rows.len();
+        const COUNTS: [(&str, usize); 6] = [
+            ("visits", VISITS),
+            ("consultations", CONSULTATIONS),
+            ("customers_consulted", CUSTOMERS_CONSULTED),
+            ("customers_interested", CUSTOMERS_INTERESTED),
+            ("sales", SALES),
+            ("cancellations", CANCELLATIONS),
+        ];
+        let mut counts = COUNTS.map(|_| Vec::with_capacity(n));
+        // Premium (net of refunds), gross premium and refunds, in fen.
+        let mut money = [0, 1, 2].map(|_| Vec::with_capacity(n));
+        let mut per_sale = Vec::with_capacity(n);
+        for row in &self.activity.counts {
+            for (column, (_, counter)) in counts.iter_mut().zip(COUNTS) {
+                column.push(row[counter]);
+            }
+            let net = i128::from(row[GROSS_PREMIUM] - row[REFUNDS]);
+            for (column, fen) in
+                money
+                    .iter_mut()
+                    .zip([net, row[GROSS_PREMIUM].into(), row[REFUNDS].into()])
+            {
+                column.push(fen);
+            }
+            let sales = i128::from(row[SALES]);
+            per_sale.push((sales != 0).then(|| rounded_division(net, sales)));
+        }
+        let mut columns: Vec<Column> = COUNTS
+            .iter()
+            .zip(counts)
+            .map(|((name, _), values)| Int64Chunked::from_vec((*name).into(), values).into_column())
+            .collect();
+        for (name, fen) in ["premium", "gross_premium", "refunds"]
+            .into_iter()
+            .zip(money)
+        {
+            columns.push(decimals(Int128Chunked::from_vec(name.into(), fen))?);
+        }
+        let per_sale: Int128Chunked = per_sale.into_iter().collect();
+        columns.push(decimals(per_sale.with_name("premium_per_sale".into()))?);
+        Ok(columns)
+    }
+
+    fn frame(&self) -> PolarsResult<DataFrame> {
+        let n = self.job.rows.len();
+        let all = || 0..n;
+        let params = self.job.params;
+        let as_of = day_number(params.as_of);
+        let branch_region: PlHashMap<&str, &str> =
+            self.job.facts.team_row.iter().flatten().copied().collect();
+        let ids = |r: usize| self.ids(r, &branch_region);
+        let medians = self.team_medians();
+        let team_median = |r: usize| {
+            if !(self.agent_row(r) && self.month_row(r)) {
+                return None;
+            }
+            let team = self.agent_team(r).unwrap_or(NONE);
+            medians.get(&(team, self.job.rows.period[r])).copied()
+        };
+        let quadrant = |r: usize| {
+            if !(self.agent_row(r) && self.month_row(r)) {
+                return None;
+            }
+            // Will: visit plan adherence, consultations' when visits were not planned.
+            let will = self
+                .plan_adherence(r, 0)
+                .or_else(|| self.plan_adherence(r, 1))?;
+            let skilled = self.close_rate(r)? >= team_median(r)? * params.skill_ratio;
+            Some(match (will >= params.will_threshold, skilled) {
+                (true, true) => "on_track",
+                (true, false) => "does_not_know_how",
+                (false, true) => "does_not_do_enough",
+                (false, false) => "unwilling",
+            })
+        };
+        let target = |name: &'static str, count: fn(&Target) -> Option<i64>| {
+            optional_int(n, name, move |r| self.target(r, count))
+        };
+        // The heaviest first, so that the two threads finish together.
+        let builds: Vec<Build<'_>> = vec![
+            Box::new(|| self.counters()),
+            one(|| strings("scope", all().map(|r| ids(r).0))),
+            one(|| strings("scope_id", all().map(|r| ids(r).1))),
+            one(|| optional_strings("team_id", all().map(|r| ids(r).2[0]))),
+            one(|| optional_strings("branch_id", all().map(|r| ids(r).2[1]))),
+            one(|| optional_strings("region_id", all().map(|r| ids(r).2[2]))),
+            one(|| strings("period", all().map(|r| self.grain(r).kind.name()))),
+            one(|| optional_strings("coaching_quadrant", all().map(quadrant))),
+            one(|| {
+                dates(
+                    "period_start",
+                    all().map(|r| day_number(self.period_start(r))),
+                )
+            }),
+            one(|| dates("period_end", all().map(|r| self.period_end(r)))),
+            one(|| dates("as_of", all().map(|_| as_of))),
+            one(|| {
+                ints(
+                    "outlets_visited",
+                    self.outlets.iter().map(|o| i64::from(o[0])),
+                )
+            }),
+            one(|| ints("assigned_outlets", all().map(|r| self.assigned_outlets(r)))),
+            float(n, "visit_coverage", |r| {
+                ratio(
+                    Some(f64::from(self.outlets[r][1])),
+                    Some(self.assigned_outlets(r) as f64),
+                )
+            }),
+            float(n, "outlet_activity_rate", |r| self.outlet_activity_rate(r)),
+            float(n, "close_rate", |r| self.close_rate(r)),
+            optional_int(n, "agents_on_roster", |r| self.agents_on_roster(r)),
+            optional_int(n, "active_agents", |r| self.active_agents(r)),
+            float(n, "agent_activity_rate", |r| {
+                ratio(
+                    self.active_agents(r).map(|a| a as f64),
+                    self.agents_on_roster(r).map(|a| a as f64),
+                )
+            }),
+            Box::new(|| {
+                let fen: Int128Chunked = all()
+                    .map(|r| self.target(r, |t| t.premium_fen).map(i128::from))
+                    .collect();
+                Ok(vec![decimals(fen.with_name("premium_target".into()))?])
+            }),
+            float(n, "premium_attainment", |r| self.premium_attainment(r)),
+            float(n, "outlet_activity_rate_target", |r| {
+                self.target(r, |t| t.outlet_activity_rate_bp)
+                    .map(|bp| bp as f64 / 10_000.0)
+            }),
+            float(n, "outlet_activity_rate_attainment", |r| {
+                ratio(
+                    self.outlet_activity_rate(r).map(|rate| rate * 10_000.0),
+                    self.target(r, |t| t.outlet_activity_rate_bp)
+                        .map(|bp| bp as f64),
+                )
+            }),
+            float(n, "planned_visits", |r| self.planned(r, 0)),
+            float(n, "planned_consultations", |r| self.planned(r, 1)),
+            float(n, "planned_sales", |r| self.planned(r, 2)),
+            float(n, "plan_adherence_visits", |r| self.plan_adherence(r, 0)),
+            float(n, "plan_adherence_consultations", |r| {
+                self.plan_adherence(r, 1)
+            }),
+            float(n, "plan_adherence_sales", |r| self.plan_adherence(r, 2)),
+            float(n, "time_progress", |r| self.time_progress(r)),
+            float(n, "pace_gap", |r| {
+                Some(self.premium_attainment(r)? - self.time_progress(r)?)
+            }),
+            float(n, "projected_attainment", |r| self.projected_attainment(r)),
+            one(|| {
+                all()
+                    .map(|r| {
+                        let projected = self.projected_attainment(r)?;
+                        let open = self.period_end(r) >= as_of;
+                        Some(projected < params.at_risk_threshold && open)
+                    })
+                    .collect::<BooleanChunked>()
+                    .with_name("at_risk".into())
+                    .into_column()
+            }),
+            target("visits_target", |t| t.visits),
+            float(n, "visits_attainment", |r| {
+                self.count_attainment(r, VISITS, |t| t.visits)
+            }),
+            target("consultations_target", |t| t.consultations),
+            float(n, "consultations_attainment", |r| {
+                self.count_attainment(r, CONSULTATIONS, |t| t.consultations)
+            }),
+            target("sales_target", |t| t.sales),
+            float(n, "sales_attainment", |r| {
+                self.count_attainment(r, SALES, |t| t.sales)
+            }),
+            float(n, "team_median_close_rate", Box::new(team_median)),
+        ];
+        // Two threads take the builds in turn as they finish the previous one.
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let mut built = Vec::new();
+            while let Some(build) = builds.get(next.fetch_add(1, Ordering::Relaxed)) {
+                built.push(build());
+            }
+            built
+        };
+        let (theirs, mine) = both(work, work);
+        let mut columns = Vec::with_capacity(OUTPUT_COLUMNS.len());
+        for built in theirs.into_iter().chain(mine) {
+            columns.extend(built?);
+        }
+        DataFrame::new(n, columns)?.select(OUTPUT_COLUMNS)
+    }
 }
 
 /// The output contract, in order. Dashboards and analysts depend on these names.
@@ -987,67 +1541,6 @@ pub const OUTPUT_COLUMNS: [&str; 49] = [
     "sales_attainment",
     "team_median_close_rate",
 ];
-
-/// Money columns as Decimal(18, 2) from their fen integers; day numbers as dates.
-fn money_and_dates(frame: &mut DataFrame) -> PolarsResult<()> {
-    let fen = |frame: &DataFrame, name: &str| -> PolarsResult<Vec<Option<i64>>> {
-        Ok(frame.column(name)?.i64()?.iter().collect())
-    };
-    let decimal = |name: &str, values: Vec<Option<i128>>| -> PolarsResult<Column> {
-        let chunked: Int128Chunked = values.into_iter().collect();
-        Ok(chunked
-            .into_decimal(18, 2)?
-            .into_series()
-            .with_name(name.into())
-            .into_column())
-    };
-    let premium = fen(frame, "premium_fen")?;
-    let sales = fen(frame, "sales")?;
-    let per_sale: Vec<Option<i128>> = premium
-        .iter()
-        .zip(&sales)
-        .map(|(p, s)| match (p, s) {
-            (Some(p), Some(s)) if *s != 0 => Some(rounded_division(i128::from(*p), i128::from(*s))),
-            _ => None,
-        })
-        .collect();
-    let columns = [
-        decimal(
-            "premium",
-            premium.iter().map(|v| v.map(i128::from)).collect(),
-        )?,
-        decimal("premium_per_sale", per_sale)?,
-        decimal(
-            "premium_target",
-            fen(frame, "premium_target_fen")?
-                .into_iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
-        )?,
-        decimal(
-            "gross_premium",
-            fen(frame, "gross_premium_fen")?
-                .into_iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
-        )?,
-        decimal(
-            "refunds",
-            fen(frame, "refunds_fen")?
-                .into_iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
-        )?,
-    ];
-    for column in columns {
-        frame.with_column(column)?;
-    }
-    for name in ["period_start", "period_end", "as_of"] {
-        let dates = frame.column(name)?.cast(&DataType::Date)?;
-        frame.with_column(dates)?;
-    }
-    Ok(())
-}
 
 /// `numerator / denominator` rounded half away from zero.
 fn rounded_division(numerator: i128, denominator: i128) -> i128 {

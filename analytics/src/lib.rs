@@ -4,10 +4,12 @@
 //! - [`kpi`]: the KPI job (polars).
 //! - [`output`]: Parquet files of KPIs and ledgers.
 //! - [`periods`]: days, ISO weeks, months, time progress.
+//! - [`spans`]: distinct counts per period straight from runs of days.
 //! - [`warehouse`]: the ledgers read from ClickHouse and the KPIs written there.
 
 pub mod data;
 pub mod kpi;
 pub mod output;
 pub mod periods;
+pub mod spans;
 pub mod warehouse;

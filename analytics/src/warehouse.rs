@@ -238,11 +238,11 @@ impl LedgerSource for ClickHouseSource {
         data.agent_days = rows
             .into_iter()
             .map(|r| AgentDay {
-                agent_id: r.agent_id,
+                agent_id: r.agent_id.into(),
                 date: r.business_date,
-                team_id: non_empty(r.team_id),
-                branch_id: non_empty(r.branch_id),
-                region_id: non_empty(r.region_id),
+                team_id: non_empty(r.team_id).map(Into::into),
+                branch_id: non_empty(r.branch_id).map(Into::into),
+                region_id: non_empty(r.region_id).map(Into::into),
                 visits: r.visits,
                 consultations: r.consultations,
                 customers_consulted: r.customers_consulted,
@@ -267,8 +267,8 @@ impl LedgerSource for ClickHouseSource {
         data.outlet_days = rows
             .into_iter()
             .map(|r| OutletDay {
-                agent_id: r.agent_id,
-                outlet_id: r.outlet_id,
+                agent_id: r.agent_id.into(),
+                outlet_id: r.outlet_id.into(),
                 date: r.business_date,
                 visits: r.visits,
                 sales: r.sales,

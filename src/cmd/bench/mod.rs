@@ -85,6 +85,9 @@ enum Scenario {
         as_of: Option<NaiveDate>,
         #[command(flatten)]
         kafka: replay::KafkaStage,
+        /// The kpi stage also writes its table here (Parquet), to compare runs.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -120,7 +123,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             dir,
             as_of,
             kafka,
-        } => child(&stage, &dir, as_of, &kafka),
+            out,
+        } => child(&stage, &dir, as_of, &kafka, out.as_deref()),
     }
 }
 
@@ -319,6 +323,7 @@ fn child(
     dir: &Path,
     as_of: Option<NaiveDate>,
     kafka: &replay::KafkaStage,
+    out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(measured) = compare::child(stage, dir, as_of)? {
         println!("{}", serde_json::to_string(&measured)?);
@@ -335,7 +340,16 @@ fn child(
             params.since = START.parse()?;
             let data = SqliteSource::new(dir.join("ledgers.db"))
                 .load(params.window_start(), params.as_of)?;
-            let table = compute(&data, &params)?;
+            tracing::debug!(
+                ms = started.elapsed().as_millis() as u64,
+                agent_days = data.agent_days.len(),
+                outlet_days = data.outlet_days.len(),
+                "kpi ledgers loaded"
+            );
+            let mut table = compute(&data, &params)?;
+            if let Some(out) = out {
+                aqs_analytics::output::write_parquet(&mut table, out)?;
+            }
             table.height() as u64
         }
         other => anyhow::bail!("unknown stage {other}"),

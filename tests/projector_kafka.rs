@@ -99,13 +99,13 @@ fn a_killed_instance_is_taken_over_and_the_ledgers_match_a_clean_run() {
     let mut rng = aqs_schemas::generator::Rng::new(11);
     for _ in 0..3 {
         let mut alone = Killed(start("a"));
-        std::thread::sleep(Duration::from_millis(rng.between(1_500, 4_000)));
+        std::thread::sleep(Duration::from_millis(rng.between(800, 2_000)));
         alone.0.kill().expect("SIGKILL");
         alone.0.wait().expect("reap");
     }
     let survivor = Killed(start("a"));
     let victim = start("b");
-    std::thread::sleep(Duration::from_millis(2_500));
+    std::thread::sleep(Duration::from_millis(1_500));
     let mut victim = Killed(victim);
     victim.0.kill().expect("SIGKILL");
     victim.0.wait().expect("reap");

@@ -586,9 +586,16 @@ mod tests {
 
     use super::*;
 
+    /// The package's folder, read when the test runs (cargo sets it) rather than when it was
+    /// built: a build cache shared with a clone in another folder may hold this test built there.
+    fn manifest_dir() -> String {
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+    }
+
     #[test]
     fn embedded_migrations_are_exactly_the_files_of_deploy_clickhouse() {
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/clickhouse");
+        let folder = Path::new(&manifest_dir()).join("../deploy/clickhouse");
         let mut on_disk = BTreeMap::new();
         for entry in std::fs::read_dir(&folder).expect("deploy/clickhouse exists") {
             let path = entry.expect("readable entry").path();

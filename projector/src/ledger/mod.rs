@@ -884,29 +884,23 @@ trait AgentMap<T> {
     fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T>;
 }
 
-impl<T> AgentMap<T> for BTreeMap<String, T> {
-    fn has(&self, agent_id: &str) -> bool {
-        self.contains_key(agent_id)
-    }
-    fn put(&mut self, agent_id: String, value: T) {
-        self.insert(agent_id, value);
-    }
-    fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T> {
-        self.get_mut(agent_id)
-    }
+macro_rules! agent_map {
+    ($($map:ident),*) => {$(
+        impl<T> AgentMap<T> for $map<String, T> {
+            fn has(&self, agent_id: &str) -> bool {
+                self.contains_key(agent_id)
+            }
+            fn put(&mut self, agent_id: String, value: T) {
+                self.insert(agent_id, value);
+            }
+            fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T> {
+                self.get_mut(agent_id)
+            }
+        }
+    )*};
 }
 
-impl<T> AgentMap<T> for HashMap<String, T> {
-    fn has(&self, agent_id: &str) -> bool {
-        self.contains_key(agent_id)
-    }
-    fn put(&mut self, agent_id: String, value: T) {
-        self.insert(agent_id, value);
-    }
-    fn get_mut_of(&mut self, agent_id: &str) -> Option<&mut T> {
-        self.get_mut(agent_id)
-    }
-}
+agent_map!(BTreeMap, HashMap);
 
 /// The outlet a policy's refunds count on: the first (by event id) non-retracted sale's.
 fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {

@@ -247,11 +247,7 @@ pub fn compare(
     let mut reports = Vec::new();
     let mut engines = (String::new(), String::new());
     for size in sizes {
-        let (agents, days) = size
-            .split_once('x')
-            .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
-            .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
-        let dir = work.join(format!("kpi-{agents}x{days}"));
+        let (agents, days, dir) = super::region(work, size)?;
         prepare(&dir, agents, days)?;
         if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
             run_child("project", &dir, &[])?;

@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::{Duration as Days, NaiveDate};
 
 use super::{START, machine, prepare, run_child};
@@ -18,11 +17,7 @@ pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
     );
     println!("|---|---:|---:|---:|---:|---:|");
     for size in sizes {
-        let (agents, days) = size
-            .split_once('x')
-            .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
-            .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
-        let dir = work.join(format!("kpi-{agents}x{days}"));
+        let (agents, days, dir) = super::region(work, size)?;
         let (events, _) = prepare(&dir, agents, days)?;
         if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
             run_child("project", &dir, &[])?;

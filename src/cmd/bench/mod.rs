@@ -231,6 +231,15 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// A region size written AGENTSxDAYS, and the folder of the `kpi` scenario for it.
+fn region(work: &Path, size: &str) -> anyhow::Result<(u32, u32, PathBuf)> {
+    let (agents, days) = size
+        .split_once('x')
+        .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
+        .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
+    Ok((agents, days, work.join(format!("kpi-{agents}x{days}"))))
+}
+
 /// CPU time (user + system) of this process so far.
 fn cpu_seconds() -> f64 {
     // Fields 14 and 15 of /proc/self/stat, in clock ticks (100 per second on Linux).

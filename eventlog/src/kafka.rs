@@ -870,6 +870,10 @@ impl KafkaConsumer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", config.session_timeout_ms.to_string())
+            // When its local queue is full (64 MB by default, reached quickly while
+            // catching up on many partitions), librdkafka waits a whole second before the
+            // next fetch by default, which left a replay idle most of the time.
+            .set("fetch.queue.backoff.ms", "10")
             // Incremental rebalancing: a partition stays put (with the state built for it)
             // unless it has to move.
             .set("partition.assignment.strategy", "cooperative-sticky");

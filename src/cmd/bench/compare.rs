@@ -314,7 +314,7 @@ pub fn compare(
     }
 
     println!(
-        "Team × month KPIs three ways — {}; {}, {}\n",
+        "\n### Team × month KPIs three ways: the KPI job, ClickHouse SQL, DuckDB — {}; {}, {}\n",
         machine(),
         engines.0,
         engines.1

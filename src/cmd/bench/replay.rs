@@ -326,7 +326,7 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");
     }
     println!(
-        "| log | events | append (events/s) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | 2 instances (events/s) | 2 instances / 1 |"
+        "| log | events | append (events/s, when the log was made) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | 2 instances (events/s) | 2 instances / 1 |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &size in &args.events {

@@ -90,6 +90,7 @@ pub(super) fn child_stage(stage: &str, dir: &Path, kafka: &KafkaStage) -> anyhow
             let consumer = ShareConsumer {
                 inner: KafkaConsumer::connect(&stage_config(kafka)?)?,
                 share: (DEFAULT_PARTITIONS / kafka.instances.max(1)) as usize,
+                settled: false,
             };
             let hold = (kafka.instances > 1).then(|| Hold {
                 done: dir.join(format!("done-{}", kafka.instance)),
@@ -133,12 +134,26 @@ fn read_and_decode(mut consumer: impl LogConsumer) -> anyhow::Result<u64> {
     Ok(count)
 }
 
-/// A group member that does not call itself drained before it owns its share of the
-/// events partitions: instances started together join the group one after the other, and
-/// the first holds every partition until the group has spread them.
+/// A group member that folds nothing until it owns its share of the events partitions, and
+/// does not call itself drained before: instances started together join the group one
+/// after the other, and the first holds every partition until the group has spread them.
+/// Without this, the first would fold half the log only to hand it over to be read again.
 struct ShareConsumer<C> {
     inner: C,
     share: usize,
+    settled: bool,
+}
+
+impl<C: LogConsumer> ShareConsumer<C> {
+    fn owns_its_share(&mut self) -> bool {
+        let owned = self
+            .inner
+            .assignment()
+            .iter()
+            .filter(|p| p.stream == Stream::Events)
+            .count();
+        owned == self.share
+    }
 }
 
 impl<C: LogConsumer> LogConsumer for ShareConsumer<C> {
@@ -151,6 +166,21 @@ impl<C: LogConsumer> LogConsumer for ShareConsumer<C> {
     }
 
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<LogRecord>, LogError> {
+        if !self.settled {
+            if !self.owns_its_share() {
+                // Polling serves the group's rebalance; what it reads is read again below.
+                self.inner.poll(max, timeout)?;
+                return Ok(Vec::new());
+            }
+            self.settled = true;
+            let from_start: Positions = self
+                .inner
+                .assignment()
+                .into_iter()
+                .map(|partition| (partition, 0))
+                .collect();
+            self.inner.seek(&from_start)?;
+        }
         self.inner.poll(max, timeout)
     }
 
@@ -159,13 +189,7 @@ impl<C: LogConsumer> LogConsumer for ShareConsumer<C> {
     }
 
     fn lag(&mut self, positions: &Positions) -> Option<u64> {
-        let owned = self
-            .inner
-            .assignment()
-            .iter()
-            .filter(|p| p.stream == Stream::Events)
-            .count();
-        if owned == self.share {
+        if self.settled {
             self.inner.lag(positions)
         } else {
             None
@@ -360,8 +384,7 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             )?;
             let one = project_kafka(&dir, &prefix, 1)?;
             let two = project_kafka(&dir, &prefix, 2)?;
-            // Two instances may read some records twice: a partition that moves while the
-            // group settles is read again from the start by its new owner.
+            // Every instance reads the reference stream whole (teams, outlets, targets).
             anyhow::ensure!(
                 decode.items == events && one.items == events && two.items >= events,
                 "Kafka reads saw {}, {} and {} records of {events}",

@@ -12,20 +12,20 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::kpi::{KpiParams, compute};
 use aqs_analytics::output::export_ledger_parquet;
 use aqs_analytics::periods::{PeriodKind, from_day_number};
 use aqs_schemas::YearMonth;
 use aqs_warehouse::clickhouse::{RowOwned, RowWrite};
 use aqs_warehouse::ledgers::{AgentDayRow, AgentOutletDayRow, AssignmentRow, RosterRow, TargetRow};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
-use chrono::{Duration as Days, NaiveDate};
+use chrono::NaiveDate;
 use polars::prelude::{DataFrame, IntoLazy, col, lit};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 
-use super::{Measured, START, machine, peak_rss_mib, prepare, run_child};
+use super::{
+    Measured, kpi_params, kpi_table, machine, projected_region, region_last_day, run_child,
+};
 
 const CLICKHOUSE_SQL: &str = include_str!("compare/team_month.clickhouse.sql");
 const DUCKDB_SQL: &str = include_str!("compare/team_month.duckdb.sql");
@@ -197,13 +197,12 @@ struct Window {
 
 impl Window {
     fn new(days: u32) -> anyhow::Result<Self> {
-        let since: NaiveDate = START.parse()?;
-        let as_of = since + Days::days(i64::from(days) - 1);
-        let params = params(as_of)?;
+        let as_of = region_last_day(days)?;
+        let params = kpi_params(as_of)?;
         Ok(Self {
             first: params.window_start(),
             last: as_of,
-            month_from: PeriodKind::Month.start_of(since),
+            month_from: PeriodKind::Month.start_of(params.since),
         })
     }
 
@@ -212,12 +211,6 @@ impl Window {
             .replace("{last}", &self.last.to_string())
             .replace("{month_from}", &self.month_from.to_string())
     }
-}
-
-fn params(as_of: NaiveDate) -> anyhow::Result<KpiParams> {
-    let mut params = KpiParams::new(as_of);
-    params.since = START.parse()?;
-    Ok(params)
 }
 
 /// What one engine gave: its rows and its best time of the runs.
@@ -247,12 +240,7 @@ pub fn compare(
     let mut reports = Vec::new();
     let mut engines = (String::new(), String::new());
     for size in sizes {
-        let (agents, days, dir) = super::region(work, size)?;
-        prepare(&dir, agents, days)?;
-        if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
-            run_child("project", &dir, &[])?;
-            std::fs::write(dir.join("projected"), "")?;
-        }
+        let (agents, days, dir, _) = projected_region(work, size)?;
         let window = Window::new(days)?;
         let out = dir.join("compare");
         std::fs::create_dir_all(&out)?;
@@ -363,22 +351,17 @@ pub fn child(
         return Ok(None);
     }
     let started = Instant::now();
-    let params = params(as_of.context("the compare stage needs --as-of")?)?;
-    let data =
-        SqliteSource::new(dir.join("ledgers.db")).load(params.window_start(), params.as_of)?;
-    let table = compute(&data, &params)?;
+    let table = kpi_table(dir, as_of.context("the compare stage needs --as-of")?)?;
     let seconds = started.elapsed().as_secs_f64();
     let rows = team_months(&table)?;
     std::fs::write(
         dir.join("compare").join("aqs.json"),
         serde_json::to_vec(&rows)?,
     )?;
-    Ok(Some(Measured {
-        items: table.height() as u64,
+    Ok(Some(Measured::by_this_process(
+        table.height() as u64,
         seconds,
-        peak_rss_mib: peak_rss_mib(),
-        cpu_seconds: super::cpu_seconds(),
-    }))
+    )))
 }
 
 /// The team × month rows of the job's table.

@@ -3,9 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use chrono::{Duration as Days, NaiveDate};
-
-use super::{START, machine, prepare, run_child};
+use super::{machine, projected_region, region_last_day, run_child};
 
 pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
     println!(
@@ -17,13 +15,8 @@ pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
     );
     println!("|---|---:|---:|---:|---:|---:|");
     for size in sizes {
-        let (agents, days, dir) = super::region(work, size)?;
-        let (events, _) = prepare(&dir, agents, days)?;
-        if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
-            run_child("project", &dir, &[])?;
-            std::fs::write(dir.join("projected"), "")?;
-        }
-        let as_of = START.parse::<NaiveDate>()? + Days::days(i64::from(days) - 1);
+        let (agents, days, dir, events) = projected_region(work, size)?;
+        let as_of = region_last_day(days)?;
         let measured = run_child("kpi", &dir, &["--as-of".to_owned(), as_of.to_string()])?;
         let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
             "SELECT COUNT(*) FROM ledger_agent_day",

@@ -104,6 +104,45 @@ struct Measured {
 
 const START: &str = "2025-12-01";
 
+impl Measured {
+    /// `items` done in `seconds` by this process, with its peak memory and CPU time so far.
+    fn by_this_process(items: u64, seconds: f64) -> Self {
+        Self {
+            items,
+            seconds,
+            peak_rss_mib: peak_rss_mib(),
+            cpu_seconds: cpu_seconds(),
+        }
+    }
+}
+
+/// The KPI job's parameters over a generated region (its first day is `START`).
+fn kpi_params(as_of: NaiveDate) -> anyhow::Result<KpiParams> {
+    let mut params = KpiParams::new(as_of);
+    params.since = START.parse()?;
+    Ok(params)
+}
+
+/// The last day of a generated region of `days` days: the as-of date of its KPIs.
+fn region_last_day(days: u32) -> anyhow::Result<NaiveDate> {
+    Ok(START.parse::<NaiveDate>()? + chrono::Duration::days(i64::from(days) - 1))
+}
+
+/// The whole KPI job over the ledgers of a region's folder, as of `as_of`.
+fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::DataFrame> {
+    let started = Instant::now();
+    let params = kpi_params(as_of)?;
+    let data =
+        SqliteSource::new(dir.join("ledgers.db")).load(params.window_start(), params.as_of)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        agent_days = data.agent_days.len(),
+        outlet_days = data.outlet_days.len(),
+        "kpi ledgers loaded"
+    );
+    Ok(compute(&data, &params)?)
+}
+
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
         Scenario::All { quick, clickhouse } => all(&args.work_dir, quick, &clickhouse),
@@ -231,13 +270,21 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// A region size written AGENTSxDAYS, and the folder of the `kpi` scenario for it.
-fn region(work: &Path, size: &str) -> anyhow::Result<(u32, u32, PathBuf)> {
+/// A region of the `kpi` scenario, written AGENTSxDAYS: generated and projected into its
+/// folder unless that was done before. Returns agents, days, the folder and the events
+/// appended.
+fn projected_region(work: &Path, size: &str) -> anyhow::Result<(u32, u32, PathBuf, u64)> {
     let (agents, days) = size
         .split_once('x')
         .and_then(|(a, d)| Some((a.parse::<u32>().ok()?, d.parse::<u32>().ok()?)))
         .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
-    Ok((agents, days, work.join(format!("kpi-{agents}x{days}"))))
+    let dir = work.join(format!("kpi-{agents}x{days}"));
+    let (events, _) = prepare(&dir, agents, days)?;
+    if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
+        run_child("project", &dir, &[])?;
+        std::fs::write(dir.join("projected"), "")?;
+    }
+    Ok((agents, days, dir, events))
 }
 
 /// CPU time (user + system) of this process so far.
@@ -344,18 +391,7 @@ fn child(
             replay::child_stage(stage, dir, kafka)?
         }
         "kpi" => {
-            let as_of = as_of.context("the kpi stage needs --as-of")?;
-            let mut params = KpiParams::new(as_of);
-            params.since = START.parse()?;
-            let data = SqliteSource::new(dir.join("ledgers.db"))
-                .load(params.window_start(), params.as_of)?;
-            tracing::debug!(
-                ms = started.elapsed().as_millis() as u64,
-                agent_days = data.agent_days.len(),
-                outlet_days = data.outlet_days.len(),
-                "kpi ledgers loaded"
-            );
-            let mut table = compute(&data, &params)?;
+            let mut table = kpi_table(dir, as_of.context("the kpi stage needs --as-of")?)?;
             if let Some(out) = out {
                 aqs_analytics::output::write_parquet(&mut table, out)?;
             }
@@ -363,12 +399,7 @@ fn child(
         }
         other => anyhow::bail!("unknown stage {other}"),
     };
-    let measured = Measured {
-        items,
-        seconds: started.elapsed().as_secs_f64(),
-        peak_rss_mib: peak_rss_mib(),
-        cpu_seconds: cpu_seconds(),
-    };
+    let measured = Measured::by_this_process(items, started.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string(&measured)?);
     Ok(ExitCode::SUCCESS)
 }

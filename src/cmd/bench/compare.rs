@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aqs_analytics::output::export_ledger_parquet;
@@ -681,22 +681,31 @@ fn query_clickhouse(
         rows = answer.data;
         query_ids.push(query_id);
     }
-    client
-        .run(client.client().query("SYSTEM FLUSH LOGS").execute())
-        .context("flushing ClickHouse's query log")?;
-    // `type` 2 is QueryFinish (an integer on 18.16, an Enum8 later).
-    let durations: Vec<u64> = client
-        .run(
-            client
-                .client()
-                .query(
-                    "SELECT query_duration_ms FROM system.query_log \
-                     WHERE toUInt8(type) = 2 AND has(?, query_id)",
-                )
-                .bind(&query_ids)
-                .fetch_all(),
-        )
-        .context("reading the query durations from system.query_log")?;
+    // The server logs a query's end just after its answer is sent, so the entry may not be
+    // queued yet when the flush runs: flush and look again for a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let durations = loop {
+        client
+            .run(client.client().query("SYSTEM FLUSH LOGS").execute())
+            .context("flushing ClickHouse's query log")?;
+        // `type` 2 is QueryFinish (an integer on 18.16, an Enum8 later).
+        let durations: Vec<u64> = client
+            .run(
+                client
+                    .client()
+                    .query(
+                        "SELECT query_duration_ms FROM system.query_log \
+                         WHERE toUInt8(type) = 2 AND has(?, query_id)",
+                    )
+                    .bind(&query_ids)
+                    .fetch_all(),
+            )
+            .context("reading the query durations from system.query_log")?;
+        if durations.len() == runs || Instant::now() >= deadline {
+            break durations;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     anyhow::ensure!(
         durations.len() == runs,
         "system.query_log holds {} of the {runs} runs",

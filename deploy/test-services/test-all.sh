@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean machine: installs what the tests need, starts the real
 # Kafka and ClickHouse, runs every Rust test, then the end-to-end dashboard test of
-# `aqs up --demo` in headless Chromium; stops the services whatever happens.
+# `aqs up --demo` in headless Chromium; stops the services whatever happens. Every piece of
+# ClickHouse SQL the project ships also runs on a current ClickHouse engine (chdb), since the
+# server the tests use is an old release.
 #
 #   deploy/test-services/test-all.sh
 set -euo pipefail
@@ -27,6 +29,7 @@ prerequisites() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+    python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb
     [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
 }
 
@@ -35,6 +38,7 @@ dashboard_e2e() {
     AQS_BIN="$TARGET/debug/aqs" dashboard/tests/e2e.sh
 }
 
-timed "test prerequisites (chromium, fonts, duckdb, playwright-core)" prerequisites
+timed "test prerequisites (chromium, fonts, duckdb, chdb, playwright-core)" prerequisites
+timed "ClickHouse SQL on a current engine (chdb)" python3 deploy/test-services/current_clickhouse.py
 timed "Rust tests with real Kafka and ClickHouse" "$HERE/with-services.sh" cargo test --locked --workspace --all-features
 timed "dashboard end to end in Chromium" dashboard_e2e

@@ -9,6 +9,9 @@
 # Usage: services.sh start [kafka|clickhouse]...
 #        services.sh stop [kafka|clickhouse]...
 #        services.sh restart [kafka|clickhouse]...
+#        services.sh relaunch [kafka|clickhouse]...  (start again after a stop, keeping the data)
+#        services.sh pause kafka|clickhouse     (SIGSTOP: the service hangs, sockets stay open)
+#        services.sh resume kafka|clickhouse    (SIGCONT)
 #        services.sh status
 #        services.sh env
 #
@@ -17,6 +20,10 @@
 #   every run begins from empty state.
 # AQS_CACHE_DIR (default ~/.cache/aqs): Kafka jars and the Maven repository they were
 #   resolved through; kept across runs so a warm start needs no network.
+# AQS_KAFKA_PORT, AQS_KAFKA_CONTROLLER_PORT, AQS_CLICKHOUSE_HTTP_PORT,
+#   AQS_CLICKHOUSE_TCP_PORT: the ports (defaults below). Fault tests start a private pair
+#   on other ports, in a services dir of their own, so that stopping or hanging it
+#   disturbs no other test.
 # See README.md beside this file.
 set -euo pipefail
 
@@ -32,10 +39,10 @@ KAFKA_START_TIMEOUT=${AQS_KAFKA_START_TIMEOUT:-120}
 CLICKHOUSE_START_TIMEOUT=${AQS_CLICKHOUSE_START_TIMEOUT:-60}
 STOP_TIMEOUT=15
 
-# Fixed on purpose: the env file (read by the Rust code) names exactly these.
+# Loopback only; the env file (read by the Rust code) names the ports chosen.
 readonly HOST=127.0.0.1
-readonly KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093
-readonly CH_HTTP_PORT=18123 CH_TCP_PORT=19000
+readonly KAFKA_PORT=${AQS_KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=${AQS_KAFKA_CONTROLLER_PORT:-19093}
+readonly CH_HTTP_PORT=${AQS_CLICKHOUSE_HTTP_PORT:-18123} CH_TCP_PORT=${AQS_CLICKHOUSE_TCP_PORT:-19000}
 readonly CH_USER=aqs CH_PASSWORD=aqs-test
 
 KAFKA_HOME=$AQS_CACHE_DIR/kafka-$KAFKA_VERSION
@@ -245,9 +252,14 @@ kafka_cluster_id() {
 start_kafka() {
     local t cid
     command -v java >/dev/null 2>&1 || die "java not found; Kafka $KAFKA_VERSION needs Java 17+"
+    if [[ ${KEEP_DATA:-0} == 1 && -f $KAFKA_DIR/server.properties ]]; then
+        launch_kafka
+        return
+    fi
     rm -rf -- "$KAFKA_DIR"
     mkdir -p "$KAFKA_DIR/data"
     sed -e "s#@KAFKA_DATA_DIR@#$(sed_escape "$KAFKA_DIR/data")#g" \
+        -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
         "$HERE/kafka-server.properties" >"$KAFKA_DIR/server.properties"
     cp "$HERE/kafka-log4j2.xml" "$KAFKA_DIR/log4j2.xml"
 
@@ -262,7 +274,10 @@ start_kafka() {
         die "kafka storage format failed"
     fi
     log "kafka storage formatted (cluster id $cid) in $(since "$t")"
+    launch_kafka
+}
 
+launch_kafka() {
     KAFKA_LAUNCHED_US=$(now_us)
     launch "$KAFKA_DIR/kafka.out" "$(pid_file kafka)" \
         java -Xms512m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
@@ -352,9 +367,17 @@ ensure_clickhouse() {
 start_clickhouse() {
     local bin
     bin=$(clickhouse_server_bin)
+    if [[ ${KEEP_DATA:-0} == 1 && -f $CH_DIR/config.xml ]]; then
+        CH_LAUNCHED_US=$(now_us)
+        launch "$CH_DIR/clickhouse.out" "$(pid_file clickhouse)" "$bin" --config-file="$CH_DIR/config.xml"
+        LAUNCHED+=(clickhouse)
+        return
+    fi
     rm -rf -- "$CH_DIR"
     mkdir -p "$CH_DIR/data" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
-    sed -e "s#@CH_DIR@#$(sed_escape "$CH_DIR")#g" "$HERE/clickhouse-config.xml" >"$CH_DIR/config.xml"
+    sed -e "s#@CH_DIR@#$(sed_escape "$CH_DIR")#g" \
+        -e "s#@CH_HTTP_PORT@#$CH_HTTP_PORT#g" -e "s#@CH_TCP_PORT@#$CH_TCP_PORT#g" \
+        "$HERE/clickhouse-config.xml" >"$CH_DIR/config.xml"
     cp "$HERE/clickhouse-users.xml" "$CH_DIR/users.xml"
     CH_LAUNCHED_US=$(now_us)
     launch "$CH_DIR/clickhouse.out" "$(pid_file clickhouse)" \
@@ -495,6 +518,17 @@ cmd_stop() {
     stop_services "${services[@]}" || true
 }
 
+# SIGSTOP / SIGCONT: a hung service keeps its sockets open and answers nothing, the
+# failure that timeouts (not connection errors) must catch.
+cmd_signal() {
+    local signal=$1 s=${2:-} pid
+    [[ -n $s ]] || die "which service? (kafka or clickhouse)"
+    check_services "$s"
+    pid=$(pid_of "$s") || die "$s is not running (dir $AQS_SERVICES_DIR)"
+    kill "-$signal" "$pid"
+    log "$s (pid $pid) sent $signal"
+}
+
 cmd_status() {
     local s pid
     for s in "${ALL_SERVICES[@]}"; do
@@ -532,6 +566,9 @@ main() {
         start) cmd_start "$@" ;;
         stop) cmd_stop "$@" ;;
         restart) cmd_stop "$@"; cmd_start "$@" ;;
+        relaunch) KEEP_DATA=1 cmd_start "$@" ;;
+        pause) cmd_signal STOP "$@" ;;
+        resume) cmd_signal CONT "$@" ;;
         status) cmd_status ;;
         env) cmd_env ;;
         -h | --help | help) usage ;;

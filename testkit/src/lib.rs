@@ -9,6 +9,8 @@
 //! # }
 //! ```
 
+pub mod private;
+
 use std::fmt;
 use std::future::Future;
 use std::io::Write;

@@ -473,3 +473,110 @@ fn a_checkpointed_ledger_comes_back_identical() {
     let restored: Ledger = postcard::from_bytes(&bytes).expect("decode");
     assert_eq!(restored.tables(), ledger.tables());
 }
+
+/// The same event as sent by another source.
+fn from(source: &str, mut event: Event) -> Event {
+    event.source = source.to_owned();
+    event
+}
+
+/// Folds `events` in the given order and reversed, checks both give the same tables.
+fn tables_in_any_order(events: &[Event]) -> LedgerTables {
+    let forward = given(events).tables();
+    let mut reversed = events.to_vec();
+    reversed.reverse();
+    assert_eq!(
+        given(&reversed).tables(),
+        forward,
+        "order changed the ledgers"
+    );
+    forward
+}
+
+#[test]
+fn two_sources_may_use_the_same_id_for_two_facts() {
+    let crm = from("crm", visit("e1", "2026-11-02T09:00:00+08:00", "A1", "O1"));
+    let app = from("app", visit("e1", "2026-11-02T10:00:00+08:00", "A1", "O2"));
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert_eq!(
+        apply_all(&mut ledger, &[crm.clone(), app.clone(), crm.clone()]),
+        vec![Applied::Applied, Applied::Applied, Applied::Duplicate]
+    );
+    let tables = tables_in_any_order(&[crm, app]);
+    assert_eq!(agent_day(&tables, "A1", "2026-11-02").counters.visits, 2);
+}
+
+#[test]
+fn a_retraction_reaches_only_its_own_source_s_event() {
+    let sold = from(
+        "core-policy",
+        sale(
+            "s1",
+            "2026-11-02T14:00:00+08:00",
+            "A1",
+            "O1",
+            "P1",
+            "5000.00",
+        ),
+    );
+    for agent in [Some("A1"), None] {
+        let foreign = from(
+            "crm",
+            retraction("r1", "2026-11-03T09:00:00+08:00", agent, "s1"),
+        );
+        let tables = tables_in_any_order(&[sold.clone(), foreign.clone()]);
+        assert_eq!(
+            agent_day(&tables, "A1", "2026-11-02").counters.sales,
+            1,
+            "another source's retraction (agent {agent:?}) leaves the sale"
+        );
+        let own = from(
+            "core-policy",
+            retraction("r1", "2026-11-03T09:00:00+08:00", agent, "s1"),
+        );
+        let tables = tables_in_any_order(&[sold.clone(), foreign, own]);
+        assert!(
+            tables.agent_day.is_empty(),
+            "the seller's own retraction (agent {agent:?}) removes it"
+        );
+    }
+}
+
+#[test]
+fn retracting_an_id_ahead_of_another_source_does_not_stop_its_event() {
+    let pre = from(
+        "crm",
+        retraction("r9", "2026-11-01T09:00:00+08:00", None, "v-next"),
+    );
+    let later = from(
+        "mobile-worklog",
+        visit("v-next", "2026-11-02T09:00:00+08:00", "A1", "O1"),
+    );
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert_eq!(
+        apply_all(&mut ledger, &[pre, later]),
+        vec![Applied::Applied, Applied::Applied],
+        "the visit counts: only crm's v-next was retracted"
+    );
+    assert_eq!(
+        agent_day(&ledger.tables(), "A1", "2026-11-02")
+            .counters
+            .visits,
+        1
+    );
+}
+
+#[test]
+fn a_tie_of_time_and_id_between_sources_is_broken_by_source() {
+    let at = "2026-11-01T20:00:00+08:00";
+    let a = from("planning-a", plan("p1", at, "A1", 10));
+    let b = from("planning-b", plan("p1", at, "A1", 20));
+    let tables = tables_in_any_order(&[a.clone(), b.clone()]);
+    assert_eq!(tables.plans.len(), 1);
+    assert_eq!(tables.plans[0].visits, Some(20), "planning-b sorts last");
+    let joined_a = from("hr-a", join("j1", at, "A1", "T1", "2026-11-01"));
+    let joined_b = from("hr-b", join("j1", at, "A1", "T2", "2026-11-01"));
+    let tables = tables_in_any_order(&[joined_a, joined_b]);
+    assert_eq!(tables.roster.len(), 1);
+    assert_eq!(tables.roster[0].team_id, "T2");
+}

@@ -53,6 +53,25 @@ pub enum Applied {
     Retracted,
     /// Accepted but without effect, with the reason (e.g. retracting a retraction).
     NoEffect(&'static str),
+    /// Its money would overflow a ledger sum: it counts nowhere (recorded, so that a repeat
+    /// is a duplicate), and the caller reports it.
+    Overflow(MoneyOverflow),
+}
+
+/// A money sum an event would push past what the ledger holds (`i64` fen, about 9.2e16
+/// CNY: 9,223 premiums of the largest size the contract accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyOverflow {
+    /// The event's money: `premium` or `refund`.
+    pub field: &'static str,
+    /// The sum it would overflow: `agent × outlet × day` or `agent × day`.
+    pub sum: &'static str,
+}
+
+impl std::fmt::Display for MoneyOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "its {} would overflow the {} sum", self.field, self.sum)
+    }
 }
 
 /// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
@@ -415,14 +434,16 @@ impl Ledger {
                 return Applied::NoEffect("reference data names no agent");
             }
         };
-        do_agent_fact(
+        if let Err(overflow) = do_agent_fact(
             state,
             agent_id,
             &EventKey::new(source, &event.event_id),
             &fact,
             &event.payload,
             &mut self.dirty,
-        );
+        ) {
+            return Applied::Overflow(overflow);
+        }
         state.facts.insert(source, &event.event_id, fact);
         Applied::Applied
     }
@@ -843,6 +864,39 @@ fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
     by_key.into_values().collect()
 }
 
+/// Whether `delta` fits into the cell (`date`, `outlet`) and into the agent's day total.
+/// Only money can come near the bounds, so only deltas with money are checked.
+fn fits(
+    state: &AgentState,
+    date: NaiveDate,
+    outlet: &str,
+    delta: &Counters,
+    field: &'static str,
+) -> Result<(), MoneyOverflow> {
+    if !delta.has_money() {
+        return Ok(());
+    }
+    let overflow = |sum| MoneyOverflow { field, sum };
+    let mut day = Counters::default();
+    let mut cell = Counters::default();
+    for ((_, other), counters) in state
+        .cells
+        .range((date, String::new())..)
+        .take_while(|((d, _), _)| *d == date)
+    {
+        day = day.checked_add(counters).ok_or(overflow("agent × day"))?;
+        if other == outlet {
+            cell = *counters;
+        }
+    }
+    cell.checked_add(delta)
+        .ok_or(overflow("agent × outlet × day"))?;
+    day.checked_add(delta).ok_or(overflow("agent × day"))?;
+    Ok(())
+}
+
+/// Adds (or, with `add` false, takes back) a contribution. An addition of money must have
+/// been found to [`fits`] first.
 fn add_to_cell(
     state: &mut AgentState,
     agent_id: &str,
@@ -923,26 +977,36 @@ fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {
 /// Moves the refunds of a policy's cancellations to where they belong now.
 fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut Dirty) {
     let outlet = policy_outlet(state, policy);
-    let Some(cancellations) = state.cancellations_by_policy.get(policy).cloned() else {
-        return;
+    // Only those that move are copied: a policy with many cancellations stays cheap.
+    let moving: Vec<(EventKey, CancellationState)> = match state.cancellations_by_policy.get(policy)
+    {
+        Some(cancellations) => cancellations
+            .iter()
+            .filter(|(_, c)| c.attributed != outlet)
+            .map(|(key, c)| (key.clone(), c.clone()))
+            .collect(),
+        None => return,
     };
-    for (key, c) in cancellations {
-        if c.attributed == outlet {
-            continue;
-        }
+    for (key, c) in moving {
         let delta = refund_delta(c.refund);
         if let Some(old) = &c.attributed {
             add_to_cell(state, agent_id, c.date, old, &delta, false, dirty);
         }
-        if let Some(new) = &outlet {
-            add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
-        }
+        // A refund that no longer fits where it belongs now stays pending: listed, counted
+        // nowhere (only possible with thousands of the largest refunds in one day).
+        let attributed = match &outlet {
+            Some(new) if fits(state, c.date, new, &delta, "refund").is_ok() => {
+                add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
+                Some(new.clone())
+            }
+            _ => None,
+        };
         if let Some(entry) = state
             .cancellations_by_policy
             .get_mut(policy)
             .and_then(|m| m.get_mut(&key))
         {
-            entry.attributed = outlet.clone();
+            entry.attributed = attributed;
         }
         dirty.pending.insert(agent_id.to_owned());
     }
@@ -956,6 +1020,8 @@ fn refund_delta(refund: Money) -> Counters {
     }
 }
 
+/// Applies an accepted fact; refuses it, changing nothing, when its money would overflow a
+/// ledger sum.
 fn do_agent_fact(
     state: &mut AgentState,
     agent_id: &str,
@@ -963,7 +1029,7 @@ fn do_agent_fact(
     fact: &AgentFact,
     payload: &Payload,
     dirty: &mut Dirty,
-) {
+) -> Result<(), MoneyOverflow> {
     match fact {
         AgentFact::Activity {
             date,
@@ -971,6 +1037,7 @@ fn do_agent_fact(
             delta,
             policy,
         } => {
+            fits(state, *date, outlet, delta, "premium")?;
             add_to_cell(state, agent_id, *date, outlet, delta, true, dirty);
             if let Some(policy) = policy {
                 state
@@ -986,6 +1053,9 @@ fn do_agent_fact(
             policy,
             refund,
         } => {
+            if let Some(outlet) = policy_outlet(state, policy) {
+                fits(state, *date, &outlet, &refund_delta(*refund), "refund")?;
+            }
             state
                 .cancellations_by_policy
                 .entry(policy.clone())
@@ -1047,6 +1117,7 @@ fn do_agent_fact(
             }
         }
     }
+    Ok(())
 }
 
 /// Takes back an accepted fact of `source`; false when this agent holds no such fact.

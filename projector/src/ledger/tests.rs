@@ -580,3 +580,164 @@ fn a_tie_of_time_and_id_between_sources_is_broken_by_source() {
     assert_eq!(tables.roster.len(), 1);
     assert_eq!(tables.roster[0].team_id, "T2");
 }
+
+/// The largest premium (and refund) the contract accepts, in fen.
+const LARGEST: i64 = 999_999_999_999_999;
+
+/// Premiums of the largest size that fit in one sum: 9,223.
+const LARGEST_THAT_FIT: i64 = i64::MAX / LARGEST;
+
+/// `count` sales of the largest premium by A1 on 2 November, numbered from `first`, at the
+/// outlet `outlet(n)`.
+fn largest_sales(first: usize, count: usize, outlet: impl Fn(usize) -> &'static str) -> Vec<Event> {
+    let template = sale(
+        "big",
+        "2026-11-02T10:00:00+08:00",
+        "A1",
+        "O1",
+        "P",
+        "9999999999999.99",
+    );
+    (first..first + count)
+        .map(|n| {
+            let mut event = template.clone();
+            event.event_id = format!("big-{n}");
+            if let Payload::SaleClosed(sale) = &mut event.payload {
+                sale.policy_id = format!("P{n}");
+                sale.outlet_id = outlet(n).to_owned();
+            }
+            event
+        })
+        .collect()
+}
+
+#[test]
+fn a_premium_that_would_overflow_its_cell_counts_nowhere_and_is_reported() {
+    let fitting = largest_sales(0, LARGEST_THAT_FIT as usize, |_| "O1");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert!(
+        apply_all(&mut ledger, &fitting)
+            .iter()
+            .all(|a| *a == Applied::Applied)
+    );
+    let one_more = largest_sales(LARGEST_THAT_FIT as usize, 1, |_| "O1");
+    let outcome = apply_all(&mut ledger, &one_more);
+    assert_eq!(
+        outcome,
+        [Applied::Overflow(MoneyOverflow {
+            field: "premium",
+            sum: "agent × outlet × day"
+        })]
+    );
+    assert_eq!(
+        outcome[0].to_string_if_overflow(),
+        Some("its premium would overflow the agent × outlet × day sum".to_owned())
+    );
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-02").expect("cell");
+    assert_eq!(
+        counters.premium.units(),
+        LARGEST_THAT_FIT * LARGEST,
+        "no wrap"
+    );
+    assert_eq!(
+        counters.sales, LARGEST_THAT_FIT,
+        "the refused sale counts nowhere"
+    );
+    // It is known: a repeat is a duplicate; its retraction finds nothing to take back.
+    assert_eq!(apply_all(&mut ledger, &one_more), [Applied::Duplicate]);
+    apply_all(
+        &mut ledger,
+        &[retraction(
+            "r-big",
+            "2026-11-03T10:00:00+08:00",
+            Some("A1"),
+            &one_more[0].event_id,
+        )],
+    );
+    assert_eq!(ledger.tables(), tables);
+}
+
+#[test]
+fn a_premium_that_would_overflow_the_agent_s_day_counts_nowhere() {
+    // Half the sales at each of two outlets: every cell fits, their day does not.
+    let outlet = |n: usize| if n.is_multiple_of(2) { "O1" } else { "O2" };
+    let fitting = largest_sales(0, LARGEST_THAT_FIT as usize, outlet);
+    let mut ledger = given(&fitting);
+    let outcome = apply_all(
+        &mut ledger,
+        &largest_sales(LARGEST_THAT_FIT as usize, 1, outlet),
+    );
+    assert_eq!(
+        outcome,
+        [Applied::Overflow(MoneyOverflow {
+            field: "premium",
+            sum: "agent × day"
+        })]
+    );
+    let tables = ledger.tables();
+    let day = agent_day(&tables, "A1", "2026-11-02");
+    assert_eq!(day.counters.premium.units(), LARGEST_THAT_FIT * LARGEST);
+    assert!(
+        tables
+            .agent_outlet_day
+            .iter()
+            .all(|r| r.counters.premium.units() > 0)
+    );
+}
+
+#[test]
+fn a_refund_that_would_overflow_counts_nowhere_or_stays_pending() {
+    let sold = sale("s-p", "2026-11-02T10:00:00+08:00", "A1", "O1", "P", "1.00");
+    let template = cancellation(
+        "x",
+        "2026-11-05T10:00:00+08:00",
+        "A1",
+        "P",
+        "9999999999999.99",
+    );
+    let refunds: Vec<Event> = (0..=LARGEST_THAT_FIT)
+        .map(|n| {
+            let mut event = template.clone();
+            event.event_id = format!("x-{n}");
+            event
+        })
+        .collect();
+    // The sale first: the last refund would overflow the refunds of its cell.
+    let mut ledger = given(std::slice::from_ref(&sold));
+    let outcomes = apply_all(&mut ledger, &refunds);
+    assert_eq!(
+        outcomes.last(),
+        Some(&Applied::Overflow(MoneyOverflow {
+            field: "refund",
+            sum: "agent × outlet × day"
+        }))
+    );
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-05").expect("cell");
+    assert_eq!(counters.refunds.units(), LARGEST_THAT_FIT * LARGEST);
+    assert!(tables.pending_cancellations.is_empty(), "it counts nowhere");
+
+    // The refunds first, pending, then the sale: the one that does not fit stays pending.
+    let mut ledger = given(&refunds);
+    assert_eq!(
+        ledger.tables().pending_cancellations.len(),
+        refunds.len(),
+        "all wait for the sale"
+    );
+    apply_all(&mut ledger, &[sold]);
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-05").expect("cell");
+    assert_eq!(counters.refunds.units(), LARGEST_THAT_FIT * LARGEST);
+    assert_eq!(counters.cancellations, LARGEST_THAT_FIT);
+    assert_eq!(tables.pending_cancellations.len(), 1);
+}
+
+impl Applied {
+    fn to_string_if_overflow(&self) -> Option<String> {
+        match self {
+            Applied::Overflow(overflow) => Some(overflow.to_string()),
+            _ => None,
+        }
+    }
+}

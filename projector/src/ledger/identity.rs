@@ -24,44 +24,62 @@ impl EventKey {
 }
 
 /// Values by event identity, looked up without building a key: per source, then per id.
-/// Sources are few, so the outer map stays tiny and each entry costs what the id alone did.
+/// An agent hears from a handful of sources, so they are a short list scanned by
+/// comparison (cheaper than hashing the source), and each entry costs what the id alone did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
 pub(super) struct ByIdentity<T> {
-    by_source: HashMap<String, HashMap<String, T>>,
+    by_source: Vec<(String, HashMap<String, T>)>,
 }
 
 impl<T> Default for ByIdentity<T> {
     fn default() -> Self {
         Self {
-            by_source: HashMap::default(),
+            by_source: Vec::new(),
         }
     }
 }
 
 impl<T> ByIdentity<T> {
+    fn position(&self, source: &str) -> Option<usize> {
+        self.by_source.iter().position(|(known, _)| known == source)
+    }
+
     pub fn get(&self, source: &str, id: &str) -> Option<&T> {
-        self.by_source.get(source)?.get(id)
+        self.by_source
+            .iter()
+            .find(|(known, _)| known == source)?
+            .1
+            .get(id)
     }
 
     pub fn contains(&self, source: &str, id: &str) -> bool {
         self.get(source, id).is_some()
     }
 
+    /// The entries of one source, made on first use (the source is copied only then).
+    pub fn ids_mut(&mut self, source: &str) -> &mut HashMap<String, T> {
+        let at = match self.position(source) {
+            Some(at) => at,
+            None => {
+                self.by_source.push((source.to_owned(), HashMap::default()));
+                self.by_source.len() - 1
+            }
+        };
+        &mut self.by_source[at].1
+    }
+
     /// Inserts or replaces; returns the value it replaced.
     pub fn insert(&mut self, source: &str, id: &str, value: T) -> Option<T> {
-        let ids = match self.by_source.get_mut(source) {
-            Some(ids) => ids,
-            None => self.by_source.entry(source.to_owned()).or_default(),
-        };
-        ids.insert(id.to_owned(), value)
+        self.ids_mut(source).insert(id.to_owned(), value)
     }
 
     pub fn remove(&mut self, source: &str, id: &str) -> Option<T> {
-        let ids = self.by_source.get_mut(source)?;
+        let at = self.position(source)?;
+        let ids = &mut self.by_source[at].1;
         let removed = ids.remove(id);
         if ids.is_empty() {
-            self.by_source.remove(source);
+            self.by_source.swap_remove(at);
         }
         removed
     }

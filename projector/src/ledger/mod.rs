@@ -302,11 +302,12 @@ pub struct Ledger {
 /// Records the first sighting of an event; a later one is a duplicate when its body's
 /// digest is the same and a conflict when it differs (the first body stays).
 fn record_sighting(seen: &mut ByIdentity<u64>, event: &Event, digest: u64) -> Option<Applied> {
-    match seen.get(&event.source, &event.event_id) {
+    let ids = seen.ids_mut(&event.source);
+    match ids.get(event.event_id.as_str()) {
         Some(first) if *first == digest => Some(Applied::Duplicate),
         Some(_) => Some(Applied::Conflict),
         None => {
-            seen.insert(&event.source, &event.event_id, digest);
+            ids.insert(event.event_id.clone(), digest);
             None
         }
     }
@@ -437,7 +438,7 @@ impl Ledger {
         if let Err(overflow) = do_agent_fact(
             state,
             agent_id,
-            &EventKey::new(source, &event.event_id),
+            (source, &event.event_id),
             &fact,
             &event.payload,
             &mut self.dirty,
@@ -1025,7 +1026,7 @@ fn refund_delta(refund: Money) -> Counters {
 fn do_agent_fact(
     state: &mut AgentState,
     agent_id: &str,
-    event: &EventKey,
+    (source, event_id): (&str, &str),
     fact: &AgentFact,
     payload: &Payload,
     dirty: &mut Dirty,
@@ -1044,7 +1045,7 @@ fn do_agent_fact(
                     .sales_by_policy
                     .entry(policy.clone())
                     .or_default()
-                    .insert(event.clone(), outlet.clone());
+                    .insert(EventKey::new(source, event_id), outlet.clone());
                 reattribute(state, agent_id, policy, dirty);
             }
         }
@@ -1061,7 +1062,7 @@ fn do_agent_fact(
                 .entry(policy.clone())
                 .or_default()
                 .insert(
-                    event.clone(),
+                    EventKey::new(source, event_id),
                     CancellationState {
                         date: *date,
                         refund: *refund,
@@ -1131,7 +1132,7 @@ fn undo_agent_fact(
     let Some(fact) = state.facts.remove(source, event_id) else {
         return false;
     };
-    let key = EventKey::new(source, event_id);
+    let key = || EventKey::new(source, event_id);
     match fact {
         AgentFact::Activity {
             date,
@@ -1142,7 +1143,7 @@ fn undo_agent_fact(
             add_to_cell(state, agent_id, date, &outlet, &delta, false, dirty);
             if let Some(policy) = policy {
                 if let Some(sales) = state.sales_by_policy.get_mut(&policy) {
-                    sales.remove(&key);
+                    sales.remove(&key());
                     if sales.is_empty() {
                         state.sales_by_policy.remove(&policy);
                     }
@@ -1158,7 +1159,7 @@ fn undo_agent_fact(
             let removed = state
                 .cancellations_by_policy
                 .get_mut(&policy)
-                .and_then(|m| m.remove(&key));
+                .and_then(|m| m.remove(&key()));
             if state
                 .cancellations_by_policy
                 .get(&policy)

@@ -67,11 +67,11 @@ struct Rejection {
 }
 
 impl Rejection {
-    fn new(object: Option<&Map<String, Value>>) -> Self {
+    fn new(object: &Map<String, Value>) -> Self {
         // Only short texts are repeated back: an id of ten megabytes is not an id.
         let short = |field: &str| {
             object
-                .and_then(|o| o.get(field))
+                .get(field)
                 .and_then(Value::as_str)
                 .filter(|text| text.chars().count() <= MAX_ID_LEN)
                 .map(str::to_owned)
@@ -92,8 +92,9 @@ impl Rejection {
         }
     }
 
-    fn is_clean(&self) -> bool {
-        self.errors.is_empty() && self.omitted == 0
+    /// Problems found so far, listed or not.
+    fn count(&self) -> usize {
+        self.errors.len() + self.omitted
     }
 
     fn any_at(&self, field: &str) -> bool {
@@ -187,15 +188,15 @@ impl Decoder {
                 errors: vec![FieldError::new("", Problem::NotAnObject)],
             });
         };
-        let mut rejection = Rejection::new(Some(object));
+        let mut rejection = Rejection::new(object);
         for path in repeated.paths {
             rejection.push(FieldError::new(path, Problem::DuplicateKey));
         }
         rejection.omitted += repeated.more;
-        let before = rejection.errors.len() + rejection.omitted;
+        let before = rejection.count();
         let event_type = read_event_type(object, &mut rejection);
         self.read_and_upgrade_version(object, &mut rejection);
-        let type_and_version_ok = rejection.errors.len() + rejection.omitted == before;
+        let type_and_version_ok = rejection.count() == before;
         let Some(event_type) = event_type else {
             return Err(rejection.finish());
         };
@@ -222,7 +223,7 @@ impl Decoder {
         } else {
             decode_payload(event_type, &value["payload"], &mut rejection)
         };
-        if rejection.is_clean() {
+        if rejection.count() == 0 {
             let mut errors = Vec::new();
             if let Some(event) = decode_envelope(&value, payload.clone(), &mut errors) {
                 check_envelope(&event, &mut errors);

@@ -556,3 +556,48 @@ pub struct Retraction {
     #[schemars(length(min = 1, max = 500))]
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+
+    use super::*;
+
+    /// The published pattern and the fast path's check agree on every character of the
+    /// Basic Multilingual Plane and a few beyond, at the start, inside and at the end.
+    #[test]
+    fn the_id_pattern_says_what_is_valid_id_does() {
+        let schema = Id::json_schema(&mut schemars::SchemaGenerator::default()).to_value();
+        let validator = jsonschema::validator_for(&schema).expect("schema");
+        let astral = ['\u{10000}', '\u{1F600}', '\u{E0001}', '\u{10FFFF}'];
+        let characters = (0..=0xFFFF_u32).filter_map(char::from_u32).chain(astral);
+        for c in characters {
+            for id in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("a{c}"),
+                format!("{c}b"),
+            ] {
+                assert_eq!(
+                    validator.is_valid(&serde_json::json!(id)),
+                    is_valid_id(&id),
+                    "U+{:04X} in {id:?}",
+                    u32::from(c)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_type_has_a_class_and_only_retractions_need_no_grant() {
+        for &event_type in EventType::ALL {
+            let class = event_type.class();
+            assert_eq!(
+                class.needs_grant(),
+                event_type != EventType::Retraction,
+                "{event_type}"
+            );
+            assert_eq!(EventClass::from_name(class.as_str()), Some(class));
+        }
+    }
+}

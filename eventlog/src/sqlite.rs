@@ -1,5 +1,10 @@
 //! The embedded event log: a SQLite database in WAL mode with full synchronous commits, so an
 //! append that returned survives `kill -9` and power loss.
+//!
+//! An event's identity is its `source` and its `event_id`: the log refuses a second event
+//! with both the same (a duplicate, or a conflict when the body differs), and takes the same
+//! id from another source as a different event. Files written when the identity was the id
+//! alone are migrated in place when opened (see [`migrate_identity`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -21,9 +26,9 @@ CREATE TABLE IF NOT EXISTS log (
     event_id    TEXT    NOT NULL,
     body        BLOB    NOT NULL,
     appended_at INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
     PRIMARY KEY (stream, partition, offset)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS log_event_id ON log (event_id);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id          INTEGER PRIMARY KEY,
     received_at INTEGER NOT NULL,
@@ -34,6 +39,37 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE TABLE IF NOT EXISTS log_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
+
+/// The index that makes (source, event_id) unique; created after a migration, if any.
+const IDENTITY_INDEX: &str =
+    "CREATE UNIQUE INDEX IF NOT EXISTS log_identity ON log (source, event_id);";
+
+/// Brings a log written when an event's identity was its id alone to (source, id): adds the
+/// `source` column, fills it from each stored body (canonical JSON, which always holds it)
+/// and swaps the unique index, in one transaction. Ids were unique before, so they are
+/// unique per source after. Returns the records migrated, or `None` when there was nothing
+/// to do.
+fn migrate_identity(connection: &mut Connection) -> Result<Option<u64>, LogError> {
+    let has_source: bool = connection.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('log') WHERE name = 'source'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_source {
+        return Ok(None);
+    }
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    transaction.execute_batch(
+        "ALTER TABLE log ADD COLUMN source TEXT NOT NULL DEFAULT '';
+         UPDATE log SET source = COALESCE(json_extract(CAST(body AS TEXT), '$.source'), '');
+         DROP INDEX IF EXISTS log_event_id;",
+    )?;
+    let records: i64 = transaction.query_row("SELECT COUNT(*) FROM log", [], |r| r.get(0))?;
+    transaction.execute_batch(IDENTITY_INDEX)?;
+    transaction.commit()?;
+    Ok(Some(records as u64))
+}
 
 fn open(path: &Path) -> Result<Connection, LogError> {
     let connection = Connection::open(path)?;
@@ -72,8 +108,16 @@ impl SqliteLog {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LogError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let connection = open(&path)?;
+        let mut connection = open(&path)?;
         connection.execute_batch(SCHEMA)?;
+        if let Some(records) = migrate_identity(&mut connection)? {
+            tracing::info!(
+                log = %path.display(),
+                records,
+                "event log migrated: an event's identity is now its source and its event_id"
+            );
+        }
+        connection.execute_batch(IDENTITY_INDEX)?;
         let stored: Option<String> = connection
             .query_row(
                 "SELECT value FROM log_settings WHERE key = 'partitions'",
@@ -179,16 +223,18 @@ impl EventLog for SqliteLog {
             let mut last_offset = transaction.prepare_cached(
                 "SELECT offset FROM log WHERE stream = ?1 AND partition = ?2 ORDER BY offset DESC LIMIT 1",
             )?;
-            let mut existing =
-                transaction.prepare_cached("SELECT body FROM log WHERE event_id = ?1")?;
+            let mut existing = transaction
+                .prepare_cached("SELECT body FROM log WHERE source = ?1 AND event_id = ?2")?;
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO log (stream, partition, offset, event_id, body, appended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO log (stream, partition, offset, event_id, body, appended_at, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let appended_at = now_millis();
             for event in events {
                 let body = serde_json::to_vec(event)?;
                 if let Some(first) = existing
-                    .query_row(params![event.event_id], |r| r.get::<_, Vec<u8>>(0))
+                    .query_row(params![event.source, event.event_id], |r| {
+                        r.get::<_, Vec<u8>>(0)
+                    })
                     .optional()?
                 {
                     outcomes.push(if first == body {
@@ -214,7 +260,8 @@ impl EventLog for SqliteLog {
                     offset as i64,
                     event.event_id,
                     body,
-                    appended_at
+                    appended_at,
+                    event.source
                 ])?;
                 next_offsets.insert(partition, offset + 1);
                 outcomes.push(AppendOutcome::Appended { partition, offset });
@@ -348,17 +395,140 @@ mod tests {
     use super::*;
 
     fn event(id: &str, agent: Option<&str>, purpose: &str) -> Event {
+        event_of("t", id, agent, purpose)
+    }
+
+    fn event_of(source: &str, id: &str, agent: Option<&str>, purpose: &str) -> Event {
         let agent = agent.map_or(String::new(), |a| format!(r#","agent_id":"{a}""#));
         let body = if agent.is_empty() {
             format!(
-                r#"{{"event_id":"{id}","type":"outlet_registered","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{{"outlet_id":"O1","bank":"ICBC","name":"{purpose}","region_id":"R1"}}}}"#
+                r#"{{"event_id":"{id}","type":"outlet_registered","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"{source}","payload":{{"outlet_id":"O1","bank":"ICBC","name":"{purpose}","region_id":"R1"}}}}"#
             )
         } else {
             format!(
-                r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t"{agent},"payload":{{"outlet_id":"O1","purpose":"{purpose}"}}}}"#
+                r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"{source}"{agent},"payload":{{"outlet_id":"O1","purpose":"{purpose}"}}}}"#
             )
         };
         Decoder::standard().decode(body.as_bytes()).expect("valid")
+    }
+
+    #[test]
+    fn an_event_is_its_source_and_its_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = SqliteLog::open(dir.path().join("events.db"), 4).expect("open");
+        let outcomes = log
+            .append(&[
+                event_of("crm", "e1", Some("A1"), "training"),
+                event_of("app", "e1", Some("A1"), "service"),
+                event_of("crm", "e1", Some("A1"), "training"),
+                event_of("app", "e1", Some("A1"), "other"),
+            ])
+            .expect("append");
+        assert!(matches!(outcomes[0], AppendOutcome::Appended { .. }));
+        assert!(
+            matches!(outcomes[1], AppendOutcome::Appended { .. }),
+            "another source's id is another event"
+        );
+        assert_eq!(outcomes[2], AppendOutcome::Duplicate);
+        assert_eq!(outcomes[3], AppendOutcome::Conflict);
+        assert_eq!(log.len().expect("len"), 2);
+    }
+
+    /// The log as it was written when the id alone was an event's identity.
+    const LOG_BEFORE_SOURCES: &str = "
+        CREATE TABLE log (
+            stream INTEGER NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+            event_id TEXT NOT NULL, body BLOB NOT NULL, appended_at INTEGER NOT NULL,
+            PRIMARY KEY (stream, partition, offset)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX log_event_id ON log (event_id);
+        CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, origin TEXT NOT NULL,
+            event_id TEXT, body BLOB NOT NULL, reason TEXT NOT NULL
+        );
+        CREATE TABLE log_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO log_settings VALUES ('partitions', '4');";
+
+    #[test]
+    fn a_log_written_before_sources_were_identity_is_migrated_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.db");
+        let old = [
+            event_of("crm", "e1", Some("A1"), "training"),
+            event_of("crm", "e2", Some("A1"), "service"),
+            event_of("hr", "r1", None, "x"),
+        ];
+        {
+            let connection = Connection::open(&path).expect("create");
+            connection
+                .execute_batch(LOG_BEFORE_SOURCES)
+                .expect("old schema");
+            for (offset, event) in old.iter().enumerate() {
+                let partition = PartitionId::of(event, 4);
+                let offset = if partition.stream == Stream::Reference {
+                    0
+                } else {
+                    offset
+                };
+                connection
+                    .execute(
+                        "INSERT INTO log VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                        params![
+                            partition.stream.code(),
+                            partition.partition,
+                            offset as i64,
+                            event.event_id,
+                            serde_json::to_vec(event).expect("body")
+                        ],
+                    )
+                    .expect("old row");
+            }
+        }
+        let log = SqliteLog::open(&path, 4).expect("an old log opens");
+        let outcomes = log
+            .append(&[
+                event_of("crm", "e1", Some("A1"), "training"),
+                event_of("crm", "e2", Some("A1"), "other"),
+                event_of("app", "e1", Some("A1"), "training"),
+                event_of("crm", "e3", Some("A1"), "promotion"),
+            ])
+            .expect("append");
+        assert_eq!(outcomes[0], AppendOutcome::Duplicate);
+        assert_eq!(outcomes[1], AppendOutcome::Conflict);
+        let partition = PartitionId::of(&old[0], 4);
+        assert_eq!(
+            outcomes[2],
+            AppendOutcome::Appended {
+                partition,
+                offset: 2
+            },
+            "offsets continue after the old records"
+        );
+        assert_eq!(
+            outcomes[3],
+            AppendOutcome::Appended {
+                partition,
+                offset: 3
+            }
+        );
+        let mut consumer = log.consumer().expect("consumer");
+        consumer.seek(&Positions::new()).expect("seek");
+        let records = consumer.poll(100, Duration::from_millis(10)).expect("poll");
+        assert_eq!(records.len(), 5, "old and new records are read alike");
+        assert_eq!(records[0].bytes, serde_json::to_vec(&old[2]).expect("body"));
+
+        // Opening again finds nothing left to migrate.
+        drop(log);
+        let mut connection = open(&path).expect("reopen");
+        assert_eq!(migrate_identity(&mut connection).expect("migrate"), None);
+        let sources: Vec<String> = connection
+            .prepare("SELECT source FROM log ORDER BY stream, partition, offset")
+            .expect("query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("sources");
+        assert_eq!(sources, ["crm", "crm", "app", "crm", "hr"]);
     }
 
     #[test]

@@ -54,7 +54,9 @@ pub struct EventError {
     /// the event as a whole.
     pub field: String,
     /// Stable, machine-readable reason, e.g. `missing`, `too_many_decimals`,
-    /// `source_mismatch`, `conflict` (the codes of the event schema plus these two).
+    /// `duplicate_key`, `too_many_problems` (the codes of the event schema), or one of
+    /// `source_mismatch` (the event's `source` is not the token's), `not_granted` (the
+    /// token's source may not publish this class of events) and `conflict`.
     pub code: String,
     /// The reason in words, for people.
     pub message: String,

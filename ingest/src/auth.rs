@@ -1,12 +1,23 @@
-//! Who may publish: per-source API tokens, kept only as SHA-256 digests.
+//! Who may publish what: per-source API tokens, kept only as SHA-256 digests, and the
+//! classes of events each source is granted.
 //!
-//! The tokens file is a JSON object from source to the lowercase or uppercase hex SHA-256
-//! of that source's token, or to a list of them (two during a rotation):
+//! The tokens file is a JSON object from source to its tokens and grants:
 //!
 //! ```json
-//! { "crm-east": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-//!   "worklog-app": ["<digest of the current token>", "<digest of the next one>"] }
+//! { "worklog-app": {"tokens": ["<digest of the current token>", "<digest of the next one>"],
+//!                   "grants": ["activity", "plans"]},
+//!   "hr-system":   {"tokens": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+//!                   "grants": ["reference", "roster"]},
+//!   "crm-east":    "<digest>" }
 //! ```
+//!
+//! `tokens` is the lowercase or uppercase hex SHA-256 of a token, or a list of them (two
+//! during a rotation). `grants` lists event classes (`aqs_schemas::EventClass`: reference,
+//! roster, targets, plans, activity), or is `"all"`; retractions need no grant, since a
+//! source only ever retracts its own events. The earlier forms, a digest or a list of digests
+//! alone (`"crm-east"` above), still load and grant every class: a deployment with one
+//! source keeps working unchanged, and a warning at start names the sources granted
+//! everything that way.
 //!
 //! A request presents its token as `Authorization: Bearer <token>`; the token's digest is
 //! looked up, so the file never holds a usable secret. A token names exactly one source.
@@ -16,6 +27,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aqs_schemas::EventClass;
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::IngestConfig;
@@ -75,10 +88,112 @@ pub enum TokensError {
     NotConfigured,
 }
 
-/// The accepted tokens, by digest, each with the source it speaks for.
+/// The classes of events a source may publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    classes: BTreeSet<EventClass>,
+    /// Granted everything only because the tokens file gave no `grants` (its earlier form).
+    implicit: bool,
+}
+
+impl Grants {
+    /// Every class, said so.
+    pub fn all() -> Self {
+        Self {
+            classes: EventClass::ALL.into_iter().collect(),
+            implicit: false,
+        }
+    }
+
+    /// Exactly these classes (and retractions, which need no grant).
+    pub fn only(classes: impl IntoIterator<Item = EventClass>) -> Self {
+        Self {
+            classes: classes.into_iter().collect(),
+            implicit: false,
+        }
+    }
+
+    /// Every class, because the tokens file names none (a digest or a list of digests).
+    fn implicit_all() -> Self {
+        Self {
+            implicit: true,
+            ..Self::all()
+        }
+    }
+
+    /// Whether the source may publish events of `class`.
+    pub fn allows(&self, class: EventClass) -> bool {
+        !class.needs_grant() || self.classes.contains(&class)
+    }
+
+    /// Whether everything was granted only because no grants were written.
+    pub fn implicit(&self) -> bool {
+        self.implicit
+    }
+
+    /// The granted classes that need a grant, for messages: e.g. `activity, plans`.
+    pub fn describe(&self) -> String {
+        let granted: Vec<&str> = self
+            .classes
+            .iter()
+            .filter(|class| class.needs_grant())
+            .map(|class| class.as_str())
+            .collect();
+        if granted.is_empty() {
+            "none (retractions only)".to_owned()
+        } else {
+            granted.join(", ")
+        }
+    }
+
+    /// Reads `grants`: `"all"` or a list of class names.
+    fn from_json(value: &Value) -> Result<Self, String> {
+        if value.as_str() == Some("all") {
+            return Ok(Self::all());
+        }
+        let names = value.as_array().ok_or_else(|| {
+            format!(
+                "grants must be \"all\" or a list of event classes ({})",
+                class_names()
+            )
+        })?;
+        names
+            .iter()
+            .map(|name| {
+                name.as_str()
+                    .and_then(EventClass::from_name)
+                    .ok_or_else(|| {
+                        format!(
+                            "unknown event class {name} in grants: use {}",
+                            class_names()
+                        )
+                    })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map(Self::only)
+    }
+}
+
+fn class_names() -> String {
+    EventClass::ALL
+        .iter()
+        .filter(|class| class.needs_grant())
+        .map(|class| class.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What one token gives: the source it speaks for and what that source may publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceAccess {
+    pub source: String,
+    pub grants: Grants,
+}
+
+/// The accepted tokens, by digest, each with the source it speaks for and its grants.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    by_digest: HashMap<Digest, Arc<str>>,
+    by_digest: HashMap<Digest, Arc<SourceAccess>>,
 }
 
 impl fmt::Debug for Tokens {
@@ -105,27 +220,55 @@ impl Tokens {
 
     /// Parses the text of a tokens file.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: serde_json::Value =
+        let value: Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let object = value
             .as_object()
-            .ok_or("must be a JSON object from source to token digest(s)")?;
+            .ok_or("must be a JSON object from source to its tokens and grants")?;
         let mut tokens = Tokens::default();
-        for (source, digests) in object {
-            let list: Vec<&serde_json::Value> = match digests {
-                serde_json::Value::Array(items) => items.iter().collect(),
+        for (source, entry) in object {
+            let (digests, grants) = match entry {
+                Value::Object(fields) => {
+                    if let Some(unknown) = fields.keys().find(|k| *k != "tokens" && *k != "grants")
+                    {
+                        return Err(format!(
+                            "source {source:?}: unknown key {unknown:?} (use \"tokens\" and \"grants\")"
+                        ));
+                    }
+                    let digests = fields
+                        .get("tokens")
+                        .ok_or_else(|| format!("source {source:?} has no \"tokens\""))?;
+                    let grants = fields.get("grants").ok_or_else(|| {
+                        format!(
+                            "source {source:?} has no \"grants\": list its event classes ({}) or write \"all\"",
+                            class_names()
+                        )
+                    })?;
+                    let grants =
+                        Grants::from_json(grants).map_err(|e| format!("source {source:?}: {e}"))?;
+                    (digests, grants)
+                }
+                // The earlier forms: a digest, or a list of them, granting everything.
+                digests => (digests, Grants::implicit_all()),
+            };
+            let list: Vec<&Value> = match digests {
+                Value::Array(items) => items.iter().collect(),
                 single => vec![single],
             };
             if list.is_empty() {
                 return Err(format!("source {source:?} has no token digest"));
             }
+            let access = Arc::new(SourceAccess {
+                source: source.clone(),
+                grants,
+            });
             for item in list {
                 let digest = item.as_str().and_then(parse_digest).ok_or_else(|| {
                     format!(
                         "source {source:?}: each token must be given as the 64 hex digits of its SHA-256"
                     )
                 })?;
-                tokens.insert(source, digest)?;
+                tokens.insert(Arc::clone(&access), digest)?;
             }
         }
         if tokens.by_digest.is_empty() {
@@ -134,32 +277,50 @@ impl Tokens {
         Ok(tokens)
     }
 
-    /// Tokens from `(source, plain token)` pairs, hashed here (for tests and tools).
+    /// Tokens from `(source, plain token)` pairs, hashed here, each granted every class (for
+    /// tests and tools).
     pub fn from_plain<S: AsRef<str>, T: AsRef<str>>(
         pairs: impl IntoIterator<Item = (S, T)>,
     ) -> Result<Self, TokensError> {
+        Self::from_plain_with_grants(
+            pairs
+                .into_iter()
+                .map(|(source, token)| (source, token, Grants::all())),
+        )
+    }
+
+    /// Tokens from `(source, plain token, grants)`, hashed here (for tests and tools).
+    pub fn from_plain_with_grants<S: AsRef<str>, T: AsRef<str>>(
+        entries: impl IntoIterator<Item = (S, T, Grants)>,
+    ) -> Result<Self, TokensError> {
         let mut tokens = Tokens::default();
-        for (source, token) in pairs {
+        for (source, token, grants) in entries {
+            let access = Arc::new(SourceAccess {
+                source: source.as_ref().to_owned(),
+                grants,
+            });
             tokens
-                .insert(source.as_ref(), digest(token.as_ref().as_bytes()))
+                .insert(access, digest(token.as_ref().as_bytes()))
                 .map_err(TokensError::Unusable)?;
         }
         Ok(tokens)
     }
 
-    fn insert(&mut self, source: &str, digest: Digest) -> Result<(), String> {
-        if !valid_source(source) {
+    fn insert(&mut self, access: Arc<SourceAccess>, digest: Digest) -> Result<(), String> {
+        let source = access.source.as_str();
+        if !aqs_schemas::event::is_valid_id(source) {
             return Err(format!(
                 "source {source:?} is not a valid source id (1 to 64 characters, no control \
                  characters, no surrounding spaces)"
             ));
         }
         match self.by_digest.get(&digest) {
-            Some(other) if &**other != source => Err(format!(
-                "one token is given for two sources, {other:?} and {source:?}"
+            Some(other) if other.source != source => Err(format!(
+                "one token is given for two sources, {:?} and {source:?}",
+                other.source
             )),
             _ => {
-                self.by_digest.insert(digest, Arc::from(source));
+                self.by_digest.insert(digest, access);
                 Ok(())
             }
         }
@@ -167,23 +328,25 @@ impl Tokens {
 
     /// The sources that have a token.
     pub fn sources(&self) -> BTreeSet<&str> {
-        self.by_digest.values().map(|s| &**s).collect()
+        self.by_digest.values().map(|a| a.source.as_str()).collect()
     }
 
-    /// The source a token speaks for, if it is one of ours.
-    pub fn source_of(&self, token: &str) -> Option<&Arc<str>> {
+    /// The sources granted every class only because the file names no grants for them.
+    pub fn implicitly_granted(&self) -> BTreeSet<&str> {
+        self.by_digest
+            .values()
+            .filter(|a| a.grants.implicit())
+            .map(|a| a.source.as_str())
+            .collect()
+    }
+
+    /// The source a token speaks for, with its grants, if it is one of ours.
+    pub fn source_of(&self, token: &str) -> Option<&Arc<SourceAccess>> {
         if token.is_empty() {
             return None;
         }
         self.by_digest.get(&digest(token.as_bytes()))
     }
-}
-
-fn valid_source(source: &str) -> bool {
-    !source.is_empty()
-        && source.chars().count() <= aqs_schemas::event::MAX_ID_LEN
-        && !source.chars().any(char::is_control)
-        && source.trim() == source
 }
 
 /// How requests are authenticated.
@@ -199,7 +362,19 @@ impl Auth {
     /// The authentication the configuration asks for; refuses to run open by accident.
     pub fn from_config(config: &IngestConfig) -> Result<Self, TokensError> {
         match (&config.tokens_file, config.insecure_no_auth) {
-            (Some(path), _) => Tokens::load(path).map(Auth::Tokens),
+            (Some(path), _) => {
+                let tokens = Tokens::load(path)?;
+                let implicit = tokens.implicitly_granted();
+                if !implicit.is_empty() {
+                    tracing::warn!(
+                        sources = ?implicit,
+                        tokens_file = %path.display(),
+                        "these sources may publish every event class because the tokens file \
+                         gives them no grants; write {{\"tokens\": ..., \"grants\": [...]}} to limit them"
+                    );
+                }
+                Ok(Auth::Tokens(tokens))
+            }
             (None, true) => Ok(Auth::Disabled),
             (None, false) => Err(TokensError::NotConfigured),
         }
@@ -237,9 +412,11 @@ mod tests {
             hash_token("c")
         ))
         .expect("valid");
-        assert_eq!(tokens.source_of("a").map(|s| &**s), Some("crm"));
-        assert_eq!(tokens.source_of("b").map(|s| &**s), Some("app"));
-        assert_eq!(tokens.source_of("c").map(|s| &**s), Some("app"));
+        let source = |token: &str| tokens.source_of(token).map(|a| a.source.as_str());
+        assert_eq!(source("a"), Some("crm"));
+        assert_eq!(source("b"), Some("app"));
+        assert_eq!(source("c"), Some("app"));
+        assert_eq!(tokens.implicitly_granted(), BTreeSet::from(["app", "crm"]));
         assert_eq!(tokens.source_of("d"), None);
         assert_eq!(tokens.source_of(""), None);
         assert!(!format!("{tokens:?}").contains(&hash_token("a")));
@@ -255,9 +432,48 @@ mod tests {
             r#"{" crm": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#,
             r#"{"a": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
                 "b": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#,
+            r#"{"crm": {"tokens": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}}"#,
+            r#"{"crm": {"tokens": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "grants": ["sales"]}}"#,
+            r#"{"crm": {"tokens": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "grants": "activity"}}"#,
+            r#"{"crm": {"tokens": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "grants": [], "grant": []}}"#,
+            r#"{"crm": {"grants": "all"}}"#,
+            r#"{"a\u0085": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#,
         ] {
             assert!(Tokens::from_json(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn grants_are_read_per_source() {
+        let tokens = Tokens::from_json(&format!(
+            r#"{{"app": {{"tokens": ["{}", "{}"], "grants": ["activity", "plans"]}},
+                 "hr": {{"tokens": "{}", "grants": ["reference", "roster"]}},
+                 "ops": {{"tokens": "{}", "grants": "all"}},
+                 "fixer": {{"tokens": "{}", "grants": []}},
+                 "legacy": "{}"}}"#,
+            hash_token("a1"),
+            hash_token("a2"),
+            hash_token("h"),
+            hash_token("o"),
+            hash_token("f"),
+            hash_token("l"),
+        ))
+        .expect("valid");
+        let grants = |token: &str| tokens.source_of(token).expect("known").grants.clone();
+        assert!(grants("a2").allows(EventClass::Activity));
+        assert!(grants("a1").allows(EventClass::Plans));
+        assert!(!grants("a1").allows(EventClass::Reference));
+        assert!(!grants("a1").allows(EventClass::Targets));
+        assert!(grants("h").allows(EventClass::Roster));
+        assert!(!grants("h").allows(EventClass::Activity));
+        for class in EventClass::ALL {
+            assert!(grants("o").allows(class));
+            assert!(grants("l").allows(class));
+            assert_eq!(grants("f").allows(class), !class.needs_grant());
+        }
+        assert_eq!(grants("f").describe(), "none (retractions only)");
+        assert_eq!(grants("a1").describe(), "plans, activity");
+        assert_eq!(tokens.implicitly_granted(), BTreeSet::from(["legacy"]));
     }
 
     #[test]

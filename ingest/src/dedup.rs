@@ -1,16 +1,21 @@
 //! Exactly-once appends to a log that cannot tell repeats (Kafka): an embedded index of the
-//! event ids already appended, in front of the log.
+//! events already appended, by identity (`source`, `event_id`), in front of the log.
 //!
-//! [`DedupLog`] answers an event whose id is in the index as a duplicate (same canonical
-//! bytes) or a conflict (different bytes) without appending it; it appends the others and
-//! records their ids only once the log has acknowledged them. Concurrent batches holding
-//! the same new id are serialised by claiming ids, so two requests racing with one event
-//! cannot both append it.
+//! [`DedupLog`] answers an event whose identity is in the index as a duplicate (same
+//! canonical bytes) or a conflict (different bytes) without appending it; it appends the
+//! others and records them only once the log has acknowledged them. Concurrent batches
+//! holding the same new event are serialised by claiming identities, so two requests racing
+//! with one event cannot both append it.
 //!
-//! The residual window: a crash after the log acknowledged a batch and before its ids were
-//! recorded (or, the index being written without waiting for the disk, a power loss
+//! The residual window: a crash after the log acknowledged a batch and before its events
+//! were recorded (or, the index being written without waiting for the disk, a power loss
 //! shortly after) lets a retry of that batch append it again. The projector drops repeats
-//! by `event_id`, so the ledgers still count each event once.
+//! by identity, so the ledgers still count each event once.
+//!
+//! Entries recorded when the id alone was the identity carry no source (`''`). Such an entry
+//! still answers a resend with the same bytes as a duplicate; an event with that id and
+//! other bytes may come from another source, so it is appended and the projector, which
+//! sees the sources in the log, tells a conflict from another source's event.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,13 +31,59 @@ use crate::auth::{Digest, digest};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS appended (
-    event_id    TEXT    PRIMARY KEY,
+    source      TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
     digest      BLOB    NOT NULL,
-    recorded_at INTEGER NOT NULL
+    recorded_at INTEGER NOT NULL,
+    PRIMARY KEY (source, event_id)
 ) WITHOUT ROWID;
 ";
 
-/// Event ids already appended, with the SHA-256 of their canonical bytes; a SQLite file.
+/// The source of entries recorded before an event's identity included its source.
+const UNKNOWN_SOURCE: &str = "";
+
+/// Moves an index written when the id alone was the identity (`appended` keyed by
+/// `event_id`) to the current table, its entries under [`UNKNOWN_SOURCE`]. Returns the
+/// entries moved, or `None` when there was nothing to do.
+fn migrate_identity(connection: &mut Connection) -> Result<Option<u64>, LogError> {
+    let has_source: bool = connection.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('appended') WHERE name = 'source'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    let exists: bool = connection.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'appended'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !exists || has_source {
+        return Ok(None);
+    }
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    transaction.execute_batch("ALTER TABLE appended RENAME TO appended_by_id;")?;
+    transaction.execute_batch(SCHEMA)?;
+    let moved = transaction.execute(
+        "INSERT INTO appended (source, event_id, digest, recorded_at)
+         SELECT ?1, event_id, digest, recorded_at FROM appended_by_id",
+        params![UNKNOWN_SOURCE],
+    )?;
+    transaction.execute_batch("DROP TABLE appended_by_id;")?;
+    transaction.commit()?;
+    Ok(Some(moved as u64))
+}
+
+/// What the index knows of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded under its source and id, with this digest.
+    Exact(Digest),
+    /// Only its id was recorded, before sources were part of the identity.
+    IdOnly(Digest),
+}
+
+/// The events already appended, by (source, event_id), with the SHA-256 of their canonical
+/// bytes; a SQLite file.
 #[derive(Debug)]
 pub struct DedupIndex {
     path: PathBuf,
@@ -47,12 +98,19 @@ impl DedupIndex {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LogError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let connection = Connection::open(&path)?;
+        let mut connection = Connection::open(&path)?;
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode survives a crash of the process, not of the machine: an
         // entry lost with the machine only widens the residual window described above.
         connection.pragma_update(None, "synchronous", "NORMAL")?;
+        if let Some(entries) = migrate_identity(&mut connection)? {
+            tracing::info!(
+                index = %path.display(),
+                entries,
+                "dedup index migrated: entries recorded before are kept without a source"
+            );
+        }
         connection.execute_batch(SCHEMA)?;
         Ok(Self {
             path,
@@ -70,33 +128,41 @@ impl DedupIndex {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The digests of those of `ids` that are recorded.
+    /// What is recorded of each of `identities` (source, event_id) that is known.
     pub fn lookup<'a>(
         &self,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Result<HashMap<String, Digest>, LogError> {
+        identities: impl IntoIterator<Item = Identity<'a>>,
+    ) -> Result<HashMap<Identity<'a>, Recorded>, LogError> {
         let connection = self.lock();
-        let mut statement =
-            connection.prepare_cached("SELECT digest FROM appended WHERE event_id = ?1")?;
-        let mut found = HashMap::new();
-        for id in ids {
+        let mut statement = connection
+            .prepare_cached("SELECT digest FROM appended WHERE source = ?1 AND event_id = ?2")?;
+        let mut read = |source: &str, id: &str| -> Result<Option<Digest>, LogError> {
             let stored: Option<Vec<u8>> = statement
-                .query_row(params![id], |row| row.get(0))
+                .query_row(params![source, id], |row| row.get(0))
                 .optional()?;
-            if let Some(stored) = stored {
-                let digest: Digest = stored.try_into().map_err(|_| {
-                    LogError::Unavailable(format!("dedup index: bad digest of {id:?}"))
-                })?;
-                found.insert(id.to_owned(), digest);
+            stored
+                .map(|bytes| {
+                    bytes.try_into().map_err(|_| {
+                        LogError::Unavailable(format!("dedup index: bad digest of {id:?}"))
+                    })
+                })
+                .transpose()
+        };
+        let mut found = HashMap::new();
+        for identity @ (source, id) in identities {
+            if let Some(digest) = read(source, id)? {
+                found.insert(identity, Recorded::Exact(digest));
+            } else if let Some(digest) = read(UNKNOWN_SOURCE, id)? {
+                found.insert(identity, Recorded::IdOnly(digest));
             }
         }
         Ok(found)
     }
 
-    /// Records appended events; an id already recorded keeps its first digest.
+    /// Records appended events; an event already recorded keeps its first digest.
     pub fn record<'a>(
         &self,
-        entries: impl IntoIterator<Item = (&'a str, &'a Digest)>,
+        entries: impl IntoIterator<Item = (Identity<'a>, &'a Digest)>,
     ) -> Result<(), LogError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -105,10 +171,10 @@ impl DedupIndex {
         let transaction = connection.transaction()?;
         {
             let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO appended (event_id, digest, recorded_at) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO appended (source, event_id, digest, recorded_at) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for (id, digest) in entries {
-                insert.execute(params![id, &digest[..], now])?;
+            for ((source, id), digest) in entries {
+                insert.execute(params![source, id, &digest[..], now])?;
             }
         }
         transaction.commit()?;
@@ -137,23 +203,31 @@ impl DedupIndex {
     }
 }
 
-/// Ids being appended right now, so that one id is never in two appends at once.
+/// An event's identity: its source and its id.
+pub type Identity<'a> = (&'a str, &'a str);
+
+fn identity(event: &Event) -> Identity<'_> {
+    (&event.source, &event.event_id)
+}
+
+/// Events being appended right now, so that one event is never in two appends at once.
 #[derive(Debug, Default)]
 struct Claims {
-    held: Mutex<HashSet<String>>,
+    held: Mutex<HashSet<(String, String)>>,
     released: Condvar,
 }
 
 impl Claims {
     /// Claims all of `ids` at once, waiting while another batch holds any of them.
-    fn claim(&self, ids: &[&str], deadline: Instant) -> Result<ClaimGuard<'_>, LogError> {
+    fn claim(&self, ids: &[Identity<'_>], deadline: Instant) -> Result<ClaimGuard<'_>, LogError> {
+        let owned = |&(source, id): &Identity<'_>| (source.to_owned(), id.to_owned());
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if !ids.iter().any(|id| held.contains(*id)) {
-                held.extend(ids.iter().map(|id| (*id).to_owned()));
+            if !ids.iter().any(|identity| held.contains(&owned(identity))) {
+                held.extend(ids.iter().map(owned));
                 return Ok(ClaimGuard {
                     claims: self,
-                    ids: ids.iter().map(|id| (*id).to_owned()).collect(),
+                    ids: ids.iter().map(owned).collect(),
                 });
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -173,7 +247,7 @@ impl Claims {
 
 struct ClaimGuard<'a> {
     claims: &'a Claims,
-    ids: Vec<String>,
+    ids: Vec<(String, String)>,
 }
 
 impl Drop for ClaimGuard<'_> {
@@ -229,16 +303,16 @@ impl<L: EventLog> EventLog for DedupLog<L> {
         let mut outcomes: Vec<Option<AppendOutcome>> = vec![None; events.len()];
 
         // Repeats inside the batch compare with their first occurrence.
-        let mut first: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+        let mut first: HashMap<Identity<'_>, usize> = HashMap::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
-            match first.get(event.event_id.as_str()) {
+            match first.get(&identity(event)) {
                 Some(&j) => outcomes[i] = Some(repeat(&digests[i], &digests[j])),
                 None => {
-                    first.insert(&event.event_id, i);
+                    first.insert(identity(event), i);
                 }
             }
         }
-        let ids: Vec<&str> = first.keys().copied().collect();
+        let ids: Vec<Identity<'_>> = first.keys().copied().collect();
         let _claim = self
             .claims
             .claim(&ids, Instant::now() + self.claim_timeout)?;
@@ -249,9 +323,13 @@ impl<L: EventLog> EventLog for DedupLog<L> {
             if outcomes[i].is_some() {
                 continue;
             }
-            match known.get(&event.event_id) {
-                Some(stored) => outcomes[i] = Some(repeat(&digests[i], stored)),
-                None => fresh.push(i),
+            match known.get(&identity(event)) {
+                Some(Recorded::Exact(stored)) => outcomes[i] = Some(repeat(&digests[i], stored)),
+                Some(Recorded::IdOnly(stored)) if stored == &digests[i] => {
+                    outcomes[i] = Some(AppendOutcome::Duplicate);
+                }
+                // Unknown, or known by id only with other bytes: possibly another source's.
+                Some(Recorded::IdOnly(_)) | None => fresh.push(i),
             }
         }
         if !fresh.is_empty() {
@@ -267,7 +345,7 @@ impl<L: EventLog> EventLog for DedupLog<L> {
             let mut record = Vec::with_capacity(fresh.len());
             for (&i, outcome) in fresh.iter().zip(appended) {
                 if matches!(outcome, AppendOutcome::Appended { .. }) {
-                    record.push((events[i].event_id.as_str(), &digests[i]));
+                    record.push((identity(&events[i]), &digests[i]));
                 }
                 outcomes[i] = Some(outcome);
             }
@@ -361,10 +439,72 @@ mod tests {
     }
 
     fn visit(id: &str, outlet: &str) -> Event {
+        visit_from("crm", id, outlet)
+    }
+
+    fn visit_from(source: &str, id: &str, outlet: &str) -> Event {
         let text = format!(
-            r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"crm","agent_id":"A1","payload":{{"outlet_id":"{outlet}","purpose":"training"}}}}"#
+            r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"{source}","agent_id":"A1","payload":{{"outlet_id":"{outlet}","purpose":"training"}}}}"#
         );
         Decoder::standard().decode(text.as_bytes()).expect("valid")
+    }
+
+    #[test]
+    fn another_source_s_event_with_the_same_id_is_another_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dedup(dir.path());
+        let first = log
+            .append(&[visit_from("crm", "e1", "O1"), visit_from("app", "e1", "O2")])
+            .expect("append");
+        assert!(
+            first
+                .iter()
+                .all(|o| matches!(o, AppendOutcome::Appended { .. }))
+        );
+        let again = log
+            .append(&[visit_from("app", "e1", "O2"), visit_from("crm", "e1", "O3")])
+            .expect("append");
+        assert_eq!(again, [AppendOutcome::Duplicate, AppendOutcome::Conflict]);
+        assert_eq!(log.index().len().expect("len"), 2);
+    }
+
+    #[test]
+    fn an_index_recorded_by_id_alone_keeps_answering_repeats() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dedup.db");
+        let known = visit_from("crm", "e1", "O1");
+        {
+            let connection = Connection::open(&path).expect("create");
+            connection
+                .execute_batch(
+                    "CREATE TABLE appended (event_id TEXT PRIMARY KEY, digest BLOB NOT NULL,
+                     recorded_at INTEGER NOT NULL) WITHOUT ROWID;",
+                )
+                .expect("old schema");
+            let bytes = serde_json::to_vec(&known).expect("bytes");
+            connection
+                .execute(
+                    "INSERT INTO appended VALUES ('e1', ?1, 0)",
+                    params![&digest(&bytes)[..]],
+                )
+                .expect("old entry");
+        }
+        let index = DedupIndex::open(&path).expect("an old index opens");
+        assert_eq!(index.len().expect("len"), 1);
+        let log = DedupLog::new(Blind::default(), index, Duration::from_secs(5));
+        let outcomes = log
+            .append(&[known.clone(), visit_from("app", "e1", "O1")])
+            .expect("append");
+        assert_eq!(
+            outcomes[0],
+            AppendOutcome::Duplicate,
+            "the same bytes again"
+        );
+        assert!(
+            matches!(outcomes[1], AppendOutcome::Appended { .. }),
+            "the same id from another source is appended"
+        );
+        assert_eq!(*log.inner().appended.lock().expect("lock"), ["e1"]);
     }
 
     fn dedup(dir: &Path) -> DedupLog<Blind> {

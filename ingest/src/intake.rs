@@ -10,14 +10,16 @@ use aqs_eventlog::{AppendOutcome, DeadLetter, EventLog, LogError};
 use aqs_schemas::{Decoder, Event};
 
 use crate::answer::{BatchAnswer, EventError, EventResult, EventStatus};
+use crate::auth::SourceAccess;
 use crate::batch::Item;
 use crate::metrics::Metrics;
 
 /// Who sent a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// A token of this source: every event must carry it as `source`.
-    Source(Arc<str>),
+    /// A token of this source: every event must carry it as `source`, and be of a class
+    /// the source is granted.
+    Source(Arc<SourceAccess>),
     /// Authentication is off: any source goes.
     Anyone,
 }
@@ -26,7 +28,7 @@ impl Principal {
     /// The origin recorded with dead letters: `http <source>` or `http unauthenticated`.
     pub fn origin(&self) -> String {
         match self {
-            Principal::Source(source) => format!("http {source}"),
+            Principal::Source(access) => format!("http {}", access.source),
             Principal::Anyone => "http unauthenticated".to_owned(),
         }
     }
@@ -34,9 +36,40 @@ impl Principal {
     /// The source for logs and metrics.
     pub fn label(&self) -> &str {
         match self {
-            Principal::Source(source) => source,
+            Principal::Source(access) => &access.source,
             Principal::Anyone => "-",
         }
+    }
+
+    /// Why this sender may not append `event`, if it may not.
+    fn refusal(&self, event: &Event) -> Option<EventError> {
+        let Principal::Source(access) = self else {
+            return None;
+        };
+        if event.source != access.source {
+            return Some(EventError::new(
+                "source",
+                "source_mismatch",
+                format!(
+                    "the token is for source {:?}, not {:?}",
+                    access.source, event.source
+                ),
+            ));
+        }
+        let class = event.event_type().class();
+        if !access.grants.allows(class) {
+            return Some(EventError::new(
+                "type",
+                "not_granted",
+                format!(
+                    "source {:?} is not granted {class} events ({}); its token grants: {}",
+                    access.source,
+                    event.event_type(),
+                    access.grants.describe()
+                ),
+            ));
+        }
+        None
     }
 }
 
@@ -60,23 +93,20 @@ pub enum Verdict {
     },
 }
 
-/// Decodes every item and checks that it comes from the principal's source.
+/// Decodes every item and checks that it comes from the principal's source, in a class
+/// that source is granted.
 pub fn judge(items: &[Item<'_>], principal: &Principal, decoder: &Decoder) -> Vec<Judged> {
     items
         .iter()
         .map(|item| {
             let verdict = match decoder.decode(item.bytes) {
-                Ok(event) => match principal {
-                    Principal::Source(source) if event.source != **source => Verdict::Rejected {
-                        errors: vec![EventError::new(
-                            "source",
-                            "source_mismatch",
-                            format!("the token is for source {source:?}, not {:?}", event.source),
-                        )],
+                Ok(event) => match principal.refusal(&event) {
+                    Some(error) => Verdict::Rejected {
+                        errors: vec![error],
                         event_id: Some(event.event_id),
                         bytes: item.bytes.to_vec(),
                     },
-                    _ => Verdict::Valid(event),
+                    None => Verdict::Valid(event),
                 },
                 Err(rejection) => Verdict::Rejected {
                     event_id: rejection.event_id.clone(),
@@ -217,6 +247,7 @@ mod tests {
     use aqs_eventlog::sqlite::SqliteLog;
 
     use super::*;
+    use crate::auth::Grants;
     use crate::batch::{Framing, split};
 
     fn visit(id: &str, source: &str, outlet: &str) -> String {
@@ -240,7 +271,10 @@ mod tests {
             visit("e1", "crm", "O1"),
         ]);
         let items = split(body.as_bytes(), Framing::Ndjson, 10).expect("split");
-        let principal = Principal::Source(Arc::from("crm"));
+        let principal = Principal::Source(Arc::new(SourceAccess {
+            source: "crm".to_owned(),
+            grants: Grants::all(),
+        }));
         let judged = judge(&items, &principal, Decoder::standard());
         let metrics = Metrics::default();
         let answer = store(&log, judged, false, &principal, &metrics).expect("stored");
@@ -286,6 +320,54 @@ mod tests {
         assert_eq!(
             log.dead_letters().expect("letters")[0].origin,
             "http unauthenticated item 1"
+        );
+    }
+
+    #[test]
+    fn an_event_of_a_class_not_granted_is_refused_and_kept_as_a_dead_letter() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = SqliteLog::open(dir.path().join("events.db"), 4).expect("open");
+        let team = r#"{"event_id":"t1","type":"team_defined","schema_version":1,"occurred_at":"2026-11-01T08:00:00+08:00","source":"crm","payload":{"team_id":"T1","team_name":"一组","branch_id":"B1","region_id":"R1"}}"#;
+        let retraction = r#"{"event_id":"r1","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T08:00:00+08:00","source":"crm","agent_id":"A1","payload":{"retracted_event_id":"e1","reason":"twice"}}"#;
+        let body = batch(&[
+            visit("e1", "crm", "O1"),
+            team.to_owned(),
+            retraction.to_owned(),
+        ]);
+        let items = split(body.as_bytes(), Framing::Ndjson, 10).expect("split");
+        let principal = Principal::Source(Arc::new(SourceAccess {
+            source: "crm".to_owned(),
+            grants: Grants::only([aqs_schemas::EventClass::Activity]),
+        }));
+        let judged = judge(&items, &principal, Decoder::standard());
+        let answer = store(&log, judged, false, &principal, &Metrics::default()).expect("stored");
+        let statuses: Vec<EventStatus> = answer.results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                EventStatus::Accepted,
+                EventStatus::Rejected,
+                EventStatus::Accepted
+            ],
+            "activity is granted, reference data is not, a retraction needs no grant"
+        );
+        let error = &answer.results[1].errors[0];
+        assert_eq!(
+            (error.field.as_str(), error.code.as_str()),
+            ("type", "not_granted")
+        );
+        assert_eq!(
+            error.message,
+            "source \"crm\" is not granted reference events (team_defined); its token grants: activity"
+        );
+        assert_eq!(log.len().expect("len"), 2);
+        let letters = log.dead_letters().expect("letters");
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].event_id.as_deref(), Some("t1"));
+        assert!(
+            letters[0].reason.contains("not_granted"),
+            "{}",
+            letters[0].reason
         );
     }
 }

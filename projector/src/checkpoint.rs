@@ -7,6 +7,11 @@
 //! holds. A save writes and syncs the next generation's file, then commits the row that
 //! names it, then deletes the older file: a crash at any point leaves the last committed
 //! row and its file intact (a file of a generation never committed is removed at open).
+//!
+//! The row also says in which form the state was written ([`STATE_FORMAT`]). A checkpoint of
+//! an earlier form cannot be read into today's ledger: it is treated as no checkpoint, with
+//! a warning, and the projector rebuilds the state from the log (event topics keep
+//! everything).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -17,6 +22,15 @@ use aqs_eventlog::{PartitionId, Positions};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::ledger::Ledger;
+
+/// The form of the ledger state this build writes and reads. Raise it whenever the state's
+/// layout or meaning changes; older checkpoints are then rebuilt from the log.
+/// - 1: events known by `event_id` alone.
+/// - 2: events known by (`source`, `event_id`); money sums checked.
+pub const STATE_FORMAT: i64 = 2;
+
+/// The form of checkpoints written before the form was recorded.
+const FIRST_STATE_FORMAT: i64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -76,6 +90,19 @@ impl CheckpointStore {
                 bytes      INTEGER NOT NULL
             );",
         )?;
+        let has_format: bool = connection.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('checkpoint') WHERE name = 'format'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_format {
+            connection.execute(
+                &format!(
+                    "ALTER TABLE checkpoint ADD COLUMN format INTEGER NOT NULL DEFAULT {FIRST_STATE_FORMAT}"
+                ),
+                [],
+            )?;
+        }
         let store = Self {
             connection,
             path: path.to_owned(),
@@ -138,7 +165,29 @@ impl CheckpointStore {
         Ok(())
     }
 
+    /// The form of the committed checkpoint when it is not [`STATE_FORMAT`]: such a
+    /// checkpoint is not loaded, and the ledger is rebuilt from the log.
+    pub fn outdated_format(&self) -> Result<Option<i64>, CheckpointError> {
+        let format: Option<i64> = self
+            .connection
+            .query_row("SELECT format FROM checkpoint WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(format.filter(|format| *format != STATE_FORMAT))
+    }
+
+    /// The committed checkpoint, if there is one of this build's form.
     pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+        if let Some(format) = self.outdated_format()? {
+            tracing::warn!(
+                checkpoint = %self.path.display(),
+                format,
+                current = STATE_FORMAT,
+                "checkpoint written in an earlier form: the ledger is rebuilt from the log"
+            );
+            return Ok(None);
+        }
         let row: Option<(String, Vec<u8>, i64)> = self
             .connection
             .query_row(
@@ -197,10 +246,10 @@ impl CheckpointStore {
             .map_or(0, |d| d.as_millis() as i64);
         let transaction = self.connection.transaction()?;
         transaction.execute(
-            "INSERT INTO checkpoint (id, positions, state, applied, written_at) VALUES (1, ?1, x'', ?2, ?3)
+            "INSERT INTO checkpoint (id, positions, state, applied, written_at, format) VALUES (1, ?1, x'', ?2, ?3, ?4)
              ON CONFLICT (id) DO UPDATE SET positions = excluded.positions, state = excluded.state,
-                 applied = excluded.applied, written_at = excluded.written_at",
-            params![serde_json::to_string(&positions)?, applied as i64, written_at],
+                 applied = excluded.applied, written_at = excluded.written_at, format = excluded.format",
+            params![serde_json::to_string(&positions)?, applied as i64, written_at, STATE_FORMAT],
         )?;
         transaction.execute(
             "INSERT INTO checkpoint_file (id, generation, bytes) VALUES (1, ?1, ?2)
@@ -349,7 +398,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_written_before_state_files_still_loads() {
+    fn a_checkpoint_of_an_earlier_form_is_not_loaded_and_a_new_one_replaces_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("projector.db");
         let ledger = ledger();
@@ -368,13 +417,47 @@ mod tests {
                 )
                 .expect("insert");
         }
-        let restored = CheckpointStore::open(&path)
-            .expect("open")
-            .load()
-            .expect("load")
-            .expect("a checkpoint");
+        // The state of that time cannot be read as today's: no checkpoint, rebuild.
+        let mut store = CheckpointStore::open(&path).expect("open");
+        assert_eq!(store.outdated_format().expect("format"), Some(1));
+        assert!(store.load().expect("load").is_none());
+        store
+            .save(&ledger, &Positions::new(), 50)
+            .expect("save over it");
+        assert_eq!(store.outdated_format().expect("format"), None);
+        let restored = store.load().expect("load").expect("a checkpoint");
         assert_eq!(restored.applied, 50);
         assert_eq!(restored.ledger.tables(), ledger.tables());
+    }
+
+    /// A checkpoint store as written before the state's form was recorded, with a state
+    /// file: what a projector upgraded from then finds.
+    #[test]
+    fn a_store_of_the_previous_release_reads_as_no_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .execute_batch(
+                    "CREATE TABLE checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), positions TEXT NOT NULL,
+                     state BLOB NOT NULL, applied INTEGER NOT NULL, written_at INTEGER NOT NULL);
+                     CREATE TABLE checkpoint_file (id INTEGER PRIMARY KEY CHECK (id = 1),
+                     generation INTEGER NOT NULL, bytes INTEGER NOT NULL);
+                     INSERT INTO checkpoint VALUES (1, '[[{\"stream\":\"events\",\"partition\":0},7]]', x'', 7, 0);
+                     INSERT INTO checkpoint_file VALUES (1, 3, 4);",
+                )
+                .expect("schema");
+            // Bytes no state of today's form reads.
+            std::fs::write(
+                dir.path().join("projector.db.state-3"),
+                [0xff, 0xff, 0xff, 0x7f],
+            )
+            .expect("state file");
+        }
+        let store = CheckpointStore::open(&path).expect("open");
+        assert_eq!(store.outdated_format().expect("format"), Some(1));
+        assert!(store.load().expect("not an error").is_none());
     }
 
     #[test]

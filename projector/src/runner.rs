@@ -273,6 +273,11 @@ impl<C: LogConsumer> Runner<C> {
                 }
                 Applied::Retracted => &self.metrics.events_retracted,
                 Applied::NoEffect(_) => &self.metrics.events_no_effect,
+                Applied::Overflow(overflow) => {
+                    warn!(source = %event.source, event_id = %event.event_id, agent_id = ?event.agent_id, %overflow, "event counts nowhere: its money would overflow a ledger sum");
+                    // Counted with the events without effect until it has a metric of its own.
+                    &self.metrics.events_no_effect
+                }
             };
             counter.fetch_add(1, Ordering::Relaxed);
             self.applied_total += 1;

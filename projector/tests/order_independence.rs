@@ -1,10 +1,15 @@
 //! Property: any permutation of an event set, with any duplicates, folds into ledgers that
-//! serialise to the same bytes as the in-order fold.
+//! serialise to the same bytes as the in-order fold — also when several sources use the
+//! same event ids, retract ids of each other's, and tie on time and id.
 
 use aqs_projector::ledger::{Ledger, digest};
+use aqs_schemas::event::Retraction;
 use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
-use aqs_schemas::{BusinessClock, Decoder, Event};
+use aqs_schemas::{BusinessClock, Decoder, Event, Payload};
 use proptest::prelude::*;
+
+/// A second source that reuses the ids of the generated sources.
+const SHADOW: &str = "shadow";
 
 /// A month of a small region with every kind of trouble turned up: late, repeated,
 /// retracted and cancelled events, transfers and reassignments.
@@ -26,8 +31,47 @@ fn generated_events() -> Vec<(Event, u64)> {
             (event, digest(line))
         })
         .collect();
+    events.extend(shared_ids(&events));
     events.extend(edge_cases());
     events
+}
+
+/// Events of another source under the ids of the generated ones: copies of every tenth
+/// event (same id, time and content: a tie only the source breaks), and retractions of
+/// every fifteenth id, with and without an agent (they reach the copies, never the
+/// originals).
+fn shared_ids(generated: &[(Event, u64)]) -> Vec<(Event, u64)> {
+    let mut shadow = Vec::new();
+    for (i, (event, _)) in generated.iter().enumerate() {
+        if i % 10 == 0 {
+            let mut copy = event.clone();
+            copy.source = SHADOW.to_owned();
+            shadow.push(copy);
+        }
+        if i % 15 == 0 && !matches!(event.payload, Payload::Retraction(_)) {
+            shadow.push(Event {
+                event_id: format!("shadow-r-{}", event.event_id),
+                occurred_at: event.occurred_at,
+                source: SHADOW.to_owned(),
+                agent_id: if i % 30 == 0 {
+                    None
+                } else {
+                    event.agent_id.clone()
+                },
+                payload: Payload::Retraction(Retraction {
+                    retracted_event_id: event.event_id.clone(),
+                    reason: "entered in error".to_owned(),
+                }),
+            });
+        }
+    }
+    shadow
+        .into_iter()
+        .map(|event| {
+            let bytes = serde_json::to_vec(&event).expect("serialise");
+            (event, digest(&bytes))
+        })
+        .collect()
 }
 
 /// Hand-made cases the generator rarely produces.
@@ -46,6 +90,17 @@ fn edge_cases() -> Vec<(Event, u64)> {
         r#"{"event_id":"edge-j5","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-10T10:00:00+08:00","source":"t","agent_id":"A000004","payload":{"team_id":"T0002","effective_date":"2026-11-02"}}"#,
         r#"{"event_id":"edge-p6","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-09T10:00:00+08:00","source":"t","agent_id":"A000004","payload":{"period_start":"2026-11-02","period_end":"2026-11-08","visits":99}}"#,
         r#"{"event_id":"edge-r6","type":"retraction","schema_version":1,"occurred_at":"2026-11-09T11:00:00+08:00","source":"t","agent_id":"A000004","payload":{"retracted_event_id":"edge-p6","reason":"typo"}}"#,
+        // Three sources with one id: a sale each, a retraction by one, a pre-retraction by
+        // another of an id it never sends.
+        r#"{"event_id":"edge-s7","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T10:00:00+08:00","source":"a","agent_id":"A000001","payload":{"outlet_id":"O0000001","policy_id":"EDGE7A","product_code":"X","premium":"10.00","payment_mode":"single"}}"#,
+        r#"{"event_id":"edge-s7","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T10:00:00+08:00","source":"b","agent_id":"A000001","payload":{"outlet_id":"O0000002","policy_id":"EDGE7B","product_code":"X","premium":"20.00","payment_mode":"single"}}"#,
+        r#"{"event_id":"edge-s7","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T10:00:00+08:00","source":"c","agent_id":"A000001","payload":{"outlet_id":"O0000001","policy_id":"EDGE7A","product_code":"X","premium":"40.00","payment_mode":"single"}}"#,
+        r#"{"event_id":"edge-r7","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"b","payload":{"retracted_event_id":"edge-s7","reason":"wrong"}}"#,
+        r#"{"event_id":"edge-x7","type":"policy_cancelled","schema_version":1,"occurred_at":"2026-11-04T10:00:00+08:00","source":"a","agent_id":"A000001","payload":{"policy_id":"EDGE7A","refund":"10.00","reason":"cooling_off"}}"#,
+        r#"{"event_id":"edge-r8","type":"retraction","schema_version":1,"occurred_at":"2026-11-01T10:00:00+08:00","source":"c","agent_id":"A000002","payload":{"retracted_event_id":"edge-s2","reason":"not ours"}}"#,
+        // The same team defined by two sources at the same instant under one id.
+        r#"{"event_id":"edge-t9","type":"team_defined","schema_version":1,"occurred_at":"2026-11-01T08:00:00+08:00","source":"hr-a","payload":{"team_id":"T0001","team_name":"A","branch_id":"B0001","region_id":"R0001"}}"#,
+        r#"{"event_id":"edge-t9","type":"team_defined","schema_version":1,"occurred_at":"2026-11-01T08:00:00+08:00","source":"hr-b","payload":{"team_id":"T0001","team_name":"B","branch_id":"B0001","region_id":"R0001"}}"#,
     ];
     lines
         .iter()
@@ -112,6 +167,45 @@ fn the_generated_month_exercises_the_hard_rules() {
             .iter()
             .any(|r| r.counters.cancellations > 0)
     );
+
+    // The shadow source's events count beside the originals, never instead of them.
+    let mut by_source = std::collections::BTreeMap::new();
+    let mut check = Ledger::new(BusinessClock::default());
+    for (event, digest) in &events {
+        let outcome = format!("{:?}", check.apply(event, *digest));
+        *by_source
+            .entry((event.source == SHADOW, outcome))
+            .or_insert(0) += 1;
+    }
+    assert!(
+        by_source
+            .get(&(true, "Applied".to_owned()))
+            .copied()
+            .unwrap_or(0)
+            > 20,
+        "{by_source:?}"
+    );
+    assert!(
+        !by_source.contains_key(&(true, "Conflict".to_owned())),
+        "{by_source:?}"
+    );
+    // Its retractions alone, of ids the other sources use, change nothing of theirs.
+    let theirs: Vec<(Event, u64)> = events
+        .iter()
+        .filter(|(event, _)| event.source != SHADOW)
+        .cloned()
+        .collect();
+    let mut with_foreign_retractions = theirs.clone();
+    with_foreign_retractions.extend(
+        events
+            .iter()
+            .filter(|(event, _)| {
+                event.source == SHADOW && matches!(event.payload, Payload::Retraction(_))
+            })
+            .cloned(),
+    );
+    assert!(with_foreign_retractions.len() > theirs.len() + 20);
+    assert!(fold(&with_foreign_retractions) == fold(&theirs));
     assert!(!tables.pending_cancellations.is_empty());
     assert!(tables.team_day.len() > 10);
 }

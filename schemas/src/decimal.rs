@@ -4,6 +4,11 @@
 //! program they are integers of the smallest unit, so sums never drift. A JSON number is
 //! read through its shortest round-trip decimal form, which is exact for every value we
 //! accept (at most 13 integer digits plus 2 decimals, below f64's 15 exact digits).
+//!
+//! On the wire (JSON) the text is read exactly as the published pattern says: no sign, 1 to
+//! 13 integer digits, 1 or 2 decimals (money; rates 4 and 4), so `"12000.500"` and `"-0.00"`
+//! are refused; a JSON number must be non-negative with at most that many decimals.
+//! [`FromStr`] stays a general decimal reader (a sign, trailing zeros) for other uses.
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,6 +26,8 @@ pub enum DecimalError {
     TooManyDecimals { max_scale: u32 },
     #[error("more than {max_digits} integer digits")]
     TooLarge { max_digits: u32 },
+    #[error("must not be negative")]
+    Negative,
 }
 
 /// Parses `[-]digits[.digits]` into an integer scaled by `10^scale`.
@@ -62,6 +69,31 @@ fn parse_fixed(text: &str, scale: u32, max_int_digits: u32) -> Result<i64, Decim
     Ok(if negative { -value } else { value })
 }
 
+/// Parses wire text exactly as the published pattern `^[0-9]{1,max_int}(\.[0-9]{1,scale})?$`
+/// allows: no sign, no trimming of zeros.
+fn parse_wire(text: &str, scale: u32, max_int_digits: u32) -> Result<i64, DecimalError> {
+    let (int_part, frac_part) = match text.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (text, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if text.starts_with('-') && parse_fixed(text, scale, max_int_digits).is_ok() {
+        return Err(DecimalError::Negative);
+    }
+    if !all_digits(int_part) || frac_part.is_some_and(|f| !all_digits(f)) {
+        return Err(DecimalError::NotDecimal);
+    }
+    if frac_part.is_some_and(|f| f.len() as u32 > scale) {
+        return Err(DecimalError::TooManyDecimals { max_scale: scale });
+    }
+    if int_part.len() as u32 > max_int_digits {
+        return Err(DecimalError::TooLarge {
+            max_digits: max_int_digits,
+        });
+    }
+    parse_fixed(text, scale, max_int_digits)
+}
+
 fn write_fixed(f: &mut fmt::Formatter<'_>, units: i64, scale: u32) -> fmt::Result {
     let divisor = 10_i64.pow(scale);
     let sign = if units < 0 { "-" } else { "" };
@@ -76,10 +108,15 @@ fn write_fixed(f: &mut fmt::Formatter<'_>, units: i64, scale: u32) -> fmt::Resul
     )
 }
 
+/// A fixed-point type read from its exact wire text.
+trait FromWire: Sized {
+    fn from_wire(text: &str) -> Result<Self, DecimalError>;
+}
+
 /// Visitor accepting a JSON string or number and handing its decimal text on.
 struct DecimalVisitor<T>(std::marker::PhantomData<T>);
 
-impl<T: FromStr<Err = DecimalError>> Visitor<'_> for DecimalVisitor<T> {
+impl<T: FromWire> Visitor<'_> for DecimalVisitor<T> {
     type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -87,28 +124,35 @@ impl<T: FromStr<Err = DecimalError>> Visitor<'_> for DecimalVisitor<T> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        v.parse().map_err(E::custom)
+        T::from_wire(v).map_err(E::custom)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
-        v.to_string().parse().map_err(E::custom)
+        if v < 0 {
+            return Err(E::custom(DecimalError::Negative));
+        }
+        T::from_wire(&v.to_string()).map_err(E::custom)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
-        v.to_string().parse().map_err(E::custom)
+        T::from_wire(&v.to_string()).map_err(E::custom)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
         if !v.is_finite() {
             return Err(E::custom(DecimalError::NotDecimal));
         }
-        // `Display` for f64 prints the shortest text that reads back to the same value.
-        format!("{v}").parse().map_err(E::custom)
+        if v < 0.0 {
+            return Err(E::custom(DecimalError::Negative));
+        }
+        // `Display` for f64 prints the shortest text that reads back to the same value (never
+        // an exponent); -0 is zero, as `minimum: 0` has it.
+        T::from_wire(&format!("{}", v.abs())).map_err(E::custom)
     }
 }
 
 macro_rules! fixed_point {
-    ($(#[$doc:meta])* $name:ident, unit = $unit:literal, scale = $scale:literal, max_int_digits = $digits:literal, pattern = $pattern:literal) => {
+    ($(#[$doc:meta])* $name:ident, unit = $unit:literal, scale = $scale:literal, max_int_digits = $digits:literal, pattern = $pattern:literal, multiple_of = $multiple:literal, maximum = $maximum:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
         pub struct $name(i64);
@@ -148,6 +192,12 @@ macro_rules! fixed_point {
             }
         }
 
+        impl FromWire for $name {
+            fn from_wire(text: &str) -> Result<Self, DecimalError> {
+                parse_wire(text, $scale, $digits).map(Self)
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write_fixed(f, self.0, $scale)
@@ -183,12 +233,15 @@ macro_rules! fixed_point {
             fn json_schema(_: &mut SchemaGenerator) -> Schema {
                 json_schema!({
                     "description": concat!(
-                        "Exact non-negative decimal with at most ", stringify!($scale),
+                        "Exact non-negative decimal with at most ", stringify!($digits),
+                        " integer digits and ", stringify!($scale),
                         " decimal places, as a string (preferred) or a number"
                     ),
                     "type": ["string", "number"],
                     "pattern": $pattern,
                     "minimum": 0,
+                    "maximum": $maximum,
+                    "multipleOf": $multiple,
                 })
             }
         }
@@ -198,13 +251,13 @@ macro_rules! fixed_point {
 fixed_point!(
     /// An amount of CNY, exact to the fen (0.01).
     Money, unit = "fen (0.01 CNY)", scale = 2, max_int_digits = 13,
-    pattern = "^[0-9]{1,13}(\\.[0-9]{1,2})?$"
+    pattern = "^[0-9]{1,13}(\\.[0-9]{1,2})?$", multiple_of = 0.01, maximum = 9999999999999.99
 );
 
 fixed_point!(
     /// A ratio such as an outlet activity rate, exact to 0.0001 (one basis point).
     Rate, unit = "basis points (0.0001)", scale = 4, max_int_digits = 4,
-    pattern = "^[0-9]{1,4}(\\.[0-9]{1,4})?$"
+    pattern = "^[0-9]{1,4}(\\.[0-9]{1,4})?$", multiple_of = 0.0001, maximum = 9999.9999
 );
 
 impl std::iter::Sum for Money {
@@ -266,10 +319,50 @@ mod tests {
             assert_eq!(money.units(), fen, "{json}");
         }
         assert!(serde_json::from_str::<Money>("0.005").is_err());
+        // A number is its value: 12.340 is 12.34, as a schema validator reads it too.
+        assert_eq!(
+            serde_json::from_str::<Money>("12.340")
+                .map(Money::units)
+                .ok(),
+            Some(1234)
+        );
+        assert!(serde_json::from_str::<Money>("12.345").is_err());
+        assert!(serde_json::from_str::<Money>("-1").is_err());
+        assert_eq!(
+            serde_json::from_str::<Money>("-0").map(Money::units).ok(),
+            Some(0)
+        );
         assert_eq!(
             serde_json::to_string(&Money::from_units(1250)).expect("serialize"),
             "\"12.50\""
         );
+    }
+
+    #[test]
+    fn wire_text_is_read_as_strictly_as_the_pattern() {
+        let wire = |text: &str| serde_json::from_value::<Money>(serde_json::json!(text));
+        assert_eq!(wire("12000.50").map(Money::units).ok(), Some(1_200_050));
+        assert_eq!(wire("007.10").map(Money::units).ok(), Some(710));
+        assert_eq!(
+            wire("9999999999999.99").map(Money::units).ok(),
+            Some(999_999_999_999_999)
+        );
+        for (text, expected) in [
+            ("12000.500", "more than 2 decimal places"),
+            ("5.100", "more than 2 decimal places"),
+            ("-0.00", "must not be negative"),
+            ("-5", "must not be negative"),
+            ("+5", "not a decimal number"),
+            ("00000000000001", "more than 13 integer digits"),
+            ("1.", "not a decimal number"),
+            (" 1", "not a decimal number"),
+        ] {
+            let error = wire(text).expect_err(text).to_string();
+            assert_eq!(error, expected, "{text}");
+        }
+        // Other uses keep the general reader.
+        assert_eq!("5.100".parse::<Money>().map(Money::units), Ok(510));
+        assert_eq!("-3.07".parse::<Money>().map(Money::units), Ok(-307));
     }
 
     #[test]

@@ -1,29 +1,49 @@
 //! From untrusted bytes to a valid [`Event`], or every reason why not.
 //!
 //! One decoder serves the HTTP API, file import and the Kafka consumer. Valid events of the
-//! current version take a fast typed path; anything else is parsed into a JSON tree,
-//! upgraded if old, walked against the published JSON Schema of its type (which reports
-//! every structural problem at once) and then checked for the rules across fields.
+//! current version take a fast typed path; anything else is parsed into a JSON tree
+//! (repeated keys reported), upgraded if old, stripped of unknown keys (reported), walked
+//! against the published JSON Schema of its type (which reports every structural problem
+//! at once) and then checked for the rules across fields. The two paths accept the same
+//! events, and only events the published schema accepts; the tests `agreement` and `fuzz`
+//! hold them to it.
+//!
+//! The problems of one event are capped at [`MAX_PROBLEMS_PER_EVENT`], then one entry says
+//! how many more there were: an answer or a dead letter never grows with the number of
+//! mistakes in an event.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::{ValidationError, Validator};
+use jsonschema::Validator;
 use serde_json::{Map, Value};
 
-use crate::decimal::Money;
 use crate::error::{FieldError, InvalidEvent, Problem};
-use crate::event::{CURRENT_SCHEMA_VERSION, Event, EventType, ID_PATTERN, Payload};
+use crate::event::{CURRENT_SCHEMA_VERSION, Event, EventType, MAX_ID_LEN, Payload};
+use crate::json_tree;
+use crate::known_fields::KnownFields;
 use crate::schema::event_type_schema;
-use crate::time::{OccurredAt, TimestampError};
+use crate::schema_problems::{
+    field_errors, field_of, is_text_form, join, problem_from_message, shortened,
+};
+use crate::time::OccurredAt;
 use crate::upcast::{UpcastError, Upcasters};
 use crate::validate::{check_agent, check_envelope, check_payload, shapes_hold};
 use crate::wire::decode_canonical;
 
+/// Problems listed for one event, at most; the rest are counted in one last entry
+/// (`too_many_problems`).
+pub const MAX_PROBLEMS_PER_EVENT: usize = 20;
+
+/// What the thorough path knows of one event's schema.
+struct TypeSchema {
+    validator: Validator,
+    known: KnownFields,
+}
+
 /// Validates and decodes events. Building one compiles the schemas: build it once and share
 /// it (it is `Send + Sync`); [`Decoder::standard`] returns a process-wide instance.
 pub struct Decoder {
-    validators: HashMap<EventType, Validator>,
+    schemas: HashMap<EventType, TypeSchema>,
     upcasters: Upcasters,
 }
 
@@ -38,6 +58,71 @@ impl std::fmt::Debug for Decoder {
 static STANDARD: std::sync::LazyLock<Decoder> =
     std::sync::LazyLock::new(|| Decoder::new(Upcasters::standard()));
 
+/// A rejection being assembled: problems beyond the cap are only counted.
+struct Rejection {
+    event_id: Option<String>,
+    event_type: Option<String>,
+    errors: Vec<FieldError>,
+    omitted: usize,
+}
+
+impl Rejection {
+    fn new(object: &Map<String, Value>) -> Self {
+        // Only short texts are repeated back: an id of ten megabytes is not an id.
+        let short = |field: &str| {
+            object
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|text| text.chars().count() <= MAX_ID_LEN)
+                .map(str::to_owned)
+        };
+        Self {
+            event_id: short("event_id"),
+            event_type: short("type"),
+            errors: Vec::new(),
+            omitted: 0,
+        }
+    }
+
+    fn push(&mut self, error: FieldError) {
+        if self.errors.len() < MAX_PROBLEMS_PER_EVENT {
+            self.errors.push(error);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// Problems found so far, listed or not.
+    fn count(&self) -> usize {
+        self.errors.len() + self.omitted
+    }
+
+    fn any_at(&self, field: &str) -> bool {
+        let prefix = format!("{field}.");
+        self.errors
+            .iter()
+            .any(|e| e.field == field || e.field.starts_with(&prefix))
+    }
+
+    fn finish(mut self) -> InvalidEvent {
+        if self.errors.len() > MAX_PROBLEMS_PER_EVENT {
+            self.omitted += self.errors.len() - MAX_PROBLEMS_PER_EVENT;
+            self.errors.truncate(MAX_PROBLEMS_PER_EVENT);
+        }
+        if self.omitted > 0 {
+            self.errors.push(FieldError::new(
+                "",
+                Problem::TooManyProblems { more: self.omitted },
+            ));
+        }
+        InvalidEvent {
+            event_id: self.event_id,
+            event_type: self.event_type,
+            errors: self.errors,
+        }
+    }
+}
+
 impl Decoder {
     /// The decoder with this build's schemas and upgrades.
     pub fn standard() -> &'static Decoder {
@@ -45,7 +130,7 @@ impl Decoder {
     }
 
     pub fn new(upcasters: Upcasters) -> Self {
-        let validators = EventType::ALL
+        let schemas = EventType::ALL
             .iter()
             .map(|&event_type| {
                 let schema = event_type_schema(event_type);
@@ -53,13 +138,12 @@ impl Decoder {
                     .should_validate_formats(true)
                     .build(&schema)
                     .expect("generated schemas are valid JSON Schema");
-                (event_type, validator)
+                let known = KnownFields::of_schema(&schema)
+                    .expect("every event type's schema is a closed object");
+                (event_type, TypeSchema { validator, known })
             })
             .collect();
-        Self {
-            validators,
-            upcasters,
-        }
+        Self { schemas, upcasters }
     }
 
     /// Decodes one event, returning all of its problems if it is not valid.
@@ -70,8 +154,10 @@ impl Decoder {
         self.decode_thorough(bytes)
     }
 
-    /// The typed path: `Some` only for a valid current-version event.
-    pub(crate) fn decode_fast(&self, bytes: &[u8]) -> Option<Event> {
+    /// The typed path alone: `Some` only for a valid current-version event in the canonical
+    /// shape. [`Decoder::decode`] tries it first; it is public so that the contract's tests
+    /// can hold it to the same answers as the thorough path.
+    pub fn decode_fast(&self, bytes: &[u8]) -> Option<Event> {
         let event = decode_canonical(bytes).ok()?;
         if !shapes_hold(&event) {
             return None;
@@ -81,17 +167,20 @@ impl Decoder {
         errors.is_empty().then_some(event)
     }
 
-    fn decode_thorough(&self, bytes: &[u8]) -> Result<Event, InvalidEvent> {
-        let mut value: Value = serde_json::from_slice(bytes).map_err(|e| InvalidEvent {
-            event_id: None,
-            event_type: None,
-            errors: vec![FieldError::new(
-                "",
-                Problem::MalformedJson {
-                    detail: e.to_string(),
-                },
-            )],
-        })?;
+    /// The thorough path alone: the JSON tree, upgrades, the schema walk and the rules
+    /// across fields, with every problem reported.
+    pub fn decode_thorough(&self, bytes: &[u8]) -> Result<Event, InvalidEvent> {
+        let (mut value, repeated) =
+            json_tree::parse(bytes, MAX_PROBLEMS_PER_EVENT).map_err(|e| InvalidEvent {
+                event_id: None,
+                event_type: None,
+                errors: vec![FieldError::new(
+                    "",
+                    Problem::MalformedJson {
+                        detail: shortened(&e.to_string()),
+                    },
+                )],
+            })?;
         let Some(object) = value.as_object_mut() else {
             return Err(InvalidEvent {
                 event_id: None,
@@ -99,77 +188,77 @@ impl Decoder {
                 errors: vec![FieldError::new("", Problem::NotAnObject)],
             });
         };
-        let mut rejection = InvalidEvent {
-            event_id: object
-                .get("event_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            event_type: object
-                .get("type")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            errors: Vec::new(),
-        };
-        let event_type = read_event_type(object, &mut rejection.errors);
-        self.read_and_upgrade_version(object, &mut rejection.errors);
+        let mut rejection = Rejection::new(object);
+        for path in repeated.paths {
+            rejection.push(FieldError::new(path, Problem::DuplicateKey));
+        }
+        rejection.omitted += repeated.more;
+        let before = rejection.count();
+        let event_type = read_event_type(object, &mut rejection);
+        self.read_and_upgrade_version(object, &mut rejection);
+        let type_and_version_ok = rejection.count() == before;
         let Some(event_type) = event_type else {
-            return Err(rejection);
+            return Err(rejection.finish());
         };
-        if !rejection.errors.is_empty() {
-            return Err(rejection);
+        let schema = &self.schemas[&event_type];
+        schema.known.strip(&mut value, "", &mut |path| {
+            rejection.push(FieldError::new(path, Problem::UnknownField));
+        });
+        if !type_and_version_ok {
+            return Err(rejection.finish());
         }
 
-        let validator = &self.validators[&event_type];
-        rejection
-            .errors
-            .extend(validator.iter_errors(&value).flat_map(|e| field_errors(&e)));
-        let payload_clean = !rejection
-            .errors
-            .iter()
-            .any(|e| e.field == "payload" || e.field.starts_with("payload."));
-        let payload = if payload_clean {
-            decode_payload(event_type, &value["payload"], &mut rejection.errors)
-        } else {
+        // A field breaking both its pattern and its format is reported once.
+        let mut text_form_fields = HashSet::new();
+        for error in schema.validator.iter_errors(&value) {
+            if is_text_form(&error) && !text_form_fields.insert(field_of(&error)) {
+                continue;
+            }
+            for field_error in field_errors(&error) {
+                rejection.push(field_error);
+            }
+        }
+        let payload = if rejection.any_at("payload") {
             None
+        } else {
+            decode_payload(event_type, &value["payload"], &mut rejection)
         };
-        if rejection.errors.is_empty() {
-            let event = decode_envelope(&value, payload.clone(), &mut rejection.errors);
-            if let Some(event) = event {
-                check_envelope(&event, &mut rejection.errors);
-                if rejection.errors.is_empty() {
+        if rejection.count() == 0 {
+            let mut errors = Vec::new();
+            if let Some(event) = decode_envelope(&value, payload.clone(), &mut errors) {
+                check_envelope(&event, &mut errors);
+                if errors.is_empty() {
                     return Ok(event);
                 }
             }
+            errors.into_iter().for_each(|e| rejection.push(e));
         } else if let Some(payload) = &payload {
             // Still report the cross-field rules of a payload that is sound on its own.
-            let agent_clean = !rejection.errors.iter().any(|e| e.field == "agent_id");
-            if agent_clean {
+            let mut errors = Vec::new();
+            if !rejection.any_at("agent_id") {
                 let agent_id = value.get("agent_id").and_then(Value::as_str);
-                check_agent(event_type, agent_id, Some(payload), &mut rejection.errors);
+                check_agent(event_type, agent_id, Some(payload), &mut errors);
             }
-            check_payload(payload, &mut rejection.errors);
+            check_payload(payload, &mut errors);
+            errors.into_iter().for_each(|e| rejection.push(e));
         }
-        Err(rejection)
+        Err(rejection.finish())
     }
 
-    fn read_and_upgrade_version(
-        &self,
-        object: &mut Map<String, Value>,
-        errors: &mut Vec<FieldError>,
-    ) {
+    fn read_and_upgrade_version(&self, object: &mut Map<String, Value>, rejection: &mut Rejection) {
         let current = u64::from(CURRENT_SCHEMA_VERSION);
         let version = match object.get("schema_version") {
-            None => return errors.push(FieldError::new("schema_version", Problem::Missing)),
+            None => return rejection.push(FieldError::new("schema_version", Problem::Missing)),
             Some(v) => v.as_u64(),
         };
         match version {
-            None => errors.push(FieldError::new(
+            None => rejection.push(FieldError::new(
                 "schema_version",
                 Problem::WrongType {
                     expected: "a positive integer".to_owned(),
                 },
             )),
-            Some(found) if found > current => errors.push(FieldError::new(
+            Some(found) if found > current => rejection.push(FieldError::new(
                 "schema_version",
                 Problem::UnsupportedVersion {
                     found,
@@ -180,16 +269,16 @@ impl Decoder {
                 match self.upcasters.upcast(object, found, current) {
                     Ok(()) => {}
                     // Version 1 is the first published version: 0 only exists in tests.
-                    Err(UpcastError::NoStep(0)) => errors.push(FieldError::new(
+                    Err(UpcastError::NoStep(0)) => rejection.push(FieldError::new(
                         "schema_version",
                         Problem::OutOfRange {
                             allowed: "at least 1".to_owned(),
                         },
                     )),
-                    Err(e) => errors.push(FieldError::new(
+                    Err(e) => rejection.push(FieldError::new(
                         "schema_version",
                         Problem::Inconsistent {
-                            detail: e.to_string(),
+                            detail: shortened(&e.to_string()),
                         },
                     )),
                 }
@@ -199,26 +288,26 @@ impl Decoder {
     }
 }
 
-fn read_event_type(object: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<EventType> {
+fn read_event_type(object: &Map<String, Value>, rejection: &mut Rejection) -> Option<EventType> {
     match object.get("type") {
         None => {
-            errors.push(FieldError::new("type", Problem::Missing));
+            rejection.push(FieldError::new("type", Problem::Missing));
             None
         }
         Some(Value::String(name)) => {
             let found = EventType::from_name(name);
             if found.is_none() {
-                errors.push(FieldError::new(
+                rejection.push(FieldError::new(
                     "type",
                     Problem::UnknownType {
-                        found: name.clone(),
+                        found: shortened(name),
                     },
                 ));
             }
             found
         }
         Some(_) => {
-            errors.push(FieldError::new(
+            rejection.push(FieldError::new(
                 "type",
                 Problem::WrongType {
                     expected: "string".to_owned(),
@@ -232,7 +321,7 @@ fn read_event_type(object: &Map<String, Value>, errors: &mut Vec<FieldError>) ->
 fn decode_payload(
     event_type: EventType,
     payload: &Value,
-    errors: &mut Vec<FieldError>,
+    rejection: &mut Rejection,
 ) -> Option<Payload> {
     let mut track = serde_path_to_error::Track::new();
     let result = event_type
@@ -242,7 +331,7 @@ fn decode_payload(
         Ok(payload) => Some(payload),
         Err((path, inner)) => {
             let field = join("payload", &path.to_string());
-            errors.push(FieldError::new(
+            rejection.push(FieldError::new(
                 field,
                 problem_from_message(&inner.to_string()),
             ));
@@ -278,172 +367,4 @@ fn decode_envelope(
         agent_id: text("agent_id").map(str::to_owned),
         payload: payload?,
     })
-}
-
-/// Turns a message from one of our own parsers into a problem with a stable code.
-fn problem_from_message(message: &str) -> Problem {
-    if message.starts_with("time zone missing") {
-        return Problem::TimeZoneMissing;
-    }
-    if let Some(rest) = message.strip_prefix("more than ")
-        && let Some(scale) = rest.strip_suffix(" decimal places")
-        && let Ok(max_scale) = scale.parse()
-    {
-        return Problem::TooManyDecimals { max_scale };
-    }
-    Problem::BadFormat {
-        expected: message.to_owned(),
-    }
-}
-
-/// A JSON pointer such as `/payload/premium` as a dotted field path.
-fn dotted(pointer: &str) -> String {
-    pointer.trim_start_matches('/').replace('/', ".")
-}
-
-fn join(parent: &str, child: &str) -> String {
-    if parent.is_empty() {
-        child.to_owned()
-    } else {
-        format!("{parent}.{child}")
-    }
-}
-
-fn describe_types(kind: &TypeKind) -> String {
-    match kind {
-        TypeKind::Single(t) => t.to_string(),
-        TypeKind::Multiple(set) => set
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(" or "),
-    }
-}
-
-/// Maps one JSON Schema violation to the field errors we report.
-fn field_errors(error: &ValidationError<'_>) -> Vec<FieldError> {
-    let field = dotted(error.instance_path().as_str());
-    let instance = error.instance();
-    let one = |problem| vec![FieldError::new(field.clone(), problem)];
-    match error.kind() {
-        ValidationErrorKind::Required { property } => {
-            let name = property.as_str().unwrap_or_default();
-            vec![FieldError::new(join(&field, name), Problem::Missing)]
-        }
-        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
-            .iter()
-            .map(|name| FieldError::new(join(&field, name), Problem::UnknownField))
-            .collect(),
-        ValidationErrorKind::Type { kind } => one(Problem::WrongType {
-            expected: describe_types(kind),
-        }),
-        ValidationErrorKind::Enum { options } => one(Problem::NotAllowed {
-            allowed: options
-                .as_array()
-                .map(|values| {
-                    values
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_else(|| options.to_string()),
-        }),
-        ValidationErrorKind::Constant { expected_value } => one(Problem::NotAllowed {
-            allowed: expected_value.to_string(),
-        }),
-        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
-            // Documented enums are a `oneOf` of constants: report the allowed values.
-            let constants: Option<Vec<String>> = context
-                .iter()
-                .flatten()
-                .map(|e| match e.kind() {
-                    ValidationErrorKind::Constant { expected_value } => {
-                        Some(vec![expected_value.to_string()])
-                    }
-                    ValidationErrorKind::Enum { options } => options
-                        .as_array()
-                        .map(|values| values.iter().map(Value::to_string).collect()),
-                    _ => None,
-                })
-                .collect::<Option<Vec<Vec<String>>>>()
-                .map(|lists| lists.concat());
-            one(match constants {
-                Some(allowed) if !allowed.is_empty() => Problem::NotAllowed {
-                    allowed: allowed.join(", "),
-                },
-                _ => Problem::BadFormat {
-                    expected: error.to_string(),
-                },
-            })
-        }
-        ValidationErrorKind::MinLength { limit: 1 } => one(Problem::Empty),
-        ValidationErrorKind::MaxLength { limit } => one(Problem::TooLong {
-            length: instance.as_str().map_or(0, |s| s.chars().count()),
-            max: usize::try_from(*limit).unwrap_or(usize::MAX),
-        }),
-        ValidationErrorKind::Pattern { pattern } => one(pattern_problem(pattern, instance)),
-        ValidationErrorKind::Format { format } => one(format_problem(format, instance)),
-        ValidationErrorKind::Minimum { limit } => one(
-            if limit.as_f64() == Some(0.0) && instance.as_f64().is_some_and(|v| v < 0.0) {
-                Problem::Negative
-            } else {
-                Problem::OutOfRange {
-                    allowed: format!("at least {limit}"),
-                }
-            },
-        ),
-        ValidationErrorKind::Maximum { limit } => one(Problem::OutOfRange {
-            allowed: format!("at most {limit}"),
-        }),
-        _ => one(Problem::BadFormat {
-            expected: error.to_string(),
-        }),
-    }
-}
-
-fn pattern_problem(pattern: &str, instance: &Value) -> Problem {
-    if pattern == ID_PATTERN {
-        return Problem::BadCharacters;
-    }
-    let text = instance.as_str().unwrap_or_default();
-    if pattern.contains("(0[1-9]|1[0-2])") {
-        return Problem::BadFormat {
-            expected: "a month such as 2026-11".to_owned(),
-        };
-    }
-    // The remaining patterns are those of money and rates.
-    match text.parse::<Money>() {
-        Ok(money) if money.is_negative() => Problem::Negative,
-        _ => match text.strip_prefix('-').unwrap_or(text).split_once('.') {
-            Some((_, decimals))
-                if decimals.len() > 2 && decimals.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                Problem::TooManyDecimals {
-                    max_scale: if pattern.contains("{1,4}") { 4 } else { 2 },
-                }
-            }
-            _ => Problem::BadFormat {
-                expected: "a decimal such as 1234.50".to_owned(),
-            },
-        },
-    }
-}
-
-fn format_problem(format: &str, instance: &Value) -> Problem {
-    let text = instance.as_str().unwrap_or_default();
-    match format {
-        "date-time" => match text.parse::<OccurredAt>() {
-            Err(TimestampError::TimeZoneMissing) => Problem::TimeZoneMissing,
-            _ => Problem::BadFormat {
-                expected: "an RFC 3339 timestamp such as 2026-11-02T09:30:00+08:00".to_owned(),
-            },
-        },
-        "date" => Problem::BadFormat {
-            expected: "a date such as 2026-11-02".to_owned(),
-        },
-        other => Problem::BadFormat {
-            expected: format!("a valid {other}"),
-        },
-    }
 }

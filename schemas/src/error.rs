@@ -46,6 +46,8 @@ pub enum Problem {
     WrongType { expected: String },
     #[error("unknown field")]
     UnknownField,
+    #[error("given more than once: every key of an object must be unique")]
+    DuplicateKey,
     #[error("unknown event type {found:?}")]
     UnknownType { found: String },
     #[error("schema version {found} is newer than the newest supported ({newest})")]
@@ -76,6 +78,8 @@ pub enum Problem {
     DateRangeInverted { start: String, end: String },
     #[error("{detail}")]
     Inconsistent { detail: String },
+    #[error("{more} more problems not listed")]
+    TooManyProblems { more: usize },
 }
 
 impl Problem {
@@ -87,6 +91,7 @@ impl Problem {
             Problem::Missing => "missing",
             Problem::WrongType { .. } => "wrong_type",
             Problem::UnknownField => "unknown_field",
+            Problem::DuplicateKey => "duplicate_key",
             Problem::UnknownType { .. } => "unknown_type",
             Problem::UnsupportedVersion { .. } => "unsupported_version",
             Problem::Empty => "empty",
@@ -102,6 +107,7 @@ impl Problem {
             Problem::InterestedExceedsConsulted { .. } => "interested_exceeds_consulted",
             Problem::DateRangeInverted { .. } => "date_range_inverted",
             Problem::Inconsistent { .. } => "inconsistent",
+            Problem::TooManyProblems { .. } => "too_many_problems",
         }
     }
 }

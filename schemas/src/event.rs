@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::dates::{BusinessDate, ContractMonth, business_date, contract_month};
 use crate::decimal::{Money, Rate};
 use crate::time::{BusinessClock, OccurredAt, YearMonth};
 
@@ -41,7 +42,7 @@ impl Event {
 }
 
 macro_rules! event_types {
-    ($($variant:ident($payload:ident) = $name:literal, $agent:ident;)*) => {
+    ($($variant:ident($payload:ident) = $name:literal, $agent:ident, $class:ident;)*) => {
         /// The kind of an event, as written in its `type` field.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
@@ -79,15 +80,25 @@ macro_rules! event_types {
                 }
             }
 
+            /// The class of facts this type belongs to; publishing a class is granted per
+            /// source.
+            pub const fn class(self) -> EventClass {
+                match self {
+                    $(EventType::$variant => EventClass::$class,)*
+                }
+            }
+
             pub(crate) fn payload_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 match self {
                     $(EventType::$variant => generator.subschema_for::<$payload>(),)*
                 }
             }
 
+            /// Reads the payload of this type; only a JSON object is one (serde would also
+            /// read an array field by field).
             pub(crate) fn decode_payload<'de, D: serde::Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
                 match self {
-                    $(EventType::$variant => $payload::deserialize(d).map(Payload::$variant),)*
+                    $(EventType::$variant => crate::objects::object::<D, $payload>(d).map(Payload::$variant),)*
                 }
             }
         }
@@ -113,10 +124,42 @@ macro_rules! event_types {
 #[derive(Debug)]
 pub(crate) struct Id;
 
-/// The pattern behind [`Id`]: no control characters, no surrounding white space (emptiness
-/// is left to `minLength`, so an empty id gets one clear error).
-pub(crate) const ID_PATTERN: &str =
-    r"^([^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?)?$";
+/// The pattern behind [`Id`]: no control character (C0, DEL, C1), no space of any kind at
+/// either end (emptiness is left to `minLength`, so an empty id gets one clear error). The
+/// characters are listed rather than written `\s`, whose meaning differs between regex
+/// engines; [`is_valid_id`] checks the same sets.
+pub(crate) const ID_PATTERN: &str = concat!(
+    r"^([^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]",
+    r"([^\x00-\x1f\x7f-\x9f]*",
+    r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff])?)?$"
+);
+
+/// A space that an id must not start or end with: every Unicode and ECMAScript white space
+/// that is not a control character already.
+const fn is_id_edge_space(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// Whether `id` is a well-formed identifier: 1 to [`MAX_ID_LEN`] characters, no control
+/// character (U+0000–U+001F, U+007F–U+009F), no space at either end. The published
+/// schema's pattern says the same.
+pub fn is_valid_id(id: &str) -> bool {
+    let length = id.chars().count();
+    (1..=MAX_ID_LEN).contains(&length)
+        && !id.chars().any(char::is_control)
+        && !id.starts_with(is_id_edge_space)
+        && !id.ends_with(is_id_edge_space)
+}
 
 impl JsonSchema for Id {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -125,12 +168,73 @@ impl JsonSchema for Id {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "Identifier: 1 to 64 characters, no control characters, no leading or trailing spaces",
+            "description": "Identifier: 1 to 64 characters, no control characters (U+0000 to U+001F, U+007F to U+009F), no leading or trailing spaces",
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_ID_LEN,
             "pattern": ID_PATTERN,
         })
+    }
+}
+
+/// What kind of fact an event type publishes. Which classes a source may publish is
+/// granted per source (the ingest tokens file); a retraction only ever touches its own
+/// source's events, so every source may send one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum EventClass {
+    /// Teams and outlets: `team_defined`, `outlet_registered`.
+    Reference,
+    /// Who belongs where: `agent_joined_team`, `agent_left`, `outlet_assigned`,
+    /// `outlet_unassigned`.
+    Roster,
+    /// Monthly targets: `target`.
+    Targets,
+    /// Agents' activity plans: `activity_plan`.
+    Plans,
+    /// The work itself: `outlet_visit`, `consultation`, `sale_closed`, `policy_cancelled`.
+    Activity,
+    /// Withdrawing one's own event: `retraction`.
+    Retraction,
+}
+
+impl EventClass {
+    pub const ALL: [EventClass; 6] = [
+        EventClass::Reference,
+        EventClass::Roster,
+        EventClass::Targets,
+        EventClass::Plans,
+        EventClass::Activity,
+        EventClass::Retraction,
+    ];
+
+    /// The name used in tokens files and error messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventClass::Reference => "reference",
+            EventClass::Roster => "roster",
+            EventClass::Targets => "targets",
+            EventClass::Plans => "plans",
+            EventClass::Activity => "activity",
+            EventClass::Retraction => "retraction",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|class| class.as_str() == name)
+    }
+
+    /// Whether a source needs a grant to publish this class (all but retractions).
+    pub const fn needs_grant(self) -> bool {
+        !matches!(self, EventClass::Retraction)
+    }
+}
+
+impl std::fmt::Display for EventClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -144,19 +248,19 @@ pub enum AgentRule {
 }
 
 event_types! {
-    OutletVisit(OutletVisit) = "outlet_visit", Required;
-    Consultation(Consultation) = "consultation", Required;
-    SaleClosed(SaleClosed) = "sale_closed", Required;
-    PolicyCancelled(PolicyCancelled) = "policy_cancelled", Required;
-    ActivityPlan(ActivityPlan) = "activity_plan", Required;
-    Target(Target) = "target", Conditional;
-    TeamDefined(TeamDefined) = "team_defined", Forbidden;
-    AgentJoinedTeam(AgentJoinedTeam) = "agent_joined_team", Required;
-    AgentLeft(AgentLeft) = "agent_left", Required;
-    OutletRegistered(OutletRegistered) = "outlet_registered", Forbidden;
-    OutletAssigned(OutletAssigned) = "outlet_assigned", Required;
-    OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required;
-    Retraction(Retraction) = "retraction", Conditional;
+    OutletVisit(OutletVisit) = "outlet_visit", Required, Activity;
+    Consultation(Consultation) = "consultation", Required, Activity;
+    SaleClosed(SaleClosed) = "sale_closed", Required, Activity;
+    PolicyCancelled(PolicyCancelled) = "policy_cancelled", Required, Activity;
+    ActivityPlan(ActivityPlan) = "activity_plan", Required, Plans;
+    Target(Target) = "target", Conditional, Targets;
+    TeamDefined(TeamDefined) = "team_defined", Forbidden, Reference;
+    AgentJoinedTeam(AgentJoinedTeam) = "agent_joined_team", Required, Roster;
+    AgentLeft(AgentLeft) = "agent_left", Required, Roster;
+    OutletRegistered(OutletRegistered) = "outlet_registered", Forbidden, Reference;
+    OutletAssigned(OutletAssigned) = "outlet_assigned", Required, Roster;
+    OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required, Roster;
+    Retraction(Retraction) = "retraction", Conditional, Retraction;
 }
 
 impl std::fmt::Display for EventType {
@@ -300,8 +404,12 @@ pub struct VisitsByPurpose {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityPlan {
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub period_start: NaiveDate,
     /// Last day of the plan, on or after `period_start`.
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub period_end: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visits: Option<u32>,
@@ -309,7 +417,11 @@ pub struct ActivityPlan {
     pub consultations: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sales: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::objects::optional_object"
+    )]
     pub visits_by_purpose: Option<VisitsByPurpose>,
 }
 
@@ -330,6 +442,8 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
+    #[serde(deserialize_with = "contract_month")]
+    #[schemars(with = "ContractMonth")]
     pub month: YearMonth,
     pub scope: Scope,
     #[schemars(with = "Id")]
@@ -378,6 +492,8 @@ pub struct TeamDefined {
 pub struct AgentJoinedTeam {
     #[schemars(with = "Id")]
     pub team_id: String,
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
@@ -388,6 +504,8 @@ pub struct AgentJoinedTeam {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentLeft {
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
 }
 
@@ -412,6 +530,8 @@ pub struct OutletRegistered {
 pub struct OutletAssigned {
     #[schemars(with = "Id")]
     pub outlet_id: String,
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
 }
 
@@ -421,6 +541,8 @@ pub struct OutletAssigned {
 pub struct OutletUnassigned {
     #[schemars(with = "Id")]
     pub outlet_id: String,
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
 }
 
@@ -433,4 +555,49 @@ pub struct Retraction {
     pub retracted_event_id: String,
     #[schemars(length(min = 1, max = 500))]
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+
+    use super::*;
+
+    /// The published pattern and the fast path's check agree on every character of the
+    /// Basic Multilingual Plane and a few beyond, at the start, inside and at the end.
+    #[test]
+    fn the_id_pattern_says_what_is_valid_id_does() {
+        let schema = Id::json_schema(&mut schemars::SchemaGenerator::default()).to_value();
+        let validator = jsonschema::validator_for(&schema).expect("schema");
+        let astral = ['\u{10000}', '\u{1F600}', '\u{E0001}', '\u{10FFFF}'];
+        let characters = (0..=0xFFFF_u32).filter_map(char::from_u32).chain(astral);
+        for c in characters {
+            for id in [
+                format!("{c}"),
+                format!("a{c}b"),
+                format!("a{c}"),
+                format!("{c}b"),
+            ] {
+                assert_eq!(
+                    validator.is_valid(&serde_json::json!(id)),
+                    is_valid_id(&id),
+                    "U+{:04X} in {id:?}",
+                    u32::from(c)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_type_has_a_class_and_only_retractions_need_no_grant() {
+        for &event_type in EventType::ALL {
+            let class = event_type.class();
+            assert_eq!(
+                class.needs_grant(),
+                event_type != EventType::Retraction,
+                "{event_type}"
+            );
+            assert_eq!(EventClass::from_name(class.as_str()), Some(class));
+        }
+    }
 }

@@ -16,6 +16,27 @@ use crate::time::OccurredAt;
 /// Base URI of the published schemas.
 pub const SCHEMA_BASE_URI: &str = "https://schemas.aqs.dev/events/v1/";
 
+/// What every document says about the one rule JSON Schema cannot state: a validator sees
+/// the event after a JSON parser has already dropped all but one of a repeated key.
+pub const UNIQUE_KEYS_RULE: &str = "Every object of an event has unique keys: an event that \
+     gives a key twice is refused (code duplicate_key), whichever value a JSON parser would keep. \
+     JSON Schema cannot state this rule; check it before validating.";
+
+/// Adds the bound a `uint32` count has: schemars states the format, which validators may
+/// ignore, but not the maximum.
+fn bound_unsigned_counts(node: &mut Value) {
+    match node {
+        Value::Object(object) => {
+            if object.get("format").and_then(Value::as_str) == Some("uint32") {
+                object.entry("maximum").or_insert_with(|| json!(u32::MAX));
+            }
+            object.values_mut().for_each(bound_unsigned_counts);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_unsigned_counts),
+        _ => {}
+    }
+}
+
 /// The envelope fields common to every event; `payload` is replaced per type.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -59,6 +80,9 @@ pub fn event_type_schema(event_type: EventType) -> Value {
     let name = event_type.as_str();
     envelope["$id"] = json!(format!("{SCHEMA_BASE_URI}{name}.json"));
     envelope["title"] = json!(name);
+    envelope["description"] = json!(format!(
+        "An aqs event of type {name}: the envelope and its payload. {UNIQUE_KEYS_RULE}"
+    ));
     envelope["properties"]["type"] = json!({ "const": name });
     envelope["properties"]["schema_version"]["maximum"] = json!(CURRENT_SCHEMA_VERSION);
     envelope["properties"]["payload"] = payload;
@@ -69,6 +93,7 @@ pub fn event_type_schema(event_type: EventType) -> Value {
         // The type enum is fixed by `const` above; its definition would only mislead.
         defs.remove("EventType");
     }
+    bound_unsigned_counts(&mut envelope);
     envelope
 }
 
@@ -82,7 +107,7 @@ pub fn any_event_schema() -> Value {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": format!("{SCHEMA_BASE_URI}event.json"),
         "title": "event",
-        "description": "An aqs event: the envelope plus the payload of its type",
+        "description": format!("An aqs event: the envelope plus the payload of its type. {UNIQUE_KEYS_RULE}"),
         "oneOf": one_of,
     })
 }

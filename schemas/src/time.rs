@@ -21,6 +21,68 @@ pub enum TimestampError {
     TimeZoneMissing,
     #[error("not an RFC 3339 timestamp such as 2026-11-02T09:30:00+08:00")]
     NotRfc3339,
+    #[error("a leap second (second 60) is not accepted: use 59")]
+    LeapSecond,
+}
+
+/// The published pattern of `occurred_at`: RFC 3339's date-time with seconds 00 to 59 (no
+/// leap second), at most nine fraction digits, and a year of the contract's years
+/// (`format: date-time` checks the calendar and the clock).
+pub(crate) const OCCURRED_AT_PATTERN: &str = r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+
+/// Checks the exact layout `YYYY-MM-DDTHH:MM:SS[.f]Z|±HH:MM` before chrono reads the values:
+/// chrono also takes a space for `T`, leap seconds and any number of fraction digits, which
+/// the published schema does not.
+fn rfc3339_layout(text: &str) -> Result<(), TimestampError> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        bytes
+            .get(range)
+            .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, allowed: &[u8]| bytes.get(i).is_some_and(|b| allowed.contains(b));
+    let fixed = digits(0..4)
+        && at(4, b"-")
+        && digits(5..7)
+        && at(7, b"-")
+        && digits(8..10)
+        && at(10, b"Tt")
+        && digits(11..13)
+        && at(13, b":")
+        && digits(14..16)
+        && at(16, b":")
+        && digits(17..19);
+    if !fixed {
+        return Err(TimestampError::NotRfc3339);
+    }
+    let mut i = 19;
+    if at(i, b".") {
+        let fraction = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&fraction) {
+            return Err(TimestampError::NotRfc3339);
+        }
+        i += 1 + fraction;
+    }
+    let offset_ok = match bytes.get(i) {
+        Some(b'Z' | b'z') => bytes.len() == i + 1,
+        Some(b'+' | b'-') => {
+            bytes.len() == i + 6 && digits(i + 1..i + 3) && at(i + 3, b":") && digits(i + 4..i + 6)
+        }
+        _ => false,
+    };
+    if !offset_ok {
+        return Err(TimestampError::NotRfc3339);
+    }
+    if &bytes[17..19] == b"60" {
+        return Err(TimestampError::LeapSecond);
+    }
+    if bytes[17] > b'5' {
+        return Err(TimestampError::NotRfc3339);
+    }
+    Ok(())
 }
 
 /// When something happened, as sent: an instant plus the sender's UTC offset.
@@ -65,8 +127,14 @@ impl FromStr for OccurredAt {
     type Err = TimestampError;
 
     fn from_str(text: &str) -> Result<Self, TimestampError> {
-        if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-            return Ok(Self(at));
+        match rfc3339_layout(text) {
+            Ok(()) => {
+                return DateTime::parse_from_rfc3339(text)
+                    .map(Self)
+                    .map_err(|_| TimestampError::NotRfc3339);
+            }
+            Err(TimestampError::LeapSecond) => return Err(TimestampError::LeapSecond),
+            Err(_) => {}
         }
         let without_offset = [
             "%Y-%m-%dT%H:%M:%S%.f",
@@ -109,9 +177,10 @@ impl JsonSchema for OccurredAt {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "RFC 3339 instant with an explicit offset, e.g. 2026-11-02T09:30:00+08:00",
+            "description": "RFC 3339 instant with an explicit offset, e.g. 2026-11-02T09:30:00+08:00; seconds 00 to 59 (no leap second), at most nine fraction digits, in the years 2000 to 2099",
             "type": "string",
             "format": "date-time",
+            "pattern": OCCURRED_AT_PATTERN,
         })
     }
 }
@@ -287,6 +356,41 @@ mod tests {
         assert_eq!(
             "yesterday".parse::<OccurredAt>(),
             Err(TimestampError::NotRfc3339)
+        );
+    }
+
+    #[test]
+    fn timestamps_are_read_exactly() {
+        for good in [
+            "2026-11-02T09:30:00+08:00",
+            "2026-11-02t09:30:00z",
+            "2026-11-02T09:30:00.123456789Z",
+            "2026-11-02T09:30:00-00:00",
+            "2026-11-02T23:59:59+23:59",
+        ] {
+            assert!(good.parse::<OccurredAt>().is_ok(), "{good}");
+        }
+        for bad in [
+            "2026-11-02 09:30:00Z",
+            "2026-11-02T09:30:00.1234567891Z",
+            "2026-11-02T09:30:00.Z",
+            "2026-11-02T9:30:00Z",
+            "2026-11-02T09:30:00+0800",
+            "2026-11-02T09:30:00+24:00",
+            "2026-11-02T24:00:00Z",
+            "2026-11-02T09:30:61Z",
+            "+2026-11-02T09:30:00Z",
+            "2026-11-02T09:30:00Z ",
+        ] {
+            assert_eq!(
+                bad.parse::<OccurredAt>(),
+                Err(TimestampError::NotRfc3339),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            "2026-12-31T23:59:60Z".parse::<OccurredAt>(),
+            Err(TimestampError::LeapSecond)
         );
     }
 

@@ -4,7 +4,7 @@
 use chrono::Datelike;
 
 use crate::error::{FieldError, Problem};
-use crate::event::{AgentRule, Event, EventType, MAX_ID_LEN, Payload, PaymentMode, Scope};
+use crate::event::{AgentRule, Event, EventType, Payload, PaymentMode, Scope};
 
 /// Longest free-text note accepted.
 pub const MAX_NOTE_LEN: usize = 2000;
@@ -14,15 +14,11 @@ pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_REASON_LEN: usize = 500;
 /// Longest plan, in days.
 pub const MAX_PLAN_DAYS: i64 = 366;
-/// Earliest and latest years accepted in `occurred_at`.
-pub const OCCURRED_AT_YEARS: std::ops::RangeInclusive<i32> = 2000..=2099;
+/// Earliest and latest years accepted in `occurred_at` (and in every date of an event).
+pub const OCCURRED_AT_YEARS: std::ops::RangeInclusive<i32> = crate::dates::CONTRACT_YEARS;
 
-pub(crate) fn id_is_well_formed(id: &str) -> bool {
-    let length = id.chars().count();
-    (1..=MAX_ID_LEN).contains(&length)
-        && !id.chars().any(char::is_control)
-        && !id.starts_with(char::is_whitespace)
-        && !id.ends_with(char::is_whitespace)
+fn id_is_well_formed(id: &str) -> bool {
+    crate::event::is_valid_id(id)
 }
 
 fn text_fits(text: &str, min: usize, max: usize) -> bool {
@@ -245,11 +241,7 @@ pub(crate) fn check_envelope(event: &Event, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(
             "occurred_at",
             Problem::OutOfRange {
-                allowed: format!(
-                    "in the years {} to {}",
-                    OCCURRED_AT_YEARS.start(),
-                    OCCURRED_AT_YEARS.end()
-                ),
+                allowed: crate::dates::years_allowed(),
             },
         ));
     }

@@ -59,7 +59,9 @@ pub enum CanonicalError {
 /// Reads an event of the current schema version, without the semantic checks of
 /// [`crate::Decoder`]. For events that were validated when they were accepted.
 pub fn decode_canonical(bytes: &[u8]) -> Result<Event, CanonicalError> {
-    let wire: WireEnvelope<'_> = serde_json::from_slice(bytes)?;
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let wire: WireEnvelope<'_> = crate::objects::object(&mut reader)?;
+    reader.end()?;
     if wire.schema_version != u64::from(CURRENT_SCHEMA_VERSION) {
         return Err(CanonicalError::NotCurrentVersion(wire.schema_version));
     }

@@ -70,6 +70,7 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     };
     let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
         .context("opening the checkpoint store")?;
+    let upgraded = !rebuild && store.outdated_format()?.is_some();
     if args.clickhouse.is_configured() {
         let mut sink = ClickHouseSink::connect(&args.clickhouse).with_context(|| {
             format!(
@@ -82,6 +83,9 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
             sink.clear()?;
             tracing::info!(store = "clickhouse", "rebuilding the ledgers from offset 0");
         }
+        if upgraded {
+            warn_shared_ledgers_kept();
+        }
         run_with(args, store, sink, rebuild)
     } else {
         let mut sink = SqliteSink::open(&args.store.path("ledgers.db")?)
@@ -91,8 +95,37 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
             sink.clear()?;
             tracing::info!(store = "sqlite", "rebuilding the ledgers from offset 0");
         }
+        if upgraded {
+            forget_ledgers_of_an_earlier_form(&mut sink)?;
+        }
         run_with(args, store, sink, rebuild)
     }
+}
+
+/// The checkpoint was written in an earlier form (it is not loaded: the log is replayed
+/// from offset 0). The embedded ledger store is this projector's own: it is emptied so
+/// that the replay writes every row again, as `rebuild` does.
+pub fn forget_ledgers_of_an_earlier_form(sink: &mut SqliteSink) -> anyhow::Result<()> {
+    sink.clear()
+        .context("emptying the embedded ledger store for the rebuild")?;
+    tracing::warn!(
+        store = "sqlite",
+        "checkpoint of an earlier release: the ledger store is emptied and rebuilt from the log"
+    );
+    Ok(())
+}
+
+/// The ClickHouse ledger tables may be shared with other projector instances, so an
+/// upgrade does not empty them: rows change as the replay passes the checkpoint's old
+/// positions, and rows it never changes keep what the earlier release wrote.
+pub fn warn_shared_ledgers_kept() {
+    tracing::warn!(
+        store = "clickhouse",
+        "checkpoint of an earlier release: the ledger is rebuilt from the log; the ClickHouse \
+         ledger tables are kept (other instances may share them). For ledgers exact under the \
+         new rules (events of different sources sharing ids, retractions limited to their own \
+         source, checked money sums), stop every instance and run `aqs projector rebuild` on each"
+    );
 }
 
 fn run_with<S: LedgerSink + Send + 'static>(

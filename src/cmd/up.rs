@@ -255,8 +255,12 @@ fn spawn_projector(
     let store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
     // The embedded ledger store always: the dashboard reads names, roster and plans from it.
-    let local =
+    let mut local =
         SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
+    let upgraded = store.outdated_format()?.is_some();
+    if upgraded {
+        super::projector::forget_ledgers_of_an_earlier_form(&mut local)?;
+    }
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
@@ -265,6 +269,9 @@ fn spawn_projector(
     if args.clickhouse.is_configured() {
         let warehouse = ClickHouseSink::connect(&args.clickhouse)
             .context("opening the ledger store in ClickHouse")?;
+        if upgraded {
+            super::projector::warn_shared_ledgers_kept();
+        }
         run_projector(
             args,
             BothSinks(local, warehouse),

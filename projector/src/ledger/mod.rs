@@ -2,15 +2,18 @@
 //!
 //! Every rule of the domain holds whatever the delivery order and however often an event
 //! arrives:
-//! - an `event_id` counts once; the same id with a different body is a conflict and the
-//!   first body is kept;
+//! - an event is its identity, `source` and `event_id`: it counts once; the same identity
+//!   with a different body is a conflict and the first body is kept; the same id from
+//!   another source is another event;
 //! - a retraction removes the original's effect wherever it landed, and an original that
 //!   arrives after its retraction never takes effect (retractions themselves cannot be
-//!   retracted);
+//!   retracted); a retraction reaches only its own source's event of that id, with or
+//!   without an `agent_id`;
 //! - activity lands on its business date in the organisation's time zone;
 //! - a cancellation is a refund on its own date, on the outlet of the cancelled sale; until
 //!   a (non-retracted) sale of its policy is known it is pending and counts nowhere;
-//! - plans, targets and team definitions: the latest by `occurred_at`, then `event_id`;
+//! - plans, targets and team definitions: the latest by `occurred_at`, then `event_id`,
+//!   then `source`;
 //! - roster and outlet assignments are effective-dated; an agent's day is tagged with the
 //!   team the agent belonged to on that date.
 //!
@@ -18,22 +21,23 @@
 //! a choice among a set of versions, never a "last one applied" value.
 
 mod counters;
+mod identity;
 mod rows;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::event::{Scope, TeamDefined};
-use aqs_schemas::{BusinessClock, Event, Money, OccurredAt, Payload, YearMonth};
+use aqs_schemas::{BusinessClock, Event, Money, Payload, YearMonth};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use counters::Counters;
+use identity::{ByIdentity, EventKey};
 
 /// Hash maps keyed by event ids: hashed fast (foldhash, seeded per process) since every
 /// event looks its id up at least twice.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use rows::*;
 
 /// What applying one event did.
@@ -49,30 +53,50 @@ pub enum Applied {
     Retracted,
     /// Accepted but without effect, with the reason (e.g. retracting a retraction).
     NoEffect(&'static str),
+    /// Its money would overflow a ledger sum: it counts nowhere (recorded, so that a repeat
+    /// is a duplicate), and the caller reports it.
+    Overflow(MoneyOverflow),
 }
 
-/// Sorts versions: latest by `occurred_at`, ties broken by `event_id`.
-type VersionKey = (i64, u32, String);
+/// A money sum an event would push past what the ledger holds (`i64` fen, about 9.2e16
+/// CNY: 9,223 premiums of the largest size the contract accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyOverflow {
+    /// The event's money: `premium` or `refund`.
+    pub field: &'static str,
+    /// The sum it would overflow: `agent × outlet × day` or `agent × day`.
+    pub sum: &'static str,
+}
 
-fn version_key(at: &OccurredAt, event_id: &str) -> VersionKey {
-    let instant = at.as_datetime();
+impl std::fmt::Display for MoneyOverflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "its {} would overflow the {} sum", self.field, self.sum)
+    }
+}
+
+/// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
+/// so that the order is total even between sources that share ids.
+type VersionKey = (i64, u32, String, String);
+
+fn version_key(event: &Event) -> VersionKey {
+    let instant = event.occurred_at.as_datetime();
     (
         instant.timestamp(),
         instant.timestamp_subsec_nanos(),
-        event_id.to_owned(),
+        event.event_id.clone(),
+        event.source.clone(),
     )
 }
 
-/// Effective-dated facts: the value on a date is the latest fact effective on or before it.
-type Timeline<T> = BTreeMap<(NaiveDate, i64, u32, String), T>;
+/// Where a fact sits on a timeline: its effective date, then its version.
+type TimelineKey = (NaiveDate, i64, u32, String, String);
 
-fn timeline_key(
-    effective: NaiveDate,
-    at: &OccurredAt,
-    event_id: &str,
-) -> (NaiveDate, i64, u32, String) {
-    let (s, n, id) = version_key(at, event_id);
-    (effective, s, n, id)
+/// Effective-dated facts: the value on a date is the latest fact effective on or before it.
+type Timeline<T> = BTreeMap<TimelineKey, T>;
+
+fn timeline_key(effective: NaiveDate, event: &Event) -> TimelineKey {
+    let (s, n, id, source) = version_key(event);
+    (effective, s, n, id, source)
 }
 
 /// Runs of equal values along a timeline, as (from, to-exclusive, value).
@@ -99,10 +123,12 @@ fn timeline_runs<T: Clone + PartialEq>(
 }
 
 fn value_on<T>(timeline: &Timeline<T>, date: NaiveDate) -> Option<&T> {
-    timeline
-        .range(..=(date, i64::MAX, u32::MAX, String::from("\u{10FFFF}")))
-        .next_back()
-        .map(|(_, v)| v)
+    // Every key of `date` sorts below the first key of the next day.
+    let mut facts = match date.succ_opt() {
+        Some(next) => timeline.range(..(next, i64::MIN, 0, String::new(), String::new())),
+        None => timeline.range(..),
+    };
+    facts.next_back().map(|(_, v)| v)
 }
 
 /// What an accepted agent event contributed, kept so a retraction can take it back.
@@ -120,11 +146,11 @@ enum AgentFact {
         refund: Money,
     },
     Membership {
-        key: (NaiveDate, i64, u32, String),
+        key: TimelineKey,
     },
     Assignment {
         outlet: String,
-        key: (NaiveDate, i64, u32, String),
+        key: TimelineKey,
     },
     Plan {
         period: (NaiveDate, NaiveDate),
@@ -153,16 +179,16 @@ struct CancellationState {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AgentState {
-    /// Digest of every event of this agent seen, retractions included.
-    seen: HashMap<String, u64>,
-    /// Ids retracted by this agent's retractions.
-    retracted: HashSet<String>,
-    facts: HashMap<String, AgentFact>,
+    /// Digest of every event of this agent seen, retractions included, by identity.
+    seen: ByIdentity<u64>,
+    /// Events retracted by this agent's retractions (each of its own source).
+    retracted: ByIdentity<()>,
+    facts: ByIdentity<AgentFact>,
     cells: BTreeMap<(NaiveDate, String), Counters>,
-    /// Non-retracted sales by policy: event id → outlet.
-    sales_by_policy: BTreeMap<String, BTreeMap<String, String>>,
-    /// Non-retracted cancellations by policy: event id → state.
-    cancellations_by_policy: BTreeMap<String, BTreeMap<String, CancellationState>>,
+    /// Non-retracted sales by policy: event → outlet.
+    sales_by_policy: BTreeMap<String, BTreeMap<EventKey, String>>,
+    /// Non-retracted cancellations by policy: event → state.
+    cancellations_by_policy: BTreeMap<String, BTreeMap<EventKey, CancellationState>>,
     /// Team from the effective date on; `None` after leaving.
     memberships: Timeline<Option<String>>,
     assignments: BTreeMap<String, Timeline<bool>>,
@@ -191,10 +217,11 @@ enum ReferenceFact {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct ReferenceState {
-    seen: HashMap<String, u64>,
-    /// Ids retracted by retractions that name no agent; they apply to every agent too.
-    retracted: HashSet<String>,
-    facts: HashMap<String, ReferenceFact>,
+    seen: ByIdentity<u64>,
+    /// Events retracted by retractions that name no agent; they reach that source's agent
+    /// events of the id too.
+    retracted: ByIdentity<()>,
+    facts: ByIdentity<ReferenceFact>,
     teams: BTreeMap<String, BTreeMap<VersionKey, TeamRow>>,
     outlets: BTreeMap<String, BTreeMap<VersionKey, OutletRow>>,
     targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
@@ -272,18 +299,15 @@ pub struct Ledger {
     dirty: Dirty,
 }
 
-/// Records the first sighting of an event id; a later one is a duplicate when its body's
+/// Records the first sighting of an event; a later one is a duplicate when its body's
 /// digest is the same and a conflict when it differs (the first body stays).
-fn record_sighting(
-    seen: &mut HashMap<String, u64>,
-    event_id: &str,
-    digest: u64,
-) -> Option<Applied> {
-    match seen.get(event_id) {
+fn record_sighting(seen: &mut ByIdentity<u64>, event: &Event, digest: u64) -> Option<Applied> {
+    let ids = seen.ids_mut(&event.source);
+    match ids.get(event.event_id.as_str()) {
         Some(first) if *first == digest => Some(Applied::Duplicate),
         Some(_) => Some(Applied::Conflict),
         None => {
-            seen.insert(event_id.to_owned(), digest);
+            ids.insert(event.event_id.clone(), digest);
             None
         }
     }
@@ -324,26 +348,28 @@ impl Ledger {
     fn apply_agent_event(&mut self, agent_id: &str, event: &Event, digest: u64) -> Applied {
         let date = event.business_date(&self.clock);
         let state = marked(&mut self.agents, agent_id);
-        if let Some(repeat) = record_sighting(&mut state.seen, &event.event_id, digest) {
+        if let Some(repeat) = record_sighting(&mut state.seen, event, digest) {
             return repeat;
         }
+        let source = event.source.as_str();
 
         if let Payload::Retraction(retraction) = &event.payload {
+            // A source retracts its own events only: the target is (source, id).
             let target = &retraction.retracted_event_id;
-            if !state.retracted.insert(target.clone()) {
+            if state.retracted.insert(source, target, ()).is_some() {
                 return Applied::NoEffect("already retracted");
             }
-            return if undo_agent_fact(state, agent_id, target, &mut self.dirty) {
+            return if undo_agent_fact(state, agent_id, source, target, &mut self.dirty) {
                 Applied::Applied
-            } else if state.seen.contains_key(target) {
+            } else if state.seen.contains(source, target) {
                 Applied::NoEffect("retractions cannot be retracted")
             } else {
                 // The original has not arrived yet; it will count nowhere when it does.
                 Applied::Applied
             };
         }
-        if state.retracted.contains(&event.event_id)
-            || self.reference.retracted.contains(&event.event_id)
+        if state.retracted.contains(source, &event.event_id)
+            || self.reference.retracted.contains(source, &event.event_id)
         {
             return Applied::Retracted;
         }
@@ -384,65 +410,70 @@ impl Ledger {
                 refund: c.refund,
             },
             Payload::AgentJoinedTeam(join) => AgentFact::Membership {
-                key: timeline_key(join.effective_date, &event.occurred_at, &event.event_id),
+                key: timeline_key(join.effective_date, event),
             },
             Payload::AgentLeft(left) => AgentFact::Membership {
-                key: timeline_key(left.effective_date, &event.occurred_at, &event.event_id),
+                key: timeline_key(left.effective_date, event),
             },
             Payload::OutletAssigned(a) => AgentFact::Assignment {
                 outlet: a.outlet_id.clone(),
-                key: timeline_key(a.effective_date, &event.occurred_at, &event.event_id),
+                key: timeline_key(a.effective_date, event),
             },
             Payload::OutletUnassigned(u) => AgentFact::Assignment {
                 outlet: u.outlet_id.clone(),
-                key: timeline_key(u.effective_date, &event.occurred_at, &event.event_id),
+                key: timeline_key(u.effective_date, event),
             },
             Payload::ActivityPlan(plan) => AgentFact::Plan {
                 period: (plan.period_start, plan.period_end),
-                key: version_key(&event.occurred_at, &event.event_id),
+                key: version_key(event),
             },
             Payload::Target(target) => AgentFact::Target {
                 month: target.month,
-                key: version_key(&event.occurred_at, &event.event_id),
+                key: version_key(event),
             },
             Payload::TeamDefined(_) | Payload::OutletRegistered(_) | Payload::Retraction(_) => {
                 return Applied::NoEffect("reference data names no agent");
             }
         };
-        do_agent_fact(
+        if let Err(overflow) = do_agent_fact(
             state,
             agent_id,
-            &event.event_id,
+            (source, &event.event_id),
             &fact,
             &event.payload,
             &mut self.dirty,
-        );
-        state.facts.insert(event.event_id.clone(), fact);
+        ) {
+            return Applied::Overflow(overflow);
+        }
+        state.facts.insert(source, &event.event_id, fact);
         Applied::Applied
     }
 
     fn apply_reference_event(&mut self, event: &Event, digest: u64) -> Applied {
         let reference = &mut self.reference;
-        if let Some(repeat) = record_sighting(&mut reference.seen, &event.event_id, digest) {
+        if let Some(repeat) = record_sighting(&mut reference.seen, event, digest) {
             return repeat;
         }
+        let source = event.source.as_str();
         if let Payload::Retraction(retraction) = &event.payload {
-            let target = retraction.retracted_event_id.clone();
-            if !reference.retracted.insert(target.clone()) {
+            // Without an agent the target may be reference data or any agent's event, but
+            // always this source's own.
+            let target = &retraction.retracted_event_id;
+            if reference.retracted.insert(source, target, ()).is_some() {
                 return Applied::NoEffect("already retracted");
             }
-            undo_reference_fact(reference, &target, &mut self.dirty);
+            undo_reference_fact(reference, source, target, &mut self.dirty);
             for (agent_id, state) in &mut self.agents {
-                if undo_agent_fact(state, agent_id, &target, &mut self.dirty) {
-                    state.retracted.insert(target.clone());
+                if undo_agent_fact(state, agent_id, source, target, &mut self.dirty) {
+                    state.retracted.insert(source, target, ());
                 }
             }
             return Applied::Applied;
         }
-        if reference.retracted.contains(&event.event_id) {
+        if reference.retracted.contains(source, &event.event_id) {
             return Applied::Retracted;
         }
-        let version = version_key(&event.occurred_at, &event.event_id);
+        let version = version_key(event);
         let fact = match &event.payload {
             Payload::TeamDefined(team) => {
                 reference
@@ -488,7 +519,7 @@ impl Ledger {
             }
             _ => return Applied::NoEffect("agent events need an agent_id"),
         };
-        reference.facts.insert(event.event_id.clone(), fact);
+        reference.facts.insert(source, &event.event_id, fact);
         Applied::Applied
     }
 
@@ -800,11 +831,11 @@ fn assignment_rows(agent_id: &str, state: &AgentState) -> Vec<AssignmentRow> {
 fn pending_rows(agent_id: &str, state: &AgentState) -> Vec<PendingCancellation> {
     let mut rows = Vec::new();
     for (policy, cancellations) in &state.cancellations_by_policy {
-        for (event_id, c) in cancellations {
+        for (event, c) in cancellations {
             if c.attributed.is_none() {
                 rows.push(PendingCancellation {
                     agent_id: agent_id.to_owned(),
-                    event_id: event_id.clone(),
+                    event_id: event.id.clone(),
                     policy_id: policy.clone(),
                     business_date: c.date,
                     refund: c.refund,
@@ -834,6 +865,39 @@ fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
     by_key.into_values().collect()
 }
 
+/// Whether `delta` fits into the cell (`date`, `outlet`) and into the agent's day total.
+/// Only money can come near the bounds, so only deltas with money are checked.
+fn fits(
+    state: &AgentState,
+    date: NaiveDate,
+    outlet: &str,
+    delta: &Counters,
+    field: &'static str,
+) -> Result<(), MoneyOverflow> {
+    if !delta.has_money() {
+        return Ok(());
+    }
+    let overflow = |sum| MoneyOverflow { field, sum };
+    let mut day = Counters::default();
+    let mut cell = Counters::default();
+    for ((_, other), counters) in state
+        .cells
+        .range((date, String::new())..)
+        .take_while(|((d, _), _)| *d == date)
+    {
+        day = day.checked_add(counters).ok_or(overflow("agent × day"))?;
+        if other == outlet {
+            cell = *counters;
+        }
+    }
+    cell.checked_add(delta)
+        .ok_or(overflow("agent × outlet × day"))?;
+    day.checked_add(delta).ok_or(overflow("agent × day"))?;
+    Ok(())
+}
+
+/// Adds (or, with `add` false, takes back) a contribution. An addition of money must have
+/// been found to [`fits`] first.
 fn add_to_cell(
     state: &mut AgentState,
     agent_id: &str,
@@ -902,7 +966,8 @@ macro_rules! agent_map {
 
 agent_map!(BTreeMap, HashMap);
 
-/// The outlet a policy's refunds count on: the first (by event id) non-retracted sale's.
+/// The outlet a policy's refunds count on: the first (by event id, then source)
+/// non-retracted sale's.
 fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {
     state
         .sales_by_policy
@@ -913,26 +978,36 @@ fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {
 /// Moves the refunds of a policy's cancellations to where they belong now.
 fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut Dirty) {
     let outlet = policy_outlet(state, policy);
-    let Some(cancellations) = state.cancellations_by_policy.get(policy).cloned() else {
-        return;
+    // Only those that move are copied: a policy with many cancellations stays cheap.
+    let moving: Vec<(EventKey, CancellationState)> = match state.cancellations_by_policy.get(policy)
+    {
+        Some(cancellations) => cancellations
+            .iter()
+            .filter(|(_, c)| c.attributed != outlet)
+            .map(|(key, c)| (key.clone(), c.clone()))
+            .collect(),
+        None => return,
     };
-    for (event_id, c) in cancellations {
-        if c.attributed == outlet {
-            continue;
-        }
+    for (key, c) in moving {
         let delta = refund_delta(c.refund);
         if let Some(old) = &c.attributed {
             add_to_cell(state, agent_id, c.date, old, &delta, false, dirty);
         }
-        if let Some(new) = &outlet {
-            add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
-        }
+        // A refund that no longer fits where it belongs now stays pending: listed, counted
+        // nowhere (only possible with thousands of the largest refunds in one day).
+        let attributed = match &outlet {
+            Some(new) if fits(state, c.date, new, &delta, "refund").is_ok() => {
+                add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
+                Some(new.clone())
+            }
+            _ => None,
+        };
         if let Some(entry) = state
             .cancellations_by_policy
             .get_mut(policy)
-            .and_then(|m| m.get_mut(&event_id))
+            .and_then(|m| m.get_mut(&key))
         {
-            entry.attributed = outlet.clone();
+            entry.attributed = attributed;
         }
         dirty.pending.insert(agent_id.to_owned());
     }
@@ -946,14 +1021,16 @@ fn refund_delta(refund: Money) -> Counters {
     }
 }
 
+/// Applies an accepted fact; refuses it, changing nothing, when its money would overflow a
+/// ledger sum.
 fn do_agent_fact(
     state: &mut AgentState,
     agent_id: &str,
-    event_id: &str,
+    (source, event_id): (&str, &str),
     fact: &AgentFact,
     payload: &Payload,
     dirty: &mut Dirty,
-) {
+) -> Result<(), MoneyOverflow> {
     match fact {
         AgentFact::Activity {
             date,
@@ -961,13 +1038,14 @@ fn do_agent_fact(
             delta,
             policy,
         } => {
+            fits(state, *date, outlet, delta, "premium")?;
             add_to_cell(state, agent_id, *date, outlet, delta, true, dirty);
             if let Some(policy) = policy {
                 state
                     .sales_by_policy
                     .entry(policy.clone())
                     .or_default()
-                    .insert(event_id.to_owned(), outlet.clone());
+                    .insert(EventKey::new(source, event_id), outlet.clone());
                 reattribute(state, agent_id, policy, dirty);
             }
         }
@@ -976,12 +1054,15 @@ fn do_agent_fact(
             policy,
             refund,
         } => {
+            if let Some(outlet) = policy_outlet(state, policy) {
+                fits(state, *date, &outlet, &refund_delta(*refund), "refund")?;
+            }
             state
                 .cancellations_by_policy
                 .entry(policy.clone())
                 .or_default()
                 .insert(
-                    event_id.to_owned(),
+                    EventKey::new(source, event_id),
                     CancellationState {
                         date: *date,
                         refund: *refund,
@@ -1037,18 +1118,21 @@ fn do_agent_fact(
             }
         }
     }
+    Ok(())
 }
 
-/// Takes back an accepted fact; false when this agent holds no such fact.
+/// Takes back an accepted fact of `source`; false when this agent holds no such fact.
 fn undo_agent_fact(
     state: &mut AgentState,
     agent_id: &str,
+    source: &str,
     event_id: &str,
     dirty: &mut Dirty,
 ) -> bool {
-    let Some(fact) = state.facts.remove(event_id) else {
+    let Some(fact) = state.facts.remove(source, event_id) else {
         return false;
     };
+    let key = || EventKey::new(source, event_id);
     match fact {
         AgentFact::Activity {
             date,
@@ -1059,7 +1143,7 @@ fn undo_agent_fact(
             add_to_cell(state, agent_id, date, &outlet, &delta, false, dirty);
             if let Some(policy) = policy {
                 if let Some(sales) = state.sales_by_policy.get_mut(&policy) {
-                    sales.remove(event_id);
+                    sales.remove(&key());
                     if sales.is_empty() {
                         state.sales_by_policy.remove(&policy);
                     }
@@ -1075,7 +1159,7 @@ fn undo_agent_fact(
             let removed = state
                 .cancellations_by_policy
                 .get_mut(&policy)
-                .and_then(|m| m.remove(event_id));
+                .and_then(|m| m.remove(&key()));
             if state
                 .cancellations_by_policy
                 .get(&policy)
@@ -1140,8 +1224,13 @@ fn undo_agent_fact(
     true
 }
 
-fn undo_reference_fact(reference: &mut ReferenceState, event_id: &str, dirty: &mut Dirty) -> bool {
-    let Some(fact) = reference.facts.remove(event_id) else {
+fn undo_reference_fact(
+    reference: &mut ReferenceState,
+    source: &str,
+    event_id: &str,
+    dirty: &mut Dirty,
+) -> bool {
+    let Some(fact) = reference.facts.remove(source, event_id) else {
         return false;
     };
     match fact {

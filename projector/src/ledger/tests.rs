@@ -473,3 +473,271 @@ fn a_checkpointed_ledger_comes_back_identical() {
     let restored: Ledger = postcard::from_bytes(&bytes).expect("decode");
     assert_eq!(restored.tables(), ledger.tables());
 }
+
+/// The same event as sent by another source.
+fn from(source: &str, mut event: Event) -> Event {
+    event.source = source.to_owned();
+    event
+}
+
+/// Folds `events` in the given order and reversed, checks both give the same tables.
+fn tables_in_any_order(events: &[Event]) -> LedgerTables {
+    let forward = given(events).tables();
+    let mut reversed = events.to_vec();
+    reversed.reverse();
+    assert_eq!(
+        given(&reversed).tables(),
+        forward,
+        "order changed the ledgers"
+    );
+    forward
+}
+
+#[test]
+fn two_sources_may_use_the_same_id_for_two_facts() {
+    let crm = from("crm", visit("e1", "2026-11-02T09:00:00+08:00", "A1", "O1"));
+    let app = from("app", visit("e1", "2026-11-02T10:00:00+08:00", "A1", "O2"));
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert_eq!(
+        apply_all(&mut ledger, &[crm.clone(), app.clone(), crm.clone()]),
+        vec![Applied::Applied, Applied::Applied, Applied::Duplicate]
+    );
+    let tables = tables_in_any_order(&[crm, app]);
+    assert_eq!(agent_day(&tables, "A1", "2026-11-02").counters.visits, 2);
+}
+
+#[test]
+fn a_retraction_reaches_only_its_own_source_s_event() {
+    let sold = from(
+        "core-policy",
+        sale(
+            "s1",
+            "2026-11-02T14:00:00+08:00",
+            "A1",
+            "O1",
+            "P1",
+            "5000.00",
+        ),
+    );
+    for agent in [Some("A1"), None] {
+        let foreign = from(
+            "crm",
+            retraction("r1", "2026-11-03T09:00:00+08:00", agent, "s1"),
+        );
+        let tables = tables_in_any_order(&[sold.clone(), foreign.clone()]);
+        assert_eq!(
+            agent_day(&tables, "A1", "2026-11-02").counters.sales,
+            1,
+            "another source's retraction (agent {agent:?}) leaves the sale"
+        );
+        let own = from(
+            "core-policy",
+            retraction("r1", "2026-11-03T09:00:00+08:00", agent, "s1"),
+        );
+        let tables = tables_in_any_order(&[sold.clone(), foreign, own]);
+        assert!(
+            tables.agent_day.is_empty(),
+            "the seller's own retraction (agent {agent:?}) removes it"
+        );
+    }
+}
+
+#[test]
+fn retracting_an_id_ahead_of_another_source_does_not_stop_its_event() {
+    let pre = from(
+        "crm",
+        retraction("r9", "2026-11-01T09:00:00+08:00", None, "v-next"),
+    );
+    let later = from(
+        "mobile-worklog",
+        visit("v-next", "2026-11-02T09:00:00+08:00", "A1", "O1"),
+    );
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert_eq!(
+        apply_all(&mut ledger, &[pre, later]),
+        vec![Applied::Applied, Applied::Applied],
+        "the visit counts: only crm's v-next was retracted"
+    );
+    assert_eq!(
+        agent_day(&ledger.tables(), "A1", "2026-11-02")
+            .counters
+            .visits,
+        1
+    );
+}
+
+#[test]
+fn a_tie_of_time_and_id_between_sources_is_broken_by_source() {
+    let at = "2026-11-01T20:00:00+08:00";
+    let a = from("planning-a", plan("p1", at, "A1", 10));
+    let b = from("planning-b", plan("p1", at, "A1", 20));
+    let tables = tables_in_any_order(&[a.clone(), b.clone()]);
+    assert_eq!(tables.plans.len(), 1);
+    assert_eq!(tables.plans[0].visits, Some(20), "planning-b sorts last");
+    let joined_a = from("hr-a", join("j1", at, "A1", "T1", "2026-11-01"));
+    let joined_b = from("hr-b", join("j1", at, "A1", "T2", "2026-11-01"));
+    let tables = tables_in_any_order(&[joined_a, joined_b]);
+    assert_eq!(tables.roster.len(), 1);
+    assert_eq!(tables.roster[0].team_id, "T2");
+}
+
+/// The largest premium (and refund) the contract accepts, in fen.
+const LARGEST: i64 = 999_999_999_999_999;
+
+/// Premiums of the largest size that fit in one sum: 9,223.
+const LARGEST_THAT_FIT: i64 = i64::MAX / LARGEST;
+
+/// `count` sales of the largest premium by A1 on 2 November, numbered from `first`, at the
+/// outlet `outlet(n)`.
+fn largest_sales(first: usize, count: usize, outlet: impl Fn(usize) -> &'static str) -> Vec<Event> {
+    let template = sale(
+        "big",
+        "2026-11-02T10:00:00+08:00",
+        "A1",
+        "O1",
+        "P",
+        "9999999999999.99",
+    );
+    (first..first + count)
+        .map(|n| {
+            let mut event = template.clone();
+            event.event_id = format!("big-{n}");
+            if let Payload::SaleClosed(sale) = &mut event.payload {
+                sale.policy_id = format!("P{n}");
+                sale.outlet_id = outlet(n).to_owned();
+            }
+            event
+        })
+        .collect()
+}
+
+#[test]
+fn a_premium_that_would_overflow_its_cell_counts_nowhere_and_is_reported() {
+    let fitting = largest_sales(0, LARGEST_THAT_FIT as usize, |_| "O1");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert!(
+        apply_all(&mut ledger, &fitting)
+            .iter()
+            .all(|a| *a == Applied::Applied)
+    );
+    let one_more = largest_sales(LARGEST_THAT_FIT as usize, 1, |_| "O1");
+    let outcome = apply_all(&mut ledger, &one_more);
+    assert_eq!(
+        outcome,
+        [Applied::Overflow(MoneyOverflow {
+            field: "premium",
+            sum: "agent × outlet × day"
+        })]
+    );
+    assert_eq!(
+        outcome[0].to_string_if_overflow(),
+        Some("its premium would overflow the agent × outlet × day sum".to_owned())
+    );
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-02").expect("cell");
+    assert_eq!(
+        counters.premium.units(),
+        LARGEST_THAT_FIT * LARGEST,
+        "no wrap"
+    );
+    assert_eq!(
+        counters.sales, LARGEST_THAT_FIT,
+        "the refused sale counts nowhere"
+    );
+    // It is known: a repeat is a duplicate; its retraction finds nothing to take back.
+    assert_eq!(apply_all(&mut ledger, &one_more), [Applied::Duplicate]);
+    apply_all(
+        &mut ledger,
+        &[retraction(
+            "r-big",
+            "2026-11-03T10:00:00+08:00",
+            Some("A1"),
+            &one_more[0].event_id,
+        )],
+    );
+    assert_eq!(ledger.tables(), tables);
+}
+
+#[test]
+fn a_premium_that_would_overflow_the_agent_s_day_counts_nowhere() {
+    // Half the sales at each of two outlets: every cell fits, their day does not.
+    let outlet = |n: usize| if n.is_multiple_of(2) { "O1" } else { "O2" };
+    let fitting = largest_sales(0, LARGEST_THAT_FIT as usize, outlet);
+    let mut ledger = given(&fitting);
+    let outcome = apply_all(
+        &mut ledger,
+        &largest_sales(LARGEST_THAT_FIT as usize, 1, outlet),
+    );
+    assert_eq!(
+        outcome,
+        [Applied::Overflow(MoneyOverflow {
+            field: "premium",
+            sum: "agent × day"
+        })]
+    );
+    let tables = ledger.tables();
+    let day = agent_day(&tables, "A1", "2026-11-02");
+    assert_eq!(day.counters.premium.units(), LARGEST_THAT_FIT * LARGEST);
+    assert!(
+        tables
+            .agent_outlet_day
+            .iter()
+            .all(|r| r.counters.premium.units() > 0)
+    );
+}
+
+#[test]
+fn a_refund_that_would_overflow_counts_nowhere_or_stays_pending() {
+    let sold = sale("s-p", "2026-11-02T10:00:00+08:00", "A1", "O1", "P", "1.00");
+    let template = cancellation(
+        "x",
+        "2026-11-05T10:00:00+08:00",
+        "A1",
+        "P",
+        "9999999999999.99",
+    );
+    let refunds: Vec<Event> = (0..=LARGEST_THAT_FIT)
+        .map(|n| {
+            let mut event = template.clone();
+            event.event_id = format!("x-{n}");
+            event
+        })
+        .collect();
+    // The sale first: the last refund would overflow the refunds of its cell.
+    let mut ledger = given(std::slice::from_ref(&sold));
+    let outcomes = apply_all(&mut ledger, &refunds);
+    assert_eq!(
+        outcomes.last(),
+        Some(&Applied::Overflow(MoneyOverflow {
+            field: "refund",
+            sum: "agent × outlet × day"
+        }))
+    );
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-05").expect("cell");
+    assert_eq!(counters.refunds.units(), LARGEST_THAT_FIT * LARGEST);
+    assert!(tables.pending_cancellations.is_empty(), "it counts nowhere");
+
+    // The refunds first, pending, then the sale: the one that does not fit stays pending.
+    let mut ledger = given(&refunds);
+    assert_eq!(
+        ledger.tables().pending_cancellations.len(),
+        refunds.len(),
+        "all wait for the sale"
+    );
+    apply_all(&mut ledger, &[sold]);
+    let tables = ledger.tables();
+    let counters = cell(&tables, "A1", "O1", "2026-11-05").expect("cell");
+    assert_eq!(counters.refunds.units(), LARGEST_THAT_FIT * LARGEST);
+    assert_eq!(counters.cancellations, LARGEST_THAT_FIT);
+    assert_eq!(tables.pending_cancellations.len(), 1);
+}
+
+impl Applied {
+    fn to_string_if_overflow(&self) -> Option<String> {
+        match self {
+            Applied::Overflow(overflow) => Some(overflow.to_string()),
+            _ => None,
+        }
+    }
+}

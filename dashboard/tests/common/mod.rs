@@ -199,18 +199,30 @@ impl Drop for Server {
     }
 }
 
+/// Starts a dashboard on a free port; its public URL is that address unless `args` say
+/// otherwise (the SSO redirect goes there).
 pub async fn start(data_dir: &Path, args: &[&str]) -> Server {
-    start_with(data_dir, settings(data_dir, args)).await
-}
-
-pub async fn start_with(data_dir: &Path, settings: AuthSettings) -> Server {
-    let auth = Arc::new(Auth::new(settings).expect("auth"));
-    let state = DashboardState::new(Arc::new(FixtureSource), Thresholds::default(), auth);
-    let router = aqs_dashboard::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
+    let public_url = format!("http://{address}");
+    let mut args = args.to_vec();
+    if !args.contains(&"--dashboard-public-url") {
+        args.extend(["--dashboard-public-url", public_url.as_str()]);
+    }
+    serve(listener, data_dir, settings(data_dir, &args)).await
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    data_dir: &Path,
+    settings: AuthSettings,
+) -> Server {
+    let address = listener.local_addr().expect("address");
+    let auth = Arc::new(Auth::new(settings).expect("auth"));
+    let state = DashboardState::new(Arc::new(FixtureSource), Thresholds::default(), auth);
+    let router = aqs_dashboard::router(state);
     let task = tokio::spawn(async move {
         let _ = axum::serve(
             listener,

@@ -81,7 +81,7 @@ impl DashboardState {
 }
 
 /// Files of `web/` served without a session: what the sign-in page needs.
-const PUBLIC_ASSETS: &[&str] = &["login.css"];
+const PUBLIC_ASSETS: &[&str] = &["login.css", "login.js"];
 
 /// The dashboard's routes; merge them into a server of your own or serve them alone. Serve
 /// with `into_make_service_with_connect_info::<SocketAddr>()` so that failed sign-ins are

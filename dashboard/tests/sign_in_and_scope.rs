@@ -84,7 +84,7 @@ async fn without_a_session_only_the_sign_in_page_and_probes_answer() {
         browser.get(&format!("{base}/app.js")).await.location(),
         "/login?next=%2Fapp.js"
     );
-    for path in ["/login", "/login.css", "/healthz", "/readyz"] {
+    for path in ["/login", "/login.css", "/login.js", "/healthz", "/readyz"] {
         assert_eq!(
             browser.get(&format!("{base}{path}")).await.status,
             200,
@@ -552,4 +552,26 @@ async fn behind_a_tls_proxy_cookies_are_secure_and_the_client_address_comes_from
     let audit = std::fs::read_to_string(dir.path().join("dashboard-audit.jsonl")).expect("audit");
     let record: Value = serde_json::from_str(audit.lines().next().expect("line")).expect("json");
     assert_eq!(record["client"], "192.0.2.44");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sign_in_page_keeps_the_form_on_screen_valid() {
+    let dir = data_dir();
+    let server = start(dir.path(), &[]).await;
+    let base = &server.base;
+    let mut browser = Browser::new();
+    let page = browser.get(&format!("{base}/login")).await;
+    let csrf = common::hidden_field(&page.body, "csrf");
+    // What Chromium does next: asks for /favicon.ico, is sent to the sign-in page, loads it.
+    let favicon = browser.get(&format!("{base}/favicon.ico")).await;
+    assert_eq!(favicon.status, 303);
+    browser.get(&format!("{base}{}", favicon.location())).await;
+    let answer = browser
+        .post_form(
+            &format!("{base}/auth/login"),
+            base,
+            &[("user", "hq"), ("password", PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
 }

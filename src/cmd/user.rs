@@ -9,26 +9,27 @@ use anyhow::Context;
 use aqs_dashboard::auth::revocations::Revocations;
 use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
 
-use super::common::StoreArgs;
-
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
     #[command(subcommand)]
     action: UserAction,
-    #[command(flatten)]
-    store: StoreArgs,
+    /// Folder of the embedded stores, where the users file is by default.
+    #[arg(long, env = "AQS_DATA_DIR", default_value = "aqs-data", global = true)]
+    data_dir: PathBuf,
     /// The local users file. Unset: `dashboard-users.json` in the data folder.
     #[arg(
         long = "dashboard-users-file",
         env = "AQS_DASHBOARD_USERS_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        global = true
     )]
     users_file: Option<PathBuf>,
     /// Revoked sessions. Unset: `dashboard-revocations.jsonl` in the data folder.
     #[arg(
         long = "dashboard-revocations-file",
         env = "AQS_DASHBOARD_REVOCATIONS_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        global = true
     )]
     revocations_file: Option<PathBuf>,
 }
@@ -83,7 +84,7 @@ fn password(from_stdin: bool) -> anyhow::Result<(String, bool)> {
 }
 
 pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
-    let data_dir = args.store.data_dir.clone();
+    let data_dir = args.data_dir.clone();
     let file = UsersFile::new(
         args.users_file
             .clone()

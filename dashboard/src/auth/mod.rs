@@ -2,7 +2,7 @@
 //! OpenID Connect, sessions in encrypted cookies, CSRF tokens, rate-limited passwords,
 //! security headers and the audit log.
 //!
-//! Every route except the sign-in pages, `login.css`, `/healthz` and `/readyz` goes through
+//! Every route except the sign-in pages, `login.css`, `login.js`, `/healthz` and `/readyz` goes through
 //! [`require_sign_in`], which puts the user's [`SignedIn`] into the request; handlers take
 //! their [`Access`] from there and read KPIs only through
 //! [`crate::scoped::ScopedSnapshot`].

@@ -74,8 +74,24 @@ fn message_text(code: &str) -> Option<&'static str> {
     })
 }
 
-fn page(auth: &Auth, next: &str, message: Option<&str>, status: StatusCode) -> Response {
-    let token = random_token();
+/// The form token of a sign-in page: the one this browser already holds when it has one (a
+/// second page, another tab or a stray request for `/favicon.ico` sent to sign-in, must not
+/// invalidate the form on screen), else a new one.
+fn form_token(auth: &Auth, headers: &HeaderMap) -> String {
+    auth.codec
+        .read_login(headers)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(random_token)
+}
+
+fn page(
+    auth: &Auth,
+    headers: &HeaderMap,
+    next: &str,
+    message: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let token = form_token(auth, headers);
     let sso = if auth.sso_enabled() {
         let href = format!(
             "/auth/sso?{}",
@@ -128,10 +144,17 @@ pub struct LoginQuery {
 /// `GET /login`.
 pub async fn login_page(
     State(state): State<DashboardState>,
+    headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let next = safe_next(query.next.as_deref());
-    page(&state.auth, &next, query.message.as_deref(), StatusCode::OK)
+    page(
+        &state.auth,
+        &headers,
+        &next,
+        query.message.as_deref(),
+        StatusCode::OK,
+    )
 }
 
 /// Whether a form post comes from this site: the browser's `Origin` (sent with every POST
@@ -194,7 +217,7 @@ pub async fn login(
     if !token_ok || !same_origin(auth, &headers) {
         auth.audit
             .record(&record(Action::SignInRefused, Some("csrf")));
-        return page(auth, &next, Some("csrf"), StatusCode::FORBIDDEN);
+        return page(auth, &headers, &next, Some("csrf"), StatusCode::FORBIDDEN);
     }
     let now = now();
     let user_key = format!("user:{}", user.to_lowercase());
@@ -206,7 +229,13 @@ pub async fn login(
     if let Some(seconds) = blocked {
         auth.audit
             .record(&record(Action::SignInRefused, Some("rate_limited")));
-        let mut response = page(auth, &next, Some("limited"), StatusCode::TOO_MANY_REQUESTS);
+        let mut response = page(
+            auth,
+            &headers,
+            &next,
+            Some("limited"),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1) as u64));
@@ -227,7 +256,13 @@ pub async fn login(
             Action::SignInFailed,
             Some("wrong_user_or_password"),
         ));
-        return page(auth, &next, Some("failed"), StatusCode::UNAUTHORIZED);
+        return page(
+            auth,
+            &headers,
+            &next,
+            Some("failed"),
+            StatusCode::UNAUTHORIZED,
+        );
     };
     auth.per_user.forget(&user_key);
     let (session, cookie) = auth.start_session(&user, Method::Password, access, now);

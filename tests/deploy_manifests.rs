@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 /// The aqs services, by subcommand.
-const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate"];
+const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate", "dashboard"];
 /// Settings that must have one value everywhere they are set.
 const SAME_EVERYWHERE: &[&str] = &[
     "AQS_TIME_ZONE",

@@ -112,7 +112,9 @@ struct RosterEntry {
 #[derive(Debug, clickhouse::Row, serde::Deserialize)]
 struct PlanEntry {
     agent_id: String,
-    period_start: String,
+    /// `period_start` as text (an alias of its own: in ClickHouse an alias named like the
+    /// column would replace the column in WHERE).
+    start_text: String,
     visits: Option<u32>,
     consultations: Option<u32>,
     sales: Option<u32>,
@@ -206,7 +208,7 @@ impl ClickHouseSource {
                 client
                     .client()
                     .query(
-                        "SELECT agent_id, toString(period_start) AS period_start, visits, \
+                        "SELECT agent_id, toString(period_start) AS start_text, visits, \
                          consultations, sales FROM plans FINAL \
                          WHERE deleted = 0 AND period_start >= toDate(?)",
                     )
@@ -234,7 +236,7 @@ impl ClickHouseSource {
         }
         let mut plans = HashMap::new();
         for plan in plan_rows {
-            if let Ok(start) = plan.period_start.parse() {
+            if let Ok(start) = plan.start_text.parse() {
                 let counts =
                     [plan.visits, plan.consultations, plan.sales].map(|c| c.map(i64::from));
                 plans.insert((plan.agent_id, start), counts);

@@ -15,14 +15,15 @@ use crate::DashboardState;
 const TEMPLATE: &str = include_str!("login.html");
 
 /// Where to go after sign-in: a path of this site only (no scheme, no `//host`, no
-/// backslash tricks), else the start page.
+/// backslash tricks, printable ASCII), else the start page.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.contains('\\')
-                && !path.chars().any(char::is_control)
+                // Printable ASCII only: anything else cannot go into a Location header.
+                && path.chars().all(|c| c.is_ascii_graphic())
                 && !path.starts_with("/login")
                 && !path.starts_with("/auth/") =>
         {
@@ -357,6 +358,9 @@ mod tests {
             "/login?next=x",
             "/auth/logout",
             "/a\nb",
+            // Not printable ASCII: would not fit a Location header.
+            "/团队",
+            "/a b",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }

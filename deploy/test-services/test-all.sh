@@ -25,6 +25,7 @@ prerequisites() {
     local missing=()
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing+=(fonts-noto-cjk)
+    command -v unzip >/dev/null 2>&1 || missing+=(unzip)   # the Keycloak distribution
     if ((${#missing[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -47,6 +48,6 @@ if [[ ${1:-} == --services-up ]]; then
     exit 0
 fi
 
-timed "test prerequisites (chromium, fonts, duckdb, chdb, playwright-core)" prerequisites
+timed "test prerequisites (chromium, fonts, unzip, duckdb, chdb, playwright-core)" prerequisites
 timed "ClickHouse SQL on a current engine (chdb)" python3 deploy/test-services/current_clickhouse.py
 timed "services up, then the tests" "$HERE/with-services.sh" "$0" --services-up

@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 /// The aqs services, by subcommand.
-const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate"];
+const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate", "dashboard"];
 /// Settings that must have one value everywhere they are set.
 const SAME_EVERYWHERE: &[&str] = &[
     "AQS_TIME_ZONE",
@@ -40,6 +40,16 @@ const DEFAULT_EVERYWHERE: &[&str] = &[
     "AQS_CLICKHOUSE_DATABASE",
 ];
 const INGEST_PORT: u16 = 8080;
+/// Services that only read ClickHouse: they log in as the read-only user (the one Grafana
+/// uses), not as the writer, so `AQS_CLICKHOUSE_USER` is the same among the writers only.
+const CLICKHOUSE_READERS: &[&str] = &["dashboard"];
+
+fn reads_only(workload: &Workload) -> bool {
+    workload
+        .subcommand
+        .as_deref()
+        .is_some_and(|s| CLICKHOUSE_READERS.contains(&s))
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(manifest_dir())
@@ -747,6 +757,9 @@ fn settings_agree_across_compose_k8s_docker_readme_and_the_cli() {
     let mut values: BTreeMap<&str, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for workload in &workloads {
         for var in SAME_EVERYWHERE {
+            if *var == "AQS_CLICKHOUSE_USER" && reads_only(workload) {
+                continue;
+            }
             if let Some(Some(value)) = workload.env.get(*var) {
                 values
                     .entry(var)
@@ -1370,7 +1383,14 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
         .flatten()
         .unwrap_or_default();
     let writer_password = clickhouse_env.get("CLICKHOUSE_PASSWORD").cloned().flatten();
+    // Readers log in as Grafana's read-only user, with the reader password.
+    let reader_password = clickhouse_env.get(password_var).cloned().flatten();
     for workload in compose.workloads().iter().filter(|w| w.is_aqs()) {
+        let (writer, writer_password) = if reads_only(workload) {
+            (reader.to_owned(), reader_password.clone())
+        } else {
+            (writer.clone(), writer_password.clone())
+        };
         if let Some(Some(user)) = workload.env.get("AQS_CLICKHOUSE_USER") {
             if *user != writer {
                 problems.push(format!(

@@ -11,25 +11,51 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::DashboardState;
-use crate::store::{KpiRow, Snapshot, refresh};
+use crate::access::Access;
+use crate::auth::SignedIn;
+use crate::scoped::ScopedSnapshot;
+use crate::store::KpiRow;
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
-/// Runs `f` on a fresh snapshot, or answers why there is none.
-fn with_snapshot(state: &DashboardState, f: impl FnOnce(&Snapshot) -> Response) -> Response {
-    let mut snapshot = match state.snapshot.lock() {
+/// Runs `f` on a fresh snapshot as the signed-in user may see it, or answers why there is
+/// none. Reloading reads files or ClickHouse, so it runs off the async workers.
+async fn with_snapshot(
+    state: &DashboardState,
+    access: &Access,
+    f: impl FnOnce(&ScopedSnapshot<'_>) -> Response,
+) -> Response {
+    let refreshed = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut snapshot = lock(&state.snapshot);
+            match state.source.refresh(&mut snapshot) {
+                Ok(_) => None,
+                Err(e) if snapshot.as_of.is_none() => Some(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "kept the previous KPI table");
+                    None
+                }
+            }
+        })
+        .await
+    };
+    match refreshed {
+        Ok(None) => {}
+        Ok(Some(message)) => return error(StatusCode::SERVICE_UNAVAILABLE, message),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+    let snapshot = lock(&state.snapshot);
+    f(&ScopedSnapshot::new(&snapshot, access))
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
         Ok(guard) => guard,
         Err(poisoned) => poisoned.into_inner(),
-    };
-    if let Err(e) = refresh(&state.paths, &mut snapshot) {
-        if snapshot.as_of.is_none() {
-            return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        }
-        tracing::warn!(error = %e, "kept the previous KPI table");
     }
-    f(&snapshot)
 }
 
 /// A region of the tree: its name and its branches (name and teams).
@@ -38,11 +64,11 @@ type Region<'a> = (
     BTreeMap<&'a str, (Option<&'a str>, Vec<Value>)>,
 );
 
-pub async fn meta(State(state): State<DashboardState>) -> Response {
+pub async fn meta(State(state): State<DashboardState>, signed_in: SignedIn) -> Response {
     let thresholds = state.thresholds;
-    with_snapshot(&state, move |s| {
+    with_snapshot(&state, signed_in.access(), move |s| {
         let mut regions: BTreeMap<&str, Region<'_>> = BTreeMap::new();
-        for team in &s.teams {
+        for team in s.teams() {
             let region = regions
                 .entry(team.region_id.as_str())
                 .or_insert_with(|| (team.region_name.as_deref(), BTreeMap::new()));
@@ -53,7 +79,7 @@ pub async fn meta(State(state): State<DashboardState>) -> Response {
             branch.1.push(json!({
                 "id": team.team_id,
                 "name": team.team_name,
-                "agents": s.agents_by_team.get(&team.team_id).cloned().unwrap_or_default(),
+                "agents": s.agents_of(&team.team_id),
             }));
         }
         let tree: Vec<Value> = regions
@@ -69,8 +95,8 @@ pub async fn meta(State(state): State<DashboardState>) -> Response {
             })
             .collect();
         Json(json!({
-            "as_of": s.as_of,
-            "generated_at": s.generated_at,
+            "as_of": s.as_of(),
+            "generated_at": s.generated_at(),
             "at_risk_threshold": thresholds.at_risk,
             "will_threshold": thresholds.will,
             "skill_ratio": thresholds.skill_ratio,
@@ -80,6 +106,7 @@ pub async fn meta(State(state): State<DashboardState>) -> Response {
         }))
         .into_response()
     })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,6 +141,7 @@ fn under(row: &KpiRow, scope: &str, id: &str) -> bool {
 
 pub async fn scope(
     State(state): State<DashboardState>,
+    signed_in: SignedIn,
     Query(query): Query<ScopeQuery>,
 ) -> Response {
     if !matches!(query.scope.as_str(), "region" | "branch" | "team" | "agent") {
@@ -122,7 +150,7 @@ pub async fn scope(
             "scope must be region, branch, team or agent",
         );
     }
-    with_snapshot(&state, |s| {
+    with_snapshot(&state, signed_in.access(), |s| {
         let (Some(month_start), Some(week_start)) = (s.month_start(), s.week_start()) else {
             return error(StatusCode::SERVICE_UNAVAILABLE, "no KPI table yet");
         };
@@ -131,6 +159,13 @@ pub async fn scope(
         let month = s.row(scope, id, "month", month_start).cloned();
         let week = s.row(scope, id, "week", week_start).cloned();
         if month.is_none() && week.is_none() {
+            // Asked for directly, a node outside the scope is refused; in lists it is absent.
+            if !s.permits_node(scope, id) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    format!("{scope} {id} is outside your scope"),
+                );
+            }
             return error(StatusCode::NOT_FOUND, format!("no KPIs for {scope} {id}"));
         }
         let this_month = |row: &KpiRow| {
@@ -220,7 +255,7 @@ pub async fn scope(
         let review_agents: Vec<String> = match scope {
             "agent" => vec![id.to_owned()],
             "team" => {
-                let mut agents = s.agents_by_team.get(id).cloned().unwrap_or_default();
+                let mut agents = s.agents_of(id);
                 for row in s.rows_where(|r| {
                     field(r, "scope") == "agent"
                         && field(r, "team_id") == id
@@ -237,7 +272,7 @@ pub async fn scope(
         let review: Vec<Value> = review_agents
             .iter()
             .map(|agent| {
-                let plan = s.plans.get(&(agent.clone(), next_week)).map(
+                let plan = s.plan(agent, next_week).map(
                     |[v, c, sales]| json!({ "visits": v, "consultations": c, "sales": sales }),
                 );
                 json!({
@@ -250,18 +285,15 @@ pub async fn scope(
 
         let name = match scope {
             "team" => s
-                .teams
-                .iter()
+                .teams()
                 .find(|t| t.team_id == id)
                 .map(|t| t.team_name.clone()),
             "branch" => s
-                .teams
-                .iter()
+                .teams()
                 .find(|t| t.branch_id == id)
                 .and_then(|t| t.branch_name.clone()),
             "region" => s
-                .teams
-                .iter()
+                .teams()
                 .find(|t| t.region_id == id)
                 .and_then(|t| t.region_name.clone()),
             _ => None,
@@ -292,4 +324,5 @@ pub async fn scope(
         }))
         .into_response()
     })
+    .await
 }

@@ -4,9 +4,22 @@
 //! - `GET /` and the page's assets;
 //! - `GET /api/meta`: as-of date, freshness and the organisation tree;
 //! - `GET /api/scope?scope=…&id=…`: one scope's month and week KPIs, its children, trend,
-//!   ranking, at-risk list, coaching quadrant and weekly review sheet.
+//!   ranking, at-risk list, coaching quadrant and weekly review sheet;
+//! - `GET /api/me`: the signed-in user, role, scope and CSRF token;
+//! - `GET /login`, `POST /auth/login`, `POST /auth/logout`, `GET /auth/sso`,
+//!   `GET /auth/callback`: sign-in ([`auth`]);
+//! - `GET /healthz`, `GET /readyz`: probes.
+//!
+//! Every answer but the sign-in pages and the probes needs a session; every KPI answer is
+//! filtered to the user's scope ([`access`], [`scoped`]).
 
+pub mod access;
 mod api;
+pub mod auth;
+pub mod config;
+mod health;
+pub mod scoped;
+pub mod source;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
@@ -14,9 +27,13 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub use auth::{Auth, AuthSettings};
+pub use config::DashboardConfig;
+pub use source::{ClickHouseSource, EmbeddedSource, KpiSource};
 pub use store::StorePaths;
 
 include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
@@ -42,32 +59,55 @@ impl Default for Thresholds {
 /// Shared state of the dashboard handlers.
 #[derive(Debug, Clone)]
 pub struct DashboardState {
-    paths: StorePaths,
+    source: Arc<dyn KpiSource>,
     thresholds: Thresholds,
     snapshot: Arc<Mutex<store::Snapshot>>,
+    auth: Arc<Auth>,
 }
 
 impl DashboardState {
-    pub fn new(paths: StorePaths, thresholds: Thresholds) -> Self {
+    pub fn new(source: Arc<dyn KpiSource>, thresholds: Thresholds, auth: Arc<Auth>) -> Self {
         Self {
-            paths,
+            source,
             thresholds,
             snapshot: Arc::new(Mutex::new(store::Snapshot::default())),
+            auth,
         }
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 }
 
-/// The dashboard's routes; merge them into a server of your own or serve them alone.
+/// Files of `web/` served without a session: what the sign-in page needs.
+const PUBLIC_ASSETS: &[&str] = &["login.css", "login.js"];
+
+/// The dashboard's routes; merge them into a server of your own or serve them alone. Serve
+/// with `into_make_service_with_connect_info::<SocketAddr>()` so that failed sign-ins are
+/// limited per client address.
 pub fn router(state: DashboardState) -> Router {
-    Router::new()
+    let signed_in = Router::new()
         .route("/api/meta", get(api::meta))
         .route("/api/scope", get(api::scope))
+        .route("/api/me", get(auth::me))
         .route("/", get(|| async { asset("index.html") }))
         .route(
             "/{*path}",
             get(|Path(path): Path<String>| async move { asset(&path) }),
         )
-        .with_state(state)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_sign_in,
+        ));
+    let mut public = auth::routes()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    for name in PUBLIC_ASSETS {
+        public = public.route(&format!("/{name}"), get(move || async move { asset(name) }));
+    }
+    let https = state.auth.secure_cookies();
+    auth::headers::add(public.merge(signed_in), https).with_state(state)
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -147,6 +147,16 @@ pub fn refresh(paths: &StorePaths, current: &mut Snapshot) -> Result<bool, Store
     let frame = ParquetReader::new(file)
         .finish()
         .map_err(|e| read_error(e.to_string()))?;
+    let rows = frame_rows(&frame).map_err(|e| read_error(e.to_string()))?;
+    let (teams, agents_by_team, plans) = read_ledgers(&paths.ledgers, as_of).unwrap_or_default();
+    let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
+    *current = Snapshot::from_rows(as_of, generated_at, rows, teams, agents_by_team, plans);
+    current.source = Some((path, modified));
+    Ok(true)
+}
+
+/// The rows of a KPI table as JSON objects keyed by column name.
+pub fn frame_rows(frame: &DataFrame) -> PolarsResult<Vec<KpiRow>> {
     let names: Vec<String> = frame
         .get_column_names()
         .iter()
@@ -157,39 +167,49 @@ pub fn refresh(paths: &StorePaths, current: &mut Snapshot) -> Result<bool, Store
     for i in 0..frame.height() {
         let mut row = Map::new();
         for (name, column) in names.iter().zip(columns) {
-            let value = column.get(i).map_err(|e| read_error(e.to_string()))?;
-            row.insert(name.clone(), json_value(value));
+            row.insert(name.clone(), json_value(column.get(i)?));
         }
         rows.push(row);
     }
-    let index = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            (
+    Ok(rows)
+}
+
+impl Snapshot {
+    /// A snapshot of the KPI rows of `as_of` with the organisation beside them, indexed.
+    pub fn from_rows(
+        as_of: NaiveDate,
+        generated_at: String,
+        rows: Vec<KpiRow>,
+        teams: Vec<Team>,
+        agents_by_team: BTreeMap<String, Vec<String>>,
+        plans: HashMap<(String, NaiveDate), [Option<i64>; 3]>,
+    ) -> Self {
+        let index = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
                 (
-                    text(r, "scope"),
-                    text(r, "scope_id"),
-                    text(r, "period"),
-                    text(r, "period_start"),
-                ),
-                i,
-            )
-        })
-        .collect();
-    let (teams, agents_by_team, plans) = read_ledgers(&paths.ledgers, as_of).unwrap_or_default();
-    let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
-    *current = Snapshot {
-        as_of: Some(as_of),
-        generated_at: Some(generated_at),
-        rows,
-        index,
-        teams,
-        agents_by_team,
-        plans,
-        source: Some((path, modified)),
-    };
-    Ok(true)
+                    (
+                        text(r, "scope"),
+                        text(r, "scope_id"),
+                        text(r, "period"),
+                        text(r, "period_start"),
+                    ),
+                    i,
+                )
+            })
+            .collect();
+        Snapshot {
+            as_of: Some(as_of),
+            generated_at: Some(generated_at),
+            rows,
+            index,
+            teams,
+            agents_by_team,
+            plans,
+            source: None,
+        }
+    }
 }
 
 type LedgerParts = (

@@ -3,11 +3,17 @@
 #  1. start it on a fresh data folder and wait until the demo region is folded and its KPIs
 #     are stable;
 #  2. the dashboard's figures for a team and one of its agents equal the KPI store's
-#     (read independently with DuckDB), checked in headless Chromium, with screenshots;
+#     (read independently with DuckDB), checked in headless Chromium signed in as the demo
+#     headquarters user, with screenshots;
+#  2b. sign-in and scope in Chromium (auth.mjs): the demo supervisor and headquarters users,
+#     and a supervisor through single sign-on when AQS_KEYCLOAK_URL names the test Keycloak
+#     (deploy/test-services/services.sh start keycloak; required when CI is set);
 #  3. an event posted to the running ingest shows in the dashboard's numbers within the
 #     documented delay (one analytics interval plus the projector's batch);
 #  4. a restart resumes without loss or double counting.
 # Needs: a built `aqs` (AQS_BIN), chromium, `npm ci --prefix dashboard/tests`, python3 with duckdb.
+# The API is read with curl as the demo headquarters user (a cookie jar signed in once: the
+# session outlives the restart of step 4, since the session key is kept in the data folder).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -31,14 +37,31 @@ stop() {
     PID=
 }
 trap 'stop; rm -rf "$DATA"' EXIT
+# The embedded stores: this test runs beside the Rust tests' services but must not use them.
+unset AQS_KAFKA_BROKERS AQS_CLICKHOUSE_URL AQS_CLICKHOUSE_USER AQS_CLICKHOUSE_PASSWORD
+BASE=http://127.0.0.1:$DASH_PORT
+JAR=$DATA/cookies.txt
+
+# Single sign-on through the test Keycloak when it runs (its realm: keycloak-realm.json).
+SSO_ARGS=()
+if [[ -n ${AQS_KEYCLOAK_URL:-} ]]; then
+    export AQS_DASHBOARD_OIDC_ISSUER=$AQS_KEYCLOAK_URL/realms/aqs
+    export AQS_DASHBOARD_OIDC_CLIENT_ID=aqs-dashboard AQS_DASHBOARD_OIDC_CLIENT_SECRET=aqs-test-client-secret
+    SSO_ARGS=(--sso-supervisor sso-supervisor:aqs-test-pass)
+elif [[ -n ${CI:-} && ${CI:-} != 0 && ${CI:-} != false ]]; then
+    log "AQS_KEYCLOAK_URL is not set: the single sign-on test needs the test Keycloak in CI"; exit 1
+else
+    log "SKIPPED: single sign-on (AQS_KEYCLOAK_URL not set)"
+fi
 
 start() {
+    : >"$DATA/up.log"
     "$AQS" up --demo --data-dir "$DATA" --listen "127.0.0.1:$INGEST_PORT" \
         --dashboard-listen "127.0.0.1:$DASH_PORT" --analytics-every "$EVERY" \
-        --demo-events-per-second 0 >>"$ARTIFACTS/aqs-up.log" 2>&1 &
+        --demo-events-per-second 0 > >(tee -a "$ARTIFACTS/aqs-up.log" >"$DATA/up.log") 2>&1 &
     PID=$!
     for _ in $(seq 1 240); do
-        curl -sf "http://127.0.0.1:$DASH_PORT/api/meta" >/dev/null && return 0
+        curl -sf "$BASE/readyz" >/dev/null && return 0
         kill -0 "$PID" 2>/dev/null || { tail -20 "$ARTIFACTS/aqs-up.log"; log "aqs up exited"; exit 1; }
         sleep 0.5
     done
@@ -60,20 +83,40 @@ stable_expectation() {
     log "the KPIs never settled"; exit 1
 }
 
+# The demo user's password, as `aqs up --demo` printed it when it made the users.
+password_of() { awk -v user="$1" '$1 == user { print $2 }' "$DATA/up.log" | tail -n 1; }
+
+# Signs the curl cookie jar in as $1 with the sign-in form (token from the page).
+curl_sign_in() {
+    local csrf
+    csrf=$(curl -sf -c "$JAR" -b "$JAR" "$BASE/login" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
+    curl -sf -o /dev/null -c "$JAR" -b "$JAR" -H "Origin: $BASE" --data-urlencode "user=$1" \
+        --data-urlencode "password=$2" --data-urlencode "csrf=$csrf" "$BASE/auth/login"
+    curl -sf -b "$JAR" "$BASE/api/me" >/dev/null || { log "curl could not sign in as $1"; exit 1; }
+}
+
 began=$SECONDS
 start
 log "aqs up answered after $((SECONDS - began)) s"
+HQ_PASSWORD=$(password_of demo-hq)
+SUP_PASSWORD=$(password_of demo-supervisor)
+[[ -n $HQ_PASSWORD && -n $SUP_PASSWORD ]] || { log "aqs up --demo printed no demo users"; exit 1; }
+curl_sign_in demo-hq "$HQ_PASSWORD"
 stable_expectation >"$DATA/expected.json"
 log "KPIs settled after $((SECONDS - began)) s"
 cp "$DATA/expected.json" "$ARTIFACTS/expected-$TEAM.json"
 
-node "$HERE/browser.mjs" --base-url "http://127.0.0.1:$DASH_PORT" --team "$TEAM" \
+node "$HERE/browser.mjs" --base-url "$BASE" --team "$TEAM" --sign-in "demo-hq:$HQ_PASSWORD" \
     --expect "$DATA/expected.json" --screenshot-dir "$ARTIFACTS" --timeout-ms 120000
+
+node "$HERE/auth.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
+    --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
+    --other-team T0002 "${SSO_ARGS[@]}"
 
 # Freshness: one visit posted through ingest must reach the agent's month figures.
 AGENT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["agent"]["scope_id"])' "$DATA/expected.json")
 visits_now() {
-    curl -sf "http://127.0.0.1:$DASH_PORT/api/scope?scope=agent&id=$AGENT" \
+    curl -sf -b "$JAR" "$BASE/api/scope?scope=agent&id=$AGENT" \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["month"]["visits"])'
 }
 before=$(visits_now)
@@ -111,4 +154,7 @@ if [[ $after_first != "$after_restart" ]]; then
     log "figures changed across a restart"; exit 1
 fi
 log "restart resumed with identical figures"
-echo "e2e: 3 passed, 0 failed"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -b "$JAR" "$BASE/api/me") == 200 ]] ||
+    { log "the session did not survive the restart"; exit 1; }
+log "the signed-in session survived the restart"
+echo "e2e: 5 passed, 0 failed"

@@ -44,6 +44,7 @@ const COUNT_COLUMNS = new Set(['planned_visits', 'planned_consultations', 'plann
 const SIGNED_COLUMNS = new Set(['pace_gap']);
 
 const state = {
+  me: null,
   meta: null,
   index: new Map(),
   route: null,
@@ -303,6 +304,12 @@ async function api(path) {
   } catch {
     body = null;
   }
+  if (res.status === 401) {
+    // No session (never signed in, expired, signed out elsewhere): to the sign-in page, and
+    // back here afterwards.
+    window.location.assign(`login?next=${encodeURIComponent(`/${window.location.hash}`)}`);
+    throw new ApiError(401, body?.error ?? 'sign in first');
+  }
   if (!res.ok) {
     const msg = body && typeof body.error === 'string' ? body.error : (text.slice(0, 200) || res.statusText);
     throw new ApiError(res.status, msg);
@@ -332,6 +339,16 @@ async function load({ silent = false } = {}) {
     if (!sameRoute) state.sort = { key: null, dir: -1 };
   }
   try {
+    if (!state.me) {
+      state.me = await api('api/me');
+      renderUser();
+    }
+    // A user with a scope of their own starts there: the overview is not theirs.
+    const home = state.me.home;
+    if (route.scope === 'root' && home) {
+      go(home.scope, home.id);
+      return;
+    }
     const meta = await api('api/meta');
     const data = await fetchView(route, meta);
     if (seq !== state.seq) return;
@@ -389,7 +406,7 @@ function renderChrome() {
 
 function renderBreadcrumb() {
   const route = state.route ?? parseHash();
-  const crumbs = [{ scope: 'root', id: null, label: t('scope.all') }];
+  let crumbs = [{ scope: 'root', id: null, label: t('scope.all') }];
   if (route.scope !== 'root') {
     const entry = state.index.get(`${route.scope}:${route.id}`);
     const parents = entry?.parents ?? state.data?.parents ?? {};
@@ -397,6 +414,12 @@ function renderBreadcrumb() {
     if (['team', 'agent'].includes(route.scope) && parents.branch_id) crumbs.push({ scope: 'branch', id: parents.branch_id });
     if (route.scope === 'agent' && parents.team_id) crumbs.push({ scope: 'team', id: parents.team_id });
     crumbs.push({ scope: route.scope, id: route.id });
+  }
+  // Above a user's own scope there is nothing they may open.
+  const home = state.me?.home;
+  if (home) {
+    const at = crumbs.findIndex((c) => c.scope === home.scope && c.id === home.id);
+    crumbs = at >= 0 ? crumbs.slice(at) : crumbs.filter((c) => c.scope !== 'root');
   }
   const html = crumbs.map((c, i) => {
     const label = c.label ?? displayName(c.scope, c.id);
@@ -438,7 +461,11 @@ function fillSearch() {
   if (key === searchKey) return;
   searchKey = key;
   const opts = [];
+  // Nodes above a user's own scope are in the tree for their names only.
+  const rank = { region: 0, branch: 1, team: 2, agent: 3 };
+  const home = state.me?.home;
   for (const e of state.index.values()) {
+    if (home && rank[e.scope] < rank[home.scope]) continue;
     const label = e.name && e.name !== e.id ? `${e.name} · ${e.id}` : e.id;
     opts.push(`<option value="${esc(label)}">${esc(t(`scope.${e.scope}`))}</option>`);
   }
@@ -447,7 +474,9 @@ function fillSearch() {
 function findEntry(q) {
   const query = q.trim().toLowerCase();
   if (!query) return null;
-  const entries = [...state.index.values()];
+  const rank = { region: 0, branch: 1, team: 2, agent: 3 };
+  const home = state.me?.home;
+  const entries = [...state.index.values()].filter((e) => !home || rank[e.scope] >= rank[home.scope]);
   const label = (e) => (e.name && e.name !== e.id ? `${e.name} · ${e.id}` : e.id).toLowerCase();
   return entries.find((e) => label(e) === query)
     ?? entries.find((e) => e.id.toLowerCase() === query || (e.name ?? '').toLowerCase() === query)
@@ -480,11 +509,23 @@ function render({ animate = true } = {}) {
   makeCharts(charts, animate);
 }
 
+function renderUser() {
+  const me = state.me;
+  const form = $('#user');
+  if (!me || !form) return;
+  $('#user-name').textContent = me.user;
+  $('#user-role').textContent = t(`role.${me.role}`) + (me.scope?.id ? ` · ${me.scope.id}` : '');
+  $('#user-csrf').value = me.csrf;
+  form.dataset.role = me.role;
+  form.hidden = false;
+}
+
 function renderError(e) {
   destroyCharts();
   const view = $('#view');
   let detail;
   if (e.network) detail = t('error.network');
+  else if (e.status === 403) detail = t('error.forbidden');
   else if (e.status === 404) detail = t('error.notFound', { msg: e.message });
   else if (e.status) detail = t('error.server', { status: e.status, msg: e.message });
   else detail = e.message;
@@ -1315,6 +1356,7 @@ function switchLang(lang) {
   setLang(lang);
   searchKey = '';
   renderChrome();
+  renderUser();
   if (state.error) renderError(state.error);
   else if (state.data) render({ animate: false });
 }

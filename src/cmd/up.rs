@@ -1,6 +1,5 @@
 //! `aqs up`: ingest, projector, the KPI job on a schedule and the dashboard, in one process.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aqs_analytics::data::SqliteSource;
-use aqs_dashboard::{DashboardState, StorePaths, Thresholds};
+use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
+use aqs_dashboard::{DashboardConfig, DashboardState, EmbeddedSource, StorePaths, Thresholds};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_ingest::IngestConfig;
@@ -45,9 +45,9 @@ pub struct UpArgs {
     /// ClickHouse, when configured, receives the ledgers and the KPIs too.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
-    /// Address of the web dashboard.
-    #[arg(long, env = "AQS_DASHBOARD_LISTEN", default_value = "127.0.0.1:8088")]
-    dashboard_listen: SocketAddr,
+    /// The web dashboard: address, sign-in, sessions, audit.
+    #[command(flatten)]
+    dashboard: DashboardConfig,
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
@@ -78,7 +78,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let (log, readiness) = super::ingest::open_log(&args.ingest, &args.store, &args.kafka)?;
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
+        demo_users(&args.dashboard, &args.store)?;
     }
+    let dashboard_auth = super::dashboard::auth(&args.dashboard, &args.store)?;
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -107,15 +109,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         }),
     );
     let dashboard = aqs_dashboard::router(DashboardState::new(
-        StorePaths {
+        Arc::new(EmbeddedSource::new(StorePaths {
             kpi_dir: data_dir.join("kpi"),
             ledgers: data_dir.join("ledgers.db"),
-        },
+        })),
         Thresholds {
             at_risk: args.kpi.at_risk_threshold,
             will: args.kpi.will_threshold,
             skill_ratio: args.kpi.skill_ratio,
         },
+        dashboard_auth,
     ))
     .merge(metrics_route);
     let state = IngestState::new(log, readiness, auth, args.ingest.clone());
@@ -125,7 +128,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let ingest_listen = args.ingest.listen;
-    let dashboard_listen = args.dashboard_listen;
+    let dashboard_listen = args.dashboard.listen;
     let result = runtime.block_on(async {
         let ingest_listener = tokio::net::TcpListener::bind(ingest_listen)
             .await
@@ -148,13 +151,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             let _ = ingest_stop.wait_for(|s| *s).await;
         }));
         let mut dashboard_stop = stopped.clone();
-        let dashboard = tokio::spawn(async move {
-            axum::serve(dashboard_listener, dashboard)
-                .with_graceful_shutdown(async move {
-                    let _ = dashboard_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let dashboard = tokio::spawn(super::dashboard::serve(
+            dashboard_listener,
+            dashboard,
+            async move {
+                let _ = dashboard_stop.wait_for(|s| *s).await;
+            },
+        ));
         shutdown_signal().await;
         eprintln!("aqs up: stopping");
         let _ = stop.send(true);
@@ -194,6 +197,50 @@ fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
     let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
     std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     Ok(token)
+}
+
+/// One demo user per role, made once with random passwords that are printed then (only
+/// their Argon2 hashes are kept): headquarters (all), the first branch's manager, the first
+/// team's supervisor, an analyst.
+fn demo_users(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<()> {
+    let file = UsersFile::new(config.users_file(&store.data_dir));
+    let existing = file.load()?;
+    let wanted = [
+        ("demo-hq", "headquarters", None),
+        ("demo-branch", "branch_manager", Some("B001")),
+        ("demo-supervisor", "supervisor", Some("T0001")),
+        ("demo-analyst", "analyst", None),
+    ];
+    let mut lines = Vec::new();
+    for (name, role, scope) in wanted {
+        if existing.iter().any(|u| u.name == name) {
+            continue;
+        }
+        let password = random_password();
+        file.add(NewUser {
+            name,
+            password: &password,
+            role,
+            scope,
+            agent_names: false,
+        })?;
+        lines.push(format!(
+            "  {name:<16} {password}  ({role}{})",
+            scope.map(|s| format!(" {s}")).unwrap_or_default()
+        ));
+    }
+    if lines.is_empty() {
+        eprintln!(
+            "aqs up: demo users demo-hq, demo-branch, demo-supervisor, demo-analyst (passwords \
+             were printed when they were made; `aqs user passwd NAME` sets a new one)"
+        );
+    } else {
+        eprintln!("aqs up: demo users for the dashboard (name, password):");
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
 }
 
 /// Loads a generated region, month to date, once: a marker in the data folder remembers it.

@@ -395,6 +395,10 @@ pub struct ClickHouseKpiSink {
     client: BlockingClient,
 }
 
+/// Limit of one request of the KPI sink: a server that hangs fails the run (retried at the
+/// next one) instead of holding the KPI job, and with it the dashboard's figures, for good.
+const KPI_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl ClickHouseKpiSink {
     /// Connects to the configured database and checks that the table `kpi` is there.
     pub fn connect(config: &ClickHouseConfig) -> Result<Self, OutputError> {
@@ -415,7 +419,8 @@ impl KpiSink for ClickHouseKpiSink {
         let client = self.client.client();
         let previous: u32 = self
             .client
-            .run(
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
                 client
                     .query("SELECT toUInt32(max(computed_at)) FROM kpi WHERE as_of = toDate(?)")
                     .bind(as_of.to_string())
@@ -432,7 +437,7 @@ impl KpiSink for ClickHouseKpiSink {
         let bytes = encode_rows(kpis, computed_at)?;
         let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
         self.client
-            .run(async {
+            .run_within(KPI_REQUEST_TIMEOUT, async {
                 if bytes.is_empty() {
                     // Nothing computed: the deletion below still clears an earlier run.
                     return Ok(());
@@ -452,7 +457,8 @@ impl KpiSink for ClickHouseKpiSink {
             })
             .map_err(clickhouse_error("insert the rows"))?;
         self.client
-            .run(
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
                 client
                     .query(&format!(
                         "ALTER TABLE {KPI_TABLE} DELETE WHERE as_of = toDate('{as_of}') \

@@ -8,6 +8,7 @@ use aqs_analytics::output::{LEDGER_EXPORTS, ledger_table, write_parquet};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_projector::sink::{Store, WriterSettings};
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
@@ -53,7 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::projector::project(
         log.consumer()?,
         CheckpointStore::open(&store.path("projector.db")?)?,
-        SqliteSink::open(&ledgers)?,
+        vec![Store::new(
+            SqliteSink::open(&ledgers)?,
+            WriterSettings::default(),
+        )],
         settings,
         &AtomicBool::new(false),
         Default::default(),

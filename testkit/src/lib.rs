@@ -9,6 +9,10 @@
 //! # }
 //! ```
 
+mod proxy;
+
+pub use proxy::FaultProxy;
+
 use std::fmt;
 use std::future::Future;
 use std::io::Write;

@@ -4,7 +4,7 @@
 //! Live rows are those with non-zero counters (the two activity ledgers) or `deleted = 0`
 //! ([`LIVE_ACTIVITY`], [`LIVE`]); the others are tombstones.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -247,4 +247,22 @@ impl PendingCancellationRow {
     pub const TABLE: &'static str = "pending_cancellations";
     pub const COLUMNS: &'static str =
         "agent_id, event_id, policy_id, business_date, refund_fen, deleted, ver";
+}
+
+/// A ledger row ClickHouse refused for its content, kept with the error (migration
+/// `0004_ledger_dead_letters.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct LedgerDeadLetterRow {
+    /// The ledger table the row was meant for.
+    pub table_name: String,
+    /// The row as text, its version included.
+    pub row: String,
+    pub error: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub dead_at: DateTime<Utc>,
+}
+
+impl LedgerDeadLetterRow {
+    pub const TABLE: &'static str = "ledger_dead_letters";
+    pub const COLUMNS: &'static str = "table_name, row, error, dead_at";
 }

@@ -5,11 +5,13 @@
 //! - [`checkpoint`]: ledger state and positions, committed together.
 //! - [`sink`]: idempotent, versioned stores of ledger rows, each written by a thread of its
 //!   own that retries and merges while its store is away.
+//! - [`quarantine`]: events a store cannot hold, set aside at fold time.
 //! - [`health`]: whether the stores take writes and the runner reads (readiness, metrics).
 
 pub mod checkpoint;
 pub mod health;
 pub mod ledger;
 pub mod metrics;
+pub mod quarantine;
 pub mod runner;
 pub mod sink;

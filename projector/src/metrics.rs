@@ -14,6 +14,10 @@ pub struct ProjectorMetrics {
     pub events_retracted: AtomicU64,
     pub events_no_effect: AtomicU64,
     pub events_rejected: AtomicU64,
+    /// Events set aside at fold time, by reason (see [`crate::quarantine`]); undecodable
+    /// records are `events_rejected`.
+    pub quarantined_dates: AtomicU64,
+    pub quarantined_money: AtomicU64,
     pub batches: AtomicU64,
     /// Sum of batch processing time, microseconds.
     pub batch_micros: AtomicU64,
@@ -26,6 +30,17 @@ pub struct ProjectorMetrics {
 }
 
 impl ProjectorMetrics {
+    /// Counts an event set aside for `reason`.
+    pub fn quarantined(&self, reason: &crate::quarantine::QuarantineReason) {
+        use crate::quarantine::QuarantineReason;
+        let counter = match reason {
+            QuarantineReason::DateOutOfRange { .. } => &self.quarantined_dates,
+            QuarantineReason::MoneyOutOfRange { .. } => &self.quarantined_money,
+            QuarantineReason::Undecodable(_) => &self.events_rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
@@ -70,6 +85,20 @@ impl ProjectorMetrics {
             "Batches processed.",
             get(&self.batches),
         );
+        let _ = writeln!(
+            out,
+            "# HELP aqs_projector_events_quarantined_total Events set aside at fold time because a ledger store cannot hold a value of theirs (or the record is no event); they count nowhere.\n# TYPE aqs_projector_events_quarantined_total counter"
+        );
+        for (reason, value) in [
+            ("date_out_of_range", get(&self.quarantined_dates)),
+            ("money_out_of_range", get(&self.quarantined_money)),
+            ("undecodable", get(&self.events_rejected)),
+        ] {
+            let _ = writeln!(
+                out,
+                "aqs_projector_events_quarantined_total{{reason=\"{reason}\"}} {value}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP aqs_projector_batch_seconds_total Time spent processing batches.\n# TYPE aqs_projector_batch_seconds_total counter\naqs_projector_batch_seconds_total {:.6}",

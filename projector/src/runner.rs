@@ -18,13 +18,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions};
-use aqs_schemas::{BusinessClock, Decoder, decode_canonical};
+use aqs_eventlog::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream};
+use aqs_schemas::{BusinessClock, Decoder, Event, decode_canonical};
 use tracing::{info, info_span, warn};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore};
+use crate::checkpoint::{CheckpointError, CheckpointStore, Quarantined};
 use crate::ledger::{Applied, Ledger, digest};
 use crate::metrics::ProjectorMetrics;
+use crate::quarantine::{self, QuarantineReason};
 use crate::sink::Store;
 use crate::sink::writer::StoreWriter;
 
@@ -370,6 +371,7 @@ impl<C: LogConsumer> Runner<C> {
         let started = Instant::now();
         let span = info_span!("batch", records = records.len());
         let _guard = span.enter();
+        let mut quarantined = Vec::new();
         for record in &records {
             let expected = self.positions.get(&record.partition).copied().unwrap_or(0);
             if record.offset < expected {
@@ -382,11 +384,19 @@ impl<C: LogConsumer> Runner<C> {
                     Ok(event) => event,
                     Err(rejection) => {
                         self.metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
-                        warn!(partition = ?record.partition, offset = record.offset, %rejection, "undecodable record skipped");
+                        let reason = QuarantineReason::Undecodable(rejection.to_string());
+                        quarantined.push(self.set_aside(record, None, &reason));
+                        self.since_checkpoint += 1;
                         continue;
                     }
                 },
             };
+            if let Err(reason) = quarantine::check(&event, &self.settings.clock) {
+                self.metrics.quarantined(&reason);
+                quarantined.push(self.set_aside(record, Some(&event), &reason));
+                self.since_checkpoint += 1;
+                continue;
+            }
             let counter = match self.ledger.apply(&event, digest(&record.bytes)) {
                 Applied::Applied => &self.metrics.events_applied,
                 Applied::Duplicate => &self.metrics.events_duplicate,
@@ -401,6 +411,7 @@ impl<C: LogConsumer> Runner<C> {
             self.applied_total += 1;
             self.since_checkpoint += 1;
         }
+        self.store.quarantine(&quarantined)?;
         self.unpublished += records.len() as u64;
         let elapsed = started.elapsed();
         self.metrics.batches.fetch_add(1, Ordering::Relaxed);
@@ -413,6 +424,41 @@ impl<C: LogConsumer> Runner<C> {
             "batch folded"
         );
         Ok(records.len())
+    }
+
+    /// Warns about a record that counts nowhere, naming it, and makes its record for the
+    /// projector's store.
+    fn set_aside(
+        &self,
+        record: &LogRecord,
+        event: Option<&Event>,
+        reason: &QuarantineReason,
+    ) -> Quarantined {
+        let stream = match record.partition.stream {
+            Stream::Events => "events",
+            Stream::Reference => "reference",
+        };
+        warn!(
+            event_id = event.map(|e| e.event_id.as_str()),
+            source = event.map(|e| e.source.as_str()),
+            event_type = event.map(|e| e.payload.event_type().as_str()),
+            stream,
+            partition = record.partition.partition,
+            offset = record.offset,
+            reason = reason.code(),
+            %reason,
+            "event quarantined: it counts nowhere; `aqs projector quarantined` lists it"
+        );
+        Quarantined {
+            stream: stream.to_owned(),
+            partition: record.partition.partition,
+            offset: record.offset,
+            event_id: event.map(|e| e.event_id.clone()),
+            reason_code: reason.code().to_owned(),
+            reason: reason.to_string(),
+            body: String::from_utf8_lossy(&record.bytes).into_owned(),
+            quarantined_at: crate::health::rfc3339(std::time::SystemTime::now()),
+        }
     }
 
     /// Hands the rows changed since the last publish to every store's writer. Rows carry the
@@ -595,6 +641,103 @@ mod tests {
             .expect("store")
             .dump()
             .expect("dump")
+    }
+
+    /// Events a store cannot hold, as a log written before dates were checked may hold them,
+    /// and a retraction of one of them.
+    fn unstorable_events() -> Vec<Event> {
+        [
+            r#"{"event_id":"bad-plan","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"period_start":"1969-12-31","period_end":"2026-11-08","visits":3}}"#,
+            r#"{"event_id":"bad-join","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A2","payload":{"team_id":"T1","effective_date":"2150-01-01"}}"#,
+            r#"{"event_id":"bad-target","type":"target","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"month":"2150-01","scope":"team","scope_id":"T1","premium":"10.00"}}"#,
+            r#"{"event_id":"bad-visit","type":"outlet_visit","schema_version":1,"occurred_at":"2150-01-01T09:00:00+08:00","source":"t","agent_id":"A3","payload":{"outlet_id":"O1","purpose":"other"}}"#,
+            r#"{"event_id":"fix-plan","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"retracted_event_id":"bad-plan","reason":"typo"}}"#,
+        ]
+        .iter()
+        .map(|line| decode_canonical(line.as_bytes()).expect("canonical"))
+        .collect()
+    }
+
+    #[test]
+    fn events_a_store_cannot_hold_are_quarantined_and_the_rest_flows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = log(dir.path());
+        let expected = clean_dump(&log, dir.path());
+        log.append(&unstorable_events()).expect("append");
+        let ledgers = dir.path().join("ledgers.db");
+        let store_path = dir.path().join("projector.db");
+        let metrics = Arc::new(ProjectorMetrics::default());
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                SqliteSink::open(&ledgers).expect("store"),
+                WriterSettings::default(),
+            )],
+            CheckpointStore::open(&store_path).expect("store"),
+            settings(true),
+            Arc::clone(&metrics),
+        )
+        .expect("runner");
+        runner.run(&AtomicBool::new(false)).expect("not wedged");
+        drop(runner);
+        pretty_assertions::assert_eq!(
+            SqliteSink::open(&ledgers)
+                .expect("store")
+                .dump()
+                .expect("dump"),
+            expected,
+            "the quarantined events count nowhere; the retraction of one changes nothing"
+        );
+        assert_eq!(metrics.quarantined_dates.load(Ordering::Relaxed), 4);
+        assert!(metrics.render().contains(
+            "\naqs_projector_events_quarantined_total{reason=\"date_out_of_range\"} 4\n"
+        ));
+        let records = CheckpointStore::open(&store_path)
+            .expect("store")
+            .quarantined()
+            .expect("records");
+        let ids: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.event_id.as_deref())
+            .collect();
+        assert_eq!(ids.len(), 4, "{records:?}");
+        for id in ["bad-plan", "bad-join", "bad-target", "bad-visit"] {
+            assert!(ids.contains(&id), "{id} in {ids:?}");
+        }
+        let plan = records
+            .iter()
+            .find(|r| r.event_id.as_deref() == Some("bad-plan"))
+            .expect("plan");
+        assert_eq!(plan.reason_code, "date_out_of_range");
+        assert!(
+            plan.reason.contains("payload.period_start 1969-12-31"),
+            "{plan:?}"
+        );
+        assert!(plan.body.contains("\"bad-plan\""));
+
+        // A rebuild quarantines them again and keeps one record each.
+        let mut store = CheckpointStore::open(&store_path).expect("store");
+        store.clear().expect("clear");
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                SqliteSink::open(&ledgers).expect("store"),
+                WriterSettings::default(),
+            )],
+            store,
+            settings(true),
+            Arc::default(),
+        )
+        .expect("runner");
+        runner.run(&AtomicBool::new(false)).expect("run");
+        drop(runner);
+        assert_eq!(
+            CheckpointStore::open(&store_path)
+                .expect("store")
+                .quarantined()
+                .expect("records"),
+            records
+        );
     }
 
     #[test]

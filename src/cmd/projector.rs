@@ -63,6 +63,10 @@ pub struct ProjectorArgs {
 enum ProjectorAction {
     /// Forget the checkpoint and the ledgers, replay the log from offset 0, then exit.
     Rebuild,
+    /// Print the events this instance set aside because a ledger store cannot hold a value
+    /// of theirs (or the record is no event), one JSON object a line: where in the log, the
+    /// event id, the reason and the record as read.
+    Quarantined,
 }
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
@@ -73,6 +77,14 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     };
     let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
         .context("opening the checkpoint store")?;
+    if matches!(args.action, Some(ProjectorAction::Quarantined)) {
+        let mut out = std::io::stdout().lock();
+        for record in store.quarantined()? {
+            serde_json::to_writer(&mut out, &record)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let sink = if args.clickhouse.is_configured() {
         let opened = if rebuild {
             // A rebuild empties the tables first: the server must answer now.

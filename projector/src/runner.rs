@@ -124,6 +124,11 @@ pub struct Runner<C: LogConsumer> {
     last_checkpoint_took: Duration,
     /// A checkpoint was put off; the next attempt not before this.
     checkpoint_retry_at: Option<Instant>,
+    /// When this runner started, and the checkpoints it has written since.
+    started: Instant,
+    checkpoints_this_life: u64,
+    /// How long after the start the last checkpoint of this life came.
+    life_at_last_checkpoint: Duration,
     last_lag: Instant,
     resumed: bool,
 }
@@ -192,6 +197,9 @@ impl<C: LogConsumer> Runner<C> {
             last_checkpoint: Instant::now(),
             last_checkpoint_took: Duration::ZERO,
             checkpoint_retry_at: None,
+            started: Instant::now(),
+            checkpoints_this_life: 0,
+            life_at_last_checkpoint: Duration::ZERO,
             last_lag: Instant::now() - LAG_EVERY,
             resumed,
         })
@@ -485,6 +493,10 @@ impl<C: LogConsumer> Runner<C> {
     /// A checkpoint saves the whole state, so its cost grows with the ledger: while
     /// catching up on a long log, checkpoints are spaced so that they take at most about a
     /// tenth of the time (a crash then replays at most about ten checkpoints' worth).
+    /// Each life of the projector checkpoints as soon as it has folded something, then,
+    /// while it is younger than the checkpoint interval, each time its age has doubled
+    /// (still spaced as above): a projector restarted again and again (by a crash loop, or
+    /// an impatient orchestrator) moves forward in every life that folds a batch.
     fn checkpoint_due(&self) -> bool {
         if self
             .checkpoint_retry_at
@@ -492,10 +504,18 @@ impl<C: LogConsumer> Runner<C> {
         {
             return false;
         }
+        if self.checkpoints_this_life == 0 {
+            return self.since_checkpoint > 0;
+        }
         let elapsed = self.last_checkpoint.elapsed();
+        let spaced = elapsed >= self.last_checkpoint_took * CHECKPOINT_SPACING;
+        let young = self.started.elapsed() < self.settings.checkpoint_interval;
+        if young && spaced && elapsed >= self.life_at_last_checkpoint {
+            return true;
+        }
         (self.since_checkpoint >= self.settings.checkpoint_every_events
             || elapsed >= self.settings.checkpoint_interval)
-            && elapsed >= self.last_checkpoint_took * CHECKPOINT_SPACING
+            && spaced
     }
 
     /// Checkpoints once every store has written the rows it would cover; puts it off (and
@@ -532,6 +552,8 @@ impl<C: LogConsumer> Runner<C> {
             .save(&self.ledger, &self.positions, self.applied_total)?;
         self.consumer.report_progress(&self.positions)?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoints_this_life += 1;
+        self.life_at_last_checkpoint = self.started.elapsed();
         info!(
             applied_total = self.applied_total,
             state_bytes = bytes,

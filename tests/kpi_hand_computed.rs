@@ -461,3 +461,137 @@ fn weeks_and_days_count_only_their_own_dates() {
         &[("visits", I(0)), ("assigned_outlets", I(1))],
     );
 }
+
+/// The largest premium the contract takes, 9,999,999,999,999.99 CNY, sold again and again:
+/// team T8's one agent 1,001 times (the sum needs 19 digits, beyond Decimal(18, 2)), and
+/// each of team T9's three agents 9,223 times (each agent's cell just fits the ledger's
+/// Int64 fen; the team's sum does not). Both teams in branch B9, region R9.
+fn edge_kpis() -> DataFrame {
+    let mut lines = vec![
+        r#"{"event_id":"t8","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T8","team_name":"八组","branch_id":"B9","region_id":"R9"}}"#.to_owned(),
+        r#"{"event_id":"t9","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T9","team_name":"九组","branch_id":"B9","region_id":"R9"}}"#.to_owned(),
+    ];
+    let agents: [(&str, &str, u32); 4] = [
+        ("F1", "T8", 1_001),
+        ("E1", "T9", 9_223),
+        ("E2", "T9", 9_223),
+        ("E3", "T9", 9_223),
+    ];
+    for (agent, team, sales) in agents {
+        lines.push(format!(
+            r#"{{"event_id":"j-{agent}","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"{agent}","payload":{{"team_id":"{team}","effective_date":"2026-11-01"}}}}"#
+        ));
+        for n in 0..sales {
+            lines.push(format!(
+                r#"{{"event_id":"s-{agent}-{n}","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T11:00:00+08:00","source":"core","agent_id":"{agent}","payload":{{"outlet_id":"O9","policy_id":"P-{agent}-{n}","product_code":"WL","premium":"9999999999999.99","payment_mode":"single"}}}}"#
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in &lines {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .expect("valid event");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let params = KpiParams::new("2026-11-18".parse().expect("date"));
+    let data = SqliteSource::new(&path)
+        .load(params.window_start(), params.as_of)
+        .expect("load");
+    compute(&data, &params).expect("sums beyond Int64 are computed, not refused")
+}
+
+/// 9,999,999,999,999.99 CNY, a sale's largest premium.
+const LARGEST: &str = "9999999999999.99";
+
+#[test]
+fn money_sums_beyond_int64_and_decimal_18_are_exact() {
+    let frame = edge_kpis();
+    let month = |scope: &str, id: &str, sales: i64, premium: &'static str| {
+        check(
+            &frame,
+            scope,
+            id,
+            "month",
+            "2026-11-01",
+            &[
+                ("sales", I(sales)),
+                ("premium", S(premium)),
+                ("gross_premium", S(premium)),
+                ("refunds", S("0.00")),
+                ("premium_per_sale", S(LARGEST)),
+            ],
+        );
+    };
+    // 1,001 × 9,999,999,999,999.99
+    month("agent", "F1", 1_001, "10009999999999989.99");
+    month("team", "T8", 1_001, "10009999999999989.99");
+    // 9,223 × 9,999,999,999,999.99: 9,222,999,999,999,990,777 fen, just below 2^63.
+    month("agent", "E1", 9_223, "92229999999999907.77");
+    // 27,669 × 9,999,999,999,999.99: 27,668,999,999,999,972,331 fen, beyond 2^63 − 1.
+    month("team", "T9", 27_669, "276689999999999723.31");
+    // 28,670 sales in the branch and the region.
+    month("branch", "B9", 28_670, "286699999999999713.30");
+    month("region", "R9", 28_670, "286699999999999713.30");
+    check(
+        &frame,
+        "team",
+        "T9",
+        "day",
+        "2026-11-02",
+        &[
+            ("sales", I(27_669)),
+            ("premium", S("276689999999999723.31")),
+            ("agents_on_roster", I(3)),
+            ("active_agents", I(3)),
+        ],
+    );
+}
+
+#[test]
+fn the_largest_sums_survive_the_kpi_table_in_clickhouse() {
+    use aqs_analytics::output::KpiSink;
+    use aqs_analytics::warehouse::{ClickHouseKpiSink, read_kpis};
+
+    let Some(clickhouse) = aqs_testkit::clickhouse() else {
+        return;
+    };
+    let config = aqs_warehouse::ClickHouseConfig::new(clickhouse.url())
+        .with_credentials(clickhouse.user(), clickhouse.password())
+        .with_database(clickhouse.fresh_database_name());
+    aqs_warehouse::BlockingClient::new(&config)
+        .expect("client")
+        .run(aqs_warehouse::migrate(&config))
+        .expect("migrate");
+    let mut frame = edge_kpis();
+    let as_of = "2026-11-18".parse().expect("date");
+    ClickHouseKpiSink::connect(&config)
+        .expect("kpi sink")
+        .write(&mut frame, as_of)
+        .expect("written to ClickHouse");
+    let stored = read_kpis(&config, as_of).expect("read back");
+    check(
+        &stored,
+        "region",
+        "R9",
+        "month",
+        "2026-11-01",
+        &[
+            ("sales", I(28_670)),
+            ("premium", S("286699999999999713.30")),
+            ("premium_per_sale", S(LARGEST)),
+        ],
+    );
+    assert!(
+        stored.equals_missing(&frame),
+        "the kpi table holds exactly the job's output"
+    );
+}

@@ -335,3 +335,62 @@ fn an_unreachable_server_is_a_transient_error() {
         .expect_err("nobody listens");
     assert!(error.is_transient(), "{}", error.chain());
 }
+
+#[test]
+fn a_team_days_sum_of_premiums_never_wraps() {
+    use aqs_projector::ledger::{AgentDay, Counters};
+    use aqs_schemas::Money;
+    use aqs_warehouse::ledgers::TeamDayRow;
+
+    let Some(clickhouse) = aqs_testkit::clickhouse() else {
+        return;
+    };
+    let config = migrated(&clickhouse);
+    // Two agents of one team whose day each holds nine quintillion fen: the team's day holds
+    // eighteen, beyond Int64, where ClickHouse's sum of Int64 would wrap to a negative sum.
+    let day = |agent: &str| AgentDay {
+        agent_id: agent.into(),
+        business_date: "2026-11-02".parse().expect("date"),
+        team_id: "T1".into(),
+        branch_id: "B1".into(),
+        region_id: "R1".into(),
+        counters: Counters {
+            sales: 1,
+            premium: Money::from_units(9_000_000_000_000_000_000),
+            refunds: Money::from_units(8_000_000_000_000_000_000),
+            ..Counters::default()
+        },
+    };
+    let changes = LedgerChanges {
+        agent_day: vec![day("A1"), day("A2")],
+        ..LedgerChanges::default()
+    };
+    let mut sink = ClickHouseSink::connect(&config).expect("connect");
+    sink.publish(&changes, &RowVersions::new(&Positions::new(), PARTITIONS))
+        .expect("publish");
+    let client = BlockingClient::new(&config).expect("client");
+    let rows: Vec<TeamDayRow> = client
+        .run(
+            client
+                .client()
+                .query(&format!(
+                    "SELECT {} FROM {}",
+                    TeamDayRow::COLUMNS,
+                    TeamDayRow::TABLE
+                ))
+                .fetch_all(),
+        )
+        .expect("team days");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].premium_fen, 18_000_000_000_000_000_000_i128);
+    assert_eq!(rows[0].refunds_fen, 16_000_000_000_000_000_000_i128);
+    let net: String = client
+        .run(
+            client
+                .client()
+                .query("SELECT toString(premium) FROM ledger_team_day_cny")
+                .fetch_one(),
+        )
+        .expect("team day in CNY");
+    assert_eq!(net, "20000000000000000.00");
+}

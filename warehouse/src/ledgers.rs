@@ -88,7 +88,9 @@ impl AgentDayRow {
         cancellations, refunds_fen, ver";
 }
 
-/// A row of the view `ledger_team_day` (live rows only; no version).
+/// A row of the view `ledger_team_day` (live rows only; no version). Its money sums are
+/// `Decimal(38, 0)` fen (migration `0005_wide_money.sql`): a sum of Int64 cells may not fit
+/// Int64.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct TeamDayRow {
     pub team_id: String,
@@ -102,9 +104,9 @@ pub struct TeamDayRow {
     pub customers_consulted: i64,
     pub customers_interested: i64,
     pub sales: i64,
-    pub premium_fen: i64,
+    pub premium_fen: i128,
     pub cancellations: i64,
-    pub refunds_fen: i64,
+    pub refunds_fen: i128,
 }
 
 impl TeamDayRow {

@@ -44,6 +44,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0004_ledger_dead_letters.sql",
         include_str!("../../deploy/clickhouse/0004_ledger_dead_letters.sql"),
     ),
+    (
+        "0005_wide_money.sql",
+        include_str!("../../deploy/clickhouse/0005_wide_money.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

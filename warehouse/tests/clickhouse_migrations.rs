@@ -88,7 +88,8 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0001_events.sql",
             "0002_ledgers.sql",
             "0003_kpi.sql",
-            "0004_ledger_dead_letters.sql"
+            "0004_ledger_dead_letters.sql",
+            "0005_wide_money.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);

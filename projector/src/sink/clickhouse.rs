@@ -280,15 +280,21 @@ impl ClickHouseSink {
                     .live::<TeamDayRow>(TeamDayRow::TABLE, key)?
                     .iter()
                     .map(|r| {
-                        let mut cells = vec![
+                        vec![
                             text(&r.team_id),
                             date(r.business_date),
                             text(&r.branch_id),
                             text(&r.region_id),
                             int(r.agents_active as i64),
-                        ];
-                        cells.extend(counter_cells!(r));
-                        cells
+                            int(r.visits),
+                            int(r.consultations),
+                            int(r.customers_consulted),
+                            int(r.customers_interested),
+                            int(r.sales),
+                            wide_int(r.premium_fen),
+                            int(r.cancellations),
+                            wide_int(r.refunds_fen),
+                        ]
                     })
                     .collect(),
                 PlanRow::TABLE => self
@@ -870,6 +876,11 @@ fn text(value: &str) -> String {
 
 fn int(value: i64) -> String {
     format!("{:?}", ValueRef::Integer(value))
+}
+
+/// A sum of fen: as SQLite prints it while it fits 64 bits (beyond, SQLite's own sum fails).
+fn wide_int(value: i128) -> String {
+    i64::try_from(value).map_or_else(|_| value.to_string(), int)
 }
 
 fn null() -> String {

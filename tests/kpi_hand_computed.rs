@@ -595,3 +595,142 @@ fn the_largest_sums_survive_the_kpi_table_in_clickhouse() {
         "the kpi table holds exactly the job's output"
     );
 }
+
+/// November 2026 as of Wednesday the 18th: team T5 with Z1, who does nothing at all (no
+/// activity, outlet, plan or target), Z2, who visits once on the 3rd, and Z3, who leaves the
+/// roster from the 5th (last day the 4th).
+fn roster_kpis() -> DataFrame {
+    let lines = [
+        r#"{"event_id":"t5","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T5","team_name":"五组","branch_id":"B5","region_id":"R5"}}"#,
+        r#"{"event_id":"jz1","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z1","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"jz2","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z2","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"jz3","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z3","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"lz3","type":"agent_left","schema_version":1,"occurred_at":"2026-11-04T18:00:00+08:00","source":"hr","agent_id":"Z3","payload":{"effective_date":"2026-11-05"}}"#,
+        r#"{"event_id":"vz2","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"app","agent_id":"Z2","payload":{"outlet_id":"O5","purpose":"promotion"}}"#,
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in lines {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .expect("valid event");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let params = KpiParams::new("2026-11-18".parse().expect("date"));
+    let data = SqliteSource::new(&path)
+        .load(params.window_start(), params.as_of)
+        .expect("load");
+    compute(&data, &params).expect("compute")
+}
+
+/// The periods an agent has rows for, as "period start".
+fn periods_of(frame: &DataFrame, agent: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for row in 0..frame.height() {
+        if value(frame, "scope", row) == S("agent")
+            && value(frame, "scope_id", row) == S(Box::leak(agent.to_owned().into_boxed_str()))
+        {
+            let (S(period), S(start)) = (
+                value(frame, "period", row),
+                value(frame, "period_start", row),
+            ) else {
+                panic!("period and start are text");
+            };
+            found.push(format!("{period} {start}"));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_agent_on_a_roster_has_its_week_and_month_rows() {
+    let frame = roster_kpis();
+    // Weeks from Monday 26 October (1 November is a Sunday) to 16 November, and the month;
+    // no day rows: nothing happened on any day.
+    assert_eq!(
+        periods_of(&frame, "Z1"),
+        [
+            "month 2026-11-01",
+            "week 2026-10-26",
+            "week 2026-11-02",
+            "week 2026-11-09",
+            "week 2026-11-16"
+        ]
+    );
+    let nothing = [
+        ("team_id", S("T5")),
+        ("branch_id", S("B5")),
+        ("region_id", S("R5")),
+        ("visits", I(0)),
+        ("outlets_visited", I(0)),
+        ("consultations", I(0)),
+        ("customers_consulted", I(0)),
+        ("sales", I(0)),
+        ("premium", S("0.00")),
+        ("gross_premium", S("0.00")),
+        ("refunds", S("0.00")),
+        ("cancellations", I(0)),
+        ("assigned_outlets", I(0)),
+        ("visit_coverage", Null),
+        ("close_rate", Null),
+        ("premium_per_sale", Null),
+        ("agents_on_roster", Null),
+        ("premium_target", Null),
+        ("premium_attainment", Null),
+        ("planned_visits", Null),
+        ("plan_adherence_visits", Null),
+    ];
+    check(&frame, "agent", "Z1", "month", "2026-11-01", &nothing);
+    check(&frame, "agent", "Z1", "week", "2026-11-16", &nothing);
+    check(
+        &frame,
+        "agent",
+        "Z1",
+        "month",
+        "2026-11-01",
+        &[
+            // 13 of November's 21 working days have passed (2–6, 9–13, 16–18).
+            ("time_progress", F(13.0 / 21.0)),
+            ("at_risk", Null),
+            ("coaching_quadrant", Null),
+        ],
+    );
+    // Z2's visit gives it a day row besides its weeks and month.
+    assert_eq!(
+        periods_of(&frame, "Z2"),
+        [
+            "day 2026-11-03",
+            "month 2026-11-01",
+            "week 2026-10-26",
+            "week 2026-11-02",
+            "week 2026-11-09",
+            "week 2026-11-16"
+        ]
+    );
+    // Z3, on the roster from the 1st to the 4th: the weeks holding those days, the month.
+    assert_eq!(
+        periods_of(&frame, "Z3"),
+        ["month 2026-11-01", "week 2026-10-26", "week 2026-11-02"]
+    );
+    check(
+        &frame,
+        "team",
+        "T5",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(1)),
+            ("agents_on_roster", I(3)),
+            ("active_agents", I(0)),
+            ("agent_activity_rate", F(0.0)),
+        ],
+    );
+}

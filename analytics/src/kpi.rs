@@ -548,7 +548,8 @@ impl Rows {
     }
 }
 
-/// Month rows' grain, in `PeriodKind::ALL` order.
+/// Week and month rows' grains, in `PeriodKind::ALL` order.
+const WEEK: usize = 1;
 const MONTH: usize = 2;
 
 /// Bits of a plan day: which kinds the agent planned that day, and that it planned at all.
@@ -960,7 +961,8 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
         .map(|g| distinct_per_period(roster.spans(), scopes, &g.index));
 
     // Which rows the table has: a scope and period with activity, outlet activity,
-    // assigned outlets, a roster, a plan day, or (months) a target.
+    // assigned outlets, a roster (for an agent: being on one, weeks and months), a plan day,
+    // or (months) a target.
     let mut rows = Rows::new(&grains, keys.end);
     for fact in &facts.agent_days {
         rows.mark_day(&grains, &keys.of_tagged(fact), fact.day);
@@ -977,6 +979,15 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
                 {
                     rows.mark(g, scope, period);
                 }
+            }
+        }
+    }
+    // Every agent on a roster in a week or month has its row for it, with zero counts when
+    // nothing happened: the agent who does nothing is the one the supervisor must see.
+    for &(agent, _, first, last) in &facts.roster {
+        for g in [WEEK, MONTH] {
+            for period in grains[g].index.of(first)..=grains[g].index.of(last) {
+                rows.mark(g, keys.of(Scope::Agent, agent), period);
             }
         }
     }

@@ -14,6 +14,10 @@ use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("since", |arg| arg.help(
+    "Earliest date whose periods are computed, on or before the as-of date; default: the \
+     first business date of the events (their whole history)"
+)))]
 pub struct RunArgs {
     /// NDJSON file of events.
     #[arg(long, value_name = "FILE")]

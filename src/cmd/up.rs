@@ -36,6 +36,12 @@ use super::analytics::{KpiArgs, compute_kpis_into};
 use super::common::{SinkArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("since", |arg| arg.help(
+    "Earliest date whose periods each KPI run recomputes, on or before the as-of date \
+     (today unless --as-of is set); refused at start otherwise. Default: the Monday seven \
+     weeks before the as-of week (the dashboard's eight-week trend), or the first day of \
+     the as-of month if that is earlier"
+)))]
 pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
@@ -69,6 +75,10 @@ pub struct UpArgs {
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
+    // A setting every KPI run would refuse is refused now, not at every run.
+    args.kpi
+        .params(clock.today())
+        .context("the KPI job's settings")?;
     let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {

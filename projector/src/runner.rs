@@ -632,6 +632,19 @@ mod tests {
         log
     }
 
+    /// Visits other than those of [`log`].
+    fn more_events(count: usize) -> Vec<Event> {
+        (0..count)
+            .map(|n| {
+                let line = format!(
+                    r#"{{"event_id":"more{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-25T09:30:00+08:00","source":"t","agent_id":"A{}","payload":{{"outlet_id":"O1","purpose":"other"}}}}"#,
+                    n % 7
+                );
+                Decoder::standard().decode(line.as_bytes()).expect("valid")
+            })
+            .collect()
+    }
+
     fn settings(until_idle: bool) -> RunnerSettings {
         RunnerSettings {
             until_idle,
@@ -932,11 +945,18 @@ mod tests {
             assert!(Instant::now() < deadline, "reading never paused");
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(1_500));
-        assert!(
-            metrics.consumer_lag.load(Ordering::Relaxed) > 0,
-            "the lag is measured while reading is paused"
-        );
+        // Events arriving while reading is paused show in the lag.
+        std::thread::sleep(Duration::from_millis(1_200));
+        let before = metrics.consumer_lag.load(Ordering::Relaxed);
+        log.append(&more_events(50)).expect("append");
+        while metrics.consumer_lag.load(Ordering::Relaxed) < before + 50 {
+            assert!(
+                Instant::now() < deadline,
+                "the lag is measured while reading is paused: {} after {before}",
+                metrics.consumer_lag.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let reason = metrics.health.check().expect_err("not ready");
         assert!(reason.contains("holds back reading"), "{reason}");
         shutdown.store(true, Ordering::SeqCst);

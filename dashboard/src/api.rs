@@ -66,6 +66,15 @@ type Region<'a> = (
 
 pub async fn meta(State(state): State<DashboardState>, signed_in: SignedIn) -> Response {
     let thresholds = state.thresholds;
+    let problems = state
+        .pipeline
+        .as_ref()
+        .map(|pipeline| pipeline.problems())
+        .unwrap_or_default();
+    let freshness = json!({
+        "stale": problems.iter().any(|p| p.stale),
+        "problems": problems,
+    });
     with_snapshot(&state, signed_in.access(), move |s| {
         let mut regions: BTreeMap<&str, Region<'_>> = BTreeMap::new();
         for team in s.teams() {
@@ -102,6 +111,7 @@ pub async fn meta(State(state): State<DashboardState>, signed_in: SignedIn) -> R
             "skill_ratio": thresholds.skill_ratio,
             "month_start": s.month_start(),
             "week_start": s.week_start(),
+            "freshness": freshness,
             "tree": tree,
         }))
         .into_response()

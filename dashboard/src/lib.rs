@@ -2,7 +2,8 @@
 //! the KPI store (documented in README.md).
 //!
 //! - `GET /` and the page's assets;
-//! - `GET /api/meta`: as-of date, freshness and the organisation tree;
+//! - `GET /api/meta`: as-of date, freshness (and why the figures are stale, when they are)
+//!   and the organisation tree;
 //! - `GET /api/scope?scope=…&id=…`: one scope's month and week KPIs, its children, trend,
 //!   ranking, at-risk list, coaching quadrant and weekly review sheet;
 //! - `GET /api/me`: the signed-in user, role, scope and CSRF token;
@@ -56,13 +57,43 @@ impl Default for Thresholds {
     }
 }
 
+/// A problem of the pipeline behind the figures, as `/api/meta` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PipelineProblem {
+    /// What fails: a ledger store (`sqlite`, `clickhouse`), or `projector`.
+    pub component: String,
+    /// Since when, RFC 3339.
+    pub since: Option<String>,
+    pub reason: String,
+    /// Whether the figures the dashboard shows stop advancing because of it.
+    pub stale: bool,
+}
+
+/// Where the dashboard learns whether the figures it shows are still advancing (in `aqs up`,
+/// the projector running beside it).
+pub trait PipelineHealth: Send + Sync {
+    fn problems(&self) -> Vec<PipelineProblem>;
+}
+
 /// Shared state of the dashboard handlers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DashboardState {
     source: Arc<dyn KpiSource>,
     thresholds: Thresholds,
     snapshot: Arc<Mutex<store::Snapshot>>,
     auth: Arc<Auth>,
+    pipeline: Option<Arc<dyn PipelineHealth>>,
+}
+
+impl std::fmt::Debug for DashboardState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DashboardState")
+            .field("source", &self.source)
+            .field("thresholds", &self.thresholds)
+            .field("auth", &self.auth)
+            .field("pipeline", &self.pipeline.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DashboardState {
@@ -72,11 +103,18 @@ impl DashboardState {
             thresholds,
             snapshot: Arc::new(Mutex::new(store::Snapshot::default())),
             auth,
+            pipeline: None,
         }
     }
 
     pub fn auth(&self) -> &Auth {
         &self.auth
+    }
+
+    /// Reports `pipeline`'s problems in `/api/meta` (`freshness`).
+    pub fn with_pipeline(mut self, pipeline: Arc<dyn PipelineHealth>) -> Self {
+        self.pipeline = Some(pipeline);
+        self
     }
 }
 

@@ -444,6 +444,16 @@ function renderStatus() {
     `<span>${esc(t('status.generated'))} <span data-meta="generated_at" title="${esc(meta.generated_at ?? '')}">${esc(fmtStamp(meta.generated_at))}</span>${ago ? ` <span class="muted">(${esc(ago)})</span>` : ''}</span>`,
   ];
   let cls = 'status';
+  // Problems of the pipeline behind the figures (meta.freshness): stale ones first.
+  const problems = meta.freshness?.problems ?? [];
+  if (problems.length) {
+    const stale = problems.some((p) => p.stale);
+    cls += ' is-warn';
+    const why = problems
+      .map((p) => t('status.problem', { component: p.component, since: p.since ? fmtStamp(p.since) : DASH, reason: p.reason }))
+      .join('; ');
+    bits.push(`<span data-meta="freshness" title="${esc(why)}">${esc(t(stale ? 'status.stale' : 'status.degraded', { why }))}</span>`);
+  }
   if (state.refreshError) {
     cls += ' is-warn';
     const msg = state.refreshError.network ? t('error.network') : state.refreshError.message;

@@ -27,6 +27,9 @@ const zh = {
   'status.refresh': '每 30 秒自动刷新',
   'status.refreshed': '刷新于 {time}',
   'status.refreshFailed': '自动刷新失败（{msg}），显示的是 {time} 的数据',
+  'status.stale': '数据已停止更新：{why}',
+  'status.degraded': '本页数据仍在更新，但：{why}',
+  'status.problem': '{component} 自 {since} 起异常（{reason}）',
   'status.loading': '加载中…',
 
   'scope.all': '全部',
@@ -212,6 +215,9 @@ const en = {
   'status.refresh': 'auto-refresh every 30 s',
   'status.refreshed': 'refreshed {time}',
   'status.refreshFailed': 'Refresh failed ({msg}); showing data from {time}',
+  'status.stale': 'Figures are stale: {why}',
+  'status.degraded': 'Figures here are current, but: {why}',
+  'status.problem': '{component} failing since {since} ({reason})',
   'status.loading': 'Loading…',
 
   'scope.all': 'All',

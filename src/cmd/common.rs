@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
+use aqs_projector::sink::WriterSettings;
 use aqs_schemas::BusinessClock;
 
 /// Where the embedded stores live and how business dates are read. The partition count of
@@ -38,5 +41,57 @@ impl StoreArgs {
         let path = self.path("events.db")?;
         aqs_eventlog::sqlite::SqliteLog::open(&path, partitions)
             .with_context(|| format!("opening the event log {}", path.display()))
+    }
+}
+
+/// How the projector writes its ledger stores (each by a thread of its own that retries a
+/// failed write and merges the changes that wait meanwhile).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// Least milliseconds between two writes to the ClickHouse ledger store: the changes
+    /// folded meanwhile are merged by row and written together, one insert per table.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_CLICKHOUSE_WRITE_MS",
+        default_value_t = 1_000,
+        value_name = "MS"
+    )]
+    pub clickhouse_write_ms: u64,
+    /// Longest pause, in milliseconds, between two attempts to write to a ledger store that
+    /// fails (the pause starts at 250 ms and doubles, each drawn between half and all of it).
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_RETRY_MAX_MS",
+        default_value_t = 5_000,
+        value_name = "MS"
+    )]
+    pub retry_max_ms: u64,
+    /// Changed rows that may wait for one ledger store (merged by row, about 300 bytes
+    /// each) before the projector stops reading the log until the store takes them.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_MAX_PENDING_ROWS",
+        default_value_t = 2_000_000,
+        value_name = "ROWS"
+    )]
+    pub max_pending_rows: u64,
+}
+
+impl SinkArgs {
+    /// The embedded store: written as soon as changes are handed over.
+    pub fn embedded(&self) -> WriterSettings {
+        WriterSettings {
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            max_pending_rows: self.max_pending_rows,
+            ..WriterSettings::default()
+        }
+    }
+
+    /// ClickHouse: few, large inserts.
+    pub fn clickhouse(&self) -> WriterSettings {
+        WriterSettings {
+            min_interval: Duration::from_millis(self.clickhouse_write_ms),
+            ..self.embedded()
+        }
     }
 }

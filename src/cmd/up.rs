@@ -14,6 +14,7 @@ use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
+use aqs_ingest::readiness::{AllReady, Readiness};
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
@@ -25,14 +26,22 @@ use chrono::{Datelike, Duration as Days};
 
 use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_analytics::warehouse::ClickHouseKpiSink;
+use aqs_dashboard::{PipelineHealth, PipelineProblem};
+use aqs_projector::health::rfc3339;
+use aqs_projector::sink::Store;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
-use aqs_projector::sink::{BothSinks, LedgerSink};
 use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
-use super::common::StoreArgs;
+use super::common::{SinkArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("since", |arg| arg.help(
+    "Earliest date whose periods each KPI run recomputes, on or before the as-of date \
+     (today unless --as-of is set); refused at start otherwise. Default: the Monday seven \
+     weeks before the as-of week (the dashboard's eight-week trend), or the first day of \
+     the as-of month if that is earlier"
+)))]
 pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
@@ -48,6 +57,8 @@ pub struct UpArgs {
     /// The web dashboard: address, sign-in, sessions, audit.
     #[command(flatten)]
     dashboard: DashboardConfig,
+    #[command(flatten)]
+    sink: SinkArgs,
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
@@ -64,6 +75,10 @@ pub struct UpArgs {
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
+    // A setting every KPI run would refuse is refused now, not at every run.
+    args.kpi
+        .params(clock.today())
+        .context("the KPI job's settings")?;
     let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
@@ -101,6 +116,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let pipeline = Arc::new(ProjectorPipeline(Arc::clone(&projector_metrics)));
     let metrics_route = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -119,8 +135,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             skill_ratio: args.kpi.skill_ratio,
         },
         dashboard_auth,
-    ))
+    )
+    .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>))
     .merge(metrics_route);
+    // Ready only while the events accepted also reach the ledgers: the log, and the
+    // projector with every one of its stores.
+    let readiness = Arc::new(AllReady(vec![readiness, pipeline as Arc<dyn Readiness>]));
     let state = IngestState::new(log, readiness, auth, args.ingest.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -301,45 +321,28 @@ fn spawn_projector(
 ) -> anyhow::Result<Worker> {
     let store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
-    // The embedded ledger store always: the dashboard reads names, roster and plans from it.
+    // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
+    // when configured, beside it with a writer of its own: its outage holds nothing back.
     let mut local =
         SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
     let upgraded = store.outdated_format()?.is_some();
     if upgraded {
         super::projector::forget_ledgers_of_an_earlier_form(&mut local)?;
     }
+    let mut stores = vec![Store::new(local, args.sink.embedded())];
+    if args.clickhouse.is_configured() {
+        let warehouse = ClickHouseSink::connect_or_wait(&args.clickhouse)
+            .context("opening the ledger store in ClickHouse")?;
+        if upgraded {
+            super::projector::warn_shared_ledgers_kept();
+        }
+        stores.push(Store::new(warehouse, args.sink.clickhouse()));
+    }
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
         ..RunnerSettings::default()
     };
-    if args.clickhouse.is_configured() {
-        let warehouse = ClickHouseSink::connect(&args.clickhouse)
-            .context("opening the ledger store in ClickHouse")?;
-        if upgraded {
-            super::projector::warn_shared_ledgers_kept();
-        }
-        run_projector(
-            args,
-            BothSinks(local, warehouse),
-            store,
-            settings,
-            shutdown,
-            metrics,
-        )
-    } else {
-        run_projector(args, local, store, settings, shutdown, metrics)
-    }
-}
-
-fn run_projector<S: LedgerSink + Send + 'static>(
-    args: &UpArgs,
-    sink: S,
-    store: CheckpointStore,
-    settings: RunnerSettings,
-    shutdown: Arc<AtomicBool>,
-    metrics: Arc<ProjectorMetrics>,
-) -> anyhow::Result<Worker> {
     let kafka = args.kafka.clone();
     let embedded = match kafka.brokers {
         Some(_) => None,
@@ -347,22 +350,91 @@ fn run_projector<S: LedgerSink + Send + 'static>(
     };
     Ok(std::thread::Builder::new()
         .name("projector".into())
-        .spawn(move || match embedded {
-            Some(log) => super::projector::project(
-                log.consumer()?,
-                store,
-                sink,
-                settings,
-                &shutdown,
-                metrics,
-            )
-            .map(drop),
-            None => {
-                let consumer = KafkaConsumer::connect(&kafka).context("connecting to Kafka")?;
-                super::projector::project(consumer, store, sink, settings, &shutdown, metrics)
-                    .map(drop)
+        .spawn(move || {
+            let projected = match embedded {
+                Some(log) => log
+                    .consumer()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|consumer| {
+                        super::projector::project(
+                            consumer,
+                            store,
+                            stores,
+                            settings,
+                            &shutdown,
+                            Arc::clone(&metrics),
+                        )
+                    }),
+                None => KafkaConsumer::connect(&kafka)
+                    .context("connecting to Kafka")
+                    .and_then(|consumer| {
+                        super::projector::project(
+                            consumer,
+                            store,
+                            stores,
+                            settings,
+                            &shutdown,
+                            Arc::clone(&metrics),
+                        )
+                    }),
+            };
+            if let Err(error) = &projected {
+                // Readiness and the dashboard say so from now on.
+                metrics.health.set_stopped(format!("{error:#}"));
+                tracing::error!(error = %format!("{error:#}"), "the projector stopped");
             }
+            projected.map(drop)
         })?)
+}
+
+/// The projector of `aqs up`, as readiness and the dashboard see it.
+struct ProjectorPipeline(Arc<ProjectorMetrics>);
+
+impl Readiness for ProjectorPipeline {
+    fn check(&self) -> Result<(), String> {
+        self.0.health.check()
+    }
+}
+
+impl PipelineHealth for ProjectorPipeline {
+    fn problems(&self) -> Vec<PipelineProblem> {
+        let health = &self.0.health;
+        let mut problems = Vec::new();
+        if let Some(reason) = health.stopped() {
+            problems.push(PipelineProblem {
+                component: "projector".into(),
+                since: None,
+                reason: format!("stopped: {reason}"),
+                stale: true,
+            });
+        }
+        if let Some(reason) = health.held_back() {
+            problems.push(PipelineProblem {
+                component: "projector".into(),
+                since: None,
+                reason: format!("reading paused: {reason}"),
+                stale: true,
+            });
+        }
+        for store in health.stores() {
+            let status = store.status();
+            if status.up {
+                continue;
+            }
+            problems.push(PipelineProblem {
+                component: status.store.to_owned(),
+                since: status.down_since.map(rfc3339),
+                reason: format!(
+                    "{}; {} rows wait",
+                    status.last_error.as_deref().unwrap_or("no answer"),
+                    status.pending_rows
+                ),
+                // The dashboard reads the embedded store.
+                stale: status.store == "sqlite",
+            });
+        }
+        problems
+    }
 }
 
 fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {

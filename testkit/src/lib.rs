@@ -10,6 +10,9 @@
 //! ```
 
 pub mod private;
+mod proxy;
+
+pub use proxy::FaultProxy;
 
 use std::fmt;
 use std::future::Future;

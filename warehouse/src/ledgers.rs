@@ -4,7 +4,7 @@
 //! Live rows are those with non-zero counters (the two activity ledgers) or `deleted = 0`
 //! ([`LIVE_ACTIVITY`], [`LIVE`]); the others are tombstones.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,9 @@ impl AgentDayRow {
         cancellations, refunds_fen, ver";
 }
 
-/// A row of the view `ledger_team_day` (live rows only; no version).
+/// A row of the view `ledger_team_day` (live rows only; no version). Its money sums are
+/// `Decimal(38, 0)` fen (migration `0005_wide_money.sql`): a sum of Int64 cells may not fit
+/// Int64.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct TeamDayRow {
     pub team_id: String,
@@ -102,9 +104,9 @@ pub struct TeamDayRow {
     pub customers_consulted: i64,
     pub customers_interested: i64,
     pub sales: i64,
-    pub premium_fen: i64,
+    pub premium_fen: i128,
     pub cancellations: i64,
-    pub refunds_fen: i64,
+    pub refunds_fen: i128,
 }
 
 impl TeamDayRow {
@@ -247,4 +249,22 @@ impl PendingCancellationRow {
     pub const TABLE: &'static str = "pending_cancellations";
     pub const COLUMNS: &'static str =
         "agent_id, event_id, policy_id, business_date, refund_fen, deleted, ver";
+}
+
+/// A ledger row ClickHouse refused for its content, kept with the error (migration
+/// `0004_ledger_dead_letters.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct LedgerDeadLetterRow {
+    /// The ledger table the row was meant for.
+    pub table_name: String,
+    /// The row as text, its version included.
+    pub row: String,
+    pub error: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub dead_at: DateTime<Utc>,
+}
+
+impl LedgerDeadLetterRow {
+    pub const TABLE: &'static str = "ledger_dead_letters";
+    pub const COLUMNS: &'static str = "table_name, row, error, dead_at";
 }

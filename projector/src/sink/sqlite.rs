@@ -9,7 +9,7 @@ use std::time::Duration;
 use aqs_schemas::event::Scope;
 use rusqlite::{Connection, Transaction, params};
 
-use super::{LedgerSink, RowVersions, SinkError};
+use super::{LedgerSink, RowVersions, SinkError, Written, change_rows};
 use crate::ledger::{Counters, LedgerChanges};
 
 const SCHEMA: &str = "
@@ -443,17 +443,24 @@ impl SqliteSink {
 }
 
 impl LedgerSink for SqliteSink {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn publish(
         &mut self,
         changes: &LedgerChanges,
         versions: &RowVersions<'_>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<Written, SinkError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let transaction = self.connection.transaction()?;
         Self::write(&transaction, changes, versions)?;
         transaction.commit()?;
-        Ok(())
+        Ok(Written {
+            rows: change_rows(changes),
+            dead_lettered: 0,
+        })
     }
 }

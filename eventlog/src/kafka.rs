@@ -66,6 +66,8 @@ pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 10_000;
 
 /// Dead letters are kept 90 days (as `deploy/kafka/create-topics.sh` creates them).
 const DEAD_LETTER_RETENTION_MS: &str = "7776000000";
+/// Dead-letter records produced and acknowledged at a time, in bytes of their JSON.
+const DEAD_LETTER_CHUNK_BYTES: usize = 1024 * 1024;
 /// Extra wait for delivery reports beyond the message timeout, after which `append` gives up
 /// on its own (librdkafka reports every message by then; this is a second bound).
 const DELIVERY_GRACE: Duration = Duration::from_secs(2);
@@ -318,8 +320,9 @@ impl KafkaLog {
     }
 
     /// Produces the records and waits until each is acknowledged; their partitions and
-    /// offsets in order. Fails as a whole when any is not acknowledged in time.
-    fn produce(&self, records: &[Outgoing<'_>]) -> Result<Vec<(i32, u64)>, LogError> {
+    /// offsets in order. Fails as a whole when any is not acknowledged in time. Each payload
+    /// is freed once the client has taken its copy, so a batch is not held twice.
+    fn produce(&self, records: Vec<Outgoing<'_>>) -> Result<Vec<(i32, u64)>, LogError> {
         let (generation, producer) = {
             let current = self.producer.read().unwrap_or_else(PoisonError::into_inner);
             (current.0, current.1.clone())
@@ -328,7 +331,9 @@ impl KafkaLog {
         let started = Instant::now();
         let deadline = started + timeout + DELIVERY_GRACE;
         let (reply, replies) = mpsc::channel();
-        for (index, outgoing) in records.iter().enumerate() {
+        let topics: Vec<&str> = records.iter().map(|outgoing| outgoing.topic).collect();
+        let count = records.len();
+        for (index, outgoing) in records.into_iter().enumerate() {
             let opaque = Box::new(Delivery {
                 index,
                 reply: reply.clone(),
@@ -356,7 +361,7 @@ impl KafkaLog {
                             &producer,
                             outgoing.topic,
                             index,
-                            records.len(),
+                            count,
                             &error,
                         ));
                     }
@@ -365,8 +370,8 @@ impl KafkaLog {
         }
         drop(reply);
 
-        let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; records.len()];
-        let mut missing = records.len();
+        let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; count];
+        let mut missing = count;
         while missing > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             match replies.recv_timeout(left) {
@@ -374,7 +379,7 @@ impl KafkaLog {
                     let Ok(offset) = u64::try_from(offset) else {
                         return Err(LogError::Unavailable(format!(
                             "{}: acknowledged without an offset",
-                            records[index].topic
+                            topics[index]
                         )));
                     };
                     if acknowledged[index].replace((partition, offset)).is_none() {
@@ -385,34 +390,32 @@ impl KafkaLog {
                     return Err(self.failed(
                         generation,
                         &producer,
-                        records[index].topic,
+                        topics[index],
                         index,
-                        records.len(),
+                        count,
                         &error,
                     ));
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     warn!(
-                        records = records.len(),
+                        records = count,
                         unacknowledged = missing,
                         waited_ms = started.elapsed().as_millis() as u64,
                         "kafka did not acknowledge the batch in time"
                     );
                     return Err(LogError::Unavailable(format!(
-                        "{missing} of {} records not acknowledged within {timeout:?}",
-                        records.len()
+                        "{missing} of {count} records not acknowledged within {timeout:?}"
                     )));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(LogError::Unavailable(format!(
-                        "{missing} of {} records got no delivery report",
-                        records.len()
+                        "{missing} of {count} records got no delivery report"
                     )));
                 }
             }
         }
         debug!(
-            records = records.len(),
+            records = count,
             micros = started.elapsed().as_micros() as u64,
             "batch acknowledged"
         );
@@ -486,7 +489,7 @@ impl EventLog for KafkaLog {
             });
             targets.push(target);
         }
-        let acknowledged = self.produce(&records)?;
+        let acknowledged = self.produce(records)?;
         targets
             .into_iter()
             .zip(acknowledged)
@@ -504,22 +507,29 @@ impl EventLog for KafkaLog {
             .collect()
     }
 
+    /// Produced a few records at a time ([`DEAD_LETTER_CHUNK_BYTES`]): a record is several
+    /// times the size of its letter (the body is a JSON array of numbers), and the client
+    /// copies it again, so a large batch of letters at once would cost many times its size.
     fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError> {
-        if letters.is_empty() {
-            return Ok(());
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        for letter in letters {
+            let payload = serde_json::to_vec(letter)?;
+            bytes += payload.len();
+            records.push(Outgoing {
+                topic: &self.config.dead_letter_topic,
+                partition: None,
+                key: letter.event_id.as_deref().map(str::as_bytes),
+                payload,
+            });
+            if bytes >= DEAD_LETTER_CHUNK_BYTES {
+                self.produce(std::mem::take(&mut records))?;
+                bytes = 0;
+            }
         }
-        let records = letters
-            .iter()
-            .map(|letter| {
-                Ok(Outgoing {
-                    topic: &self.config.dead_letter_topic,
-                    partition: None,
-                    key: letter.event_id.as_deref().map(str::as_bytes),
-                    payload: serde_json::to_vec(letter)?,
-                })
-            })
-            .collect::<Result<Vec<_>, LogError>>()?;
-        self.produce(&records)?;
+        if !records.is_empty() {
+            self.produce(records)?;
+        }
         Ok(())
     }
 

@@ -3,10 +3,12 @@
 //! ```sh
 //! cargo run --release -p aqs-ingest --example ingest_memory            # every scenario
 //! cargo run --release -p aqs-ingest --example ingest_memory -- --only valid-max -- --max-body-bytes 33554432
+//! cargo run --release -p aqs-ingest --example ingest_memory -- --kafka-brokers 127.0.0.1:19092
 //! ```
 //!
 //! Each scenario starts a fresh server process (this program with `serve`, over an embedded
-//! log in a temporary folder, without authentication), reads its peak resident memory
+//! log in a temporary folder, or over fresh Kafka topics behind the dedup index with
+//! `--kafka-brokers`; without authentication), reads its peak resident memory
 //! (`VmHWM` of `/proc/<pid>/status`) once it listens, sends the scenario's requests (the
 //! concurrent ones at the same time, from threads), and reads the peak again. The table
 //! shows the growth of the peak as a multiple of the bytes of the largest body and of all
@@ -22,11 +24,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::EventLog;
+use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::Auth;
+use aqs_ingest::dedup::{DedupIndex, DedupLog};
 use aqs_ingest::readiness::AlwaysReady;
 use aqs_ingest::server::{IngestState, serve};
+use aqs_testkit::unique_name;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -36,6 +41,9 @@ struct Cli {
     /// Run only the scenarios with these names.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Serve over fresh topics of this Kafka (behind the dedup index), not the embedded log.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
     /// Settings passed to every server, as `aqs ingest` flags.
     #[arg(last = true)]
     server_args: Vec<String>,
@@ -47,6 +55,8 @@ enum Mode {
     Serve {
         #[arg(long)]
         data_dir: PathBuf,
+        #[arg(long)]
+        kafka: Option<String>,
         #[command(flatten)]
         config: IngestConfig,
     },
@@ -61,19 +71,24 @@ struct Scenario {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Mode::Serve { data_dir, config }) = cli.mode {
-        return run_server(&data_dir, config);
+    if let Some(Mode::Serve {
+        data_dir,
+        kafka,
+        config,
+    }) = cli.mode
+    {
+        return run_server(&data_dir, kafka.as_deref(), config);
     }
     let scenarios = scenarios()
         .into_iter()
         .filter(|s| cli.only.is_empty() || cli.only.iter().any(|name| name == s.name))
         .collect::<Vec<_>>();
     println!(
-        "| scenario | bodies | largest body | peak RSS growth | × largest body | × bodies at once | answers | dead letters | statuses |"
+        "| scenario | bodies | largest body | peak RSS at start | peak RSS growth | × largest body | × bodies at once | answers | dead letters | statuses |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for scenario in &scenarios {
-        match measure(scenario, &cli.server_args) {
+        match measure(scenario, cli.kafka_brokers.as_deref(), &cli.server_args) {
             Ok(row) => println!("{row}"),
             Err(error) => println!("| {} | failed: {error} |", scenario.name),
         }
@@ -112,9 +127,32 @@ fn scenarios() -> Vec<Scenario> {
             bodies: vec![invalid],
         },
         Scenario {
+            name: "tiny-invalid",
+            what: "5000 tiny invalid events (about 10 problems each)",
+            bodies: vec![tiny_invalid_batch(5_000)],
+        },
+        Scenario {
+            name: "small-unknown",
+            what: "5000 visits with 30 short unknown fields each",
+            bodies: vec![small_unknown_batch(5_000)],
+        },
+        Scenario {
             name: "valid-max-x8",
             what: "eight batches of valid visits just under 16 MiB each, at once",
             bodies: (0..8).map(|i| renamed(&valid, i)).collect(),
+        },
+        Scenario {
+            name: "mixed-x16",
+            what: "sixteen bodies at once: four of each of valid-max, invalid-max, \
+                   small-unknown and tiny-invalid",
+            bodies: (0..16)
+                .map(|i| match i % 4 {
+                    0 => renamed(&valid, 10 + i),
+                    1 => invalid_batch(16 * 1024 * 1024),
+                    2 => small_unknown_batch(5_000),
+                    _ => tiny_invalid_batch(5_000),
+                })
+                .collect(),
         },
     ]
 }
@@ -180,15 +218,38 @@ fn invalid_batch(limit: usize) -> Vec<u8> {
     body
 }
 
+/// `count` events of a known type with nothing else: about ten problems in 60 bytes each.
+fn tiny_invalid_batch(count: usize) -> Vec<u8> {
+    let event = r#"{"type":"sale_closed","schema_version":1,"payload":{}}"#;
+    format!("[{}]", vec![event; count].join(",")).into_bytes()
+}
+
+/// `count` visits with 30 unknown fields of a few bytes each.
+fn small_unknown_batch(count: usize) -> Vec<u8> {
+    let events: Vec<String> = (0..count)
+        .map(|i| {
+            let extra: String = (0..30).map(|f| format!(r#","u{f}":1"#)).collect();
+            format!(
+                r#"{{"event_id":"u-{i:05}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:30:00+08:00","source":"mobile-worklog","agent_id":"A1","payload":{{"outlet_id":"O1","purpose":"promotion"}}{extra}}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", events.join(",")).into_bytes()
+}
+
 /// The same batch with other event ids, so that concurrent copies are all new events.
 fn renamed(body: &[u8], copy: usize) -> Vec<u8> {
     let text = String::from_utf8_lossy(body);
     text.replace("\"v-", &format!("\"v{copy}-")).into_bytes()
 }
 
-fn measure(scenario: &Scenario, server_args: &[String]) -> Result<String, String> {
+fn measure(
+    scenario: &Scenario,
+    kafka: Option<&str>,
+    server_args: &[String],
+) -> Result<String, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let server = Server::start(dir.path(), server_args)?;
+    let server = Server::start(dir.path(), kafka, server_args)?;
     let before = server.peak_kib()?;
     let threads: Vec<_> = scenario
         .bodies
@@ -210,22 +271,28 @@ fn measure(scenario: &Scenario, server_args: &[String]) -> Result<String, String
     }
     let after = server.peak_kib()?;
     server.stop();
-    let dead_letter_bytes = dead_letter_bytes(&dir.path().join("events.db"))?;
+    let dead_letters = if kafka.is_some() {
+        "(in Kafka)".to_owned()
+    } else {
+        let bytes = dead_letter_bytes(&dir.path().join("events.db"))?;
+        format!("{:.2} MB", bytes as f64 / 1e6)
+    };
     let largest = scenario.bodies.iter().map(Vec::len).max().unwrap_or(0);
     let all: usize = scenario.bodies.iter().map(Vec::len).sum();
     let growth = (after.saturating_sub(before) * 1024) as f64;
     statuses.sort_unstable();
     statuses.dedup();
     Ok(format!(
-        "| {} | {} | {:.1} MB | {:.0} MB | {:.1} | {:.1} | {:.2} MB | {:.2} MB | {:?} |",
+        "| {} | {} | {:.1} MB | {:.0} MB | {:.0} MB | {:.1} | {:.1} | {:.2} MB | {} | {:?} |",
         scenario.name,
         scenario.bodies.len(),
         largest as f64 / 1e6,
+        (before * 1024) as f64 / 1e6,
         growth / 1e6,
         growth / largest.max(1) as f64,
         growth / all.max(1) as f64,
         answer_bytes as f64 / 1e6,
-        dead_letter_bytes as f64 / 1e6,
+        dead_letters,
         statuses
     ))
 }
@@ -279,12 +346,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path, args: &[String]) -> Result<Self, String> {
+    fn start(dir: &Path, kafka: Option<&str>, args: &[String]) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = Command::new(exe)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir)
+        let mut command = Command::new(exe);
+        command.arg("serve").arg("--data-dir").arg(dir);
+        if let Some(brokers) = kafka {
+            command.arg("--kafka").arg(brokers);
+        }
+        let mut child = command
             .arg("--insecure-no-auth")
             .args(args)
             .stdin(Stdio::piped())
@@ -329,9 +398,30 @@ impl Server {
     }
 }
 
-fn run_server(data_dir: &Path, config: IngestConfig) -> ExitCode {
-    let log = match SqliteLog::open(data_dir.join("events.db"), 4) {
-        Ok(log) => Arc::new(log) as Arc<dyn EventLog>,
+fn open_log(data_dir: &Path, kafka: Option<&str>) -> Result<Arc<dyn EventLog>, String> {
+    let Some(brokers) = kafka else {
+        let log = SqliteLog::open(data_dir.join("events.db"), 4).map_err(|e| e.to_string())?;
+        return Ok(Arc::new(log));
+    };
+    let config = KafkaConfig {
+        events_topic: unique_name("aqs-memory-events", '-'),
+        reference_topic: unique_name("aqs-memory-reference", '-'),
+        dead_letter_topic: unique_name("aqs-memory-dead-letter", '-'),
+        events_partitions: 4,
+        ..KafkaConfig::new(brokers)
+    };
+    let writer = KafkaLog::connect(&config).map_err(|e| e.to_string())?;
+    let index = DedupIndex::open(data_dir.join("ingest-dedup.db")).map_err(|e| e.to_string())?;
+    Ok(Arc::new(DedupLog::new(
+        writer,
+        index,
+        Duration::from_secs(15),
+    )))
+}
+
+fn run_server(data_dir: &Path, kafka: Option<&str>, config: IngestConfig) -> ExitCode {
+    let log = match open_log(data_dir, kafka) {
+        Ok(log) => log,
         Err(error) => {
             eprintln!("opening the log: {error}");
             return ExitCode::FAILURE;

@@ -54,7 +54,8 @@ pub struct EventError {
     /// the event as a whole.
     pub field: String,
     /// Stable, machine-readable reason, e.g. `missing`, `too_many_decimals`,
-    /// `source_mismatch`, `conflict` (the codes of the event schema plus these two).
+    /// `source_mismatch`, `conflict`, `event_too_large`, `too_many_errors` (the codes of the
+    /// event schema plus those of ingest).
     pub code: String,
     /// The reason in words, for people.
     pub message: String,
@@ -78,12 +79,15 @@ impl EventError {
 
 impl From<&FieldError> for EventError {
     fn from(error: &FieldError) -> Self {
-        let mut details = match serde_json::to_value(error) {
-            Ok(Value::Object(map)) => map,
+        // A fresh map of the details only: one emptied by removals would keep its node
+        // (hundreds of bytes per error, for every problem of every rejected event).
+        let details = match serde_json::to_value(error) {
+            Ok(Value::Object(map)) => map
+                .into_iter()
+                .filter(|(key, _)| key != "field" && key != "code")
+                .collect(),
             _ => Map::new(),
         };
-        details.remove("field");
-        details.remove("code");
         Self {
             field: error.field.clone(),
             code: error.problem.code().to_owned(),
@@ -166,7 +170,8 @@ impl BatchAnswer {
 pub struct ErrorBody {
     /// Stable, machine-readable reason: `unauthorized`, `unsupported_media_type`,
     /// `malformed_body`, `malformed_query`, `empty_batch`, `body_too_large`,
-    /// `too_many_events`, `busy`, `unavailable`, `shutting_down`, `not_found`, `internal`.
+    /// `too_many_events`, `body_timeout`, `misdirected_request`, `busy`, `unavailable`,
+    /// `shutting_down`, `not_found`, `internal`.
     pub error: String,
     /// The reason in words, for people.
     pub message: String,

@@ -43,6 +43,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(IngestAction::HashToken) = args.action {
         return print_token_hash();
     }
+    args.config.validate()?;
     let auth = Auth::from_config(&args.config)?;
     match &auth {
         Auth::Tokens(tokens) => tracing::info!(sources = ?tokens.sources(), "API tokens loaded"),

@@ -64,6 +64,7 @@ pub struct UpArgs {
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
+    args.ingest.validate()?;
     let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {

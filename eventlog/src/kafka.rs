@@ -49,8 +49,8 @@ use rdkafka::types::RDKafkaRespErr;
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    AppendOutcome, DeadLetter, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions,
-    Stream,
+    AppendOutcome, DeadLetter, DeadLetterLimits, EventLog, LogConsumer, LogError, LogRecord,
+    PartitionId, Positions, Stream,
 };
 
 /// Default name of the events topic.
@@ -64,8 +64,6 @@ pub const DEFAULT_PROJECTOR_GROUP: &str = "aqs-projector";
 /// Default bound on waiting for the broker, in milliseconds.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 10_000;
 
-/// Dead letters are kept 90 days (as `deploy/kafka/create-topics.sh` creates them).
-const DEAD_LETTER_RETENTION_MS: &str = "7776000000";
 /// Dead-letter records produced and acknowledged at a time, in bytes of their JSON.
 const DEAD_LETTER_CHUNK_BYTES: usize = 1024 * 1024;
 /// Extra wait for delivery reports beyond the message timeout, after which `append` gives up
@@ -166,6 +164,10 @@ pub struct KafkaConfig {
         default_value_t = 10_000
     )]
     pub session_timeout_ms: u64,
+    /// How long and how much the dead letters are kept: the retention of the dead-letter
+    /// topic created here (and the bounds of the embedded log's dead letters).
+    #[command(flatten)]
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for KafkaConfig {
@@ -181,6 +183,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: DEFAULT_MESSAGE_TIMEOUT_MS,
             address_family: AddressFamily::default(),
             session_timeout_ms: 10_000,
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -627,6 +630,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
         .saturating_sub(1)
         .max(1)
         .to_string();
+    let dead_letter_retention_ms = config.dead_letters.retention_ms();
+    let dead_letter_retention_bytes = config.dead_letters.max_bytes.to_string();
+    let dead_letter_segment_bytes = config.dead_letters.segment_bytes();
     let wanted = [
         NewTopic::new(&config.events_topic, partitions, replication())
             .set("cleanup.policy", "delete")
@@ -640,8 +646,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
             .set("min.insync.replicas", &min_insync),
         NewTopic::new(&config.dead_letter_topic, 1, replication())
             .set("cleanup.policy", "delete")
-            .set("retention.ms", DEAD_LETTER_RETENTION_MS)
-            .set("retention.bytes", "-1")
+            .set("retention.ms", &dead_letter_retention_ms)
+            .set("retention.bytes", &dead_letter_retention_bytes)
+            .set("segment.bytes", &dead_letter_segment_bytes)
             .set("min.insync.replicas", &min_insync),
     ];
     let missing: Vec<&NewTopic<'_>> = wanted
@@ -715,6 +722,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
         }
     }
     warn_on_finite_retention(&admin, &preexisting, timeout);
+    if existing.contains(config.dead_letter_topic.as_str()) {
+        warn_on_unbounded_dead_letters(&admin, &config.dead_letter_topic, timeout);
+    }
     Ok(())
 }
 
@@ -802,6 +812,38 @@ fn warn_on_finite_retention<C: ClientContext>(
                 cleanup_policy,
                 "kafka topic is a source of truth but may lose records; \
                  set retention.ms=-1, retention.bytes=-1, cleanup.policy=delete"
+            );
+        }
+    }
+}
+
+/// A warning for a dead-letter topic made elsewhere (or before its bounds existed) that
+/// keeps records without a bound on their age or their bytes.
+fn warn_on_unbounded_dead_letters<C: ClientContext>(
+    admin: &AdminClient<C>,
+    topic: &str,
+    timeout: Duration,
+) {
+    let resources = [ResourceSpecifier::Topic(topic)];
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let Some(Ok(results)) = block_on_until(
+        admin.describe_configs(&resources, &options),
+        Instant::now() + timeout,
+    ) else {
+        debug!("could not read the retention of the dead-letter topic");
+        return;
+    };
+    for resource in results.into_iter().flatten() {
+        let value = |name: &str| resource.get(name).and_then(|entry| entry.value.clone());
+        let retention_ms = value("retention.ms").unwrap_or_default();
+        let retention_bytes = value("retention.bytes").unwrap_or_default();
+        if retention_ms == "-1" || retention_bytes == "-1" {
+            warn!(
+                topic,
+                retention_ms,
+                retention_bytes,
+                "the dead-letter topic may grow without bound; give it a retention.ms and a \
+                 retention.bytes (kafka-configs.sh --alter --entity-type topics --add-config)"
             );
         }
     }
@@ -1549,6 +1591,16 @@ mod tests {
                 "address_family",
                 Some("v4".into()),
                 "AQS_KAFKA_ADDRESS_FAMILY",
+            ),
+            (
+                "max_age_days",
+                Some("90".into()),
+                "AQS_DEAD_LETTER_MAX_AGE_DAYS",
+            ),
+            (
+                "max_bytes",
+                Some("1073741824".into()),
+                "AQS_DEAD_LETTER_MAX_BYTES",
             ),
         ];
         for (id, default, env) in expected {

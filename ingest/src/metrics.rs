@@ -11,6 +11,7 @@
 //! | `aqs_ingest_body_budget_bytes` | gauge | `state`: `in_use`, `total` |
 //! | `aqs_ingest_misdirected_requests_total` | counter | requests naming a host not served (421) |
 //! | `aqs_ingest_open_connections`, `aqs_ingest_connections_*` | gauge, counters | see [`aqs_http::ConnectionStats`] |
+//! | `aqs_ingest_dead_letters_dropped_total`, `..._bytes_total` | counters | `reason`: `age`, `size` (embedded log) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -74,6 +75,7 @@ pub struct ServerFigures<'a> {
     pub misdirected: u64,
     pub budget_in_use: usize,
     pub budget_total: usize,
+    pub dead_letters: aqs_eventlog::DeadLetterDrops,
 }
 
 /// The counters of one server.
@@ -269,6 +271,22 @@ impl Metrics {
             server.misdirected
         );
         server.connections.render("ingest", &mut out);
+        let drops = server.dead_letters;
+        let _ = writeln!(
+            out,
+            "# HELP aqs_ingest_dead_letters_dropped_total Dead letters the embedded log dropped \
+             to stay within its limits (AQS_DEAD_LETTER_MAX_AGE_DAYS, \
+             AQS_DEAD_LETTER_MAX_BYTES), oldest first.\n\
+             # TYPE aqs_ingest_dead_letters_dropped_total counter\n\
+             aqs_ingest_dead_letters_dropped_total{{reason=\"age\"}} {}\n\
+             aqs_ingest_dead_letters_dropped_total{{reason=\"size\"}} {}\n\
+             # HELP aqs_ingest_dead_letters_dropped_bytes_total Bytes of the dead letters \
+             dropped.\n\
+             # TYPE aqs_ingest_dead_letters_dropped_bytes_total counter\n\
+             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"age\"}} {}\n\
+             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"size\"}} {}",
+            drops.by_age, drops.by_size, drops.by_age_bytes, drops.by_size_bytes
+        );
         out
     }
 }

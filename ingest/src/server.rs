@@ -140,6 +140,7 @@ impl IngestState {
             misdirected: shared.host_check.refused(),
             budget_in_use: shared.budget.in_use(),
             budget_total: shared.budget.total(),
+            dead_letters: shared.log.dead_letter_drops(),
         })
     }
 

@@ -473,3 +473,56 @@ async fn requests_naming_a_foreign_host_are_421_on_every_route() {
     );
     fixture.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_beyond_their_bound_are_dropped_oldest_first_and_counted() {
+    trace();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = aqs_eventlog::DeadLetterLimits {
+        max_age_days: 90,
+        max_bytes: 10_000,
+    };
+    let log = Arc::new(
+        SqliteLog::open(dir.path().join("events.db"), 4)
+            .expect("log")
+            .with_dead_letter_limits(limits)
+            .expect("limits"),
+    );
+    let readiness = Arc::new(EmbeddedReadiness::new(log.path()));
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        readiness,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    // Forty rejected sales of about half a kilobyte of dead letter each.
+    for round in 0..4 {
+        let batch: Vec<String> = (0..10)
+            .map(|i| bad_sale(&format!("dl-{round}-{i}"), WORKLOG.0))
+            .collect();
+        assert_eq!(server.publish(WORKLOG.1, &batch).await.status, 422);
+    }
+    let kept = log.dead_letters().expect("letters");
+    assert!(kept.len() < 40);
+    assert!(log.dead_letter_bytes().expect("bytes") <= 10_000);
+    // The newest are the ones kept.
+    assert_eq!(
+        kept.last().and_then(|l| l.event_id.as_deref()),
+        Some("dl-3-9")
+    );
+    assert!(kept.iter().all(|l| {
+        !l.event_id
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("dl-0-")
+    }));
+    let metrics = server.get("/metrics").await.body;
+    let dropped = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("aqs_ingest_dead_letters_dropped_total{reason=\"size\"} "))
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the size drops are counted");
+    assert_eq!(dropped, 40 - kept.len());
+    server.stop().await;
+}

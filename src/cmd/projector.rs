@@ -124,7 +124,9 @@ fn run_with<S: LedgerSink + Send + 'static>(
         let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
         project(consumer, store, sink, settings, &shutdown, metrics)?
     } else {
-        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        let log = args
+            .store
+            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
         project(log.consumer()?, store, sink, settings, &shutdown, metrics)?
     };
     // The process exits next: freeing a large ledger piece by piece would take seconds.

@@ -290,7 +290,10 @@ fn run_projector<S: LedgerSink + Send + 'static>(
     let kafka = args.kafka.clone();
     let embedded = match kafka.brokers {
         Some(_) => None,
-        None => Some(args.store.open_embedded_log(kafka.events_partitions)?),
+        None => Some(
+            args.store
+                .open_embedded_log(kafka.events_partitions, kafka.dead_letters)?,
+        ),
     };
     Ok(std::thread::Builder::new()
         .name("projector".into())

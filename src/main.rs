@@ -31,7 +31,7 @@ enum Command {
     Projector(cmd::projector::ProjectorArgs),
     /// Run everything in one process: ingest, projector, the KPI job on a schedule and the
     /// web dashboard (`--demo` loads a generated region and keeps live events coming).
-    Up(cmd::up::UpArgs),
+    Up(Box<cmd::up::UpArgs>),
     /// Measure throughput and memory of the pipeline's stages on generated data.
     Bench(cmd::bench::BenchArgs),
     /// Compute the KPIs as of a business date from the ledgers.
@@ -60,7 +60,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
-        Command::Up(args) => cmd::up::run(args),
+        Command::Up(args) => cmd::up::run(*args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
         Command::Run(args) => cmd::run::run(args),

@@ -83,11 +83,16 @@ impl ProjectorMetrics {
     }
 }
 
+/// The variable that lists the host names the metrics endpoint answers to.
+pub const METRICS_ALLOWED_HOSTS_SETTING: &str = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS";
+
 /// Serves `GET /metrics` on `listener` from a thread of its own, for as long as the process
-/// runs. Deliberately tiny: one short request per connection, no keep-alive.
+/// runs. Deliberately tiny: one short request per connection, no keep-alive. A request
+/// naming a host not in `allowed` (DNS rebinding) is answered 421.
 pub fn serve_metrics(
     listener: std::net::TcpListener,
     metrics: std::sync::Arc<ProjectorMetrics>,
+    allowed: aqs_http::AllowedHosts,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     use std::io::{Read, Write};
     std::thread::Builder::new()
@@ -99,14 +104,24 @@ pub fn serve_metrics(
                 let mut request = [0_u8; 2048];
                 let read = stream.read(&mut request).unwrap_or(0);
                 let head = String::from_utf8_lossy(&request[..read]);
-                let (status, body) = if head.starts_with("GET /metrics ") {
-                    ("200 OK", metrics.render())
+                let host = head.lines().skip(1).find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.trim().eq_ignore_ascii_case("host").then(|| value.trim())
+                });
+                let (status, kind, body) = if !allowed.allows(host) {
+                    (
+                        "421 Misdirected Request",
+                        "application/json",
+                        aqs_http::misdirected(host.unwrap_or_default(), METRICS_ALLOWED_HOSTS_SETTING),
+                    )
+                } else if head.starts_with("GET /metrics ") {
+                    ("200 OK", "text/plain; version=0.0.4", metrics.render())
                 } else {
-                    ("404 Not Found", "not found\n".to_owned())
+                    ("404 Not Found", "text/plain", "not found\n".to_owned())
                 };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -128,10 +143,11 @@ mod tests {
         metrics.consumer_lag.store(7, Ordering::Relaxed);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
-        serve_metrics(listener, Arc::clone(&metrics)).expect("serve");
+        let allowed = aqs_http::AllowedHosts::new(["metrics.example"]).expect("names");
+        serve_metrics(listener, Arc::clone(&metrics), allowed).expect("serve");
         let mut stream = std::net::TcpStream::connect(address).expect("connect");
         stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .expect("send");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("read");
@@ -144,5 +160,22 @@ mod tests {
             answer.contains("\naqs_projector_consumer_lag_events 7\n"),
             "{answer}"
         );
+
+        // DNS rebinding: a browser sends the hostile site's name; the configured name passes.
+        let ask = |host: &str| {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            stream
+                .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+                .expect("send");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        };
+        let refused = ask("rebind.attacker.example:9100");
+        assert!(refused.starts_with("HTTP/1.1 421 "), "{refused}");
+        assert!(refused.contains(METRICS_ALLOWED_HOSTS_SETTING), "{refused}");
+        assert!(!refused.contains("aqs_projector"), "{refused}");
+        assert!(ask("metrics.example:9100").starts_with("HTTP/1.1 200 OK"));
+        assert!(ask("localhost").starts_with("HTTP/1.1 200 OK"));
     }
 }

@@ -1345,21 +1345,43 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
         ));
     }
 
-    // Ingest's tokens file is mounted where AQS_INGEST_TOKENS_FILE says, and holds digests.
+    // Ingest's tokens file is mounted where AQS_INGEST_TOKENS_FILE says, from a file the
+    // operator must name (a required variable: the demo tokens are an explicit opt-in); the
+    // demo tokens file it points to holds digests.
     let ingest = compose.service("ingest");
     let tokens_path = Compose::env(ingest)
         .get("AQS_INGEST_TOKENS_FILE")
         .cloned()
         .flatten()
         .unwrap_or_default();
-    match Compose::binds(ingest)
+    let tokens_mount = string_list(ingest.get("volumes"))
         .into_iter()
-        .find(|(_, to)| *to == tokens_path)
-    {
-        None => problems.push(format!(
+        .find_map(|volume| {
+            let (from, rest) = volume.rsplit_once(":/")?;
+            let to = format!("/{}", rest.split(':').next().unwrap_or_default());
+            (to == tokens_path).then(|| from.to_owned())
+        });
+    let demo_tokens = tokens_mount.as_deref().and_then(|from| {
+        let required = from.strip_prefix("${")?.split_once(":?")?;
+        required
+            .1
+            .split_whitespace()
+            .find(|word| word.starts_with("./"))
+            .map(|file| {
+                file.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                    .to_owned()
+            })
+    });
+    match (&tokens_mount, demo_tokens) {
+        (None, _) => problems.push(format!(
             "compose ingest: nothing mounted at {tokens_path:?}"
         )),
-        Some((from, _)) => {
+        (Some(from), None) => problems.push(format!(
+            "compose ingest mounts its tokens from {from:?}: it must be a required variable \
+             (${{VAR:?...}}) whose message names the demo tokens file, so that the documented \
+             demo tokens are never used without asking for them"
+        )),
+        (Some(_), Some(from)) => {
             let tokens: serde_json::Value =
                 serde_json::from_str(&read(&deploy().join(&from))).expect("tokens JSON");
             let digests_ok = tokens.as_object().is_some_and(|sources| {
@@ -1418,6 +1440,25 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
                 "{}: database {db}, the server creates {database}",
                 workload.origin
             ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn compose_publishes_ports_on_loopback_only() {
+    // Published on every interface, a service is on whatever network the host is on:
+    // ingest with the documented demo tokens, or ClickHouse, would be open to it.
+    let compose = Compose::load();
+    let mut problems = Vec::new();
+    for (name, service) in &compose.services {
+        for entry in string_list(service.get("ports")) {
+            if !entry.starts_with("127.0.0.1:") {
+                problems.push(format!(
+                    "compose service {name} publishes {entry:?} beyond loopback; write \
+                     \"127.0.0.1:{entry}\" and put a TLS proxy in front to expose it"
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

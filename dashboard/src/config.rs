@@ -16,6 +16,15 @@ pub struct DashboardConfig {
         default_value = "127.0.0.1:8088"
     )]
     pub listen: SocketAddr,
+    /// Host names the dashboard (and, in `aqs up`, its `/metrics`) answers to,
+    /// comma-separated (`*.example.com`: the names under it; `*`: any), besides `localhost`
+    /// and IP addresses; another `Host` is answered 421 (a defence against DNS rebinding).
+    #[arg(
+        long = "dashboard-allowed-hosts",
+        env = "AQS_DASHBOARD_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
     /// The address users open, e.g. `https://aqs.example-bank.cn`. With `https` the session
     /// cookies are Secure (and `__Host-` prefixed); the SSO redirect goes to
     /// `<URL>/auth/callback`. Unset: `http://<listen address>`.

@@ -8,8 +8,11 @@
 //! - [`kafka::KafkaLog`] and [`kafka::KafkaConsumer`]: the same interface over Kafka topics,
 //!   for several projector instances sharing the partitions through a consumer group.
 
+pub mod dead_letters;
 pub mod kafka;
 pub mod sqlite;
+
+pub use dead_letters::{DeadLetterDrops, DeadLetterLimits};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -141,6 +144,11 @@ pub trait EventLog: Send + Sync {
     fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError>;
     /// Partitions of the `events` stream.
     fn partitions(&self) -> u32;
+    /// Dead letters this log dropped to stay within its limits since it was opened (none
+    /// where the store drops them itself, as Kafka's retention does).
+    fn dead_letter_drops(&self) -> DeadLetterDrops {
+        DeadLetterDrops::default()
+    }
 }
 
 /// Reading the log from positions a projector keeps itself.

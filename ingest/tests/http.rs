@@ -534,6 +534,54 @@ async fn readiness_follows_the_log() {
     server.stop().await;
 }
 
+/// Readiness that answers only once opened: the state stays unknown until then.
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    inner: EmbeddedReadiness,
+}
+
+impl Readiness for Gate {
+    fn check(&self) -> Result<(), String> {
+        let mut open = self.open.lock().expect("lock");
+        while !*open {
+            open = self.opened.wait(open).expect("lock");
+        }
+        self.inner.check()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_tried_while_the_health_of_the_log_is_not_known_yet() {
+    trace();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(SqliteLog::open(dir.path().join("events.db"), 2).expect("log"));
+    let gate = Arc::new(Gate {
+        open: std::sync::Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+        inner: EmbeddedReadiness::new(log.path()),
+    });
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        Arc::clone(&gate) as Arc<dyn Readiness>,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    // The first check of the log has not answered: the batch goes to the log.
+    let reply = server.publish(WORKLOG.1, &visits("unknown", 3)).await;
+    assert_eq!(
+        (reply.status, reply.count("accepted")),
+        (200, 3),
+        "{}",
+        reply.body
+    );
+    assert_eq!(log.len().expect("len"), 3);
+    *gate.open.lock().expect("lock") = true;
+    gate.opened.notify_all();
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_log_answers_429_with_retry_after() {
     trace();

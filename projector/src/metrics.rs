@@ -220,14 +220,19 @@ impl ProjectorMetrics {
     }
 }
 
+/// The variable that lists the host names the metrics endpoint answers to.
+pub const METRICS_ALLOWED_HOSTS_SETTING: &str = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS";
+
 /// Serves `GET /metrics`, `GET /healthz` (alive) and `GET /readyz` (every ledger store takes
 /// writes and the runner reads: 200, else 503 with the reasons) on `listener` from a thread
 /// of its own, for as long as the process runs. Deliberately tiny: one short request per
 /// connection, no keep-alive. The probes answer JSON like ingest's:
-/// `{"status": "ready"}` or `{"status": "not_ready", "reason": "…"}`.
+/// `{"status": "ready"}` or `{"status": "not_ready", "reason": "…"}`. A request naming a
+/// host not in `allowed` (DNS rebinding) is answered 421.
 pub fn serve_metrics(
     listener: std::net::TcpListener,
     metrics: std::sync::Arc<ProjectorMetrics>,
+    allowed: aqs_http::AllowedHosts,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     use std::io::{Read, Write};
     std::thread::Builder::new()
@@ -236,17 +241,33 @@ pub fn serve_metrics(
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                // The request line is all that matters: read until it is complete.
-                let mut request = [0_u8; 2048];
+                // The request line and the Host header are all that matter: read the head.
+                let mut request = [0_u8; 4096];
                 let mut read = 0;
-                while read < request.len() && !request[..read].windows(2).any(|w| w == b"\r\n") {
+                while read < request.len() && !request[..read].windows(4).any(|w| w == b"\r\n\r\n")
+                {
                     match stream.read(&mut request[read..]) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => read += n,
                     }
                 }
                 let head = String::from_utf8_lossy(&request[..read]);
-                let (status, content_type, body) = answer(&head, &metrics);
+                let host = head.lines().skip(1).find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.trim().eq_ignore_ascii_case("host").then(|| value.trim())
+                });
+                let (status, content_type, body) = if allowed.allows(host) {
+                    answer(&head, &metrics)
+                } else {
+                    (
+                        "421 Misdirected Request",
+                        "application/json",
+                        aqs_http::misdirected(
+                            host.unwrap_or_default(),
+                            METRICS_ALLOWED_HOSTS_SETTING,
+                        ),
+                    )
+                };
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -301,10 +322,11 @@ mod tests {
         metrics.consumer_lag.store(7, Ordering::Relaxed);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
-        serve_metrics(listener, Arc::clone(&metrics)).expect("serve");
+        let allowed = aqs_http::AllowedHosts::new(["metrics.example"]).expect("names");
+        serve_metrics(listener, Arc::clone(&metrics), allowed).expect("serve");
         let mut stream = std::net::TcpStream::connect(address).expect("connect");
         stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             .expect("send");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("read");
@@ -317,12 +339,29 @@ mod tests {
             answer.contains("\naqs_projector_consumer_lag_events 7\n"),
             "{answer}"
         );
+
+        // DNS rebinding: a browser sends the hostile site's name; the configured name passes.
+        let ask = |host: &str| {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            stream
+                .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+                .expect("send");
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).expect("read");
+            answer
+        };
+        let refused = ask("rebind.attacker.example:9100");
+        assert!(refused.starts_with("HTTP/1.1 421 "), "{refused}");
+        assert!(refused.contains(METRICS_ALLOWED_HOSTS_SETTING), "{refused}");
+        assert!(!refused.contains("aqs_projector"), "{refused}");
+        assert!(ask("metrics.example:9100").starts_with("HTTP/1.1 200 OK"));
+        assert!(ask("localhost").starts_with("HTTP/1.1 200 OK"));
     }
 
     fn get(address: std::net::SocketAddr, path: &str) -> String {
         let mut stream = std::net::TcpStream::connect(address).expect("connect");
         stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
             .expect("send");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).expect("read");
@@ -339,7 +378,8 @@ mod tests {
         metrics.health.register(Arc::clone(&store));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
-        serve_metrics(listener, Arc::clone(&metrics)).expect("serve");
+        let allowed = aqs_http::AllowedHosts::new(Vec::<String>::new()).expect("names");
+        serve_metrics(listener, Arc::clone(&metrics), allowed).expect("serve");
 
         assert!(get(address, "/readyz").starts_with("HTTP/1.1 200 OK"));
         assert!(get(address, "/healthz").starts_with("HTTP/1.1 200 OK"));

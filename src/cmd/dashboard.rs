@@ -93,7 +93,10 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
         auth,
     );
-    let router = aqs_dashboard::router(state);
+    let router = aqs_dashboard::router(state).layer(aqs_http::HostCheckLayer::new(
+        aqs_http::AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+        "AQS_DASHBOARD_ALLOWED_HOSTS",
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aqs-dashboard")

@@ -54,6 +54,16 @@ pub struct ProjectorArgs {
     /// probes at `/healthz` (alive) and `/readyz` (every ledger store takes writes).
     #[arg(long, env = "AQS_PROJECTOR_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Host names the metrics endpoint answers to, comma-separated (`*.example.com`: the
+    /// names under it; `*`: any), besides `localhost` and IP addresses; another `Host` is
+    /// answered 421 (a defence against DNS rebinding).
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_parser = super::common::parse_allowed_host
+    )]
+    metrics_allowed_hosts: Vec<String>,
     /// Exit once the log is fully read instead of waiting for more.
     #[arg(long)]
     until_idle: bool,
@@ -173,13 +183,16 @@ fn run_with(
     if let Some(address) = args.metrics_listen {
         let listener = std::net::TcpListener::bind(address)
             .with_context(|| format!("listening on {address} for metrics"))?;
-        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics))?;
+        let allowed = aqs_http::AllowedHosts::new(&args.metrics_allowed_hosts)?;
+        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics), allowed)?;
     }
     let ledger = if args.kafka.brokers.is_some() {
         let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
         project(consumer, store, stores, settings, &shutdown, metrics)?
     } else {
-        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        let log = args
+            .store
+            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
         project(log.consumer()?, store, stores, settings, &shutdown, metrics)?
     };
     // The process exits next: freeing a large ledger piece by piece would take seconds.

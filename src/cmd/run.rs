@@ -44,7 +44,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         time_zone: args.time_zone.clone(),
     };
     let clock = store.clock()?;
-    let log = store.open_embedded_log(1)?;
+    let log = store.open_embedded_log(1, aqs_eventlog::DeadLetterLimits::default())?;
     let tally = super::import::import_file(&log, &args.events, 5_000)?;
     let settings = RunnerSettings {
         until_idle: true,

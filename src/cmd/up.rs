@@ -12,6 +12,7 @@ use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
 use aqs_dashboard::{DashboardConfig, DashboardState, EmbeddedSource, StorePaths, Thresholds};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
 use aqs_ingest::readiness::{AllReady, Readiness};
@@ -79,6 +80,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     args.kpi
         .params(clock.today())
         .context("the KPI job's settings")?;
+    args.ingest.validate()?;
     let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
@@ -137,7 +139,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         dashboard_auth,
     )
     .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>))
-    .merge(metrics_route);
+    .merge(metrics_route)
+    .layer(HostCheckLayer::new(
+        AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+        "AQS_DASHBOARD_ALLOWED_HOSTS",
+    ));
     // Ready only while the events accepted also reach the ledgers: the log, and the
     // projector with every one of its stores.
     let readiness = Arc::new(AllReady(vec![readiness, pipeline as Arc<dyn Readiness>]));
@@ -203,10 +209,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A random token for the demo's `demo` source, kept in the data folder across restarts.
+/// A random token for the demo's `demo` source, kept in the data folder across restarts,
+/// readable by its owner only (a file left readable by others is made so).
 fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
     let path = store.path("demo-token.txt")?;
     if let Ok(token) = std::fs::read_to_string(&path) {
+        owner_only(&path)?;
         return Ok(token.trim().to_owned());
     }
     let seed = std::time::SystemTime::now()
@@ -215,7 +223,14 @@ fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
         ^ u64::from(std::process::id());
     let mut rng = Rng::new(seed);
     let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
-    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, token.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(token)
 }
 
@@ -258,6 +273,21 @@ fn demo_users(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<()>
         eprintln!("aqs up: demo users for the dashboard (name, password):");
         for line in lines {
             eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// Makes `path` readable and writable by its owner only.
+fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "demo token file was readable by others; now owner only");
         }
     }
     Ok(())
@@ -346,7 +376,10 @@ fn spawn_projector(
     let kafka = args.kafka.clone();
     let embedded = match kafka.brokers {
         Some(_) => None,
-        None => Some(args.store.open_embedded_log(kafka.events_partitions)?),
+        None => Some(
+            args.store
+                .open_embedded_log(kafka.events_partitions, kafka.dead_letters)?,
+        ),
     };
     Ok(std::thread::Builder::new()
         .name("projector".into())
@@ -550,4 +583,38 @@ fn assigned_pairs(ledgers: &std::path::Path) -> rusqlite::Result<Vec<(String, St
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(pairs)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_demo_token_and_the_data_folder_are_for_their_owner_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StoreArgs {
+            data_dir: dir.path().join("aqs-data"),
+            time_zone: "Asia/Shanghai".to_owned(),
+        };
+        let token = demo_tokens(&store).expect("token");
+        assert_eq!(token.len(), 32);
+        let file = store.data_dir.join("demo-token.txt");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&store.data_dir), 0o700);
+
+        // A token file left readable by others (by an earlier version) is restricted.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(demo_tokens(&store).expect("same token"), token);
+        assert_eq!(mode(&file), 0o600);
+    }
 }

@@ -126,19 +126,21 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             async move { metrics.render() }
         }),
     );
-    let dashboard = aqs_dashboard::router(DashboardState::new(
-        Arc::new(EmbeddedSource::new(StorePaths {
-            kpi_dir: data_dir.join("kpi"),
-            ledgers: data_dir.join("ledgers.db"),
-        })),
-        Thresholds {
-            at_risk: args.kpi.at_risk_threshold,
-            will: args.kpi.will_threshold,
-            skill_ratio: args.kpi.skill_ratio,
-        },
-        dashboard_auth,
+    let dashboard = aqs_dashboard::router(
+        DashboardState::new(
+            Arc::new(EmbeddedSource::new(StorePaths {
+                kpi_dir: data_dir.join("kpi"),
+                ledgers: data_dir.join("ledgers.db"),
+            })),
+            Thresholds {
+                at_risk: args.kpi.at_risk_threshold,
+                will: args.kpi.will_threshold,
+                skill_ratio: args.kpi.skill_ratio,
+            },
+            dashboard_auth,
+        )
+        .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>),
     )
-    .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>))
     .merge(metrics_route)
     .layer(HostCheckLayer::new(
         AllowedHosts::new(&args.dashboard.allowed_hosts)?,

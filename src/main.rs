@@ -82,3 +82,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Flags of subcommands that flatten several settings structs must not collide (clap
+    /// would otherwise only panic when that subcommand is run).
+    #[test]
+    fn every_subcommand_parses_its_own_flags() {
+        super::Cli::command().debug_assert();
+    }
+}

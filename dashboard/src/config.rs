@@ -20,6 +20,8 @@ pub struct DashboardConfig {
     /// comma-separated (`*.example.com`: the names under it; `*`: any), besides `localhost`
     /// and IP addresses; another `Host` is answered 421 (a defence against DNS rebinding).
     #[arg(
+        id = "dashboard_allowed_hosts",
+        value_name = "HOSTS",
         long = "dashboard-allowed-hosts",
         env = "AQS_DASHBOARD_ALLOWED_HOSTS",
         value_delimiter = ','

@@ -1382,18 +1382,29 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
              demo tokens are never used without asking for them"
         )),
         (Some(_), Some(from)) => {
-            let tokens: serde_json::Value =
-                serde_json::from_str(&read(&deploy().join(&from))).expect("tokens JSON");
-            let digests_ok = tokens.as_object().is_some_and(|sources| {
-                !sources.is_empty()
-                    && sources.values().all(|digest| {
-                        digest.as_str().is_some_and(|d| {
-                            d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())
-                        })
-                    })
-            });
-            if !digests_ok {
-                problems.push(format!("{from}: not a map of source to SHA-256 hex digest"));
+            // Read as ingest reads it; every source's documented demo token (`demo-` and
+            // its name) opens it, and each source is granted explicitly.
+            match aqs_ingest::auth::Tokens::from_json(&read(&deploy().join(&from))) {
+                Err(error) => problems.push(format!("{from}: not a tokens file: {error}")),
+                Ok(tokens) => {
+                    for source in tokens.sources() {
+                        if tokens
+                            .source_of(&format!("demo-{source}"))
+                            .is_none_or(|access| access.source != source)
+                        {
+                            problems.push(format!(
+                                "{from}: the documented demo token demo-{source} does not open \
+                                 source {source}"
+                            ));
+                        }
+                    }
+                    let implicit = tokens.implicitly_granted();
+                    if !implicit.is_empty() {
+                        problems.push(format!(
+                            "{from}: sources without explicit grants: {implicit:?}"
+                        ));
+                    }
+                }
             }
         }
     }

@@ -208,6 +208,110 @@ fn http(address: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> (
     (status, body)
 }
 
+const WATCHER: &str = "watcher";
+const WATCHER_PASSWORD: &str = "a long test password";
+
+/// A headquarters user of the dashboard in the data folder's users file.
+fn add_dashboard_user(data_dir: &Path) {
+    let mut add = aqs(data_dir);
+    add.args([
+        "user",
+        "add",
+        WATCHER,
+        "--role",
+        "headquarters",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped());
+    let mut child = add.spawn().expect("aqs user add");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{WATCHER_PASSWORD}\n").as_bytes())
+        .expect("password");
+    assert!(child.wait().expect("wait").success(), "aqs user add");
+}
+
+/// One request with extra header lines; the status, the head and the body.
+fn exchange(address: SocketAddr, request: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("read");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, head.to_owned(), body)
+}
+
+/// The `name=value` of the first `Set-Cookie` of a head.
+fn cookie(head: &str) -> String {
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie").then(|| {
+                value
+                    .trim()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .expect("a cookie")
+}
+
+/// `GET path` of the dashboard as the headquarters user, signed in through its form.
+fn signed_in_get(dashboard: SocketAddr, path: &str) -> String {
+    let (_, head, page) = exchange(
+        dashboard,
+        &format!("GET /login HTTP/1.1\r\nHost: {dashboard}\r\nConnection: close\r\n\r\n"),
+    );
+    let login_cookie = cookie(&head);
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("csrf field") + marker.len();
+    let csrf = &page[start..start + 64];
+    let form = format!(
+        "user={WATCHER}&password={}&csrf={csrf}",
+        WATCHER_PASSWORD.replace(' ', "+")
+    );
+    let (status, head, _) = exchange(
+        dashboard,
+        &format!(
+            "POST /auth/login HTTP/1.1\r\nHost: {dashboard}\r\nConnection: close\r\n\
+             Cookie: {login_cookie}\r\nOrigin: http://{dashboard}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    );
+    assert_eq!(status, 303, "signing in: {head}");
+    let session = cookie(&head);
+    let (status, _, body) = exchange(
+        dashboard,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {dashboard}\r\nConnection: close\r\nCookie: {session}\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
@@ -361,6 +465,7 @@ fn aqs_up_keeps_the_dashboard_current_while_clickhouse_is_away() {
     let config = database(&clickhouse);
     let proxy = proxy(&clickhouse);
     let data = work.path().join("up");
+    add_dashboard_user(&data);
     let mut up = aqs_via(&data, &config, &proxy);
     up.args([
         "up",
@@ -492,7 +597,7 @@ fn aqs_up_keeps_the_dashboard_current_while_clickhouse_is_away() {
         current_after.as_secs_f64(),
         back_at.elapsed().as_secs_f64()
     );
-    let (_, body) = http(dashboard, "GET", "/api/meta", None);
+    let body = signed_in_get(dashboard, "/api/meta");
     let meta: serde_json::Value = serde_json::from_str(&body).expect("meta");
     assert_eq!(
         meta["freshness"]["problems"],

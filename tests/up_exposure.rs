@@ -116,13 +116,13 @@ fn the_dashboard_its_metrics_and_ingest_refuse_foreign_host_names() {
     assert_eq!(status, 421, "ingest /metrics: {body}");
     assert!(body.contains("AQS_INGEST_ALLOWED_HOSTS"), "{body}");
 
-    // The names it serves.
+    // The names it serves (the sign-in page, open to anyone who reaches it).
     for host in [
         format!("localhost:{}", port(&up.dashboard)),
         up.dashboard.clone(),
         "kpi.example.com".to_owned(),
     ] {
-        let (status, body) = get(&up.dashboard, &host, "/");
+        let (status, body) = get(&up.dashboard, &host, "/login");
         assert_eq!(status, 200, "{host}: {body}");
     }
     let (status, metrics) = get(&up.dashboard, "localhost", "/metrics");

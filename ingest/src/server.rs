@@ -56,6 +56,8 @@ pub struct IngestState {
 struct Shared {
     log: Arc<dyn EventLog>,
     log_health: Arc<LogHealth>,
+    /// Checked by `/readyz` only, never to refuse batches.
+    downstream: Option<Arc<dyn Readiness>>,
     auth: Auth,
     config: IngestConfig,
     decoder: &'static Decoder,
@@ -110,6 +112,7 @@ impl IngestState {
             shared: Arc::new(Shared {
                 log,
                 log_health: Arc::new(LogHealth::new(readiness)),
+                downstream: None,
                 auth,
                 decoder: Decoder::standard(),
                 appends: Arc::new(Semaphore::new(config.max_concurrent_appends)),
@@ -171,11 +174,30 @@ impl IngestState {
         matches!(finished, Ok(Ok(_)))
     }
 
+    /// `/readyz` also says what `downstream` says (in `aqs up`: whether the events taken
+    /// reach the ledgers), while batches keep being taken as long as the log is up: a
+    /// store behind the log that fails holds no event back.
+    pub fn with_downstream_readiness(mut self, downstream: Arc<dyn Readiness>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.downstream = Some(downstream);
+        }
+        self
+    }
+
     async fn readiness(&self) -> Result<(), String> {
         if self.is_shutting_down() {
             return Err("shutting down".to_owned());
         }
-        self.shared.log_health.current(READY_TTL).await
+        self.shared.log_health.current(READY_TTL).await?;
+        match &self.shared.downstream {
+            Some(downstream) => {
+                let downstream = Arc::clone(downstream);
+                tokio::task::spawn_blocking(move || downstream.check())
+                    .await
+                    .unwrap_or_else(|e| Err(format!("readiness check failed: {e}")))
+            }
+            None => Ok(()),
+        }
     }
 }
 

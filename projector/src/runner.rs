@@ -392,8 +392,15 @@ impl<C: LogConsumer> Runner<C> {
                     Ok(event) => event,
                     Err(rejection) => {
                         self.metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
+                        // Accepted under an earlier contract, or written by another producer:
+                        // what today's contract refuses counts nowhere, with its reasons.
                         let reason = QuarantineReason::Undecodable(rejection.to_string());
-                        quarantined.push(self.set_aside(record, None, &reason));
+                        let named = Named {
+                            event_id: rejection.event_id.as_deref(),
+                            source: None,
+                            event_type: rejection.event_type.as_deref(),
+                        };
+                        quarantined.push(self.set_aside(record, named, &reason));
                         self.since_checkpoint += 1;
                         continue;
                     }
@@ -401,7 +408,7 @@ impl<C: LogConsumer> Runner<C> {
             };
             if let Err(reason) = quarantine::check(&event, &self.settings.clock) {
                 self.metrics.quarantined(&reason);
-                quarantined.push(self.set_aside(record, Some(&event), &reason));
+                quarantined.push(self.set_aside(record, Named::of(&event), &reason));
                 self.since_checkpoint += 1;
                 continue;
             }
@@ -443,7 +450,7 @@ impl<C: LogConsumer> Runner<C> {
     fn set_aside(
         &self,
         record: &LogRecord,
-        event: Option<&Event>,
+        event: Named<'_>,
         reason: &QuarantineReason,
     ) -> Quarantined {
         let stream = match record.partition.stream {
@@ -451,9 +458,9 @@ impl<C: LogConsumer> Runner<C> {
             Stream::Reference => "reference",
         };
         warn!(
-            event_id = event.map(|e| e.event_id.as_str()),
-            source = event.map(|e| e.source.as_str()),
-            event_type = event.map(|e| e.payload.event_type().as_str()),
+            event_id = event.event_id,
+            source = event.source,
+            event_type = event.event_type,
             stream,
             partition = record.partition.partition,
             offset = record.offset,
@@ -465,7 +472,7 @@ impl<C: LogConsumer> Runner<C> {
             stream: stream.to_owned(),
             partition: record.partition.partition,
             offset: record.offset,
-            event_id: event.map(|e| e.event_id.clone()),
+            event_id: event.event_id.map(str::to_owned),
             reason_code: reason.code().to_owned(),
             reason: reason.to_string(),
             body: String::from_utf8_lossy(&record.bytes).into_owned(),
@@ -571,12 +578,32 @@ impl<C: LogConsumer> Runner<C> {
     }
 }
 
+/// What is known of a record set aside: all of it for an event, what the decoder could read
+/// for a record it refused.
+#[derive(Debug, Clone, Copy)]
+struct Named<'a> {
+    event_id: Option<&'a str>,
+    source: Option<&'a str>,
+    event_type: Option<&'a str>,
+}
+
+impl<'a> Named<'a> {
+    fn of(event: &'a Event) -> Self {
+        Self {
+            event_id: Some(&event.event_id),
+            source: Some(&event.source),
+            event_type: Some(event.payload.event_type().as_str()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
 
     use aqs_eventlog::EventLog;
     use aqs_eventlog::sqlite::SqliteLog;
+    use aqs_schemas::Payload;
 
     use super::*;
     use crate::ledger::LedgerChanges;
@@ -683,18 +710,56 @@ mod tests {
     }
 
     /// Events a store cannot hold, as a log written before dates were checked may hold them,
-    /// and a retraction of one of them.
+    /// and a retraction of one of them. Today's contract refuses their dates, so they are
+    /// built from valid events given bad values.
     fn unstorable_events() -> Vec<Event> {
-        [
-            r#"{"event_id":"bad-plan","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"period_start":"1969-12-31","period_end":"2026-11-08","visits":3}}"#,
-            r#"{"event_id":"bad-join","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A2","payload":{"team_id":"T1","effective_date":"2150-01-01"}}"#,
-            r#"{"event_id":"bad-target","type":"target","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"month":"2150-01","scope":"team","scope_id":"T1","premium":"10.00"}}"#,
-            r#"{"event_id":"bad-visit","type":"outlet_visit","schema_version":1,"occurred_at":"2150-01-01T09:00:00+08:00","source":"t","agent_id":"A3","payload":{"outlet_id":"O1","purpose":"other"}}"#,
-            r#"{"event_id":"fix-plan","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"retracted_event_id":"bad-plan","reason":"typo"}}"#,
+        let ymd = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let event = |line: &str, change: &dyn Fn(&mut Event)| {
+            let mut event = decode_canonical(line.as_bytes()).expect("canonical");
+            change(&mut event);
+            event
+        };
+        vec![
+            event(
+                r#"{"event_id":"bad-plan","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"period_start":"2026-11-02","period_end":"2026-11-08","visits":3}}"#,
+                &|e| {
+                    if let Payload::ActivityPlan(p) = &mut e.payload {
+                        p.period_start = ymd(1969, 12, 31);
+                    }
+                },
+            ),
+            event(
+                r#"{"event_id":"bad-join","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A2","payload":{"team_id":"T1","effective_date":"2026-11-02"}}"#,
+                &|e| {
+                    if let Payload::AgentJoinedTeam(j) = &mut e.payload {
+                        j.effective_date = ymd(2150, 1, 1);
+                    }
+                },
+            ),
+            event(
+                r#"{"event_id":"bad-target","type":"target","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"month":"2026-11","scope":"team","scope_id":"T1","premium":"10.00"}}"#,
+                &|e| {
+                    if let Payload::Target(t) = &mut e.payload {
+                        t.month = aqs_schemas::YearMonth::new(2150, 1).expect("month");
+                    }
+                },
+            ),
+            // The decoder of the log's records reads `occurred_at` as any instant; the
+            // projector's own check sets this one aside.
+            event(
+                r#"{"event_id":"bad-visit","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A3","payload":{"outlet_id":"O1","purpose":"other"}}"#,
+                &|e| {
+                    e.occurred_at = aqs_schemas::OccurredAt::new(
+                        chrono::DateTime::parse_from_rfc3339("2150-01-01T09:00:00+08:00")
+                            .expect("instant"),
+                    );
+                },
+            ),
+            event(
+                r#"{"event_id":"fix-plan","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"retracted_event_id":"bad-plan","reason":"typo"}}"#,
+                &|_| {},
+            ),
         ]
-        .iter()
-        .map(|line| decode_canonical(line.as_bytes()).expect("canonical"))
-        .collect()
     }
 
     #[test]
@@ -727,10 +792,18 @@ mod tests {
             expected,
             "the quarantined events count nowhere; the retraction of one changes nothing"
         );
-        assert_eq!(metrics.quarantined_dates.load(Ordering::Relaxed), 4);
-        assert!(metrics.render().contains(
-            "\naqs_projector_events_quarantined_total{reason=\"date_out_of_range\"} 4\n"
-        ));
+        // Dates in the payload: refused by today's contract when the record is read; the
+        // instant of the visit: by the projector's check of what the stores hold.
+        assert_eq!(metrics.quarantined_dates.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.events_rejected.load(Ordering::Relaxed), 3);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "\naqs_projector_events_quarantined_total{reason=\"date_out_of_range\"} 1\n"
+            ) && text
+                .contains("\naqs_projector_events_quarantined_total{reason=\"undecodable\"} 3\n"),
+            "{text}"
+        );
         let records = CheckpointStore::open(&store_path)
             .expect("store")
             .quarantined()
@@ -747,11 +820,16 @@ mod tests {
             .iter()
             .find(|r| r.event_id.as_deref() == Some("bad-plan"))
             .expect("plan");
-        assert_eq!(plan.reason_code, "date_out_of_range");
+        assert_eq!(plan.reason_code, "undecodable");
         assert!(
-            plan.reason.contains("payload.period_start 1969-12-31"),
+            plan.reason.contains("payload.period_start") && plan.reason.contains("out of range"),
             "{plan:?}"
         );
+        let visit = records
+            .iter()
+            .find(|r| r.event_id.as_deref() == Some("bad-visit"))
+            .expect("visit");
+        assert_eq!(visit.reason_code, "date_out_of_range");
         assert!(plan.body.contains("\"bad-plan\""));
 
         // A rebuild quarantines them again and keeps one record each.

@@ -15,7 +15,7 @@ use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
-use aqs_ingest::readiness::{AllReady, Readiness};
+use aqs_ingest::readiness::Readiness;
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
@@ -146,10 +146,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         AllowedHosts::new(&args.dashboard.allowed_hosts)?,
         "AQS_DASHBOARD_ALLOWED_HOSTS",
     ));
-    // Ready only while the events accepted also reach the ledgers: the log, and the
-    // projector with every one of its stores.
-    let readiness = Arc::new(AllReady(vec![readiness, pipeline as Arc<dyn Readiness>]));
-    let state = IngestState::new(log, readiness, auth, args.ingest.clone());
+    // Ready only while the events accepted also reach the ledgers (the projector with every
+    // one of its stores); batches are refused only while the log itself is down.
+    let state = IngestState::new(log, readiness, auth, args.ingest.clone())
+        .with_downstream_readiness(pipeline as Arc<dyn Readiness>);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aqs-up")

@@ -5,10 +5,15 @@
 //! `deploy/test-services/services.sh`, on free ports, in a services folder of its own, and
 //! stops it on drop. Starting one takes a few seconds (the JVM of Kafka); use it for fault
 //! tests only.
+//!
+//! A watchdog process outlives the test process by a second: when the test process has
+//! ended without dropping the pair (a pair kept in a `static` for several tests, a panic
+//! that aborts, a test binary killed), the watchdog stops the services and removes their
+//! folder, so no Kafka or ClickHouse is left running.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// One of the two services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +66,7 @@ impl PrivateServices {
             env: Vec::new(),
         };
         services.run("start", None);
+        services.watch_over_this_process();
         let env_file = std::fs::read_to_string(services.dir.join("env"))
             .unwrap_or_else(|error| panic!("reading the private services' env file: {error}"));
         services.env = env_file
@@ -127,6 +133,34 @@ impl PrivateServices {
     /// Lets a hung service go on (SIGCONT).
     pub fn resume(&self, service: Service) {
         self.run("resume", Some(service));
+    }
+
+    /// Starts the watchdog: a shell in a session of its own that waits for this process to
+    /// end, then lets the services go on (a hung one would not take TERM), stops them and
+    /// removes their folder. Its output goes nowhere, so it holds no pipe of the test run.
+    fn watch_over_this_process(&self) {
+        const WATCHDOG: &str = r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done
+bash "$2" resume kafka; bash "$2" resume clickhouse; bash "$2" stop; rm -rf -- "$3""#;
+        let mut command = Command::new("setsid");
+        command
+            .args(["bash", "-c", WATCHDOG, "aqs-private-services-watchdog"])
+            .arg(std::process::id().to_string())
+            .arg(&self.script)
+            .arg(&self.dir)
+            .env("AQS_SERVICES_DIR", &self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, port) in self.ports {
+            command.env(name, port.to_string());
+        }
+        if let Err(error) = command.spawn() {
+            eprintln!(
+                "warning: no watchdog for the private services in {} ({error}); they are \
+                 stopped on drop only",
+                self.dir.display()
+            );
+        }
     }
 
     fn run(&self, verb: &str, service: Option<Service>) {

@@ -24,6 +24,7 @@ mod ingest;
 mod kpi;
 mod parts;
 mod replay;
+mod soak;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -80,6 +81,9 @@ enum Scenario {
     /// Parts ClickHouse creates per ledger table and second with two projector instances
     /// under a steady load, from `system.parts`. Needs Kafka and ClickHouse.
     Parts(parts::PartsArgs),
+    /// Minutes of steady load on `aqs up`: ingest's latency and the process's memory,
+    /// minute by minute.
+    Soak(soak::SoakArgs),
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -162,6 +166,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             clickhouse,
         } => compare::compare(&args.work_dir, &sizes, &clickhouse, runs),
         Scenario::Parts(parts_args) => parts::parts(&args.work_dir, &parts_args),
+        Scenario::Soak(soak_args) => soak::soak(&args.work_dir, &soak_args),
         Scenario::Child {
             stage,
             dir,
@@ -228,6 +233,14 @@ fn all(
     parts::parts(
         work,
         &parts::PartsArgs::new(if quick { 10 } else { 60 }, kafka, clickhouse.clone()),
+    )?;
+    soak::soak(
+        work,
+        &if quick {
+            soak::SoakArgs::new(10, 2_000, None)
+        } else {
+            soak::SoakArgs::new(300, 20_000, None)
+        },
     )?;
     eprintln!(
         "bench: all scenarios done in {:.0} s",

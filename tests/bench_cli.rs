@@ -128,6 +128,24 @@ fn every_bench_scenario_prints_its_table_with_figures() {
     assert_eq!(probes, seen, "every probe reached the KPI store: {cells:?}");
     figure(&cells, 5);
 
+    let output = printed(bench(
+        work.path(),
+        &[
+            "soak",
+            "--seconds",
+            "3",
+            "--events-per-second",
+            "400",
+            "--clients",
+            "2",
+        ],
+    ));
+    let cells = row(&output, "1");
+    for column in [1, 2, 3, 6] {
+        figure(&cells, column);
+    }
+    assert_eq!(cells[5], "0", "no batch failed: {cells:?}");
+
     if let (Some(kafka), Some(clickhouse)) = (&kafka, &clickhouse) {
         let mut parts = bench(
             work.path(),

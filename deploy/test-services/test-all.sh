@@ -43,6 +43,8 @@ dashboard_e2e() {
 # Run again by with-services.sh once the services are up: the Rust tests and the browser
 # test share one start of the services (Keycloak alone takes about half a minute).
 if [[ ${1:-} == --services-up ]]; then
+    # The decoder's fuzz test (schemas/tests/fuzz.rs): 50,000 mutated events, about 20 s.
+    export AQS_FUZZ_CASES=${AQS_FUZZ_CASES:-50000}
     timed "Rust tests with real Kafka, ClickHouse and Keycloak" cargo test --locked --workspace --all-features
     timed "dashboard end to end in Chromium" dashboard_e2e
     exit 0

@@ -8,7 +8,8 @@
 //! - [`server`]: the HTTP API (`aqs ingest`): [`server::app`], [`server::serve`].
 //! - [`config::IngestConfig`]: its settings; [`auth`]: per-source API tokens.
 //! - [`batch`] and [`intake`]: cutting a body into events, judging them, appending them.
-//! - [`dedup`]: exactly-once appends under retries for a log that cannot tell repeats.
+//! - [`dedup`]: exactly-once appends to Kafka under retries: transactions tied to an index
+//!   of the events appended, pruned after a retention ([`dedup::DedupConfig`]).
 //! - [`answer`]: what the API answers; [`metrics`], [`readiness`]: how it is watched.
 
 pub mod answer;

@@ -37,7 +37,7 @@ use crate::auth::{Auth, bearer_token};
 use crate::batch::{Framing, FramingError, split};
 use crate::config::IngestConfig;
 use crate::intake::{Principal, judge, store};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsSource};
 use crate::readiness::Readiness;
 
 /// How long a readiness answer is reused.
@@ -60,6 +60,8 @@ struct Shared {
     /// Slots of event requests being served.
     requests: Arc<Semaphore>,
     metrics: Metrics,
+    /// Metrics of components behind the log (the dedup index), rendered after the server's.
+    metrics_sources: std::sync::RwLock<Vec<Arc<dyn MetricsSource>>>,
     schemas: Bytes,
     schema_documents: BTreeMap<String, Bytes>,
     readiness_cache: Mutex<Option<(Instant, Result<(), String>)>>,
@@ -102,6 +104,7 @@ impl IngestState {
                 requests: Arc::new(Semaphore::new(config.max_in_flight_requests)),
                 config,
                 metrics: Metrics::default(),
+                metrics_sources: std::sync::RwLock::new(Vec::new()),
                 schemas,
                 schema_documents,
                 readiness_cache: Mutex::new(None),
@@ -116,6 +119,15 @@ impl IngestState {
 
     pub fn config(&self) -> &IngestConfig {
         &self.shared.config
+    }
+
+    /// Adds metrics of a component behind the log to `/metrics`.
+    pub fn add_metrics_source(&self, source: Arc<dyn MetricsSource>) {
+        self.shared
+            .metrics_sources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(source);
     }
 
     /// From now on `/readyz` answers 503 and new batches are refused.
@@ -878,12 +890,33 @@ async fn readyz(State(state): State<IngestState>) -> (StatusCode, axum::Json<Hea
     ),
 )]
 async fn metrics(State(state): State<IngestState>) -> Response {
+    let mut text = state.shared.metrics.render();
+    let sources = state
+        .shared
+        .metrics_sources
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if !sources.is_empty() {
+        // They read their own stores: off the async workers.
+        let rendered = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            for source in sources {
+                source.render(&mut out);
+            }
+            out
+        })
+        .await;
+        if let Ok(more) = rendered {
+            text.push_str(&more);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.shared.metrics.render(),
+        text,
     )
         .into_response()
 }

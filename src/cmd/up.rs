@@ -14,7 +14,8 @@ use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
-use aqs_ingest::server::{IngestState, serve, shutdown_signal};
+use aqs_ingest::dedup::DedupConfig;
+use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
@@ -36,6 +37,8 @@ use super::common::StoreArgs;
 pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
+    #[command(flatten)]
+    dedup: DedupConfig,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -75,7 +78,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(token) => Auth::Tokens(Tokens::from_plain([("demo", token.as_str())])?),
         None => Auth::from_config(&args.ingest)?,
     };
-    let (log, readiness) = super::ingest::open_log(&args.ingest, &args.store, &args.kafka)?;
+    let opened = super::ingest::open_log(&args.ingest, &args.dedup, &args.store, &args.kafka)?;
+    let log = Arc::clone(&opened.log);
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
     }
@@ -118,7 +122,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         },
     ))
     .merge(metrics_route);
-    let state = IngestState::new(log, readiness, auth, args.ingest.clone());
+    let state = opened.serve_with(auth, args.ingest.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aqs-up")

@@ -1,268 +1,71 @@
-//! Exactly-once appends to a log that cannot tell repeats (Kafka): an embedded index of the
-//! events already appended, by identity (`source`, `event_id`), in front of the log.
+//! Exactly-once appends to Kafka under retries: each batch is a Kafka transaction, tied to an
+//! embedded index of the events already appended, by identity (`source`, `event_id`).
 //!
 //! [`DedupLog`] answers an event whose identity is in the index as a duplicate (same
-//! canonical bytes) or a conflict (different bytes) without appending it; it appends the
-//! others and records them only once the log has acknowledged them. Concurrent batches
-//! holding the same new event are serialised by claiming identities, so two requests racing
-//! with one event cannot both append it.
+//! canonical bytes) or a conflict (different bytes) without appending it. It appends the
+//! others in one transaction of the log ([`TransactionalLog`]): the records are written,
+//! then the transaction is recorded in the index as *pending* (its writer, one record as a
+//! probe, the events) and synced to disk, then committed, then marked committed. Concurrent
+//! batches holding the same new event are serialised by claiming identities, so two
+//! requests racing with one event cannot both append it.
 //!
-//! The residual window: a crash after the log acknowledged a batch and before its events
-//! were recorded (or, the index being written without waiting for the disk, a power loss
-//! shortly after) lets a retry of that batch append it again. The projector drops repeats
-//! by identity, so the ledgers still count each event once.
+//! What each failure leaves:
+//! - before the pending record (the write failed or timed out, the process died): the
+//!   transaction is aborted (by the writer, by the coordinator when the writer's name starts
+//!   again, or by its timeout) and never visible; the index does not know the events, so a
+//!   retry appends them anew;
+//! - after it (a commit of unknown outcome, a crash before the mark): the events are
+//!   *pending*. Their fate is read back from the log once the writer has been restarted
+//!   ([`TransactionalLog::fate`]): committed, they are duplicates; aborted, they are
+//!   forgotten and a retry appends them. Until it is known, a batch holding one of them is
+//!   answered "unavailable, retry" ([`LogError::Unavailable`]).
+//!
+//! So a retry never appends an event a second time, as long as the index still holds the
+//! first append: entries older than the retention are pruned ([`DedupLog::prune`]), and a
+//! resend after that is appended again (the projector still counts it once). Each instance
+//! has its own index: a resend to another instance is appended again too.
 //!
 //! Entries recorded when the id alone was the identity carry no source (`''`). Such an entry
 //! still answers a resend with the same bytes as a duplicate; an event with that id and
 //! other bytes may come from another source, so it is appended and the projector, which
 //! sees the sources in the log, tells a conflict from another source's event.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod claims;
+mod config;
+mod index;
+mod metrics;
 
-use aqs_eventlog::{AppendOutcome, DeadLetter, EventLog, LogError};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use aqs_eventlog::{
+    AppendOutcome, CommitError, DeadLetter, EventLog, Fate, LogError, Probe, RecordPosition,
+    TransactionalLog,
+};
 use aqs_schemas::Event;
-use rusqlite::{Connection, OptionalExtension, params};
-use tracing::{debug, error};
+use tracing::{debug, error, info, warn};
+
+pub use config::{DEFAULT_DEDUP_PRUNE_INTERVAL_SECS, DEFAULT_DEDUP_RETENTION_SECS, DedupConfig};
+pub use index::{
+    DedupIndex, Identity, PendingTransaction, Recorded, TransactionId, UNKNOWN_SOURCE,
+};
+pub use metrics::DedupMetrics;
 
 use crate::auth::{Digest, digest};
+use crate::metrics::MetricsSource;
+use claims::Claims;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS appended (
-    source      TEXT    NOT NULL,
-    event_id    TEXT    NOT NULL,
-    digest      BLOB    NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    PRIMARY KEY (source, event_id)
-) WITHOUT ROWID;
-";
-
-/// The source of entries recorded before an event's identity included its source.
-const UNKNOWN_SOURCE: &str = "";
-
-/// Moves an index written when the id alone was the identity (`appended` keyed by
-/// `event_id`) to the current table, its entries under [`UNKNOWN_SOURCE`]. Returns the
-/// entries moved, or `None` when there was nothing to do.
-fn migrate_identity(connection: &mut Connection) -> Result<Option<u64>, LogError> {
-    let has_source: bool = connection.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('appended') WHERE name = 'source'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    let exists: bool = connection.query_row(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'appended'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if !exists || has_source {
-        return Ok(None);
-    }
-    let transaction =
-        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    transaction.execute_batch("ALTER TABLE appended RENAME TO appended_by_id;")?;
-    transaction.execute_batch(SCHEMA)?;
-    let moved = transaction.execute(
-        "INSERT INTO appended (source, event_id, digest, recorded_at)
-         SELECT ?1, event_id, digest, recorded_at FROM appended_by_id",
-        params![UNKNOWN_SOURCE],
-    )?;
-    transaction.execute_batch("DROP TABLE appended_by_id;")?;
-    transaction.commit()?;
-    Ok(Some(moved as u64))
-}
-
-/// What the index knows of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// Recorded under its source and id, with this digest.
-    Exact(Digest),
-    /// Only its id was recorded, before sources were part of the identity.
-    IdOnly(Digest),
-}
-
-/// The events already appended, by (source, event_id), with the SHA-256 of their canonical
-/// bytes; a SQLite file.
-#[derive(Debug)]
-pub struct DedupIndex {
-    path: PathBuf,
-    connection: Mutex<Connection>,
-}
-
-impl DedupIndex {
-    /// Opens or creates the index.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, LogError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| LogError::Config(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let mut connection = Connection::open(&path)?;
-        connection.busy_timeout(Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        // NORMAL in WAL mode survives a crash of the process, not of the machine: an
-        // entry lost with the machine only widens the residual window described above.
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        if let Some(entries) = migrate_identity(&mut connection)? {
-            tracing::info!(
-                index = %path.display(),
-                entries,
-                "dedup index migrated: entries recorded before are kept without a source"
-            );
-        }
-        connection.execute_batch(SCHEMA)?;
-        Ok(Self {
-            path,
-            connection: Mutex::new(connection),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// What is recorded of each of `identities` (source, event_id) that is known.
-    pub fn lookup<'a>(
-        &self,
-        identities: impl IntoIterator<Item = Identity<'a>>,
-    ) -> Result<HashMap<Identity<'a>, Recorded>, LogError> {
-        let connection = self.lock();
-        let mut statement = connection
-            .prepare_cached("SELECT digest FROM appended WHERE source = ?1 AND event_id = ?2")?;
-        let mut read = |source: &str, id: &str| -> Result<Option<Digest>, LogError> {
-            let stored: Option<Vec<u8>> = statement
-                .query_row(params![source, id], |row| row.get(0))
-                .optional()?;
-            stored
-                .map(|bytes| {
-                    bytes.try_into().map_err(|_| {
-                        LogError::Unavailable(format!("dedup index: bad digest of {id:?}"))
-                    })
-                })
-                .transpose()
-        };
-        let mut found = HashMap::new();
-        for identity @ (source, id) in identities {
-            if let Some(digest) = read(source, id)? {
-                found.insert(identity, Recorded::Exact(digest));
-            } else if let Some(digest) = read(UNKNOWN_SOURCE, id)? {
-                found.insert(identity, Recorded::IdOnly(digest));
-            }
-        }
-        Ok(found)
-    }
-
-    /// Records appended events; an event already recorded keeps its first digest.
-    pub fn record<'a>(
-        &self,
-        entries: impl IntoIterator<Item = (Identity<'a>, &'a Digest)>,
-    ) -> Result<(), LogError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let mut connection = self.lock();
-        let transaction = connection.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO appended (source, event_id, digest, recorded_at) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for ((source, id), digest) in entries {
-                insert.execute(params![source, id, &digest[..], now])?;
-            }
-        }
-        transaction.commit()?;
-        Ok(())
-    }
-
-    /// Ids recorded.
-    pub fn len(&self) -> Result<u64, LogError> {
-        let connection = self.lock();
-        Ok(
-            connection.query_row("SELECT COUNT(*) FROM appended", [], |r| r.get::<_, i64>(0))?
-                as u64,
-        )
-    }
-
-    pub fn is_empty(&self) -> Result<bool, LogError> {
-        Ok(self.len()? == 0)
-    }
-
-    /// Whether the index answers (for readiness).
-    pub fn check(&self) -> Result<(), LogError> {
-        self.lock()
-            .query_row("SELECT 1 FROM appended LIMIT 1", [], |_| Ok(()))
-            .optional()?;
-        Ok(())
-    }
-}
-
-/// An event's identity: its source and its id.
-pub type Identity<'a> = (&'a str, &'a str);
+/// Entries removed by one statement while pruning.
+const PRUNE_CHUNK: usize = 10_000;
+/// How often the upkeep looks at pending transactions and idle writers.
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Sleep of the upkeep thread between two looks at its schedule.
+const UPKEEP_TICK: Duration = Duration::from_millis(250);
 
 fn identity(event: &Event) -> Identity<'_> {
     (&event.source, &event.event_id)
-}
-
-/// Events being appended right now, so that one event is never in two appends at once.
-#[derive(Debug, Default)]
-struct Claims {
-    held: Mutex<HashSet<(String, String)>>,
-    released: Condvar,
-}
-
-impl Claims {
-    /// Claims all of `ids` at once, waiting while another batch holds any of them.
-    fn claim(&self, ids: &[Identity<'_>], deadline: Instant) -> Result<ClaimGuard<'_>, LogError> {
-        let owned = |&(source, id): &Identity<'_>| (source.to_owned(), id.to_owned());
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if !ids.iter().any(|identity| held.contains(&owned(identity))) {
-                held.extend(ids.iter().map(owned));
-                return Ok(ClaimGuard {
-                    claims: self,
-                    ids: ids.iter().map(owned).collect(),
-                });
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(LogError::Unavailable(
-                    "events of this batch are being appended by another request; retry".into(),
-                ));
-            }
-            held = self
-                .released
-                .wait_timeout(held, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-}
-
-struct ClaimGuard<'a> {
-    claims: &'a Claims,
-    ids: Vec<(String, String)>,
-}
-
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        let mut held = self
-            .claims
-            .held
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for id in &self.ids {
-            held.remove(id);
-        }
-        drop(held);
-        self.claims.released.notify_all();
-    }
 }
 
 /// A log with exactly-once appends under retries: see the module documentation.
@@ -271,18 +74,33 @@ pub struct DedupLog<L> {
     inner: L,
     index: DedupIndex,
     claims: Claims,
-    claim_timeout: Duration,
+    timeout: Duration,
+    retention: Duration,
+    metrics: DedupMetrics,
+    /// Pending transactions whose append is still running: not the upkeep's to settle.
+    in_flight: Mutex<HashSet<TransactionId>>,
 }
 
 impl<L> DedupLog<L> {
-    /// `claim_timeout` bounds the wait for another request appending the same ids.
-    pub fn new(inner: L, index: DedupIndex, claim_timeout: Duration) -> Self {
+    /// `timeout` bounds the wait for another request appending the same ids, for a free
+    /// writer, and for reading the fate of earlier appends of the batch's events. The
+    /// retention is the default one ([`DedupLog::with_retention`]).
+    pub fn new(inner: L, index: DedupIndex, timeout: Duration) -> Self {
         Self {
             inner,
             index,
             claims: Claims::default(),
-            claim_timeout,
+            timeout,
+            retention: Duration::from_secs(DEFAULT_DEDUP_RETENTION_SECS),
+            metrics: DedupMetrics::default(),
+            in_flight: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// How long appended events are remembered.
+    pub fn with_retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
     }
 
     pub fn inner(&self) -> &L {
@@ -292,10 +110,224 @@ impl<L> DedupLog<L> {
     pub fn index(&self) -> &DedupIndex {
         &self.index
     }
+
+    pub fn metrics(&self) -> &DedupMetrics {
+        &self.metrics
+    }
+
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    /// Removes the entries older than the retention (never those of pending transactions);
+    /// how many.
+    pub fn prune(&self) -> Result<u64, LogError> {
+        let cutoff = SystemTime::now()
+            .checked_sub(self.retention)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let started = Instant::now();
+        let pruned = self.index.prune(cutoff, PRUNE_CHUNK)?;
+        self.metrics.pruned.fetch_add(pruned, Ordering::Relaxed);
+        if pruned > 0 {
+            info!(
+                pruned,
+                entries = self.index.len(),
+                retention_secs = self.retention.as_secs(),
+                millis = started.elapsed().as_millis() as u64,
+                "dedup index pruned"
+            );
+        }
+        Ok(pruned)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<TransactionId>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-impl<L: EventLog> EventLog for DedupLog<L> {
+impl<L: TransactionalLog> DedupLog<L> {
+    /// Reads from the log the fate of pending transactions (those in `only`, or all but the
+    /// ones being appended right now) and settles the decided ones in the index. How many
+    /// stay undecided.
+    pub fn resolve_pending(
+        &self,
+        only: Option<&HashSet<TransactionId>>,
+        deadline: Instant,
+    ) -> Result<u64, LogError> {
+        let mut undecided = 0;
+        for pending in self.index.pending()? {
+            let wanted = match only {
+                Some(ids) => ids.contains(&pending.id),
+                None => !self.in_flight().contains(&pending.id),
+            };
+            if !wanted {
+                continue;
+            }
+            let fate = self.inner.fate(&pending.writer, &pending.probe, deadline)?;
+            let counter = match fate {
+                Fate::Undecided => {
+                    undecided += 1;
+                    continue;
+                }
+                Fate::Committed => &self.metrics.resolved_committed,
+                Fate::Aborted => &self.metrics.resolved_aborted,
+            };
+            let forgotten = self.index.settle(pending.id, fate)?;
+            counter.fetch_add(1, Ordering::Relaxed);
+            info!(
+                writer = pending.writer.name,
+                incarnation = pending.writer.incarnation,
+                transaction = ?pending.id,
+                ?fate,
+                forgotten,
+                "transaction of unknown outcome settled from the log"
+            );
+        }
+        Ok(undecided)
+    }
+
+    /// Starts the log's idle writers (fencing what earlier ones left open) and settles the
+    /// pending transactions it can.
+    fn upkeep(&self) {
+        let deadline = Instant::now() + self.timeout;
+        if let Err(error) = self.inner.prepare(deadline) {
+            debug!(%error, "dedup upkeep: writers not started");
+        }
+        match self.resolve_pending(None, deadline) {
+            Ok(0) => {}
+            Ok(undecided) => debug!(undecided, "dedup upkeep: transactions still undecided"),
+            Err(error) => {
+                warn!(%error, "dedup upkeep: reading the fate of pending transactions failed")
+            }
+        }
+    }
+
+    /// Runs the upkeep in a thread of its own: pending transactions and idle writers every
+    /// few seconds, pruning every `prune_interval`. The thread ends soon after the last
+    /// reference to the log is dropped.
+    pub fn spawn_upkeep(log: &Arc<Self>, prune_interval: Duration) -> std::io::Result<()>
+    where
+        L: 'static,
+    {
+        let weak = Arc::downgrade(log);
+        std::thread::Builder::new()
+            .name("aqs-dedup-upkeep".into())
+            .spawn(move || {
+                let mut next_resolve = Instant::now();
+                let mut next_prune = Instant::now();
+                loop {
+                    let Some(log) = weak.upgrade() else {
+                        return;
+                    };
+                    if Instant::now() >= next_resolve {
+                        log.upkeep();
+                        next_resolve = Instant::now() + RESOLVE_INTERVAL;
+                    }
+                    if Instant::now() >= next_prune {
+                        if let Err(error) = log.prune() {
+                            warn!(%error, "dedup index: pruning failed");
+                        }
+                        next_prune = Instant::now() + prune_interval;
+                    }
+                    drop(log);
+                    std::thread::sleep(UPKEEP_TICK);
+                }
+            })?;
+        Ok(())
+    }
+
+    /// Appends fresh events in one transaction, recorded pending before its commit.
+    fn append_fresh(
+        &self,
+        batch: &[Event],
+        digests: &[&Digest],
+        deadline: Instant,
+    ) -> Result<Vec<RecordPosition>, LogError> {
+        let mut transaction = self.inner.begin(deadline)?;
+        let positions = match transaction.append(batch) {
+            Ok(positions) if positions.len() == batch.len() => positions,
+            Ok(positions) => {
+                transaction.abort();
+                self.metrics.aborted.fetch_add(1, Ordering::Relaxed);
+                return Err(LogError::Unavailable(format!(
+                    "the log answered {} positions for {} events",
+                    positions.len(),
+                    batch.len()
+                )));
+            }
+            Err(error) => {
+                transaction.abort();
+                self.metrics.aborted.fetch_add(1, Ordering::Relaxed);
+                return Err(error);
+            }
+        };
+        let probe = Probe {
+            position: positions[0],
+            source: batch[0].source.clone(),
+            event_id: batch[0].event_id.clone(),
+        };
+        let entries = batch
+            .iter()
+            .zip(digests)
+            .map(|(event, digest)| (identity(event), *digest));
+        let txn = match self
+            .index
+            .record_pending(transaction.writer(), &probe, entries)
+        {
+            Ok(txn) => txn,
+            Err(error) => {
+                transaction.abort();
+                self.metrics.aborted.fetch_add(1, Ordering::Relaxed);
+                return Err(error);
+            }
+        };
+        self.in_flight().insert(txn);
+        let writer = transaction.writer().clone();
+        let committed = transaction.commit();
+        let result = match committed {
+            Ok(()) => {
+                self.metrics.committed.fetch_add(1, Ordering::Relaxed);
+                if let Err(error) = self.index.settle(txn, Fate::Committed) {
+                    // The events are in the log: they stay accepted. The transaction stays
+                    // pending and is settled by reading it back.
+                    error!(%error, transaction = ?txn, "a committed transaction could not be marked in the dedup index");
+                }
+                Ok(positions)
+            }
+            Err(CommitError::Aborted(why)) => {
+                self.metrics.aborted.fetch_add(1, Ordering::Relaxed);
+                if let Err(error) = self.index.settle(txn, Fate::Aborted) {
+                    error!(%error, transaction = ?txn, "an aborted transaction could not be removed from the dedup index");
+                }
+                Err(LogError::Unavailable(format!(
+                    "the batch was not appended: {why}"
+                )))
+            }
+            Err(CommitError::InDoubt(why)) => {
+                self.metrics.in_doubt.fetch_add(1, Ordering::Relaxed);
+                warn!(
+                    writer = writer.name,
+                    transaction = ?txn,
+                    events = batch.len(),
+                    %why,
+                    "commit of unknown outcome; the events are pending until read back"
+                );
+                Err(LogError::Unavailable(format!(
+                    "the batch may or may not have been appended ({why}); its outcome is read \
+                     back from the log before its events are taken again: retry later"
+                )))
+            }
+        };
+        self.in_flight().remove(&txn);
+        result
+    }
+}
+
+impl<L: TransactionalLog> EventLog for DedupLog<L> {
     fn append(&self, events: &[Event]) -> Result<Vec<AppendOutcome>, LogError> {
+        let deadline = Instant::now() + self.timeout;
         let digests: Vec<Digest> = events
             .iter()
             .map(|event| serde_json::to_vec(event).map(|bytes| digest(&bytes)))
@@ -313,10 +345,32 @@ impl<L: EventLog> EventLog for DedupLog<L> {
             }
         }
         let ids: Vec<Identity<'_>> = first.keys().copied().collect();
-        let _claim = self
-            .claims
-            .claim(&ids, Instant::now() + self.claim_timeout)?;
-        let known = self.index.lookup(ids.iter().copied())?;
+        let _claim = self.claims.claim(&ids, deadline)?;
+        let mut known = self.index.lookup(ids.iter().copied())?;
+
+        // Events of an earlier append of unknown outcome: learn it first.
+        let pending: HashSet<TransactionId> = known
+            .values()
+            .filter_map(|recorded| match recorded {
+                Recorded::Pending(txn) => Some(*txn),
+                _ => None,
+            })
+            .collect();
+        if !pending.is_empty() {
+            let undecided = self.resolve_pending(Some(&pending), deadline)?;
+            if undecided > 0 {
+                let (source, id) = known
+                    .iter()
+                    .find(|(_, recorded)| matches!(recorded, Recorded::Pending(_)))
+                    .map(|(identity, _)| *identity)
+                    .unwrap_or_default();
+                return Err(LogError::Unavailable(format!(
+                    "event {id:?} of source {source:?} is in an earlier append whose outcome the \
+                     log has not decided yet; retry later"
+                )));
+            }
+            known = self.index.lookup(ids.iter().copied())?;
+        }
 
         let mut fresh: Vec<usize> = Vec::new();
         for (i, event) in events.iter().enumerate() {
@@ -328,36 +382,25 @@ impl<L: EventLog> EventLog for DedupLog<L> {
                 Some(Recorded::IdOnly(stored)) if stored == &digests[i] => {
                     outcomes[i] = Some(AppendOutcome::Duplicate);
                 }
+                Some(Recorded::Pending(_)) => {
+                    return Err(LogError::Unavailable(format!(
+                        "event {:?} is in an earlier append whose outcome is not known yet; retry",
+                        event.event_id
+                    )));
+                }
                 // Unknown, or known by id only with other bytes: possibly another source's.
                 Some(Recorded::IdOnly(_)) | None => fresh.push(i),
             }
         }
         if !fresh.is_empty() {
             let batch: Vec<Event> = fresh.iter().map(|&i| events[i].clone()).collect();
-            let appended = self.inner.append(&batch)?;
-            if appended.len() != batch.len() {
-                return Err(LogError::Unavailable(format!(
-                    "the log answered {} outcomes for {} events",
-                    appended.len(),
-                    batch.len()
-                )));
-            }
-            let mut record = Vec::with_capacity(fresh.len());
-            for (&i, outcome) in fresh.iter().zip(appended) {
-                if matches!(outcome, AppendOutcome::Appended { .. }) {
-                    record.push((identity(&events[i]), &digests[i]));
-                }
-                outcomes[i] = Some(outcome);
-            }
-            if let Err(error) = self.index.record(record.iter().copied()) {
-                // The events are in the log: they stay accepted. A retry may append them
-                // again; the projector drops the repeats.
-                error!(
-                    %error,
-                    events = record.len(),
-                    index = %self.index.path().display(),
-                    "appended events could not be recorded in the dedup index"
-                );
+            let batch_digests: Vec<&Digest> = fresh.iter().map(|&i| &digests[i]).collect();
+            let positions = self.append_fresh(&batch, &batch_digests, deadline)?;
+            for (&i, position) in fresh.iter().zip(positions) {
+                outcomes[i] = Some(AppendOutcome::Appended {
+                    partition: position.partition,
+                    offset: position.offset,
+                });
             }
         }
         debug!(
@@ -380,6 +423,23 @@ impl<L: EventLog> EventLog for DedupLog<L> {
     }
 }
 
+impl<L: Send + Sync> MetricsSource for DedupLog<L> {
+    fn render(&self, out: &mut String) {
+        let now = SystemTime::now();
+        let gauges = metrics::IndexGauges {
+            entries: self.index.len(),
+            bytes: self.index.file_bytes().ok(),
+            oldest_age_seconds: self.index.oldest().ok().map(|oldest| {
+                oldest
+                    .and_then(|at| now.duration_since(at).ok())
+                    .map_or(0.0, |age| age.as_secs_f64())
+            }),
+            pending: self.index.pending_count().ok(),
+        };
+        self.metrics.render(gauges, out);
+    }
+}
+
 fn repeat(digest: &Digest, first: &Digest) -> AppendOutcome {
     if digest == first {
         AppendOutcome::Duplicate
@@ -389,189 +449,4 @@ fn repeat(digest: &Digest, first: &Digest) -> AppendOutcome {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    use aqs_eventlog::{PartitionId, Stream};
-    use aqs_schemas::Decoder;
-
-    use super::*;
-
-    /// A log that appends blindly, like Kafka, and can be made to fail.
-    #[derive(Default)]
-    struct Blind {
-        appended: Mutex<Vec<String>>,
-        failing: AtomicBool,
-        calls: AtomicUsize,
-    }
-
-    impl EventLog for Blind {
-        fn append(&self, events: &[Event]) -> Result<Vec<AppendOutcome>, LogError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(5));
-            if self.failing.load(Ordering::SeqCst) {
-                return Err(LogError::Unavailable("down".into()));
-            }
-            let mut appended = self.appended.lock().expect("lock");
-            Ok(events
-                .iter()
-                .map(|event| {
-                    appended.push(event.event_id.clone());
-                    AppendOutcome::Appended {
-                        partition: PartitionId {
-                            stream: Stream::Events,
-                            partition: 0,
-                        },
-                        offset: appended.len() as u64 - 1,
-                    }
-                })
-                .collect())
-        }
-
-        fn dead_letter(&self, _: &[DeadLetter]) -> Result<(), LogError> {
-            Ok(())
-        }
-
-        fn partitions(&self) -> u32 {
-            1
-        }
-    }
-
-    fn visit(id: &str, outlet: &str) -> Event {
-        visit_from("crm", id, outlet)
-    }
-
-    fn visit_from(source: &str, id: &str, outlet: &str) -> Event {
-        let text = format!(
-            r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"{source}","agent_id":"A1","payload":{{"outlet_id":"{outlet}","purpose":"training"}}}}"#
-        );
-        Decoder::standard().decode(text.as_bytes()).expect("valid")
-    }
-
-    #[test]
-    fn another_source_s_event_with_the_same_id_is_another_event() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dedup(dir.path());
-        let first = log
-            .append(&[visit_from("crm", "e1", "O1"), visit_from("app", "e1", "O2")])
-            .expect("append");
-        assert!(
-            first
-                .iter()
-                .all(|o| matches!(o, AppendOutcome::Appended { .. }))
-        );
-        let again = log
-            .append(&[visit_from("app", "e1", "O2"), visit_from("crm", "e1", "O3")])
-            .expect("append");
-        assert_eq!(again, [AppendOutcome::Duplicate, AppendOutcome::Conflict]);
-        assert_eq!(log.index().len().expect("len"), 2);
-    }
-
-    #[test]
-    fn an_index_recorded_by_id_alone_keeps_answering_repeats() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("dedup.db");
-        let known = visit_from("crm", "e1", "O1");
-        {
-            let connection = Connection::open(&path).expect("create");
-            connection
-                .execute_batch(
-                    "CREATE TABLE appended (event_id TEXT PRIMARY KEY, digest BLOB NOT NULL,
-                     recorded_at INTEGER NOT NULL) WITHOUT ROWID;",
-                )
-                .expect("old schema");
-            let bytes = serde_json::to_vec(&known).expect("bytes");
-            connection
-                .execute(
-                    "INSERT INTO appended VALUES ('e1', ?1, 0)",
-                    params![&digest(&bytes)[..]],
-                )
-                .expect("old entry");
-        }
-        let index = DedupIndex::open(&path).expect("an old index opens");
-        assert_eq!(index.len().expect("len"), 1);
-        let log = DedupLog::new(Blind::default(), index, Duration::from_secs(5));
-        let outcomes = log
-            .append(&[known.clone(), visit_from("app", "e1", "O1")])
-            .expect("append");
-        assert_eq!(
-            outcomes[0],
-            AppendOutcome::Duplicate,
-            "the same bytes again"
-        );
-        assert!(
-            matches!(outcomes[1], AppendOutcome::Appended { .. }),
-            "the same id from another source is appended"
-        );
-        assert_eq!(*log.inner().appended.lock().expect("lock"), ["e1"]);
-    }
-
-    fn dedup(dir: &Path) -> DedupLog<Blind> {
-        let index = DedupIndex::open(dir.join("dedup.db")).expect("index");
-        DedupLog::new(Blind::default(), index, Duration::from_secs(5))
-    }
-
-    #[test]
-    fn repeats_are_answered_without_appending() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dedup(dir.path());
-        let first = log
-            .append(&[
-                visit("e1", "O1"),
-                visit("e2", "O1"),
-                visit("e1", "O1"),
-                visit("e2", "O9"),
-            ])
-            .expect("append");
-        assert!(matches!(first[0], AppendOutcome::Appended { .. }));
-        assert!(matches!(first[1], AppendOutcome::Appended { .. }));
-        assert_eq!(first[2], AppendOutcome::Duplicate);
-        assert_eq!(first[3], AppendOutcome::Conflict);
-        let again = log
-            .append(&[visit("e1", "O1"), visit("e2", "O2"), visit("e3", "O1")])
-            .expect("append");
-        assert_eq!(again[0], AppendOutcome::Duplicate);
-        assert_eq!(again[1], AppendOutcome::Conflict);
-        assert!(matches!(again[2], AppendOutcome::Appended { .. }));
-        assert_eq!(
-            *log.inner().appended.lock().expect("lock"),
-            ["e1", "e2", "e3"]
-        );
-    }
-
-    #[test]
-    fn a_failed_append_records_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = dedup(dir.path());
-        log.inner().failing.store(true, Ordering::SeqCst);
-        assert!(log.append(&[visit("e1", "O1")]).is_err());
-        assert!(log.index().is_empty().expect("len"));
-        log.inner().failing.store(false, Ordering::SeqCst);
-        let outcomes = log.append(&[visit("e1", "O1")]).expect("append");
-        assert!(matches!(outcomes[0], AppendOutcome::Appended { .. }));
-        assert_eq!(log.index().len().expect("len"), 1);
-    }
-
-    #[test]
-    fn concurrent_retries_append_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = Arc::new(dedup(dir.path()));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let log = Arc::clone(&log);
-                std::thread::spawn(move || {
-                    log.append(&[visit("e1", "O1"), visit("e2", "O1")])
-                        .expect("append")
-                })
-            })
-            .collect();
-        let appended: usize = threads
-            .into_iter()
-            .flat_map(|t| t.join().expect("thread"))
-            .filter(|o| matches!(o, AppendOutcome::Appended { .. }))
-            .count();
-        assert_eq!(appended, 2);
-        assert_eq!(log.inner().appended.lock().expect("lock").len(), 2);
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ use aqs_schemas::Event;
 use rdkafka::Message;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
@@ -359,6 +359,7 @@ impl TransactionalLog for TransactionalKafkaLog {
             producer,
             writer,
             open: true,
+            unanswered: false,
         }))
     }
 
@@ -426,6 +427,8 @@ struct KafkaTransaction<'a> {
     writer: TransactionWriter,
     /// Neither committed nor aborted yet.
     open: bool,
+    /// The broker did not answer a write in time: an abort would wait as long again.
+    unanswered: bool,
 }
 
 impl KafkaTransaction<'_> {
@@ -433,6 +436,12 @@ impl KafkaTransaction<'_> {
     /// the transaction to be aborted by fencing or by its timeout. Whether it was aborted.
     fn roll_back(&mut self) -> bool {
         self.open = false;
+        if self.unanswered {
+            // Restarting the writer aborts the transaction as surely, without the wait.
+            self.log
+                .discard(self.slot.index, "the broker did not answer in time");
+            return false;
+        }
         match self
             .producer
             .abort_transaction(self.log.config.message_timeout())
@@ -460,6 +469,12 @@ impl LogTransaction for KafkaTransaction<'_> {
         let acknowledged = deliver(&self.producer, &records, self.log.config.message_timeout())
             .map_err(|undelivered| match undelivered {
                 Undelivered::Failed { index, error } => {
+                    if matches!(
+                        error.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut)
+                    ) {
+                        self.unanswered = true;
+                    }
                     if let Some((code, reason)) = self.producer.client().fatal_error() {
                         return LogError::Unavailable(format!(
                             "kafka transactional producer failed: {code}: {reason}"
@@ -467,7 +482,10 @@ impl LogTransaction for KafkaTransaction<'_> {
                     }
                     record_error(records[index].topic, index, &error)
                 }
-                Undelivered::Unacknowledged(why) => LogError::Unavailable(why),
+                Undelivered::Unacknowledged(why) => {
+                    self.unanswered = true;
+                    LogError::Unavailable(why)
+                }
             })?;
         record_positions(targets, acknowledged)
     }

@@ -15,11 +15,13 @@
 //! record of the batch is acknowledged, or fails within the message timeout. Kafka cannot
 //! tell that an event is already in the log, so `append` never answers
 //! [`AppendOutcome::Duplicate`] or [`AppendOutcome::Conflict`]: a batch retried after an
-//! error may be written twice, and deduplication by `event_id` happens in the projector,
-//! whose ledger drops repeats (and reports a different body under a known id as a conflict).
+//! error may be written twice, and the projector's ledger drops repeats by identity.
+//! [`TransactionalKafkaLog`] writes each batch as a transaction instead (see its module), for
+//! a writer that keeps track of what it appended (ingest's dedup index).
 //!
 //! Reading ([`KafkaConsumer`]): the events topic through the projector's consumer group, the
-//! reference topic through a consumer with a fixed assignment. Positions are the projector's
+//! reference topic through a consumer with a fixed assignment, both `read_committed`: records
+//! of aborted or open transactions are never read. Positions are the projector's
 //! own: a partition the group hands over is read from the position the projector gave in
 //! [`LogConsumer::seek`] (0 without one), never from the group's committed offset, which is
 //! only progress reporting.

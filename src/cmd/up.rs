@@ -62,7 +62,8 @@ pub struct UpArgs {
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
-    /// Load a generated region (month to date) into an empty log and keep live events coming.
+    /// Load a generated region (last month and this month to date) into an empty log and keep
+    /// live events coming.
     #[arg(long)]
     demo: bool,
     /// Agents of the demo region (teams of 10, 7 teams a branch).
@@ -124,19 +125,21 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             async move { metrics.render() }
         }),
     );
-    let dashboard = aqs_dashboard::router(DashboardState::new(
-        Arc::new(EmbeddedSource::new(StorePaths {
-            kpi_dir: data_dir.join("kpi"),
-            ledgers: data_dir.join("ledgers.db"),
-        })),
-        Thresholds {
-            at_risk: args.kpi.at_risk_threshold,
-            will: args.kpi.will_threshold,
-            skill_ratio: args.kpi.skill_ratio,
-        },
-        dashboard_auth,
+    let dashboard = aqs_dashboard::router(
+        DashboardState::new(
+            Arc::new(EmbeddedSource::new(StorePaths {
+                kpi_dir: data_dir.join("kpi"),
+                ledgers: data_dir.join("ledgers.db"),
+            })),
+            Thresholds {
+                at_risk: args.kpi.at_risk_threshold,
+                will: args.kpi.will_threshold,
+                skill_ratio: args.kpi.skill_ratio,
+            },
+            dashboard_auth,
+        )
+        .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>),
     )
-    .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>))
     .merge(metrics_route);
     // Ready only while the events accepted also reach the ledgers: the log, and the
     // projector with every one of its stores.
@@ -263,7 +266,8 @@ fn demo_users(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Loads a generated region, month to date, once: a marker in the data folder remembers it.
+/// Loads a generated region, from the first day of last month to yesterday, once (a marker in
+/// the data folder remembers it): last month's final figures are there to look back at.
 fn load_demo_region(
     log: &dyn EventLog,
     store: &StoreArgs,
@@ -275,7 +279,9 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = today.with_day(1).expect("day 1 exists");
+    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
+        .with_day(1)
+        .expect("day 1 exists");
     // Through yesterday; today belongs to the live trickle.
     let days = (today - start).num_days().max(1) as u32;
     let config = GeneratorConfig::new(7, agents, start, days);

@@ -97,7 +97,8 @@ pub struct View {
     /// The run's as-of date.
     pub as_of: NaiveDate,
     pub month_start: NaiveDate,
-    /// The week shown beside the month: the as-of week, or a past month's last week.
+    /// The week shown beside the month: the as-of week, or a past month's last week (the last
+    /// one whose Thursday lies in the month, as ISO weeks belong to months).
     pub week_start: NaiveDate,
     /// Whether the run is the newest the store holds.
     pub latest: bool,
@@ -147,10 +148,15 @@ fn monday(date: NaiveDate) -> NaiveDate {
 
 fn view_of(run: &RunSummary, month_start: NaiveDate, latest: bool) -> View {
     let month_end = last_of(month_start);
+    let mut week_start = monday(run.as_of.min(month_end));
+    if run.as_of >= month_end && week_start + Duration::days(3) > month_end {
+        // The week of the month's last day is mostly the next month's.
+        week_start -= Duration::days(7);
+    }
     View {
         as_of: run.as_of,
         month_start,
-        week_start: monday(run.as_of.min(month_end)),
+        week_start,
         latest,
         month_over: month_end <= run.as_of,
     }
@@ -327,6 +333,13 @@ mod tests {
         // 2026-10-31 is a Saturday: the week of Monday the 26th.
         assert_eq!(view.week_start, date("2026-10-26"));
         assert!(view.month_over && view.latest);
+        // November 2026 ends on a Monday: its last week is the one of Monday the 23rd.
+        let december = vec![run(
+            "2026-12-06",
+            vec![team("2026-11-01", "T1"), team("2026-12-01", "T1")],
+        )];
+        let november = resolve(&december, &everyone(), query(None, Some("2026-11"))).expect("view");
+        assert_eq!(november.week_start, date("2026-11-23"));
         let september = resolve(&runs(), &everyone(), query(None, Some("2026-09"))).expect("view");
         assert_eq!(september.as_of, date("2026-10-09"));
         assert!(!september.latest);

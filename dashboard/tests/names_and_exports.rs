@@ -271,3 +271,30 @@ async fn a_supervisor_s_exports_hold_only_the_team_typed_and_audited() {
     assert_eq!(exports[0]["export"]["rows"], 2);
     assert!(audit.contains("export_without_csrf_token"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_in_the_url_survives_signing_in() {
+    let dir = data_dir();
+    let server = start(dir.path(), &[]).await;
+    let base = &server.base;
+    let mut browser = Browser::new();
+    let answer = browser.get(&format!("{base}/?lang=en")).await;
+    assert_eq!(answer.status, 303);
+    assert_eq!(answer.location(), "/login?next=%2F%3Flang%3Den");
+    let page = browser.get(&format!("{base}{}", answer.location())).await;
+    let csrf = hidden_field(&page.body, "csrf");
+    let signed_in = browser
+        .post_form(
+            &format!("{base}/auth/login"),
+            base,
+            &[
+                ("user", "hq"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", &hidden_field(&page.body, "next")),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    assert_eq!(signed_in.location(), "/?lang=en");
+}

@@ -368,7 +368,9 @@ pub async fn require_sign_in(
                 return unauthorized(message);
             }
             let expired = matches!(rejection, Rejection::Idle | Rejection::TooOld);
-            let target = pages::login_location(path, expired);
+            // The query comes back too: `?lang=en` survives signing in.
+            let asked = request.uri().path_and_query().map_or(path, |p| p.as_str());
+            let target = pages::login_location(asked, expired);
             return Redirect::to(&target).into_response();
         }
     };

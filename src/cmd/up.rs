@@ -63,7 +63,8 @@ pub struct UpArgs {
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
-    /// Load a generated region (month to date) into an empty log and keep live events coming.
+    /// Load a generated region (last month and this month to date) into an empty log and keep
+    /// live events coming.
     #[arg(long)]
     demo: bool,
     /// Agents of the demo region (teams of 10, 7 teams a branch).
@@ -295,7 +296,8 @@ fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads a generated region, month to date, once: a marker in the data folder remembers it.
+/// Loads a generated region, from the first day of last month to yesterday, once (a marker in
+/// the data folder remembers it): last month's final figures are there to look back at.
 fn load_demo_region(
     log: &dyn EventLog,
     store: &StoreArgs,
@@ -307,7 +309,9 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = today.with_day(1).expect("day 1 exists");
+    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
+        .with_day(1)
+        .expect("day 1 exists");
     // Through yesterday; today belongs to the live trickle.
     let days = (today - start).num_days().max(1) as u32;
     let config = GeneratorConfig::new(7, agents, start, days);

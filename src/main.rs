@@ -31,7 +31,12 @@ enum Command {
     Projector(cmd::projector::ProjectorArgs),
     /// Run everything in one process: ingest, projector, the KPI job on a schedule and the
     /// web dashboard (`--demo` loads a generated region and keeps live events coming).
-    Up(cmd::up::UpArgs),
+    Up(Box<cmd::up::UpArgs>),
+    /// Serve the web dashboard on its own, reading the KPIs from ClickHouse when configured
+    /// or from the embedded stores (sign-in required).
+    Dashboard(Box<cmd::dashboard::DashboardArgs>),
+    /// Manage the dashboard's local users (add, list, remove, passwd) and revoke sessions.
+    User(cmd::user::UserArgs),
     /// Measure throughput and memory of the pipeline's stages on generated data.
     Bench(cmd::bench::BenchArgs),
     /// Compute the KPIs as of a business date from the ledgers.
@@ -60,7 +65,9 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
-        Command::Up(args) => cmd::up::run(args),
+        Command::Up(args) => cmd::up::run(*args),
+        Command::Dashboard(args) => cmd::dashboard::run(*args),
+        Command::User(args) => cmd::user::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
         Command::Run(args) => cmd::run::run(args),
@@ -73,5 +80,17 @@ fn main() -> ExitCode {
             eprintln!("aqs: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Flags of subcommands that flatten several settings structs must not collide (clap
+    /// would otherwise only panic when that subcommand is run).
+    #[test]
+    fn every_subcommand_parses_its_own_flags() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -127,4 +127,29 @@ fn every_bench_scenario_prints_its_table_with_figures() {
     let (probes, seen) = (figure(&cells, 3), figure(&cells, 4));
     assert_eq!(probes, seen, "every probe reached the KPI store: {cells:?}");
     figure(&cells, 5);
+
+    if let (Some(kafka), Some(clickhouse)) = (&kafka, &clickhouse) {
+        let mut parts = bench(
+            work.path(),
+            &[
+                "parts",
+                "--seconds",
+                "5",
+                "--events-per-second",
+                "200",
+                "--write-ms",
+                "1000",
+            ],
+        );
+        parts
+            .env("AQS_KAFKA_BROKERS", kafka.brokers())
+            .env("AQS_CLICKHOUSE_URL", clickhouse.url())
+            .env("AQS_CLICKHOUSE_USER", clickhouse.user())
+            .env("AQS_CLICKHOUSE_PASSWORD", clickhouse.password());
+        let output = printed(parts);
+        let cells = row(&output, "1000 ms");
+        for column in 1..=3 {
+            figure(&cells, column);
+        }
+    }
 }

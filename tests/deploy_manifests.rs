@@ -15,7 +15,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 /// The aqs services, by subcommand.
-const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate"];
+const SERVICES: &[&str] = &["ingest", "projector", "analytics", "migrate", "dashboard"];
 /// Settings that must have one value everywhere they are set.
 const SAME_EVERYWHERE: &[&str] = &[
     "AQS_TIME_ZONE",
@@ -40,6 +40,16 @@ const DEFAULT_EVERYWHERE: &[&str] = &[
     "AQS_CLICKHOUSE_DATABASE",
 ];
 const INGEST_PORT: u16 = 8080;
+/// Services that only read ClickHouse: they log in as the read-only user (the one Grafana
+/// uses), not as the writer, so `AQS_CLICKHOUSE_USER` is the same among the writers only.
+const CLICKHOUSE_READERS: &[&str] = &["dashboard"];
+
+fn reads_only(workload: &Workload) -> bool {
+    workload
+        .subcommand
+        .as_deref()
+        .is_some_and(|s| CLICKHOUSE_READERS.contains(&s))
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(manifest_dir())
@@ -747,6 +757,9 @@ fn settings_agree_across_compose_k8s_docker_readme_and_the_cli() {
     let mut values: BTreeMap<&str, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for workload in &workloads {
         for var in SAME_EVERYWHERE {
+            if *var == "AQS_CLICKHOUSE_USER" && reads_only(workload) {
+                continue;
+            }
             if let Some(Some(value)) = workload.env.get(*var) {
                 values
                     .entry(var)
@@ -1332,33 +1345,66 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
         ));
     }
 
-    // Ingest's tokens file is mounted where AQS_INGEST_TOKENS_FILE says, and holds digests.
+    // Ingest's tokens file is mounted where AQS_INGEST_TOKENS_FILE says, from a file the
+    // operator must name (a required variable: the demo tokens are an explicit opt-in); the
+    // demo tokens file it points to holds digests.
     let ingest = compose.service("ingest");
     let tokens_path = Compose::env(ingest)
         .get("AQS_INGEST_TOKENS_FILE")
         .cloned()
         .flatten()
         .unwrap_or_default();
-    match Compose::binds(ingest)
+    let tokens_mount = string_list(ingest.get("volumes"))
         .into_iter()
-        .find(|(_, to)| *to == tokens_path)
-    {
-        None => problems.push(format!(
+        .find_map(|volume| {
+            let (from, rest) = volume.rsplit_once(":/")?;
+            let to = format!("/{}", rest.split(':').next().unwrap_or_default());
+            (to == tokens_path).then(|| from.to_owned())
+        });
+    let demo_tokens = tokens_mount.as_deref().and_then(|from| {
+        let required = from.strip_prefix("${")?.split_once(":?")?;
+        required
+            .1
+            .split_whitespace()
+            .find(|word| word.starts_with("./"))
+            .map(|file| {
+                file.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                    .to_owned()
+            })
+    });
+    match (&tokens_mount, demo_tokens) {
+        (None, _) => problems.push(format!(
             "compose ingest: nothing mounted at {tokens_path:?}"
         )),
-        Some((from, _)) => {
-            let tokens: serde_json::Value =
-                serde_json::from_str(&read(&deploy().join(&from))).expect("tokens JSON");
-            let digests_ok = tokens.as_object().is_some_and(|sources| {
-                !sources.is_empty()
-                    && sources.values().all(|digest| {
-                        digest.as_str().is_some_and(|d| {
-                            d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit())
-                        })
-                    })
-            });
-            if !digests_ok {
-                problems.push(format!("{from}: not a map of source to SHA-256 hex digest"));
+        (Some(from), None) => problems.push(format!(
+            "compose ingest mounts its tokens from {from:?}: it must be a required variable \
+             (${{VAR:?...}}) whose message names the demo tokens file, so that the documented \
+             demo tokens are never used without asking for them"
+        )),
+        (Some(_), Some(from)) => {
+            // Read as ingest reads it; every source's documented demo token (`demo-` and
+            // its name) opens it, and each source is granted explicitly.
+            match aqs_ingest::auth::Tokens::from_json(&read(&deploy().join(&from))) {
+                Err(error) => problems.push(format!("{from}: not a tokens file: {error}")),
+                Ok(tokens) => {
+                    for source in tokens.sources() {
+                        if tokens
+                            .source_of(&format!("demo-{source}"))
+                            .is_none_or(|access| access.source != source)
+                        {
+                            problems.push(format!(
+                                "{from}: the documented demo token demo-{source} does not open \
+                                 source {source}"
+                            ));
+                        }
+                    }
+                    let implicit = tokens.implicitly_granted();
+                    if !implicit.is_empty() {
+                        problems.push(format!(
+                            "{from}: sources without explicit grants: {implicit:?}"
+                        ));
+                    }
+                }
             }
         }
     }
@@ -1370,7 +1416,14 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
         .flatten()
         .unwrap_or_default();
     let writer_password = clickhouse_env.get("CLICKHOUSE_PASSWORD").cloned().flatten();
+    // Readers log in as Grafana's read-only user, with the reader password.
+    let reader_password = clickhouse_env.get(password_var).cloned().flatten();
     for workload in compose.workloads().iter().filter(|w| w.is_aqs()) {
+        let (writer, writer_password) = if reads_only(workload) {
+            (reader.to_owned(), reader_password.clone())
+        } else {
+            (writer.clone(), writer_password.clone())
+        };
         if let Some(Some(user)) = workload.env.get("AQS_CLICKHOUSE_USER") {
             if *user != writer {
                 problems.push(format!(
@@ -1398,6 +1451,25 @@ fn compose_files_grafana_and_clickhouse_users_fit_together() {
                 "{}: database {db}, the server creates {database}",
                 workload.origin
             ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn compose_publishes_ports_on_loopback_only() {
+    // Published on every interface, a service is on whatever network the host is on:
+    // ingest with the documented demo tokens, or ClickHouse, would be open to it.
+    let compose = Compose::load();
+    let mut problems = Vec::new();
+    for (name, service) in &compose.services {
+        for entry in string_list(service.get("ports")) {
+            if !entry.starts_with("127.0.0.1:") {
+                problems.push(format!(
+                    "compose service {name} publishes {entry:?} beyond loopback; write \
+                     \"127.0.0.1:{entry}\" and put a TLS proxy in front to expose it"
+                ));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));

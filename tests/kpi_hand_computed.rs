@@ -461,3 +461,276 @@ fn weeks_and_days_count_only_their_own_dates() {
         &[("visits", I(0)), ("assigned_outlets", I(1))],
     );
 }
+
+/// The largest premium the contract takes, 9,999,999,999,999.99 CNY, sold again and again:
+/// team T8's one agent 1,001 times (the sum needs 19 digits, beyond Decimal(18, 2)), and
+/// each of team T9's three agents 9,223 times (each agent's cell just fits the ledger's
+/// Int64 fen; the team's sum does not). Both teams in branch B9, region R9.
+fn edge_kpis() -> DataFrame {
+    let mut lines = vec![
+        r#"{"event_id":"t8","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T8","team_name":"八组","branch_id":"B9","region_id":"R9"}}"#.to_owned(),
+        r#"{"event_id":"t9","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T9","team_name":"九组","branch_id":"B9","region_id":"R9"}}"#.to_owned(),
+    ];
+    let agents: [(&str, &str, u32); 4] = [
+        ("F1", "T8", 1_001),
+        ("E1", "T9", 9_223),
+        ("E2", "T9", 9_223),
+        ("E3", "T9", 9_223),
+    ];
+    for (agent, team, sales) in agents {
+        lines.push(format!(
+            r#"{{"event_id":"j-{agent}","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"{agent}","payload":{{"team_id":"{team}","effective_date":"2026-11-01"}}}}"#
+        ));
+        for n in 0..sales {
+            lines.push(format!(
+                r#"{{"event_id":"s-{agent}-{n}","type":"sale_closed","schema_version":1,"occurred_at":"2026-11-02T11:00:00+08:00","source":"core","agent_id":"{agent}","payload":{{"outlet_id":"O9","policy_id":"P-{agent}-{n}","product_code":"WL","premium":"9999999999999.99","payment_mode":"single"}}}}"#
+            ));
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in &lines {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .expect("valid event");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let params = KpiParams::new("2026-11-18".parse().expect("date"));
+    let data = SqliteSource::new(&path)
+        .load(params.window_start(), params.as_of)
+        .expect("load");
+    compute(&data, &params).expect("sums beyond Int64 are computed, not refused")
+}
+
+/// 9,999,999,999,999.99 CNY, a sale's largest premium.
+const LARGEST: &str = "9999999999999.99";
+
+#[test]
+fn money_sums_beyond_int64_and_decimal_18_are_exact() {
+    let frame = edge_kpis();
+    let month = |scope: &str, id: &str, sales: i64, premium: &'static str| {
+        check(
+            &frame,
+            scope,
+            id,
+            "month",
+            "2026-11-01",
+            &[
+                ("sales", I(sales)),
+                ("premium", S(premium)),
+                ("gross_premium", S(premium)),
+                ("refunds", S("0.00")),
+                ("premium_per_sale", S(LARGEST)),
+            ],
+        );
+    };
+    // 1,001 × 9,999,999,999,999.99
+    month("agent", "F1", 1_001, "10009999999999989.99");
+    month("team", "T8", 1_001, "10009999999999989.99");
+    // 9,223 × 9,999,999,999,999.99: 9,222,999,999,999,990,777 fen, just below 2^63.
+    month("agent", "E1", 9_223, "92229999999999907.77");
+    // 27,669 × 9,999,999,999,999.99: 27,668,999,999,999,972,331 fen, beyond 2^63 − 1.
+    month("team", "T9", 27_669, "276689999999999723.31");
+    // 28,670 sales in the branch and the region.
+    month("branch", "B9", 28_670, "286699999999999713.30");
+    month("region", "R9", 28_670, "286699999999999713.30");
+    check(
+        &frame,
+        "team",
+        "T9",
+        "day",
+        "2026-11-02",
+        &[
+            ("sales", I(27_669)),
+            ("premium", S("276689999999999723.31")),
+            ("agents_on_roster", I(3)),
+            ("active_agents", I(3)),
+        ],
+    );
+}
+
+#[test]
+fn the_largest_sums_survive_the_kpi_table_in_clickhouse() {
+    use aqs_analytics::output::KpiSink;
+    use aqs_analytics::warehouse::{ClickHouseKpiSink, read_kpis};
+
+    let Some(clickhouse) = aqs_testkit::clickhouse() else {
+        return;
+    };
+    let config = aqs_warehouse::ClickHouseConfig::new(clickhouse.url())
+        .with_credentials(clickhouse.user(), clickhouse.password())
+        .with_database(clickhouse.fresh_database_name());
+    aqs_warehouse::BlockingClient::new(&config)
+        .expect("client")
+        .run(aqs_warehouse::migrate(&config))
+        .expect("migrate");
+    let mut frame = edge_kpis();
+    let as_of = "2026-11-18".parse().expect("date");
+    ClickHouseKpiSink::connect(&config)
+        .expect("kpi sink")
+        .write(&mut frame, as_of)
+        .expect("written to ClickHouse");
+    let stored = read_kpis(&config, as_of).expect("read back");
+    check(
+        &stored,
+        "region",
+        "R9",
+        "month",
+        "2026-11-01",
+        &[
+            ("sales", I(28_670)),
+            ("premium", S("286699999999999713.30")),
+            ("premium_per_sale", S(LARGEST)),
+        ],
+    );
+    assert!(
+        stored.equals_missing(&frame),
+        "the kpi table holds exactly the job's output"
+    );
+}
+
+/// November 2026 as of Wednesday the 18th: team T5 with Z1, who does nothing at all (no
+/// activity, outlet, plan or target), Z2, who visits once on the 3rd, and Z3, who leaves the
+/// roster from the 5th (last day the 4th).
+fn roster_kpis() -> DataFrame {
+    let lines = [
+        r#"{"event_id":"t5","type":"team_defined","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T5","team_name":"五组","branch_id":"B5","region_id":"R5"}}"#,
+        r#"{"event_id":"jz1","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z1","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"jz2","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z2","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"jz3","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-10-30T09:00:00+08:00","source":"hr","agent_id":"Z3","payload":{"team_id":"T5","effective_date":"2026-11-01"}}"#,
+        r#"{"event_id":"lz3","type":"agent_left","schema_version":1,"occurred_at":"2026-11-04T18:00:00+08:00","source":"hr","agent_id":"Z3","payload":{"effective_date":"2026-11-05"}}"#,
+        r#"{"event_id":"vz2","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"app","agent_id":"Z2","payload":{"outlet_id":"O5","purpose":"promotion"}}"#,
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in lines {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .expect("valid event");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let params = KpiParams::new("2026-11-18".parse().expect("date"));
+    let data = SqliteSource::new(&path)
+        .load(params.window_start(), params.as_of)
+        .expect("load");
+    compute(&data, &params).expect("compute")
+}
+
+/// The periods an agent has rows for, as "period start".
+fn periods_of(frame: &DataFrame, agent: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for row in 0..frame.height() {
+        if value(frame, "scope", row) == S("agent")
+            && value(frame, "scope_id", row) == S(Box::leak(agent.to_owned().into_boxed_str()))
+        {
+            let (S(period), S(start)) = (
+                value(frame, "period", row),
+                value(frame, "period_start", row),
+            ) else {
+                panic!("period and start are text");
+            };
+            found.push(format!("{period} {start}"));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_agent_on_a_roster_has_its_week_and_month_rows() {
+    let frame = roster_kpis();
+    // Weeks from Monday 26 October (1 November is a Sunday) to 16 November, and the month;
+    // no day rows: nothing happened on any day.
+    assert_eq!(
+        periods_of(&frame, "Z1"),
+        [
+            "month 2026-11-01",
+            "week 2026-10-26",
+            "week 2026-11-02",
+            "week 2026-11-09",
+            "week 2026-11-16"
+        ]
+    );
+    let nothing = [
+        ("team_id", S("T5")),
+        ("branch_id", S("B5")),
+        ("region_id", S("R5")),
+        ("visits", I(0)),
+        ("outlets_visited", I(0)),
+        ("consultations", I(0)),
+        ("customers_consulted", I(0)),
+        ("sales", I(0)),
+        ("premium", S("0.00")),
+        ("gross_premium", S("0.00")),
+        ("refunds", S("0.00")),
+        ("cancellations", I(0)),
+        ("assigned_outlets", I(0)),
+        ("visit_coverage", Null),
+        ("close_rate", Null),
+        ("premium_per_sale", Null),
+        ("agents_on_roster", Null),
+        ("premium_target", Null),
+        ("premium_attainment", Null),
+        ("planned_visits", Null),
+        ("plan_adherence_visits", Null),
+    ];
+    check(&frame, "agent", "Z1", "month", "2026-11-01", &nothing);
+    check(&frame, "agent", "Z1", "week", "2026-11-16", &nothing);
+    check(
+        &frame,
+        "agent",
+        "Z1",
+        "month",
+        "2026-11-01",
+        &[
+            // 13 of November's 21 working days have passed (2–6, 9–13, 16–18).
+            ("time_progress", F(13.0 / 21.0)),
+            ("at_risk", Null),
+            ("coaching_quadrant", Null),
+        ],
+    );
+    // Z2's visit gives it a day row besides its weeks and month.
+    assert_eq!(
+        periods_of(&frame, "Z2"),
+        [
+            "day 2026-11-03",
+            "month 2026-11-01",
+            "week 2026-10-26",
+            "week 2026-11-02",
+            "week 2026-11-09",
+            "week 2026-11-16"
+        ]
+    );
+    // Z3, on the roster from the 1st to the 4th: the weeks holding those days, the month.
+    assert_eq!(
+        periods_of(&frame, "Z3"),
+        ["month 2026-11-01", "week 2026-10-26", "week 2026-11-02"]
+    );
+    check(
+        &frame,
+        "team",
+        "T5",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(1)),
+            ("agents_on_roster", I(3)),
+            ("active_agents", I(0)),
+            ("agent_activity_rate", F(0.0)),
+        ],
+    );
+}

@@ -90,3 +90,84 @@ fn killed_and_restarted_projector_matches_a_clean_run() {
         "a rebuild from offset 0 reproduces the live ledgers"
     );
 }
+
+/// Events folded as the last checkpoint of a data folder says (0 without one).
+fn checkpointed(data_dir: &std::path::Path) -> u64 {
+    let Ok(connection) = rusqlite::Connection::open_with_flags(
+        data_dir.join("projector.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    let positions: Option<String> = connection
+        .query_row("SELECT positions FROM checkpoint WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .ok();
+    positions.map_or(0, |text| {
+        let positions: Vec<(serde_json::Value, u64)> =
+            serde_json::from_str(&text).expect("positions");
+        positions.iter().map(|(_, offset)| offset).sum()
+    })
+}
+
+#[test]
+fn a_projector_killed_again_and_again_still_moves_forward() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let events = work.path().join("events.ndjson");
+    let config = GeneratorConfig::new(43, 480, "2026-09-01".parse().expect("date"), 50);
+    let stats = generate(
+        &config,
+        std::fs::File::create(&events)
+            .map(std::io::BufWriter::new)
+            .expect("create"),
+    )
+    .expect("generate");
+    let clean = work.path().join("clean");
+    let looped = work.path().join("looped");
+    for dir in [&clean, &looped] {
+        let mut import = aqs(dir);
+        import.arg("import").arg(&events);
+        run_ok(import);
+    }
+    let mut once = aqs(&clean);
+    once.args(["projector", "--until-idle"]);
+    run_ok(once);
+    let expected = dump(&clean);
+
+    // The default settings (checkpoints every 200,000 events or 10 s), restarted 0.15 to
+    // 1.6 s apart, as an orchestrator in a crash loop would.
+    let mut rng = Rng::new(5);
+    let mut progress = vec![checkpointed(&looped)];
+    while progress.len() <= 16 {
+        let mut child = aqs(&looped)
+            .args(["projector"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start projector");
+        std::thread::sleep(Duration::from_millis(rng.between(150, 1_600)));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        progress.push(checkpointed(&looped));
+    }
+    let advances = progress.windows(2).filter(|w| w[1] > w[0]).count();
+    eprintln!(
+        "restart loop: checkpointed events after each kill {progress:?} of {}",
+        stats.lines
+    );
+    // Without early checkpoints no life gets there (0 advances); how many do depends on
+    // the machine's load, so the bound is low.
+    assert!(
+        advances >= 3 && progress.windows(2).all(|w| w[1] >= w[0]),
+        "the checkpointed position moves forward, life after life: {progress:?} of {} events",
+        stats.lines
+    );
+    let mut finish = aqs(&looped);
+    finish.args(["projector", "--until-idle"]);
+    run_ok(finish);
+    assert!(
+        dump(&looped) == expected,
+        "ledgers after the restart loop {progress:?} differ from a clean run"
+    );
+}

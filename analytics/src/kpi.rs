@@ -62,6 +62,8 @@ pub enum KpiError {
     Polars(#[from] PolarsError),
     #[error("as-of date {as_of} is before the first date {since}")]
     Window { as_of: NaiveDate, since: NaiveDate },
+    #[error("the sum of {column} of one row exceeds the KPI table's Int64")]
+    Overflow { column: &'static str },
 }
 
 pub const SCOPES: [Scope; 4] = [Scope::Agent, Scope::Team, Scope::Branch, Scope::Region];
@@ -546,7 +548,8 @@ impl Rows {
     }
 }
 
-/// Month rows' grain, in `PeriodKind::ALL` order.
+/// Week and month rows' grains, in `PeriodKind::ALL` order.
+const WEEK: usize = 1;
 const MONTH: usize = 2;
 
 /// Bits of a plan day: which kinds the agent planned that day, and that it planned at all.
@@ -604,10 +607,15 @@ fn grouped(keys: impl Iterator<Item = u32> + Clone, groups: usize) -> Vec<u32> {
 
 /// The agent-day counters per row.
 struct Activity {
-    /// Visits, consultations, customers consulted and interested, sales, gross premium,
-    /// cancellations and refunds, kept together per row.
-    counts: Vec<[i64; 8]>,
+    /// Visits, consultations, customers consulted and interested, sales and cancellations,
+    /// kept together per row; sums checked.
+    counts: Vec<[i64; 6]>,
+    /// Gross premium and refunds in fen, per row: 128 bits hold any sum of the ledger's
+    /// 64-bit cells.
+    money: Vec<[i128; 2]>,
     active_agents: Vec<i64>,
+    /// The first counter whose sum did not fit, if one did not.
+    overflow: Option<&'static str>,
 }
 
 const VISITS: usize = 0;
@@ -615,9 +623,17 @@ const CONSULTATIONS: usize = 1;
 const CUSTOMERS_CONSULTED: usize = 2;
 const CUSTOMERS_INTERESTED: usize = 3;
 const SALES: usize = 4;
-const GROSS_PREMIUM: usize = 5;
-const CANCELLATIONS: usize = 6;
-const REFUNDS: usize = 7;
+const CANCELLATIONS: usize = 5;
+const COUNT_NAMES: [&str; 6] = [
+    "visits",
+    "consultations",
+    "customers_consulted",
+    "customers_interested",
+    "sales",
+    "cancellations",
+];
+const GROSS_PREMIUM: usize = 0;
+const REFUNDS: usize = 1;
 
 /// Plans per row.
 struct Plans {
@@ -643,7 +659,9 @@ impl Job<'_> {
     /// agent by agent, so a row already counted for the agent at hand is not counted again.
     fn activity(&self) -> Activity {
         let (facts, rows) = (self.facts, self.rows);
-        let mut counts = vec![[0_i64; 8]; rows.len()];
+        let mut counts = vec![[0_i64; 6]; rows.len()];
+        let mut money = vec![[0_i128; 2]; rows.len()];
+        let mut overflow = None;
         let mut active_agents = vec![0; rows.len()];
         let mut seen = vec![NONE; rows.len()];
         let by_agent = grouped(facts.agent_days.iter().map(|f| f.agent), facts.agents.len());
@@ -656,18 +674,25 @@ impl Job<'_> {
                 row.customers_consulted,
                 row.customers_interested,
                 row.sales,
-                row.premium_fen,
                 row.cancellations,
-                row.refunds_fen,
             ];
+            let amounts = [i128::from(row.premium_fen), i128::from(row.refunds_fen)];
             for scope in self.keys.of_tagged(fact) {
                 for r in rows.of_day(self.grains, scope, fact.day) {
                     if r == NONE {
                         continue;
                     }
                     let r = r as usize;
-                    for (sum, value) in counts[r].iter_mut().zip(values) {
-                        *sum += value;
+                    for ((sum, value), name) in counts[r].iter_mut().zip(values).zip(COUNT_NAMES) {
+                        match sum.checked_add(value) {
+                            Some(total) => *sum = total,
+                            None => {
+                                overflow.get_or_insert(name);
+                            }
+                        }
+                    }
+                    for (sum, amount) in money[r].iter_mut().zip(amounts) {
+                        *sum += amount;
                     }
                     if row.sales > 0 && seen[r] != fact.agent {
                         seen[r] = fact.agent;
@@ -678,7 +703,9 @@ impl Job<'_> {
         }
         Activity {
             counts,
+            money,
             active_agents,
+            overflow,
         }
     }
 
@@ -934,7 +961,8 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
         .map(|g| distinct_per_period(roster.spans(), scopes, &g.index));
 
     // Which rows the table has: a scope and period with activity, outlet activity,
-    // assigned outlets, a roster, a plan day, or (months) a target.
+    // assigned outlets, a roster (for an agent: being on one, weeks and months), a plan day,
+    // or (months) a target.
     let mut rows = Rows::new(&grains, keys.end);
     for fact in &facts.agent_days {
         rows.mark_day(&grains, &keys.of_tagged(fact), fact.day);
@@ -951,6 +979,15 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
                 {
                     rows.mark(g, scope, period);
                 }
+            }
+        }
+    }
+    // Every agent on a roster in a week or month has its row for it, with zero counts when
+    // nothing happened: the agent who does nothing is the one the supervisor must see.
+    for &(agent, _, first, last) in &facts.roster {
+        for g in [WEEK, MONTH] {
+            for period in grains[g].index.of(first)..=grains[g].index.of(last) {
+                rows.mark(g, keys.of(Scope::Agent, agent), period);
             }
         }
     }
@@ -998,6 +1035,9 @@ pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiEr
     }
     let (outlets, (activity, plans)) =
         both(|| job.outlets(&assigned), || (job.activity(), job.plans()));
+    if let Some(column) = activity.overflow {
+        return Err(KpiError::Overflow { column });
+    }
     let table = Table {
         job: &job,
         activity,
@@ -1080,9 +1120,16 @@ fn dates(name: &str, days: impl Iterator<Item = i32>) -> Column {
         .into_column()
 }
 
-/// Money as Decimal(18, 2) from fen.
+/// Digits of the KPI table's money: Decimal(38, 2) holds any sum of the ledger's 64-bit fen
+/// (up to about 9.2e18 fen a cell, times any count of cells below 10^17).
+pub const MONEY_PRECISION: usize = 38;
+
+/// Money as Decimal(38, 2) from fen.
 fn decimals(fen: Int128Chunked) -> PolarsResult<Column> {
-    Ok(fen.into_decimal(18, 2)?.into_series().into_column())
+    Ok(fen
+        .into_decimal(MONEY_PRECISION, 2)?
+        .into_series()
+        .into_column())
 }
 
 /// Builds one or more columns of the table.
@@ -1147,8 +1194,9 @@ impl<'a> Table<'a> {
         self.activity.counts[r][counter]
     }
 
-    fn net_premium(&self, r: usize) -> i64 {
-        self.count(r, GROSS_PREMIUM) - self.count(r, REFUNDS)
+    fn net_premium(&self, r: usize) -> i128 {
+        let [gross, refunds] = self.activity.money[r];
+        gross - refunds
     }
 
     fn distinct(&self, counts: &[DistinctCounts; 3], r: usize) -> i64 {
@@ -1296,27 +1344,24 @@ impl<'a> Table<'a> {
     fn counters(&self) -> PolarsResult<Vec<Column>> {
         let n = self.job.rows.len();
         const COUNTS: [(&str, usize); 6] = [
-            ("visits", VISITS),
-            ("consultations", CONSULTATIONS),
-            ("customers_consulted", CUSTOMERS_CONSULTED),
-            ("customers_interested", CUSTOMERS_INTERESTED),
-            ("sales", SALES),
-            ("cancellations", CANCELLATIONS),
+            (COUNT_NAMES[VISITS], VISITS),
+            (COUNT_NAMES[CONSULTATIONS], CONSULTATIONS),
+            (COUNT_NAMES[CUSTOMERS_CONSULTED], CUSTOMERS_CONSULTED),
+            (COUNT_NAMES[CUSTOMERS_INTERESTED], CUSTOMERS_INTERESTED),
+            (COUNT_NAMES[SALES], SALES),
+            (COUNT_NAMES[CANCELLATIONS], CANCELLATIONS),
         ];
         let mut counts = COUNTS.map(|_| Vec::with_capacity(n));
         // Premium (net of refunds), gross premium and refunds, in fen.
         let mut money = [0, 1, 2].map(|_| Vec::with_capacity(n));
         let mut per_sale = Vec::with_capacity(n);
-        for row in &self.activity.counts {
+        for (row, amounts) in self.activity.counts.iter().zip(&self.activity.money) {
             for (column, (_, counter)) in counts.iter_mut().zip(COUNTS) {
                 column.push(row[counter]);
             }
-            let net = i128::from(row[GROSS_PREMIUM] - row[REFUNDS]);
-            for (column, fen) in
-                money
-                    .iter_mut()
-                    .zip([net, row[GROSS_PREMIUM].into(), row[REFUNDS].into()])
-            {
+            let (gross, refunds) = (amounts[GROSS_PREMIUM], amounts[REFUNDS]);
+            let net = gross - refunds;
+            for (column, fen) in money.iter_mut().zip([net, gross, refunds]) {
                 column.push(fen);
             }
             let sales = i128::from(row[SALES]);

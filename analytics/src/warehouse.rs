@@ -22,6 +22,7 @@ use crate::data::{
     AgentDay, Interval, LedgerData, LedgerSource, OutletDay, Plan, SourceError, Target, Team,
     scope_from_name,
 };
+use crate::kpi::MONEY_PRECISION;
 use crate::output::{KpiSink, OutputError};
 
 /// The table of the KPIs (migration `0003_kpi.sql`).
@@ -43,9 +44,9 @@ pub enum KpiColumnType {
     Int,
     /// `Nullable(Int64)`.
     OptionalInt,
-    /// `Decimal(18, 2)` / polars Decimal(18, 2) without nulls.
+    /// `Decimal(38, 2)` / polars Decimal(38, 2) without nulls: any sum of the ledger's fen.
     Money,
-    /// `Nullable(Decimal(18, 2))`.
+    /// `Nullable(Decimal(38, 2))`.
     OptionalMoney,
     /// `Nullable(Float64)` / polars Float64.
     OptionalFloat,
@@ -62,8 +63,8 @@ impl KpiColumnType {
             Self::Date => "Date",
             Self::Int => "Int64",
             Self::OptionalInt => "Nullable(Int64)",
-            Self::Money => "Decimal(18, 2)",
-            Self::OptionalMoney => "Nullable(Decimal(18, 2))",
+            Self::Money => "Decimal(38, 2)",
+            Self::OptionalMoney => "Nullable(Decimal(38, 2))",
             Self::OptionalFloat => "Nullable(Float64)",
             Self::OptionalFlag => "Nullable(UInt8)",
         }
@@ -75,7 +76,7 @@ impl KpiColumnType {
             Self::Text | Self::OptionalText => DataType::String,
             Self::Date => DataType::Date,
             Self::Int | Self::OptionalInt => DataType::Int64,
-            Self::Money | Self::OptionalMoney => DataType::Decimal(18, 2),
+            Self::Money | Self::OptionalMoney => DataType::Decimal(MONEY_PRECISION, 2),
             Self::OptionalFloat => DataType::Float64,
             Self::OptionalFlag => DataType::Boolean,
         }
@@ -395,6 +396,10 @@ pub struct ClickHouseKpiSink {
     client: BlockingClient,
 }
 
+/// Limit of one request of the KPI sink: a server that hangs fails the run (retried at the
+/// next one) instead of holding the KPI job, and with it the dashboard's figures, for good.
+const KPI_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl ClickHouseKpiSink {
     /// Connects to the configured database and checks that the table `kpi` is there.
     pub fn connect(config: &ClickHouseConfig) -> Result<Self, OutputError> {
@@ -415,7 +420,8 @@ impl KpiSink for ClickHouseKpiSink {
         let client = self.client.client();
         let previous: u32 = self
             .client
-            .run(
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
                 client
                     .query("SELECT toUInt32(max(computed_at)) FROM kpi WHERE as_of = toDate(?)")
                     .bind(as_of.to_string())
@@ -432,7 +438,7 @@ impl KpiSink for ClickHouseKpiSink {
         let bytes = encode_rows(kpis, computed_at)?;
         let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
         self.client
-            .run(async {
+            .run_within(KPI_REQUEST_TIMEOUT, async {
                 if bytes.is_empty() {
                     // Nothing computed: the deletion below still clears an earlier run.
                     return Ok(());
@@ -452,7 +458,8 @@ impl KpiSink for ClickHouseKpiSink {
             })
             .map_err(clickhouse_error("insert the rows"))?;
         self.client
-            .run(
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
                 client
                     .query(&format!(
                         "ALTER TABLE {KPI_TABLE} DELETE WHERE as_of = toDate('{as_of}') \
@@ -586,17 +593,9 @@ fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, OutputErr
                         format!("scale {} instead of 2", decimal.scale()),
                     ));
                 }
+                // Decimal(38, 2) travels as its 128-bit integer of fen.
                 for (row, value) in decimal.physical().iter().enumerate() {
-                    let fen = value
-                        .map(|fen| {
-                            i64::try_from(fen)
-                                .map(|f| f.to_le_bytes().to_vec())
-                                .map_err(|_| {
-                                    column_error(name, format!("amount out of range in row {row}"))
-                                })
-                        })
-                        .transpose()?;
-                    put(row, fen)?;
+                    put(row, value.map(|fen| fen.to_le_bytes().to_vec()))?;
                 }
             }
             KpiColumnType::OptionalFloat => {
@@ -726,7 +725,7 @@ fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, Output
                 Builder::Money(values) => values.push(if null {
                     None
                 } else {
-                    Some(i128::from(i64::from_le_bytes(reader.fixed()?)))
+                    Some(i128::from_le_bytes(reader.fixed()?))
                 }),
                 Builder::Float(values) => values.push(if null {
                     None
@@ -759,7 +758,7 @@ fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, Output
             Builder::Money(values) => {
                 let chunked: Int128Chunked = values.into_iter().collect();
                 chunked
-                    .into_decimal(18, 2)
+                    .into_decimal(MONEY_PRECISION, 2)
                     .map_err(polars_error)?
                     .into_series()
                     .with_name((*name).into())
@@ -784,14 +783,14 @@ mod tests {
     }
 
     #[test]
-    fn the_migration_declares_every_column_with_its_type() {
+    fn the_migrations_declare_every_column_with_its_type() {
         let sql = include_str!("../../deploy/clickhouse/0003_kpi.sql");
         let table = sql
             .split("CREATE TABLE IF NOT EXISTS kpi")
             .nth(1)
             .and_then(|rest| rest.split("ENGINE").next())
             .expect("the kpi table");
-        let declared: Vec<(String, String)> = table
+        let mut declared: Vec<(String, String)> = table
             .lines()
             .map(|line| line.trim().trim_end_matches(','))
             .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
@@ -800,6 +799,30 @@ mod tests {
                 (name.to_owned(), kind.to_owned())
             })
             .collect();
+        // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN`.
+        for later in [include_str!("../../deploy/clickhouse/0005_wide_money.sql")] {
+            for statement in later
+                .lines()
+                .filter(|line| line.starts_with("ALTER TABLE kpi "))
+            {
+                for change in statement
+                    .trim_end_matches(';')
+                    .split("MODIFY COLUMN ")
+                    .skip(1)
+                {
+                    let (name, kind) = change
+                        .trim()
+                        .trim_end_matches(',')
+                        .split_once(' ')
+                        .expect("name type");
+                    let column = declared
+                        .iter_mut()
+                        .find(|(declared, _)| declared == name)
+                        .expect("a declared column");
+                    column.1 = kind.to_owned();
+                }
+            }
+        }
         let mut expected: Vec<(String, String)> = KPI_COLUMNS
             .iter()
             .map(|(name, kind)| ((*name).to_owned(), kind.clickhouse().to_owned()))
@@ -828,7 +851,7 @@ mod tests {
                     .into_iter()
                     .collect();
                     values
-                        .into_decimal(18, 2)
+                        .into_decimal(MONEY_PRECISION, 2)
                         .expect("decimal")
                         .into_series()
                         .with_name(name.into())

@@ -1,7 +1,8 @@
 // Browser test of the web dashboard: drives Debian's Chromium with playwright-core.
 //
 //   node dashboard/tests/browser.mjs --base-url http://127.0.0.1:PORT --team T0001 \
-//        --expect expected.json --screenshot-dir DIR [--timeout-ms 120000] [--width 1440]
+//        --expect expected.json --screenshot-dir DIR [--timeout-ms 120000] [--width 1440] \
+//        [--sign-in NAME:PASSWORD]
 //
 // expected.json: the KPI month row of the team as the KPI store has it (contract column names),
 // optionally with the month row of one of its agents under "agent".
@@ -16,6 +17,7 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { credentials, signInWithPassword } from './signin.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -32,6 +34,8 @@ const shotDir = resolve(opt('screenshot-dir', 'dashboard-screenshots'));
 const timeout = Number(opt('timeout-ms', '120000'));
 const width = Number(opt('width', '1440'));
 const executablePath = opt('chromium', '/usr/bin/chromium');
+// A user who sees the whole organisation (headquarters), signed in first with the form.
+const signIn = credentials(opt('sign-in'));
 
 if (!baseUrl || !teamId || !expectFile) {
   console.error('usage: node browser.mjs --base-url URL --team TEAM_ID --expect FILE.json --screenshot-dir DIR');
@@ -164,27 +168,6 @@ const failedRequests = [];
 let context;
 
 async function main() {
-  // Where the team sits in the tree.
-  let meta;
-  try {
-    const res = await fetch(`${baseUrl}/api/meta`, { signal: AbortSignal.timeout(timeout) });
-    meta = await res.json();
-    check(res.ok, 'GET /api/meta', `status ${res.status}`);
-  } catch (e) {
-    check(false, 'GET /api/meta', e.message);
-    return;
-  }
-  let regionId = null;
-  let branchId = null;
-  for (const r of meta.tree ?? []) for (const b of r.branches ?? []) for (const tm of b.teams ?? []) {
-    if (tm.id === teamId) {
-      regionId = r.id;
-      branchId = b.id;
-    }
-  }
-  if (!check(regionId && branchId, `team ${teamId} in the tree of /api/meta`)) return;
-  check(expected.scope_id === undefined || expected.scope_id === teamId, 'expected file is for the team', `scope_id ${expected.scope_id}`);
-
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
@@ -210,6 +193,32 @@ async function main() {
     });
   };
   watch(page);
+
+  if (signIn) {
+    await signInWithPassword(page, baseUrl, signIn.user, signIn.password);
+    log(`signed in as ${signIn.user}`);
+  }
+
+  // Where the team sits in the tree (asked with the browser's session).
+  let meta;
+  try {
+    const res = await context.request.get(`${baseUrl}/api/meta`, { timeout });
+    check(res.ok(), 'GET /api/meta', `status ${res.status()}`);
+    meta = await res.json();
+  } catch (e) {
+    check(false, 'GET /api/meta', e.message);
+    return;
+  }
+  let regionId = null;
+  let branchId = null;
+  for (const r of meta.tree ?? []) for (const b of r.branches ?? []) for (const tm of b.teams ?? []) {
+    if (tm.id === teamId) {
+      regionId = r.id;
+      branchId = b.id;
+    }
+  }
+  if (!check(regionId && branchId, `team ${teamId} in the tree of /api/meta`)) return;
+  check(expected.scope_id === undefined || expected.scope_id === teamId, 'expected file is for the team', `scope_id ${expected.scope_id}`);
 
   // Overview → region → branch → team, by clicking rows.
   await page.goto(`${baseUrl}/`, { waitUntil: 'domcontentloaded', timeout });

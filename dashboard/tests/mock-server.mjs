@@ -3,6 +3,7 @@
 //
 //   node dashboard/tests/mock-server.mjs [--port 8787] [--host 127.0.0.1] [--live] [--delay MS]
 //
+//   GET /api/me                        -> a headquarters user (sees everything)
 //   GET /api/meta                      -> fixtures/meta.json
 //   GET /api/scope?scope=team&id=T0001 -> fixtures/scope-team-T0001.json
 //   anything unknown under /api/       -> 404 {"error": "..."}
@@ -63,10 +64,27 @@ async function fixture(name) {
 async function handleApi(url, res) {
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
   try {
+    if (url.pathname === '/api/me') {
+      // The mock serves a headquarters user who sees everything.
+      return sendJson(res, 200, {
+        user: 'mock-hq', method: 'password', role: 'headquarters', scope: { level: 'all', id: null },
+        home: null, agent_names: true, csrf: 'mock', idle_minutes: 30,
+      });
+    }
     if (url.pathname === '/api/meta') {
       const meta = await fixture('meta.json');
       if (live) meta.generated_at = nowStamp();
       return sendJson(res, 200, meta);
+    }
+    if (url.pathname === '/api/history') {
+      // The fixtures hold one run: its month, open.
+      const meta = await fixture('meta.json');
+      const month = String(meta.month_start ?? meta.as_of).slice(0, 7);
+      return sendJson(res, 200, {
+        latest: meta.as_of,
+        months: [{ month, as_of: meta.as_of, final: false }],
+        runs: [{ as_of: meta.as_of, month }],
+      });
     }
     if (url.pathname === '/api/scope') {
       const scope = url.searchParams.get('scope') ?? '';

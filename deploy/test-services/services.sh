@@ -5,23 +5,29 @@
 #     PLAINTEXT 127.0.0.1:19092, controller 127.0.0.1:19093
 #   - ClickHouse (Debian package), HTTP 127.0.0.1:18123, native TCP 127.0.0.1:19000,
 #     user aqs / password aqs-test
+#   - Keycloak (OpenID Connect provider, dev mode), HTTP 127.0.0.1:18180, realm aqs with
+#     the client aqs-dashboard and one user per dashboard role (keycloak-realm.json);
+#     started only when named: `start keycloak` (or `start kafka clickhouse keycloak`)
 #
-# Usage: services.sh start [kafka|clickhouse]...
-#        services.sh stop [kafka|clickhouse]...
-#        services.sh restart [kafka|clickhouse]...
-#        services.sh relaunch [kafka|clickhouse]...  (start again after a stop, keeping the data)
-#        services.sh pause kafka|clickhouse     (SIGSTOP: the service hangs, sockets stay open)
-#        services.sh resume kafka|clickhouse    (SIGCONT)
+# Usage: services.sh start [kafka|clickhouse|keycloak]...   (none named: kafka clickhouse)
+#        services.sh stop [kafka|clickhouse|keycloak]...    (none named: all three)
+#        services.sh restart [kafka|clickhouse|keycloak]...
+#        services.sh relaunch [kafka|clickhouse|keycloak]...  (start again after a stop, keeping the data)
+#        services.sh pause kafka|clickhouse|keycloak  (SIGSTOP: the service hangs, sockets stay open)
+#        services.sh resume kafka|clickhouse|keycloak (SIGCONT)
 #        services.sh status
 #        services.sh env
 #
 # AQS_SERVICES_DIR (default /tmp/aqs-services): configs, data, logs, pid files and the
 #   env file. A service's folder in it is wiped whenever that service is started, so
 #   every run begins from empty state.
-# AQS_CACHE_DIR (default ~/.cache/aqs): Kafka jars and the Maven repository they were
-#   resolved through; kept across runs so a warm start needs no network.
+# AQS_CACHE_DIR (default ~/.cache/aqs): Kafka jars, the Keycloak distribution and the
+#   Maven repository they were resolved through; kept across runs so a warm start needs
+#   no network.
 # AQS_KAFKA_PORT, AQS_KAFKA_CONTROLLER_PORT, AQS_CLICKHOUSE_HTTP_PORT,
-#   AQS_CLICKHOUSE_TCP_PORT: the ports (defaults below). Fault tests start a private pair
+#   AQS_CLICKHOUSE_TCP_PORT, AQS_KEYCLOAK_PORT: the ports (defaults below).
+# AQS_KEYCLOAK_JAVA_HOME (default /usr/lib/jvm/temurin-25-jdk-amd64): Keycloak 26 needs
+#   Java 21 or newer. Fault tests start a private pair
 #   on other ports, in a services dir of their own, so that stopping or hanging it
 #   disturbs no other test.
 # See README.md beside this file.
@@ -35,8 +41,11 @@ AQS_CACHE_DIR=$(realpath -m "${AQS_CACHE_DIR:-${HOME:-/root}/.cache/aqs}")
 KAFKA_VERSION=${AQS_KAFKA_VERSION:-4.4.0}
 # Must match the log4j-core that kafka_2.13 pulls in (2.25.5 for Kafka 4.4.0).
 LOG4J_VERSION=${AQS_LOG4J_VERSION:-2.25.5}
+KEYCLOAK_VERSION=${AQS_KEYCLOAK_VERSION:-26.7.3}
+KEYCLOAK_JAVA_HOME=${AQS_KEYCLOAK_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 KAFKA_START_TIMEOUT=${AQS_KAFKA_START_TIMEOUT:-120}
 CLICKHOUSE_START_TIMEOUT=${AQS_CLICKHOUSE_START_TIMEOUT:-60}
+KEYCLOAK_START_TIMEOUT=${AQS_KEYCLOAK_START_TIMEOUT:-180}
 STOP_TIMEOUT=15
 
 # Loopback only; the env file (read by the Rust code) names the ports chosen.
@@ -44,13 +53,19 @@ readonly HOST=127.0.0.1
 readonly KAFKA_PORT=${AQS_KAFKA_PORT:-19092} KAFKA_CONTROLLER_PORT=${AQS_KAFKA_CONTROLLER_PORT:-19093}
 readonly CH_HTTP_PORT=${AQS_CLICKHOUSE_HTTP_PORT:-18123} CH_TCP_PORT=${AQS_CLICKHOUSE_TCP_PORT:-19000}
 readonly CH_USER=aqs CH_PASSWORD=aqs-test
+readonly KC_PORT=${AQS_KEYCLOAK_PORT:-18180} KC_REALM=aqs
 
 KAFKA_HOME=$AQS_CACHE_DIR/kafka-$KAFKA_VERSION
 KAFKA_LIBS=$KAFKA_HOME/libs
 KAFKA_DIR=$AQS_SERVICES_DIR/kafka
 CH_DIR=$AQS_SERVICES_DIR/clickhouse
+KEYCLOAK_HOME=$AQS_CACHE_DIR/keycloak-$KEYCLOAK_VERSION
+KC_DIR=$AQS_SERVICES_DIR/keycloak
 ENV_FILE=$AQS_SERVICES_DIR/env
-ALL_SERVICES=(kafka clickhouse)
+# Started when no service is named; Keycloak (slow to start, needed by the sign-in tests
+# only) starts when named.
+DEFAULT_SERVICES=(kafka clickhouse)
+ALL_SERVICES=(kafka clickhouse keycloak)
 
 SUDO=
 if [[ $EUID -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
@@ -82,6 +97,7 @@ log_files() {
     case $1 in
         kafka) echo "$KAFKA_DIR/kafka.log $KAFKA_DIR/kafka.out" ;;
         clickhouse) echo "$CH_DIR/clickhouse-server.err.log $CH_DIR/clickhouse-server.log $CH_DIR/clickhouse.out" ;;
+        keycloak) echo "$KC_DIR/keycloak.out" ;;
     esac
 }
 # A string that only the process we launched has on its command line, so that a
@@ -90,12 +106,14 @@ cmdline_marker() {
     case $1 in
         kafka) echo "kafka.Kafka $KAFKA_DIR/server.properties" ;;
         clickhouse) echo "--config-file=$CH_DIR/config.xml" ;;
+        keycloak) echo "-Dkc.home.dir=$KC_DIR/dist" ;;
     esac
 }
 endpoint() {
     case $1 in
         kafka) echo "$HOST:$KAFKA_PORT" ;;
         clickhouse) echo "http://$HOST:$CH_HTTP_PORT" ;;
+        keycloak) echo "http://$HOST:$KC_PORT/realms/$KC_REALM" ;;
     esac
 }
 
@@ -116,6 +134,7 @@ ports_of() {
     case $1 in
         kafka) echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT" ;;
         clickhouse) echo "$CH_HTTP_PORT $CH_TCP_PORT" ;;
+        keycloak) echo "$KC_PORT" ;;
     esac
 }
 
@@ -124,6 +143,7 @@ answers() {
     case $1 in
         kafka) port_open "$KAFKA_PORT" ;;
         clickhouse) curl -sf --max-time 2 "http://$HOST:$CH_HTTP_PORT/ping" >/dev/null 2>&1 ;;
+        keycloak) curl -sf --max-time 2 "http://$HOST:$KC_PORT/realms/$KC_REALM/.well-known/openid-configuration" >/dev/null 2>&1 ;;
     esac
 }
 
@@ -147,7 +167,7 @@ print_log_tail() {
 check_services() {
     local s
     for s in "$@"; do
-        case $s in kafka | clickhouse) ;; *) die "unknown service '$s' (expected kafka or clickhouse)" ;; esac
+        case $s in kafka | clickhouse | keycloak) ;; *) die "unknown service '$s' (expected kafka, clickhouse or keycloak)" ;; esac
     done
 }
 
@@ -171,6 +191,10 @@ export AQS_CLICKHOUSE_URL=http://$HOST:$CH_HTTP_PORT
 export AQS_CLICKHOUSE_USER=$CH_USER
 export AQS_CLICKHOUSE_PASSWORD=$CH_PASSWORD
 EOF
+    # Only while it runs: the sign-in tests skip (or fail in CI) without it.
+    if pid_of keycloak >/dev/null; then
+        echo "export AQS_KEYCLOAK_URL=http://$HOST:$KC_PORT" >>"$ENV_FILE.tmp"
+    fi
     mv -f "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
@@ -398,6 +422,72 @@ wait_clickhouse() {
     log "clickhouse ready on http://$HOST:$CH_HTTP_PORT (tcp $CH_TCP_PORT, pid $pid) in $(since "$CH_LAUNCHED_US") after launch"
 }
 
+# ---------------------------------------------------------------- keycloak
+
+# The distribution zip from Maven Central, unpacked once into the cache; a marker written
+# after a complete unpack makes later starts skip Maven and unzip.
+ensure_keycloak() {
+    local t marker=$KEYCLOAK_HOME/.complete zip
+    t=$(now_us)
+    [[ -x $KEYCLOAK_JAVA_HOME/bin/java ]] ||
+        die "Keycloak $KEYCLOAK_VERSION needs Java 21+: $KEYCLOAK_JAVA_HOME/bin/java not found (set AQS_KEYCLOAK_JAVA_HOME)"
+    if [[ -f $marker ]]; then
+        log "keycloak $KEYCLOAK_VERSION cached in $KEYCLOAK_HOME in $(since "$t")"
+        return
+    fi
+    command -v mvn >/dev/null 2>&1 || die "mvn not found; install Maven (apt-get install maven)"
+    command -v unzip >/dev/null 2>&1 || die "unzip not found (apt-get install unzip)"
+    log "resolving keycloak $KEYCLOAK_VERSION from Maven Central ..."
+    rm -rf "$KEYCLOAK_HOME" "$KEYCLOAK_HOME.tmp"
+    mkdir -p "$KEYCLOAK_HOME.tmp"
+    if ! mvn -B -q -Dmaven.repo.local="$AQS_CACHE_DIR/m2" dependency:copy \
+        -Dartifact="org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+        -DoutputDirectory="$KEYCLOAK_HOME.tmp" >"$AQS_CACHE_DIR/mvn-keycloak.log" 2>&1; then
+        tail -n 40 "$AQS_CACHE_DIR/mvn-keycloak.log" >&2
+        die "could not resolve org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip"
+    fi
+    zip=$KEYCLOAK_HOME.tmp/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip
+    (cd "$KEYCLOAK_HOME.tmp" && unzip -q "$zip" && rm -f "$zip") || die "could not unpack $zip"
+    [[ -x $KEYCLOAK_HOME.tmp/keycloak-$KEYCLOAK_VERSION/bin/kc.sh ]] || die "no bin/kc.sh in the keycloak distribution"
+    mv "$KEYCLOAK_HOME.tmp/keycloak-$KEYCLOAK_VERSION" "$KEYCLOAK_HOME"
+    rm -rf "$KEYCLOAK_HOME.tmp"
+    echo "keycloak $KEYCLOAK_VERSION" >"$marker"
+    log "keycloak $KEYCLOAK_VERSION resolved and unpacked in $(since "$t")"
+}
+
+# Each services dir runs its own copy of the distribution: Keycloak keeps its database
+# (dev-file H2) and its build under its home folder.
+start_keycloak() {
+    if [[ ${KEEP_DATA:-0} != 1 || ! -d $KC_DIR/dist ]]; then
+        rm -rf -- "$KC_DIR"
+        mkdir -p "$KC_DIR"
+        cp -a "$KEYCLOAK_HOME" "$KC_DIR/dist"
+        rm -f "$KC_DIR/dist/.complete"
+        mkdir -p "$KC_DIR/dist/data/import"
+        cp "$HERE/keycloak-realm.json" "$KC_DIR/dist/data/import/aqs-realm.json"
+    fi
+    KC_LAUNCHED_US=$(now_us)
+    launch "$KC_DIR/keycloak.out" "$(pid_file keycloak)" \
+        env JAVA_HOME="$KEYCLOAK_JAVA_HOME" JAVA_OPTS_KC_HEAP="-Xms64m -Xmx512m" \
+        KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD=aqs-test-admin \
+        "$KC_DIR/dist/bin/kc.sh" start-dev --http-host="$HOST" --http-port="$KC_PORT" \
+        --import-realm
+    LAUNCHED+=(keycloak)
+}
+
+wait_keycloak() {
+    local pid deadline
+    pid=$(<"$(pid_file keycloak)")
+    deadline=$(( $(date +%s) + KEYCLOAK_START_TIMEOUT ))
+    until answers keycloak; do
+        kill -0 "$pid" 2>/dev/null || service_failed keycloak "the server exited during startup"
+        (( $(date +%s) < deadline )) ||
+            service_failed keycloak "$(endpoint keycloak) did not answer within ${KEYCLOAK_START_TIMEOUT}s"
+        sleep 0.5
+    done
+    log "keycloak ready on http://$HOST:$KC_PORT (realm $KC_REALM, pid $pid) in $(since "$KC_LAUNCHED_US") after launch"
+}
+
 # ---------------------------------------------------------------- start / stop
 
 LAUNCHED=()
@@ -457,7 +547,7 @@ on_start_exit() {
 
 cmd_start() {
     local services=("$@") todo=() s pid port t_total
-    [[ ${#services[@]} -gt 0 ]] || services=("${ALL_SERVICES[@]}")
+    [[ ${#services[@]} -gt 0 ]] || services=("${DEFAULT_SERVICES[@]}")
     check_services "${services[@]}"
     check_dirs
     take_lock
@@ -488,19 +578,22 @@ cmd_start() {
         case $s in
             kafka) ensure_kafka_libs; ensure_ready_check ;;
             clickhouse) ensure_clickhouse ;;
+            keycloak) ensure_keycloak ;;
         esac
     done
     for s in "${todo[@]}"; do
         case $s in
             kafka) start_kafka ;;
             clickhouse) start_clickhouse ;;
+            keycloak) start_keycloak ;;
         esac
     done
-    for s in clickhouse kafka; do
+    for s in clickhouse kafka keycloak; do
         [[ " ${todo[*]} " == *" $s "* ]] || continue
         case $s in
             kafka) wait_kafka ;;
             clickhouse) wait_clickhouse ;;
+            keycloak) wait_keycloak ;;
         esac
     done
 
@@ -522,7 +615,7 @@ cmd_stop() {
 # failure that timeouts (not connection errors) must catch.
 cmd_signal() {
     local signal=$1 s=${2:-} pid
-    [[ -n $s ]] || die "which service? (kafka or clickhouse)"
+    [[ -n $s ]] || die "which service? (kafka, clickhouse or keycloak)"
     check_services "$s"
     pid=$(pid_of "$s") || die "$s is not running (dir $AQS_SERVICES_DIR)"
     kill "-$signal" "$pid"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean machine: installs what the tests need, starts the real
-# Kafka and ClickHouse, runs every Rust test, then the end-to-end dashboard test of
-# `aqs up --demo` in headless Chromium; stops the services whatever happens. Every piece of
+# Kafka, ClickHouse and Keycloak once, runs every Rust test, then the end-to-end dashboard
+# test of `aqs up --demo` in headless Chromium (local users and SSO through Keycloak); stops
+# the services whatever happens. Every piece of
 # ClickHouse SQL the project ships also runs on a current ClickHouse engine (chdb), since the
 # server the tests use is an old release.
 #
@@ -24,11 +25,14 @@ prerequisites() {
     local missing=()
     [[ -x /usr/bin/chromium ]] || missing+=(chromium)
     fc-list 2>/dev/null | grep -qi 'noto.*cjk' || missing+=(fonts-noto-cjk)
+    command -v unzip >/dev/null 2>&1 || missing+=(unzip)   # the Keycloak distribution
     if ((${#missing[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+    # The browser test reads the exported workbooks with a real reader.
+    python3 -c 'import openpyxl' 2>/dev/null || python3 -m pip install -q openpyxl
     python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb
     [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
 }
@@ -38,7 +42,14 @@ dashboard_e2e() {
     AQS_BIN="$TARGET/debug/aqs" dashboard/tests/e2e.sh
 }
 
-timed "test prerequisites (chromium, fonts, duckdb, chdb, playwright-core)" prerequisites
+# Run again by with-services.sh once the services are up: the Rust tests and the browser
+# test share one start of the services (Keycloak alone takes about half a minute).
+if [[ ${1:-} == --services-up ]]; then
+    timed "Rust tests with real Kafka, ClickHouse and Keycloak" cargo test --locked --workspace --all-features
+    timed "dashboard end to end in Chromium" dashboard_e2e
+    exit 0
+fi
+
+timed "test prerequisites (chromium, fonts, unzip, duckdb, openpyxl, chdb, playwright-core)" prerequisites
 timed "ClickHouse SQL on a current engine (chdb)" python3 deploy/test-services/current_clickhouse.py
-timed "Rust tests with real Kafka and ClickHouse" "$HERE/with-services.sh" cargo test --locked --workspace --all-features
-timed "dashboard end to end in Chromium" dashboard_e2e
+timed "services up, then the tests" "$HERE/with-services.sh" "$0" --services-up

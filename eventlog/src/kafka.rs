@@ -55,8 +55,8 @@ mod transactional;
 pub use transactional::TransactionalKafkaLog;
 
 use crate::{
-    AppendOutcome, DeadLetter, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions,
-    RecordPosition, Stream,
+    AppendOutcome, DeadLetter, DeadLetterLimits, EventLog, LogConsumer, LogError, LogRecord,
+    PartitionId, Positions, RecordPosition, Stream,
 };
 
 /// Default name of the events topic.
@@ -70,8 +70,8 @@ pub const DEFAULT_PROJECTOR_GROUP: &str = "aqs-projector";
 /// Default bound on waiting for the broker, in milliseconds.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 10_000;
 
-/// Dead letters are kept 90 days (as `deploy/kafka/create-topics.sh` creates them).
-const DEAD_LETTER_RETENTION_MS: &str = "7776000000";
+/// Dead-letter records produced and acknowledged at a time, in bytes of their JSON.
+const DEAD_LETTER_CHUNK_BYTES: usize = 1024 * 1024;
 /// Extra wait for delivery reports beyond the message timeout, after which `append` gives up
 /// on its own (librdkafka reports every message by then; this is a second bound).
 const DELIVERY_GRACE: Duration = Duration::from_secs(2);
@@ -170,6 +170,10 @@ pub struct KafkaConfig {
         default_value_t = 10_000
     )]
     pub session_timeout_ms: u64,
+    /// How long and how much the dead letters are kept: the retention of the dead-letter
+    /// topic created here (and the bounds of the embedded log's dead letters).
+    #[command(flatten)]
+    pub dead_letters: DeadLetterLimits,
 }
 
 impl Default for KafkaConfig {
@@ -185,6 +189,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: DEFAULT_MESSAGE_TIMEOUT_MS,
             address_family: AddressFamily::default(),
             session_timeout_ms: 10_000,
+            dead_letters: DeadLetterLimits::default(),
         }
     }
 }
@@ -324,22 +329,21 @@ impl KafkaLog {
     }
 
     /// Produces the records and waits until each is acknowledged; their partitions and
-    /// offsets in order. Fails as a whole when any is not acknowledged in time.
-    fn produce(&self, records: &[Outgoing<'_>]) -> Result<Vec<(i32, u64)>, LogError> {
+    /// offsets in order. Fails as a whole when any is not acknowledged in time. Each payload
+    /// is freed once the client has taken its copy, so a batch is not held twice.
+    fn produce(&self, records: Vec<Outgoing<'_>>) -> Result<Vec<(i32, u64)>, LogError> {
         let (generation, producer) = {
             let current = self.producer.read().unwrap_or_else(PoisonError::into_inner);
             (current.0, current.1.clone())
         };
+        let count = records.len();
         deliver(&producer, records, self.config.message_timeout()).map_err(|undelivered| {
             match undelivered {
-                Undelivered::Failed { index, error } => self.failed(
-                    generation,
-                    &producer,
-                    records[index].topic,
+                Undelivered::Failed {
                     index,
-                    records.len(),
-                    &error,
-                ),
+                    topic,
+                    error,
+                } => self.failed(generation, &producer, &topic, index, count, &error),
                 Undelivered::Unacknowledged(why) => LogError::Unavailable(why),
             }
         })
@@ -394,8 +398,12 @@ fn record_error(topic: &str, index: usize, error: &KafkaError) -> LogError {
 
 /// Why a batch was not delivered.
 enum Undelivered {
-    /// Record `index` was refused or failed.
-    Failed { index: usize, error: KafkaError },
+    /// Record `index` (to `topic`) was refused or failed.
+    Failed {
+        index: usize,
+        topic: String,
+        error: KafkaError,
+    },
     /// Some records were not acknowledged in time (or got no report).
     Unacknowledged(String),
 }
@@ -404,13 +412,16 @@ enum Undelivered {
 /// and a grace period); their partitions and offsets in order.
 fn deliver(
     producer: &ThreadedProducer<DeliveryContext>,
-    records: &[Outgoing<'_>],
+    records: Vec<Outgoing<'_>>,
     timeout: Duration,
 ) -> Result<Vec<(i32, u64)>, Undelivered> {
     let started = Instant::now();
     let deadline = started + timeout + DELIVERY_GRACE;
     let (reply, replies) = mpsc::channel();
-    for (index, outgoing) in records.iter().enumerate() {
+    // Each payload is freed once the client has taken its copy, so a batch is not held twice.
+    let topics: Vec<&str> = records.iter().map(|outgoing| outgoing.topic).collect();
+    let count = records.len();
+    for (index, outgoing) in records.into_iter().enumerate() {
         let opaque = Box::new(Delivery {
             index,
             reply: reply.clone(),
@@ -432,14 +443,20 @@ fn deliver(
                     record = back;
                     thread::sleep(QUEUE_FULL_PAUSE);
                 }
-                Err((error, _)) => return Err(Undelivered::Failed { index, error }),
+                Err((error, _)) => {
+                    return Err(Undelivered::Failed {
+                        index,
+                        topic: topics[index].to_owned(),
+                        error,
+                    });
+                }
             }
         }
     }
     drop(reply);
 
-    let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; records.len()];
-    let mut missing = records.len();
+    let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; count];
+    let mut missing = count;
     while missing > 0 {
         let left = deadline.saturating_duration_since(Instant::now());
         match replies.recv_timeout(left) {
@@ -447,36 +464,40 @@ fn deliver(
                 let Ok(offset) = u64::try_from(offset) else {
                     return Err(Undelivered::Unacknowledged(format!(
                         "{}: acknowledged without an offset",
-                        records[index].topic
+                        topics[index]
                     )));
                 };
                 if acknowledged[index].replace((partition, offset)).is_none() {
                     missing -= 1;
                 }
             }
-            Ok((index, Err(error))) => return Err(Undelivered::Failed { index, error }),
+            Ok((index, Err(error))) => {
+                return Err(Undelivered::Failed {
+                    index,
+                    topic: topics[index].to_owned(),
+                    error,
+                });
+            }
             Err(RecvTimeoutError::Timeout) => {
                 warn!(
-                    records = records.len(),
+                    records = count,
                     unacknowledged = missing,
                     waited_ms = started.elapsed().as_millis() as u64,
                     "kafka did not acknowledge the batch in time"
                 );
                 return Err(Undelivered::Unacknowledged(format!(
-                    "{missing} of {} records not acknowledged within {timeout:?}",
-                    records.len()
+                    "{missing} of {count} records not acknowledged within {timeout:?}"
                 )));
             }
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(Undelivered::Unacknowledged(format!(
-                    "{missing} of {} records got no delivery report",
-                    records.len()
+                    "{missing} of {count} records got no delivery report"
                 )));
             }
         }
     }
     debug!(
-        records = records.len(),
+        records = count,
         micros = started.elapsed().as_micros() as u64,
         "batch acknowledged"
     );
@@ -540,7 +561,7 @@ impl EventLog for KafkaLog {
             return Ok(Vec::new());
         }
         let (targets, records) = event_records(&self.config, events)?;
-        let acknowledged = self.produce(&records)?;
+        let acknowledged = self.produce(records)?;
         Ok(record_positions(targets, acknowledged)?
             .into_iter()
             .map(|position| AppendOutcome::Appended {
@@ -550,22 +571,29 @@ impl EventLog for KafkaLog {
             .collect())
     }
 
+    /// Produced a few records at a time ([`DEAD_LETTER_CHUNK_BYTES`]): a record is several
+    /// times the size of its letter (the body is a JSON array of numbers), and the client
+    /// copies it again, so a large batch of letters at once would cost many times its size.
     fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError> {
-        if letters.is_empty() {
-            return Ok(());
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        for letter in letters {
+            let payload = serde_json::to_vec(letter)?;
+            bytes += payload.len();
+            records.push(Outgoing {
+                topic: &self.config.dead_letter_topic,
+                partition: None,
+                key: letter.event_id.as_deref().map(str::as_bytes),
+                payload,
+            });
+            if bytes >= DEAD_LETTER_CHUNK_BYTES {
+                self.produce(std::mem::take(&mut records))?;
+                bytes = 0;
+            }
         }
-        let records = letters
-            .iter()
-            .map(|letter| {
-                Ok(Outgoing {
-                    topic: &self.config.dead_letter_topic,
-                    partition: None,
-                    key: letter.event_id.as_deref().map(str::as_bytes),
-                    payload: serde_json::to_vec(letter)?,
-                })
-            })
-            .collect::<Result<Vec<_>, LogError>>()?;
-        self.produce(&records)?;
+        if !records.is_empty() {
+            self.produce(records)?;
+        }
         Ok(())
     }
 
@@ -663,6 +691,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
         .saturating_sub(1)
         .max(1)
         .to_string();
+    let dead_letter_retention_ms = config.dead_letters.retention_ms();
+    let dead_letter_retention_bytes = config.dead_letters.max_bytes.to_string();
+    let dead_letter_segment_bytes = config.dead_letters.segment_bytes();
     let wanted = [
         NewTopic::new(&config.events_topic, partitions, replication())
             .set("cleanup.policy", "delete")
@@ -676,8 +707,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
             .set("min.insync.replicas", &min_insync),
         NewTopic::new(&config.dead_letter_topic, 1, replication())
             .set("cleanup.policy", "delete")
-            .set("retention.ms", DEAD_LETTER_RETENTION_MS)
-            .set("retention.bytes", "-1")
+            .set("retention.ms", &dead_letter_retention_ms)
+            .set("retention.bytes", &dead_letter_retention_bytes)
+            .set("segment.bytes", &dead_letter_segment_bytes)
             .set("min.insync.replicas", &min_insync),
     ];
     let missing: Vec<&NewTopic<'_>> = wanted
@@ -751,6 +783,9 @@ fn provision(config: &KafkaConfig) -> Result<(), LogError> {
         }
     }
     warn_on_finite_retention(&admin, &preexisting, timeout);
+    if existing.contains(config.dead_letter_topic.as_str()) {
+        warn_on_unbounded_dead_letters(&admin, &config.dead_letter_topic, timeout);
+    }
     Ok(())
 }
 
@@ -838,6 +873,38 @@ fn warn_on_finite_retention<C: ClientContext>(
                 cleanup_policy,
                 "kafka topic is a source of truth but may lose records; \
                  set retention.ms=-1, retention.bytes=-1, cleanup.policy=delete"
+            );
+        }
+    }
+}
+
+/// A warning for a dead-letter topic made elsewhere (or before its bounds existed) that
+/// keeps records without a bound on their age or their bytes.
+fn warn_on_unbounded_dead_letters<C: ClientContext>(
+    admin: &AdminClient<C>,
+    topic: &str,
+    timeout: Duration,
+) {
+    let resources = [ResourceSpecifier::Topic(topic)];
+    let options = AdminOptions::new().request_timeout(Some(timeout));
+    let Some(Ok(results)) = block_on_until(
+        admin.describe_configs(&resources, &options),
+        Instant::now() + timeout,
+    ) else {
+        debug!("could not read the retention of the dead-letter topic");
+        return;
+    };
+    for resource in results.into_iter().flatten() {
+        let value = |name: &str| resource.get(name).and_then(|entry| entry.value.clone());
+        let retention_ms = value("retention.ms").unwrap_or_default();
+        let retention_bytes = value("retention.bytes").unwrap_or_default();
+        if retention_ms == "-1" || retention_bytes == "-1" {
+            warn!(
+                topic,
+                retention_ms,
+                retention_bytes,
+                "the dead-letter topic may grow without bound; give it a retention.ms and a \
+                 retention.bytes (kafka-configs.sh --alter --entity-type topics --add-config)"
             );
         }
     }
@@ -1671,6 +1738,16 @@ mod tests {
                 "address_family",
                 Some("v4".into()),
                 "AQS_KAFKA_ADDRESS_FAMILY",
+            ),
+            (
+                "max_age_days",
+                Some("90".into()),
+                "AQS_DEAD_LETTER_MAX_AGE_DAYS",
+            ),
+            (
+                "max_bytes",
+                Some("1073741824".into()),
+                "AQS_DEAD_LETTER_MAX_BYTES",
             ),
         ];
         for (id, default, env) in expected {

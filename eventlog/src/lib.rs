@@ -10,8 +10,11 @@
 //! - [`kafka::TransactionalKafkaLog`]: Kafka appends as transactions ([`TransactionalLog`]),
 //!   for a writer that must know whether a batch it lost track of was written.
 
+pub mod dead_letters;
 pub mod kafka;
 pub mod sqlite;
+
+pub use dead_letters::{DeadLetterDrops, DeadLetterLimits};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -143,6 +146,11 @@ pub trait EventLog: Send + Sync {
     fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError>;
     /// Partitions of the `events` stream.
     fn partitions(&self) -> u32;
+    /// Dead letters this log dropped to stay within its limits since it was opened (none
+    /// where the store drops them itself, as Kafka's retention does).
+    fn dead_letter_drops(&self) -> DeadLetterDrops {
+        DeadLetterDrops::default()
+    }
 }
 
 /// Where one appended record lies in the log.

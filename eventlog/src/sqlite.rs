@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aqs_schemas::Event;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::dead_letters::{self, DeadLetterDrops, DeadLetterLimits, DropCounters};
 use crate::{
     AppendOutcome, DeadLetter, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions,
     Stream,
@@ -92,6 +93,8 @@ pub struct SqliteLog {
     path: PathBuf,
     writer: Mutex<Connection>,
     partitions: u32,
+    dead_letter_limits: DeadLetterLimits,
+    dead_letter_drops: DropCounters,
 }
 
 impl SqliteLog {
@@ -118,6 +121,7 @@ impl SqliteLog {
             );
         }
         connection.execute_batch(IDENTITY_INDEX)?;
+        dead_letters::prepare(&connection)?;
         let stored: Option<String> = connection
             .query_row(
                 "SELECT value FROM log_settings WHERE key = 'partitions'",
@@ -144,7 +148,34 @@ impl SqliteLog {
             path,
             writer: Mutex::new(connection),
             partitions,
+            dead_letter_limits: DeadLetterLimits::default(),
+            dead_letter_drops: DropCounters::default(),
         })
+    }
+
+    /// Keeps the dead letters within `limits` (instead of the defaults) from now on, and
+    /// drops at once what they exclude.
+    pub fn with_dead_letter_limits(mut self, limits: DeadLetterLimits) -> Result<Self, LogError> {
+        self.dead_letter_limits = limits;
+        {
+            let mut writer = self
+                .writer
+                .lock()
+                .map_err(|_| LogError::Unavailable("log lock poisoned".into()))?;
+            let transaction = writer.transaction()?;
+            dead_letters::prune_now(&transaction, now_millis(), &limits, &self.dead_letter_drops)?;
+            transaction.commit()?;
+        }
+        Ok(self)
+    }
+
+    /// Bytes of the dead letters kept now.
+    pub fn dead_letter_bytes(&self) -> Result<u64, LogError> {
+        let writer = self
+            .writer
+            .lock()
+            .map_err(|_| LogError::Unavailable("log lock poisoned".into()))?;
+        dead_letters::stored_bytes(&writer)
     }
 
     pub fn path(&self) -> &Path {
@@ -277,27 +308,23 @@ impl EventLog for SqliteLog {
             .lock()
             .map_err(|_| LogError::Unavailable("log lock poisoned".into()))?;
         let transaction = writer.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO dead_letters (received_at, origin, event_id, body, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let received_at = now_millis();
-            for letter in letters {
-                insert.execute(params![
-                    received_at,
-                    letter.origin,
-                    letter.event_id,
-                    letter.body,
-                    letter.reason
-                ])?;
-            }
-        }
+        dead_letters::keep(
+            &transaction,
+            letters,
+            now_millis(),
+            &self.dead_letter_limits,
+            &self.dead_letter_drops,
+        )?;
         transaction.commit()?;
         Ok(())
     }
 
     fn partitions(&self) -> u32 {
         self.partitions
+    }
+
+    fn dead_letter_drops(&self) -> DeadLetterDrops {
+        self.dead_letter_drops.snapshot()
     }
 }
 

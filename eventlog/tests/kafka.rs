@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
 use aqs_eventlog::{
-    AppendOutcome, DeadLetter, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions,
-    Stream,
+    AppendOutcome, DeadLetter, DeadLetterLimits, EventLog, LogConsumer, LogError, LogRecord,
+    PartitionId, Positions, Stream,
 };
 use aqs_schemas::partition::partition_for_key;
 use aqs_schemas::{Decoder, Event};
@@ -475,6 +475,36 @@ fn two_consumers_split_the_partitions_and_the_survivor_takes_over_from_positions
         "exactly the events appended after the positions"
     );
     eprintln!("two_consumers_split...: {:?}", started.elapsed());
+}
+
+#[test]
+fn the_dead_letter_topic_is_created_bounded_by_age_and_bytes() {
+    let Some(kafka) = aqs_testkit::kafka() else {
+        return;
+    };
+    let config = KafkaConfig {
+        dead_letters: DeadLetterLimits {
+            max_age_days: 7,
+            max_bytes: 64 * 1024 * 1024,
+        },
+        ..config(&kafka, 1)
+    };
+    KafkaLog::connect(&config).expect("connect creates the topics");
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().expect("admin");
+    let topics = [ResourceSpecifier::Topic(&config.dead_letter_topic)];
+    let described =
+        block_on(admin.describe_configs(&topics, &AdminOptions::new())).expect("describe configs");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one topic")
+        .expect("topic config");
+    let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
+    assert_eq!(value("retention.ms").as_deref(), Some("604800000"));
+    assert_eq!(value("retention.bytes").as_deref(), Some("67108864"));
+    // Whole segments are deleted: a tenth of the bound keeps the topic near it.
+    assert_eq!(value("segment.bytes").as_deref(), Some("6710886"));
+    assert_eq!(value("cleanup.policy").as_deref(), Some("delete"));
 }
 
 #[test]

@@ -56,7 +56,8 @@ pub struct EventError {
     /// Stable, machine-readable reason, e.g. `missing`, `too_many_decimals`,
     /// `duplicate_key`, `too_many_problems` (the codes of the event schema), or one of
     /// `source_mismatch` (the event's `source` is not the token's), `not_granted` (the
-    /// token's source may not publish this class of events) and `conflict`.
+    /// token's source may not publish this class of events), `conflict`, `event_too_large`
+    /// and `too_many_errors` (the codes of ingest).
     pub code: String,
     /// The reason in words, for people.
     pub message: String,
@@ -80,12 +81,15 @@ impl EventError {
 
 impl From<&FieldError> for EventError {
     fn from(error: &FieldError) -> Self {
-        let mut details = match serde_json::to_value(error) {
-            Ok(Value::Object(map)) => map,
+        // A fresh map of the details only: one emptied by removals would keep its node
+        // (hundreds of bytes per error, for every problem of every rejected event).
+        let details = match serde_json::to_value(error) {
+            Ok(Value::Object(map)) => map
+                .into_iter()
+                .filter(|(key, _)| key != "field" && key != "code")
+                .collect(),
             _ => Map::new(),
         };
-        details.remove("field");
-        details.remove("code");
         Self {
             field: error.field.clone(),
             code: error.problem.code().to_owned(),
@@ -168,7 +172,8 @@ impl BatchAnswer {
 pub struct ErrorBody {
     /// Stable, machine-readable reason: `unauthorized`, `unsupported_media_type`,
     /// `malformed_body`, `malformed_query`, `empty_batch`, `body_too_large`,
-    /// `too_many_events`, `busy`, `unavailable`, `shutting_down`, `not_found`, `internal`.
+    /// `too_many_events`, `body_timeout`, `misdirected_request`, `busy`, `unavailable`,
+    /// `shutting_down`, `not_found`, `internal`.
     pub error: String,
     /// The reason in words, for people.
     pub message: String,

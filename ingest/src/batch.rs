@@ -40,6 +40,49 @@ pub struct Item<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Where an item lies in its body: owned, so that a body and its cuts can be kept apart
+/// (across an `await`) and put together again with [`ItemSpan::item`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSpan {
+    pub index: usize,
+    pub line: Option<u64>,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl ItemSpan {
+    /// The item of `body`, which must be the body it was cut from.
+    pub fn item<'a>(&self, body: &'a [u8]) -> Item<'a> {
+        Item {
+            index: self.index,
+            line: self.line,
+            bytes: &body[self.start..self.end],
+        }
+    }
+}
+
+/// Cuts `body` as [`split`] does, into spans.
+pub fn spans(
+    body: &[u8],
+    framing: Framing,
+    max_events: usize,
+) -> Result<Vec<ItemSpan>, FramingError> {
+    let base = body.as_ptr() as usize;
+    Ok(split(body, framing, max_events)?
+        .into_iter()
+        .map(|item| {
+            // Every item is a slice of the body.
+            let start = item.bytes.as_ptr() as usize - base;
+            ItemSpan {
+                index: item.index,
+                line: item.line,
+                start,
+                end: start + item.bytes.len(),
+            }
+        })
+        .collect())
+}
+
 /// Why a body could not be cut into events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FramingError {
@@ -187,6 +230,22 @@ mod tests {
                 (2, Some(5), b"{\"c\":3}")
             ]
         );
+    }
+
+    #[test]
+    fn spans_put_the_same_items_together_again() {
+        let body = b"\xef\xbb\xbf[ {\"a\":1}, {\"b\":[2]} ,3] ";
+        let items = split(body, Framing::JsonArray, 10).expect("ok");
+        let again: Vec<Item<'_>> = spans(body, Framing::JsonArray, 10)
+            .expect("ok")
+            .iter()
+            .map(|span| span.item(body))
+            .collect();
+        assert_eq!(again, items);
+        let lines = b"{\"a\":1}\r\n\n{\"c\":3}";
+        let spans = spans(lines, Framing::Ndjson, 10).expect("ok");
+        assert_eq!(spans[1].item(lines).bytes, b"{\"c\":3}");
+        assert_eq!(spans[1].line, Some(3));
     }
 
     #[test]

@@ -7,17 +7,24 @@
 //! - [`ndjson`]: reading NDJSON files line by line (`aqs validate`, `aqs import`).
 //! - [`server`]: the HTTP API (`aqs ingest`): [`server::app`], [`server::serve`].
 //! - [`config::IngestConfig`]: its settings; [`auth`]: per-source API tokens.
-//! - [`batch`] and [`intake`]: cutting a body into events, judging them, appending them.
+//! - [`body`], [`admission`]: reading a body within its bounds, and when it may be read.
+//! - [`batch`], [`event_limits`] and [`intake`]: cutting a body into events, judging them
+//!   within the bounds of one event, appending them.
 //! - [`dedup`]: exactly-once appends to Kafka under retries: transactions tied to an index
 //!   of the events appended, pruned after a retention ([`dedup::DedupConfig`]).
-//! - [`answer`]: what the API answers; [`metrics`], [`readiness`]: how it is watched.
+//! - [`answer`]: what the API answers; [`metrics`], [`readiness`], [`log_health`]: how it
+//!   is watched.
 
+pub mod admission;
 pub mod answer;
 pub mod auth;
 pub mod batch;
+pub mod body;
 pub mod config;
 pub mod dedup;
+pub mod event_limits;
 pub mod intake;
+pub mod log_health;
 pub mod metrics;
 pub mod ndjson;
 pub mod readiness;

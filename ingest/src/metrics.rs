@@ -6,6 +6,12 @@
 //! | `aqs_ingest_events_total` | counter | `outcome`: accepted, duplicate, conflict, rejected, skipped |
 //! | `aqs_ingest_append_seconds` | histogram | time of one append call to the log |
 //! | `aqs_ingest_in_flight_requests` | gauge | `POST /v1/events` requests being served |
+//! | `aqs_ingest_refused_requests_total` | counter | `reason`: which bound refused a batch |
+//! | `aqs_ingest_oversized_events_total` | counter | events rejected for their size, unread |
+//! | `aqs_ingest_body_budget_bytes` | gauge | `state`: `in_use`, `total` |
+//! | `aqs_ingest_misdirected_requests_total` | counter | requests naming a host not served (421) |
+//! | `aqs_ingest_open_connections`, `aqs_ingest_connections_*` | gauge, counters | see [`aqs_http::ConnectionStats`] |
+//! | `aqs_ingest_dead_letters_dropped_total`, `..._bytes_total` | counters | `reason`: `age`, `size` (embedded log) |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,7 +33,56 @@ pub const APPEND_BUCKETS: [f64; 14] = [
 ];
 
 /// Statuses listed from the start, so their series exist before the first such answer.
-const KNOWN_STATUSES: [u16; 9] = [200, 400, 401, 413, 415, 422, 429, 500, 503];
+const KNOWN_STATUSES: [u16; 10] = [200, 400, 401, 408, 413, 415, 422, 429, 500, 503];
+
+/// Why a batch request was refused by one of the service's bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// More than `--max-in-flight-requests` batches at once (429).
+    InFlight,
+    /// More than `--max-in-flight-per-source` batches of its source at once (429).
+    SourceInFlight,
+    /// No room in the body budget within `--budget-wait-ms` (429).
+    BodyBudget,
+    /// No append slot within `--queue-timeout-ms` (429).
+    AppendSlots,
+    /// The log was known to be down; refused without trying (503).
+    LogDown,
+    /// The body did not arrive within `--body-timeout-ms` (408).
+    BodyTimeout,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::InFlight,
+        Refusal::SourceInFlight,
+        Refusal::BodyBudget,
+        Refusal::AppendSlots,
+        Refusal::LogDown,
+        Refusal::BodyTimeout,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Refusal::InFlight => "in_flight",
+            Refusal::SourceInFlight => "source_in_flight",
+            Refusal::BodyBudget => "body_budget",
+            Refusal::AppendSlots => "append_slots",
+            Refusal::LogDown => "log_down",
+            Refusal::BodyTimeout => "body_timeout",
+        }
+    }
+}
+
+/// Figures of the server around the metrics of its requests, read when rendering.
+#[derive(Debug)]
+pub struct ServerFigures<'a> {
+    pub connections: &'a aqs_http::ConnectionStats,
+    pub misdirected: u64,
+    pub budget_in_use: usize,
+    pub budget_total: usize,
+    pub dead_letters: aqs_eventlog::DeadLetterDrops,
+}
 
 /// The counters of one server.
 #[derive(Debug)]
@@ -38,6 +93,8 @@ pub struct Metrics {
     append_count: AtomicU64,
     append_nanos: AtomicU64,
     in_flight: AtomicI64,
+    refused: [AtomicU64; Refusal::ALL.len()],
+    oversized_events: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -49,6 +106,8 @@ impl Default for Metrics {
             append_count: AtomicU64::new(0),
             append_nanos: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
+            refused: Default::default(),
+            oversized_events: AtomicU64::new(0),
         }
     }
 }
@@ -89,6 +148,21 @@ impl Metrics {
     pub fn in_flight(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self)
+    }
+
+    /// Counts one batch refused by a bound.
+    pub fn count_refusal(&self, refusal: Refusal) {
+        self.refused[refusal as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches refused so far by this bound.
+    pub fn refusals(&self, refusal: Refusal) -> u64 {
+        self.refused[refusal as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts events rejected for their size.
+    pub fn count_oversized(&self, events: u64) {
+        self.oversized_events.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Events counted so far with this outcome.
@@ -157,6 +231,67 @@ impl Metrics {
             out,
             "aqs_ingest_in_flight_requests {}",
             self.in_flight.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP aqs_ingest_refused_requests_total Event batch requests refused by a bound of \
+             the service, by reason.\n\
+             # TYPE aqs_ingest_refused_requests_total counter\n",
+        );
+        for refusal in Refusal::ALL {
+            let _ = writeln!(
+                out,
+                "aqs_ingest_refused_requests_total{{reason=\"{}\"}} {}",
+                refusal.as_str(),
+                self.refusals(refusal)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP aqs_ingest_oversized_events_total Events rejected unread for being over the \
+             size limit of one event.\n\
+             # TYPE aqs_ingest_oversized_events_total counter\n\
+             aqs_ingest_oversized_events_total {}",
+            self.oversized_events.load(Ordering::Relaxed)
+        );
+        out
+    }
+
+    /// [`Metrics::render`] followed by the server's own figures.
+    pub fn render_with(&self, server: &ServerFigures<'_>) -> String {
+        let mut out = self.render();
+        let _ = writeln!(
+            out,
+            "# HELP aqs_ingest_body_budget_bytes Request body bytes being read and judged \
+             (in_use) out of the budget (total).\n\
+             # TYPE aqs_ingest_body_budget_bytes gauge\n\
+             aqs_ingest_body_budget_bytes{{state=\"in_use\"}} {}\n\
+             aqs_ingest_body_budget_bytes{{state=\"total\"}} {}",
+            server.budget_in_use, server.budget_total
+        );
+        let _ = writeln!(
+            out,
+            "# HELP aqs_ingest_misdirected_requests_total Requests refused for naming a host \
+             the service does not answer to (421).\n\
+             # TYPE aqs_ingest_misdirected_requests_total counter\n\
+             aqs_ingest_misdirected_requests_total {}",
+            server.misdirected
+        );
+        server.connections.render("ingest", &mut out);
+        let drops = server.dead_letters;
+        let _ = writeln!(
+            out,
+            "# HELP aqs_ingest_dead_letters_dropped_total Dead letters the embedded log dropped \
+             to stay within its limits (AQS_DEAD_LETTER_MAX_AGE_DAYS, \
+             AQS_DEAD_LETTER_MAX_BYTES), oldest first.\n\
+             # TYPE aqs_ingest_dead_letters_dropped_total counter\n\
+             aqs_ingest_dead_letters_dropped_total{{reason=\"age\"}} {}\n\
+             aqs_ingest_dead_letters_dropped_total{{reason=\"size\"}} {}\n\
+             # HELP aqs_ingest_dead_letters_dropped_bytes_total Bytes of the dead letters \
+             dropped.\n\
+             # TYPE aqs_ingest_dead_letters_dropped_bytes_total counter\n\
+             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"age\"}} {}\n\
+             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"size\"}} {}",
+            drops.by_age, drops.by_size, drops.by_age_bytes, drops.by_size_bytes
         );
         out
     }

@@ -2,20 +2,23 @@
 //!
 //! [`app`] builds the router over an [`IngestState`]; [`serve`] runs it on a listener the
 //! caller bound (tests bind `127.0.0.1:0`) until the `shutdown` future completes, then stops
-//! accepting, lets the requests and appends in flight finish, and returns.
+//! accepting, lets the requests and appends in flight finish, and returns. Connections are
+//! served within the limits of [`aqs_http::serve`] (a cap, header and idle timeouts), and
+//! every request must name a host the service answers to ([`aqs_http::HostCheckLayer`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::{EventLog, LogError};
+use aqs_http::{AllowedHosts, ConnectionStats, HostCheckLayer};
 use aqs_schemas::Decoder;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -32,16 +35,17 @@ use utoipa::{IntoParams, Modify, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::admission::{BodyBudget, PER_EVENT_RESERVE_BYTES, SourceSlots};
 use crate::answer::{BatchAnswer, ErrorBody, EventError, EventResult, EventStatus, Health};
 use crate::auth::{Auth, bearer_token};
-use crate::batch::{Framing, FramingError, split};
-use crate::config::IngestConfig;
-use crate::intake::{Principal, judge, store};
-use crate::metrics::{Metrics, MetricsSource};
+use crate::batch::{Framing, FramingError, spans};
+use crate::body::{BodyError, declared_length, read_body};
+use crate::config::{ALLOWED_HOSTS_SETTING, IngestConfig};
+use crate::event_limits::{is_too_large, judge_bounded};
+use crate::intake::{Principal, store};
+use crate::log_health::{LogHealth, READY_TTL};
+use crate::metrics::{Metrics, MetricsSource, Refusal, ServerFigures};
 use crate::readiness::Readiness;
-
-/// How long a readiness answer is reused.
-const READINESS_TTL: Duration = Duration::from_secs(1);
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -51,7 +55,9 @@ pub struct IngestState {
 
 struct Shared {
     log: Arc<dyn EventLog>,
-    readiness: Arc<dyn Readiness>,
+    log_health: Arc<LogHealth>,
+    /// Checked by `/readyz` only, never to refuse batches.
+    downstream: Option<Arc<dyn Readiness>>,
     auth: Auth,
     config: IngestConfig,
     decoder: &'static Decoder,
@@ -59,12 +65,17 @@ struct Shared {
     appends: Arc<Semaphore>,
     /// Slots of event requests being served.
     requests: Arc<Semaphore>,
+    /// Slots of event requests being served, per source.
+    sources: SourceSlots,
+    /// Body bytes being read and judged.
+    budget: BodyBudget,
     metrics: Metrics,
     /// Metrics of components behind the log (the dedup index), rendered after the server's.
     metrics_sources: std::sync::RwLock<Vec<Arc<dyn MetricsSource>>>,
+    connections: Arc<ConnectionStats>,
+    host_check: HostCheckLayer,
     schemas: Bytes,
     schema_documents: BTreeMap<String, Bytes>,
-    readiness_cache: Mutex<Option<(Instant, Result<(), String>)>>,
     shutting_down: AtomicBool,
 }
 
@@ -94,23 +105,49 @@ impl IngestState {
                 (name.clone(), Bytes::from(rendered))
             })
             .collect();
+        let allowed = config.allowed_hosts().unwrap_or_else(|error| {
+            // The flags refuse such names; a config built in code falls back to the defaults.
+            error!(%error, "allowed hosts unusable; answering to localhost and IP addresses only");
+            AllowedHosts::default()
+        });
         Self {
             shared: Arc::new(Shared {
                 log,
-                readiness,
+                log_health: Arc::new(LogHealth::new(readiness)),
+                downstream: None,
                 auth,
                 decoder: Decoder::standard(),
                 appends: Arc::new(Semaphore::new(config.max_concurrent_appends)),
                 requests: Arc::new(Semaphore::new(config.max_in_flight_requests)),
-                config,
+                sources: SourceSlots::new(config.max_in_flight_per_source),
+                budget: BodyBudget::new(config.body_budget_bytes.max(config.max_body_bytes)),
                 metrics: Metrics::default(),
                 metrics_sources: std::sync::RwLock::new(Vec::new()),
+                connections: Arc::new(ConnectionStats::default()),
+                host_check: HostCheckLayer::new(allowed, ALLOWED_HOSTS_SETTING),
+                config,
                 schemas,
                 schema_documents,
-                readiness_cache: Mutex::new(None),
                 shutting_down: AtomicBool::new(false),
             }),
         }
+    }
+
+    /// The counts of the connections served.
+    pub fn connections(&self) -> &ConnectionStats {
+        &self.shared.connections
+    }
+
+    /// The metrics text of `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        let shared = &self.shared;
+        shared.metrics.render_with(&ServerFigures {
+            connections: &shared.connections,
+            misdirected: shared.host_check.refused(),
+            budget_in_use: shared.budget.in_use(),
+            budget_total: shared.budget.total(),
+            dead_letters: shared.log.dead_letter_drops(),
+        })
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -149,32 +186,30 @@ impl IngestState {
         matches!(finished, Ok(Ok(_)))
     }
 
+    /// `/readyz` also says what `downstream` says (in `aqs up`: whether the events taken
+    /// reach the ledgers), while batches keep being taken as long as the log is up: a
+    /// store behind the log that fails holds no event back.
+    pub fn with_downstream_readiness(mut self, downstream: Arc<dyn Readiness>) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.downstream = Some(downstream);
+        }
+        self
+    }
+
     async fn readiness(&self) -> Result<(), String> {
         if self.is_shutting_down() {
             return Err("shutting down".to_owned());
         }
-        {
-            let cache = self
-                .shared
-                .readiness_cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((at, result)) = &*cache
-                && at.elapsed() < READINESS_TTL
-            {
-                return result.clone();
+        self.shared.log_health.current(READY_TTL).await?;
+        match &self.shared.downstream {
+            Some(downstream) => {
+                let downstream = Arc::clone(downstream);
+                tokio::task::spawn_blocking(move || downstream.check())
+                    .await
+                    .unwrap_or_else(|e| Err(format!("readiness check failed: {e}")))
             }
+            None => Ok(()),
         }
-        let readiness = Arc::clone(&self.shared.readiness);
-        let result = tokio::task::spawn_blocking(move || readiness.check())
-            .await
-            .unwrap_or_else(|e| Err(format!("readiness check failed: {e}")));
-        *self
-            .shared
-            .readiness_cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), result.clone()));
-        result
     }
 }
 
@@ -210,9 +245,22 @@ impl ApiError {
             .retry_after(state.shared.config.retry_after_secs)
     }
 
-    fn busy(state: &IngestState, message: impl Into<String>) -> Self {
+    /// 429: a bound of the service is reached; counted by `refusal`.
+    fn busy(state: &IngestState, refusal: Refusal, message: impl Into<String>) -> Self {
+        state.shared.metrics.count_refusal(refusal);
         Self::new(StatusCode::TOO_MANY_REQUESTS, "busy", message)
             .retry_after(state.shared.config.retry_after_secs)
+    }
+
+    fn body_too_large(state: &IngestState) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "the body is over the limit of {} bytes; send smaller batches",
+                state.shared.config.max_body_bytes
+            ),
+        )
     }
 
     fn shutting_down(state: &IngestState) -> Self {
@@ -237,6 +285,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        // A request refused as a whole may leave its body unread, after which the connection
+        // cannot carry another request; saying so keeps clients from reusing it and failing.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -447,6 +500,7 @@ pub fn openapi_json() -> String {
 pub fn app(state: IngestState) -> Router {
     let (router, _) = routes(Some(&state)).split_for_parts();
     let openapi = Bytes::from(openapi_json());
+    let host_check = state.shared.host_check.clone();
     router
         .route(
             "/openapi.json",
@@ -458,30 +512,48 @@ pub fn app(state: IngestState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(state.shared.config.max_body_bytes))
         .with_state(state)
+        .layer(host_check)
 }
 
 /// Serves the API on `listener` until `shutdown` completes; then stops accepting
 /// connections, finishes the requests and appends in flight (bounded by the configured
 /// shutdown timeout) and returns. The log's writer has nothing left to flush then: an append
-/// returns only once the log acknowledged it.
+/// returns only once the log acknowledged it. While serving, the log's health is checked
+/// every second, so that batches are refused at once while the log is known to be down.
 pub async fn serve(
     listener: TcpListener,
     state: IngestState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let address = listener.local_addr()?;
-    let timeout = state.shared.config.shutdown_timeout();
-    info!(%address, "ingest API listening");
+    let config = &state.shared.config;
+    let timeout = config.shutdown_timeout();
+    let limits = config.connection_limits();
+    info!(
+        %address,
+        max_connections = limits.max_connections,
+        header_timeout_ms = config.header_timeout_ms,
+        idle_timeout_ms = config.idle_timeout_ms,
+        body_timeout_ms = config.body_timeout_ms,
+        body_budget_bytes = config.body_budget_bytes,
+        max_event_bytes = config.max_event_bytes,
+        "ingest API listening"
+    );
     let (fired, mut fired_seen) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(Arc::clone(&state.shared.log_health).watch(fired_seen.clone()));
     let signalled = state.clone();
-    let serving = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(async move {
+    let serving = aqs_http::serve(
+        listener,
+        app(state.clone()),
+        limits,
+        Arc::clone(&state.shared.connections),
+        async move {
             shutdown.await;
             signalled.begin_shutdown();
             info!("shutting down: no new connections; finishing the requests in flight");
             let _ = fired.send(true);
-        })
-        .into_future();
+        },
+    );
     let deadline = async move {
         if fired_seen.wait_for(|fired| *fired).await.is_err() {
             std::future::pending::<()>().await;
@@ -492,6 +564,7 @@ pub async fn serve(
         result = serving => result?,
         () = deadline => warn!(?timeout, "requests still in flight after the shutdown timeout; closing"),
     }
+    watcher.abort();
     let started = Instant::now();
     if state.drain(timeout).await {
         info!(
@@ -562,6 +635,7 @@ async fn track_events(State(state): State<IngestState>, request: Request, next: 
             }
             Err(_) => ApiError::busy(
                 &state,
+                Refusal::InFlight,
                 format!(
                     "more than {} batches in flight; retry later",
                     state.shared.config.max_in_flight_requests
@@ -592,7 +666,9 @@ async fn track_events(State(state): State<IngestState>, request: Request, next: 
 ///
 /// A 200 or 422 answer is final: what it reports as accepted or duplicate is durably in the
 /// log. Any other answer appended nothing reported: retry the whole batch after
-/// `Retry-After` (429, 503), or fix the request (400, 401, 413, 415).
+/// `Retry-After` (429, 503), send it faster or in smaller parts (408), or fix the request
+/// (400, 401, 413, 415, 421). An event over the size limit of one event is rejected in the
+/// answer (`event_too_large`) without being read.
 #[utoipa::path(
     post,
     path = "/v1/events",
@@ -611,13 +687,15 @@ async fn track_events(State(state): State<IngestState>, request: Request, next: 
         (status = 400, description = "The body is not a JSON array, the batch is empty, or the query is malformed; nothing appended", body = ErrorBody),
         (status = 401, description = "No token or an unknown token; nothing appended", body = ErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"aqs-ingest\"`"))),
+        (status = 408, description = "The body did not arrive within the body timeout (`body_timeout`); nothing appended: send it faster or in smaller batches", body = ErrorBody),
         (status = 413, description = "The body or the number of events is over the limit; nothing appended", body = ErrorBody),
         (status = 415, description = "The Content-Type is neither JSON nor NDJSON, or the body is compressed; nothing appended", body = ErrorBody),
+        (status = 421, description = "The request names a host (`Host`) the service does not answer to (`misdirected_request`); nothing appended", body = ErrorBody),
         (status = 422, description = "No event of the batch is in the log: all were rejected or conflict, or the batch was atomic and had a rejected event", body = BatchAnswer),
-        (status = 429, description = "Too many batches at once; nothing appended: retry after the delay", body = ErrorBody,
+        (status = 429, description = "Too many batches at once, of all sources or of this source, or no room for the body in the memory budget; nothing appended: retry after the delay", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 500, description = "An unexpected failure of the log; nothing reported as appended", body = ErrorBody),
-        (status = 503, description = "The log is unavailable, did not answer in time, or the service is shutting down; nothing reported as appended: retry the same batch after the delay", body = ErrorBody,
+        (status = 503, description = "The log is unavailable (known to be down: answered at once), did not answer in time, or the service is shutting down; nothing reported as appended: retry the same batch after the delay", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = [])),
@@ -627,9 +705,11 @@ async fn post_events(
     Authenticated(principal): Authenticated,
     BodyFraming(framing): BodyFraming,
     query: Result<Query<EventsQuery>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(StatusCode, axum::Json<BatchAnswer>), ApiError> {
     let started = Instant::now();
+    let shared = &state.shared;
+    let config = &shared.config;
     let Query(query) = query.map_err(|rejection| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -637,43 +717,77 @@ async fn post_events(
             rejection.body_text(),
         )
     })?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    // Known down: no use reading the body and waiting for the log's own timeout.
+    if let Some(reason) = shared.log_health.known_down() {
+        shared.metrics.count_refusal(Refusal::LogDown);
+        debug!(
+            source = principal.label(),
+            reason, "batch refused: the event log is down"
+        );
+        return Err(ApiError::unavailable(
+            &state,
+            format!("the event log is unavailable ({reason}); retry the same batch later"),
+        ));
+    }
+    let Some(_source_slot) = shared.sources.try_take(principal.label()) else {
+        return Err(ApiError::busy(
+            &state,
+            Refusal::SourceInFlight,
+            format!(
+                "source {:?} has {} batches in flight already; wait for their answers",
+                principal.label(),
+                shared.sources.per_source()
+            ),
+        ));
+    };
+
+    // Room for the body before it is read: a body without a length may be the largest.
+    let declared = declared_length(request.headers())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string()))?;
+    if declared.is_some_and(|length| length > config.max_body_bytes) {
+        return Err(ApiError::body_too_large(&state));
+    }
+    let reserved = declared.unwrap_or(config.max_body_bytes);
+    let Some(budget) = shared.budget.reserve(reserved, config.budget_wait()).await else {
+        return Err(ApiError::busy(
+            &state,
+            Refusal::BodyBudget,
+            "the service is reading as many bodies as its memory allows; retry later",
+        ));
+    };
+    let body = read_body(
+        request.into_body(),
+        declared,
+        config.max_body_bytes,
+        config.body_timeout(),
+    )
+    .await
+    .map_err(|error| match error {
+        BodyError::TooLarge { .. } => ApiError::body_too_large(&state),
+        BodyError::TooSlow { .. } => {
+            shared.metrics.count_refusal(Refusal::BodyTimeout);
+            warn!(source = principal.label(), "batch body too slow; cut");
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the body is over the limit of {} bytes; send smaller batches",
-                    state.shared.config.max_body_bytes
-                ),
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                error.to_string(),
             )
-        } else {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_body",
-                rejection.body_text(),
-            )
+        }
+        BodyError::Interrupted(_) | BodyError::BadLength => {
+            ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", error.to_string())
         }
     })?;
     let body_bytes = body.len();
 
-    // Cutting and judging: CPU work, on the blocking pool.
-    let max_events = state.shared.config.max_batch_events;
-    let decoder = state.shared.decoder;
-    let judging = principal.clone();
-    let judged = tokio::task::spawn_blocking(move || {
-        split(&body, framing, max_events).map(|items| judge(&items, &judging, decoder))
+    // Cutting, then judging: CPU work, on the blocking pool. Once the events are counted,
+    // their answers and dead letters get room in the budget too.
+    let max_events = config.max_batch_events;
+    let cut = tokio::task::spawn_blocking(move || {
+        spans(&body, framing, max_events).map(|spans| (body, spans))
     })
     .await
-    .map_err(|e| {
-        error!(error = %e, "judging a batch failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "judging the batch failed",
-        )
-    })?
-    .map_err(|e| match e {
+    .map_err(|e| internal("cutting the batch", &e))?;
+    let (body, spans) = cut.map_err(|e| match e {
         FramingError::Malformed(_) => {
             ApiError::new(StatusCode::BAD_REQUEST, "malformed_body", e.to_string())
         }
@@ -684,12 +798,41 @@ async fn post_events(
             e.to_string(),
         ),
     })?;
+    let per_event = spans.len().saturating_mul(PER_EVENT_RESERVE_BYTES);
+    let Some(event_budget) = shared
+        .budget
+        .reserve_more(&budget, per_event, config.budget_wait())
+        .await
+    else {
+        return Err(ApiError::busy(
+            &state,
+            Refusal::BodyBudget,
+            "the service is judging as many events as its memory allows; retry later",
+        ));
+    };
+    let max_event_bytes = config.max_event_bytes;
+    let decoder = shared.decoder;
+    let judging = principal.clone();
+    let judged = tokio::task::spawn_blocking(move || {
+        let items: Vec<_> = spans.iter().map(|span| span.item(&body)).collect();
+        judge_bounded(&items, &judging, decoder, max_event_bytes)
+    })
+    .await
+    .map_err(|e| internal("judging the batch", &e))?;
     let events = judged.len();
+    let oversized = judged.iter().filter(|j| is_too_large(j)).count();
+    if oversized > 0 {
+        shared.metrics.count_oversized(oversized as u64);
+        warn!(
+            source = principal.label(),
+            oversized, max_event_bytes, "events over the size limit rejected unread"
+        );
+    }
 
     // Appending: wait for a slot, then hand the batch to the log on the blocking pool.
     let slot = tokio::time::timeout(
-        state.shared.config.queue_timeout(),
-        Arc::clone(&state.shared.appends).acquire_owned(),
+        config.queue_timeout(),
+        Arc::clone(&shared.appends).acquire_owned(),
     )
     .await;
     let permit = match slot {
@@ -699,6 +842,7 @@ async fn post_events(
             debug!(source = principal.label(), events, "no append slot in time");
             return Err(ApiError::busy(
                 &state,
+                Refusal::AppendSlots,
                 "the event log is busy with other batches; retry later",
             ));
         }
@@ -706,11 +850,13 @@ async fn post_events(
     let appending = state.clone();
     let sender = principal.clone();
     let task = tokio::task::spawn_blocking(move || {
+        // The events stay in memory until the append ends, also after a timeout.
+        let _budget = (budget, event_budget);
         let _permit = permit;
         let shared = &appending.shared;
         store(&*shared.log, judged, query.atomic, &sender, &shared.metrics)
     });
-    let append_timeout = state.shared.config.append_timeout();
+    let append_timeout = config.append_timeout();
     let answer = match tokio::time::timeout(append_timeout, task).await {
         Ok(Ok(Ok(answer))) => answer,
         Ok(Ok(Err(error))) => return Err(log_failure(&state, &principal, events, &error)),
@@ -738,7 +884,7 @@ async fn post_events(
             ));
         }
     };
-    state.shared.metrics.count_events(&answer);
+    shared.metrics.count_events(&answer);
     let status = if answer.any_stored() {
         StatusCode::OK
     } else {
@@ -759,6 +905,15 @@ async fn post_events(
         "event batch answered"
     );
     Ok((status, axum::Json(answer)))
+}
+
+fn internal(what: &str, error: &tokio::task::JoinError) -> ApiError {
+    error!(%error, "{what} failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("{what} failed"),
+    )
 }
 
 fn log_failure(
@@ -890,7 +1045,7 @@ async fn readyz(State(state): State<IngestState>) -> (StatusCode, axum::Json<Hea
     ),
 )]
 async fn metrics(State(state): State<IngestState>) -> Response {
-    let mut text = state.shared.metrics.render();
+    let mut text = state.render_metrics();
     let sources = state
         .shared
         .metrics_sources

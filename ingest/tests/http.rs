@@ -411,6 +411,11 @@ async fn tokens_are_checked_before_anything_is_appended() {
         .post("/v1/events", None, Some("text/plain"), "x".repeat(100_000))
         .await;
     assert_eq!(unread.status, 401);
+    assert_eq!(
+        unread.header("connection"),
+        Some("close"),
+        "the unread body ends the connection, and the client is told so"
+    );
 
     // A valid token of another source: every event is refused, nothing appended.
     let other = server
@@ -531,6 +536,54 @@ async fn readiness_follows_the_log() {
             .is_some_and(|r| r.contains("event log"))
     );
     assert_eq!(server.get("/healthz").await.status, 200);
+    server.stop().await;
+}
+
+/// Readiness that answers only once opened: the state stays unknown until then.
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    inner: EmbeddedReadiness,
+}
+
+impl Readiness for Gate {
+    fn check(&self) -> Result<(), String> {
+        let mut open = self.open.lock().expect("lock");
+        while !*open {
+            open = self.opened.wait(open).expect("lock");
+        }
+        self.inner.check()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_tried_while_the_health_of_the_log_is_not_known_yet() {
+    trace();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(SqliteLog::open(dir.path().join("events.db"), 2).expect("log"));
+    let gate = Arc::new(Gate {
+        open: std::sync::Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+        inner: EmbeddedReadiness::new(log.path()),
+    });
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        Arc::clone(&gate) as Arc<dyn Readiness>,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    // The first check of the log has not answered: the batch goes to the log.
+    let reply = server.publish(WORKLOG.1, &visits("unknown", 3)).await;
+    assert_eq!(
+        (reply.status, reply.count("accepted")),
+        (200, 3),
+        "{}",
+        reply.body
+    );
+    assert_eq!(log.len().expect("len"), 3);
+    *gate.open.lock().expect("lock") = true;
+    gate.opened.notify_all();
     server.stop().await;
 }
 

@@ -353,3 +353,123 @@ async fn the_dedup_index_forgets_events_older_than_its_retention_and_shows_its_s
     assert_eq!(events["old-000"], 2, "appended again after the retention");
     assert_eq!(events["recent-000"], 1);
 }
+
+/// Forwards connections on `listener` to `target` until dropped (aborted).
+async fn forward(listener: tokio::net::TcpListener, target: String) {
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            return;
+        };
+        let target = target.clone();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
+async fn eventually_async<F, Fut>(what: &str, condition: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition().await {
+        assert!(Instant::now() < deadline, "not within 60 s: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn metric_line(metrics: &str, name: &str) -> Option<String> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name))
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_known_to_be_down_is_answered_503_at_once_and_used_again_once_back() {
+    trace();
+    let Some(kafka) = aqs_testkit::kafka() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The topics exist on the broker; the service reaches it through a port where nothing
+    // listens yet.
+    let config = kafka_config(kafka.brokers(), 2);
+    drop(
+        TransactionalKafkaLog::connect(&config, &unique_name("aqs-topics", '-'), 1)
+            .expect("topics created"),
+    );
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("address").port()
+    };
+    let away = KafkaConfig {
+        brokers: Some(format!("127.0.0.1:{port}")),
+        ..config.clone()
+    };
+    let (log, readiness) = dedup_log(&away, dir.path(), false);
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        readiness,
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    eventually_async("the service knows Kafka is down", || async {
+        server.get("/readyz").await.status == 503
+    })
+    .await;
+
+    let batch = visits("fast", 12);
+    let refused = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "unavailable");
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("event log is unavailable") && m.contains("kafka")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.header("retry-after"), Some("2"));
+    // Refused without waiting on Kafka: the log was not asked at all.
+    let metrics = server.get("/metrics").await.body;
+    assert_eq!(
+        metric_line(&metrics, "aqs_ingest_append_seconds_count").as_deref(),
+        Some("aqs_ingest_append_seconds_count 0")
+    );
+    assert_eq!(
+        metric_line(
+            &metrics,
+            "aqs_ingest_refused_requests_total{reason=\"log_down\"}"
+        )
+        .as_deref(),
+        Some("aqs_ingest_refused_requests_total{reason=\"log_down\"} 1")
+    );
+    assert!(log.index().is_empty());
+
+    // Kafka is reachable again: the service notices by itself and takes the same batch.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the port is still free");
+    let forwarder = tokio::spawn(forward(listener, kafka.brokers().to_owned()));
+    eventually_async("the service knows Kafka is back", || async {
+        server.get("/readyz").await.status == 200
+    })
+    .await;
+    let accepted = server.publish(WORKLOG.1, &batch).await;
+    assert_eq!(
+        (accepted.status, accepted.count("accepted")),
+        (200, 12),
+        "{}",
+        accepted.body
+    );
+    server.stop().await;
+    forwarder.abort();
+    let events = id_counts(&kafka, &config.events_topic);
+    assert_eq!(events.len(), 12);
+    assert!(events.values().all(|&n| n == 1));
+}

@@ -38,7 +38,9 @@ fn the_document_describes_every_route_and_answer() {
     let responses = document["paths"]["/v1/events"]["post"]["responses"]
         .as_object()
         .expect("responses");
-    for status in ["200", "400", "401", "413", "415", "422", "429", "503"] {
+    for status in [
+        "200", "400", "401", "408", "413", "415", "421", "422", "429", "503",
+    ] {
         assert!(responses.contains_key(status), "{status} missing");
     }
     assert_eq!(

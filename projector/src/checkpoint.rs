@@ -27,7 +27,8 @@ use crate::ledger::Ledger;
 /// layout or meaning changes; older checkpoints are then rebuilt from the log.
 /// - 1: events known by `event_id` alone.
 /// - 2: events known by (`source`, `event_id`); money sums checked.
-pub const STATE_FORMAT: i64 = 2;
+/// - 3: agents' profiles and the names their joins carry.
+pub const STATE_FORMAT: i64 = 3;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;
@@ -52,6 +53,24 @@ pub enum CheckpointError {
         found: u64,
         expected: u64,
     },
+}
+
+/// A log record set aside at fold time ([`crate::quarantine`]), as kept in the projector's
+/// store and listed by `aqs projector quarantined`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    /// `events` or `reference`.
+    pub stream: String,
+    pub partition: u32,
+    pub offset: u64,
+    pub event_id: Option<String>,
+    /// `date_out_of_range`, `money_out_of_range` or `undecodable`.
+    pub reason_code: String,
+    pub reason: String,
+    /// The record as read from the log.
+    pub body: String,
+    /// When it was first set aside (RFC 3339).
+    pub quarantined_at: String,
 }
 
 /// A restored checkpoint.
@@ -88,6 +107,17 @@ impl CheckpointStore {
                 id         INTEGER PRIMARY KEY CHECK (id = 1),
                 generation INTEGER NOT NULL,
                 bytes      INTEGER NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS quarantine (
+                stream         TEXT    NOT NULL,
+                partition      INTEGER NOT NULL,
+                offset         INTEGER NOT NULL,
+                event_id       TEXT,
+                reason_code    TEXT    NOT NULL,
+                reason         TEXT    NOT NULL,
+                body           BLOB    NOT NULL,
+                quarantined_at TEXT    NOT NULL,
+                PRIMARY KEY (stream, partition, offset)
             );",
         )?;
         let has_format: bool = connection.query_row(
@@ -259,6 +289,59 @@ impl CheckpointStore {
         transaction.commit()?;
         self.remove_state_files_except(Some(generation))?;
         Ok(bytes as usize)
+    }
+
+    /// Keeps records set aside at fold time; a record already kept (the same position, set
+    /// aside again by a replay) stays as it was.
+    pub fn quarantine(&mut self, records: &[Quarantined]) -> Result<(), CheckpointError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.connection.transaction()?;
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO quarantine
+                     (stream, partition, offset, event_id, reason_code, reason, body, quarantined_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for record in records {
+                statement.execute(params![
+                    record.stream,
+                    record.partition,
+                    record.offset as i64,
+                    record.event_id,
+                    record.reason_code,
+                    record.reason,
+                    record.body.as_bytes(),
+                    record.quarantined_at,
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every record set aside, in log order.
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, CheckpointError> {
+        let mut statement = self.connection.prepare(
+            "SELECT stream, partition, offset, event_id, reason_code, reason, body, quarantined_at
+             FROM quarantine ORDER BY stream, partition, offset",
+        )?;
+        let records = statement
+            .query_map([], |r| {
+                Ok(Quarantined {
+                    stream: r.get(0)?,
+                    partition: r.get(1)?,
+                    offset: r.get::<_, i64>(2)? as u64,
+                    event_id: r.get(3)?,
+                    reason_code: r.get(4)?,
+                    reason: r.get(5)?,
+                    body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+                    quarantined_at: r.get(7)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(records)
     }
 
     /// Forgets the checkpoint: the next run replays the log from offset 0.

@@ -3,10 +3,15 @@
 //! - [`ledger`]: the pure fold, events to ledger tables, order-independent and idempotent.
 //! - [`runner`]: the loop that reads the log, folds, publishes and checkpoints.
 //! - [`checkpoint`]: ledger state and positions, committed together.
-//! - [`sink`]: idempotent, versioned stores of ledger rows.
+//! - [`sink`]: idempotent, versioned stores of ledger rows, each written by a thread of its
+//!   own that retries and merges while its store is away.
+//! - [`quarantine`]: events a store cannot hold, set aside at fold time.
+//! - [`health`]: whether the stores take writes and the runner reads (readiness, metrics).
 
 pub mod checkpoint;
+pub mod health;
 pub mod ledger;
 pub mod metrics;
+pub mod quarantine;
 pub mod runner;
 pub mod sink;

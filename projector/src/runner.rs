@@ -6,22 +6,28 @@
 //! that covers them. A crash anywhere resumes from the last checkpoint and replays the log
 //! from its positions: the ledger drops nothing and counts nothing twice, and rows written
 //! again carry the same content.
+//!
+//! Each ledger store has a writer thread of its own ([`crate::sink::writer`]): a store that
+//! is down or slow holds neither the fold nor the other stores back. Its changes wait,
+//! merged by key, and are retried; checkpoints wait until every store has confirmed them and
+//! are put off while one cannot. Reading stops only when the rows waiting for a store pass
+//! its bound.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use aqs_eventlog::{LogConsumer, LogError, PartitionId, Positions};
-use aqs_schemas::{BusinessClock, Decoder, decode_canonical};
+use aqs_eventlog::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream};
+use aqs_schemas::{BusinessClock, Decoder, Event, decode_canonical};
 use tracing::{info, info_span, warn};
 
-use crate::checkpoint::{CheckpointError, CheckpointStore};
-use crate::ledger::{Applied, Ledger, LedgerChanges, digest};
+use crate::checkpoint::{CheckpointError, CheckpointStore, Quarantined};
+use crate::ledger::{Applied, Ledger, digest};
 use crate::metrics::ProjectorMetrics;
-use crate::sink::{LedgerSink, RowVersions, SinkError};
+use crate::quarantine::{self, QuarantineReason};
+use crate::sink::Store;
+use crate::sink::writer::StoreWriter;
 
 /// Time between two checkpoints, at least, as a multiple of the last one's duration.
 const CHECKPOINT_SPACING: u32 = 9;
@@ -48,6 +54,9 @@ pub struct RunnerSettings {
     pub clock: BusinessClock,
     /// Partitions of the `events` stream.
     pub partitions: u32,
+    /// At shutdown, how long to keep retrying a store that fails before giving up on the
+    /// final checkpoint (the rows are then written after the restart).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for RunnerSettings {
@@ -62,9 +71,15 @@ impl Default for RunnerSettings {
             until_idle: false,
             clock: BusinessClock::default(),
             partitions: aqs_eventlog::DEFAULT_PARTITIONS,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
+
+/// How often the consumer lag is measured, whatever the fold does.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+/// After a checkpoint was put off, the next attempt comes no sooner than this.
+const RETRY_CHECKPOINT_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -74,8 +89,11 @@ pub enum ProjectorError {
     SinkThread(#[source] std::io::Error),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error(transparent)]
-    Sink(#[from] SinkError),
+    #[error(
+        "stopped with rows not yet written to the ledger store(s) {stores}: no final \
+         checkpoint; they are written again after a restart ({reasons})"
+    )]
+    StoresBehind { stores: String, reasons: String },
 }
 
 /// What a run did.
@@ -88,7 +106,9 @@ pub struct RunSummary {
 
 pub struct Runner<C: LogConsumer> {
     consumer: C,
-    publisher: Publisher,
+    writers: Vec<StoreWriter>,
+    /// Number of the last publish handed to the writers.
+    published: u64,
     store: CheckpointStore,
     settings: RunnerSettings,
     metrics: Arc<ProjectorMetrics>,
@@ -102,6 +122,14 @@ pub struct Runner<C: LogConsumer> {
     last_publish: Instant,
     last_checkpoint: Instant,
     last_checkpoint_took: Duration,
+    /// A checkpoint was put off; the next attempt not before this.
+    checkpoint_retry_at: Option<Instant>,
+    /// When this runner started, and the checkpoints it has written since.
+    started: Instant,
+    checkpoints_this_life: u64,
+    /// How long after the start the last checkpoint of this life came.
+    life_at_last_checkpoint: Duration,
+    last_lag: Instant,
     resumed: bool,
 }
 
@@ -115,10 +143,11 @@ impl<C: LogConsumer> std::fmt::Debug for Runner<C> {
 }
 
 impl<C: LogConsumer> Runner<C> {
-    /// Restores the last checkpoint, if any, and positions the consumer after it.
-    pub fn new<S: LedgerSink + Send + 'static>(
+    /// Restores the last checkpoint, if any, and positions the consumer after it; starts a
+    /// writer thread for each ledger store.
+    pub fn new(
         mut consumer: C,
-        sink: S,
+        stores: Vec<Store>,
         store: CheckpointStore,
         settings: RunnerSettings,
         metrics: Arc<ProjectorMetrics>,
@@ -140,10 +169,21 @@ impl<C: LogConsumer> Runner<C> {
             positions = positions.len(),
             "projector starting"
         );
-        let publisher = Publisher::spawn(sink, settings.partitions)?;
+        let mut writers = Vec::with_capacity(stores.len());
+        for Store {
+            sink,
+            settings: pace,
+        } in stores
+        {
+            let writer = StoreWriter::spawn(sink, pace, settings.partitions)
+                .map_err(ProjectorError::SinkThread)?;
+            metrics.health.register(Arc::clone(writer.health()));
+            writers.push(writer);
+        }
         Ok(Self {
             consumer,
-            publisher,
+            writers,
+            published: 0,
             store,
             settings,
             metrics,
@@ -156,6 +196,11 @@ impl<C: LogConsumer> Runner<C> {
             last_publish: Instant::now(),
             last_checkpoint: Instant::now(),
             last_checkpoint_took: Duration::ZERO,
+            checkpoint_retry_at: None,
+            started: Instant::now(),
+            checkpoints_this_life: 0,
+            life_at_last_checkpoint: Duration::ZERO,
+            last_lag: Instant::now() - LAG_EVERY,
             resumed,
         })
     }
@@ -174,15 +219,32 @@ impl<C: LogConsumer> Runner<C> {
         &self.positions
     }
 
-    /// Runs until `shutdown` is set (or, with `until_idle`, until the log is drained), then
-    /// writes a final checkpoint.
+    /// Runs until `shutdown` is set (or, with `until_idle`, until the log is drained and
+    /// every store has taken its rows), then writes a final checkpoint.
     pub fn run(&mut self, shutdown: &AtomicBool) -> Result<RunSummary, ProjectorError> {
+        let result = self.run_until(shutdown);
+        let reason = match &result {
+            Ok(_) => "shut down".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        self.metrics.health.set_stopped(reason);
+        result
+    }
+
+    fn run_until(&mut self, shutdown: &AtomicBool) -> Result<RunSummary, ProjectorError> {
         let mut summary = RunSummary {
             resumed_from_checkpoint: self.resumed,
             ..RunSummary::default()
         };
         while !shutdown.load(Ordering::Relaxed) {
             self.follow_assignment()?;
+            self.measure_lag();
+            if self.hold_back() {
+                // A store holds as many waiting rows as it may: read nothing more until it
+                // has taken them (the lag grows, and readiness says why).
+                std::thread::sleep(self.settings.poll_timeout);
+                continue;
+            }
             let read = self.step()?;
             summary.records_read += read as u64;
             // Catching up (full reads), rows are published by count: every row is written
@@ -192,7 +254,7 @@ impl<C: LogConsumer> Runner<C> {
                 || (read < self.settings.batch_size
                     && self.last_publish.elapsed() >= self.settings.publish_interval)
             {
-                self.publish()?;
+                self.publish();
             }
             if read == 0 {
                 // Idle: checkpoint what was folded, but not more often than the interval
@@ -202,18 +264,88 @@ impl<C: LogConsumer> Runner<C> {
                 if self.since_checkpoint > 0 && (drained || self.checkpoint_due()) {
                     self.checkpoint()?;
                 }
-                if drained {
+                if drained && self.since_checkpoint == 0 {
                     break;
                 }
             } else if self.checkpoint_due() {
                 self.checkpoint()?;
             }
         }
-        if self.since_checkpoint > 0 {
-            self.checkpoint()?;
-        }
+        self.finish()?;
         summary.applied_total = self.applied_total;
         Ok(summary)
+    }
+
+    /// The last checkpoint, once every store has taken its rows (retrying a failing store
+    /// for up to the shutdown grace).
+    fn finish(&mut self) -> Result<(), ProjectorError> {
+        self.publish();
+        let grace = self.settings.shutdown_grace;
+        let mut behind = Vec::new();
+        for writer in &mut self.writers {
+            if !writer.finish(grace) {
+                behind.push(writer.name());
+            }
+        }
+        if behind.is_empty() {
+            if self.since_checkpoint > 0 {
+                self.save_checkpoint(Instant::now())?;
+            }
+            return Ok(());
+        }
+        let reasons = self
+            .metrics
+            .health
+            .stores()
+            .iter()
+            .map(|s| s.status())
+            .filter(|s| !s.up)
+            .map(|s| s.describe())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(ProjectorError::StoresBehind {
+            stores: behind.join(", "),
+            reasons,
+        })
+    }
+
+    /// Measures the consumer lag about once a second, whether the fold reads or not.
+    fn measure_lag(&mut self) {
+        if self.last_lag.elapsed() < LAG_EVERY {
+            return;
+        }
+        self.last_lag = Instant::now();
+        if let Some(lag) = self.consumer.lag(&self.positions) {
+            self.metrics.consumer_lag.store(lag, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a store has as many rows waiting as it may hold; says so in the health.
+    fn hold_back(&self) -> bool {
+        let full: Vec<String> = self
+            .writers
+            .iter()
+            .filter(|w| w.is_full())
+            .map(|w| {
+                format!(
+                    "{} rows wait for ledger store {}",
+                    w.pending_rows(),
+                    w.name()
+                )
+            })
+            .collect();
+        let held = !full.is_empty();
+        if held != self.metrics.health.held_back().is_some() {
+            if held {
+                warn!(reason = %full.join("; "), "reading paused until the ledger stores take their rows");
+            } else {
+                info!("reading resumed");
+            }
+        }
+        self.metrics
+            .health
+            .set_held_back(held.then(|| full.join("; ")));
+        held
     }
 
     /// Follows changes of the partitions this instance owns. State of a partition that went
@@ -247,6 +379,7 @@ impl<C: LogConsumer> Runner<C> {
         let started = Instant::now();
         let span = info_span!("batch", records = records.len());
         let _guard = span.enter();
+        let mut quarantined = Vec::new();
         for record in &records {
             let expected = self.positions.get(&record.partition).copied().unwrap_or(0);
             if record.offset < expected {
@@ -259,11 +392,26 @@ impl<C: LogConsumer> Runner<C> {
                     Ok(event) => event,
                     Err(rejection) => {
                         self.metrics.events_rejected.fetch_add(1, Ordering::Relaxed);
-                        warn!(partition = ?record.partition, offset = record.offset, %rejection, "undecodable record skipped");
+                        // Accepted under an earlier contract, or written by another producer:
+                        // what today's contract refuses counts nowhere, with its reasons.
+                        let reason = QuarantineReason::Undecodable(rejection.to_string());
+                        let named = Named {
+                            event_id: rejection.event_id.as_deref(),
+                            source: None,
+                            event_type: rejection.event_type.as_deref(),
+                        };
+                        quarantined.push(self.set_aside(record, named, &reason));
+                        self.since_checkpoint += 1;
                         continue;
                     }
                 },
             };
+            if let Err(reason) = quarantine::check(&event, &self.settings.clock) {
+                self.metrics.quarantined(&reason);
+                quarantined.push(self.set_aside(record, Named::of(&event), &reason));
+                self.since_checkpoint += 1;
+                continue;
+            }
             let counter = match self.ledger.apply(&event, digest(&record.bytes)) {
                 Applied::Applied => &self.metrics.events_applied,
                 Applied::Duplicate => &self.metrics.events_duplicate,
@@ -275,14 +423,14 @@ impl<C: LogConsumer> Runner<C> {
                 Applied::NoEffect(_) => &self.metrics.events_no_effect,
                 Applied::Overflow(overflow) => {
                     warn!(source = %event.source, event_id = %event.event_id, agent_id = ?event.agent_id, %overflow, "event counts nowhere: its money would overflow a ledger sum");
-                    // Counted with the events without effect until it has a metric of its own.
-                    &self.metrics.events_no_effect
+                    &self.metrics.events_overflow
                 }
             };
             counter.fetch_add(1, Ordering::Relaxed);
             self.applied_total += 1;
             self.since_checkpoint += 1;
         }
+        self.store.quarantine(&quarantined)?;
         self.unpublished += records.len() as u64;
         let elapsed = started.elapsed();
         self.metrics.batches.fetch_add(1, Ordering::Relaxed);
@@ -297,206 +445,605 @@ impl<C: LogConsumer> Runner<C> {
         Ok(records.len())
     }
 
-    /// Writes the rows changed since the last publish. Rows carry the versions of the
-    /// current positions, which cover every change folded so far.
-    fn publish(&mut self) -> Result<(), ProjectorError> {
+    /// Warns about a record that counts nowhere, naming it, and makes its record for the
+    /// projector's store.
+    fn set_aside(
+        &self,
+        record: &LogRecord,
+        event: Named<'_>,
+        reason: &QuarantineReason,
+    ) -> Quarantined {
+        let stream = match record.partition.stream {
+            Stream::Events => "events",
+            Stream::Reference => "reference",
+        };
+        warn!(
+            event_id = event.event_id,
+            source = event.source,
+            event_type = event.event_type,
+            stream,
+            partition = record.partition.partition,
+            offset = record.offset,
+            reason = reason.code(),
+            %reason,
+            "event quarantined: it counts nowhere; `aqs projector quarantined` lists it"
+        );
+        Quarantined {
+            stream: stream.to_owned(),
+            partition: record.partition.partition,
+            offset: record.offset,
+            event_id: event.event_id.map(str::to_owned),
+            reason_code: reason.code().to_owned(),
+            reason: reason.to_string(),
+            body: String::from_utf8_lossy(&record.bytes).into_owned(),
+            quarantined_at: crate::health::rfc3339(std::time::SystemTime::now()),
+        }
+    }
+
+    /// Hands the rows changed since the last publish to every store's writer. Rows carry the
+    /// versions of the current positions, which cover every change folded so far.
+    fn publish(&mut self) {
         if self.unpublished == 0 {
-            return Ok(());
+            return;
         }
         let changes = self.ledger.take_changes();
-        self.publisher.send(changes, self.positions.clone())?;
-        tracing::debug!(events = self.unpublished, "changes handed to the sink");
         self.unpublished = 0;
         self.last_publish = Instant::now();
-        Ok(())
+        if changes.is_empty() {
+            return;
+        }
+        self.published += 1;
+        let changes = Arc::new(changes);
+        let positions = Arc::new(self.positions.clone());
+        for writer in &mut self.writers {
+            writer.hand(&changes, &positions, self.published);
+        }
+        tracing::debug!(publish = self.published, "changes handed to the stores");
     }
 
     /// A checkpoint saves the whole state, so its cost grows with the ledger: while
     /// catching up on a long log, checkpoints are spaced so that they take at most about a
     /// tenth of the time (a crash then replays at most about ten checkpoints' worth).
+    /// Each life of the projector checkpoints as soon as it has folded something, then,
+    /// while it is younger than the checkpoint interval, each time its age has doubled
+    /// (still spaced as above): a projector restarted again and again (by a crash loop, or
+    /// an impatient orchestrator) moves forward in every life that folds a batch.
     fn checkpoint_due(&self) -> bool {
+        if self
+            .checkpoint_retry_at
+            .is_some_and(|at| Instant::now() < at)
+        {
+            return false;
+        }
+        if self.checkpoints_this_life == 0 {
+            return self.since_checkpoint > 0;
+        }
         let elapsed = self.last_checkpoint.elapsed();
+        let spaced = elapsed >= self.last_checkpoint_took * CHECKPOINT_SPACING;
+        let young = self.started.elapsed() < self.settings.checkpoint_interval;
+        if young && spaced && elapsed >= self.life_at_last_checkpoint {
+            return true;
+        }
         (self.since_checkpoint >= self.settings.checkpoint_every_events
             || elapsed >= self.settings.checkpoint_interval)
-            && elapsed >= self.last_checkpoint_took * CHECKPOINT_SPACING
+            && spaced
     }
 
+    /// Checkpoints once every store has written the rows it would cover; puts it off (and
+    /// says so) while a store cannot.
     fn checkpoint(&mut self) -> Result<(), ProjectorError> {
         let started = Instant::now();
         // Sink writes come before the checkpoint that covers them.
-        self.publish()?;
-        self.publisher.flush()?;
+        self.publish();
+        let unconfirmed: Vec<&'static str> = self
+            .writers
+            .iter_mut()
+            .filter_map(|w| (!w.wait_written()).then(|| w.name()))
+            .collect();
+        if !unconfirmed.is_empty() {
+            self.metrics
+                .checkpoints_deferred
+                .fetch_add(1, Ordering::Relaxed);
+            if self.checkpoint_retry_at.is_none() {
+                warn!(
+                    stores = %unconfirmed.join(", "),
+                    since_checkpoint = self.since_checkpoint,
+                    "checkpoint put off: a ledger store has not taken its rows; folding goes on"
+                );
+            }
+            self.checkpoint_retry_at = Some(Instant::now() + RETRY_CHECKPOINT_AFTER);
+            return Ok(());
+        }
+        self.save_checkpoint(started)
+    }
+
+    fn save_checkpoint(&mut self, started: Instant) -> Result<(), ProjectorError> {
         let bytes = self
             .store
             .save(&self.ledger, &self.positions, self.applied_total)?;
         self.consumer.report_progress(&self.positions)?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.checkpoints_this_life += 1;
+        self.life_at_last_checkpoint = self.started.elapsed();
         info!(
             applied_total = self.applied_total,
             state_bytes = bytes,
             "checkpoint written"
         );
         self.since_checkpoint = 0;
+        self.checkpoint_retry_at = None;
         self.last_checkpoint = Instant::now();
         self.last_checkpoint_took = started.elapsed();
         Ok(())
     }
 }
 
-/// Publishes changed rows on a thread of its own, so that folding goes on while the sink
-/// writes (a SQLite transaction, or a round trip to ClickHouse). One publish may wait
-/// behind the one being written; [`Publisher::flush`] waits for both, and a checkpoint
-/// flushes first, so the rows a checkpoint covers are always written before it.
-struct Publisher {
-    jobs: Option<SyncSender<(LedgerChanges, Positions)>>,
-    results: Receiver<Result<(), SinkError>>,
-    in_flight: usize,
-    thread: Option<JoinHandle<()>>,
+/// What is known of a record set aside: all of it for an event, what the decoder could read
+/// for a record it refused.
+#[derive(Debug, Clone, Copy)]
+struct Named<'a> {
+    event_id: Option<&'a str>,
+    source: Option<&'a str>,
+    event_type: Option<&'a str>,
 }
 
-impl Publisher {
-    fn spawn<S: LedgerSink + Send + 'static>(
-        mut sink: S,
-        partitions: u32,
-    ) -> Result<Self, ProjectorError> {
-        let (jobs, queued) = sync_channel::<(LedgerChanges, Positions)>(1);
-        let (done, results) = channel();
-        let thread = std::thread::Builder::new()
-            .name("projector-sink".into())
-            .spawn(move || {
-                for (changes, positions) in queued {
-                    let started = Instant::now();
-                    let result = sink.publish(&changes, &RowVersions::new(&positions, partitions));
-                    tracing::debug!(
-                        micros = started.elapsed().as_micros() as u64,
-                        "changes published"
-                    );
-                    // After a failure nothing more is written: the runner stops, and the
-                    // replay after a restart writes these rows again.
-                    let failed = result.is_err();
-                    if done.send(result).is_err() || failed {
-                        break;
-                    }
-                }
-            })
-            .map_err(ProjectorError::SinkThread)?;
-        Ok(Self {
-            jobs: Some(jobs),
-            results,
-            in_flight: 0,
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues a publish; reports the failure of an earlier one, if any.
-    fn send(&mut self, changes: LedgerChanges, positions: Positions) -> Result<(), SinkError> {
-        self.collect(false)?;
-        let jobs = self.jobs.as_ref().expect("jobs are open until drop");
-        if jobs.send((changes, positions)).is_err() {
-            // The thread stopped after a failure: report it.
-            self.collect(true)?;
-            return Err(SinkError::Unavailable("the sink thread stopped".into()));
-        }
-        self.in_flight += 1;
-        Ok(())
-    }
-
-    /// Waits until every queued publish is written.
-    fn flush(&mut self) -> Result<(), SinkError> {
-        self.collect(true)
-    }
-
-    fn collect(&mut self, wait: bool) -> Result<(), SinkError> {
-        while self.in_flight > 0 {
-            let result = if wait {
-                match self.results.recv() {
-                    Ok(result) => result,
-                    Err(_) => {
-                        self.in_flight = 0;
-                        return Err(SinkError::Unavailable("the sink thread stopped".into()));
-                    }
-                }
-            } else {
-                match self.results.try_recv() {
-                    Ok(result) => result,
-                    Err(_) => return Ok(()),
-                }
-            };
-            self.in_flight -= 1;
-            result?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread once it has written what it holds.
-        self.jobs.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+impl<'a> Named<'a> {
+    fn of(event: &'a Event) -> Self {
+        Self {
+            event_id: Some(&event.event_id),
+            source: Some(&event.source),
+            event_type: Some(event.payload.event_type().as_str()),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use aqs_eventlog::EventLog;
     use aqs_eventlog::sqlite::SqliteLog;
+    use aqs_schemas::Payload;
 
     use super::*;
+    use crate::ledger::LedgerChanges;
+    use crate::sink::sqlite::SqliteSink;
+    use crate::sink::{LedgerSink, RowVersions, SinkError, WriterSettings, Written, change_rows};
 
-    /// A store that is down.
-    struct DownSink;
+    /// A store that refuses writes while `down` is set, and counts the rows it took.
+    struct Switchable {
+        down: Arc<AtomicBool>,
+        rows: Arc<Mutex<u64>>,
+    }
 
-    impl LedgerSink for DownSink {
+    impl LedgerSink for Switchable {
+        fn name(&self) -> &'static str {
+            "switchable"
+        }
+
         fn publish(
             &mut self,
-            _changes: &LedgerChanges,
+            changes: &LedgerChanges,
             _versions: &RowVersions<'_>,
-        ) -> Result<(), SinkError> {
-            Err(SinkError::Unavailable("connection refused".into()))
+        ) -> Result<Written, SinkError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(SinkError::Unavailable("connection refused".into()));
+            }
+            *self.rows.lock().expect("lock") += change_rows(changes);
+            Ok(Written {
+                rows: change_rows(changes),
+                dead_lettered: 0,
+            })
         }
     }
 
-    #[test]
-    fn a_failing_sink_stops_the_runner_before_any_checkpoint() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let log = SqliteLog::open(dir.path().join("events.db"), 4).expect("log");
-        let events: Vec<_> = (0..3)
+    fn quick_retries() -> WriterSettings {
+        WriterSettings {
+            retry_initial: Duration::from_millis(10),
+            retry_max: Duration::from_millis(50),
+            ..WriterSettings::default()
+        }
+    }
+
+    /// A log of a few hundred visits over several agents.
+    fn log(dir: &std::path::Path) -> SqliteLog {
+        let log = SqliteLog::open(dir.join("events.db"), 4).expect("log");
+        let events: Vec<_> = (0..300)
             .map(|n| {
                 let line = format!(
-                    r#"{{"event_id":"v{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:30:00+08:00","source":"t","agent_id":"A1","payload":{{"outlet_id":"O1","purpose":"promotion"}}}}"#
+                    r#"{{"event_id":"v{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-{:02}T09:30:00+08:00","source":"t","agent_id":"A{}","payload":{{"outlet_id":"O{}","purpose":"promotion"}}}}"#,
+                    n % 20 + 1,
+                    n % 7,
+                    n % 3
                 );
                 Decoder::standard().decode(line.as_bytes()).expect("valid")
             })
             .collect();
         log.append(&events).expect("append");
-        let store_path = dir.path().join("projector.db");
-        let settings = RunnerSettings {
-            until_idle: true,
+        log
+    }
+
+    /// Visits other than those of [`log`].
+    fn more_events(count: usize) -> Vec<Event> {
+        (0..count)
+            .map(|n| {
+                let line = format!(
+                    r#"{{"event_id":"more{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-25T09:30:00+08:00","source":"t","agent_id":"A{}","payload":{{"outlet_id":"O1","purpose":"other"}}}}"#,
+                    n % 7
+                );
+                Decoder::standard().decode(line.as_bytes()).expect("valid")
+            })
+            .collect()
+    }
+
+    fn settings(until_idle: bool) -> RunnerSettings {
+        RunnerSettings {
+            until_idle,
             partitions: 4,
+            batch_size: 50,
+            poll_timeout: Duration::from_millis(20),
+            shutdown_grace: Duration::from_millis(300),
             ..RunnerSettings::default()
-        };
+        }
+    }
+
+    /// The embedded store after a clean run over `log`.
+    fn clean_dump(log: &SqliteLog, dir: &std::path::Path) -> String {
+        let stores = vec![Store::new(
+            SqliteSink::open(&dir.join("clean-ledgers.db")).expect("store"),
+            WriterSettings::default(),
+        )];
         let mut runner = Runner::new(
             log.consumer().expect("consumer"),
-            DownSink,
-            CheckpointStore::open(&store_path).expect("store"),
-            settings,
+            stores,
+            CheckpointStore::open(&dir.join("clean-projector.db")).expect("store"),
+            settings(true),
             Arc::default(),
         )
         .expect("runner");
-        let error = runner
-            .run(&AtomicBool::new(false))
-            .expect_err("the sink is down");
-        assert!(
-            matches!(error, ProjectorError::Sink(SinkError::Unavailable(ref m)) if m == "connection refused"),
-            "{error}"
+        runner.run(&AtomicBool::new(false)).expect("run");
+        drop(runner);
+        SqliteSink::open(&dir.join("clean-ledgers.db"))
+            .expect("store")
+            .dump()
+            .expect("dump")
+    }
+
+    /// Events a store cannot hold, as a log written before dates were checked may hold them,
+    /// and a retraction of one of them. Today's contract refuses their dates, so they are
+    /// built from valid events given bad values.
+    fn unstorable_events() -> Vec<Event> {
+        let ymd = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let event = |line: &str, change: &dyn Fn(&mut Event)| {
+            let mut event = decode_canonical(line.as_bytes()).expect("canonical");
+            change(&mut event);
+            event
+        };
+        vec![
+            event(
+                r#"{"event_id":"bad-plan","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"period_start":"2026-11-02","period_end":"2026-11-08","visits":3}}"#,
+                &|e| {
+                    if let Payload::ActivityPlan(p) = &mut e.payload {
+                        p.period_start = ymd(1969, 12, 31);
+                    }
+                },
+            ),
+            event(
+                r#"{"event_id":"bad-join","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A2","payload":{"team_id":"T1","effective_date":"2026-11-02"}}"#,
+                &|e| {
+                    if let Payload::AgentJoinedTeam(j) = &mut e.payload {
+                        j.effective_date = ymd(2150, 1, 1);
+                    }
+                },
+            ),
+            event(
+                r#"{"event_id":"bad-target","type":"target","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"month":"2026-11","scope":"team","scope_id":"T1","premium":"10.00"}}"#,
+                &|e| {
+                    if let Payload::Target(t) = &mut e.payload {
+                        t.month = aqs_schemas::YearMonth::new(2150, 1).expect("month");
+                    }
+                },
+            ),
+            // The decoder of the log's records reads `occurred_at` as any instant; the
+            // projector's own check sets this one aside.
+            event(
+                r#"{"event_id":"bad-visit","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"A3","payload":{"outlet_id":"O1","purpose":"other"}}"#,
+                &|e| {
+                    e.occurred_at = aqs_schemas::OccurredAt::new(
+                        chrono::DateTime::parse_from_rfc3339("2150-01-01T09:00:00+08:00")
+                            .expect("instant"),
+                    );
+                },
+            ),
+            event(
+                r#"{"event_id":"fix-plan","type":"retraction","schema_version":1,"occurred_at":"2026-11-03T09:00:00+08:00","source":"t","agent_id":"A1","payload":{"retracted_event_id":"bad-plan","reason":"typo"}}"#,
+                &|_| {},
+            ),
+        ]
+    }
+
+    #[test]
+    fn events_a_store_cannot_hold_are_quarantined_and_the_rest_flows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = log(dir.path());
+        let expected = clean_dump(&log, dir.path());
+        log.append(&unstorable_events()).expect("append");
+        let ledgers = dir.path().join("ledgers.db");
+        let store_path = dir.path().join("projector.db");
+        let metrics = Arc::new(ProjectorMetrics::default());
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                SqliteSink::open(&ledgers).expect("store"),
+                WriterSettings::default(),
+            )],
+            CheckpointStore::open(&store_path).expect("store"),
+            settings(true),
+            Arc::clone(&metrics),
+        )
+        .expect("runner");
+        runner.run(&AtomicBool::new(false)).expect("not wedged");
+        drop(runner);
+        pretty_assertions::assert_eq!(
+            SqliteSink::open(&ledgers)
+                .expect("store")
+                .dump()
+                .expect("dump"),
+            expected,
+            "the quarantined events count nowhere; the retraction of one changes nothing"
         );
-        let stored = CheckpointStore::open(&store_path).expect("store").load();
+        // Dates in the payload: refused by today's contract when the record is read; the
+        // instant of the visit: by the projector's check of what the stores hold.
+        assert_eq!(metrics.quarantined_dates.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.events_rejected.load(Ordering::Relaxed), 3);
+        let text = metrics.render();
         assert!(
-            stored.expect("load").is_none(),
+            text.contains(
+                "\naqs_projector_events_quarantined_total{reason=\"date_out_of_range\"} 1\n"
+            ) && text
+                .contains("\naqs_projector_events_quarantined_total{reason=\"undecodable\"} 3\n"),
+            "{text}"
+        );
+        let records = CheckpointStore::open(&store_path)
+            .expect("store")
+            .quarantined()
+            .expect("records");
+        let ids: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.event_id.as_deref())
+            .collect();
+        assert_eq!(ids.len(), 4, "{records:?}");
+        for id in ["bad-plan", "bad-join", "bad-target", "bad-visit"] {
+            assert!(ids.contains(&id), "{id} in {ids:?}");
+        }
+        let plan = records
+            .iter()
+            .find(|r| r.event_id.as_deref() == Some("bad-plan"))
+            .expect("plan");
+        assert_eq!(plan.reason_code, "undecodable");
+        assert!(
+            plan.reason.contains("payload.period_start") && plan.reason.contains("out of range"),
+            "{plan:?}"
+        );
+        let visit = records
+            .iter()
+            .find(|r| r.event_id.as_deref() == Some("bad-visit"))
+            .expect("visit");
+        assert_eq!(visit.reason_code, "date_out_of_range");
+        assert!(plan.body.contains("\"bad-plan\""));
+
+        // A rebuild quarantines them again and keeps one record each.
+        let mut store = CheckpointStore::open(&store_path).expect("store");
+        store.clear().expect("clear");
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                SqliteSink::open(&ledgers).expect("store"),
+                WriterSettings::default(),
+            )],
+            store,
+            settings(true),
+            Arc::default(),
+        )
+        .expect("runner");
+        runner.run(&AtomicBool::new(false)).expect("run");
+        drop(runner);
+        assert_eq!(
+            CheckpointStore::open(&store_path)
+                .expect("store")
+                .quarantined()
+                .expect("records"),
+            records
+        );
+    }
+
+    #[test]
+    fn a_failing_store_puts_checkpoints_off_until_it_takes_the_rows_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = log(dir.path());
+        let down = Arc::new(AtomicBool::new(true));
+        let rows = Arc::new(Mutex::new(0));
+        let store_path = dir.path().join("projector.db");
+        let metrics = Arc::new(ProjectorMetrics::default());
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                Switchable {
+                    down: Arc::clone(&down),
+                    rows: Arc::clone(&rows),
+                },
+                quick_retries(),
+            )],
+            CheckpointStore::open(&store_path).expect("store"),
+            settings(true),
+            Arc::clone(&metrics),
+        )
+        .expect("runner");
+        let running = std::thread::spawn(move || runner.run(&AtomicBool::new(false)));
+
+        // Down: the whole log is folded, nothing checkpointed, and it shows.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while metrics.checkpoints_deferred.load(Ordering::Relaxed) < 2 {
+            assert!(Instant::now() < deadline, "no checkpoint was put off");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            CheckpointStore::open(&store_path)
+                .expect("store")
+                .load()
+                .expect("load")
+                .is_none(),
             "no checkpoint covers rows that were not written"
         );
+        let reason = metrics.health.check().expect_err("not ready");
+        assert!(reason.contains("connection refused"), "{reason}");
+        assert_eq!(*rows.lock().expect("lock"), 0);
+
+        // Back: the rows are written, the checkpoint follows, the run ends.
+        down.store(false, Ordering::SeqCst);
+        let summary = running.join().expect("join").expect("run");
+        assert_eq!(summary.applied_total, 300);
+        let checkpoint = CheckpointStore::open(&store_path)
+            .expect("store")
+            .load()
+            .expect("load")
+            .expect("a checkpoint once the store is back");
+        assert_eq!(checkpoint.positions.values().sum::<u64>(), 300);
+        assert!(*rows.lock().expect("lock") > 0);
+        assert_eq!(metrics.checkpoints.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn one_store_down_does_not_hold_the_other_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = log(dir.path());
+        let expected = clean_dump(&log, dir.path());
+        let ledgers = dir.path().join("ledgers.db");
+        let store_path = dir.path().join("projector.db");
+        let stores = vec![
+            Store::new(
+                SqliteSink::open(&ledgers).expect("store"),
+                WriterSettings::default(),
+            ),
+            Store::new(
+                Switchable {
+                    down: Arc::new(AtomicBool::new(true)),
+                    rows: Arc::default(),
+                },
+                quick_retries(),
+            ),
+        ];
+        let metrics = Arc::new(ProjectorMetrics::default());
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            stores,
+            CheckpointStore::open(&store_path).expect("store"),
+            settings(false),
+            Arc::clone(&metrics),
+        )
+        .expect("runner");
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let running = std::thread::spawn({
+            let shutdown = Arc::clone(&shutdown);
+            move || runner.run(&shutdown)
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let dump = || {
+            SqliteSink::open(&ledgers)
+                .expect("store")
+                .dump()
+                .expect("dump")
+        };
+        while dump() != expected {
+            assert!(
+                Instant::now() < deadline,
+                "the embedded store did not advance while the other store was down"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(metrics.consumer_lag.load(Ordering::Relaxed), 0);
+        shutdown.store(true, Ordering::SeqCst);
+        let error = running
+            .join()
+            .expect("join")
+            .expect_err("a store is behind");
+        assert!(
+            matches!(&error, ProjectorError::StoresBehind { stores, .. } if stores == "switchable"),
+            "{error}"
+        );
+        assert!(
+            CheckpointStore::open(&store_path)
+                .expect("store")
+                .load()
+                .expect("load")
+                .is_none(),
+            "no checkpoint covers rows the second store lacks"
+        );
+        assert!(
+            metrics
+                .health
+                .stopped()
+                .is_some_and(|reason| reason.contains("switchable")),
+            "{:?}",
+            metrics.health.stopped()
+        );
+    }
+
+    #[test]
+    fn reading_stops_while_a_store_holds_as_many_rows_as_it_may() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = log(dir.path());
+        let metrics = Arc::new(ProjectorMetrics::default());
+        let mut runner = Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                Switchable {
+                    down: Arc::new(AtomicBool::new(true)),
+                    rows: Arc::default(),
+                },
+                WriterSettings {
+                    max_pending_rows: 10,
+                    ..quick_retries()
+                },
+            )],
+            CheckpointStore::open(&dir.path().join("projector.db")).expect("store"),
+            RunnerSettings {
+                publish_interval: Duration::ZERO,
+                ..settings(false)
+            },
+            Arc::clone(&metrics),
+        )
+        .expect("runner");
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let running = std::thread::spawn({
+            let shutdown = Arc::clone(&shutdown);
+            move || {
+                let result = runner.run(&shutdown);
+                (result, runner.applied_total)
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while metrics.health.held_back().is_none() {
+            assert!(Instant::now() < deadline, "reading never paused");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Events arriving while reading is paused show in the lag.
+        std::thread::sleep(Duration::from_millis(1_200));
+        let before = metrics.consumer_lag.load(Ordering::Relaxed);
+        log.append(&more_events(50)).expect("append");
+        while metrics.consumer_lag.load(Ordering::Relaxed) < before + 50 {
+            assert!(
+                Instant::now() < deadline,
+                "the lag is measured while reading is paused: {} after {before}",
+                metrics.consumer_lag.load(Ordering::Relaxed)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reason = metrics.health.check().expect_err("not ready");
+        assert!(reason.contains("holds back reading"), "{reason}");
+        shutdown.store(true, Ordering::SeqCst);
+        let (result, applied) = running.join().expect("join");
+        assert!(result.is_err());
+        assert!(applied < 300, "stopped reading at the bound: {applied}");
     }
 }

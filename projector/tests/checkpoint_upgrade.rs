@@ -9,6 +9,7 @@ use aqs_eventlog::sqlite::SqliteLog;
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_projector::sink::{Store, WriterSettings};
 use aqs_schemas::Decoder;
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use rusqlite::Connection;
@@ -29,7 +30,7 @@ fn project(log: &SqliteLog, dir: &std::path::Path) -> String {
     let store = CheckpointStore::open(&dir.join("projector.db")).expect("checkpoint store");
     let mut runner = Runner::new(
         log.consumer().expect("consumer"),
-        sink,
+        vec![Store::new(sink, WriterSettings::default())],
         store,
         settings(),
         Arc::default(),

@@ -18,7 +18,8 @@ pub struct KpiArgs {
     /// Business date the KPIs are computed as of; default: today in the organisation's zone.
     #[arg(long, env = "AQS_AS_OF")]
     pub as_of: Option<NaiveDate>,
-    /// Earliest date whose periods are (re)computed; default: the first day of the as-of month.
+    /// Earliest date whose periods are (re)computed, on or before the as-of date; default:
+    /// the first day of the as-of month.
     #[arg(long)]
     pub since: Option<NaiveDate>,
     /// Working-day calendar (JSON: {"holidays": [...], "working_days": [...]}).
@@ -40,6 +41,17 @@ impl KpiArgs {
         let as_of = self.as_of.unwrap_or(today);
         let mut params = KpiParams::new(as_of);
         if let Some(since) = self.since {
+            anyhow::ensure!(
+                since <= as_of,
+                "--since {since} is after the as-of date {as_of}{}: the KPIs cover the periods \
+                 from --since through the as-of date; give an earlier --since (or a later \
+                 --as-of)",
+                if self.as_of.is_some() {
+                    ""
+                } else {
+                    " (today in the organisation's time zone)"
+                }
+            );
             params.since = since;
         }
         if let Some(path) = &self.calendar {

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use anyhow::Context;
+use aqs_projector::sink::WriterSettings;
 use aqs_schemas::BusinessClock;
 
 /// Where the embedded stores live and how business dates are read. The partition count of
@@ -24,19 +27,86 @@ impl StoreArgs {
         BusinessClock::from_name(&self.time_zone).map_err(anyhow::Error::msg)
     }
 
+    /// A file of the data folder; the folder is created when missing, for its owner only
+    /// (it holds the event log, the stores and the demo token).
     pub fn path(&self, file: &str) -> anyhow::Result<PathBuf> {
-        std::fs::create_dir_all(&self.data_dir)
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder
+            .create(&self.data_dir)
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
         Ok(self.data_dir.join(file))
     }
 
-    /// Opens (or creates, with `partitions` partitions) the embedded event log.
+    /// Opens (or creates, with `partitions` partitions) the embedded event log, keeping its
+    /// dead letters within `dead_letters`.
     pub fn open_embedded_log(
         &self,
         partitions: u32,
+        dead_letters: aqs_eventlog::DeadLetterLimits,
     ) -> anyhow::Result<aqs_eventlog::sqlite::SqliteLog> {
         let path = self.path("events.db")?;
         aqs_eventlog::sqlite::SqliteLog::open(&path, partitions)
+            .and_then(|log| log.with_dead_letter_limits(dead_letters))
             .with_context(|| format!("opening the event log {}", path.display()))
     }
+}
+
+/// How the projector writes its ledger stores (each by a thread of its own that retries a
+/// failed write and merges the changes that wait meanwhile).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// Least milliseconds between two writes to the ClickHouse ledger store: the changes
+    /// folded meanwhile are merged by row and written together, one insert per table.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_CLICKHOUSE_WRITE_MS",
+        default_value_t = 1_000,
+        value_name = "MS"
+    )]
+    pub clickhouse_write_ms: u64,
+    /// Longest pause, in milliseconds, between two attempts to write to a ledger store that
+    /// fails (the pause starts at 250 ms and doubles, each drawn between half and all of it).
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_RETRY_MAX_MS",
+        default_value_t = 5_000,
+        value_name = "MS"
+    )]
+    pub retry_max_ms: u64,
+    /// Changed rows that may wait for one ledger store (merged by row, about 300 bytes
+    /// each) before the projector stops reading the log until the store takes them.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_MAX_PENDING_ROWS",
+        default_value_t = 2_000_000,
+        value_name = "ROWS"
+    )]
+    pub max_pending_rows: u64,
+}
+
+impl SinkArgs {
+    /// The embedded store: written as soon as changes are handed over.
+    pub fn embedded(&self) -> WriterSettings {
+        WriterSettings {
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            max_pending_rows: self.max_pending_rows,
+            ..WriterSettings::default()
+        }
+    }
+
+    /// ClickHouse: few, large inserts.
+    pub fn clickhouse(&self) -> WriterSettings {
+        WriterSettings {
+            min_interval: Duration::from_millis(self.clickhouse_write_ms),
+            ..self.embedded()
+        }
+    }
+}
+
+/// One entry of an `..._ALLOWED_HOSTS` list, checked as the flag is read.
+pub fn parse_allowed_host(value: &str) -> Result<String, aqs_http::HostsError> {
+    aqs_http::AllowedHosts::new([value]).map(|_| value.trim().to_owned())
 }

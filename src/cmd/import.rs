@@ -39,7 +39,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         let log = KafkaLog::connect(&args.kafka).context("connecting to Kafka")?;
         import_file(&log, &args.file, args.batch_size)?
     } else {
-        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
+        let log = args
+            .store
+            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
         import_file(&log, &args.file, args.batch_size)?
     };
     Ok(if tally.rejected + tally.conflict == 0 {

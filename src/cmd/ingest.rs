@@ -46,6 +46,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     if let Some(IngestAction::HashToken) = args.action {
         return print_token_hash();
     }
+    args.config.validate()?;
     let auth = Auth::from_config(&args.config)?;
     match &auth {
         Auth::Tokens(tokens) => tracing::info!(sources = ?tokens.sources(), "API tokens loaded"),
@@ -102,7 +103,7 @@ pub(crate) fn open_log(
     kafka: &KafkaConfig,
 ) -> anyhow::Result<OpenedLog> {
     let Some(brokers) = kafka.brokers.as_deref() else {
-        let log = store.open_embedded_log(kafka.events_partitions)?;
+        let log = store.open_embedded_log(kafka.events_partitions, kafka.dead_letters)?;
         tracing::info!(path = %log.path().display(), "appending to the embedded event log");
         let readiness = EmbeddedReadiness::new(log.path());
         return Ok(OpenedLog {

@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod bench;
 pub mod common;
+pub mod dashboard;
 pub mod env_vars;
 pub mod generate;
 pub mod import;
@@ -12,4 +13,5 @@ pub mod projector;
 pub mod run;
 pub mod schema;
 pub mod up;
+pub mod user;
 pub mod validate;

@@ -8,7 +8,7 @@ use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::ledger::Ledger;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
-use aqs_projector::sink::LedgerSink;
+use aqs_projector::sink::Store;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_warehouse::ClickHouseConfig;
@@ -16,7 +16,7 @@ use aqs_warehouse::ClickHouseConfig;
 use aqs_eventlog::LogConsumer;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 
-use super::common::StoreArgs;
+use super::common::{SinkArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectorArgs {
@@ -31,6 +31,8 @@ pub struct ProjectorArgs {
     /// folder.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
+    #[command(flatten)]
+    sink: SinkArgs,
     /// Names this instance's checkpoint (`projector-<instance>.db`) when several projector
     /// instances share a data folder; each instance keeps its own state.
     #[arg(long, env = "AQS_PROJECTOR_INSTANCE")]
@@ -48,9 +50,20 @@ pub struct ProjectorArgs {
     /// ...or after this many seconds, whichever comes first.
     #[arg(long, env = "AQS_PROJECTOR_CHECKPOINT_SECONDS", default_value_t = 10)]
     checkpoint_seconds: u64,
-    /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`.
+    /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`, and its
+    /// probes at `/healthz` (alive) and `/readyz` (every ledger store takes writes).
     #[arg(long, env = "AQS_PROJECTOR_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Host names the metrics endpoint answers to, comma-separated (`*.example.com`: the
+    /// names under it; `*`: any), besides `localhost` and IP addresses; another `Host` is
+    /// answered 421 (a defence against DNS rebinding).
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_parser = super::common::parse_allowed_host
+    )]
+    metrics_allowed_hosts: Vec<String>,
     /// Exit once the log is fully read instead of waiting for more.
     #[arg(long)]
     until_idle: bool,
@@ -60,6 +73,10 @@ pub struct ProjectorArgs {
 enum ProjectorAction {
     /// Forget the checkpoint and the ledgers, replay the log from offset 0, then exit.
     Rebuild,
+    /// Print the events this instance set aside because a ledger store cannot hold a value
+    /// of theirs (or the record is no event), one JSON object a line: where in the log, the
+    /// event id, the reason and the record as read.
+    Quarantined,
 }
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
@@ -70,9 +87,23 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     };
     let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
         .context("opening the checkpoint store")?;
+    if matches!(args.action, Some(ProjectorAction::Quarantined)) {
+        let mut out = std::io::stdout().lock();
+        for record in store.quarantined()? {
+            serde_json::to_writer(&mut out, &record)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let upgraded = !rebuild && store.outdated_format()?.is_some();
-    if args.clickhouse.is_configured() {
-        let mut sink = ClickHouseSink::connect(&args.clickhouse).with_context(|| {
+    let sink = if args.clickhouse.is_configured() {
+        let opened = if rebuild {
+            // A rebuild empties the tables first: the server must answer now.
+            ClickHouseSink::connect(&args.clickhouse)
+        } else {
+            ClickHouseSink::connect_or_wait(&args.clickhouse)
+        };
+        let mut sink = opened.with_context(|| {
             format!(
                 "opening the ledger store in ClickHouse database {}",
                 args.clickhouse.database
@@ -86,7 +117,7 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         if upgraded {
             warn_shared_ledgers_kept();
         }
-        run_with(args, store, sink, rebuild)
+        Store::new(sink, args.sink.clickhouse())
     } else {
         let mut sink = SqliteSink::open(&args.store.path("ledgers.db")?)
             .context("opening the ledger store")?;
@@ -98,8 +129,9 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         if upgraded {
             forget_ledgers_of_an_earlier_form(&mut sink)?;
         }
-        run_with(args, store, sink, rebuild)
-    }
+        Store::new(sink, args.sink.embedded())
+    };
+    run_with(args, store, vec![sink], rebuild)
 }
 
 /// The checkpoint was written in an earlier form (it is not loaded: the log is replayed
@@ -128,10 +160,10 @@ pub fn warn_shared_ledgers_kept() {
     );
 }
 
-fn run_with<S: LedgerSink + Send + 'static>(
+fn run_with(
     args: ProjectorArgs,
     store: CheckpointStore,
-    sink: S,
+    stores: Vec<Store>,
     rebuild: bool,
 ) -> anyhow::Result<ExitCode> {
     let settings = RunnerSettings {
@@ -151,14 +183,17 @@ fn run_with<S: LedgerSink + Send + 'static>(
     if let Some(address) = args.metrics_listen {
         let listener = std::net::TcpListener::bind(address)
             .with_context(|| format!("listening on {address} for metrics"))?;
-        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics))?;
+        let allowed = aqs_http::AllowedHosts::new(&args.metrics_allowed_hosts)?;
+        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics), allowed)?;
     }
     let ledger = if args.kafka.brokers.is_some() {
         let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
-        project(consumer, store, sink, settings, &shutdown, metrics)?
+        project(consumer, store, stores, settings, &shutdown, metrics)?
     } else {
-        let log = args.store.open_embedded_log(args.kafka.events_partitions)?;
-        project(log.consumer()?, store, sink, settings, &shutdown, metrics)?
+        let log = args
+            .store
+            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
+        project(log.consumer()?, store, stores, settings, &shutdown, metrics)?
     };
     // The process exits next: freeing a large ledger piece by piece would take seconds.
     std::mem::forget(ledger);
@@ -167,15 +202,21 @@ fn run_with<S: LedgerSink + Send + 'static>(
 
 /// Folds the log into the ledger store until idle or shut down; returns the ledger, for
 /// the caller to drop or, when the process is about to exit, to forget.
-pub fn project<C: LogConsumer, S: LedgerSink + Send + 'static>(
+pub fn project<C: LogConsumer>(
     consumer: C,
     store: CheckpointStore,
-    sink: S,
+    stores: Vec<Store>,
     settings: RunnerSettings,
     shutdown: &AtomicBool,
     metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Ledger> {
-    let mut runner = Runner::new(consumer, sink, store, settings, Arc::clone(&metrics))?;
+    let mut runner = match Runner::new(consumer, stores, store, settings, Arc::clone(&metrics)) {
+        Ok(runner) => runner,
+        Err(error) => {
+            metrics.health.set_stopped(error.to_string());
+            return Err(error.into());
+        }
+    };
     let started = std::time::Instant::now();
     let summary = runner.run(shutdown)?;
     let ledger = runner.take_ledger();

@@ -8,11 +8,16 @@ use aqs_analytics::output::{LEDGER_EXPORTS, ledger_table, write_parquet};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_projector::sink::{Store, WriterSettings};
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("since", |arg| arg.help(
+    "Earliest date whose periods are computed, on or before the as-of date; default: the \
+     first business date of the events (their whole history)"
+)))]
 pub struct RunArgs {
     /// NDJSON file of events.
     #[arg(long, value_name = "FILE")]
@@ -39,7 +44,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         time_zone: args.time_zone.clone(),
     };
     let clock = store.clock()?;
-    let log = store.open_embedded_log(1)?;
+    let log = store.open_embedded_log(1, aqs_eventlog::DeadLetterLimits::default())?;
     let tally = super::import::import_file(&log, &args.events, 5_000)?;
     let settings = RunnerSettings {
         until_idle: true,
@@ -53,7 +58,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     super::projector::project(
         log.consumer()?,
         CheckpointStore::open(&store.path("projector.db")?)?,
-        SqliteSink::open(&ledgers)?,
+        vec![Store::new(
+            SqliteSink::open(&ledgers)?,
+            WriterSettings::default(),
+        )],
         settings,
         &AtomicBool::new(false),
         Default::default(),

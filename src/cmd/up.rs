@@ -1,6 +1,5 @@
 //! `aqs up`: ingest, projector, the KPI job on a schedule and the dashboard, in one process.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aqs_analytics::data::SqliteSource;
-use aqs_dashboard::{DashboardState, StorePaths, Thresholds};
+use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
+use aqs_dashboard::{DashboardConfig, DashboardState, EmbeddedSource, StorePaths, Thresholds};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
 use aqs_ingest::dedup::DedupConfig;
+use aqs_ingest::readiness::Readiness;
 use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
@@ -26,14 +28,22 @@ use chrono::{Datelike, Duration as Days};
 
 use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_analytics::warehouse::ClickHouseKpiSink;
+use aqs_dashboard::{PipelineHealth, PipelineProblem};
+use aqs_projector::health::rfc3339;
+use aqs_projector::sink::Store;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
-use aqs_projector::sink::{BothSinks, LedgerSink};
 use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
-use super::common::StoreArgs;
+use super::common::{SinkArgs, StoreArgs};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("since", |arg| arg.help(
+    "Earliest date whose periods each KPI run recomputes, on or before the as-of date \
+     (today unless --as-of is set); refused at start otherwise. Default: the Monday seven \
+     weeks before the as-of week (the dashboard's eight-week trend), or the first day of \
+     the as-of month if that is earlier"
+)))]
 pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
@@ -48,13 +58,16 @@ pub struct UpArgs {
     /// ClickHouse, when configured, receives the ledgers and the KPIs too.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
-    /// Address of the web dashboard.
-    #[arg(long, env = "AQS_DASHBOARD_LISTEN", default_value = "127.0.0.1:8088")]
-    dashboard_listen: SocketAddr,
+    /// The web dashboard: address, sign-in, sessions, audit.
+    #[command(flatten)]
+    dashboard: DashboardConfig,
+    #[command(flatten)]
+    sink: SinkArgs,
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
-    /// Load a generated region (month to date) into an empty log and keep live events coming.
+    /// Load a generated region (last month and this month to date) into an empty log and keep
+    /// live events coming.
     #[arg(long)]
     demo: bool,
     /// Agents of the demo region (teams of 10, 7 teams a branch).
@@ -67,6 +80,11 @@ pub struct UpArgs {
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
+    // A setting every KPI run would refuse is refused now, not at every run.
+    args.kpi
+        .params(clock.today())
+        .context("the KPI job's settings")?;
+    args.ingest.validate()?;
     let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
@@ -82,7 +100,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let log = Arc::clone(&opened.log);
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
+        demo_users(&args.dashboard, &args.store)?;
     }
+    let dashboard_auth = super::dashboard::auth(&args.dashboard, &args.store)?;
 
     let shutdown = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
@@ -103,6 +123,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
+    let pipeline = Arc::new(ProjectorPipeline(Arc::clone(&projector_metrics)));
     let metrics_route = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -110,26 +131,38 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             async move { metrics.render() }
         }),
     );
-    let dashboard = aqs_dashboard::router(DashboardState::new(
-        StorePaths {
-            kpi_dir: data_dir.join("kpi"),
-            ledgers: data_dir.join("ledgers.db"),
-        },
-        Thresholds {
-            at_risk: args.kpi.at_risk_threshold,
-            will: args.kpi.will_threshold,
-            skill_ratio: args.kpi.skill_ratio,
-        },
-    ))
-    .merge(metrics_route);
-    let state = opened.serve_with(auth, args.ingest.clone());
+    let dashboard = aqs_dashboard::router(
+        DashboardState::new(
+            Arc::new(EmbeddedSource::new(StorePaths {
+                kpi_dir: data_dir.join("kpi"),
+                ledgers: data_dir.join("ledgers.db"),
+            })),
+            Thresholds {
+                at_risk: args.kpi.at_risk_threshold,
+                will: args.kpi.will_threshold,
+                skill_ratio: args.kpi.skill_ratio,
+            },
+            dashboard_auth,
+        )
+        .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>),
+    )
+    .merge(metrics_route)
+    .layer(HostCheckLayer::new(
+        AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+        "AQS_DASHBOARD_ALLOWED_HOSTS",
+    ));
+    // Ready only while the events accepted also reach the ledgers (the projector with every
+    // one of its stores); batches are refused only while the log itself is down.
+    let state = opened
+        .serve_with(auth, args.ingest.clone())
+        .with_downstream_readiness(pipeline as Arc<dyn Readiness>);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aqs-up")
         .build()
         .context("starting the async runtime")?;
     let ingest_listen = args.ingest.listen;
-    let dashboard_listen = args.dashboard_listen;
+    let dashboard_listen = args.dashboard.listen;
     let result = runtime.block_on(async {
         let ingest_listener = tokio::net::TcpListener::bind(ingest_listen)
             .await
@@ -152,13 +185,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             let _ = ingest_stop.wait_for(|s| *s).await;
         }));
         let mut dashboard_stop = stopped.clone();
-        let dashboard = tokio::spawn(async move {
-            axum::serve(dashboard_listener, dashboard)
-                .with_graceful_shutdown(async move {
-                    let _ = dashboard_stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let dashboard = tokio::spawn(super::dashboard::serve(
+            dashboard_listener,
+            dashboard,
+            async move {
+                let _ = dashboard_stop.wait_for(|s| *s).await;
+            },
+        ));
         shutdown_signal().await;
         eprintln!("aqs up: stopping");
         let _ = stop.send(true);
@@ -184,10 +217,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A random token for the demo's `demo` source, kept in the data folder across restarts.
+/// A random token for the demo's `demo` source, kept in the data folder across restarts,
+/// readable by its owner only (a file left readable by others is made so).
 fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
     let path = store.path("demo-token.txt")?;
     if let Ok(token) = std::fs::read_to_string(&path) {
+        owner_only(&path)?;
         return Ok(token.trim().to_owned());
     }
     let seed = std::time::SystemTime::now()
@@ -196,11 +231,78 @@ fn demo_tokens(store: &StoreArgs) -> anyhow::Result<String> {
         ^ u64::from(std::process::id());
     let mut rng = Rng::new(seed);
     let token = format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64());
-    std::fs::write(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, token.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(token)
 }
 
-/// Loads a generated region, month to date, once: a marker in the data folder remembers it.
+/// One demo user per role, made once with random passwords that are printed then (only
+/// their Argon2 hashes are kept): headquarters (all), the first branch's manager, the first
+/// team's supervisor, an analyst.
+fn demo_users(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<()> {
+    let file = UsersFile::new(config.users_file(&store.data_dir));
+    let existing = file.load()?;
+    let wanted = [
+        ("demo-hq", "headquarters", None),
+        ("demo-branch", "branch_manager", Some("B001")),
+        ("demo-supervisor", "supervisor", Some("T0001")),
+        ("demo-analyst", "analyst", None),
+    ];
+    let mut lines = Vec::new();
+    for (name, role, scope) in wanted {
+        if existing.iter().any(|u| u.name == name) {
+            continue;
+        }
+        let password = random_password();
+        file.add(NewUser {
+            name,
+            password: &password,
+            role,
+            scope,
+            agent_names: false,
+        })?;
+        lines.push(format!(
+            "  {name:<16} {password}  ({role}{})",
+            scope.map(|s| format!(" {s}")).unwrap_or_default()
+        ));
+    }
+    if lines.is_empty() {
+        eprintln!(
+            "aqs up: demo users demo-hq, demo-branch, demo-supervisor, demo-analyst (passwords \
+             were printed when they were made; `aqs user passwd NAME` sets a new one)"
+        );
+    } else {
+        eprintln!("aqs up: demo users for the dashboard (name, password):");
+        for line in lines {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// Makes `path` readable and writable by its owner only.
+fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("restricting {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "demo token file was readable by others; now owner only");
+        }
+    }
+    Ok(())
+}
+
+/// Loads a generated region, from the first day of last month to yesterday, once (a marker in
+/// the data folder remembers it): last month's final figures are there to look back at.
 fn load_demo_region(
     log: &dyn EventLog,
     store: &StoreArgs,
@@ -212,7 +314,9 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = today.with_day(1).expect("day 1 exists");
+    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
+        .with_day(1)
+        .expect("day 1 exists");
     // Through yesterday; today belongs to the live trickle.
     let days = (today - start).num_days().max(1) as u32;
     let config = GeneratorConfig::new(7, agents, start, days);
@@ -258,68 +362,123 @@ fn spawn_projector(
 ) -> anyhow::Result<Worker> {
     let store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
-    // The embedded ledger store always: the dashboard reads names, roster and plans from it.
+    // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
+    // when configured, beside it with a writer of its own: its outage holds nothing back.
     let mut local =
         SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
     let upgraded = store.outdated_format()?.is_some();
     if upgraded {
         super::projector::forget_ledgers_of_an_earlier_form(&mut local)?;
     }
+    let mut stores = vec![Store::new(local, args.sink.embedded())];
+    if args.clickhouse.is_configured() {
+        let warehouse = ClickHouseSink::connect_or_wait(&args.clickhouse)
+            .context("opening the ledger store in ClickHouse")?;
+        if upgraded {
+            super::projector::warn_shared_ledgers_kept();
+        }
+        stores.push(Store::new(warehouse, args.sink.clickhouse()));
+    }
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
         ..RunnerSettings::default()
     };
-    if args.clickhouse.is_configured() {
-        let warehouse = ClickHouseSink::connect(&args.clickhouse)
-            .context("opening the ledger store in ClickHouse")?;
-        if upgraded {
-            super::projector::warn_shared_ledgers_kept();
-        }
-        run_projector(
-            args,
-            BothSinks(local, warehouse),
-            store,
-            settings,
-            shutdown,
-            metrics,
-        )
-    } else {
-        run_projector(args, local, store, settings, shutdown, metrics)
-    }
-}
-
-fn run_projector<S: LedgerSink + Send + 'static>(
-    args: &UpArgs,
-    sink: S,
-    store: CheckpointStore,
-    settings: RunnerSettings,
-    shutdown: Arc<AtomicBool>,
-    metrics: Arc<ProjectorMetrics>,
-) -> anyhow::Result<Worker> {
     let kafka = args.kafka.clone();
     let embedded = match kafka.brokers {
         Some(_) => None,
-        None => Some(args.store.open_embedded_log(kafka.events_partitions)?),
+        None => Some(
+            args.store
+                .open_embedded_log(kafka.events_partitions, kafka.dead_letters)?,
+        ),
     };
     Ok(std::thread::Builder::new()
         .name("projector".into())
-        .spawn(move || match embedded {
-            Some(log) => super::projector::project(
-                log.consumer()?,
-                store,
-                sink,
-                settings,
-                &shutdown,
-                metrics,
-            )
-            .map(drop),
-            None => {
-                let consumer = KafkaConsumer::connect(&kafka).context("connecting to Kafka")?;
-                super::projector::project(consumer, store, sink, settings, &shutdown, metrics)
-                    .map(drop)
+        .spawn(move || {
+            let projected = match embedded {
+                Some(log) => log
+                    .consumer()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|consumer| {
+                        super::projector::project(
+                            consumer,
+                            store,
+                            stores,
+                            settings,
+                            &shutdown,
+                            Arc::clone(&metrics),
+                        )
+                    }),
+                None => KafkaConsumer::connect(&kafka)
+                    .context("connecting to Kafka")
+                    .and_then(|consumer| {
+                        super::projector::project(
+                            consumer,
+                            store,
+                            stores,
+                            settings,
+                            &shutdown,
+                            Arc::clone(&metrics),
+                        )
+                    }),
+            };
+            if let Err(error) = &projected {
+                // Readiness and the dashboard say so from now on.
+                metrics.health.set_stopped(format!("{error:#}"));
+                tracing::error!(error = %format!("{error:#}"), "the projector stopped");
             }
+            projected.map(drop)
         })?)
+}
+
+/// The projector of `aqs up`, as readiness and the dashboard see it.
+struct ProjectorPipeline(Arc<ProjectorMetrics>);
+
+impl Readiness for ProjectorPipeline {
+    fn check(&self) -> Result<(), String> {
+        self.0.health.check()
+    }
+}
+
+impl PipelineHealth for ProjectorPipeline {
+    fn problems(&self) -> Vec<PipelineProblem> {
+        let health = &self.0.health;
+        let mut problems = Vec::new();
+        if let Some(reason) = health.stopped() {
+            problems.push(PipelineProblem {
+                component: "projector".into(),
+                since: None,
+                reason: format!("stopped: {reason}"),
+                stale: true,
+            });
+        }
+        if let Some(reason) = health.held_back() {
+            problems.push(PipelineProblem {
+                component: "projector".into(),
+                since: None,
+                reason: format!("reading paused: {reason}"),
+                stale: true,
+            });
+        }
+        for store in health.stores() {
+            let status = store.status();
+            if status.up {
+                continue;
+            }
+            problems.push(PipelineProblem {
+                component: status.store.to_owned(),
+                since: status.down_since.map(rfc3339),
+                reason: format!(
+                    "{}; {} rows wait",
+                    status.last_error.as_deref().unwrap_or("no answer"),
+                    status.pending_rows
+                ),
+                // The dashboard reads the embedded store.
+                stale: status.store == "sqlite",
+            });
+        }
+        problems
+    }
 }
 
 fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {
@@ -435,4 +594,38 @@ fn assigned_pairs(ledgers: &std::path::Path) -> rusqlite::Result<Vec<(String, St
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(pairs)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[test]
+    fn the_demo_token_and_the_data_folder_are_for_their_owner_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StoreArgs {
+            data_dir: dir.path().join("aqs-data"),
+            time_zone: "Asia/Shanghai".to_owned(),
+        };
+        let token = demo_tokens(&store).expect("token");
+        assert_eq!(token.len(), 32);
+        let file = store.data_dir.join("demo-token.txt");
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&store.data_dir), 0o700);
+
+        // A token file left readable by others (by an earlier version) is restricted.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(demo_tokens(&store).expect("same token"), token);
+        assert_eq!(mode(&file), 0o600);
+    }
 }

@@ -10,6 +10,9 @@
 //! ```
 
 pub mod private;
+mod proxy;
+
+pub use proxy::FaultProxy;
 
 use std::fmt;
 use std::future::Future;
@@ -35,6 +38,45 @@ pub const CLICKHOUSE_URL_VAR: &str = "AQS_CLICKHOUSE_URL";
 pub const CLICKHOUSE_USER_VAR: &str = "AQS_CLICKHOUSE_USER";
 /// Variable naming that user's password (default empty).
 pub const CLICKHOUSE_PASSWORD_VAR: &str = "AQS_CLICKHOUSE_PASSWORD";
+
+/// Variable naming the test Keycloak's base URL (e.g. `http://127.0.0.1:18180`).
+pub const KEYCLOAK_URL_VAR: &str = "AQS_KEYCLOAK_URL";
+
+/// The test Keycloak (realm `aqs` of `deploy/test-services/keycloak-realm.json`), or `None`
+/// (after a loud warning) when `AQS_KEYCLOAK_URL` is not set.
+///
+/// # Panics
+/// When `AQS_KEYCLOAK_URL` is not set but `CI` is.
+pub fn keycloak() -> Option<KeycloakEnv> {
+    let url = service_var("Keycloak", KEYCLOAK_URL_VAR)?;
+    Some(KeycloakEnv {
+        url: url.trim_end_matches('/').to_owned(),
+    })
+}
+
+/// The test Keycloak.
+#[derive(Debug, Clone)]
+pub struct KeycloakEnv {
+    url: String,
+}
+
+impl KeycloakEnv {
+    /// Issuer URL of the realm `aqs`.
+    pub fn issuer(&self) -> String {
+        format!("{}/realms/aqs", self.url)
+    }
+
+    /// The confidential client of the dashboard in that realm: (id, secret).
+    pub fn client(&self) -> (&'static str, &'static str) {
+        ("aqs-dashboard", "aqs-test-client-secret")
+    }
+
+    /// The password of every user of the realm (sso-hq, sso-branch, sso-supervisor,
+    /// sso-analyst, sso-norole).
+    pub fn password(&self) -> &'static str {
+        "aqs-test-pass"
+    }
+}
 
 /// How long [`KafkaEnv::fresh_topic`] waits for the topic to be usable.
 const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -356,8 +398,9 @@ fn service_var(service: &str, var: &str) -> Option<String> {
             stderr,
             "\n\
              ====================================================================\n\
-             SKIPPED: tests that need the real Kafka / ClickHouse are not run.\n\
-             Set AQS_KAFKA_BROKERS and AQS_CLICKHOUSE_URL (+ _USER, _PASSWORD),\n\
+             SKIPPED: tests that need the real Kafka / ClickHouse / Keycloak are\n\
+             not run. Set AQS_KAFKA_BROKERS and AQS_CLICKHOUSE_URL (+ _USER,\n\
+             _PASSWORD) and AQS_KEYCLOAK_URL,\n\
              or run via deploy/test-services/with-services.sh, e.g.\n\
              \x20   deploy/test-services/with-services.sh cargo test --workspace\n\
              (With CI set, a missing service is a failure.)\n\

@@ -13,6 +13,10 @@ use tokio::runtime::{Builder, Runtime};
 
 use crate::config::{ClickHouseConfig, ConfigError};
 
+/// How long [`BlockingClient::connect`] waits for the server's answer: a server that accepts
+/// the connection and hangs must not hold the caller.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a [`BlockingClient`] could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -28,6 +32,12 @@ pub enum ConnectError {
     },
     #[error("database {database} lacks the table(s) {missing}: run `aqs migrate` against it first")]
     MissingTables { database: String, missing: String },
+}
+
+/// `future`'s output, or `None` when it takes longer than `limit`. For futures run by
+/// [`BlockingClient::run`], whose runtime has the timers this needs.
+pub async fn timeout<F: Future>(limit: Duration, future: F) -> Option<F::Output> {
+    tokio::time::timeout(limit, future).await.ok()
 }
 
 /// A [`Client`] bound to the configured database, with a current-thread runtime to run it.
@@ -72,7 +82,8 @@ impl BlockingClient {
         // error of the request.
         let server = config.server_client()?;
         let present: Vec<String> = client
-            .run(
+            .run_within(
+                CONNECT_TIMEOUT,
                 server
                     .query("SELECT name FROM system.tables WHERE database = ?")
                     .bind(client.database.as_str())
@@ -115,6 +126,21 @@ impl BlockingClient {
     /// Runs `future` to completion on this client's runtime, blocking the thread.
     pub fn run<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// Runs a request, giving up with [`clickhouse::error::Error::TimedOut`] after `limit`:
+    /// a server that accepts the connection and never answers must not hold the caller
+    /// forever.
+    pub fn run_within<T>(
+        &self,
+        limit: Duration,
+        future: impl Future<Output = Result<T, clickhouse::error::Error>>,
+    ) -> Result<T, clickhouse::error::Error> {
+        self.runtime.block_on(async {
+            tokio::time::timeout(limit, future)
+                .await
+                .unwrap_or(Err(clickhouse::error::Error::TimedOut))
+        })
     }
 
     /// Waits until no mutation of `table` is pending (after an `ALTER TABLE … DELETE`), or

@@ -4,7 +4,7 @@
 //! Live rows are those with non-zero counters (the two activity ledgers) or `deleted = 0`
 //! ([`LIVE_ACTIVITY`], [`LIVE`]); the others are tombstones.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,7 @@ pub const LIVE_ACTIVITY: &str = "NOT (visits = 0 AND consultations = 0 AND custo
 /// Filter of the live rows of the tables with a `deleted` column.
 pub const LIVE: &str = "deleted = 0";
 
-/// The ledger tables and views of `0002_ledgers.sql`, each with its key columns (the sort
+/// The ledger tables and views of `0002_ledgers.sql` (and `0006_agent_profiles.sql`), each with its key columns (the sort
 /// order of canonical reads).
 pub const LEDGER_TABLES: &[(&str, &str)] = &[
     (
@@ -33,6 +33,7 @@ pub const LEDGER_TABLES: &[(&str, &str)] = &[
     (TeamRow::TABLE, "team_id"),
     (OutletRow::TABLE, "outlet_id"),
     (PendingCancellationRow::TABLE, "agent_id, event_id"),
+    (AgentProfileRow::TABLE, "agent_id"),
 ];
 
 /// Agent × outlet × business date.
@@ -88,7 +89,9 @@ impl AgentDayRow {
         cancellations, refunds_fen, ver";
 }
 
-/// A row of the view `ledger_team_day` (live rows only; no version).
+/// A row of the view `ledger_team_day` (live rows only; no version). Its money sums are
+/// `Decimal(38, 0)` fen (migration `0005_wide_money.sql`): a sum of Int64 cells may not fit
+/// Int64.
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct TeamDayRow {
     pub team_id: String,
@@ -102,9 +105,9 @@ pub struct TeamDayRow {
     pub customers_consulted: i64,
     pub customers_interested: i64,
     pub sales: i64,
-    pub premium_fen: i64,
+    pub premium_fen: i128,
     pub cancellations: i64,
-    pub refunds_fen: i64,
+    pub refunds_fen: i128,
 }
 
 impl TeamDayRow {
@@ -135,6 +138,24 @@ impl PlanRow {
     pub const TABLE: &'static str = "plans";
     pub const COLUMNS: &'static str =
         "agent_id, period_start, period_end, visits, consultations, sales, event_id, deleted, ver";
+}
+
+/// An agent's display name in force (migration `0006_agent_profiles.sql`): `origin` is the
+/// event type that gave it (`agent_profile`, or `agent_joined_team` as the fallback); a
+/// tombstone has `deleted = 1` and empty texts.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct AgentProfileRow {
+    pub agent_id: String,
+    pub display_name: String,
+    pub origin: String,
+    pub event_id: String,
+    pub deleted: u8,
+    pub ver: u64,
+}
+
+impl AgentProfileRow {
+    pub const TABLE: &'static str = "agent_profiles";
+    pub const COLUMNS: &'static str = "agent_id, display_name, origin, event_id, deleted, ver";
 }
 
 /// A scope's target for a month (`month` is the month's first day).
@@ -247,4 +268,22 @@ impl PendingCancellationRow {
     pub const TABLE: &'static str = "pending_cancellations";
     pub const COLUMNS: &'static str =
         "agent_id, event_id, policy_id, business_date, refund_fen, deleted, ver";
+}
+
+/// A ledger row ClickHouse refused for its content, kept with the error (migration
+/// `0004_ledger_dead_letters.sql`).
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct LedgerDeadLetterRow {
+    /// The ledger table the row was meant for.
+    pub table_name: String,
+    /// The row as text, its version included.
+    pub row: String,
+    pub error: String,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    pub dead_at: DateTime<Utc>,
+}
+
+impl LedgerDeadLetterRow {
+    pub const TABLE: &'static str = "ledger_dead_letters";
+    pub const COLUMNS: &'static str = "table_name, row, error, dead_at";
 }

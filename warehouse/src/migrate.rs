@@ -40,6 +40,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0003_kpi.sql",
         include_str!("../../deploy/clickhouse/0003_kpi.sql"),
     ),
+    (
+        "0004_ledger_dead_letters.sql",
+        include_str!("../../deploy/clickhouse/0004_ledger_dead_letters.sql"),
+    ),
+    (
+        "0005_wide_money.sql",
+        include_str!("../../deploy/clickhouse/0005_wide_money.sql"),
+    ),
+    (
+        "0006_agent_profiles.sql",
+        include_str!("../../deploy/clickhouse/0006_agent_profiles.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

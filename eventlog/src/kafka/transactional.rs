@@ -466,9 +466,13 @@ impl LogTransaction for KafkaTransaction<'_> {
             return Ok(Vec::new());
         }
         let (targets, records) = event_records(&self.log.config, events)?;
-        let acknowledged = deliver(&self.producer, &records, self.log.config.message_timeout())
+        let acknowledged = deliver(&self.producer, records, self.log.config.message_timeout())
             .map_err(|undelivered| match undelivered {
-                Undelivered::Failed { index, error } => {
+                Undelivered::Failed {
+                    index,
+                    topic,
+                    error,
+                } => {
                     if matches!(
                         error.rdkafka_error_code(),
                         Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut)
@@ -480,7 +484,7 @@ impl LogTransaction for KafkaTransaction<'_> {
                             "kafka transactional producer failed: {code}: {reason}"
                         ));
                     }
-                    record_error(records[index].topic, index, &error)
+                    record_error(&topic, index, &error)
                 }
                 Undelivered::Unacknowledged(why) => {
                     self.unanswered = true;

@@ -5,30 +5,120 @@
 //! Every publish inserts the changed rows with their versions; removed rows go in as
 //! tombstones (zero counters or `deleted = 1`). ClickHouse keeps the highest version of each
 //! key, so writing a batch again, or an older batch after a newer one, changes nothing that
-//! `FINAL` shows: the same rules as the embedded store's `excluded.ver >= ver`. An insert
-//! that fails is an error; the runner then stops before its checkpoint, and the restart
-//! publishes the same rows again.
+//! `FINAL` shows: the same rules as the embedded store's `excluded.ver >= ver`.
+//!
+//! Failures are of three kinds ([`classify`]): the server is away, slow or overloaded
+//! (transient: the publish fails and its writer retries it); the server refuses what a row
+//! holds (the insert is split until the refused rows are alone; they go to
+//! `ledger_dead_letters` and the rest is written); anything else needs an operator (a missing
+//! table, refused credentials: the publish fails and is retried until fixed). Every request
+//! has a time limit, so a server that hangs fails the attempt instead of holding it forever.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use aqs_schemas::event::Scope;
+use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
 use aqs_warehouse::clickhouse::{Client, RowOwned, RowRead, RowWrite};
 use aqs_warehouse::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, LEDGER_TABLES, LIVE, LIVE_ACTIVITY, OutletRow,
-    PendingCancellationRow, PlanRow, RosterRow, TargetRow, TeamDayRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LEDGER_TABLES, LIVE,
+    LIVE_ACTIVITY, LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
+    TargetRow, TeamDayRow, TeamRow,
 };
-use aqs_warehouse::{BlockingClient, ClickHouseConfig};
+use aqs_warehouse::{BlockingClient, ClickHouseConfig, ConnectError};
 use chrono::NaiveDate;
 use rusqlite::types::ValueRef;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
-use super::{LedgerSink, RowVersions, SinkError};
+use super::{LedgerSink, RowVersions, SinkError, Written};
 use crate::ledger::{Counters, LedgerChanges};
 
+/// Limit of a read (the stored pending cancellations of a publish).
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Limits of an insert: sending a chunk of rows, and the server's answer at the end.
+const INSERT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+const INSERT_END_TIMEOUT: Duration = Duration::from_secs(60);
+/// Limit of a whole publish, whatever its inserts do.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a failed request says about the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server is away, slow or overloaded: retry later.
+    Transient,
+    /// The server (or the client, encoding it) refused what a row holds: retrying the same
+    /// rows fails again.
+    RowRejected,
+    /// The store itself is wrong (a missing table or column, refused credentials): an
+    /// operator must act.
+    Store,
+}
+
+/// ClickHouse error codes that mean the server is away, slow or overloaded.
+const TRANSIENT_CODES: &[u32] = &[
+    3,   // UNEXPECTED_END_OF_FILE
+    32,  // ATTEMPT_TO_READ_AFTER_EOF: the request's body was cut
+    33,  // CANNOT_READ_ALL_DATA: the same
+    159, // TIMEOUT_EXCEEDED
+    164, // READONLY (a replica gone read-only)
+    202, // TOO_MANY_SIMULTANEOUS_QUERIES
+    209, // SOCKET_TIMEOUT
+    210, // NETWORK_ERROR
+    241, // MEMORY_LIMIT_EXCEEDED
+    242, // TABLE_IS_READ_ONLY
+    252, // TOO_MANY_PARTS
+    285, // TOO_FEW_LIVE_REPLICAS
+    319, // UNKNOWN_STATUS_OF_INSERT
+    425, // SYSTEM_ERROR
+    999, // KEEPER_EXCEPTION
+];
+
+/// ClickHouse error codes that mean a value of a row cannot be stored.
+const ROW_CODES: &[u32] = &[
+    6,   // CANNOT_PARSE_TEXT
+    27,  // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    38,  // CANNOT_PARSE_DATE
+    41,  // CANNOT_PARSE_DATETIME
+    53,  // TYPE_MISMATCH
+    69,  // ARGUMENT_OUT_OF_BOUND
+    70,  // CANNOT_CONVERT_TYPE
+    72,  // CANNOT_PARSE_NUMBER
+    117, // INCORRECT_DATA
+    131, // TOO_LARGE_STRING_SIZE
+    321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+    349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+];
+
+/// The code of a server error, from its text (`Code: 252, e.displayText() = …`).
+fn error_code(text: &str) -> Option<u32> {
+    let rest = &text[text.find("Code: ")? + "Code: ".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Which kind of failure `error` is.
+pub fn classify(error: &ClickHouseError) -> Failure {
+    match error {
+        ClickHouseError::Network(_) | ClickHouseError::TimedOut | ClickHouseError::Other(_) => {
+            Failure::Transient
+        }
+        // Encoding a row failed on this side: a value its column type cannot hold.
+        ClickHouseError::Custom(_) => Failure::RowRejected,
+        ClickHouseError::BadResponse(text) => match error_code(text) {
+            Some(code) if ROW_CODES.contains(&code) => Failure::RowRejected,
+            Some(code) if TRANSIENT_CODES.contains(&code) => Failure::Transient,
+            Some(_) => Failure::Store,
+            // No ClickHouse code: a proxy or load balancer answered (502, 503, …).
+            None => Failure::Transient,
+        },
+        _ => Failure::Store,
+    }
+}
+
 /// The tables a ledger store in ClickHouse needs (the view `ledger_team_day` included).
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     AgentOutletDayRow::TABLE,
     AgentDayRow::TABLE,
     TeamDayRow::TABLE,
@@ -39,6 +129,7 @@ const TABLES: [&str; 10] = [
     TeamRow::TABLE,
     OutletRow::TABLE,
     PendingCancellationRow::TABLE,
+    AgentProfileRow::TABLE,
 ];
 
 /// The ledger store in ClickHouse. Synchronous: it drives its client on a small runtime of
@@ -60,6 +151,7 @@ struct Batch {
     teams: Vec<TeamRow>,
     outlets: Vec<OutletRow>,
     pending_cancellations: Vec<PendingCancellationRow>,
+    agent_profiles: Vec<AgentProfileRow>,
 }
 
 impl Batch {
@@ -73,6 +165,7 @@ impl Batch {
             + self.teams.len()
             + self.outlets.len()
             + self.pending_cancellations.len()
+            + self.agent_profiles.len()
     }
 }
 
@@ -118,9 +211,26 @@ impl ClickHouseSink {
     /// Connects to the configured database and checks that the ledger tables are there
     /// (`aqs migrate` makes them).
     pub fn connect(config: &ClickHouseConfig) -> Result<Self, SinkError> {
-        let client = BlockingClient::connect(config, &TABLES)?;
+        let client = BlockingClient::connect(
+            config,
+            &[&TABLES[..], &[LedgerDeadLetterRow::TABLE]].concat(),
+        )?;
         info!(database = client.database(), "ledger store: clickhouse");
         Ok(Self { client })
+    }
+
+    /// As [`connect`](Self::connect), but a server that cannot be reached now is no reason
+    /// not to start: the sink is made unchecked, its writes fail until the server is back
+    /// (and are retried), and readiness says so. A missing table is still an error.
+    pub fn connect_or_wait(config: &ClickHouseConfig) -> Result<Self, SinkError> {
+        match Self::connect(config) {
+            Err(SinkError::Connect(ConnectError::Unreachable { url, source })) => {
+                warn!(%url, error = %source, "ClickHouse is unreachable; starting anyway, its ledger rows wait and are retried");
+                let client = BlockingClient::new(config)?;
+                Ok(Self { client })
+            }
+            other => other,
+        }
     }
 
     /// Empties every ledger table (for a rebuild from offset 0: the replay writes lower
@@ -173,15 +283,21 @@ impl ClickHouseSink {
                     .live::<TeamDayRow>(TeamDayRow::TABLE, key)?
                     .iter()
                     .map(|r| {
-                        let mut cells = vec![
+                        vec![
                             text(&r.team_id),
                             date(r.business_date),
                             text(&r.branch_id),
                             text(&r.region_id),
                             int(r.agents_active as i64),
-                        ];
-                        cells.extend(counter_cells!(r));
-                        cells
+                            int(r.visits),
+                            int(r.consultations),
+                            int(r.customers_consulted),
+                            int(r.customers_interested),
+                            int(r.sales),
+                            wide_int(r.premium_fen),
+                            int(r.cancellations),
+                            wide_int(r.refunds_fen),
+                        ]
                     })
                     .collect(),
                 PlanRow::TABLE => self
@@ -267,6 +383,18 @@ impl ClickHouseSink {
                         ]
                     })
                     .collect(),
+                AgentProfileRow::TABLE => self
+                    .live::<AgentProfileRow>(AgentProfileRow::TABLE, key)?
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            text(&r.agent_id),
+                            text(&r.display_name),
+                            text(&r.origin),
+                            text(&r.event_id),
+                        ]
+                    })
+                    .collect(),
                 PendingCancellationRow::TABLE => self
                     .live::<PendingCancellationRow>(PendingCancellationRow::TABLE, key)?
                     .iter()
@@ -301,7 +429,8 @@ impl ClickHouseSink {
             | TargetRow::TABLE
             | RosterRow::TABLE
             | AssignmentRow::TABLE
-            | PendingCancellationRow::TABLE => (" FINAL", LIVE),
+            | PendingCancellationRow::TABLE
+            | AgentProfileRow::TABLE => (" FINAL", LIVE),
             TeamRow::TABLE | OutletRow::TABLE => (" FINAL", "1"),
             // A view: already the live rows over FINAL.
             _ => ("", "1"),
@@ -463,6 +592,26 @@ impl ClickHouseSink {
             });
         }
         batch.pending_cancellations = self.pending_rows(changes, versions)?;
+        for row in &changes.agent_profiles {
+            batch.agent_profiles.push(AgentProfileRow {
+                agent_id: row.agent_id.clone(),
+                display_name: row.display_name.clone(),
+                origin: row.origin.as_str().to_owned(),
+                event_id: row.event_id.clone(),
+                deleted: 0,
+                ver: version(versions.agent(&row.agent_id)),
+            });
+        }
+        for agent_id in &changes.deleted_agent_profiles {
+            batch.agent_profiles.push(AgentProfileRow {
+                agent_id: agent_id.clone(),
+                display_name: String::new(),
+                origin: String::new(),
+                event_id: String::new(),
+                deleted: 1,
+                ver: version(versions.agent(agent_id)),
+            });
+        }
         for row in &changes.teams {
             batch.teams.push(TeamRow {
                 team_id: row.team_id.clone(),
@@ -511,7 +660,8 @@ impl ClickHouseSink {
         let agent_list: Vec<&str> = agents.keys().copied().collect();
         let stored: Vec<PendingCancellationRow> = self
             .client
-            .run(
+            .run_within(
+                READ_TIMEOUT,
                 self.client
                     .client()
                     .query(&format!(
@@ -554,25 +704,107 @@ impl ClickHouseSink {
         Ok(rows)
     }
 
-    fn write(&self, batch: &Batch) -> Result<(), SinkError> {
+    /// One insert per table; refused rows are isolated and set aside. Returns the rows set
+    /// aside.
+    fn write(&self, batch: &Batch) -> Result<Vec<LedgerDeadLetterRow>, SinkError> {
         let client = self.client.client();
-        self.client.run(async {
-            insert(client, AgentOutletDayRow::TABLE, &batch.agent_outlet_day).await?;
-            insert(client, AgentDayRow::TABLE, &batch.agent_day).await?;
-            insert(client, PlanRow::TABLE, &batch.plans).await?;
-            insert(client, TargetRow::TABLE, &batch.targets).await?;
-            insert(client, RosterRow::TABLE, &batch.roster).await?;
-            insert(client, AssignmentRow::TABLE, &batch.assignments).await?;
-            insert(client, TeamRow::TABLE, &batch.teams).await?;
-            insert(client, OutletRow::TABLE, &batch.outlets).await?;
-            insert(
-                client,
-                PendingCancellationRow::TABLE,
-                &batch.pending_cancellations,
-            )
+        let mut dead = Vec::new();
+        let written = self.client.run(async {
+            within(PUBLISH_TIMEOUT, async {
+                let dead = &mut dead;
+                insert_isolating(
+                    client,
+                    AgentOutletDayRow::TABLE,
+                    &batch.agent_outlet_day,
+                    dead,
+                )
+                .await?;
+                insert_isolating(client, AgentDayRow::TABLE, &batch.agent_day, dead).await?;
+                insert_isolating(client, PlanRow::TABLE, &batch.plans, dead).await?;
+                insert_isolating(client, TargetRow::TABLE, &batch.targets, dead).await?;
+                insert_isolating(client, RosterRow::TABLE, &batch.roster, dead).await?;
+                insert_isolating(client, AssignmentRow::TABLE, &batch.assignments, dead).await?;
+                insert_isolating(client, TeamRow::TABLE, &batch.teams, dead).await?;
+                insert_isolating(client, OutletRow::TABLE, &batch.outlets, dead).await?;
+                insert_isolating(
+                    client,
+                    PendingCancellationRow::TABLE,
+                    &batch.pending_cancellations,
+                    dead,
+                )
+                .await?;
+                insert_isolating(client, AgentProfileRow::TABLE, &batch.agent_profiles, dead)
+                    .await?;
+                if !dead.is_empty() {
+                    insert(client, LedgerDeadLetterRow::TABLE, dead).await?;
+                }
+                Ok(())
+            })
             .await
-        })
+        });
+        written?;
+        Ok(dead)
     }
+}
+
+/// `future`, or a timed-out error after `limit`.
+async fn within(
+    limit: Duration,
+    future: impl std::future::Future<Output = Result<(), SinkError>>,
+) -> Result<(), SinkError> {
+    aqs_warehouse::blocking::timeout(limit, future)
+        .await
+        .unwrap_or_else(|| {
+            Err(SinkError::ClickHouse {
+                action: "write to",
+                table: "the ledger tables",
+                source: ClickHouseError::TimedOut,
+            })
+        })
+}
+
+/// Inserts `rows`; when the server refuses what some of them hold, splits the insert until
+/// those rows are alone, writes the others, and adds the refused ones to `dead`.
+async fn insert_isolating<T: RowOwned + RowWrite + std::fmt::Debug>(
+    client: &Client,
+    table: &'static str,
+    rows: &[T],
+    dead: &mut Vec<LedgerDeadLetterRow>,
+) -> Result<(), SinkError> {
+    // Parts still to insert, as (start, end) of `rows`.
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    ranges.push((0, rows.len()));
+    while let Some((start, end)) = ranges.pop() {
+        let range: Range<usize> = start..end;
+        if range.is_empty() {
+            continue;
+        }
+        let error = match insert(client, table, &rows[range.clone()]).await {
+            Ok(()) => continue,
+            Err(error) => error,
+        };
+        let SinkError::ClickHouse { source, .. } = &error else {
+            return Err(error);
+        };
+        if classify(source) != Failure::RowRejected {
+            return Err(error);
+        }
+        if range.len() == 1 {
+            let row = format!("{:?}", rows[range.start]);
+            warn!(table, %row, error = %source, "ledger row refused by ClickHouse; set aside in ledger_dead_letters");
+            dead.push(LedgerDeadLetterRow {
+                table_name: table.to_owned(),
+                row,
+                error: source.to_string(),
+                dead_at: chrono::Utc::now(),
+            });
+        } else {
+            let middle = start + range.len() / 2;
+            ranges.push((middle, end));
+            ranges.push((start, middle));
+        }
+    }
+    Ok(())
 }
 
 /// One `INSERT` of `rows` (none when empty).
@@ -588,10 +820,7 @@ async fn insert<T: RowOwned + RowWrite>(
         .insert::<T>(table)
         .await
         .map_err(clickhouse_error("insert into", table))?
-        .with_timeouts(
-            Some(Duration::from_secs(60)),
-            Some(Duration::from_secs(120)),
-        );
+        .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
     for row in rows {
         insert
             .write(row)
@@ -605,23 +834,31 @@ async fn insert<T: RowOwned + RowWrite>(
 }
 
 impl LedgerSink for ClickHouseSink {
+    fn name(&self) -> &'static str {
+        "clickhouse"
+    }
+
     fn publish(
         &mut self,
         changes: &LedgerChanges,
         versions: &RowVersions<'_>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<Written, SinkError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let started = Instant::now();
         let batch = self.batch(changes, versions)?;
-        self.write(&batch)?;
+        let dead = self.write(&batch)?;
         debug!(
             rows = batch.rows(),
+            dead_lettered = dead.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "ledger rows written to clickhouse"
         );
-        Ok(())
+        Ok(Written {
+            rows: (batch.rows() - dead.len()) as u64,
+            dead_lettered: dead.len() as u64,
+        })
     }
 }
 
@@ -648,7 +885,8 @@ columns!(
     AssignmentRow,
     TeamRow,
     OutletRow,
-    PendingCancellationRow
+    PendingCancellationRow,
+    AgentProfileRow
 );
 
 // Cells as the embedded store's dump prints them (SQLite's dynamic values).
@@ -679,6 +917,11 @@ fn int(value: i64) -> String {
     format!("{:?}", ValueRef::Integer(value))
 }
 
+/// A sum of fen: as SQLite prints it while it fits 64 bits (beyond, SQLite's own sum fails).
+fn wide_int(value: i128) -> String {
+    i64::try_from(value).map_or_else(|_| value.to_string(), int)
+}
+
 fn null() -> String {
     format!("{:?}", ValueRef::Null)
 }
@@ -697,4 +940,46 @@ fn optional_text(value: Option<&str>) -> String {
 
 fn optional_date(value: Option<NaiveDate>) -> String {
     value.map_or_else(null, date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_told_apart_by_their_code() {
+        let bad = |text: &str| ClickHouseError::BadResponse(text.to_owned());
+        assert_eq!(
+            classify(&bad(
+                "Code: 252, e.displayText() = DB::Exception: Too many parts (300)"
+            )),
+            Failure::Transient
+        );
+        assert_eq!(
+            classify(&bad(
+                "Code: 60, e.displayText() = DB::Exception: Table aqs.plans doesn't exist"
+            )),
+            Failure::Store
+        );
+        assert_eq!(
+            classify(&bad(
+                "Code: 516, e.displayText() = DB::Exception: aqs: Authentication failed"
+            )),
+            Failure::Store
+        );
+        assert_eq!(
+            classify(&bad(
+                "Code: 321, e.displayText() = DB::Exception: Value out of range"
+            )),
+            Failure::RowRejected
+        );
+        assert_eq!(classify(&bad("502 Bad Gateway")), Failure::Transient);
+        assert_eq!(classify(&ClickHouseError::TimedOut), Failure::Transient);
+        assert_eq!(
+            classify(&ClickHouseError::Custom(
+                "1969-12-31 cannot be represented as Date".into()
+            )),
+            Failure::RowRejected
+        );
+    }
 }

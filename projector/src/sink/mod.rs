@@ -3,7 +3,9 @@
 //! Replaying after a crash writes the same rows again and changes nothing.
 
 pub mod clickhouse;
+pub mod pending;
 pub mod sqlite;
+pub(crate) mod writer;
 
 use aqs_eventlog::{PartitionId, Positions, Stream};
 use aqs_schemas::partition::partition_for_key;
@@ -25,6 +27,50 @@ pub enum SinkError {
         #[source]
         source: aqs_warehouse::clickhouse::error::Error,
     },
+}
+
+impl SinkError {
+    /// Whether the failure may pass by itself (the store is away, slow or overloaded)
+    /// rather than need an operator (a missing table, refused credentials, a full disk).
+    /// Both are retried; the difference shows in the metrics and the logs.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SinkError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ),
+            SinkError::Sqlite(_) => false,
+            SinkError::Unavailable(_) => true,
+            SinkError::Connect(aqs_warehouse::ConnectError::Unreachable { .. }) => true,
+            SinkError::Connect(_) => false,
+            SinkError::ClickHouse { source, .. } => {
+                clickhouse::classify(source) == clickhouse::Failure::Transient
+            }
+        }
+    }
+
+    /// The error with its causes, on one line.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    }
+}
+
+/// What one publish wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Rows (and tombstones) the store took.
+    pub rows: u64,
+    /// Rows the store refused for their content, set aside in its dead-letter table.
+    pub dead_lettered: u64,
 }
 
 /// Versions of rows written at the current position.
@@ -70,25 +116,65 @@ impl<'a> RowVersions<'a> {
 
 /// A store of ledger rows.
 pub trait LedgerSink {
+    /// The store's name in metrics, logs and health reports (`sqlite`, `clickhouse`).
+    fn name(&self) -> &'static str;
+
+    /// Writes the changed rows at `versions`. A row the store cannot hold for its content
+    /// is set aside (counted in [`Written::dead_lettered`]), never a reason to fail the rest;
+    /// an error means nothing may be assumed written, and the same changes (or newer ones
+    /// merged over them) are written again later.
     fn publish(
         &mut self,
         changes: &LedgerChanges,
         versions: &RowVersions<'_>,
-    ) -> Result<(), SinkError>;
+    ) -> Result<Written, SinkError>;
 }
 
-/// Publishes to two stores, the first then the second; both stay idempotent, so a failure of
-/// the second is repaired by the replay after a restart.
-#[derive(Debug)]
-pub struct BothSinks<A, B>(pub A, pub B);
+/// A store with its own writer thread and pace: see [`WriterSettings`].
+pub struct Store {
+    pub sink: Box<dyn LedgerSink + Send>,
+    pub settings: WriterSettings,
+}
 
-impl<A: LedgerSink, B: LedgerSink> LedgerSink for BothSinks<A, B> {
-    fn publish(
-        &mut self,
-        changes: &LedgerChanges,
-        versions: &RowVersions<'_>,
-    ) -> Result<(), SinkError> {
-        self.0.publish(changes, versions)?;
-        self.1.publish(changes, versions)
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("sink", &self.sink.name())
+            .field("settings", &self.settings)
+            .finish()
     }
+}
+
+impl Store {
+    pub fn new(sink: impl LedgerSink + Send + 'static, settings: WriterSettings) -> Self {
+        Self {
+            sink: Box::new(sink),
+            settings,
+        }
+    }
+}
+
+pub use writer::WriterSettings;
+
+/// Rows in a change set, tombstones included (an agent's replaced pending list counts once
+/// at least).
+pub fn change_rows(changes: &LedgerChanges) -> u64 {
+    (changes.agent_outlet_day.len()
+        + changes.agent_day.len()
+        + changes.plans.len()
+        + changes.deleted_plans.len()
+        + changes.targets.len()
+        + changes.deleted_targets.len()
+        + changes.roster.len()
+        + changes.deleted_roster.len()
+        + changes.assignments.len()
+        + changes.deleted_assignments.len()
+        + changes
+            .pending_cancellations
+            .len()
+            .max(changes.pending_agents.len())
+        + changes.agent_profiles.len()
+        + changes.deleted_agent_profiles.len()
+        + changes.teams.len()
+        + changes.outlets.len()) as u64
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aqs_schemas::event::Scope;
 use rusqlite::{Connection, Transaction, params};
 
-use super::{LedgerSink, RowVersions, SinkError};
+use super::{LedgerSink, RowVersions, SinkError, Written, change_rows};
 use crate::ledger::{Counters, LedgerChanges};
 
 const SCHEMA: &str = "
@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS teams (
 CREATE TABLE IF NOT EXISTS outlets (
     outlet_id TEXT PRIMARY KEY, bank TEXT NOT NULL, name TEXT NOT NULL, region_id TEXT NOT NULL,
     ver INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agent_profiles (
+    agent_id TEXT PRIMARY KEY, display_name TEXT NOT NULL, origin TEXT NOT NULL, event_id TEXT NOT NULL,
+    deleted INTEGER NOT NULL, ver INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_cancellations (
     agent_id TEXT NOT NULL, event_id TEXT NOT NULL, policy_id TEXT NOT NULL, business_date TEXT NOT NULL,
     refund_fen INTEGER NOT NULL, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
@@ -81,6 +84,7 @@ const TABLES: &[(&str, &str)] = &[
     ("teams", "team_id"),
     ("outlets", "outlet_id"),
     ("pending_cancellations", "agent_id, event_id"),
+    ("agent_profiles", "agent_id"),
 ];
 
 #[derive(Debug)]
@@ -144,9 +148,12 @@ impl SqliteSink {
                 "ledger_agent_outlet_day" | "ledger_agent_day" => {
                     "WHERE NOT (visits = 0 AND consultations = 0 AND customers_consulted = 0 AND customers_interested = 0 AND sales = 0 AND premium_fen = 0 AND cancellations = 0 AND refunds_fen = 0)"
                 }
-                "plans" | "targets" | "roster" | "assignments" | "pending_cancellations" => {
-                    "WHERE deleted = 0"
-                }
+                "plans"
+                | "targets"
+                | "roster"
+                | "assignments"
+                | "pending_cancellations"
+                | "agent_profiles" => "WHERE deleted = 0",
                 _ => "",
             };
             let mut statement = self
@@ -403,6 +410,29 @@ impl SqliteSink {
         }
         {
             let mut statement = transaction.prepare_cached(
+                "INSERT INTO agent_profiles (agent_id, display_name, origin, event_id, deleted, ver)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (agent_id) DO UPDATE SET display_name = excluded.display_name,
+                     origin = excluded.origin, event_id = excluded.event_id, deleted = excluded.deleted,
+                     ver = excluded.ver
+                 WHERE excluded.ver >= ver",
+            )?;
+            for row in &changes.agent_profiles {
+                statement.execute(params![
+                    row.agent_id,
+                    row.display_name,
+                    row.origin.as_str(),
+                    row.event_id,
+                    0,
+                    versions.agent(&row.agent_id)
+                ])?;
+            }
+            for agent_id in &changes.deleted_agent_profiles {
+                statement.execute(params![agent_id, "", "", "", 1, versions.agent(agent_id)])?;
+            }
+        }
+        {
+            let mut statement = transaction.prepare_cached(
                 "INSERT INTO teams (team_id, team_name, branch_id, branch_name, region_id, region_name, supervisor_id, ver)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (team_id) DO UPDATE SET team_name = excluded.team_name, branch_id = excluded.branch_id,
@@ -443,17 +473,24 @@ impl SqliteSink {
 }
 
 impl LedgerSink for SqliteSink {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn publish(
         &mut self,
         changes: &LedgerChanges,
         versions: &RowVersions<'_>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<Written, SinkError> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let transaction = self.connection.transaction()?;
         Self::write(&transaction, changes, versions)?;
         transaction.commit()?;
-        Ok(())
+        Ok(Written {
+            rows: change_rows(changes),
+            dead_lettered: 0,
+        })
     }
 }

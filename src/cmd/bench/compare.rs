@@ -393,7 +393,7 @@ fn team_months(table: &DataFrame) -> anyhow::Result<Vec<TeamMonth>> {
     let float = |name: &str| -> anyhow::Result<Vec<Option<f64>>> {
         Ok(frame.column(name)?.f64()?.iter().collect())
     };
-    // Money is Decimal(18, 2): its integers are fen.
+    // Money is Decimal(38, 2): its integers are fen.
     let fen = |name: &str| -> anyhow::Result<Vec<Option<i64>>> {
         frame
             .column(name)?

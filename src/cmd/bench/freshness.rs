@@ -198,7 +198,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank - 1].as_secs_f64()
 }
 
-async fn measure(up: &Up, args: &FreshnessArgs) -> anyhow::Result<Case> {
+async fn measure(up: &mut Up, args: &FreshnessArgs) -> anyhow::Result<Case> {
     let client = reqwest::Client::new();
     let base = format!("http://{}", up.ingest);
     // The demo region is loaded and the first KPI run written before the load starts.
@@ -223,6 +223,12 @@ async fn measure(up: &Up, args: &FreshnessArgs) -> anyhow::Result<Case> {
             up.data_dir.join("up.log").display()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(Some(status)) = up.child.try_wait() {
+            anyhow::bail!(
+                "aqs up exited ({status}) before it was ready; see {}",
+                up.data_dir.join("up.log").display()
+            );
+        }
         match &mut caught_up_runs {
             None => {
                 let ready = client
@@ -367,8 +373,8 @@ pub fn freshness(work: &Path, args: &FreshnessArgs) -> anyhow::Result<ExitCode> 
     }
     for &agents in &args.agents {
         for kafka in &logs {
-            let up = start_up(work, agents, args, *kafka)?;
-            let mut case = runtime.block_on(measure(&up, args))?;
+            let mut up = start_up(work, agents, args, *kafka)?;
+            let mut case = runtime.block_on(measure(&mut up, args))?;
             drop(up);
             case.latencies.sort_unstable();
             println!(

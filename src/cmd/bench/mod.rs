@@ -22,6 +22,7 @@ mod compare;
 mod freshness;
 mod ingest;
 mod kpi;
+mod parts;
 mod replay;
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +77,9 @@ enum Scenario {
         #[command(flatten)]
         clickhouse: aqs_warehouse::ClickHouseConfig,
     },
+    /// Parts ClickHouse creates per ledger table and second with two projector instances
+    /// under a steady load, from `system.parts`. Needs Kafka and ClickHouse.
+    Parts(parts::PartsArgs),
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -157,6 +161,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             runs,
             clickhouse,
         } => compare::compare(&args.work_dir, &sizes, &clickhouse, runs),
+        Scenario::Parts(parts_args) => parts::parts(&args.work_dir, &parts_args),
         Scenario::Child {
             stage,
             dir,
@@ -217,8 +222,12 @@ fn all(
         &freshness::FreshnessArgs::new(
             if quick { vec![200] } else { vec![200, 2000] },
             if quick { 20 } else { 60 },
-            kafka,
+            kafka.clone(),
         ),
+    )?;
+    parts::parts(
+        work,
+        &parts::PartsArgs::new(if quick { 10 } else { 60 }, kafka, clickhouse.clone()),
     )?;
     eprintln!(
         "bench: all scenarios done in {:.0} s",

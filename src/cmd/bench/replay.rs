@@ -15,6 +15,7 @@ use aqs_eventlog::{
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_projector::sink::{Store, WriterSettings};
 use aqs_schemas::{Event, decode_canonical};
 
 use super::{Measured, child_command, machine, prepare, run_child};
@@ -222,7 +223,10 @@ fn project(
     }
     let mut runner = Runner::new(
         consumer,
-        SqliteSink::open(&ledgers)?,
+        vec![Store::new(
+            SqliteSink::open(&ledgers)?,
+            WriterSettings::default(),
+        )],
         CheckpointStore::open(&store)?,
         settings(),
         Default::default(),

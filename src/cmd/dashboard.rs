@@ -1,0 +1,116 @@
+//! `aqs dashboard`: the web dashboard as a service of its own, on ClickHouse when
+//! configured, on the embedded stores of the data folder otherwise.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use aqs_dashboard::{
+    Auth, AuthSettings, ClickHouseSource, DashboardConfig, DashboardState, EmbeddedSource,
+    KpiSource, StorePaths, Thresholds,
+};
+use aqs_ingest::server::shutdown_signal;
+use aqs_warehouse::ClickHouseConfig;
+
+use super::common::StoreArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct DashboardArgs {
+    #[command(flatten)]
+    dashboard: DashboardConfig,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// With a URL, the KPI table and the organisation are read from ClickHouse.
+    #[command(flatten)]
+    clickhouse: ClickHouseConfig,
+    /// The KPI job's at-risk threshold, shown on the page.
+    #[arg(long, env = "AQS_AT_RISK_THRESHOLD", default_value_t = 0.9)]
+    at_risk_threshold: f64,
+    /// The KPI job's will threshold, shown on the page (coaching quadrant).
+    #[arg(long, env = "AQS_WILL_THRESHOLD", default_value_t = 0.8)]
+    will_threshold: f64,
+    /// The KPI job's skill ratio, shown on the page (coaching quadrant).
+    #[arg(long, env = "AQS_SKILL_RATIO", default_value_t = 1.0)]
+    skill_ratio: f64,
+}
+
+/// Builds the dashboard's sign-in from its settings, logging where things are.
+pub fn auth(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<Arc<Auth>> {
+    let settings = AuthSettings::from_config(config, &store.data_dir)
+        .context("setting up sign-in for the dashboard")?;
+    let sso = settings.sso.as_ref().map(|s| s.issuer.clone());
+    let auth = Auth::new(settings).context("setting up sign-in for the dashboard")?;
+    let users = auth.users().users().len();
+    tracing::info!(
+        users_file = %auth.users().path().display(),
+        users,
+        sso = sso.as_deref().unwrap_or("off"),
+        audit = %auth.audit_path().display(),
+        secure_cookies = auth.secure_cookies(),
+        "dashboard sign-in ready"
+    );
+    if users == 0 && sso.is_none() {
+        tracing::warn!("no dashboard user and no single sign-on: add a user with `aqs user add`");
+    }
+    Ok(Arc::new(auth))
+}
+
+/// Serves `router` on `listener` until `shutdown`, with each request's peer address known
+/// (sign-in limits per client address).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
+    let auth = auth(&args.dashboard, &args.store)?;
+    let source: Arc<dyn KpiSource> = if args.clickhouse.is_configured() {
+        tracing::info!(database = %args.clickhouse.database, "reading KPIs and the organisation from ClickHouse");
+        Arc::new(ClickHouseSource::new(args.clickhouse.clone()))
+    } else {
+        let data_dir = &args.store.data_dir;
+        tracing::info!(data_dir = %data_dir.display(), "reading KPIs and the organisation from the embedded stores");
+        Arc::new(EmbeddedSource::new(StorePaths {
+            kpi_dir: data_dir.join("kpi"),
+            ledgers: data_dir.join("ledgers.db"),
+        }))
+    };
+    let state = DashboardState::new(
+        source,
+        Thresholds {
+            at_risk: args.at_risk_threshold,
+            will: args.will_threshold,
+            skill_ratio: args.skill_ratio,
+        },
+        auth,
+    );
+    let router = aqs_dashboard::router(state).layer(aqs_http::HostCheckLayer::new(
+        aqs_http::AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+        "AQS_DASHBOARD_ALLOWED_HOSTS",
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("aqs-dashboard")
+        .build()
+        .context("starting the async runtime")?;
+    let listen = args.dashboard.listen;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        eprintln!("aqs dashboard: http://{}/", listener.local_addr()?);
+        serve(listener, router, shutdown_signal())
+            .await
+            .context("serving the dashboard")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

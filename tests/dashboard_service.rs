@@ -1,7 +1,9 @@
 //! `aqs dashboard` as a service of its own, on the embedded stores and on ClickHouse: the
 //! same events folded both ways give the same answers, signed in as a supervisor and as
 //! headquarters through the sign-in form over real HTTP; two instances sharing the session
-//! key, users and revocations serve one session.
+//! key, users and revocations serve one session. Agents' names, the history of as-of runs
+//! and the exports agree between both stores, and the exported figures are the KPI
+//! table's in ClickHouse.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,6 +15,8 @@ use aqs_warehouse::ClickHouseConfig;
 use serde_json::Value;
 
 const AS_OF: &str = "2026-11-12";
+/// An earlier run the stores also hold.
+const EARLIER: &str = "2026-11-06";
 const KEY: &str = "a-session-key-shared-by-both-instances-0123456789";
 const PASSWORD: &str = "a long test password";
 
@@ -126,6 +130,29 @@ impl Client {
         Self { http, cookie }
     }
 
+    /// Posts an export form with the session's CSRF token: the status and the file.
+    async fn export(&self, base: &str, fields: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        let (_, me) = self.get(&format!("{base}/api/me")).await;
+        let csrf = me["csrf"].as_str().expect("csrf").to_owned();
+        // Tokens, ids and names of tables and formats need no escaping.
+        let mut form = format!("csrf={csrf}");
+        for (name, value) in fields {
+            form.push_str(&format!("&{name}={value}"));
+        }
+        let answer = self
+            .http
+            .post(format!("{base}/api/export"))
+            .header("cookie", &self.cookie)
+            .header("origin", base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("POST export");
+        let status = answer.status().as_u16();
+        (status, answer.bytes().await.expect("body").to_vec())
+    }
+
     async fn get(&self, url: &str) -> (u16, Value) {
         let answer = self
             .http
@@ -199,9 +226,11 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
         let mut project = aqs(dir, target);
         project.args(["projector", "--until-idle"]);
         run_ok(project);
-        let mut analytics = aqs(dir, target);
-        analytics.args(["analytics", "--as-of", AS_OF, "--since", "2026-09-21"]);
-        run_ok(analytics);
+        for as_of in [EARLIER, AS_OF] {
+            let mut analytics = aqs(dir, target);
+            analytics.args(["analytics", "--as-of", as_of, "--since", "2026-09-21"]);
+            run_ok(analytics);
+        }
     }
     let shared = work.path().join("shared");
     for (name, role, scope) in [
@@ -290,4 +319,183 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
     let teams = &meta["tree"][0]["branches"][0]["teams"];
     assert_eq!(teams.as_array().map(Vec::len), Some(1), "{meta}");
     assert_eq!(teams[0]["id"], "T0001");
+
+    names_history_and_exports(
+        &hq,
+        &sup,
+        &from_files.base,
+        &from_clickhouse.base,
+        &database,
+    )
+    .await;
+}
+
+/// Rows of a ClickHouse query, read over its HTTP interface.
+async fn clickhouse_rows(database: &ClickHouseConfig, sql: &str) -> Vec<Value> {
+    let url = database.url.as_deref().expect("url");
+    // The test server's names and passwords need no escaping.
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{url}/?database={}&user={}&password={}",
+            database.database, database.user, database.password
+        ))
+        .body(format!("{sql} FORMAT JSONEachRow"))
+        .send()
+        .await
+        .expect("ClickHouse query");
+    let text = answer.text().await.expect("rows");
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The first sheet of a workbook as rows of cells.
+fn sheet(bytes: &[u8]) -> Vec<Vec<calamine::Data>> {
+    use calamine::Reader;
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("xlsx");
+    let name = workbook.sheet_names()[0].clone();
+    let range = workbook.worksheet_range(&name).expect("sheet");
+    range.rows().map(<[calamine::Data]>::to_vec).collect()
+}
+
+fn cell_text(cell: &calamine::Data) -> String {
+    match cell {
+        calamine::Data::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn cell_number(cell: &calamine::Data) -> Option<f64> {
+    match cell {
+        calamine::Data::Float(v) => Some(*v),
+        calamine::Data::Int(v) => Some(*v as f64),
+        _ => None,
+    }
+}
+
+async fn names_history_and_exports(
+    hq: &Client,
+    sup: &Client,
+    files: &str,
+    clickhouse: &str,
+    database: &ClickHouseConfig,
+) {
+    // Names: the generator's Chinese names, the same from both stores.
+    let (_, meta) = hq.get(&format!("{clickhouse}/api/meta")).await;
+    let first = &meta["tree"][0]["branches"][0]["teams"][0]["agents"][0];
+    let name = first["name"]
+        .as_str()
+        .expect("an agent's name for headquarters");
+    assert!(
+        name.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) && name.chars().count() >= 2,
+        "{first}"
+    );
+
+    // History: the same months and runs from both; last month's final figures and the
+    // earlier run answer alike.
+    let (status, history) = hq.get(&format!("{clickhouse}/api/history")).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history, hq.get(&format!("{files}/api/history")).await.1);
+    let runs: Vec<&str> = history["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["as_of"].as_str())
+        .collect();
+    assert_eq!(runs, [AS_OF, EARLIER]);
+    let october = history["months"]
+        .as_array()
+        .expect("months")
+        .iter()
+        .find(|m| m["month"] == "2026-10")
+        .expect("October is listed");
+    assert_eq!(october["final"], true);
+    assert_eq!(october["as_of"], AS_OF);
+    for query in ["month=2026-10", &format!("as_of={EARLIER}")] {
+        let url = |base: &str| format!("{base}/api/scope?scope=team&id=T0001&{query}");
+        let (s1, ch) = hq.get(&url(clickhouse)).await;
+        let (s2, fs) = hq.get(&url(files)).await;
+        assert_eq!((s1, s2), (200, 200), "{query}: {ch} / {fs}");
+        for part in ["view", "month", "week", "children", "review", "agent_names"] {
+            assert_eq!(ch[part], fs[part], "{query}: {part} differs");
+        }
+    }
+    let (_, october) = hq
+        .get(&format!(
+            "{clickhouse}/api/scope?scope=team&id=T0001&month=2026-10"
+        ))
+        .await;
+    assert_eq!(october["month"]["period_start"], "2026-10-01");
+    assert_eq!(october["month"]["time_progress"], 1.0);
+    let (_, earlier) = hq
+        .get(&format!(
+            "{clickhouse}/api/scope?scope=team&id=T0001&as_of={EARLIER}"
+        ))
+        .await;
+    assert_eq!(earlier["month"]["as_of"], EARLIER);
+
+    // Exports: the supervisor's members table holds the team's agents only, with the KPI
+    // table's figures; both stores export the same workbook content.
+    let fields = [
+        ("table", "children"),
+        ("format", "xlsx"),
+        ("scope", "team"),
+        ("id", "T0001"),
+    ];
+    let (status, from_ch) = sup.export(clickhouse, &fields).await;
+    assert_eq!(status, 200);
+    let (status, from_files) = sup.export(files, &fields).await;
+    assert_eq!(status, 200);
+    let rows = sheet(&from_ch);
+    assert_eq!(
+        rows,
+        sheet(&from_files),
+        "the same workbook from both stores"
+    );
+    let expected = clickhouse_rows(
+        database,
+        &format!(
+            "SELECT scope_id, toString(premium) AS premium, premium_attainment, visits FROM kpi FINAL \
+             WHERE as_of = '{AS_OF}' AND scope = 'agent' AND period = 'month' \
+             AND period_start = '2026-11-01' AND team_id = 'T0001' ORDER BY scope_id"
+        ),
+    )
+    .await;
+    assert!(!expected.is_empty());
+    let exported: Vec<String> = rows[1..].iter().map(|r| cell_text(&r[1])).collect();
+    let stored: Vec<String> = expected
+        .iter()
+        .map(|r| r["scope_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(exported, stored, "the team's agents, nobody else");
+    let header: Vec<String> = rows[0].iter().map(cell_text).collect();
+    let column = |title: &str| header.iter().position(|h| h == title).expect(title);
+    for (row, kpi) in rows[1..].iter().zip(&expected) {
+        let premium: f64 = kpi["premium"]
+            .as_str()
+            .expect("premium")
+            .parse()
+            .expect("decimal");
+        assert_eq!(cell_number(&row[column("保费")]), Some(premium), "{kpi}");
+        match kpi["premium_attainment"].as_f64() {
+            Some(attainment) => {
+                let cell = cell_number(&row[column("达成率")]).expect("attainment");
+                assert!((cell - attainment).abs() < 1e-9, "{kpi}");
+            }
+            None => assert_eq!(cell_number(&row[column("达成率")]), None, "{kpi}"),
+        }
+        assert_eq!(
+            cell_number(&row[column("拜访")]),
+            kpi["visits"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .or(kpi["visits"].as_f64()),
+            "{kpi}"
+        );
+        assert!(
+            cell_text(&row[0]) != cell_text(&row[1]),
+            "a supervisor sees the agent's name"
+        );
+    }
 }

@@ -3,9 +3,12 @@
 //!
 //! - `GET /` and the page's assets;
 //! - `GET /api/meta`: as-of date, freshness (and why the figures are stale, when they are)
-//!   and the organisation tree;
+//!   and the organisation tree (agents' names for those who may see them);
 //! - `GET /api/scope?scope=…&id=…`: one scope's month and week KPIs, its children, trend,
 //!   ranking, at-risk list, coaching quadrant and weekly review sheet;
+//! - `GET /api/history`: the months and as-of runs the KPI store holds; `as_of` and `month`
+//!   on `meta`, `scope` and `export` pick one;
+//! - `POST /api/export`: a table of the page as XLSX or CSV, audited;
 //! - `GET /api/me`: the signed-in user, role, scope and CSRF token;
 //! - `GET /login`, `POST /auth/login`, `POST /auth/logout`, `GET /auth/sso`,
 //!   `GET /auth/callback`: sign-in ([`auth`]);
@@ -18,11 +21,14 @@ pub mod access;
 mod api;
 pub mod auth;
 pub mod config;
+mod export;
 mod health;
+pub mod history;
 pub mod scoped;
 pub mod source;
 pub mod store;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -75,12 +81,17 @@ pub trait PipelineHealth: Send + Sync {
     fn problems(&self) -> Vec<PipelineProblem>;
 }
 
+/// Earlier runs loaded for history views: as-of date → (content stamp, snapshot).
+type EarlierRuns = HashMap<chrono::NaiveDate, (String, Arc<store::Snapshot>)>;
+
 /// Shared state of the dashboard handlers.
 #[derive(Clone)]
 pub struct DashboardState {
     source: Arc<dyn KpiSource>,
     thresholds: Thresholds,
     snapshot: Arc<Mutex<store::Snapshot>>,
+    /// Earlier runs loaded for history views: as-of date → (content stamp, snapshot).
+    earlier: Arc<Mutex<EarlierRuns>>,
     auth: Arc<Auth>,
     pipeline: Option<Arc<dyn PipelineHealth>>,
 }
@@ -102,6 +113,7 @@ impl DashboardState {
             source,
             thresholds,
             snapshot: Arc::new(Mutex::new(store::Snapshot::default())),
+            earlier: Arc::new(Mutex::new(HashMap::new())),
             auth,
             pipeline: None,
         }
@@ -128,6 +140,8 @@ pub fn router(state: DashboardState) -> Router {
     let signed_in = Router::new()
         .route("/api/meta", get(api::meta))
         .route("/api/scope", get(api::scope))
+        .route("/api/history", get(api::history))
+        .route("/api/export", axum::routing::post(export::export))
         .route("/api/me", get(auth::me))
         .route("/", get(|| async { asset("index.html") }))
         .route(

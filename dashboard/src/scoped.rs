@@ -14,11 +14,24 @@ pub type Plan = [Option<i64>; 3];
 pub struct ScopedSnapshot<'a> {
     snapshot: &'a Snapshot,
     access: &'a Access,
+    /// The month and week shown, when not the as-of date's own.
+    periods: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl<'a> ScopedSnapshot<'a> {
     pub fn new(snapshot: &'a Snapshot, access: &'a Access) -> Self {
-        Self { snapshot, access }
+        Self {
+            snapshot,
+            access,
+            periods: None,
+        }
+    }
+
+    /// The same snapshot showing the month starting `month_start` and the week starting
+    /// `week_start` (a past month of the run, with its last week).
+    pub fn showing(mut self, month_start: NaiveDate, week_start: NaiveDate) -> Self {
+        self.periods = Some((month_start, week_start));
+        self
     }
 
     pub fn access(&self) -> &'a Access {
@@ -34,11 +47,38 @@ impl<'a> ScopedSnapshot<'a> {
     }
 
     pub fn month_start(&self) -> Option<NaiveDate> {
-        self.snapshot.month_start()
+        match self.periods {
+            Some((month, _)) => Some(month),
+            None => self.snapshot.month_start(),
+        }
     }
 
     pub fn week_start(&self) -> Option<NaiveDate> {
-        self.snapshot.week_start()
+        match self.periods {
+            Some((_, week)) => Some(week),
+            None => self.snapshot.week_start(),
+        }
+    }
+
+    /// The agent's display name, for users allowed to see names and agents in their scope;
+    /// `None` otherwise (the page and exports then show the pseudonymous id).
+    pub fn agent_name(&self, agent_id: &str) -> Option<&'a str> {
+        if !self.access.agent_names() {
+            return None;
+        }
+        let name = self.snapshot.agent_names.get(agent_id)?;
+        self.permits_agent(agent_id).then_some(name.as_str())
+    }
+
+    /// The display names of `agent_ids` that this user may see.
+    pub fn agent_names<'i>(
+        &self,
+        agent_ids: impl IntoIterator<Item = &'i str>,
+    ) -> std::collections::BTreeMap<String, String> {
+        agent_ids
+            .into_iter()
+            .filter_map(|id| Some((id.to_owned(), self.agent_name(id)?.to_owned())))
+            .collect()
     }
 
     /// One row by its key, when permitted.

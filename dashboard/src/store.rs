@@ -1,5 +1,6 @@
-//! The dashboard's view of the KPI store: the newest KPI table, plus names, the roster and
-//! next week's plans from the ledgers.
+//! The dashboard's view of the KPI store: one as-of run of the KPI table (the newest, or an
+//! earlier one the store holds), plus the organisation beside it from the ledgers: names,
+//! the roster, plans and agents' display names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ pub type KpiRow = Map<String, Value>;
 pub enum StoreError {
     #[error("no KPI table yet in {0}: the analytics job has not run")]
     Empty(PathBuf),
+    #[error("no KPI run as of {0} in the KPI store")]
+    NoRun(NaiveDate),
     #[error("reading {path}: {message}")]
     Read { path: PathBuf, message: String },
 }
@@ -53,7 +56,19 @@ pub struct Snapshot {
     pub agents_by_team: BTreeMap<String, Vec<String>>,
     /// (agent, period_start) → planned visits, consultations, sales.
     pub plans: HashMap<(String, NaiveDate), [Option<i64>; 3]>,
+    /// Agents' display names (the ledger's `agent_profiles`); shown only to those allowed.
+    pub agent_names: HashMap<String, String>,
     source: Option<(PathBuf, SystemTime)>,
+}
+
+/// The ledgers' part of a snapshot: the organisation, the roster on the as-of date, plans
+/// and agents' names.
+#[derive(Debug, Clone, Default)]
+pub struct Organisation {
+    pub teams: Vec<Team>,
+    pub agents_by_team: BTreeMap<String, Vec<String>>,
+    pub plans: HashMap<(String, NaiveDate), [Option<i64>; 3]>,
+    pub agent_names: HashMap<String, String>,
 }
 
 fn text(row: &KpiRow, key: &str) -> String {
@@ -92,10 +107,12 @@ impl Snapshot {
     }
 }
 
-/// The newest `kpi_as_of_*.parquet` in the folder.
-fn newest_table(dir: &Path) -> Option<(PathBuf, NaiveDate)> {
-    std::fs::read_dir(dir)
-        .ok()?
+/// Every `kpi_as_of_*.parquet` in the folder with its as-of date, newest first.
+pub fn tables(dir: &Path) -> Vec<(PathBuf, NaiveDate)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, NaiveDate)> = entries
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -106,7 +123,56 @@ fn newest_table(dir: &Path) -> Option<(PathBuf, NaiveDate)> {
                 .ok()?;
             Some((entry.path(), date))
         })
-        .max_by_key(|(_, date)| *date)
+        .collect();
+    found.sort_by_key(|(_, date)| std::cmp::Reverse(*date));
+    found
+}
+
+/// The newest `kpi_as_of_*.parquet` in the folder.
+fn newest_table(dir: &Path) -> Option<(PathBuf, NaiveDate)> {
+    tables(dir).into_iter().next()
+}
+
+/// When a file was last written (a rerun of its as-of date rewrites it).
+pub fn modified(path: &Path) -> Result<SystemTime, StoreError> {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| StoreError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+}
+
+/// The snapshot of the KPI table at `path` (as of `as_of`) with the organisation beside it.
+pub fn load_table(
+    paths: &StorePaths,
+    path: &Path,
+    as_of: NaiveDate,
+) -> Result<Snapshot, StoreError> {
+    let modified = modified(path)?;
+    let read_error = |message: String| StoreError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
+    let frame = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| read_error(e.to_string()))?;
+    let rows = frame_rows(&frame).map_err(|e| read_error(e.to_string()))?;
+    let organisation =
+        read_ledgers(&paths.ledgers, as_of, earliest_start(&rows)).unwrap_or_default();
+    let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
+    let mut snapshot = Snapshot::from_rows(as_of, generated_at, rows, organisation);
+    snapshot.source = Some((path.to_path_buf(), modified));
+    Ok(snapshot)
+}
+
+/// The first day of the earliest period of `rows` (plans are read from there on, so that a
+/// month the run holds shows its weeks' plans).
+pub fn earliest_start(rows: &[KpiRow]) -> Option<NaiveDate> {
+    rows.iter()
+        .filter_map(|r| r.get("period_start").and_then(Value::as_str)?.parse().ok())
+        .min()
 }
 
 fn json_value(value: AnyValue<'_>) -> Value {
@@ -130,28 +196,11 @@ pub fn refresh(paths: &StorePaths, current: &mut Snapshot) -> Result<bool, Store
     let Some((path, as_of)) = newest_table(&paths.kpi_dir) else {
         return Err(StoreError::Empty(paths.kpi_dir.clone()));
     };
-    let modified = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .map_err(|e| StoreError::Read {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+    let modified = modified(&path)?;
     if current.source.as_ref() == Some(&(path.clone(), modified)) {
         return Ok(false);
     }
-    let read_error = |message: String| StoreError::Read {
-        path: path.clone(),
-        message,
-    };
-    let file = std::fs::File::open(&path).map_err(|e| read_error(e.to_string()))?;
-    let frame = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| read_error(e.to_string()))?;
-    let rows = frame_rows(&frame).map_err(|e| read_error(e.to_string()))?;
-    let (teams, agents_by_team, plans) = read_ledgers(&paths.ledgers, as_of).unwrap_or_default();
-    let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
-    *current = Snapshot::from_rows(as_of, generated_at, rows, teams, agents_by_team, plans);
-    current.source = Some((path, modified));
+    *current = load_table(paths, &path, as_of)?;
     Ok(true)
 }
 
@@ -180,9 +229,7 @@ impl Snapshot {
         as_of: NaiveDate,
         generated_at: String,
         rows: Vec<KpiRow>,
-        teams: Vec<Team>,
-        agents_by_team: BTreeMap<String, Vec<String>>,
-        plans: HashMap<(String, NaiveDate), [Option<i64>; 3]>,
+        organisation: Organisation,
     ) -> Self {
         let index = rows
             .iter()
@@ -204,21 +251,22 @@ impl Snapshot {
             generated_at: Some(generated_at),
             rows,
             index,
-            teams,
-            agents_by_team,
-            plans,
+            teams: organisation.teams,
+            agents_by_team: organisation.agents_by_team,
+            plans: organisation.plans,
+            agent_names: organisation.agent_names,
             source: None,
         }
     }
 }
 
-type LedgerParts = (
-    Vec<Team>,
-    BTreeMap<String, Vec<String>>,
-    HashMap<(String, NaiveDate), [Option<i64>; 3]>,
-);
-
-fn read_ledgers(path: &Path, as_of: NaiveDate) -> rusqlite::Result<LedgerParts> {
+/// The organisation on `as_of` from the embedded ledger store, with the plans starting on
+/// `plans_from` or later (the as-of date when not given).
+fn read_ledgers(
+    path: &Path,
+    as_of: NaiveDate,
+    plans_from: Option<NaiveDate>,
+) -> rusqlite::Result<Organisation> {
     let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut statement = connection.prepare(
         "SELECT team_id, team_name, branch_id, branch_name, region_id, region_name FROM teams ORDER BY team_id",
@@ -251,7 +299,8 @@ fn read_ledgers(path: &Path, as_of: NaiveDate) -> rusqlite::Result<LedgerParts> 
         "SELECT agent_id, period_start, visits, consultations, sales FROM plans WHERE deleted = 0 AND period_start >= ?1",
     )?;
     let mut plans = HashMap::new();
-    for row in statement.query_map(params![day], |r| {
+    let from = plans_from.unwrap_or(as_of).min(as_of).to_string();
+    for row in statement.query_map(params![from], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
@@ -263,5 +312,23 @@ fn read_ledgers(path: &Path, as_of: NaiveDate) -> rusqlite::Result<LedgerParts> 
             plans.insert((agent, start), counts);
         }
     }
-    Ok((teams, agents_by_team, plans))
+    let agent_names = read_agent_names(&connection).unwrap_or_else(|error| {
+        // A store written before names existed: ids only until the projector runs.
+        tracing::warn!(%error, "agents' names not read from the ledger store");
+        HashMap::new()
+    });
+    Ok(Organisation {
+        teams,
+        agents_by_team,
+        plans,
+        agent_names,
+    })
+}
+
+fn read_agent_names(connection: &Connection) -> rusqlite::Result<HashMap<String, String>> {
+    let mut statement = connection
+        .prepare("SELECT agent_id, display_name FROM agent_profiles WHERE deleted = 0")?;
+    statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }

@@ -96,7 +96,7 @@ async function treeIds(context) {
       ids.branches.push(b.id);
       for (const t of b.teams ?? []) {
         ids.teams.push(t.id);
-        ids.agents.push(...(t.agents ?? []));
+        ids.agents.push(...(t.agents ?? []).map((a) => (typeof a === 'string' ? a : a.id)));
       }
     }
   }

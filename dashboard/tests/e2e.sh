@@ -10,8 +10,15 @@
 #     (deploy/test-services/services.sh start keycloak; required when CI is set);
 #  3. an event posted to the running ingest shows in the dashboard's numbers within the
 #     documented delay (one analytics interval plus the projector's batch);
-#  4. a restart resumes without loss or double counting.
-# Needs: a built `aqs` (AQS_BIN), chromium, `npm ci --prefix dashboard/tests`, python3 with duckdb.
+#  4. a restart resumes without loss or double counting;
+#  5. names, exports (XLSX and CSV checked against the KPI store with openpyxl and DuckDB),
+#     the printable weekly review sheets (A4 landscape PDF), last month's final figures and an
+#     earlier as-of run, and the language in the URL (history_export.mjs): for the demo
+#     supervisor, headquarters and the analyst, on the embedded stores and then on ClickHouse
+#     (`aqs up --demo` writing to a fresh ClickHouse database, read by `aqs dashboard`) when
+#     AQS_CLICKHOUSE_URL names the test ClickHouse (required when CI is set).
+# Needs: a built `aqs` (AQS_BIN), chromium, `npm ci --prefix dashboard/tests`, python3 with duckdb
+# and openpyxl.
 # The API is read with curl as the demo headquarters user (a cookie jar signed in once: the
 # session outlives the restart of step 4, since the session key is kept in the data folder).
 set -euo pipefail
@@ -36,7 +43,28 @@ stop() {
     fi
     PID=
 }
-trap 'stop; rm -rf "$DATA"' EXIT
+DATA_CH=
+CH_PIDS=()
+CH_DB=
+# The ClickHouse of the Rust tests, for step 5 on ClickHouse (a database of its own).
+CH_URL=${AQS_CLICKHOUSE_URL:-}
+CH_USER=${AQS_CLICKHOUSE_USER:-default}
+CH_PASSWORD=${AQS_CLICKHOUSE_PASSWORD:-}
+ch_query() { curl -sf "$CH_URL/?user=$CH_USER&password=$CH_PASSWORD" --data-binary "$1"; }
+stop_clickhouse_run() {
+    local pid
+    for pid in "${CH_PIDS[@]}"; do
+        kill -INT "$pid" 2>/dev/null || true
+        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    CH_PIDS=()
+    if [[ -n $CH_DB ]]; then ch_query "DROP DATABASE IF EXISTS $CH_DB" >/dev/null || true; fi
+    CH_DB=
+    [[ -z $DATA_CH ]] || rm -rf "$DATA_CH"
+    DATA_CH=
+}
+trap 'stop; stop_clickhouse_run; rm -rf "$DATA"' EXIT
 # The embedded stores: this test runs beside the Rust tests' services but must not use them.
 unset AQS_KAFKA_BROKERS AQS_CLICKHOUSE_URL AQS_CLICKHOUSE_USER AQS_CLICKHOUSE_PASSWORD
 BASE=http://127.0.0.1:$DASH_PORT
@@ -113,6 +141,17 @@ node "$HERE/auth.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
     --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
     --other-team T0002 "${SSO_ARGS[@]}"
 
+# History, names, exports and print on the embedded stores. The earlier as-of run is computed
+# as an operator would, beside the running service.
+EARLIER=$(python3 -c 'import datetime; print((datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date() - datetime.timedelta(days=3)).isoformat())')
+"$AQS" analytics --data-dir "$DATA" --as-of "$EARLIER" >>"$ARTIFACTS/aqs-up.log" 2>&1 ||
+    { log "the KPI run as of $EARLIER failed"; exit 1; }
+ANALYST_PASSWORD=$(password_of demo-analyst)
+node "$HERE/history_export.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" --label embedded \
+    --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
+    --analyst "demo-analyst:$ANALYST_PASSWORD" --team T0001 --branch B001 \
+    --earlier-as-of "$EARLIER" --kpi-dir "$DATA/kpi"
+
 # Freshness: one visit posted through ingest must reach the agent's month figures.
 AGENT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["agent"]["scope_id"])' "$DATA/expected.json")
 visits_now() {
@@ -157,4 +196,53 @@ log "restart resumed with identical figures"
 [[ $(curl -s -o /dev/null -w '%{http_code}' -b "$JAR" "$BASE/api/me") == 200 ]] ||
     { log "the session did not survive the restart"; exit 1; }
 log "the signed-in session survived the restart"
-echo "e2e: 5 passed, 0 failed"
+stop
+
+# Step 5 on ClickHouse: `aqs up --demo` folds into a fresh database and computes the KPIs there;
+# `aqs dashboard` with ClickHouse configured serves them.
+steps=6
+if [[ -n $CH_URL ]]; then
+    CH_DB=aqs_e2e_$$_$RANDOM
+    DATA_CH=$(mktemp -d)
+    CH_ENV=(env AQS_CLICKHOUSE_URL="$CH_URL" AQS_CLICKHOUSE_USER="$CH_USER" AQS_CLICKHOUSE_PASSWORD="$CH_PASSWORD" AQS_CLICKHOUSE_DATABASE="$CH_DB")
+    "${CH_ENV[@]}" "$AQS" migrate >>"$ARTIFACTS/aqs-clickhouse.log" 2>&1 || { log "aqs migrate failed"; exit 1; }
+    UP_PORT=$(free_port)
+    CH_DASH_PORT=$(free_port)
+    UP_DASH_PORT=$(free_port)
+    "${CH_ENV[@]}" "$AQS" up --demo --demo-agents 30 --data-dir "$DATA_CH" --listen "127.0.0.1:$UP_PORT" \
+        --dashboard-listen "127.0.0.1:$UP_DASH_PORT" --analytics-every "$EVERY" \
+        --demo-events-per-second 0 > >(tee -a "$ARTIFACTS/aqs-clickhouse.log" >"$DATA_CH/up.log") 2>&1 &
+    CH_PIDS+=($!)
+    # The KPIs in ClickHouse are settled once two runs a few intervals apart agree.
+    previous='' settled=
+    for _ in $(seq 1 90); do
+        sleep $((EVERY + 1))
+        current=$(ch_query "SELECT toString(max(as_of)), toString(sum(premium)), sum(visits) FROM $CH_DB.kpi FINAL WHERE scope = 'team' AND period = 'month'" 2>/dev/null || true)
+        if [[ -n $current && $current != *$'\t0' && $current == "$previous" ]]; then settled=1; break; fi
+        previous=$current
+    done
+    [[ -n $settled ]] || { log "the KPIs in ClickHouse never settled"; exit 1; }
+    log "KPIs settled in ClickHouse: $current"
+    "${CH_ENV[@]}" "$AQS" analytics --data-dir "$DATA_CH" --as-of "$EARLIER" >>"$ARTIFACTS/aqs-clickhouse.log" 2>&1 ||
+        { log "the KPI run as of $EARLIER in ClickHouse failed"; exit 1; }
+    "${CH_ENV[@]}" "$AQS" dashboard --data-dir "$DATA_CH" --dashboard-listen "127.0.0.1:$CH_DASH_PORT" \
+        >>"$ARTIFACTS/aqs-clickhouse.log" 2>&1 &
+    CH_PIDS+=($!)
+    CH_BASE=http://127.0.0.1:$CH_DASH_PORT
+    for _ in $(seq 1 120); do curl -sf "$CH_BASE/readyz" >/dev/null && break; sleep 0.5; done
+    curl -sf "$CH_BASE/readyz" >/dev/null || { log "aqs dashboard on ClickHouse did not come up"; exit 1; }
+    CH_SUP=$(awk '$1 == "demo-supervisor" { print $2 }' "$DATA_CH/up.log" | tail -n 1)
+    CH_HQ=$(awk '$1 == "demo-hq" { print $2 }' "$DATA_CH/up.log" | tail -n 1)
+    CH_ANALYST=$(awk '$1 == "demo-analyst" { print $2 }' "$DATA_CH/up.log" | tail -n 1)
+    node "$HERE/history_export.mjs" --base-url "$CH_BASE" --screenshot-dir "$ARTIFACTS" --label clickhouse \
+        --supervisor "demo-supervisor:$CH_SUP" --headquarters "demo-hq:$CH_HQ" \
+        --analyst "demo-analyst:$CH_ANALYST" --team T0001 --branch B001 --earlier-as-of "$EARLIER" \
+        --clickhouse "$CH_URL" --database "$CH_DB" --ch-user "$CH_USER" --ch-password "$CH_PASSWORD"
+    stop_clickhouse_run
+    steps=7
+elif [[ -n ${CI:-} && ${CI:-} != 0 && ${CI:-} != false ]]; then
+    log "AQS_CLICKHOUSE_URL is not set: the ClickHouse part needs the test ClickHouse in CI"; exit 1
+else
+    log "SKIPPED: names, exports, print and history on ClickHouse (AQS_CLICKHOUSE_URL not set)"
+fi
+echo "e2e: $steps passed, 0 failed"

@@ -76,6 +76,16 @@ async function handleApi(url, res) {
       if (live) meta.generated_at = nowStamp();
       return sendJson(res, 200, meta);
     }
+    if (url.pathname === '/api/history') {
+      // The fixtures hold one run: its month, open.
+      const meta = await fixture('meta.json');
+      const month = String(meta.month_start ?? meta.as_of).slice(0, 7);
+      return sendJson(res, 200, {
+        latest: meta.as_of,
+        months: [{ month, as_of: meta.as_of, final: false }],
+        runs: [{ as_of: meta.as_of, month }],
+      });
+    }
     if (url.pathname === '/api/scope') {
       const scope = url.searchParams.get('scope') ?? '';
       const id = url.searchParams.get('id') ?? '';

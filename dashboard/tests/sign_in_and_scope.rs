@@ -36,7 +36,7 @@ fn tree_ids(meta: &Value) -> BTreeSet<String> {
             for team in branch["teams"].as_array().expect("teams") {
                 found.insert(team["id"].as_str().expect("id").to_owned());
                 for agent in team["agents"].as_array().expect("agents") {
-                    found.insert(agent.as_str().expect("agent").to_owned());
+                    found.insert(agent["id"].as_str().expect("agent id").to_owned());
                 }
             }
         }

@@ -1,5 +1,8 @@
-// The aqs web dashboard: one page, state in the URL hash (#scope=team&id=T0001), data from the
-// JSON API next to it (api/meta, api/scope). Plain DOM and Chart.js, no build step.
+// The aqs web dashboard: one page, state in the URL hash (#scope=team&id=T0001, with
+// &month=YYYY-MM or &as_of=YYYY-MM-DD for history and &print=review for the printable weekly
+// review sheets), the language in the query (?lang=en), data from the JSON API next to it
+// (api/meta, api/scope, api/history; exports are posted to api/export). Plain DOM and
+// Chart.js, no build step.
 //
 // Every KPI figure on the page is an element with data-kpi="<contract column>" and
 // data-raw="<value as the API sent it>" ("" for null), inside an element that names the row it
@@ -46,6 +49,7 @@ const SIGNED_COLUMNS = new Set(['pace_gap']);
 const state = {
   me: null,
   meta: null,
+  history: null,
   index: new Map(),
   route: null,
   data: null,
@@ -255,6 +259,14 @@ function buildIndex(meta) {
   }
   return index;
 }
+// Names of agents that came with a scope answer (only those the user may see).
+function addAgentNames(names) {
+  for (const [id, name] of Object.entries(names ?? {})) {
+    const entry = state.index.get(`agent:${id}`);
+    if (entry) entry.name = name;
+    else state.index.set(`agent:${id}`, { scope: 'agent', id, name, parents: {} });
+  }
+}
 function nameOf(scope, id) {
   return state.index.get(`${scope}:${id}`)?.name ?? id;
 }
@@ -266,15 +278,39 @@ function displayName(scope, id) {
 // ---------------------------------------------------------------------------------------------
 // Routing and loading
 
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const MONTH_RE = /^\d{4}-\d{2}$/;
 function parseHash() {
   const p = new URLSearchParams(window.location.hash.replace(/^#/, ''));
   const scope = p.get('scope');
   const id = p.get('id');
-  if (SCOPES.includes(scope) && id) return { scope, id };
-  return { scope: 'root', id: null };
+  // The view: an earlier as-of run and/or a month; kept while navigating.
+  const asOf = DATE_RE.test(p.get('as_of') ?? '') ? p.get('as_of') : null;
+  const month = MONTH_RE.test(p.get('month') ?? '') ? p.get('month') : null;
+  const print = p.get('print') === 'review' ? 'review' : null;
+  if (SCOPES.includes(scope) && id) return { scope, id, as_of: asOf, month, print };
+  return { scope: 'root', id: null, as_of: asOf, month, print: null };
 }
-function hrefFor(scope, id) {
-  return scope === 'root' || !id ? '#' : `#scope=${scope}&id=${encodeURIComponent(id)}`;
+// The view's parameters as a query string ('' for the latest figures).
+function viewQuery(route = parseHash()) {
+  const p = new URLSearchParams();
+  if (route.as_of) p.set('as_of', route.as_of);
+  if (route.month) p.set('month', route.month);
+  return p.toString();
+}
+function hrefFor(scope, id, extra = {}) {
+  const route = parseHash();
+  const p = new URLSearchParams();
+  if (scope !== 'root' && id) {
+    p.set('scope', scope);
+    p.set('id', id);
+  }
+  const view = { as_of: route.as_of, month: route.month, ...extra };
+  if (view.as_of) p.set('as_of', view.as_of);
+  if (view.month) p.set('month', view.month);
+  if (extra.print) p.set('print', extra.print);
+  const text = p.toString();
+  return text ? `#${text}` : '#';
 }
 function go(scope, id) {
   const target = hrefFor(scope, id);
@@ -307,7 +343,7 @@ async function api(path) {
   if (res.status === 401) {
     // No session (never signed in, expired, signed out elsewhere): to the sign-in page, and
     // back here afterwards.
-    window.location.assign(`login?next=${encodeURIComponent(`/${window.location.hash}`)}`);
+    window.location.assign(`login?next=${encodeURIComponent(`/${window.location.search}${window.location.hash}`)}`);
     throw new ApiError(401, body?.error ?? 'sign in first');
   }
   if (!res.ok) {
@@ -318,14 +354,35 @@ async function api(path) {
   return body;
 }
 
+function scopeUrl(scope, id, route) {
+  const view = viewQuery(route);
+  return `api/scope?scope=${scope}&id=${encodeURIComponent(id)}${view ? `&${view}` : ''}`;
+}
+// The teams under a node of the tree (the node itself for a team), for the print view.
+function teamsUnder(meta, scope, id) {
+  const teams = [];
+  for (const r of meta?.tree ?? []) {
+    for (const b of r.branches ?? []) {
+      for (const tm of b.teams ?? []) {
+        const inside = (scope === 'region' && r.id === id) || (scope === 'branch' && b.id === id) || (scope === 'team' && tm.id === id);
+        if (inside) teams.push(tm.id);
+      }
+    }
+  }
+  return teams;
+}
 async function fetchView(route, meta) {
   if (route.scope === 'root') {
     const regions = await Promise.all(
-      (meta.tree ?? []).map((r) => api(`api/scope?scope=region&id=${encodeURIComponent(r.id)}`)),
+      (meta.tree ?? []).map((r) => api(scopeUrl('region', r.id, route))),
     );
     return { scope: 'root', regions };
   }
-  return api(`api/scope?scope=${route.scope}&id=${encodeURIComponent(route.id)}`);
+  if (route.print === 'review' && route.scope !== 'agent') {
+    const teams = await Promise.all(teamsUnder(meta, route.scope, route.id).map((id) => api(scopeUrl('team', id, route))));
+    return { scope: route.scope, id: route.id, print: 'review', teams };
+  }
+  return api(scopeUrl(route.scope, route.id, route));
 }
 
 async function load({ silent = false } = {}) {
@@ -349,11 +406,15 @@ async function load({ silent = false } = {}) {
       go(home.scope, home.id);
       return;
     }
-    const meta = await api('api/meta');
+    const view = viewQuery(route);
+    const [meta, history] = await Promise.all([api(`api/meta${view ? `?${view}` : ''}`), api('api/history')]);
     const data = await fetchView(route, meta);
     if (seq !== state.seq) return;
     state.meta = meta;
+    state.history = history;
     state.index = buildIndex(meta);
+    addAgentNames(data.agent_names);
+    for (const part of [...(data.regions ?? []), ...(data.teams ?? [])]) addAgentNames(part.agent_names);
     state.lastRefresh = new Date();
     state.refreshError = null;
     const key = JSON.stringify(data);
@@ -400,8 +461,44 @@ function renderChrome() {
   applyStatic();
   for (const b of document.querySelectorAll('.lang-btn')) b.setAttribute('aria-pressed', String(b.dataset.lang === getLang()));
   renderBreadcrumb();
+  renderHistory();
   renderStatus();
   fillSearch();
+}
+
+// The month selector and the as-of picker: the months and runs the KPI store holds for
+// this user (api/history). Picking the newest month or run returns to the latest figures.
+function renderHistory() {
+  const el = $('#history');
+  const h = state.history;
+  if (!el || !h) return;
+  const route = state.route ?? parseHash();
+  const view = state.meta?.view;
+  const currentMonth = view?.month_start ? String(view.month_start).slice(0, 7) : '';
+  const months = (h.months ?? []).map((m) => {
+    const tag = m.final ? t('history.final') : t('history.open');
+    return `<option value="${esc(m.month)}"${m.month === currentMonth ? ' selected' : ''}>${esc(monthLabel(`${m.month}-01`))} · ${esc(tag)}</option>`;
+  }).join('');
+  const runs = (h.runs ?? []).map((r, i) => {
+    const tag = i === 0 ? ` · ${t('history.latest')}` : '';
+    return `<option value="${esc(r.as_of)}"${r.as_of === view?.as_of ? ' selected' : ''}>${esc(r.as_of)}${esc(tag)}</option>`;
+  }).join('');
+  el.innerHTML = `
+    <label class="history-field"><span>${esc(t('history.month'))}</span><select id="month-select" data-history="month">${months}</select></label>
+    <label class="history-field"><span>${esc(t('history.asOf'))}</span><select id="as-of-select" data-history="as_of">${runs}</select></label>`;
+  el.hidden = false;
+  el.dataset.viewing = route.as_of || route.month ? 'history' : 'latest';
+}
+function pickHistory(kind, value) {
+  const route = parseHash();
+  const h = state.history ?? {};
+  const latestMonth = h.months?.[0]?.month;
+  const extra = { as_of: null, month: null };
+  if (kind === 'month' && value !== latestMonth) extra.month = value;
+  if (kind === 'as_of' && value !== h.latest) extra.as_of = value;
+  const target = hrefFor(route.scope, route.id, extra);
+  if (window.location.hash === target || (target === '#' && window.location.hash === '')) load();
+  else window.location.hash = target;
 }
 
 function renderBreadcrumb() {
@@ -444,6 +541,11 @@ function renderStatus() {
     `<span>${esc(t('status.generated'))} <span data-meta="generated_at" title="${esc(meta.generated_at ?? '')}">${esc(fmtStamp(meta.generated_at))}</span>${ago ? ` <span class="muted">(${esc(ago)})</span>` : ''}</span>`,
   ];
   let cls = 'status';
+  const view = meta.view;
+  if (view && !(view.latest && String(view.month_start).slice(0, 7) === String(meta.as_of).slice(0, 7))) {
+    cls += ' is-history';
+    bits.unshift(`<span data-meta="viewing">${esc(t('history.viewing', { month: monthLabel(view.month_start), date: view.as_of }))} <a href="${hrefFor((state.route ?? parseHash()).scope, (state.route ?? parseHash()).id, { as_of: null, month: null })}" data-action="latest">${esc(t('history.back'))}</a></span>`);
+  }
   // Problems of the pipeline behind the figures (meta.freshness): stale ones first.
   const problems = meta.freshness?.problems ?? [];
   if (problems.length) {
@@ -510,11 +612,14 @@ function render({ animate = true } = {}) {
   const charts = [];
   let html;
   if (route.scope === 'root') html = renderRoot(d, charts);
+  else if (d.print === 'review') html = renderPrint(d);
   else html = renderScope(d, charts);
   view.innerHTML = html;
   view.dataset.state = 'ready';
   view.dataset.viewScope = route.scope;
   view.dataset.viewId = route.id ?? '';
+  view.dataset.print = d.print ?? '';
+  document.body.classList.toggle('printing', d.print === 'review');
   document.title = `${route.scope === 'root' ? t('scope.overview') : displayName(route.scope, route.id)} · ${t('app.title')}`;
   makeCharts(charts, animate);
 }
@@ -556,6 +661,48 @@ function renderError(e) {
   view.dataset.viewId = state.route?.id ?? '';
 }
 
+// Export buttons of a table: a plain form posted to api/export, so that the browser
+// downloads the answer. The server filters the table to the user's scope and audits it.
+function exportForm(table) {
+  const route = state.route;
+  if (!state.me || !route || route.scope === 'root' || route.print) return '';
+  const fields = {
+    csrf: state.me.csrf, table, scope: route.scope, id: route.id, lang: getLang(),
+    as_of: route.as_of ?? '', month: route.month ?? '',
+  };
+  const hidden = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${k}" value="${esc(v)}">`).join('');
+  return `<form class="export" method="post" action="api/export" data-export="${esc(table)}" title="${esc(t('export.title'))}">${hidden}`
+    + `<button type="submit" class="btn-mini" name="format" value="xlsx" data-format="xlsx">${esc(t('export.xlsx'))}</button>`
+    + `<button type="submit" class="btn-mini" name="format" value="csv" data-format="csv">${esc(t('export.csv'))}</button></form>`;
+}
+
+// The weekly review sheets of every team under a node, one A4 landscape page each.
+function renderPrint(d) {
+  const teams = d.teams ?? [];
+  const back = hrefFor(d.scope, d.id);
+  const toolbar = `
+    <div class="print-toolbar">
+      <button type="button" class="btn primary" data-action="print">${esc(t('print.now'))}</button>
+      <a class="btn" href="${back}">${esc(t('print.back'))}</a>
+    </div>`;
+  if (teams.length === 0) return `${toolbar}<p class="empty">${esc(t('print.none'))}</p>`;
+  const sheets = teams.map((team) => {
+    const weekStart = team.review?.week_start ?? state.meta?.week_start;
+    const n = weekStart ? isoWeek(weekStart) : '';
+    const parents = team.parents ?? {};
+    const where = [parents.region_id && displayName('region', parents.region_id), parents.branch_id && displayName('branch', parents.branch_id)].filter(Boolean).join(' · ');
+    return `
+      <section class="print-sheet" data-print-team="${esc(team.id)}">
+        <header class="print-head">
+          <h1>${esc(t('print.title', { name: team.name ?? team.id, n }))}</h1>
+          <p>${esc(where)}${where ? ' · ' : ''}${esc(t('tiles.note', { date: state.meta?.as_of ?? DASH }))}</p>
+        </header>
+        ${reviewCard(team, 'team', 'print-card')}
+      </section>`;
+  }).join('');
+  return `${toolbar}<div class="print-sheets">${sheets}</div>`;
+}
+
 function card(cls, head, body, attrs = '') {
   return `<section class="card ${cls}" ${attrs}>${head}${body}</section>`;
 }
@@ -572,7 +719,10 @@ function viewHead(scope, id, name, subtitle, periodHtml) {
         <div class="eyebrow">${chip}${idTag}${subtitle ? `<span class="eyebrow-sub${chip || idTag ? ' after' : ''}">${esc(subtitle)}</span>` : ''}</div>
         <h1>${esc(name)}</h1>
       </div>
-      <div class="view-period">${periodHtml}</div>
+      <div class="view-side">
+        <div class="view-period">${periodHtml}</div>
+        ${['region', 'branch', 'team'].includes(scope) ? `<a class="btn btn-print" href="${hrefFor(scope, id, { print: 'review' })}" data-action="print-view">${esc(t('print.review'))}</a>` : ''}
+      </div>
     </div>`;
 }
 
@@ -764,7 +914,7 @@ function childrenCard(d, childScope, span) {
   const rows = sortRows(d.children ?? []);
   const thr = threshold();
   const titleKey = d.scope === 'root' ? 'children.title.region' : `children.title.${childScope}`;
-  const head = cardHead(t(titleKey), `<span class="hint">${esc(t('children.hint'))}</span>`);
+  const head = cardHead(t(titleKey), `<span class="hint">${esc(t('children.hint'))}</span>${d.scope === 'root' ? '' : exportForm('children')}`);
   if (rows.length === 0) return card(`children ${span}`, head, `<p class="empty">${esc(t('children.empty'))}</p>`);
   const th = (key, label, cls = '') => {
     const active = state.sort.key === key;
@@ -812,7 +962,7 @@ function childrenCard(d, childScope, span) {
 function riskCard(rows, m, span) {
   const thr = threshold();
   const count = rows.length;
-  const head = cardHead(t('risk.title'), count ? `<span class="count-badge tone-bad">${count}</span>` : '', t('risk.subtitle', { p: fmtPct(thr) }));
+  const head = cardHead(t('risk.title'), `${count ? `<span class="count-badge tone-bad">${count}</span>` : ''}${m ? exportForm('at_risk') : ''}`, t('risk.subtitle', { p: fmtPct(thr) }));
   if (m && isNum(m.time_progress) && m.time_progress >= 1) {
     return card(`risk ${span}`, head, `<p class="empty">${esc(t('risk.closed'))}</p>`);
   }
@@ -839,7 +989,7 @@ function rankingCard(rows, m, charts, span, kind) {
   const byAtt = rows.some((r) => isNum(r.premium_attainment));
   const title = kind === 'agent' ? t('ranking.title.agents') : t('ranking.title');
   const sub = byAtt ? t('ranking.byAttainment') : t('ranking.byPremium');
-  const head = cardHead(title, '', sub);
+  const head = cardHead(title, m ? exportForm(kind === 'agent' ? 'children' : 'ranking') : '', sub);
   if (rows.length === 0) return card(`ranking ${span}`, head, `<p class="empty">${esc(t('ranking.empty'))}</p>`);
   const sorted = [...rows].sort((a, b) => {
     const x = byAtt ? a.premium_attainment : moneyNumber(a.premium);
@@ -923,7 +1073,7 @@ function reviewCard(d, scope, span) {
   const weekStart = review.week_start ?? state.meta?.week_start;
   const n = weekStart ? isoWeek(weekStart) : '';
   const range = weekStart ? t('week.range', { from: shortDate(weekStart), to: shortDate(addDays(weekStart, 6)) }) : '';
-  const head = cardHead(t('review.title', { n }), '', t('review.subtitle', { range, date: state.meta?.as_of ?? DASH }));
+  const head = cardHead(t('review.title', { n }), exportForm('review'), t('review.subtitle', { range, date: state.meta?.as_of ?? DASH }));
   const agents = review.agents ?? [];
   if (agents.length === 0) return card(`review ${span}`, head, `<p class="empty">${esc(t('review.empty'))}</p>`, 'data-card="review"');
   const nextDate = review.next_week_start ? shortDate(review.next_week_start) : '';
@@ -975,7 +1125,7 @@ function reviewCard(d, scope, span) {
       ? kinds.map(([k]) => `<td class="num next${k === 'visits' ? ' grp-start' : ''}">${plan(a.next_week_plan, k)}</td>`).join('')
       : `<td class="num next grp-start muted" colspan="3"><span class="plan-val" data-plan="none" data-raw="">${esc(t('review.noPlan'))}</span></td>`;
     return `<tr class="nav-row" tabindex="0" data-nav-scope="agent" data-nav-id="${esc(a.agent_id)}" data-review-agent="${esc(a.agent_id)}" ${rowAttrs(w)}>
-      <td class="name"><span class="cell-name mono">${esc(displayName('agent', a.agent_id))}</span></td>${cells}${next}</tr>`;
+      <td class="name">${displayName('agent', a.agent_id) !== a.agent_id ? `<span class="cell-name">${esc(displayName('agent', a.agent_id))}</span><span class="cell-id">${esc(a.agent_id)}</span>` : `<span class="cell-name mono">${esc(a.agent_id)}</span>`}</td>${cells}${next}</tr>`;
   }).join('');
   const total = d.week;
   const nextSum = (k) => {
@@ -1339,6 +1489,11 @@ function onViewClick(e) {
     load();
     return;
   }
+  if (e.target.closest('[data-action="print"]')) {
+    window.print();
+    return;
+  }
+  if (e.target.closest('form.export')) return;
   if (e.target.closest('a')) return;
   const row = e.target.closest('[data-nav-id]');
   if (row && !(row.dataset.navScope === state.route?.scope && row.dataset.navId === state.route?.id)) {
@@ -1400,6 +1555,10 @@ function init() {
   $('#search').addEventListener('submit', (e) => {
     e.preventDefault();
     jump();
+  });
+  $('#history').addEventListener('change', (e) => {
+    const select = e.target.closest('select[data-history]');
+    if (select) pickHistory(select.dataset.history, select.value);
   });
   window.addEventListener('hashchange', () => load());
   setInterval(() => load({ silent: true }), REFRESH_MS);

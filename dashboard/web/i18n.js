@@ -1,5 +1,9 @@
 // Interface strings in Chinese (default) and English, and the language choice.
 //
+// The language comes from the URL (?lang=en / ?lang=zh) when it says one, else from the last
+// choice kept in this browser; a choice made on the page is written back into the URL, so a
+// link carries it and navigating keeps it.
+//
 // t('key', {name: value}) looks a string up in the current language and fills {name}
 // placeholders. Elements of the static page carry data-i18n="key" (text),
 // data-i18n-title / data-i18n-placeholder / data-i18n-aria (attributes); applyStatic() fills them.
@@ -193,6 +197,21 @@ const zh = {
   'error.retry': '重试',
   'error.home': '返回总览',
   'empty.noData': '本月暂无数据',
+  'history.month': '月份',
+  'history.asOf': '数据截至',
+  'history.latest': '最新',
+  'history.final': '终版',
+  'history.open': '进行中',
+  'history.viewing': '正在查看 {month} 的数据（截至 {date}）',
+  'history.back': '回到最新',
+  'export.xlsx': 'XLSX',
+  'export.csv': 'CSV',
+  'export.title': '导出',
+  'print.review': '打印周检讨表',
+  'print.now': '打印',
+  'print.back': '返回看板',
+  'print.title': '{name} · 第{n}周计划及检讨表',
+  'print.none': '此范围内没有团队',
   'dash': '—',
 };
 
@@ -381,6 +400,21 @@ const en = {
   'error.retry': 'Retry',
   'error.home': 'Back to overview',
   'empty.noData': 'No data this month',
+  'history.month': 'Month',
+  'history.asOf': 'As of',
+  'history.latest': 'latest',
+  'history.final': 'final',
+  'history.open': 'open',
+  'history.viewing': 'Viewing {month} (figures as of {date})',
+  'history.back': 'Back to latest',
+  'export.xlsx': 'XLSX',
+  'export.csv': 'CSV',
+  'export.title': 'Export',
+  'print.review': 'Print review sheets',
+  'print.now': 'Print',
+  'print.back': 'Back to dashboard',
+  'print.title': '{name} · Week {n} plan & review',
+  'print.none': 'No team in this scope',
   'dash': '—',
 };
 
@@ -389,12 +423,22 @@ export const STRINGS = { zh, en };
 let current = readStored();
 
 function readStored() {
+  const fromUrl = new URLSearchParams(window.location.search).get('lang');
+  if (LANGS.includes(fromUrl)) return fromUrl;
   try {
     const v = window.localStorage.getItem(STORAGE_KEY);
     return LANGS.includes(v) ? v : 'zh';
   } catch {
     return 'zh';
   }
+}
+
+// Writes the language into the page's URL (?lang=…), keeping the path and the view in the hash.
+function writeUrl(lang) {
+  const url = new URL(window.location.href);
+  if (url.searchParams.get('lang') === lang) return;
+  url.searchParams.set('lang', lang);
+  window.history.replaceState(window.history.state, '', url);
 }
 
 export function getLang() {
@@ -408,6 +452,7 @@ export function setLang(lang) {
   } catch {
     // Private browsing may refuse storage; the choice then lasts for this page only.
   }
+  writeUrl(current);
   document.documentElement.lang = current === 'zh' ? 'zh-CN' : 'en';
 }
 

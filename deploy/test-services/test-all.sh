@@ -31,6 +31,8 @@ prerequisites() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+    # The browser test reads the exported workbooks with a real reader.
+    python3 -c 'import openpyxl' 2>/dev/null || python3 -m pip install -q openpyxl
     python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb
     [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
 }
@@ -50,6 +52,6 @@ if [[ ${1:-} == --services-up ]]; then
     exit 0
 fi
 
-timed "test prerequisites (chromium, fonts, unzip, duckdb, chdb, playwright-core)" prerequisites
+timed "test prerequisites (chromium, fonts, unzip, duckdb, openpyxl, chdb, playwright-core)" prerequisites
 timed "ClickHouse SQL on a current engine (chdb)" python3 deploy/test-services/current_clickhouse.py
 timed "services up, then the tests" "$HERE/with-services.sh" "$0" --services-up

@@ -27,7 +27,8 @@ use crate::ledger::Ledger;
 /// layout or meaning changes; older checkpoints are then rebuilt from the log.
 /// - 1: events known by `event_id` alone.
 /// - 2: events known by (`source`, `event_id`); money sums checked.
-pub const STATE_FORMAT: i64 = 2;
+/// - 3: agents' profiles and the names their joins carry.
+pub const STATE_FORMAT: i64 = 3;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

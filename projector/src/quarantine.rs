@@ -107,7 +107,10 @@ pub fn check(event: &Event, clock: &BusinessClock) -> Result<(), QuarantineReaso
         Payload::OutletUnassigned(unassigned) => {
             date("payload.effective_date", unassigned.effective_date)
         }
-        Payload::TeamDefined(_) | Payload::OutletRegistered(_) | Payload::Retraction(_) => Ok(()),
+        Payload::TeamDefined(_)
+        | Payload::OutletRegistered(_)
+        | Payload::AgentProfile(_)
+        | Payload::Retraction(_) => Ok(()),
     }
 }
 

@@ -187,8 +187,8 @@ impl JsonSchema for Id {
 pub enum EventClass {
     /// Teams and outlets: `team_defined`, `outlet_registered`.
     Reference,
-    /// Who belongs where: `agent_joined_team`, `agent_left`, `outlet_assigned`,
-    /// `outlet_unassigned`.
+    /// Who belongs where and under which name: `agent_joined_team`, `agent_left`,
+    /// `outlet_assigned`, `outlet_unassigned`, `agent_profile`.
     Roster,
     /// Monthly targets: `target`.
     Targets,
@@ -260,6 +260,7 @@ event_types! {
     OutletRegistered(OutletRegistered) = "outlet_registered", Forbidden, Reference;
     OutletAssigned(OutletAssigned) = "outlet_assigned", Required, Roster;
     OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required, Roster;
+    AgentProfile(AgentProfile) = "agent_profile", Required, Roster;
     Retraction(Retraction) = "retraction", Conditional, Retraction;
 }
 
@@ -495,6 +496,8 @@ pub struct AgentJoinedTeam {
     #[serde(deserialize_with = "business_date")]
     #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
+    /// The agent's name as the roster system knows it: shown until an `agent_profile` of
+    /// the agent names them (a profile always wins; among joins, the latest with a name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200))]
     pub agent_name: Option<String>,
@@ -544,6 +547,18 @@ pub struct OutletUnassigned {
     #[serde(deserialize_with = "business_date")]
     #[schemars(with = "BusinessDate")]
     pub effective_date: NaiveDate,
+}
+
+/// How an agent is named on the dashboard and in exports (the envelope's `agent_id` is the
+/// agent). The latest profile of an agent (by `occurred_at`, then `event_id`, then `source`)
+/// is the one in force; retracting it brings the previous one back. Personal data is kept
+/// to the name: no phone, employee number or identity card belongs here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProfile {
+    /// The name shown to the roles allowed to see agents' names, e.g. 王丽娟.
+    #[schemars(length(min = 1, max = 200))]
+    pub display_name: String,
 }
 
 /// An event entered in error, withdrawn: it then counts nowhere, as if never sent.

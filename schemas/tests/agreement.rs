@@ -49,6 +49,14 @@ fn join() -> Value {
     })
 }
 
+fn profile() -> Value {
+    json!({
+        "event_id": "ev-10", "type": "agent_profile", "schema_version": 1,
+        "occurred_at": "2026-11-01T08:05:00+08:00", "source": "hr-roster", "agent_id": "A001",
+        "payload": {"display_name": "王芳"}
+    })
+}
+
 fn assignment() -> Value {
     json!({
         "event_id": "ev-9", "type": "outlet_assigned", "schema_version": 1,
@@ -519,4 +527,51 @@ fn an_event_with_thousands_of_problems_lists_a_bounded_few() {
         "{}",
         rejection.to_string().len()
     );
+}
+
+/// An agent profile carries a name and nothing else: all three refuse an empty or over-long
+/// name and personal data beside it.
+#[test]
+fn agent_profiles_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "empty display name",
+            bytes(&with(profile(), "/payload/display_name", json!(""))),
+            &[("payload.display_name", "empty")],
+        ),
+        refused(
+            "display name of 201 characters",
+            bytes(&with(
+                profile(),
+                "/payload/display_name",
+                json!("王".repeat(201)),
+            )),
+            &[("payload.display_name", "too_long")],
+        ),
+        refused(
+            "a phone number beside the name",
+            bytes(&with(profile(), "/payload/phone", json!("13800000000"))),
+            &[("payload.phone", "unknown_field")],
+        ),
+        refused(
+            "no display name",
+            bytes(&with(profile(), "/payload", json!({}))),
+            &[("payload.display_name", "missing")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("a Chinese name", bytes(&profile())),
+        (
+            "a name of 200 characters",
+            bytes(&with(
+                profile(),
+                "/payload/display_name",
+                json!("李".repeat(200)),
+            )),
+        ),
+        (
+            "a Latin name with a space inside",
+            bytes(&with(profile(), "/payload/display_name", json!("Li Wei"))),
+        ),
+    ]);
 }

@@ -15,8 +15,9 @@ use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
+use aqs_ingest::dedup::DedupConfig;
 use aqs_ingest::readiness::Readiness;
-use aqs_ingest::server::{IngestState, serve, shutdown_signal};
+use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
@@ -47,6 +48,8 @@ pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
     #[command(flatten)]
+    dedup: DedupConfig,
+    #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
     kafka: KafkaConfig,
@@ -63,7 +66,8 @@ pub struct UpArgs {
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
-    /// Load a generated region (month to date) into an empty log and keep live events coming.
+    /// Load a generated region (last month and this month to date) into an empty log and keep
+    /// live events coming.
     #[arg(long)]
     demo: bool,
     /// Agents of the demo region (teams of 10, 7 teams a branch).
@@ -92,7 +96,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(token) => Auth::Tokens(Tokens::from_plain([("demo", token.as_str())])?),
         None => Auth::from_config(&args.ingest)?,
     };
-    let (log, readiness) = super::ingest::open_log(&args.ingest, &args.store, &args.kafka)?;
+    let opened = super::ingest::open_log(&args.ingest, &args.dedup, &args.store, &args.kafka)?;
+    let log = Arc::clone(&opened.log);
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
         demo_users(&args.dashboard, &args.store)?;
@@ -148,7 +153,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     ));
     // Ready only while the events accepted also reach the ledgers (the projector with every
     // one of its stores); batches are refused only while the log itself is down.
-    let state = IngestState::new(log, readiness, auth, args.ingest.clone())
+    let state = opened
+        .serve_with(auth, args.ingest.clone())
         .with_downstream_readiness(pipeline as Arc<dyn Readiness>);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -295,7 +301,8 @@ fn owner_only(path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads a generated region, month to date, once: a marker in the data folder remembers it.
+/// Loads a generated region, from the first day of last month to yesterday, once (a marker in
+/// the data folder remembers it): last month's final figures are there to look back at.
 fn load_demo_region(
     log: &dyn EventLog,
     store: &StoreArgs,
@@ -307,7 +314,9 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = today.with_day(1).expect("day 1 exists");
+    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
+        .with_day(1)
+        .expect("day 1 exists");
     // Through yesterday; today belongs to the live trickle.
     let days = (today - start).num_days().max(1) as u32;
     let config = GeneratorConfig::new(7, agents, start, days);

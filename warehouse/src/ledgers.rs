@@ -17,7 +17,7 @@ pub const LIVE_ACTIVITY: &str = "NOT (visits = 0 AND consultations = 0 AND custo
 /// Filter of the live rows of the tables with a `deleted` column.
 pub const LIVE: &str = "deleted = 0";
 
-/// The ledger tables and views of `0002_ledgers.sql`, each with its key columns (the sort
+/// The ledger tables and views of `0002_ledgers.sql` (and `0006_agent_profiles.sql`), each with its key columns (the sort
 /// order of canonical reads).
 pub const LEDGER_TABLES: &[(&str, &str)] = &[
     (
@@ -33,6 +33,7 @@ pub const LEDGER_TABLES: &[(&str, &str)] = &[
     (TeamRow::TABLE, "team_id"),
     (OutletRow::TABLE, "outlet_id"),
     (PendingCancellationRow::TABLE, "agent_id, event_id"),
+    (AgentProfileRow::TABLE, "agent_id"),
 ];
 
 /// Agent × outlet × business date.
@@ -137,6 +138,24 @@ impl PlanRow {
     pub const TABLE: &'static str = "plans";
     pub const COLUMNS: &'static str =
         "agent_id, period_start, period_end, visits, consultations, sales, event_id, deleted, ver";
+}
+
+/// An agent's display name in force (migration `0006_agent_profiles.sql`): `origin` is the
+/// event type that gave it (`agent_profile`, or `agent_joined_team` as the fallback); a
+/// tombstone has `deleted = 1` and empty texts.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct AgentProfileRow {
+    pub agent_id: String,
+    pub display_name: String,
+    pub origin: String,
+    pub event_id: String,
+    pub deleted: u8,
+    pub ver: u64,
+}
+
+impl AgentProfileRow {
+    pub const TABLE: &'static str = "agent_profiles";
+    pub const COLUMNS: &'static str = "agent_id, display_name, origin, event_id, deleted, ver";
 }
 
 /// A scope's target for a month (`month` is the month's first day).

@@ -48,6 +48,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0005_wide_money.sql",
         include_str!("../../deploy/clickhouse/0005_wide_money.sql"),
     ),
+    (
+        "0006_agent_profiles.sql",
+        include_str!("../../deploy/clickhouse/0006_agent_profiles.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

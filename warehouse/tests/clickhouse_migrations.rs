@@ -89,7 +89,8 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0002_ledgers.sql",
             "0003_kpi.sql",
             "0004_ledger_dead_letters.sql",
-            "0005_wide_money.sql"
+            "0005_wide_money.sql",
+            "0006_agent_profiles.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);
@@ -313,7 +314,7 @@ async fn every_row_type_has_its_tables_columns_in_order() {
     fn names(list: &str) -> Vec<String> {
         list.split(',').map(|c| c.trim().to_owned()).collect()
     }
-    let row_types: [(&str, &str, &[&str]); 12] = [
+    let row_types: [(&str, &str, &[&str]); 13] = [
         (EVENTS_TABLE, EventRow::COLUMNS, EventRow::COLUMN_NAMES),
         (
             AgentOutletDayRow::TABLE,
@@ -362,6 +363,11 @@ async fn every_row_type_has_its_tables_columns_in_order() {
             LedgerDeadLetterRow::COLUMNS,
             LedgerDeadLetterRow::COLUMN_NAMES,
         ),
+        (
+            AgentProfileRow::TABLE,
+            AgentProfileRow::COLUMNS,
+            AgentProfileRow::COLUMN_NAMES,
+        ),
     ];
     for (table, columns, fields) in row_types {
         let declared = columns_of(&config, table).await;
@@ -382,7 +388,8 @@ async fn every_row_type_has_its_tables_columns_in_order() {
             "assignments",
             "teams",
             "outlets",
-            "pending_cancellations"
+            "pending_cancellations",
+            "agent_profiles"
         ]
     );
 }

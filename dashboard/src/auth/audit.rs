@@ -1,5 +1,5 @@
-//! The audit log: one JSON object per line for every sign-in, failed sign-in, sign-out (and
-//! later every export): who, when, what, with which scope, from which address.
+//! The audit log: one JSON object per line for every sign-in, failed sign-in, sign-out and
+//! export: who, when, what, with which scope, from which address.
 //!
 //! Each record is appended with one `write` to a file opened in append mode, then synced;
 //! the file is opened anew for every record, so the operator rotates it by renaming it (the
@@ -24,6 +24,7 @@ pub enum Action {
     SignInFailed,
     SignInRefused,
     SignOut,
+    Export,
 }
 
 impl Action {
@@ -33,6 +34,7 @@ impl Action {
             Action::SignInFailed => "sign_in_failed",
             Action::SignInRefused => "sign_in_refused",
             Action::SignOut => "sign_out",
+            Action::Export => "export",
         }
     }
 }
@@ -54,6 +56,24 @@ pub struct Record<'a> {
     pub session: Option<&'a str>,
     /// Why a sign-in failed or was refused.
     pub reason: Option<&'a str>,
+    /// What an export held (exports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<ExportRecord>,
+}
+
+/// What was exported: the table, its form, the node and the run it shows, how many rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportRecord {
+    /// `review`, `children`, `ranking` or `at_risk`.
+    pub table: String,
+    /// `xlsx` or `csv`.
+    pub format: String,
+    /// The node shown, e.g. `team T0003`.
+    pub node: String,
+    /// The run's as-of date and the month shown.
+    pub as_of: String,
+    pub month: String,
+    pub rows: usize,
 }
 
 impl<'a> Record<'a> {
@@ -68,6 +88,7 @@ impl<'a> Record<'a> {
             client,
             session: None,
             reason: None,
+            export: None,
         }
     }
 
@@ -84,6 +105,11 @@ impl<'a> Record<'a> {
 
     pub fn reason(mut self, reason: &'a str) -> Self {
         self.reason = Some(reason);
+        self
+    }
+
+    pub fn export(mut self, export: ExportRecord) -> Self {
+        self.export = Some(export);
         self
     }
 }

@@ -202,6 +202,15 @@ impl Auth {
         self.audit.path()
     }
 
+    pub(crate) fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Whether a state-changing request comes from this site (see [`pages::same_origin`]).
+    pub(crate) fn same_origin(&self, headers: &HeaderMap) -> bool {
+        pages::same_origin(self, headers)
+    }
+
     pub fn sso_enabled(&self) -> bool {
         self.sso.is_some()
     }
@@ -272,6 +281,11 @@ impl SignedIn {
 
     pub fn session_id(&self) -> &str {
         &self.session.id
+    }
+
+    /// `password` or `sso`.
+    pub fn method(&self) -> &'static str {
+        self.session.method.as_str()
     }
 
     /// Whether `token` is this session's CSRF token: every state-changing request (sign-out,
@@ -354,7 +368,9 @@ pub async fn require_sign_in(
                 return unauthorized(message);
             }
             let expired = matches!(rejection, Rejection::Idle | Rejection::TooOld);
-            let target = pages::login_location(path, expired);
+            // The query comes back too: `?lang=en` survives signing in.
+            let asked = request.uri().path_and_query().map_or(path, |p| p.as_str());
+            let target = pages::login_location(asked, expired);
             return Redirect::to(&target).into_response();
         }
     };

@@ -161,7 +161,7 @@ pub async fn login_page(
 /// Whether a form post comes from this site: the browser's `Origin` (sent with every POST
 /// by current browsers) must be the public URL's or the request's own host, and
 /// `Sec-Fetch-Site` must not say cross-site. The token check follows either way.
-fn same_origin(auth: &Auth, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(auth: &Auth, headers: &HeaderMap) -> bool {
     if headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use aqs_dashboard::auth::users::{NewUser, UsersFile};
-use aqs_dashboard::store::{KpiRow, Snapshot, StoreError, Team};
+use aqs_dashboard::store::{KpiRow, Organisation, Snapshot, StoreError, Team};
 use aqs_dashboard::{Auth, AuthSettings, DashboardConfig, DashboardState, KpiSource, Thresholds};
 use chrono::NaiveDate;
 use clap::Parser;
@@ -132,13 +132,20 @@ impl KpiSource for FixtureSource {
             let next_week = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
             plans.insert((agent.to_owned(), next_week), [Some(5), Some(3), Some(1)]);
         }
+        let agent_names = AGENTS
+            .iter()
+            .map(|(agent, ..)| ((*agent).to_owned(), format!("名{agent}")))
+            .collect();
         *current = Snapshot::from_rows(
             as_of(),
             "2026-11-18T08:00:00+08:00".into(),
             rows(),
-            teams,
-            agents_by_team,
-            plans,
+            Organisation {
+                teams,
+                agents_by_team,
+                plans,
+                agent_names,
+            },
         );
         Ok(true)
     }
@@ -253,7 +260,9 @@ impl Default for Browser {
 pub struct Answer {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
+    /// The body as text (lossy for binary answers, which `bytes` holds as sent).
     pub body: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -302,11 +311,12 @@ impl Browser {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        let body = response.text().await.expect("body");
+        let bytes = response.bytes().await.expect("body").to_vec();
         Answer {
             status,
             headers,
-            body,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes,
         }
     }
 

@@ -12,8 +12,8 @@
 //! - activity lands on its business date in the organisation's time zone;
 //! - a cancellation is a refund on its own date, on the outlet of the cancelled sale; until
 //!   a (non-retracted) sale of its policy is known it is pending and counts nowhere;
-//! - plans, targets and team definitions: the latest by `occurred_at`, then `event_id`,
-//!   then `source`;
+//! - plans, targets, team definitions and agent profiles: the latest by `occurred_at`, then
+//!   `event_id`, then `source` (an agent's name falls back on the latest join with a name);
 //! - roster and outlet assignments are effective-dated; an agent's day is tagged with the
 //!   team the agent belonged to on that date.
 //!
@@ -28,7 +28,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::event::{Scope, TeamDefined};
-use aqs_schemas::{BusinessClock, Event, Money, Payload, YearMonth};
+use aqs_schemas::{BusinessClock, Event, EventType, Money, Payload, YearMonth};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -160,6 +160,9 @@ enum AgentFact {
         month: YearMonth,
         key: VersionKey,
     },
+    Profile {
+        key: VersionKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +197,10 @@ struct AgentState {
     assignments: BTreeMap<String, Timeline<bool>>,
     plans: BTreeMap<(NaiveDate, NaiveDate), BTreeMap<VersionKey, PlanCounts>>,
     targets: BTreeMap<YearMonth, BTreeMap<VersionKey, TargetRow>>,
+    /// Display names of the agent's profiles, by version.
+    profiles: BTreeMap<VersionKey, String>,
+    /// Names carried by the agent's joins, by the join's version: the fallback.
+    joined_names: BTreeMap<VersionKey, String>,
     /// Interval keys last handed to a sink, to tombstone those that disappear.
     published_roster: BTreeSet<NaiveDate>,
     published_assignments: BTreeSet<(String, NaiveDate)>,
@@ -243,6 +250,7 @@ struct Dirty {
     rosters: BTreeSet<String>,
     assignments: BTreeSet<String>,
     pending: BTreeSet<String>,
+    profiles: BTreeSet<String>,
     teams: BTreeSet<String>,
     outlets: BTreeSet<String>,
 }
@@ -268,6 +276,9 @@ pub struct LedgerChanges {
     pub deleted_assignments: Vec<(String, String, NaiveDate)>,
     pub pending_agents: Vec<String>,
     pub pending_cancellations: Vec<PendingCancellation>,
+    pub agent_profiles: Vec<AgentProfileRow>,
+    /// Agents left without a name (a tombstone each).
+    pub deleted_agent_profiles: Vec<String>,
     pub teams: Vec<TeamRow>,
     pub outlets: Vec<OutletRow>,
 }
@@ -283,6 +294,8 @@ impl LedgerChanges {
             && self.roster_agents.is_empty()
             && self.assignment_agents.is_empty()
             && self.pending_agents.is_empty()
+            && self.agent_profiles.is_empty()
+            && self.deleted_agent_profiles.is_empty()
             && self.teams.is_empty()
             && self.outlets.is_empty()
     }
@@ -431,6 +444,9 @@ impl Ledger {
                 month: target.month,
                 key: version_key(event),
             },
+            Payload::AgentProfile(_) => AgentFact::Profile {
+                key: version_key(event),
+            },
             Payload::TeamDefined(_) | Payload::OutletRegistered(_) | Payload::Retraction(_) => {
                 return Applied::NoEffect("reference data names no agent");
             }
@@ -552,6 +568,7 @@ impl Ledger {
             tables
                 .pending_cancellations
                 .extend(pending_rows(agent_id, state));
+            tables.agent_profiles.extend(profile_row(agent_id, state));
         }
         for versions in self.reference.targets.values() {
             if let Some((_, target)) = versions.last_key_value() {
@@ -733,6 +750,16 @@ impl Ledger {
             }
             changes.pending_agents.push(agent_id);
         }
+        for agent_id in dirty.profiles {
+            match self
+                .agents
+                .get(&agent_id)
+                .and_then(|state| profile_row(&agent_id, state))
+            {
+                Some(row) => changes.agent_profiles.push(row),
+                None => changes.deleted_agent_profiles.push(agent_id),
+            }
+        }
         changes.teams = dirty
             .teams
             .iter()
@@ -776,6 +803,28 @@ fn target_row(target: &aqs_schemas::event::Target, month: YearMonth, event_id: &
         sales: target.sales,
         event_id: event_id.to_owned(),
     }
+}
+
+/// The agent's name in force: the latest profile, else the latest join with a name.
+fn profile_row(agent_id: &str, state: &AgentState) -> Option<AgentProfileRow> {
+    let (key, name, origin) = match state.profiles.last_key_value() {
+        Some((key, name)) => (key, name, EventType::AgentProfile),
+        None => {
+            let (key, name) = state.joined_names.last_key_value()?;
+            (key, name, EventType::AgentJoinedTeam)
+        }
+    };
+    Some(AgentProfileRow {
+        agent_id: agent_id.to_owned(),
+        display_name: name.clone(),
+        origin,
+        event_id: key.2.clone(),
+    })
+}
+
+/// The version part of a timeline key (a join's place among the agent's joins by version).
+fn version_of(key: &TimelineKey) -> VersionKey {
+    (key.1, key.2, key.3.clone(), key.4.clone())
 }
 
 fn plan_rows(agent_id: &str, state: &AgentState) -> Vec<PlanRow> {
@@ -1074,7 +1123,13 @@ fn do_agent_fact(
         }
         AgentFact::Membership { key } => {
             let team = match payload {
-                Payload::AgentJoinedTeam(join) => Some(join.team_id.clone()),
+                Payload::AgentJoinedTeam(join) => {
+                    if let Some(name) = &join.agent_name {
+                        state.joined_names.insert(version_of(key), name.clone());
+                        dirty.profiles.insert(agent_id.to_owned());
+                    }
+                    Some(join.team_id.clone())
+                }
                 _ => None,
             };
             state.memberships.insert(key.clone(), team);
@@ -1115,6 +1170,14 @@ fn do_agent_fact(
                 dirty
                     .targets
                     .insert((Scope::Agent, agent_id.to_owned(), *month));
+            }
+        }
+        AgentFact::Profile { key } => {
+            if let Payload::AgentProfile(profile) = payload {
+                state
+                    .profiles
+                    .insert(key.clone(), profile.display_name.clone());
+                dirty.profiles.insert(agent_id.to_owned());
             }
         }
     }
@@ -1185,6 +1248,9 @@ fn undo_agent_fact(
             dirty.pending.insert(agent_id.to_owned());
         }
         AgentFact::Membership { key } => {
+            if state.joined_names.remove(&version_of(&key)).is_some() {
+                dirty.profiles.insert(agent_id.to_owned());
+            }
             state.memberships.remove(&key);
             dirty.rosters.insert(agent_id.to_owned());
             dirty.retag_agents.insert(agent_id.to_owned());
@@ -1219,6 +1285,10 @@ fn undo_agent_fact(
             dirty
                 .targets
                 .insert((Scope::Agent, agent_id.to_owned(), month));
+        }
+        AgentFact::Profile { key } => {
+            state.profiles.remove(&key);
+            dirty.profiles.insert(agent_id.to_owned());
         }
     }
     true

@@ -1,5 +1,6 @@
 //! The ledger tables as rows: what sinks store and analytics reads.
 
+use aqs_schemas::EventType;
 use aqs_schemas::event::Scope;
 use aqs_schemas::{Money, Rate, YearMonth};
 use chrono::NaiveDate;
@@ -107,6 +108,17 @@ pub struct OutletRow {
     pub region_id: String,
 }
 
+/// The display name in force for an agent: the latest `agent_profile` (by `occurred_at`,
+/// then `event_id`, then `source`), else the latest `agent_joined_team` that carries a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProfileRow {
+    pub agent_id: String,
+    pub display_name: String,
+    /// The event type that gave the name: `agent_profile` or `agent_joined_team`.
+    pub origin: EventType,
+    pub event_id: String,
+}
+
 /// A cancellation waiting for its policy's sale: it counts once that sale is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCancellation {
@@ -131,4 +143,5 @@ pub struct LedgerTables {
     pub teams: Vec<TeamRow>,
     pub outlets: Vec<OutletRow>,
     pub pending_cancellations: Vec<PendingCancellation>,
+    pub agent_profiles: Vec<AgentProfileRow>,
 }

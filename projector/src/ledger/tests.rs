@@ -741,3 +741,125 @@ impl Applied {
         }
     }
 }
+
+fn profile(id: &str, at: &str, agent: &str, name: &str) -> Event {
+    envelope(
+        id,
+        "agent_profile",
+        at,
+        Some(agent),
+        json!({"display_name": name}),
+    )
+}
+
+fn named_join(id: &str, at: &str, agent: &str, team: &str, name: &str) -> Event {
+    envelope(
+        id,
+        "agent_joined_team",
+        at,
+        Some(agent),
+        json!({"team_id": team, "effective_date": "2026-11-01", "agent_name": name}),
+    )
+}
+
+fn profile_of(tables: &LedgerTables, agent: &str) -> Option<(String, EventType, String)> {
+    tables
+        .agent_profiles
+        .iter()
+        .find(|p| p.agent_id == agent)
+        .map(|p| (p.display_name.clone(), p.origin, p.event_id.clone()))
+}
+
+#[test]
+fn the_latest_profile_names_the_agent_in_any_order_and_the_join_is_the_fallback() {
+    let joined = named_join("j1", "2026-10-30T09:00:00+08:00", "A1", "T1", "王小芳");
+    let first = profile("p1", "2026-11-01T09:00:00+08:00", "A1", "王芳");
+    let renamed = profile("p2", "2026-11-05T09:00:00+08:00", "A1", "王芳芳");
+    let events = [joined.clone(), renamed.clone(), first.clone()];
+    let tables = tables_in_any_order(&events);
+    assert_eq!(
+        profile_of(&tables, "A1"),
+        Some(("王芳芳".into(), EventType::AgentProfile, "p2".into()))
+    );
+
+    // Retracting the newest brings the previous profile back; with no profile left, the
+    // join's name; with the join gone too, no name at all (a tombstone for the stores).
+    let undo_p2 = retraction("r2", "2026-11-06T09:00:00+08:00", Some("A1"), "p2");
+    let undo_p1 = retraction("r1", "2026-11-06T09:01:00+08:00", Some("A1"), "p1");
+    let undo_join = retraction("r3", "2026-11-06T09:02:00+08:00", Some("A1"), "j1");
+    let with = |extra: &[Event]| {
+        let mut all = events.to_vec();
+        all.extend_from_slice(extra);
+        tables_in_any_order(&all)
+    };
+    assert_eq!(
+        profile_of(&with(std::slice::from_ref(&undo_p2)), "A1"),
+        Some(("王芳".into(), EventType::AgentProfile, "p1".into()))
+    );
+    assert_eq!(
+        profile_of(&with(&[undo_p2.clone(), undo_p1.clone()]), "A1"),
+        Some(("王小芳".into(), EventType::AgentJoinedTeam, "j1".into()))
+    );
+    assert_eq!(
+        profile_of(
+            &with(&[undo_p2.clone(), undo_p1.clone(), undo_join.clone()]),
+            "A1"
+        ),
+        None
+    );
+
+    let mut ledger = given(&events);
+    assert_eq!(ledger.take_changes().agent_profiles.len(), 1);
+    apply_all(&mut ledger, &[undo_p2, undo_p1, undo_join]);
+    let changes = ledger.take_changes();
+    assert!(changes.agent_profiles.is_empty());
+    assert_eq!(changes.deleted_agent_profiles, vec!["A1".to_owned()]);
+}
+
+#[test]
+fn profiles_of_the_same_instant_are_ordered_by_event_id_then_source() {
+    let at = "2026-11-02T09:00:00+08:00";
+    let a = profile("p-a", at, "A1", "李娜");
+    let b = profile("p-b", at, "A1", "李娜娜");
+    assert_eq!(
+        profile_of(&tables_in_any_order(&[a.clone(), b.clone()]), "A1").map(|p| p.0),
+        Some("李娜娜".to_owned())
+    );
+    let crm = from("crm", profile("p-c", at, "A1", "张伟"));
+    let hr = from("hr", profile("p-c", at, "A1", "张伟伟"));
+    assert_eq!(
+        profile_of(&tables_in_any_order(&[hr, crm]), "A1").map(|p| p.0),
+        Some("张伟伟".to_owned())
+    );
+}
+
+#[test]
+fn a_join_without_a_name_names_nobody_and_a_later_named_join_wins_over_an_earlier_one() {
+    let first = named_join("j1", "2026-10-30T09:00:00+08:00", "A1", "T1", "赵敏");
+    let transfer = join("j2", "2026-11-10T09:00:00+08:00", "A1", "T2", "2026-11-10");
+    let renamed = named_join("j3", "2026-11-12T09:00:00+08:00", "A1", "T2", "赵敏敏");
+    assert_eq!(
+        profile_of(
+            &tables_in_any_order(&[first.clone(), transfer.clone()]),
+            "A1"
+        ),
+        Some(("赵敏".into(), EventType::AgentJoinedTeam, "j1".into()))
+    );
+    assert_eq!(
+        profile_of(&tables_in_any_order(&[renamed, first, transfer]), "A1").map(|p| p.0),
+        Some("赵敏敏".to_owned())
+    );
+    assert_eq!(
+        profile_of(
+            &tables_in_any_order(&[join(
+                "j4",
+                "2026-11-01T09:00:00+08:00",
+                "A2",
+                "T1",
+                "2026-11-01"
+            )]),
+            "A2"
+        ),
+        None
+    );
+}

@@ -23,9 +23,9 @@ use aqs_schemas::event::Scope;
 use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
 use aqs_warehouse::clickhouse::{Client, RowOwned, RowRead, RowWrite};
 use aqs_warehouse::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, LEDGER_TABLES, LIVE, LIVE_ACTIVITY,
-    LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow,
-    TeamDayRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LEDGER_TABLES, LIVE,
+    LIVE_ACTIVITY, LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
+    TargetRow, TeamDayRow, TeamRow,
 };
 use aqs_warehouse::{BlockingClient, ClickHouseConfig, ConnectError};
 use chrono::NaiveDate;
@@ -118,7 +118,7 @@ pub fn classify(error: &ClickHouseError) -> Failure {
 }
 
 /// The tables a ledger store in ClickHouse needs (the view `ledger_team_day` included).
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     AgentOutletDayRow::TABLE,
     AgentDayRow::TABLE,
     TeamDayRow::TABLE,
@@ -129,6 +129,7 @@ const TABLES: [&str; 10] = [
     TeamRow::TABLE,
     OutletRow::TABLE,
     PendingCancellationRow::TABLE,
+    AgentProfileRow::TABLE,
 ];
 
 /// The ledger store in ClickHouse. Synchronous: it drives its client on a small runtime of
@@ -150,6 +151,7 @@ struct Batch {
     teams: Vec<TeamRow>,
     outlets: Vec<OutletRow>,
     pending_cancellations: Vec<PendingCancellationRow>,
+    agent_profiles: Vec<AgentProfileRow>,
 }
 
 impl Batch {
@@ -163,6 +165,7 @@ impl Batch {
             + self.teams.len()
             + self.outlets.len()
             + self.pending_cancellations.len()
+            + self.agent_profiles.len()
     }
 }
 
@@ -380,6 +383,18 @@ impl ClickHouseSink {
                         ]
                     })
                     .collect(),
+                AgentProfileRow::TABLE => self
+                    .live::<AgentProfileRow>(AgentProfileRow::TABLE, key)?
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            text(&r.agent_id),
+                            text(&r.display_name),
+                            text(&r.origin),
+                            text(&r.event_id),
+                        ]
+                    })
+                    .collect(),
                 PendingCancellationRow::TABLE => self
                     .live::<PendingCancellationRow>(PendingCancellationRow::TABLE, key)?
                     .iter()
@@ -414,7 +429,8 @@ impl ClickHouseSink {
             | TargetRow::TABLE
             | RosterRow::TABLE
             | AssignmentRow::TABLE
-            | PendingCancellationRow::TABLE => (" FINAL", LIVE),
+            | PendingCancellationRow::TABLE
+            | AgentProfileRow::TABLE => (" FINAL", LIVE),
             TeamRow::TABLE | OutletRow::TABLE => (" FINAL", "1"),
             // A view: already the live rows over FINAL.
             _ => ("", "1"),
@@ -576,6 +592,26 @@ impl ClickHouseSink {
             });
         }
         batch.pending_cancellations = self.pending_rows(changes, versions)?;
+        for row in &changes.agent_profiles {
+            batch.agent_profiles.push(AgentProfileRow {
+                agent_id: row.agent_id.clone(),
+                display_name: row.display_name.clone(),
+                origin: row.origin.as_str().to_owned(),
+                event_id: row.event_id.clone(),
+                deleted: 0,
+                ver: version(versions.agent(&row.agent_id)),
+            });
+        }
+        for agent_id in &changes.deleted_agent_profiles {
+            batch.agent_profiles.push(AgentProfileRow {
+                agent_id: agent_id.clone(),
+                display_name: String::new(),
+                origin: String::new(),
+                event_id: String::new(),
+                deleted: 1,
+                ver: version(versions.agent(agent_id)),
+            });
+        }
         for row in &changes.teams {
             batch.teams.push(TeamRow {
                 team_id: row.team_id.clone(),
@@ -697,6 +733,8 @@ impl ClickHouseSink {
                     dead,
                 )
                 .await?;
+                insert_isolating(client, AgentProfileRow::TABLE, &batch.agent_profiles, dead)
+                    .await?;
                 if !dead.is_empty() {
                     insert(client, LedgerDeadLetterRow::TABLE, dead).await?;
                 }
@@ -847,7 +885,8 @@ columns!(
     AssignmentRow,
     TeamRow,
     OutletRow,
-    PendingCancellationRow
+    PendingCancellationRow,
+    AgentProfileRow
 );
 
 // Cells as the embedded store's dump prints them (SQLite's dynamic values).

@@ -173,6 +173,8 @@ pub fn change_rows(changes: &LedgerChanges) -> u64 {
             .pending_cancellations
             .len()
             .max(changes.pending_agents.len())
+        + changes.agent_profiles.len()
+        + changes.deleted_agent_profiles.len()
         + changes.teams.len()
         + changes.outlets.len()) as u64
 }

@@ -18,8 +18,8 @@ use aqs_schemas::event::Scope;
 use chrono::NaiveDate;
 
 use crate::ledger::{
-    AgentDay, AgentOutletDay, AssignmentRow, LedgerChanges, OutletRow, PendingCancellation,
-    PlanRow, RosterRow, TargetRow, TeamRow,
+    AgentDay, AgentOutletDay, AgentProfileRow, AssignmentRow, LedgerChanges, OutletRow,
+    PendingCancellation, PlanRow, RosterRow, TargetRow, TeamRow,
 };
 
 /// An agent's intervals replaced whole: the current rows, and the keys that left them.
@@ -40,6 +40,8 @@ pub struct PendingChanges {
     roster: BTreeMap<String, Intervals<RosterRow, NaiveDate>>,
     assignments: BTreeMap<String, Intervals<AssignmentRow, (String, NaiveDate)>>,
     pending: BTreeMap<String, Vec<PendingCancellation>>,
+    /// `None`: a tombstone.
+    profiles: BTreeMap<String, Option<AgentProfileRow>>,
     teams: BTreeMap<String, TeamRow>,
     outlets: BTreeMap<String, OutletRow>,
 }
@@ -67,6 +69,7 @@ impl PendingChanges {
                 .sum::<usize>()
             // An agent's list counts at least once: replacing it writes tombstones.
             + self.pending.values().map(|l| l.len().max(1)).sum::<usize>()
+            + self.profiles.len()
             + self.teams.len()
             + self.outlets.len()
     }
@@ -139,6 +142,13 @@ impl PendingChanges {
                 .or_default()
                 .push(row.clone());
         }
+        for row in &newer.agent_profiles {
+            self.profiles
+                .insert(row.agent_id.clone(), Some(row.clone()));
+        }
+        for agent in &newer.deleted_agent_profiles {
+            self.profiles.insert(agent.clone(), None);
+        }
         for row in &newer.teams {
             self.teams.insert(row.team_id.clone(), row.clone());
         }
@@ -166,6 +176,12 @@ impl PendingChanges {
             match row {
                 Some(row) => changes.targets.push(row.clone()),
                 None => changes.deleted_targets.push(key.clone()),
+            }
+        }
+        for (agent, row) in &self.profiles {
+            match row {
+                Some(row) => changes.agent_profiles.push(row.clone()),
+                None => changes.deleted_agent_profiles.push(agent.clone()),
             }
         }
         for (agent, intervals) in &self.roster {

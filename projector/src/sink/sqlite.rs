@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS teams (
 CREATE TABLE IF NOT EXISTS outlets (
     outlet_id TEXT PRIMARY KEY, bank TEXT NOT NULL, name TEXT NOT NULL, region_id TEXT NOT NULL,
     ver INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS agent_profiles (
+    agent_id TEXT PRIMARY KEY, display_name TEXT NOT NULL, origin TEXT NOT NULL, event_id TEXT NOT NULL,
+    deleted INTEGER NOT NULL, ver INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_cancellations (
     agent_id TEXT NOT NULL, event_id TEXT NOT NULL, policy_id TEXT NOT NULL, business_date TEXT NOT NULL,
     refund_fen INTEGER NOT NULL, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
@@ -81,6 +84,7 @@ const TABLES: &[(&str, &str)] = &[
     ("teams", "team_id"),
     ("outlets", "outlet_id"),
     ("pending_cancellations", "agent_id, event_id"),
+    ("agent_profiles", "agent_id"),
 ];
 
 #[derive(Debug)]
@@ -144,9 +148,12 @@ impl SqliteSink {
                 "ledger_agent_outlet_day" | "ledger_agent_day" => {
                     "WHERE NOT (visits = 0 AND consultations = 0 AND customers_consulted = 0 AND customers_interested = 0 AND sales = 0 AND premium_fen = 0 AND cancellations = 0 AND refunds_fen = 0)"
                 }
-                "plans" | "targets" | "roster" | "assignments" | "pending_cancellations" => {
-                    "WHERE deleted = 0"
-                }
+                "plans"
+                | "targets"
+                | "roster"
+                | "assignments"
+                | "pending_cancellations"
+                | "agent_profiles" => "WHERE deleted = 0",
                 _ => "",
             };
             let mut statement = self
@@ -399,6 +406,29 @@ impl SqliteSink {
                     row.refund.units(),
                     versions.agent(&row.agent_id)
                 ])?;
+            }
+        }
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT INTO agent_profiles (agent_id, display_name, origin, event_id, deleted, ver)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (agent_id) DO UPDATE SET display_name = excluded.display_name,
+                     origin = excluded.origin, event_id = excluded.event_id, deleted = excluded.deleted,
+                     ver = excluded.ver
+                 WHERE excluded.ver >= ver",
+            )?;
+            for row in &changes.agent_profiles {
+                statement.execute(params![
+                    row.agent_id,
+                    row.display_name,
+                    row.origin.as_str(),
+                    row.event_id,
+                    0,
+                    versions.agent(&row.agent_id)
+                ])?;
+            }
+            for agent_id in &changes.deleted_agent_profiles {
+                statement.execute(params![agent_id, "", "", "", 1, versions.agent(agent_id)])?;
             }
         }
         {

@@ -10,6 +10,7 @@
 //! Output is streamed day by day: memory stays bounded by the agents and the few days of
 //! events held back as late arrivals, whatever the length of the run.
 
+mod names;
 mod rng;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::io::{self, Write};
 
 use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Weekday};
 
+pub use names::chinese_name;
 pub use rng::Rng;
 
 use crate::calendar::WorkingCalendar;
@@ -269,9 +271,12 @@ impl<'c, W: Write> Generator<'c, W> {
             };
             self.emit(&event, false)?;
         }
+        // Names from a stream of their own, so that the rest of the stream stays as it was.
+        let mut names = Rng::stream(self.config.seed, &[9]);
         for index in 0..self.agents.len() {
             let agent = &self.agents[index];
             let (agent_id, team, outlets) = (agent.id.clone(), agent.team, agent.outlets.clone());
+            let name = chinese_name(&mut names);
             let join = Event {
                 event_id: format!("join-{agent_id}-{}", compact(day)),
                 occurred_at: self.at(day, 7 * 60 + 10),
@@ -280,10 +285,18 @@ impl<'c, W: Write> Generator<'c, W> {
                 payload: Payload::AgentJoinedTeam(AgentJoinedTeam {
                     team_id: team_id(team),
                     effective_date: day,
-                    agent_name: Some(format!("客户经理{}", index + 1)),
+                    agent_name: Some(name.clone()),
                 }),
             };
             self.emit(&join, false)?;
+            let profile = Event {
+                event_id: format!("profile-{agent_id}"),
+                occurred_at: self.at(day, 7 * 60 + 12),
+                source: "hr-roster".to_owned(),
+                agent_id: Some(agent_id.clone()),
+                payload: Payload::AgentProfile(AgentProfile { display_name: name }),
+            };
+            self.emit(&profile, false)?;
             for outlet in outlets {
                 self.assignment(&agent_id, outlet, day, true)?;
             }

@@ -411,6 +411,11 @@ async fn tokens_are_checked_before_anything_is_appended() {
         .post("/v1/events", None, Some("text/plain"), "x".repeat(100_000))
         .await;
     assert_eq!(unread.status, 401);
+    assert_eq!(
+        unread.header("connection"),
+        Some("close"),
+        "the unread body ends the connection, and the client is told so"
+    );
 
     // A valid token of another source: every event is refused, nothing appended.
     let other = server

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
@@ -161,8 +161,10 @@ fn open_log(kind: Kind, args: &IngestArgs, dir: &std::path::Path) -> Arc<dyn Eve
                 events_partitions: aqs_eventlog::DEFAULT_PARTITIONS,
                 ..KafkaConfig::new(brokers)
             };
-            let kafka = KafkaLog::connect(&config).expect("kafka");
             let index = DedupIndex::open(dir.join("ingest-dedup.db")).expect("index");
+            // One transactional writer per client, as ingest has one per append slot.
+            let kafka = TransactionalKafkaLog::connect(&config, index.instance(), args.clients)
+                .expect("kafka");
             Arc::new(DedupLog::new(kafka, index, Duration::from_secs(30)))
         }
     }

@@ -15,11 +15,13 @@
 //! record of the batch is acknowledged, or fails within the message timeout. Kafka cannot
 //! tell that an event is already in the log, so `append` never answers
 //! [`AppendOutcome::Duplicate`] or [`AppendOutcome::Conflict`]: a batch retried after an
-//! error may be written twice, and deduplication by `event_id` happens in the projector,
-//! whose ledger drops repeats (and reports a different body under a known id as a conflict).
+//! error may be written twice, and the projector's ledger drops repeats by identity.
+//! [`TransactionalKafkaLog`] writes each batch as a transaction instead (see its module), for
+//! a writer that keeps track of what it appended (ingest's dedup index).
 //!
 //! Reading ([`KafkaConsumer`]): the events topic through the projector's consumer group, the
-//! reference topic through a consumer with a fixed assignment. Positions are the projector's
+//! reference topic through a consumer with a fixed assignment, both `read_committed`: records
+//! of aborted or open transactions are never read. Positions are the projector's
 //! own: a partition the group hands over is read from the position the projector gave in
 //! [`LogConsumer::seek`] (0 without one), never from the group's committed offset, which is
 //! only progress reporting.
@@ -48,9 +50,13 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use tracing::{debug, error, info, warn};
 
+mod transactional;
+
+pub use transactional::TransactionalKafkaLog;
+
 use crate::{
     AppendOutcome, DeadLetter, DeadLetterLimits, EventLog, LogConsumer, LogError, LogRecord,
-    PartitionId, Positions, Stream,
+    PartitionId, Positions, RecordPosition, Stream,
 };
 
 /// Default name of the events topic.
@@ -330,99 +336,17 @@ impl KafkaLog {
             let current = self.producer.read().unwrap_or_else(PoisonError::into_inner);
             (current.0, current.1.clone())
         };
-        let timeout = self.config.message_timeout();
-        let started = Instant::now();
-        let deadline = started + timeout + DELIVERY_GRACE;
-        let (reply, replies) = mpsc::channel();
-        let topics: Vec<&str> = records.iter().map(|outgoing| outgoing.topic).collect();
         let count = records.len();
-        for (index, outgoing) in records.into_iter().enumerate() {
-            let opaque = Box::new(Delivery {
-                index,
-                reply: reply.clone(),
-            });
-            let mut record: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
-                BaseRecord::with_opaque_to(outgoing.topic, opaque).payload(&outgoing.payload[..]);
-            if let Some(partition) = outgoing.partition {
-                record = record.partition(partition);
+        deliver(&producer, records, self.config.message_timeout()).map_err(|undelivered| {
+            match undelivered {
+                Undelivered::Failed {
+                    index,
+                    topic,
+                    error,
+                } => self.failed(generation, &producer, &topic, index, count, &error),
+                Undelivered::Unacknowledged(why) => LogError::Unavailable(why),
             }
-            if let Some(key) = outgoing.key {
-                record = record.key(key);
-            }
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                        if Instant::now() < deadline =>
-                    {
-                        record = back;
-                        thread::sleep(QUEUE_FULL_PAUSE);
-                    }
-                    Err((error, _)) => {
-                        return Err(self.failed(
-                            generation,
-                            &producer,
-                            outgoing.topic,
-                            index,
-                            count,
-                            &error,
-                        ));
-                    }
-                }
-            }
-        }
-        drop(reply);
-
-        let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; count];
-        let mut missing = count;
-        while missing > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match replies.recv_timeout(left) {
-                Ok((index, Ok((partition, offset)))) => {
-                    let Ok(offset) = u64::try_from(offset) else {
-                        return Err(LogError::Unavailable(format!(
-                            "{}: acknowledged without an offset",
-                            topics[index]
-                        )));
-                    };
-                    if acknowledged[index].replace((partition, offset)).is_none() {
-                        missing -= 1;
-                    }
-                }
-                Ok((index, Err(error))) => {
-                    return Err(self.failed(
-                        generation,
-                        &producer,
-                        topics[index],
-                        index,
-                        count,
-                        &error,
-                    ));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    warn!(
-                        records = count,
-                        unacknowledged = missing,
-                        waited_ms = started.elapsed().as_millis() as u64,
-                        "kafka did not acknowledge the batch in time"
-                    );
-                    return Err(LogError::Unavailable(format!(
-                        "{missing} of {count} records not acknowledged within {timeout:?}"
-                    )));
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(LogError::Unavailable(format!(
-                        "{missing} of {count} records got no delivery report"
-                    )));
-                }
-            }
-        }
-        debug!(
-            records = count,
-            micros = started.elapsed().as_micros() as u64,
-            "batch acknowledged"
-        );
-        Ok(acknowledged.into_iter().flatten().collect())
+        })
     }
 
     /// The error for a record that could not be written; replaces a producer that librdkafka
@@ -451,20 +375,182 @@ impl KafkaLog {
             }
             return LogError::Unavailable(format!("{topic}: producer failed: {code}: {reason}"));
         }
-        match error.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
-                LogError::Config(format!(
-                    "{topic}: record {index} is too large for Kafka: {error}"
-                ))
+        record_error(topic, index, error)
+    }
+}
+
+/// The error for record `index` of a batch to `topic` that Kafka did not take.
+fn record_error(topic: &str, index: usize, error: &KafkaError) -> LogError {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            LogError::Config(format!(
+                "{topic}: record {index} is too large for Kafka: {error}"
+            ))
+        }
+        Some(RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopic) => {
+            LogError::Config(format!(
+                "{topic}: {error} (does the topic exist with the configured partitions?)"
+            ))
+        }
+        _ => LogError::Unavailable(format!("{topic}: {error}")),
+    }
+}
+
+/// Why a batch was not delivered.
+enum Undelivered {
+    /// Record `index` (to `topic`) was refused or failed.
+    Failed {
+        index: usize,
+        topic: String,
+        error: KafkaError,
+    },
+    /// Some records were not acknowledged in time (or got no report).
+    Unacknowledged(String),
+}
+
+/// Sends the records on `producer` and waits until each is acknowledged (at most `timeout`
+/// and a grace period); their partitions and offsets in order.
+fn deliver(
+    producer: &ThreadedProducer<DeliveryContext>,
+    records: Vec<Outgoing<'_>>,
+    timeout: Duration,
+) -> Result<Vec<(i32, u64)>, Undelivered> {
+    let started = Instant::now();
+    let deadline = started + timeout + DELIVERY_GRACE;
+    let (reply, replies) = mpsc::channel();
+    // Each payload is freed once the client has taken its copy, so a batch is not held twice.
+    let topics: Vec<&str> = records.iter().map(|outgoing| outgoing.topic).collect();
+    let count = records.len();
+    for (index, outgoing) in records.into_iter().enumerate() {
+        let opaque = Box::new(Delivery {
+            index,
+            reply: reply.clone(),
+        });
+        let mut record: BaseRecord<'_, [u8], [u8], Box<Delivery>> =
+            BaseRecord::with_opaque_to(outgoing.topic, opaque).payload(&outgoing.payload[..]);
+        if let Some(partition) = outgoing.partition {
+            record = record.partition(partition);
+        }
+        if let Some(key) = outgoing.key {
+            record = record.key(key);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if Instant::now() < deadline =>
+                {
+                    record = back;
+                    thread::sleep(QUEUE_FULL_PAUSE);
+                }
+                Err((error, _)) => {
+                    return Err(Undelivered::Failed {
+                        index,
+                        topic: topics[index].to_owned(),
+                        error,
+                    });
+                }
             }
-            Some(RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopic) => {
-                LogError::Config(format!(
-                    "{topic}: {error} (does the topic exist with the configured partitions?)"
-                ))
-            }
-            _ => LogError::Unavailable(format!("{topic}: {error}")),
         }
     }
+    drop(reply);
+
+    let mut acknowledged: Vec<Option<(i32, u64)>> = vec![None; count];
+    let mut missing = count;
+    while missing > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match replies.recv_timeout(left) {
+            Ok((index, Ok((partition, offset)))) => {
+                let Ok(offset) = u64::try_from(offset) else {
+                    return Err(Undelivered::Unacknowledged(format!(
+                        "{}: acknowledged without an offset",
+                        topics[index]
+                    )));
+                };
+                if acknowledged[index].replace((partition, offset)).is_none() {
+                    missing -= 1;
+                }
+            }
+            Ok((index, Err(error))) => {
+                return Err(Undelivered::Failed {
+                    index,
+                    topic: topics[index].to_owned(),
+                    error,
+                });
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                warn!(
+                    records = count,
+                    unacknowledged = missing,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "kafka did not acknowledge the batch in time"
+                );
+                return Err(Undelivered::Unacknowledged(format!(
+                    "{missing} of {count} records not acknowledged within {timeout:?}"
+                )));
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Undelivered::Unacknowledged(format!(
+                    "{missing} of {count} records got no delivery report"
+                )));
+            }
+        }
+    }
+    debug!(
+        records = count,
+        micros = started.elapsed().as_micros() as u64,
+        "batch acknowledged"
+    );
+    Ok(acknowledged.into_iter().flatten().collect())
+}
+
+/// The records of `events`, each to the partition [`PartitionId::of`] names, with those
+/// partitions in the same order.
+fn event_records<'a>(
+    config: &'a KafkaConfig,
+    events: &'a [Event],
+) -> Result<(Vec<PartitionId>, Vec<Outgoing<'a>>), LogError> {
+    let partitions = config.events_partitions;
+    let mut targets = Vec::with_capacity(events.len());
+    let mut records = Vec::with_capacity(events.len());
+    for event in events {
+        let target = PartitionId::of(event, partitions);
+        let key = match event.route() {
+            Route::Agent(agent_id) => Some(agent_id.as_bytes()),
+            Route::Reference => None,
+        };
+        records.push(Outgoing {
+            topic: config.topic_of(target.stream),
+            // Explicit: below i32::MAX by `KafkaConfig::validate`.
+            partition: Some(target.partition as i32),
+            key,
+            payload: serde_json::to_vec(event)?,
+        });
+        targets.push(target);
+    }
+    Ok((targets, records))
+}
+
+/// The positions of acknowledged records, checked against the partitions they were sent to.
+fn record_positions(
+    targets: Vec<PartitionId>,
+    acknowledged: Vec<(i32, u64)>,
+) -> Result<Vec<RecordPosition>, LogError> {
+    targets
+        .into_iter()
+        .zip(acknowledged)
+        .map(|(target, (partition, offset))| {
+            if partition != target.partition as i32 {
+                return Err(LogError::Unavailable(format!(
+                    "kafka put a record for {target:?} on partition {partition}"
+                )));
+            }
+            Ok(RecordPosition {
+                partition: target,
+                offset,
+            })
+        })
+        .collect()
 }
 
 impl EventLog for KafkaLog {
@@ -474,40 +560,15 @@ impl EventLog for KafkaLog {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let partitions = self.config.events_partitions;
-        let mut targets = Vec::with_capacity(events.len());
-        let mut records = Vec::with_capacity(events.len());
-        for event in events {
-            let target = PartitionId::of(event, partitions);
-            let key = match event.route() {
-                Route::Agent(agent_id) => Some(agent_id.as_bytes()),
-                Route::Reference => None,
-            };
-            records.push(Outgoing {
-                topic: self.config.topic_of(target.stream),
-                // Explicit: below i32::MAX by `KafkaConfig::validate`.
-                partition: Some(target.partition as i32),
-                key,
-                payload: serde_json::to_vec(event)?,
-            });
-            targets.push(target);
-        }
+        let (targets, records) = event_records(&self.config, events)?;
         let acknowledged = self.produce(records)?;
-        targets
+        Ok(record_positions(targets, acknowledged)?
             .into_iter()
-            .zip(acknowledged)
-            .map(|(target, (partition, offset))| {
-                if partition != target.partition as i32 {
-                    return Err(LogError::Unavailable(format!(
-                        "kafka put a record for {target:?} on partition {partition}"
-                    )));
-                }
-                Ok(AppendOutcome::Appended {
-                    partition: target,
-                    offset,
-                })
+            .map(|position| AppendOutcome::Appended {
+                partition: position.partition,
+                offset: position.offset,
             })
-            .collect()
+            .collect())
     }
 
     /// Produced a few records at a time ([`DEAD_LETTER_CHUNK_BYTES`]): a record is several
@@ -898,8 +959,8 @@ struct Shared {
     assigned: BTreeSet<u32>,
     /// Assignments received so far.
     assignments: u64,
-    /// Partitions whose fetching was (re)started at this offset and that have not yet
-    /// delivered a record since.
+    /// Partitions whose fetching was (re)started at this offset, for as long as that fetch
+    /// goes on (until the next seek or assignment).
     restarted_at: BTreeMap<PartitionId, u64>,
     /// Partitions whose fetch position must be moved to their position.
     to_seek: BTreeSet<PartitionId>,
@@ -921,6 +982,9 @@ impl KafkaConsumer {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Only committed transactions (librdkafka's default, stated): a batch ingest
+            // aborted, or one still open, is never read.
+            .set("isolation.level", "read_committed")
             .set("session.timeout.ms", config.session_timeout_ms.to_string())
             // When its local queue is full (64 MB by default, reached quickly while
             // catching up on many partitions), librdkafka waits a whole second before the
@@ -945,13 +1009,17 @@ impl KafkaConsumer {
             .set("group.id", &config.projector_group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed");
         let reference: BaseConsumer<LoggingContext> =
             BaseConsumer::from_config_and_context(&fixed, LoggingContext { role: "projector" })
                 .map_err(|error| LogError::Config(format!("kafka consumer: {error}")))?;
 
+        // With read_committed, the "high watermark" it asks for is the last stable offset.
+        let mut offsets_client = config.client_config("projector-offsets")?;
+        offsets_client.set("isolation.level", "read_committed");
         let offsets: BaseConsumer<LoggingContext> = BaseConsumer::from_config_and_context(
-            &config.client_config("projector-offsets")?,
+            &offsets_client,
             LoggingContext { role: "projector" },
         )
         .map_err(|error| LogError::Config(format!("kafka client: {error}")))?;
@@ -1138,9 +1206,12 @@ impl KafkaConsumer {
     }
 
     /// The position guard: a message becomes a record only if it is the next one the
-    /// projector expects on that partition. Anything else comes from a fetch that started
-    /// elsewhere (a stale prefetch, the group's committed offset, a seek not yet applied) and
-    /// makes the partition seek back to its position.
+    /// projector expects on that partition, or a later one of the fetch that (re)started at
+    /// the partition's position (read with `read_committed`, the offsets in between are
+    /// transaction markers and aborted records, or records removed by retention). Anything
+    /// else comes from a fetch that started elsewhere (a stale prefetch, the group's
+    /// committed offset, a seek not yet applied) and makes the partition seek back to its
+    /// position.
     fn admit(
         &self,
         stream: Stream,
@@ -1158,50 +1229,117 @@ impl KafkaConsumer {
             return Ok(None);
         }
         let expected = shared.positions.get(&partition).copied().unwrap_or(0);
-        let restarted_here = shared.restarted_at.get(&partition) == Some(&expected);
-        let take = if offset == expected {
-            true
-        } else if restarted_here && offset > expected && !shared.to_seek.contains(&partition) {
-            // Fetching restarted exactly at the position and the log answered with a later
-            // offset: those records are gone (retention, compaction) or were never records
-            // (transaction markers).
-            warn!(
-                topic = message.topic(),
-                partition = partition.partition,
-                expected,
-                offset,
-                "offsets missing from the kafka log; continuing after the gap"
-            );
-            true
-        } else if restarted_here && offset < expected && !shared.to_seek.contains(&partition) {
-            return Err(LogError::Config(format!(
-                "{} [{}]: position {expected} is past the end of the log (it restarted at {offset}); \
-                 the topic was recreated or truncated, so the projector must be rebuilt",
-                message.topic(),
-                partition.partition
-            )));
-        } else {
-            debug!(
-                topic = message.topic(),
-                partition = partition.partition,
-                expected,
-                offset,
-                "record not at the position; seeking"
-            );
-            shared.to_seek.insert(partition);
-            false
+        // Where the fetch delivering this partition (re)started, if it started at a position.
+        let fetch_start = shared
+            .restarted_at
+            .get(&partition)
+            .copied()
+            .filter(|_| !shared.to_seek.contains(&partition));
+        let mut gap_after_restart = false;
+        let take = match fetch_start {
+            _ if offset == expected => true,
+            Some(start) if offset > expected => {
+                gap_after_restart = start == expected;
+                true
+            }
+            Some(start) if start == expected => {
+                return Err(LogError::Config(format!(
+                    "{} [{}]: position {expected} is past the end of the log (it restarted at {offset}); \
+                     the topic was recreated or truncated, so the projector must be rebuilt",
+                    message.topic(),
+                    partition.partition
+                )));
+            }
+            _ => {
+                debug!(
+                    topic = message.topic(),
+                    partition = partition.partition,
+                    expected,
+                    offset,
+                    "record not at the position; seeking"
+                );
+                shared.to_seek.insert(partition);
+                false
+            }
         };
         if !take {
             return Ok(None);
         }
         shared.positions.insert(partition, offset + 1);
-        shared.restarted_at.remove(&partition);
         shared.to_seek.remove(&partition);
+        drop(shared);
+        if gap_after_restart {
+            self.report_gap(message.topic(), partition, expected, offset);
+        }
         Ok(Some(LogRecord {
             partition,
             offset,
             bytes: message.payload().unwrap_or_default().to_vec(),
         }))
+    }
+
+    /// Tells whether a gap found where fetching restarted lost records: below the start of
+    /// the log they were deleted (retention); above it they were never records for readers
+    /// (transaction markers, aborted transactions), which is normal.
+    fn report_gap(&self, topic: &str, partition: PartitionId, expected: u64, offset: u64) {
+        let low = self
+            .offsets
+            .fetch_watermarks(topic, partition.partition as i32, WATERMARK_TIMEOUT)
+            .ok()
+            .and_then(|(low, _)| u64::try_from(low).ok());
+        match low {
+            Some(low) if expected < low => warn!(
+                topic,
+                partition = partition.partition,
+                expected,
+                offset,
+                log_start = low,
+                "records missing from the kafka log (deleted by retention); continuing after the gap"
+            ),
+            _ => debug!(
+                topic,
+                partition = partition.partition,
+                expected,
+                offset,
+                "no records between the position and the next one (transaction markers)"
+            ),
+        }
+    }
+
+    /// Per partition whose fetch started at its position and goes on: the next offset to
+    /// hand out, and how far librdkafka has read it (its application position, which moves
+    /// past transaction markers and aborted records that never become messages).
+    fn fetched_positions(&self) -> BTreeMap<PartitionId, (u64, u64)> {
+        let mut fetched = BTreeMap::new();
+        let shared = lock(&self.shared);
+        for stream in [Stream::Reference, Stream::Events] {
+            let list = match stream {
+                Stream::Events => self.events.position(),
+                Stream::Reference => self.reference.position(),
+            };
+            let Ok(list) = list else { continue };
+            for element in list.elements_for_topic(self.config.topic_of(stream)) {
+                let (Ok(number), Offset::Offset(read)) =
+                    (u32::try_from(element.partition()), element.offset())
+                else {
+                    continue;
+                };
+                let partition = PartitionId {
+                    stream,
+                    partition: number,
+                };
+                let Ok(read) = u64::try_from(read) else {
+                    continue;
+                };
+                let next = shared.positions.get(&partition).copied().unwrap_or(0);
+                let streaming = shared.restarted_at.contains_key(&partition)
+                    && !shared.to_seek.contains(&partition);
+                if streaming && read >= next {
+                    fetched.insert(partition, (next, read));
+                }
+            }
+        }
+        fetched
     }
 
     fn high_watermark(&mut self, partition: PartitionId) -> Option<u64> {
@@ -1317,15 +1455,24 @@ impl LogConsumer for KafkaConsumer {
             .map_err(|error| LogError::Unavailable(format!("reporting progress to Kafka: {error}")))
     }
 
-    /// High watermark minus position over the owned partitions (watermarks at most a second
-    /// old); `None` when the broker does not answer.
+    /// Last stable offset (the end of what `read_committed` readers see) minus position over
+    /// the owned partitions (at most a second old); `None` when the broker does not answer.
+    /// Offsets after the last record handed out that the fetch went past without a record
+    /// (transaction markers) count as read once every record handed out is in `positions`.
     fn lag(&mut self, positions: &Positions) -> Option<u64> {
         // Serves the client's queued events (errors); it has no messages.
         let _ = self.offsets.poll(Duration::ZERO);
+        let fetched = self.fetched_positions();
         let mut lag = 0;
         for partition in self.assignment() {
             let high = self.high_watermark(partition)?;
-            lag += high.saturating_sub(positions.get(&partition).copied().unwrap_or(0));
+            let mut position = positions.get(&partition).copied().unwrap_or(0);
+            if let Some(&(handed_out, read)) = fetched.get(&partition)
+                && position >= handed_out
+            {
+                position = position.max(read);
+            }
+            lag += high.saturating_sub(position);
         }
         Some(lag)
     }

@@ -7,6 +7,8 @@
 //! - [`sqlite::SqliteLog`]: the embedded default, a SQLite database on local disk.
 //! - [`kafka::KafkaLog`] and [`kafka::KafkaConsumer`]: the same interface over Kafka topics,
 //!   for several projector instances sharing the partitions through a consumer group.
+//! - [`kafka::TransactionalKafkaLog`]: Kafka appends as transactions ([`TransactionalLog`]),
+//!   for a writer that must know whether a batch it lost track of was written.
 
 pub mod dead_letters;
 pub mod kafka;
@@ -15,7 +17,7 @@ pub mod sqlite;
 pub use dead_letters::{DeadLetterDrops, DeadLetterLimits};
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aqs_schemas::{Event, Route};
 use serde::{Deserialize, Serialize};
@@ -149,6 +151,87 @@ pub trait EventLog: Send + Sync {
     fn dead_letter_drops(&self) -> DeadLetterDrops {
         DeadLetterDrops::default()
     }
+}
+
+/// Where one appended record lies in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordPosition {
+    pub partition: PartitionId,
+    pub offset: u64,
+}
+
+/// The writer of a transaction: its stable name and the incarnation that began it. Once the
+/// same name has been started again (a new incarnation), every transaction of the earlier
+/// one is decided for good: committed, or aborted and never visible.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TransactionWriter {
+    pub name: String,
+    pub incarnation: String,
+}
+
+/// One record of a transaction and the identity of its event: reading it back tells the
+/// transaction's fate, since a transaction's records are all visible or none is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub position: RecordPosition,
+    pub source: String,
+    pub event_id: String,
+}
+
+/// What became of a transaction whose commit was not confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Its records are in the log, visible to every reader.
+    Committed,
+    /// Its records will never be visible.
+    Aborted,
+    /// Not known yet (the log is away, or still deciding): ask again later.
+    Undecided,
+}
+
+/// Why a commit did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The transaction was rolled back: none of its records will ever be visible.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
+    /// The commit may or may not have taken effect; [`TransactionalLog::fate`] tells later.
+    #[error("transaction outcome unknown: {0}")]
+    InDoubt(String),
+}
+
+/// A log whose appends are transactions: records become visible to readers when their
+/// transaction commits, all together, or never.
+pub trait TransactionalLog: Send + Sync {
+    /// Starts a transaction on a free writer, waiting for one until `deadline`.
+    fn begin(&self, deadline: Instant) -> Result<Box<dyn LogTransaction + '_>, LogError>;
+    /// What became of a transaction of `writer` holding `probe`. Restarts the writer first
+    /// when it has not been restarted since that transaction, so the answer is final
+    /// (unless [`Fate::Undecided`]). Waits until `deadline` at most.
+    fn fate(
+        &self,
+        writer: &TransactionWriter,
+        probe: &Probe,
+        deadline: Instant,
+    ) -> Result<Fate, LogError>;
+    /// Starts writers that are not running (fencing what earlier incarnations left open).
+    fn prepare(&self, deadline: Instant) -> Result<(), LogError>;
+    /// Keeps refused events with their reasons (outside any transaction).
+    fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError>;
+    /// Partitions of the `events` stream.
+    fn partitions(&self) -> u32;
+}
+
+/// One open transaction. Dropped without [`LogTransaction::commit`], it is aborted.
+pub trait LogTransaction: Send {
+    fn writer(&self) -> &TransactionWriter;
+    /// Writes the events, in order, into the transaction: durable in the log once this
+    /// returns, but visible to readers only after the commit. Their positions, in order.
+    fn append(&mut self, events: &[Event]) -> Result<Vec<RecordPosition>, LogError>;
+    /// Makes every record of the transaction visible.
+    fn commit(self: Box<Self>) -> Result<(), CommitError>;
+    /// Rolls the transaction back.
+    fn abort(self: Box<Self>);
 }
 
 /// Reading the log from positions a projector keeps itself.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::Auth;
@@ -410,8 +410,10 @@ fn open_log(data_dir: &Path, kafka: Option<&str>) -> Result<Arc<dyn EventLog>, S
         events_partitions: 4,
         ..KafkaConfig::new(brokers)
     };
-    let writer = KafkaLog::connect(&config).map_err(|e| e.to_string())?;
     let index = DedupIndex::open(data_dir.join("ingest-dedup.db")).map_err(|e| e.to_string())?;
+    let slots = IngestConfig::default().max_concurrent_appends;
+    let writer = TransactionalKafkaLog::connect(&config, index.instance(), slots)
+        .map_err(|e| e.to_string())?;
     Ok(Arc::new(DedupLog::new(
         writer,
         index,

@@ -10,7 +10,8 @@
 //! - [`body`], [`admission`]: reading a body within its bounds, and when it may be read.
 //! - [`batch`], [`event_limits`] and [`intake`]: cutting a body into events, judging them
 //!   within the bounds of one event, appending them.
-//! - [`dedup`]: exactly-once appends under retries for a log that cannot tell repeats.
+//! - [`dedup`]: exactly-once appends to Kafka under retries: transactions tied to an index
+//!   of the events appended, pruned after a retention ([`dedup::DedupConfig`]).
 //! - [`answer`]: what the API answers; [`metrics`], [`readiness`], [`log_health`]: how it
 //!   is watched.
 

@@ -21,6 +21,12 @@ use std::time::Duration;
 
 use crate::answer::{BatchAnswer, EventStatus};
 
+/// Metrics of a component behind the log (the dedup index), rendered after the server's.
+pub trait MetricsSource: Send + Sync {
+    /// Appends its metrics in the text format.
+    fn render(&self, out: &mut String);
+}
+
 /// Upper bounds of the append latency buckets, in seconds.
 pub const APPEND_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

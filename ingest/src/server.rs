@@ -45,7 +45,7 @@ use crate::config::{ALLOWED_HOSTS_SETTING, IngestConfig};
 use crate::event_limits::{is_too_large, judge_bounded};
 use crate::intake::{Principal, store};
 use crate::log_health::{LogHealth, READY_TTL};
-use crate::metrics::{Metrics, Refusal, ServerFigures};
+use crate::metrics::{Metrics, MetricsSource, Refusal, ServerFigures};
 use crate::readiness::Readiness;
 
 /// Everything the handlers share. Cheap to clone.
@@ -71,6 +71,8 @@ struct Shared {
     /// Body bytes being read and judged.
     budget: BodyBudget,
     metrics: Metrics,
+    /// Metrics of components behind the log (the dedup index), rendered after the server's.
+    metrics_sources: std::sync::RwLock<Vec<Arc<dyn MetricsSource>>>,
     connections: Arc<ConnectionStats>,
     host_check: HostCheckLayer,
     schemas: Bytes,
@@ -121,6 +123,7 @@ impl IngestState {
                 sources: SourceSlots::new(config.max_in_flight_per_source),
                 budget: BodyBudget::new(config.body_budget_bytes.max(config.max_body_bytes)),
                 metrics: Metrics::default(),
+                metrics_sources: std::sync::RwLock::new(Vec::new()),
                 connections: Arc::new(ConnectionStats::default()),
                 host_check: HostCheckLayer::new(allowed, ALLOWED_HOSTS_SETTING),
                 config,
@@ -154,6 +157,15 @@ impl IngestState {
 
     pub fn config(&self) -> &IngestConfig {
         &self.shared.config
+    }
+
+    /// Adds metrics of a component behind the log to `/metrics`.
+    pub fn add_metrics_source(&self, source: Arc<dyn MetricsSource>) {
+        self.shared
+            .metrics_sources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(source);
     }
 
     /// From now on `/readyz` answers 503 and new batches are refused.
@@ -1043,12 +1055,33 @@ async fn readyz(State(state): State<IngestState>) -> (StatusCode, axum::Json<Hea
     ),
 )]
 async fn metrics(State(state): State<IngestState>) -> Response {
+    let mut text = state.render_metrics();
+    let sources = state
+        .shared
+        .metrics_sources
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if !sources.is_empty() {
+        // They read their own stores: off the async workers.
+        let rendered = tokio::task::spawn_blocking(move || {
+            let mut out = String::new();
+            for source in sources {
+                source.render(&mut out);
+            }
+            out
+        })
+        .await;
+        if let Ok(more) = rendered {
+            text.push_str(&more);
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.render_metrics(),
+        text,
     )
         .into_response()
 }

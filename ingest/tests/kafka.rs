@@ -1,6 +1,7 @@
-//! The HTTP API in front of the Kafka log: exactly once under retries through the dedup
-//! index, and 503 with nothing acknowledged while Kafka is away. Needs the test Kafka
-//! (`AQS_KAFKA_BROKERS`), except the first half of the unavailability test.
+//! The HTTP API in front of the Kafka log: exactly once under retries through transactions
+//! and the dedup index, 503 with nothing acknowledged while Kafka is away, and the index
+//! pruned to its retention. Needs the test Kafka (`AQS_KAFKA_BROKERS`), except the first
+//! half of the unavailability test.
 
 mod common;
 
@@ -11,15 +12,12 @@ use std::time::{Duration, Instant};
 
 use aqs_eventlog::DeadLetter;
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::dedup::{DedupIndex, DedupLog};
 use aqs_ingest::readiness::{AllReady, KafkaReadiness, Readiness};
 use aqs_testkit::{KafkaEnv, unique_name};
 use common::*;
-use rdkafka::Message;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 /// Fresh topics on `brokers`.
 fn kafka_config(brokers: &str, partitions: u32) -> KafkaConfig {
@@ -32,11 +30,22 @@ fn kafka_config(brokers: &str, partitions: u32) -> KafkaConfig {
     }
 }
 
-/// A Kafka writer with its dedup index in `dir`, and its readiness probe.
-fn dedup_log(kafka: KafkaLog, dir: &Path) -> (Arc<DedupLog<KafkaLog>>, Arc<dyn Readiness>) {
-    let config = kafka.config().clone();
+/// The transactional Kafka writer behind the dedup index in `dir` (its writers named after
+/// the index's instance), and its readiness probe. `reachable`: connect now (creating the
+/// topics) rather than on first use.
+fn dedup_log(
+    config: &KafkaConfig,
+    dir: &Path,
+    reachable: bool,
+) -> (Arc<DedupLog<TransactionalKafkaLog>>, Arc<dyn Readiness>) {
     let index = DedupIndex::open(dir.join("ingest-dedup.db")).expect("dedup index");
-    let log = Arc::new(DedupLog::new(kafka, index, Duration::from_secs(10)));
+    let slots = IngestConfig::default().max_concurrent_appends;
+    let writer = if reachable {
+        TransactionalKafkaLog::connect(config, index.instance(), slots).expect("connect")
+    } else {
+        TransactionalKafkaLog::open_unchecked(config, index.instance(), slots).expect("writer")
+    };
+    let log = Arc::new(DedupLog::new(writer, index, Duration::from_secs(10)));
     let probe = KafkaReadiness::new(
         config.bootstrap_servers().expect("brokers"),
         "v4",
@@ -51,44 +60,13 @@ fn dedup_log(kafka: KafkaLog, dir: &Path) -> (Arc<DedupLog<KafkaLog>>, Arc<dyn R
     (log, Arc::new(readiness))
 }
 
-/// Every record of `topic`, read from the beginning up to the high watermarks.
+/// Every record of `topic` a `read_committed` reader sees.
 fn read_topic(kafka: &KafkaEnv, topic: &str) -> Vec<Vec<u8>> {
-    let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", kafka.fresh_group())
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .expect("metadata");
-    let partitions = metadata.topics()[0].partitions().len() as i32;
-    let mut list = TopicPartitionList::new();
-    let mut expected = 0;
-    for partition in 0..partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .expect("watermarks");
-        expected += high - low;
-        list.add_partition_offset(topic, partition, Offset::Beginning)
-            .expect("partition");
-    }
-    consumer.assign(&list).expect("assign");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records = Vec::new();
-    while (records.len() as i64) < expected {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of {expected} records of {topic}",
-            records.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.expect("record");
-            records.push(message.payload().unwrap_or_default().to_vec());
-        }
-    }
-    records
+    kafka
+        .read_committed(topic, Duration::from_secs(30))
+        .into_iter()
+        .map(|record| record.payload)
+        .collect()
 }
 
 /// Event ids of the records of `topic`, with how often each appears.
@@ -122,8 +100,7 @@ async fn retries_through_kafka_are_appended_exactly_once() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let config = kafka_config(kafka.brokers(), 3);
-    let writer = KafkaLog::connect(&config).expect("connect");
-    let (log, readiness) = dedup_log(writer, dir.path());
+    let (log, readiness) = dedup_log(&config, dir.path(), true);
     let server = TestServer::start(
         Arc::clone(&log) as Arc<dyn EventLog>,
         readiness,
@@ -204,7 +181,7 @@ async fn retries_through_kafka_are_appended_exactly_once() {
         .collect();
     assert_eq!(events.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert_eq!(id_counts(&kafka, &config.reference_topic).len(), 5);
-    assert_eq!(log.index().len().expect("index"), 105);
+    assert_eq!(log.index().len(), 105);
 
     let letters: Vec<DeadLetter> = read_topic(&kafka, &config.dead_letter_topic)
         .iter()
@@ -242,7 +219,7 @@ async fn an_unreachable_kafka_answers_503_and_the_retry_is_accepted_once() {
         message_timeout_ms: 1_000,
         ..config.clone()
     };
-    let (log, readiness) = dedup_log(KafkaLog::open_unchecked(&away).expect("writer"), dir.path());
+    let (log, readiness) = dedup_log(&away, dir.path(), false);
     let server = TestServer::start(
         Arc::clone(&log) as Arc<dyn EventLog>,
         readiness,
@@ -263,13 +240,13 @@ async fn an_unreachable_kafka_answers_503_and_the_retry_is_accepted_once() {
             .is_some_and(|r| r.contains("kafka"))
     );
     // Nothing recorded as appended: the retry will not be mistaken for a duplicate.
-    assert!(log.index().is_empty().expect("index"));
+    assert!(log.index().is_empty());
     server.stop().await;
     drop(log);
 
     // Kafka is back: the same batch, same index, is accepted in full, and appears once.
     let Some(kafka) = kafka else { return };
-    let (log, readiness) = dedup_log(KafkaLog::connect(&config).expect("connect"), dir.path());
+    let (log, readiness) = dedup_log(&config, dir.path(), true);
     let server = TestServer::start(log, readiness, tokens(), IngestConfig::default()).await;
     assert_eq!(server.get("/readyz").await.status, 200);
     let retry = server.publish(WORKLOG.1, &batch).await;
@@ -285,6 +262,96 @@ async fn an_unreachable_kafka_answers_503_and_the_retry_is_accepted_once() {
     let events = id_counts(&kafka, &config.events_topic);
     assert_eq!(events.len(), 12);
     assert!(events.values().all(|&n| n == 1));
+}
+
+/// A metric's value in a `/metrics` text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dedup_index_forgets_events_older_than_its_retention_and_shows_its_size() {
+    trace();
+    let Some(kafka) = aqs_testkit::kafka() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = kafka_config(kafka.brokers(), 2);
+    let retention = Duration::from_secs(6);
+    let index = DedupIndex::open(dir.path().join("ingest-dedup.db")).expect("dedup index");
+    let writer = TransactionalKafkaLog::connect(&config, index.instance(), 2).expect("connect");
+    let log =
+        Arc::new(DedupLog::new(writer, index, Duration::from_secs(10)).with_retention(retention));
+    DedupLog::spawn_upkeep(&log, Duration::from_secs(1)).expect("upkeep");
+    let server = TestServer::start(
+        Arc::clone(&log) as Arc<dyn EventLog>,
+        Arc::new(aqs_ingest::readiness::AlwaysReady),
+        tokens(),
+        IngestConfig::default(),
+    )
+    .await;
+    server
+        .state
+        .add_metrics_source(Arc::clone(&log) as Arc<dyn aqs_ingest::metrics::MetricsSource>);
+
+    let old = visits("old", 20);
+    assert_eq!(server.publish(WORKLOG.1, &old).await.count("accepted"), 20);
+    let text = server.get("/metrics").await.body;
+    assert_eq!(
+        metric(&text, "aqs_ingest_dedup_entries"),
+        Some(20.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "aqs_ingest_dedup_pending_transactions"),
+        Some(0.0)
+    );
+    assert!(metric(&text, "aqs_ingest_dedup_bytes").is_some_and(|b| b > 0.0));
+
+    // Once the first batch is older than the retention, the next pruning removes it.
+    tokio::time::sleep(retention + Duration::from_millis(500)).await;
+    let recent = visits("recent", 10);
+    assert_eq!(
+        server.publish(WORKLOG.1, &recent).await.count("accepted"),
+        10
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = server.get("/metrics").await.body;
+        if metric(&text, "aqs_ingest_dedup_pruned_entries_total") == Some(20.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "not pruned: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        metric(&text, "aqs_ingest_dedup_entries"),
+        Some(10.0),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "aqs_ingest_dedup_oldest_entry_age_seconds")
+            .is_some_and(|age| age < retention.as_secs_f64()),
+        "{text}"
+    );
+    assert_eq!(log.index().len(), 10);
+
+    // A resend within the retention is a duplicate; one older is appended again.
+    let resend = vec![recent[0].clone(), old[0].clone()];
+    let reply = server.publish(WORKLOG.1, &resend).await;
+    assert_eq!(
+        reply.statuses(),
+        ["duplicate", "accepted"],
+        "{}",
+        reply.body
+    );
+    server.stop().await;
+    let events = id_counts(&kafka, &config.events_topic);
+    assert_eq!(events.len(), 30);
+    assert_eq!(events["old-000"], 2, "appended again after the retention");
+    assert_eq!(events["recent-000"], 1);
 }
 
 /// Forwards connections on `listener` to `target` until dropped (aborted).
@@ -331,7 +398,10 @@ async fn a_kafka_known_to_be_down_is_answered_503_at_once_and_used_again_once_ba
     // The topics exist on the broker; the service reaches it through a port where nothing
     // listens yet.
     let config = kafka_config(kafka.brokers(), 2);
-    drop(KafkaLog::connect(&config).expect("topics created"));
+    drop(
+        TransactionalKafkaLog::connect(&config, &unique_name("aqs-topics", '-'), 1)
+            .expect("topics created"),
+    );
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("address").port()
@@ -340,7 +410,7 @@ async fn a_kafka_known_to_be_down_is_answered_503_at_once_and_used_again_once_ba
         brokers: Some(format!("127.0.0.1:{port}")),
         ..config.clone()
     };
-    let (log, readiness) = dedup_log(KafkaLog::open_unchecked(&away).expect("writer"), dir.path());
+    let (log, readiness) = dedup_log(&away, dir.path(), false);
     let server = TestServer::start(
         Arc::clone(&log) as Arc<dyn EventLog>,
         readiness,
@@ -379,7 +449,7 @@ async fn a_kafka_known_to_be_down_is_answered_503_at_once_and_used_again_once_ba
         .as_deref(),
         Some("aqs_ingest_refused_requests_total{reason=\"log_down\"} 1")
     );
-    assert!(log.index().is_empty().expect("index"));
+    assert!(log.index().is_empty());
 
     // Kafka is reachable again: the service notices by itself and takes the same batch.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{AddressFamily, KafkaConfig, KafkaLog};
+use aqs_eventlog::kafka::{AddressFamily, KafkaConfig, TransactionalKafkaLog};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, hash_token};
-use aqs_ingest::dedup::{DedupIndex, DedupLog};
+use aqs_ingest::dedup::{DedupConfig, DedupIndex, DedupLog};
+use aqs_ingest::metrics::MetricsSource;
 use aqs_ingest::readiness::{AllReady, EmbeddedReadiness, KafkaReadiness, Readiness};
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 
@@ -25,6 +26,8 @@ pub struct IngestArgs {
     action: Option<IngestAction>,
     #[command(flatten)]
     config: IngestConfig,
+    #[command(flatten)]
+    dedup: DedupConfig,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -53,8 +56,8 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
              events of any source"
         ),
     }
-    let (log, readiness) = open_log(&args.config, &args.store, &args.kafka)?;
-    let state = IngestState::new(log, readiness, auth, args.config.clone());
+    let opened = open_log(&args.config, &args.dedup, &args.store, &args.kafka)?;
+    let state = opened.serve_with(auth, args.config.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("aqs-ingest")
@@ -73,12 +76,29 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) type OpenedLog = (Arc<dyn EventLog>, Arc<dyn Readiness>);
+/// The log ingest appends to, its readiness probe, and the metrics of what lies behind it.
+pub(crate) struct OpenedLog {
+    pub log: Arc<dyn EventLog>,
+    pub readiness: Arc<dyn Readiness>,
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+}
 
-/// Opens the configured log for appending (Kafka behind the dedup index, or the embedded
-/// log), with its readiness probe.
+impl OpenedLog {
+    /// The state of an ingest server on this log.
+    pub fn serve_with(self, auth: Auth, config: IngestConfig) -> IngestState {
+        let state = IngestState::new(self.log, self.readiness, auth, config);
+        if let Some(metrics) = self.metrics {
+            state.add_metrics_source(metrics);
+        }
+        state
+    }
+}
+
+/// Opens the configured log for appending (Kafka transactions behind the dedup index, with
+/// its upkeep running, or the embedded log), with its readiness probe.
 pub(crate) fn open_log(
     config: &IngestConfig,
+    dedup: &DedupConfig,
     store: &StoreArgs,
     kafka: &KafkaConfig,
 ) -> anyhow::Result<OpenedLog> {
@@ -86,21 +106,33 @@ pub(crate) fn open_log(
         let log = store.open_embedded_log(kafka.events_partitions, kafka.dead_letters)?;
         tracing::info!(path = %log.path().display(), "appending to the embedded event log");
         let readiness = EmbeddedReadiness::new(log.path());
-        return Ok((Arc::new(log), Arc::new(readiness)));
-    };
-    let writer = match KafkaLog::connect(kafka) {
-        Ok(writer) => writer,
-        Err(error) if error.is_transient() => {
-            // Start anyway, not ready: appends answer 503 until the brokers are back.
-            tracing::warn!(%error, brokers, "kafka is unreachable; starting not ready");
-            KafkaLog::open_unchecked(kafka).context("creating the Kafka writer")?
-        }
-        Err(error) => return Err(error).context("connecting to Kafka"),
+        return Ok(OpenedLog {
+            log: Arc::new(log),
+            readiness: Arc::new(readiness),
+            metrics: None,
+        });
     };
     let index_path = store.path(DEDUP_INDEX_FILE)?;
     let index = DedupIndex::open(&index_path)
         .with_context(|| format!("opening the dedup index {}", index_path.display()))?;
-    let log = Arc::new(DedupLog::new(writer, index, config.append_timeout()));
+    // One transactional writer per append slot, named after this instance's index.
+    let slots = config.max_concurrent_appends;
+    let writer = match TransactionalKafkaLog::connect(kafka, index.instance(), slots) {
+        Ok(writer) => writer,
+        Err(error) if error.is_transient() => {
+            // Start anyway, not ready: appends answer 503 until the brokers are back.
+            tracing::warn!(%error, brokers, "kafka is unreachable; starting not ready");
+            TransactionalKafkaLog::open_unchecked(kafka, index.instance(), slots)
+                .context("creating the Kafka writer")?
+        }
+        Err(error) => return Err(error).context("connecting to Kafka"),
+    };
+    let instance = index.instance().to_owned();
+    let log = Arc::new(
+        DedupLog::new(writer, index, config.append_timeout()).with_retention(dedup.retention()),
+    );
+    DedupLog::spawn_upkeep(&log, dedup.prune_interval())
+        .context("starting the dedup index upkeep")?;
     let family = match kafka.address_family {
         AddressFamily::Any => "any",
         AddressFamily::V4 => "v4",
@@ -117,13 +149,20 @@ pub(crate) fn open_log(
         brokers,
         events_topic = kafka.events_topic,
         dedup_index = %index_path.display(),
-        "appending to Kafka"
+        instance,
+        writers = slots,
+        retention_secs = dedup.retention_secs,
+        "appending to Kafka in transactions"
     );
     let readiness = AllReady(vec![
         Arc::clone(&log) as Arc<dyn Readiness>,
         Arc::new(probe),
     ]);
-    Ok((log, Arc::new(readiness)))
+    Ok(OpenedLog {
+        log: Arc::clone(&log) as Arc<dyn EventLog>,
+        readiness: Arc::new(readiness),
+        metrics: Some(log),
+    })
 }
 
 fn print_token_hash() -> anyhow::Result<ExitCode> {

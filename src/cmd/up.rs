@@ -15,8 +15,9 @@ use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
 use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
+use aqs_ingest::dedup::DedupConfig;
 use aqs_ingest::readiness::Readiness;
-use aqs_ingest::server::{IngestState, serve, shutdown_signal};
+use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
@@ -46,6 +47,8 @@ use super::common::{SinkArgs, StoreArgs};
 pub struct UpArgs {
     #[command(flatten)]
     ingest: IngestConfig,
+    #[command(flatten)]
+    dedup: DedupConfig,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -93,7 +96,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         Some(token) => Auth::Tokens(Tokens::from_plain([("demo", token.as_str())])?),
         None => Auth::from_config(&args.ingest)?,
     };
-    let (log, readiness) = super::ingest::open_log(&args.ingest, &args.store, &args.kafka)?;
+    let opened = super::ingest::open_log(&args.ingest, &args.dedup, &args.store, &args.kafka)?;
+    let log = Arc::clone(&opened.log);
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
         demo_users(&args.dashboard, &args.store)?;
@@ -149,7 +153,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     ));
     // Ready only while the events accepted also reach the ledgers (the projector with every
     // one of its stores); batches are refused only while the log itself is down.
-    let state = IngestState::new(log, readiness, auth, args.ingest.clone())
+    let state = opened
+        .serve_with(auth, args.ingest.clone())
         .with_downstream_readiness(pipeline as Arc<dyn Readiness>);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,9 +24,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Variable naming the Kafka bootstrap servers (`host:port,...`).
 pub const KAFKA_BROKERS_VAR: &str = "AQS_KAFKA_BROKERS";
@@ -216,6 +218,76 @@ impl KafkaEnv {
     pub fn fresh_group(&self) -> String {
         unique_name("aqs-test-group", '-')
     }
+
+    /// Every record of `topic` a `read_committed` reader sees, from the start of each
+    /// partition to its end as that reader sees it (the last stable offset: records of
+    /// aborted transactions never come, those of a transaction still open are not waited
+    /// for), in partition then offset order.
+    ///
+    /// # Panics
+    /// When the topic cannot be read to its end within `within`.
+    pub fn read_committed(&self, topic: &str, within: Duration) -> Vec<ReadRecord> {
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", self.fresh_group())
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .create()
+            .unwrap_or_else(|error| panic!("kafka consumer for {}: {error}", self.brokers));
+        let deadline = Instant::now() + within;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), within)
+            .unwrap_or_else(|error| panic!("metadata of {topic}: {error}"));
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .map_or(0, |t| t.partitions().len() as i32);
+        assert!(partitions > 0, "kafka topic {topic} has no partitions");
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap_or_else(|error| panic!("assigning {topic}: {error}"));
+        }
+        consumer
+            .assign(&list)
+            .unwrap_or_else(|error| panic!("assigning {topic}: {error}"));
+        let mut at_end = std::collections::BTreeSet::new();
+        let mut records = Vec::new();
+        while at_end.len() < partitions as usize {
+            assert!(
+                Instant::now() < deadline,
+                "read {} records of {topic} but not to the end of partitions other than {at_end:?} within {within:?}",
+                records.len()
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(message)) => {
+                    at_end.remove(&message.partition());
+                    records.push(ReadRecord {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                    });
+                }
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    at_end.insert(partition);
+                }
+                Some(Err(error)) => panic!("reading {topic}: {error}"),
+            }
+        }
+        records.sort_by_key(|record| (record.partition, record.offset));
+        records
+    }
+}
+
+/// A record read by [`KafkaEnv::read_committed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
 }
 
 /// Base rdkafka settings: `bootstrap.servers` and `broker.address.family=v4` (the test

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backends;
 mod cmd;
 
 /// Bancassurance outlet activity pipeline: events in, ledgers and KPIs out.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod backends;
 mod cmd;
 
 /// Bancassurance outlet activity pipeline: events in, ledgers and KPIs out.
@@ -37,8 +38,6 @@ enum Command {
     Dashboard(Box<cmd::dashboard::DashboardArgs>),
     /// Manage the dashboard's local users (add, list, remove, passwd) and revoke sessions.
     User(cmd::user::UserArgs),
-    /// Measure throughput and memory of the pipeline's stages on generated data.
-    Bench(cmd::bench::BenchArgs),
     /// Compute the KPIs as of a business date from the ledgers.
     Analytics(cmd::analytics::AnalyticsArgs),
     /// Batch mode: import a file, fold it and compute its KPIs on a fresh embedded store.
@@ -68,7 +67,6 @@ fn main() -> ExitCode {
         Command::Up(args) => cmd::up::run(*args),
         Command::Dashboard(args) => cmd::dashboard::run(*args),
         Command::User(args) => cmd::user::run(args),
-        Command::Bench(args) => cmd::bench::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),

@@ -33,11 +33,14 @@ create() {
         --config min.insync.replicas="$min_isr" $segment
 }
 
-# Agent events, keyed by agent_id: per-agent order, spread over the partitions.
+# Agent events, keyed by agent_id (partition: murmur2 of it, as Kafka's Java client): per-agent
+# order, spread over the partitions.
 create "${AQS_EVENTS_TOPIC:-aqs.events}" "${AQS_EVENTS_PARTITIONS:-12}" -1 -1
-# Reference data (outlets, teams, targets, calendars): one partition, read whole by every projector.
+# Events of no single agent (teams, outlets, targets above an agent, retractions naming no
+# agent), unkeyed: one partition, read whole by every projector.
 create "${AQS_REFERENCE_TOPIC:-aqs.reference}" 1 -1 -1
-# Refused input with its reasons, for inspection and replay: kept 90 days and 1 GiB by default.
+# What ingest and `aqs import` refused, with the reasons, keyed by event id: kept 90 days and
+# 1 GiB by default.
 create "${AQS_DEAD_LETTER_TOPIC:-aqs.dead-letter}" 1 "$((dead_letter_days * 86400000))" \
     "$dead_letter_bytes" "$dead_letter_segment"
 

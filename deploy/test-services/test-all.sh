@@ -34,6 +34,9 @@ prerequisites() {
     # The browser test reads the exported workbooks with a real reader.
     python3 -c 'import openpyxl' 2>/dev/null || python3 -m pip install -q openpyxl
     python3 -c 'import chdb' 2>/dev/null || python3 -m pip install -q chdb
+    # The published OpenAPI and JSON Schema documents are checked with real validators.
+    python3 -c 'import openapi_spec_validator, jsonschema' 2>/dev/null ||
+        python3 -m pip install -q openapi-spec-validator jsonschema
     [[ -d dashboard/tests/node_modules/playwright-core ]] || npm ci --prefix dashboard/tests --no-audit --no-fund
 }
 
@@ -52,6 +55,7 @@ if [[ ${1:-} == --services-up ]]; then
     exit 0
 fi
 
-timed "test prerequisites (chromium, fonts, unzip, duckdb, openpyxl, chdb, playwright-core)" prerequisites
+timed "test prerequisites (chromium, fonts, unzip, duckdb, openpyxl, chdb, openapi-spec-validator, jsonschema, playwright-core)" prerequisites
 timed "ClickHouse SQL on a current engine (chdb)" python3 deploy/test-services/current_clickhouse.py
+timed "published OpenAPI and JSON Schema documents (openapi-spec-validator, jsonschema)" python3 deploy/test-services/published_documents.py
 timed "services up, then the tests" "$HERE/with-services.sh" "$0" --services-up

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use aqs_eventlog::{EventLog, LogError};
 use aqs_http::{AllowedHosts, ConnectionStats, HostCheckLayer};
 use aqs_schemas::Decoder;
+use aqs_schemas::schema::{EVENT_COMPONENT, openapi_components};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -398,9 +399,6 @@ pub struct EventsQuery {
 #[derive(Debug)]
 pub struct EventBatch;
 
-/// Where the published JSON Schema of an event lives (`GET /v1/schema/event.json` serves it).
-const EVENT_SCHEMA_URI: &str = "https://schemas.aqs.dev/events/v1/event.json";
-
 impl PartialSchema for EventBatch {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
@@ -410,10 +408,10 @@ impl PartialSchema for EventBatch {
             ))
             .item(
                 ArrayBuilder::new()
-                    .items(Ref::new(EVENT_SCHEMA_URI))
+                    .items(Ref::from_schema_name(EVENT_COMPONENT))
                     .min_items(Some(1)),
             )
-            .item(Ref::new(EVENT_SCHEMA_URI))
+            .item(Ref::from_schema_name(EVENT_COMPONENT))
             .into()
     }
 }
@@ -479,16 +477,28 @@ fn routes(state: Option<&IngestState>) -> OpenApiRouter<IngestState> {
         .routes(routes!(metrics))
 }
 
-/// The OpenAPI document of the API, generated from the handlers.
-pub fn openapi() -> OpenApi {
-    routes(None).into_openapi()
+/// The OpenAPI document of the API, generated from the handlers, with the published event
+/// schemas embedded as components (`#/components/schemas/Event` and what it refers to), so
+/// that the document resolves without fetching anything.
+///
+/// The schemas are added to the JSON rather than to utoipa's model, which cannot hold every
+/// keyword of a JSON Schema (`const`, for one).
+pub fn openapi() -> serde_json::Value {
+    let mut document =
+        serde_json::to_value(routes(None).into_openapi()).expect("the OpenAPI document serialises");
+    let schemas = document["components"]["schemas"]
+        .as_object_mut()
+        .expect("the document has component schemas");
+    for (name, schema) in openapi_components() {
+        let clash = schemas.insert(name.clone(), schema);
+        assert!(clash.is_none(), "two component schemas are named {name}");
+    }
+    document
 }
 
 /// The OpenAPI document as checked in (`ingest/openapi.json`): pretty JSON, final newline.
 pub fn openapi_json() -> String {
-    let mut text = openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serialises");
+    let mut text = serde_json::to_string_pretty(&openapi()).expect("JSON serialises");
     text.push('\n');
     text
 }

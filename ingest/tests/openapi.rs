@@ -49,6 +49,52 @@ fn the_document_describes_every_route_and_answer() {
     );
 }
 
+/// Every `$ref` of the document points inside it, at something there: an OpenAPI validator
+/// or a client generator resolves the document without fetching anything (the event schemas
+/// are embedded as components).
+#[test]
+fn every_reference_resolves_inside_the_document() {
+    let document: serde_json::Value =
+        serde_json::from_str(&aqs_ingest::server::openapi_json()).expect("JSON");
+    let mut references = Vec::new();
+    collect_refs(&document, &mut references);
+    assert!(
+        references.iter().any(|r| r == "#/components/schemas/Event"),
+        "the batch refers to the embedded event schema: {references:?}"
+    );
+    let unresolved: Vec<&String> = references
+        .iter()
+        .filter(|reference| {
+            reference
+                .strip_prefix('#')
+                .is_none_or(|pointer| document.pointer(pointer).is_none())
+        })
+        .collect();
+    assert!(
+        unresolved.is_empty(),
+        "references that do not resolve: {unresolved:?}"
+    );
+    let event_types = document["components"]["schemas"]["Event"]["oneOf"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(event_types, aqs_schemas::EventType::ALL.len());
+}
+
+fn collect_refs(node: &serde_json::Value, found: &mut Vec<String>) {
+    match node {
+        serde_json::Value::Object(object) => {
+            if let Some(serde_json::Value::String(reference)) = object.get("$ref") {
+                found.push(reference.clone());
+            }
+            object.values().for_each(|value| collect_refs(value, found));
+        }
+        serde_json::Value::Array(items) => {
+            items.iter().for_each(|value| collect_refs(value, found))
+        }
+        _ => {}
+    }
+}
+
 /// The package's folder, read when the test runs (cargo sets it) rather than when it was
 /// built: a build cache shared with a clone in another folder may hold this test built there.
 fn manifest_dir() -> String {

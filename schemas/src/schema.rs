@@ -3,6 +3,10 @@
 //! One document per event type (the envelope with `type` fixed and `payload` typed) and
 //! one for any event (`oneOf` the types). The checked-in copies under `schemas/json/` are
 //! what upstream teams read; a test keeps them in sync with these types.
+//!
+//! The documents carry no `$id`: `event.json` refers to the type documents by their file
+//! names, which resolve against wherever the documents were read from (the folder
+//! `schemas/json/v1/`, or ingest's `GET /v1/schema/`), never against a host of their own.
 
 use std::collections::BTreeMap;
 
@@ -12,9 +16,6 @@ use serde_json::{Value, json};
 
 use crate::event::{CURRENT_SCHEMA_VERSION, EventType, Id};
 use crate::time::OccurredAt;
-
-/// Base URI of the published schemas.
-pub const SCHEMA_BASE_URI: &str = "https://schemas.aqs.dev/events/v1/";
 
 /// What every document says about the one rule JSON Schema cannot state: a validator sees
 /// the event after a JSON parser has already dropped all but one of a repeated key.
@@ -78,7 +79,6 @@ pub fn event_type_schema(event_type: EventType) -> Value {
     let payload = event_type.payload_schema(&mut generator).to_value();
     let definitions = generator.take_definitions(true);
     let name = event_type.as_str();
-    envelope["$id"] = json!(format!("{SCHEMA_BASE_URI}{name}.json"));
     envelope["title"] = json!(name);
     envelope["description"] = json!(format!(
         "An aqs event of type {name}: the envelope and its payload. {UNIQUE_KEYS_RULE}"
@@ -105,7 +105,6 @@ pub fn any_event_schema() -> Value {
         .collect();
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": format!("{SCHEMA_BASE_URI}event.json"),
         "title": "event",
         "description": format!("An aqs event: the envelope plus the payload of its type. {UNIQUE_KEYS_RULE}"),
         "oneOf": one_of,
@@ -124,9 +123,172 @@ pub fn all_schema_documents() -> BTreeMap<String, Value> {
     documents
 }
 
+/// Where an OpenAPI document keeps its schemas.
+const OPENAPI_SCHEMAS: &str = "#/components/schemas/";
+
+/// The name of the OpenAPI component of any event (see [`openapi_components`]).
+pub const EVENT_COMPONENT: &str = "Event";
+
+/// The OpenAPI component of one event type: `sale_closed` → `SaleClosedEvent`.
+pub fn event_type_component(event_type: EventType) -> String {
+    let mut name = String::new();
+    for word in event_type.as_str().split('_') {
+        let mut letters = word.chars();
+        if let Some(first) = letters.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(letters.as_str());
+        }
+    }
+    name.push_str(EVENT_COMPONENT);
+    name
+}
+
+/// The published documents as the schemas of an OpenAPI document's components, so that an
+/// OpenAPI document embedding them resolves on its own: [`EVENT_COMPONENT`] (one of the
+/// types), one component per type ([`event_type_component`]) and the definitions the types
+/// share (`Money`, `OccurredAt`, …), every `$ref` pointing among them.
+///
+/// The definitions are generated from the same Rust types for every event type, so a name
+/// means one schema; a name defined twice differently is a defect of the types and panics.
+pub fn openapi_components() -> BTreeMap<String, Value> {
+    let mut components = BTreeMap::new();
+    let mut event = any_event_schema();
+    if let Some(object) = event.as_object_mut() {
+        object.remove("$schema");
+    }
+    point_refs_at_components(&mut event);
+    components.insert(EVENT_COMPONENT.to_owned(), event);
+    for &event_type in EventType::ALL {
+        let mut schema = event_type_schema(event_type);
+        let definitions = schema
+            .as_object_mut()
+            .and_then(|object| object.remove("$defs"))
+            .and_then(|defs| match defs {
+                Value::Object(defs) => Some(defs),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for (name, mut definition) in definitions {
+            point_refs_at_components(&mut definition);
+            if let Some(known) = components.get(&name) {
+                assert!(
+                    *known == definition,
+                    "the definition {name} differs between event types"
+                );
+            }
+            components.insert(name, definition);
+        }
+        point_refs_at_components(&mut schema);
+        components.insert(event_type_component(event_type), schema);
+    }
+    components
+}
+
+/// Rewrites the `$ref`s of a published document to the components of [`openapi_components`]:
+/// `#/$defs/Money` → `#/components/schemas/Money`, `sale_closed.json` →
+/// `#/components/schemas/SaleClosedEvent`.
+fn point_refs_at_components(node: &mut Value) {
+    match node {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get_mut("$ref") {
+                let target = if let Some(definition) = reference.strip_prefix("#/$defs/") {
+                    definition.to_owned()
+                } else {
+                    let event_type = reference
+                        .strip_suffix(".json")
+                        .and_then(|name| EventType::ALL.iter().find(|t| t.as_str() == name))
+                        .unwrap_or_else(|| {
+                            panic!("a $ref the components cannot hold: {reference}")
+                        });
+                    event_type_component(*event_type)
+                };
+                *reference = format!("{OPENAPI_SCHEMAS}{target}");
+            }
+            object.values_mut().for_each(point_refs_at_components);
+        }
+        Value::Array(items) => items.iter_mut().for_each(point_refs_at_components),
+        _ => {}
+    }
+}
+
 /// A schema document as written to disk: pretty JSON with a trailing newline.
 pub fn render_document(document: &Value) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("a JSON value always serialises");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs(node: &Value, found: &mut Vec<String>) {
+        match node {
+            Value::Object(object) => {
+                if let Some(Value::String(reference)) = object.get("$ref") {
+                    found.push(reference.clone());
+                }
+                object.values().for_each(|value| refs(value, found));
+            }
+            Value::Array(items) => items.iter().for_each(|value| refs(value, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_component_reference_names_a_component() {
+        let components = openapi_components();
+        let mut found = Vec::new();
+        components
+            .values()
+            .for_each(|schema| refs(schema, &mut found));
+        assert!(found.len() > EventType::ALL.len(), "{found:?}");
+        for reference in found {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{reference} leaves the components"));
+            assert!(
+                components.contains_key(name),
+                "{reference} names no component"
+            );
+        }
+        for (name, schema) in &components {
+            for keyword in ["$id", "$schema", "$defs"] {
+                assert!(schema.get(keyword).is_none(), "{name} keeps {keyword}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_event_component_is_one_of_the_type_components() {
+        let components = openapi_components();
+        assert_eq!(
+            event_type_component(EventType::SaleClosed),
+            "SaleClosedEvent"
+        );
+        let one_of = components[EVENT_COMPONENT]["oneOf"]
+            .as_array()
+            .expect("oneOf");
+        assert_eq!(one_of.len(), EventType::ALL.len());
+        assert!(one_of.contains(&json!({ "$ref": "#/components/schemas/SaleClosedEvent" })));
+    }
+
+    #[test]
+    fn published_documents_refer_to_each_other_by_file_name_only() {
+        for (name, document) in all_schema_documents() {
+            assert!(
+                document.get("$id").is_none(),
+                "{name} names a host of its own"
+            );
+            let mut found = Vec::new();
+            refs(&document, &mut found);
+            for reference in found {
+                assert!(
+                    reference.starts_with("#/$defs/")
+                        || (!reference.contains(':') && reference.ends_with(".json")),
+                    "{name}: {reference}"
+                );
+            }
+        }
+    }
 }

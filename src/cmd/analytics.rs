@@ -2,15 +2,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
+use aqs_analytics::data::LedgerSource;
 use aqs_analytics::kpi::{KpiParams, compute};
 use aqs_analytics::output::{KpiSink, ParquetKpiSink};
-use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource};
 use aqs_schemas::WorkingCalendar;
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
 use super::common::StoreArgs;
+use crate::backends::{Layout, open_kpi_sinks, open_ledger_source};
 
 /// The KPI job's settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -87,46 +87,24 @@ pub struct AnalyticsArgs {
 pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
     let params = args.kpi.params(clock.today())?;
-    if args.clickhouse.is_configured() {
-        let database = &args.clickhouse.database;
-        let source = ClickHouseSource::connect(&args.clickhouse)
-            .with_context(|| format!("reading the ledgers from ClickHouse database {database}"))?;
-        let mut sinks: Vec<Box<dyn KpiSink>> = vec![Box::new(
-            ClickHouseKpiSink::connect(&args.clickhouse)
-                .with_context(|| format!("writing the KPIs to ClickHouse database {database}"))?,
-        )];
-        if let Some(out) = &args.out {
-            let path = out.join(format!("kpi_as_of_{}.parquet", params.as_of));
-            sinks.push(Box::new(ParquetKpiSink::new(path)));
-        }
-        let rows = compute_kpis_into(&source, &params, &mut sinks)?;
-        let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
-        eprintln!(
-            "analytics: {rows} KPI rows as of {} written to {}",
-            params.as_of,
-            targets.join(" and ")
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let ledgers = args.store.path("ledgers.db")?;
-    anyhow::ensure!(
-        ledgers.exists(),
-        "no ledgers at {}: run `aqs projector` first",
-        ledgers.display()
-    );
-    let out = args.out.unwrap_or_else(|| args.store.data_dir.join("kpi"));
-    let path = out.join(format!("kpi_as_of_{}.parquet", params.as_of));
-    let rows = compute_kpis(&SqliteSource::new(&ledgers), &params, &path)?;
+    let source = open_ledger_source(Layout::Service, &args.store, &args.clickhouse)?;
+    let mut sinks = open_kpi_sinks(
+        Layout::Service,
+        &args.store,
+        &args.clickhouse,
+        args.out.as_deref(),
+        params.as_of,
+    )?;
+    let rows = compute_kpis_into(&*source, &params, &mut sinks)?;
+    let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
     eprintln!(
         "analytics: {rows} KPI rows as of {} written to {}",
         params.as_of,
-        path.display()
+        targets.join(" and ")
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the ledgers, computes the KPIs and writes them to a Parquet file; returns the
-/// number of rows.
 pub fn compute_kpis(
     source: &dyn LedgerSource,
     params: &KpiParams,

@@ -39,19 +39,6 @@ impl StoreArgs {
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
         Ok(self.data_dir.join(file))
     }
-
-    /// Opens (or creates, with `partitions` partitions) the embedded event log, keeping its
-    /// dead letters within `dead_letters`.
-    pub fn open_embedded_log(
-        &self,
-        partitions: u32,
-        dead_letters: aqs_eventlog::DeadLetterLimits,
-    ) -> anyhow::Result<aqs_eventlog::sqlite::SqliteLog> {
-        let path = self.path("events.db")?;
-        aqs_eventlog::sqlite::SqliteLog::open(&path, partitions)
-            .and_then(|log| log.with_dead_letter_limits(dead_letters))
-            .with_context(|| format!("opening the event log {}", path.display()))
-    }
 }
 
 /// How the projector writes its ledger stores (each by a thread of its own that retries a

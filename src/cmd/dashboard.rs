@@ -6,14 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use aqs_dashboard::{
-    Auth, AuthSettings, ClickHouseSource, DashboardConfig, DashboardState, EmbeddedSource,
-    KpiSource, StorePaths, Thresholds,
-};
+use aqs_dashboard::{Auth, AuthSettings, DashboardConfig, DashboardState, Thresholds};
 use aqs_ingest::server::shutdown_signal;
 use aqs_warehouse::ClickHouseConfig;
 
 use super::common::StoreArgs;
+use crate::backends::{Layout, kpi_source};
 
 #[derive(Debug, clap::Args)]
 pub struct DashboardArgs {
@@ -73,17 +71,7 @@ pub async fn serve(
 
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let auth = auth(&args.dashboard, &args.store)?;
-    let source: Arc<dyn KpiSource> = if args.clickhouse.is_configured() {
-        tracing::info!(database = %args.clickhouse.database, "reading KPIs and the organisation from ClickHouse");
-        Arc::new(ClickHouseSource::new(args.clickhouse.clone()))
-    } else {
-        let data_dir = &args.store.data_dir;
-        tracing::info!(data_dir = %data_dir.display(), "reading KPIs and the organisation from the embedded stores");
-        Arc::new(EmbeddedSource::new(StorePaths {
-            kpi_dir: data_dir.join("kpi"),
-            ledgers: data_dir.join("ledgers.db"),
-        }))
-    };
+    let source = kpi_source(Layout::Service, &args.store, &args.clickhouse);
     let state = DashboardState::new(
         source,
         Thresholds {

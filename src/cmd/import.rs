@@ -7,9 +7,10 @@ use aqs_eventlog::{AppendOutcome, DeadLetter, EventLog};
 use aqs_ingest::ndjson;
 use aqs_schemas::{Decoder, Event};
 
-use aqs_eventlog::kafka::{KafkaConfig, KafkaLog};
+use aqs_eventlog::kafka::KafkaConfig;
 
 use super::common::StoreArgs;
+use crate::backends::open_appender;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -35,15 +36,8 @@ pub struct Tally {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    let tally = if args.kafka.brokers.is_some() {
-        let log = KafkaLog::connect(&args.kafka).context("connecting to Kafka")?;
-        import_file(&log, &args.file, args.batch_size)?
-    } else {
-        let log = args
-            .store
-            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
-        import_file(&log, &args.file, args.batch_size)?
-    };
+    let log = open_appender(&args.store, &args.kafka)?;
+    let tally = import_file(&*log, &args.file, args.batch_size)?;
     Ok(if tally.rejected + tally.conflict == 0 {
         ExitCode::SUCCESS
     } else {

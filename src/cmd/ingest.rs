@@ -14,6 +14,7 @@ use aqs_ingest::readiness::{AllReady, EmbeddedReadiness, KafkaReadiness, Readine
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 
 use super::common::StoreArgs;
+use crate::backends::{EventLogAt, event_log};
 
 /// File of the dedup index in the data folder (Kafka only).
 const DEDUP_INDEX_FILE: &str = "ingest-dedup.db";
@@ -102,15 +103,17 @@ pub(crate) fn open_log(
     store: &StoreArgs,
     kafka: &KafkaConfig,
 ) -> anyhow::Result<OpenedLog> {
-    let Some(brokers) = kafka.brokers.as_deref() else {
-        let log = store.open_embedded_log(kafka.events_partitions, kafka.dead_letters)?;
-        tracing::info!(path = %log.path().display(), "appending to the embedded event log");
-        let readiness = EmbeddedReadiness::new(log.path());
-        return Ok(OpenedLog {
-            log: Arc::new(log),
-            readiness: Arc::new(readiness),
-            metrics: None,
-        });
+    let brokers = match event_log(store, kafka)? {
+        EventLogAt::Embedded(log) => {
+            tracing::info!(path = %log.path().display(), "appending to the embedded event log");
+            let readiness = EmbeddedReadiness::new(log.path());
+            return Ok(OpenedLog {
+                log: Arc::new(log),
+                readiness: Arc::new(readiness),
+                metrics: None,
+            });
+        }
+        EventLogAt::Kafka { brokers, .. } => brokers,
     };
     let index_path = store.path(DEDUP_INDEX_FILE)?;
     let index = DedupIndex::open(&index_path)

@@ -1,7 +1,6 @@
 //! One module per subcommand: argument parsing and wiring only; the work lives in the crates.
 
 pub mod analytics;
-pub mod bench;
 pub mod common;
 pub mod dashboard;
 pub mod env_vars;

@@ -9,14 +9,13 @@ use aqs_projector::ledger::Ledger;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::{Runner, RunnerSettings};
 use aqs_projector::sink::Store;
-use aqs_projector::sink::clickhouse::ClickHouseSink;
-use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_warehouse::ClickHouseConfig;
 
 use aqs_eventlog::LogConsumer;
-use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+use aqs_eventlog::kafka::KafkaConfig;
 
 use super::common::{SinkArgs, StoreArgs};
+use crate::backends::{Layout, Start, log_to_read, open_ledger_stores};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectorArgs {
@@ -95,69 +94,20 @@ pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let upgraded = !rebuild && store.outdated_format()?.is_some();
-    let sink = if args.clickhouse.is_configured() {
-        let opened = if rebuild {
-            // A rebuild empties the tables first: the server must answer now.
-            ClickHouseSink::connect(&args.clickhouse)
-        } else {
-            ClickHouseSink::connect_or_wait(&args.clickhouse)
-        };
-        let mut sink = opened.with_context(|| {
-            format!(
-                "opening the ledger store in ClickHouse database {}",
-                args.clickhouse.database
-            )
-        })?;
-        if rebuild {
-            store.clear()?;
-            sink.clear()?;
-            tracing::info!(store = "clickhouse", "rebuilding the ledgers from offset 0");
-        }
-        if upgraded {
-            warn_shared_ledgers_kept();
-        }
-        Store::new(sink, args.sink.clickhouse())
+    let start = if rebuild {
+        Start::Rebuild
     } else {
-        let mut sink = SqliteSink::open(&args.store.path("ledgers.db")?)
-            .context("opening the ledger store")?;
-        if rebuild {
-            store.clear()?;
-            sink.clear()?;
-            tracing::info!(store = "sqlite", "rebuilding the ledgers from offset 0");
-        }
-        if upgraded {
-            forget_ledgers_of_an_earlier_form(&mut sink)?;
-        }
-        Store::new(sink, args.sink.embedded())
+        Start::Resume
     };
-    run_with(args, store, vec![sink], rebuild)
-}
-
-/// The checkpoint was written in an earlier form (it is not loaded: the log is replayed
-/// from offset 0). The embedded ledger store is this projector's own: it is emptied so
-/// that the replay writes every row again, as `rebuild` does.
-pub fn forget_ledgers_of_an_earlier_form(sink: &mut SqliteSink) -> anyhow::Result<()> {
-    sink.clear()
-        .context("emptying the embedded ledger store for the rebuild")?;
-    tracing::warn!(
-        store = "sqlite",
-        "checkpoint of an earlier release: the ledger store is emptied and rebuilt from the log"
-    );
-    Ok(())
-}
-
-/// The ClickHouse ledger tables may be shared with other projector instances, so an
-/// upgrade does not empty them: rows change as the replay passes the checkpoint's old
-/// positions, and rows it never changes keep what the earlier release wrote.
-pub fn warn_shared_ledgers_kept() {
-    tracing::warn!(
-        store = "clickhouse",
-        "checkpoint of an earlier release: the ledger is rebuilt from the log; the ClickHouse \
-         ledger tables are kept (other instances may share them). For ledgers exact under the \
-         new rules (events of different sources sharing ids, retractions limited to their own \
-         source, checked money sums), stop every instance and run `aqs projector rebuild` on each"
-    );
+    let stores = open_ledger_stores(
+        Layout::Service,
+        start,
+        &args.store,
+        &args.clickhouse,
+        &args.sink,
+        &mut store,
+    )?;
+    run_with(args, store, stores, rebuild)
 }
 
 fn run_with(
@@ -186,15 +136,8 @@ fn run_with(
         let allowed = aqs_http::AllowedHosts::new(&args.metrics_allowed_hosts)?;
         aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics), allowed)?;
     }
-    let ledger = if args.kafka.brokers.is_some() {
-        let consumer = KafkaConsumer::connect(&args.kafka).context("connecting to Kafka")?;
-        project(consumer, store, stores, settings, &shutdown, metrics)?
-    } else {
-        let log = args
-            .store
-            .open_embedded_log(args.kafka.events_partitions, args.kafka.dead_letters)?;
-        project(log.consumer()?, store, stores, settings, &shutdown, metrics)?
-    };
+    let reader = log_to_read(&args.store, &args.kafka)?.open()?;
+    let ledger = project(reader, store, stores, settings, &shutdown, metrics)?;
     // The process exits next: freeing a large ledger piece by piece would take seconds.
     std::mem::forget(ledger);
     Ok(ExitCode::SUCCESS)

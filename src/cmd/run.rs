@@ -12,6 +12,7 @@ use aqs_projector::sink::{Store, WriterSettings};
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
+use crate::backends::{ledgers_path, open_embedded_log};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("since", |arg| arg.help(
@@ -44,7 +45,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         time_zone: args.time_zone.clone(),
     };
     let clock = store.clock()?;
-    let log = store.open_embedded_log(1, aqs_eventlog::DeadLetterLimits::default())?;
+    let log = open_embedded_log(&store, 1, aqs_eventlog::DeadLetterLimits::default())?;
     let tally = super::import::import_file(&log, &args.events, 5_000)?;
     let settings = RunnerSettings {
         until_idle: true,
@@ -54,7 +55,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         checkpoint_interval: std::time::Duration::from_secs(3600),
         ..RunnerSettings::default()
     };
-    let ledgers = store.path("ledgers.db")?;
+    let ledgers = ledgers_path(&store)?;
     super::projector::project(
         log.consumer()?,
         CheckpointStore::open(&store.path("projector.db")?)?,

@@ -7,11 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aqs_analytics::data::SqliteSource;
 use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
-use aqs_dashboard::{DashboardConfig, DashboardState, EmbeddedSource, StorePaths, Thresholds};
+use aqs_dashboard::{DashboardConfig, DashboardState, Thresholds};
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer};
+use aqs_eventlog::kafka::KafkaConfig;
 use aqs_http::{AllowedHosts, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
@@ -21,21 +20,20 @@ use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
-use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event};
 use chrono::{Datelike, Duration as Days};
 
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
-use aqs_analytics::warehouse::ClickHouseKpiSink;
 use aqs_dashboard::{PipelineHealth, PipelineProblem};
 use aqs_projector::health::rfc3339;
-use aqs_projector::sink::Store;
-use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
 use super::common::{SinkArgs, StoreArgs};
+use crate::backends::{
+    Layout, Start, kpi_source, ledgers_path, log_to_read, open_kpi_sinks, open_ledger_source,
+    open_ledger_stores,
+};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_arg("since", |arg| arg.help(
@@ -85,7 +83,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .params(clock.today())
         .context("the KPI job's settings")?;
     args.ingest.validate()?;
-    let data_dir = args.store.data_dir.clone();
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
             Some(demo_tokens(&args.store)?)
@@ -117,7 +114,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.demo {
         workers.push(spawn_trickle(
             Arc::clone(&log),
-            args.store.path("ledgers.db")?,
+            ledgers_path(&args.store)?,
             args.demo_events_per_second,
             Arc::clone(&shutdown),
         ));
@@ -133,10 +130,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     let dashboard = aqs_dashboard::router(
         DashboardState::new(
-            Arc::new(EmbeddedSource::new(StorePaths {
-                kpi_dir: data_dir.join("kpi"),
-                ledgers: data_dir.join("ledgers.db"),
-            })),
+            kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
             Thresholds {
                 at_risk: args.kpi.at_risk_threshold,
                 will: args.kpi.will_threshold,
@@ -360,68 +354,37 @@ fn spawn_projector(
     shutdown: Arc<AtomicBool>,
     metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Worker> {
-    let store = CheckpointStore::open(&args.store.path("projector.db")?)
+    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
         .context("opening the checkpoint store")?;
     // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
     // when configured, beside it with a writer of its own: its outage holds nothing back.
-    let mut local =
-        SqliteSink::open(&args.store.path("ledgers.db")?).context("opening the ledger store")?;
-    let upgraded = store.outdated_format()?.is_some();
-    if upgraded {
-        super::projector::forget_ledgers_of_an_earlier_form(&mut local)?;
-    }
-    let mut stores = vec![Store::new(local, args.sink.embedded())];
-    if args.clickhouse.is_configured() {
-        let warehouse = ClickHouseSink::connect_or_wait(&args.clickhouse)
-            .context("opening the ledger store in ClickHouse")?;
-        if upgraded {
-            super::projector::warn_shared_ledgers_kept();
-        }
-        stores.push(Store::new(warehouse, args.sink.clickhouse()));
-    }
+    let stores = open_ledger_stores(
+        Layout::AllInOne,
+        Start::Resume,
+        &args.store,
+        &args.clickhouse,
+        &args.sink,
+        &mut store,
+    )?;
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
         ..RunnerSettings::default()
     };
-    let kafka = args.kafka.clone();
-    let embedded = match kafka.brokers {
-        Some(_) => None,
-        None => Some(
-            args.store
-                .open_embedded_log(kafka.events_partitions, kafka.dead_letters)?,
-        ),
-    };
+    let log = log_to_read(&args.store, &args.kafka)?;
     Ok(std::thread::Builder::new()
         .name("projector".into())
         .spawn(move || {
-            let projected = match embedded {
-                Some(log) => log
-                    .consumer()
-                    .map_err(anyhow::Error::from)
-                    .and_then(|consumer| {
-                        super::projector::project(
-                            consumer,
-                            store,
-                            stores,
-                            settings,
-                            &shutdown,
-                            Arc::clone(&metrics),
-                        )
-                    }),
-                None => KafkaConsumer::connect(&kafka)
-                    .context("connecting to Kafka")
-                    .and_then(|consumer| {
-                        super::projector::project(
-                            consumer,
-                            store,
-                            stores,
-                            settings,
-                            &shutdown,
-                            Arc::clone(&metrics),
-                        )
-                    }),
-            };
+            let projected = log.open().and_then(|reader| {
+                super::projector::project(
+                    reader,
+                    store,
+                    stores,
+                    settings,
+                    &shutdown,
+                    Arc::clone(&metrics),
+                )
+            });
             if let Err(error) = &projected {
                 // Readiness and the dashboard say so from now on.
                 metrics.health.set_stopped(format!("{error:#}"));
@@ -484,11 +447,9 @@ impl PipelineHealth for ProjectorPipeline {
 fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {
     let kpi = args.kpi.clone();
     let every = Duration::from_secs(args.analytics_every.max(1));
-    let data_dir = args.store.data_dir.clone();
+    let store = args.store.clone();
     let clickhouse = args.clickhouse.clone();
     std::thread::spawn(move || {
-        let ledgers = data_dir.join("ledgers.db");
-
         let mut next = Instant::now() + Duration::from_secs(2);
         while !shutdown.load(Ordering::SeqCst) {
             if Instant::now() < next {
@@ -505,20 +466,14 @@ fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool
                 params.since = (week_start - Days::weeks(7))
                     .min(params.as_of.with_day(1).expect("day 1 exists"));
             }
-            let path = data_dir
-                .join("kpi")
-                .join(format!("kpi_as_of_{}.parquet", params.as_of));
-            let mut sinks: Vec<Box<dyn KpiSink>> = vec![Box::new(ParquetKpiSink::new(&path))];
-            // With ClickHouse configured the KPIs also go there, for Grafana and analysts.
-            if clickhouse.is_configured() {
-                match ClickHouseKpiSink::connect(&clickhouse) {
-                    Ok(sink) => sinks.push(Box::new(sink)),
-                    Err(error) => {
-                        tracing::warn!(%error, "KPI table in ClickHouse not reachable; retrying at the next tick")
-                    }
-                }
-            }
-            let result = compute_kpis_into(&SqliteSource::new(&ledgers), &params, &mut sinks);
+            // The KPI files of the data folder, and with ClickHouse configured its table
+            // too, for Grafana and analysts (left out of a run while it does not answer).
+            let result =
+                open_ledger_source(Layout::AllInOne, &store, &clickhouse).and_then(|source| {
+                    let mut sinks =
+                        open_kpi_sinks(Layout::AllInOne, &store, &clickhouse, None, params.as_of)?;
+                    compute_kpis_into(&*source, &params, &mut sinks)
+                });
             if let Err(error) = result {
                 tracing::warn!(error = %format!("{error:#}"), "KPI run failed; retrying at the next tick");
             }

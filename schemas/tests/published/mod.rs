@@ -22,35 +22,35 @@ impl Published {
                 .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
         )
         .join("json/v1");
+        // Each document is known by where it was read from, as a client reading the folder
+        // knows it: `event.json` refers to its siblings by file name.
         let mut documents = Vec::new();
         for entry in std::fs::read_dir(&dir).expect("schemas/json/v1") {
             let path = entry.expect("entry").path();
             let text = std::fs::read_to_string(&path).expect("read a published document");
             let document: Value = serde_json::from_str(&text).expect("a document is JSON");
-            let id = document["$id"]
-                .as_str()
-                .expect("every document has an $id")
-                .to_owned();
-            documents.push((id, document));
+            documents.push((format!("file://{}", path.display()), document));
         }
-        let root = documents
+        let root = format!("file://{}", dir.join("event.json").display());
+        let event = documents
             .iter()
-            .find(|(id, _)| id.ends_with("/event.json"))
+            .find(|(uri, _)| *uri == root)
             .map(|(_, document)| document.clone())
             .expect("event.json is published");
         let registry = Registry::new()
             .extend(
                 documents
                     .into_iter()
-                    .map(|(id, document)| (id, Resource::from_contents(document))),
+                    .map(|(uri, document)| (uri, Resource::from_contents(document))),
             )
-            .expect("document ids are URIs")
+            .expect("file addresses are URIs")
             .prepare()
             .expect("the documents form a registry");
         let any_event = jsonschema::options()
             .should_validate_formats(true)
+            .with_base_uri(root)
             .with_registry(&registry)
-            .build(&root)
+            .build(&event)
             .expect("event.json compiles with the type documents it refers to");
         Self { any_event }
     }

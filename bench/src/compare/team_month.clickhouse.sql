@@ -1,4 +1,4 @@
--- Team × month KPIs over the ledger tables, as the KPI job defines them (`aqs bench compare`).
+-- Team × month KPIs over the ledger tables, as the KPI job defines them (`aqs-bench compare`).
 --
 -- Every table is read with FINAL (the newest version of each row) and its live-row filter;
 -- business dates {first}..{last} (the as-of date), months from {month_from}. Written for

@@ -96,7 +96,7 @@ fn start_up(
     }
     std::fs::create_dir_all(&data_dir)?;
     let (ingest, dashboard) = (free_port()?, free_port()?);
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = Command::new(super::aqs_binary()?);
     command
         .args(["up", "--demo", "--demo-events-per-second", "0"])
         .args(["--demo-agents", &agents.to_string()])

@@ -1,8 +1,9 @@
-//! `aqs bench`: throughput and memory of the pipeline's stages on generated data, each beside
+//! `aqs-bench`: throughput and memory of the pipeline's stages on generated data, each beside
 //! the limit it is measured against. Prints a Markdown table; never passes or fails on time.
 //!
 //! Every measured stage runs in a child process of its own, so its peak memory (VmHWM) is its
-//! own and not the generator's.
+//! own and not the generator's: this binary again for the stages it measures itself, the
+//! `aqs` binary ([`aqs_binary`]) for the services it runs (`aqs up`, `aqs projector`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -18,6 +19,7 @@ use aqs_schemas::{Decoder, Event};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+mod aqs_binary;
 mod compare;
 mod freshness;
 mod ingest;
@@ -26,7 +28,11 @@ mod parts;
 mod replay;
 mod soak;
 
-#[derive(Debug, clap::Args)]
+use aqs_binary::aqs_binary;
+
+/// Benchmarks of the aqs pipeline: throughput and memory of each stage on generated data.
+#[derive(Debug, clap::Parser)]
+#[command(name = "aqs-bench", version, about, long_about = None)]
 pub struct BenchArgs {
     #[command(subcommand)]
     scenario: Scenario,
@@ -151,7 +157,25 @@ fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::Da
     Ok(compute(&data, &params)?)
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AQS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = <BenchArgs as clap::Parser>::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("aqs-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.scenario {
         Scenario::All { quick, clickhouse } => all(&args.work_dir, quick, &clickhouse),
         Scenario::Replay(replay_args) => replay::replay(&args.work_dir, &replay_args),
@@ -185,8 +209,10 @@ fn all(
     let kafka = std::env::var("AQS_KAFKA_BROKERS")
         .ok()
         .filter(|b| !b.is_empty());
+    // Freshness runs `aqs up`: a missing binary is said now, not after the other scenarios.
+    aqs_binary()?;
     let started = Instant::now();
-    println!("## aqs bench all{}\n", if quick { " --quick" } else { "" });
+    println!("## aqs-bench all{}\n", if quick { " --quick" } else { "" });
     let sizes = |quick_sizes: &[&str], full: &[&str]| -> Vec<String> {
         let chosen = if quick { quick_sizes } else { full };
         chosen.iter().map(|s| (*s).to_owned()).collect()
@@ -328,7 +354,7 @@ fn cpu_seconds() -> f64 {
 fn child_command(stage: &str, dir: &Path, extra: &[String]) -> anyhow::Result<Command> {
     let mut command = Command::new(std::env::current_exe()?);
     command
-        .args(["bench", "child", stage])
+        .args(["child", stage])
         .arg(dir)
         .args(extra)
         .env("AQS_LOG", "warn");

@@ -1,14 +1,17 @@
-//! `aqs bench` runs every scenario end to end, on small sizes, against the real services,
+//! `aqs-bench` runs every scenario end to end, on small sizes, against the real services,
 //! and prints its tables with figures in them. The figures themselves are never judged:
 //! benchmarks do not pass or fail on time.
+//!
+//! The freshness and parts scenarios run the `aqs` binary beside `aqs-bench` (or `AQS_BIN`):
+//! `cargo test --workspace` builds both; `cargo test -p aqs-bench` alone needs
+//! `cargo build -p aqs` first.
 
 use std::path::Path;
 use std::process::Command;
 
 fn bench(work: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aqs"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aqs-bench"));
     command
-        .arg("bench")
         .arg("--work-dir")
         .arg(work)
         .args(args)
@@ -20,7 +23,7 @@ fn bench(work: &Path, args: &[&str]) -> Command {
 
 /// Runs the command and returns its standard output, failing with its stderr otherwise.
 fn printed(mut command: Command) -> String {
-    let output = command.output().expect("run aqs bench");
+    let output = command.output().expect("run aqs-bench");
     assert!(
         output.status.success(),
         "{command:?} failed: {}",

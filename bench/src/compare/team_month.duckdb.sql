@@ -1,5 +1,5 @@
 -- Team × month KPIs over the ledger tables exported to Parquet, as the KPI job defines them
--- (`aqs bench compare`); the same query as team_month.clickhouse.sql in DuckDB's dialect.
+-- (`aqs-bench compare`); the same query as team_month.clickhouse.sql in DuckDB's dialect.
 --
 -- The files hold the tables whole, tombstones and versions included: each table is read as
 -- its newest version per key, live rows only (what FINAL and the filters do in ClickHouse).

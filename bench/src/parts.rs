@@ -196,7 +196,7 @@ fn run_case(work: &Path, args: &PartsArgs, brokers: &str, write_ms: u64) -> anyh
 
     let mut children = Vec::new();
     for instance in 0..args.instances {
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = Command::new(super::aqs_binary()?);
         command
             .args(["projector", "--instance", &format!("i{instance}")])
             .args(["--metrics-listen", &free_port()?.to_string()])

@@ -1,4 +1,4 @@
-"""Runs the team x month KPI query on DuckDB over the Parquet ledgers (`aqs bench compare`).
+"""Runs the team x month KPI query on DuckDB over the Parquet ledgers (`aqs-bench compare`).
 
 Prints one JSON object: the DuckDB version, the seconds of each run (query and fetch of the
 rows, measured inside Python so that the interpreter's start is left out) and the rows of the

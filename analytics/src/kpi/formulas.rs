@@ -46,7 +46,7 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
         ratio(col("visits"), col("visits_target")).alias("visits_attainment"),
         ratio(col("consultations"), col("consultations_target")).alias("consultations_attainment"),
         ratio(col("sales"), col("sales_target")).alias("sales_attainment"),
-        (col("outlet_activity_rate_target_bp").cast(DataType::Float64) / lit(BASIS_POINTS))
+        divided_row_by_row(col("outlet_activity_rate_target_bp"), BASIS_POINTS)
             .alias("outlet_activity_rate_target"),
         // The rate over its target, both in basis points: the target is used as given.
         ratio(
@@ -83,6 +83,17 @@ pub(crate) fn ratio(numerator: Expr, denominator: Expr) -> Expr {
     when(denominator.clone().neq(lit(0.0)))
         .then(numerator.cast(DataType::Float64) / denominator)
         .otherwise(lit(NULL))
+}
+
+/// `value / divisor` as a float, divided on each row. Polars divides by one number as a
+/// multiplication by its inverse, which is not always the nearest quotient (4,800 bp would
+/// be a rate of 0.48000000000000004), so the divisor is spread over the rows first.
+fn divided_row_by_row(value: Expr, divisor: f64) -> Expr {
+    let value = value.cast(DataType::Float64);
+    let divisors = when(value.clone().is_not_null())
+        .then(lit(divisor))
+        .otherwise(lit(NULL));
+    value / divisors
 }
 
 /// `numerator / denominator` of integers (fen per sale), rounded half away from zero:

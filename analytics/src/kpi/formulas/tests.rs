@@ -353,19 +353,30 @@ fn attainment_is_actual_over_the_scopes_own_target() {
         outlet_activity_rate_target_bp: Some(0),
         ..agent_month("A3")
     };
-    let out = kpis(&[with_targets, without, zero_target]);
-    assert_eq!(floats(&out, "premium_attainment"), [Some(0.25), None, None]);
-    assert_eq!(floats(&out, "visits_attainment"), [Some(1.2), None, None]);
+    // 4,800 bp is a rate of 0.48, the nearest float to 4,800 / 10,000.
+    let odd_target = Tally {
+        outlet_activity_rate_target_bp: Some(4_800),
+        ..agent_month("A4")
+    };
+    let out = kpis(&[with_targets, without, zero_target, odd_target]);
+    assert_eq!(
+        floats(&out, "premium_attainment"),
+        [Some(0.25), None, None, None]
+    );
+    assert_eq!(
+        floats(&out, "visits_attainment"),
+        [Some(1.2), None, None, None]
+    );
     // A count target of 0 gives no attainment.
-    assert_eq!(floats(&out, "consultations_attainment"), [None, None, None]);
-    assert_eq!(floats(&out, "sales_attainment"), [None, None, None]);
+    assert_eq!(floats(&out, "consultations_attainment"), [None; 4]);
+    assert_eq!(floats(&out, "sales_attainment"), [None; 4]);
     assert_eq!(
         floats(&out, "outlet_activity_rate_target"),
-        [Some(0.5), None, Some(0.0)]
+        [Some(0.5), None, Some(0.0), Some(0.48)]
     );
     assert_eq!(
         floats(&out, "outlet_activity_rate_attainment"),
-        [Some((2.0 / 3.0 * 10_000.0) / 5_000.0), None, None]
+        [Some((2.0 / 3.0 * 10_000.0) / 5_000.0), None, None, None]
     );
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
         ratio(col("visits"), col("visits_target")).alias("visits_attainment"),
         ratio(col("consultations"), col("consultations_target")).alias("consultations_attainment"),
         ratio(col("sales"), col("sales_target")).alias("sales_attainment"),
+        // The outlet activity rate's target, given in basis points, as a rate.
         divided_row_by_row(col("outlet_activity_rate_target_bp"), BASIS_POINTS)
             .alias("outlet_activity_rate_target"),
         // The rate over its target, both in basis points: the target is used as given.

@@ -1,4 +1,4 @@
-//! Periods (day, ISO week, month), working days and time progress.
+//! Periods (day, ISO week, month) and their working days.
 
 use aqs_schemas::{WorkingCalendar, YearMonth};
 use chrono::{Datelike, Duration, NaiveDate};
@@ -51,19 +51,26 @@ pub fn from_day_number(days: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + Duration::days(i64::from(days))
 }
 
-/// Working days of the month starting on `month_start` elapsed through `as_of`, over the
-/// month's working days; `None` when the month has no working day.
-pub fn time_progress(
+/// The working days of a period: all of them, and those through an as-of date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingDays {
+    pub total: u32,
+    pub elapsed: u32,
+}
+
+/// The working days of the period of `kind` starting on `start`, and of them those
+/// through `as_of` (all of them for a period already over, none for one not begun).
+pub fn working_days(
     calendar: &WorkingCalendar,
-    month_start: NaiveDate,
+    kind: PeriodKind,
+    start: NaiveDate,
     as_of: NaiveDate,
-) -> Option<f64> {
-    let month_end = PeriodKind::Month.end_of(month_start);
-    let total = calendar.working_days_between(month_start, month_end);
-    (total > 0).then(|| {
-        let elapsed = calendar.working_days_between(month_start, month_end.min(as_of));
-        f64::from(elapsed) / f64::from(total)
-    })
+) -> WorkingDays {
+    let end = kind.end_of(start);
+    WorkingDays {
+        total: calendar.working_days_between(start, end),
+        elapsed: calendar.working_days_between(start, end.min(as_of)),
+    }
 }
 
 #[cfg(test)]
@@ -99,16 +106,57 @@ mod tests {
     }
 
     #[test]
-    fn time_progress_counts_working_days() {
+    fn working_days_count_through_the_as_of_date() {
         let calendar = WorkingCalendar::default();
         // November 2026 has 21 working days; through Wednesday the 18th, 13 have passed.
         assert_eq!(
-            time_progress(&calendar, day("2026-11-01"), day("2026-11-18")),
-            Some(13.0 / 21.0)
+            working_days(
+                &calendar,
+                PeriodKind::Month,
+                day("2026-11-01"),
+                day("2026-11-18")
+            ),
+            WorkingDays {
+                total: 21,
+                elapsed: 13
+            }
         );
         assert_eq!(
-            time_progress(&calendar, day("2026-10-01"), day("2026-11-18")),
-            Some(1.0)
+            working_days(
+                &calendar,
+                PeriodKind::Month,
+                day("2026-10-01"),
+                day("2026-11-18")
+            ),
+            WorkingDays {
+                total: 22,
+                elapsed: 22
+            }
+        );
+        // A Saturday, and a week not begun.
+        assert_eq!(
+            working_days(
+                &calendar,
+                PeriodKind::Day,
+                day("2026-11-14"),
+                day("2026-11-18")
+            ),
+            WorkingDays {
+                total: 0,
+                elapsed: 0
+            }
+        );
+        assert_eq!(
+            working_days(
+                &calendar,
+                PeriodKind::Week,
+                day("2026-11-23"),
+                day("2026-11-18")
+            ),
+            WorkingDays {
+                total: 5,
+                elapsed: 0
+            }
         );
     }
 }

@@ -1,0 +1,249 @@
+//! The ledger rows as facts with numbered ids and days, and who belonged where each day.
+
+use aqs_schemas::event::Scope;
+
+use super::ids::{IdNumbers, NONE, ScopeKeys};
+use super::window::DayWindow;
+use crate::data::LedgerData;
+
+/// An agent's day of the ledger.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AgentDayFact {
+    pub(crate) agent: u32,
+    pub(crate) day: u32,
+    /// Team, branch and region as the ledger tagged the day.
+    pub(crate) tags: [u32; 3],
+    /// The row in `LedgerData::agent_days`.
+    pub(crate) row: u32,
+}
+
+/// An agent's day at an outlet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutletDayFact {
+    pub(crate) outlet: u32,
+    pub(crate) agent: u32,
+    pub(crate) day: u32,
+    pub(crate) visited: bool,
+    pub(crate) sold: bool,
+}
+
+/// An outlet assigned to an agent on the days `first..=last`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Assignment {
+    pub(crate) agent: u32,
+    pub(crate) outlet: u32,
+    pub(crate) first: u32,
+    pub(crate) last: u32,
+}
+
+/// An agent on a team's roster on the days `first..=last`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RosterStint {
+    pub(crate) agent: u32,
+    pub(crate) team: u32,
+    pub(crate) first: u32,
+    pub(crate) last: u32,
+}
+
+/// The ledger rows of the window with numbered ids and days.
+pub(crate) struct LedgerFacts<'a> {
+    pub(crate) window: DayWindow,
+    pub(crate) agents: IdNumbers<'a>,
+    pub(crate) teams: IdNumbers<'a>,
+    pub(crate) branches: IdNumbers<'a>,
+    pub(crate) regions: IdNumbers<'a>,
+    pub(crate) outlets: IdNumbers<'a>,
+    /// Per team: branch and region numbers from the teams table (`NONE`: unknown or empty).
+    pub(crate) team_parents: Vec<[u32; 2]>,
+    /// Per team: branch and region ids as the teams table spells them.
+    pub(crate) team_parent_ids: Vec<Option<(&'a str, &'a str)>>,
+    pub(crate) agent_days: Vec<AgentDayFact>,
+    pub(crate) outlet_days: Vec<OutletDayFact>,
+    pub(crate) assignments: Vec<Assignment>,
+    pub(crate) roster: Vec<RosterStint>,
+    /// Per plan of `LedgerData::plans`: its agent.
+    pub(crate) plan_agents: Vec<u32>,
+    /// Per target of `LedgerData::targets`: its scope and the scope's number.
+    pub(crate) target_scopes: Vec<(Scope, u32)>,
+    /// Per agent and day: the team of the first roster interval holding the day.
+    roster_team: Vec<u32>,
+    /// Per agent and day: its fact in `agent_days`, if the window has one.
+    agent_day: Vec<u32>,
+}
+
+impl<'a> LedgerFacts<'a> {
+    pub(crate) fn read(data: &'a LedgerData, window: DayWindow) -> Self {
+        let mut agents = IdNumbers::default();
+        let mut teams = IdNumbers::default();
+        let mut branches = IdNumbers::default();
+        let mut regions = IdNumbers::default();
+        let mut outlets = IdNumbers::default();
+
+        let mut team_parent_ids = Vec::new();
+        let mut team_parents = Vec::new();
+        for team in &data.teams {
+            let number = teams.number(&team.team_id) as usize;
+            if team_parent_ids.len() <= number {
+                team_parent_ids.resize(number + 1, None);
+                team_parents.resize(number + 1, [NONE; 2]);
+            }
+            team_parent_ids[number] = Some((team.branch_id.as_str(), team.region_id.as_str()));
+            let non_empty = |id: &'a str| (!id.is_empty()).then_some(id);
+            team_parents[number] = [
+                branches.optional(non_empty(&team.branch_id)),
+                regions.optional(non_empty(&team.region_id)),
+            ];
+        }
+
+        let agent_days: Vec<AgentDayFact> = data
+            .agent_days
+            .iter()
+            .enumerate()
+            .filter_map(|(row, r)| {
+                Some(AgentDayFact {
+                    day: window.day(r.date)?,
+                    agent: agents.number(&r.agent_id),
+                    tags: [
+                        teams.optional(r.team_id.as_deref()),
+                        branches.optional(r.branch_id.as_deref()),
+                        regions.optional(r.region_id.as_deref()),
+                    ],
+                    row: row as u32,
+                })
+            })
+            .collect();
+        let outlet_days: Vec<OutletDayFact> = data
+            .outlet_days
+            .iter()
+            .filter_map(|r| {
+                Some(OutletDayFact {
+                    day: window.day(r.date)?,
+                    agent: agents.number(&r.agent_id),
+                    outlet: outlets.number(&r.outlet_id),
+                    visited: r.visits > 0,
+                    sold: r.sales > 0,
+                })
+            })
+            .collect();
+        let assignments = data
+            .assignments
+            .iter()
+            .filter_map(|i| {
+                let (first, last) = window.interval(i)?;
+                Some(Assignment {
+                    agent: agents.number(&i.agent_id),
+                    outlet: outlets.number(&i.key),
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        // Every roster interval numbers its agent and team, in the window or not.
+        let roster: Vec<_> = data
+            .roster
+            .iter()
+            .map(|i| {
+                (
+                    agents.number(&i.agent_id),
+                    teams.number(&i.key),
+                    window.interval(i),
+                )
+            })
+            .collect();
+        let plan_agents = data
+            .plans
+            .iter()
+            .map(|p| agents.number(&p.agent_id))
+            .collect();
+        let target_scopes = data
+            .targets
+            .iter()
+            .map(|t| {
+                let ids = match t.scope {
+                    Scope::Agent => &mut agents,
+                    Scope::Team => &mut teams,
+                    Scope::Branch => &mut branches,
+                    Scope::Region => &mut regions,
+                };
+                (t.scope, ids.number(&t.scope_id))
+            })
+            .collect();
+        team_parent_ids.resize(teams.len(), None);
+        team_parents.resize(teams.len(), [NONE; 2]);
+
+        let days = window.days;
+        let mut roster_team = vec![NONE; agents.len() * days];
+        // Backwards, so that the first interval holding a day has the last word.
+        for &(agent, team, span) in roster.iter().rev() {
+            if let Some((first, last)) = span {
+                let base = agent as usize * days;
+                roster_team[base + first as usize..=base + last as usize].fill(team);
+            }
+        }
+        let mut agent_day = vec![NONE; agents.len() * days];
+        for (index, fact) in agent_days.iter().enumerate() {
+            agent_day[fact.agent as usize * days + fact.day as usize] = index as u32;
+        }
+        let roster = roster
+            .into_iter()
+            .filter_map(|(agent, team, span)| {
+                span.map(|(first, last)| RosterStint {
+                    agent,
+                    team,
+                    first,
+                    last,
+                })
+            })
+            .collect();
+        Self {
+            window,
+            agents,
+            teams,
+            branches,
+            regions,
+            outlets,
+            team_parents,
+            team_parent_ids,
+            agent_days,
+            outlet_days,
+            assignments,
+            roster,
+            plan_agents,
+            target_scopes,
+            roster_team,
+            agent_day,
+        }
+    }
+
+    /// The scope keys of these facts' ids.
+    pub(crate) fn scope_keys(&self) -> ScopeKeys {
+        ScopeKeys::new(
+            [
+                self.agents.len(),
+                self.teams.len(),
+                self.branches.len(),
+                self.regions.len(),
+            ],
+            self.team_parents.clone(),
+        )
+    }
+
+    /// The agent's team on a day by the roster (`NONE`: on none).
+    pub(crate) fn roster_team(&self, agent: u32, day: u32) -> u32 {
+        self.roster_team[agent as usize * self.window.days + day as usize]
+    }
+
+    /// The agent's fact of a day in `agent_days`, `NONE` when it has none.
+    pub(crate) fn agent_day(&self, agent: u32, day: u32) -> u32 {
+        self.agent_day[agent as usize * self.window.days + day as usize]
+    }
+
+    /// The agent's team on a day as its activity counts: the ledger's tag when the agent
+    /// has a row that day, else the roster.
+    pub(crate) fn activity_team(&self, agent: u32, day: u32) -> u32 {
+        match self.agent_day(agent, day) {
+            NONE => self.roster_team(agent, day),
+            fact => self.agent_days[fact as usize].tags[0],
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Every KPI formula of the job, in one place: polars expressions over the tallied columns
+//! (listed in the `tallies` module), read top to bottom. Each KPI is one expression named
+//! after its column; it may use the tallies and any KPI above it. Adding a KPI is adding
+//! its expression to [`kpis`] (and its column to the output contract, `OUTPUT_COLUMNS`).
+//!
+//! Rules that hold throughout:
+//! - A ratio whose denominator is 0 or null is null, never 0, NaN or infinity ([`ratio`]).
+//! - Money stays in exact fen here (`*_fen` columns, integers); the output turns it into
+//!   Decimal(38, 2) CNY.
+//! - Targets are the scope's own for the month (month rows only): a scope without one has
+//!   no attainment; targets are not summed up or split down.
+//! - Pacing (time progress, pace gap, projected attainment, at risk) is for month rows only.
+
+use polars::prelude::*;
+
+use super::KpiParams;
+
+/// Target rates are given in basis points: 10,000 is a rate of 1.
+const BASIS_POINTS: f64 = 10_000.0;
+
+/// The KPIs, each named after its column, in reading order.
+pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
+    Ok(vec![
+        // 保费 premium: premium of the sales minus refunds of the cancellations dated in
+        // the period (may be negative).
+        (col("gross_premium_fen") - col("refunds_fen")).alias("premium_fen"),
+        // 件均保费 premium per sale: money, rounded half away from zero to the fen.
+        rounded_half_away_from_zero(col("premium_fen"), col("sales")).alias("premium_per_sale_fen"),
+        // 网点拜访覆盖率 visit coverage: assigned outlets visited on a day they were assigned
+        // to the scope, per assigned outlet.
+        ratio(col("assigned_outlets_visited"), col("assigned_outlets")).alias("visit_coverage"),
+        // 网点活动率 outlet activity rate: assigned outlets with a sale on a day they were
+        // assigned to the scope, per assigned outlet.
+        ratio(col("assigned_outlets_with_sale"), col("assigned_outlets"))
+            .alias("outlet_activity_rate"),
+        // 签单率 close rate: sales per customer consulted.
+        ratio(col("sales"), col("customers_consulted")).alias("close_rate"),
+        // Agents who belonged to a team, branch or region on at least one day of the period.
+        team_or_larger(col("roster_agents")).alias("agents_on_roster"),
+        // Agents with a sale on days they belonged to the team, branch or region.
+        team_or_larger(col("selling_agents")).alias("active_agents"),
+        // 人员活动率 agent activity rate: active agents per agent on the roster.
+        ratio(col("active_agents"), col("agents_on_roster")).alias("agent_activity_rate"),
+        // 达成率 attainment of each target of the scope's month: actual / target.
+        ratio(col("premium_fen"), col("premium_target_fen")).alias("premium_attainment"),
+        ratio(col("visits"), col("visits_target")).alias("visits_attainment"),
+        ratio(col("consultations"), col("consultations_target")).alias("consultations_attainment"),
+        ratio(col("sales"), col("sales_target")).alias("sales_attainment"),
+        // The outlet activity rate's target, given in basis points, as a rate.
+        divided_row_by_row(col("outlet_activity_rate_target_bp"), BASIS_POINTS)
+            .alias("outlet_activity_rate_target"),
+        // The rate over its target, both in basis points: the target is used as given.
+        ratio(
+            col("outlet_activity_rate") * lit(BASIS_POINTS),
+            col("outlet_activity_rate_target_bp"),
+        )
+        .alias("outlet_activity_rate_attainment"),
+        // 计划达成率 plan adherence of each kind: the actual events on the plans' dates per
+        // planned event (null when the kind was not planned).
+        ratio(col("visits_on_plan_days"), col("planned_visits")).alias("plan_adherence_visits"),
+        ratio(
+            col("consultations_on_plan_days"),
+            col("planned_consultations"),
+        )
+        .alias("plan_adherence_consultations"),
+        ratio(col("sales_on_plan_days"), col("planned_sales")).alias("plan_adherence_sales"),
+        // 时间进度 time progress: working days of the month elapsed through the as-of date,
+        // per working day of the month (1 for a month already over).
+        month_rows_only(ratio(col("working_days_elapsed"), col("working_days")))
+            .alias("time_progress"),
+        // 进度差 pace gap: premium attainment ahead of (or behind) time progress.
+        (col("premium_attainment") - col("time_progress")).alias("pace_gap"),
+        // 预计达成 projected attainment: premium attainment at the month's end if the pace holds.
+        ratio(col("premium_attainment"), col("time_progress")).alias("projected_attainment"),
+        at_risk(params.at_risk_threshold).alias("at_risk"),
+        team_median_close_rate()?.alias("team_median_close_rate"),
+        coaching_quadrant(params.will_threshold, params.skill_ratio).alias("coaching_quadrant"),
+    ])
+}
+
+/// `numerator / denominator` as a float, null when the denominator is 0 or null.
+pub(crate) fn ratio(numerator: Expr, denominator: Expr) -> Expr {
+    let denominator = denominator.cast(DataType::Float64);
+    when(denominator.clone().neq(lit(0.0)))
+        .then(numerator.cast(DataType::Float64) / denominator)
+        .otherwise(lit(NULL))
+}
+
+/// `value / divisor` as a float, divided on each row. Polars divides by one number as a
+/// multiplication by its inverse, which is not always the nearest quotient (4,800 bp would
+/// be a rate of 0.48000000000000004), so the divisor is spread over the rows first.
+fn divided_row_by_row(value: Expr, divisor: f64) -> Expr {
+    let value = value.cast(DataType::Float64);
+    let divisors = when(value.clone().is_not_null())
+        .then(lit(divisor))
+        .otherwise(lit(NULL));
+    value / divisors
+}
+
+/// `numerator / denominator` of integers (fen per sale), rounded half away from zero:
+/// (2|n| + |d|) / 2|d| rounded down, with the quotient's sign; null when `denominator` is 0.
+fn rounded_half_away_from_zero(numerator: Expr, denominator: Expr) -> Expr {
+    let (n, d) = (numerator, denominator.cast(DataType::Int128));
+    // `/` of integers truncates, which is rounding down for the magnitudes.
+    let quotient =
+        (magnitude(n.clone()) * lit(2) + magnitude(d.clone())) / (magnitude(d.clone()) * lit(2));
+    let negative = n.lt(lit(0)).neq(d.clone().lt(lit(0)));
+    when(d.neq(lit(0)))
+        .then(
+            when(negative)
+                .then(negated(quotient.clone()))
+                .otherwise(quotient),
+        )
+        .otherwise(lit(NULL))
+}
+
+/// The absolute value of an integer.
+fn magnitude(value: Expr) -> Expr {
+    when(value.clone().lt(lit(0)))
+        .then(negated(value.clone()))
+        .otherwise(value)
+}
+
+/// `-value`, as `0 - value`: polars negates no 128-bit integer.
+fn negated(value: Expr) -> Expr {
+    lit(0) - value
+}
+
+/// At risk (the antidote to 月中没关系): the month is still open on the as-of date and its
+/// projected attainment is below the threshold. A month already over is not at risk; no
+/// projection, no verdict (null).
+fn at_risk(threshold: f64) -> Expr {
+    let projected = col("projected_attainment");
+    let open = col("period_end").gt_eq(col("as_of"));
+    when(projected.clone().is_not_null())
+        .then(projected.lt(lit(threshold)).and(open))
+        .otherwise(lit(NULL))
+}
+
+/// Agent month rows: the median close rate of the agents of the same team (or of none)
+/// that month; halfway between the middle two for an even count.
+fn team_median_close_rate() -> PolarsResult<Expr> {
+    // Other rows sharing a team and a start date take no part: their rate is masked out.
+    let median = agent_months_only(col("close_rate"))
+        .median()
+        .over([col("team_id"), col("period_start")])?;
+    Ok(agent_months_only(median))
+}
+
+/// 技能/意愿评估 the coaching quadrant of an agent's month. *Will*: visit plan adherence
+/// (consultation adherence when visits were not planned) at or above `will_threshold`.
+/// *Skill*: close rate at or above the team median × `skill_ratio`. Null without a will,
+/// a close rate or a team median.
+fn coaching_quadrant(will_threshold: f64, skill_ratio: f64) -> Expr {
+    let will = coalesce(&[
+        col("plan_adherence_visits"),
+        col("plan_adherence_consultations"),
+    ]);
+    let (close_rate, median) = (col("close_rate"), col("team_median_close_rate"));
+    let known = will
+        .clone()
+        .is_not_null()
+        .and(close_rate.clone().is_not_null())
+        .and(median.clone().is_not_null());
+    let willing = will.gt_eq(lit(will_threshold));
+    let skilled = close_rate.gt_eq(median * lit(skill_ratio));
+    let quadrant = when(willing.clone().and(skilled.clone()))
+        .then(lit("on_track"))
+        .when(willing)
+        .then(lit("does_not_know_how"))
+        .when(skilled)
+        .then(lit("does_not_do_enough"))
+        .otherwise(lit("unwilling"));
+    agent_months_only(when(known).then(quadrant).otherwise(lit(NULL)))
+}
+
+/// The value on team, branch and region rows; null on agent rows.
+fn team_or_larger(value: Expr) -> Expr {
+    when(col("scope").neq(lit("agent")))
+        .then(value)
+        .otherwise(lit(NULL))
+}
+
+/// The value on month rows; null on day and week rows.
+fn month_rows_only(value: Expr) -> Expr {
+    when(col("period").eq(lit("month")))
+        .then(value)
+        .otherwise(lit(NULL))
+}
+
+/// The value on agent month rows; null on the others.
+fn agent_months_only(value: Expr) -> Expr {
+    let agent_month = col("scope")
+        .eq(lit("agent"))
+        .and(col("period").eq(lit("month")));
+    when(agent_month).then(value).otherwise(lit(NULL))
+}
+
+/// Adds the KPIs to the tallies, in as few steps as their dependencies allow: a KPI is
+/// computed one step after the latest KPI it uses.
+pub(crate) fn apply(tallies: LazyFrame, params: &KpiParams) -> PolarsResult<LazyFrame> {
+    let mut steps: Vec<Vec<Expr>> = Vec::new();
+    let mut step_of: PlHashMap<PlSmallStr, usize> = PlHashMap::new();
+    for kpi in kpis(params)? {
+        let Expr::Alias(_, name) = &kpi else {
+            polars_bail!(InvalidOperation: "a KPI is named with `alias`: {kpi}");
+        };
+        let step = (&kpi)
+            .into_iter()
+            .filter_map(|node| match node {
+                Expr::Column(input) => step_of.get(input),
+                _ => None,
+            })
+            .max()
+            .map_or(0, |latest| latest + 1);
+        step_of.insert(name.clone(), step);
+        if steps.len() <= step {
+            steps.resize_with(step + 1, Vec::new);
+        }
+        steps[step].push(kpi);
+    }
+    Ok(steps
+        .into_iter()
+        .fold(tallies, |frame, step| frame.with_columns(step)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,102 @@
+//! The KPI job: every KPI of the domain for scopes agent, team, branch and region and
+//! periods day, ISO week and month, as of a business date, in five steps:
+//!
+//! 1. Indexing (`ids`, `window`, `rows`): ids become dense numbers and dates day numbers
+//!    in the window read; the rows of the table (a scope and a period with any fact) are
+//!    found and numbered in output order before anything is added up.
+//! 2. Facts (`facts`): the ledger rows with those numbers, and who belonged where each day.
+//! 3. Tallies (`tallies`): the sums and distinct counts of every row, each fact added
+//!    straight into its rows in loops over vectors (the fast part); distinct outlets
+//!    assigned and agents on a roster come from runs of days ([`crate::spans`]).
+//! 4. Formulas (`formulas`): every KPI as a polars expression over the tallied columns,
+//!    in one module to read top to bottom.
+//! 5. Output (`table`): the contract's columns in order, money as Decimal(38, 2).
+
+use aqs_schemas::WorkingCalendar;
+use aqs_schemas::event::Scope;
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::data::LedgerData;
+use crate::periods::PeriodKind;
+
+mod facts;
+mod formulas;
+mod ids;
+mod rows;
+mod table;
+mod tallies;
+mod window;
+
+pub use table::{MONEY_PRECISION, OUTPUT_COLUMNS};
+
+/// What the job computes and the thresholds of its derived views.
+#[derive(Debug, Clone)]
+pub struct KpiParams {
+    /// KPIs count days through this business date.
+    pub as_of: NaiveDate,
+    /// Earliest date whose periods are computed (periods touching `since..=as_of`).
+    pub since: NaiveDate,
+    pub calendar: WorkingCalendar,
+    /// A month still open is at risk when projected attainment is below this.
+    pub at_risk_threshold: f64,
+    /// Plan adherence at or above this counts as willing.
+    pub will_threshold: f64,
+    /// Close rate at or above this share of the team median counts as skilled.
+    pub skill_ratio: f64,
+}
+
+impl KpiParams {
+    pub fn new(as_of: NaiveDate) -> Self {
+        Self {
+            as_of,
+            since: PeriodKind::Month.start_of(as_of),
+            calendar: WorkingCalendar::default(),
+            at_risk_threshold: 0.9,
+            will_threshold: 0.8,
+            skill_ratio: 1.0,
+        }
+    }
+
+    /// First day read from the ledgers: the start of every period touching `since`.
+    pub fn window_start(&self) -> NaiveDate {
+        PeriodKind::Week
+            .start_of(self.since)
+            .min(PeriodKind::Month.start_of(self.since))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KpiError {
+    #[error("KPI computation: {0}")]
+    Polars(#[from] PolarsError),
+    #[error("as-of date {as_of} is before the first date {since}")]
+    Window { as_of: NaiveDate, since: NaiveDate },
+    #[error("the sum of {column} of one row exceeds the KPI table's Int64")]
+    Overflow { column: &'static str },
+}
+
+pub const SCOPES: [Scope; 4] = [Scope::Agent, Scope::Team, Scope::Branch, Scope::Region];
+
+pub fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Agent => "agent",
+        Scope::Team => "team",
+        Scope::Branch => "branch",
+        Scope::Region => "region",
+    }
+}
+
+/// Computes the KPI table.
+pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
+    let started = std::time::Instant::now();
+    let tallies = tallies::tally(data, params)?;
+    let kpis = formulas::apply(tallies.lazy(), params)?.collect()?;
+    let table = table::contract_columns(&kpis)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        rows = table.height(),
+        "kpi table built"
+    );
+    Ok(table)
+}

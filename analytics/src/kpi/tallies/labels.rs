@@ -1,0 +1,216 @@
+//! What each row is about: the scope and its id, the team, branch and region it reports
+//! under, the period and its dates, and the working days of the period.
+
+use aqs_schemas::WorkingCalendar;
+use aqs_schemas::event::Scope;
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::super::facts::LedgerFacts;
+use super::super::ids::{NONE, ScopeKeys};
+use super::super::rows::TableRows;
+use super::super::scope_name;
+use super::super::window::Periods;
+use super::{Build, dates, ints, optional_strings, strings};
+use crate::periods::{WorkingDays, day_number, working_days};
+
+/// The labels of the rows, worked out per scope and per period once.
+pub(crate) struct RowLabels<'a> {
+    rows: &'a TableRows,
+    keys: &'a ScopeKeys,
+    /// Per scope key: its scope's name and its id.
+    scope: Vec<(&'static str, &'a str)>,
+    /// Per scope key: the team, branch and region ids it reports under (agents: unused).
+    parents: Vec<[Option<&'a str>; 3]>,
+    /// Per team number: the team, branch and region ids of a team.
+    team_parents: Vec<[Option<&'a str>; 3]>,
+    /// Per row: the team of an agent row (`NONE`: none, or not an agent row).
+    agent_teams: Vec<u32>,
+    /// Per kind of period and period: start and end as polars dates, and working days.
+    dates: [Vec<(i32, i32)>; 3],
+    working_days: [Vec<WorkingDays>; 3],
+    as_of: NaiveDate,
+}
+
+impl<'a> RowLabels<'a> {
+    pub(crate) fn new(
+        facts: &'a LedgerFacts<'a>,
+        keys: &'a ScopeKeys,
+        periods: &[Periods; 3],
+        rows: &'a TableRows,
+        calendar: &WorkingCalendar,
+        as_of: NaiveDate,
+    ) -> Self {
+        let team_parents: Vec<[Option<&str>; 3]> = (0..facts.teams.len() as u32)
+            .map(|team| {
+                let ids = facts.team_parent_ids[team as usize];
+                [
+                    Some(facts.teams.id(team)),
+                    ids.map(|(branch, _)| branch),
+                    ids.map(|(_, region)| region),
+                ]
+            })
+            .collect();
+        // A branch reports under the region of the teams table's last team naming it.
+        let branch_region: PlHashMap<&str, &str> =
+            facts.team_parent_ids.iter().flatten().copied().collect();
+        let mut scope = Vec::with_capacity(keys.len());
+        let mut parents = Vec::with_capacity(keys.len());
+        for key in 0..keys.len() as u32 {
+            let (kind, number) = keys.split(key);
+            let (id, of_key) = match kind {
+                Scope::Agent => (facts.agents.id(number), [None; 3]),
+                Scope::Team => (facts.teams.id(number), team_parents[number as usize]),
+                Scope::Branch => {
+                    let branch = facts.branches.id(number);
+                    let region = branch_region.get(branch).copied();
+                    (branch, [None, Some(branch), region])
+                }
+                Scope::Region => {
+                    let region = facts.regions.id(number);
+                    (region, [None, None, Some(region)])
+                }
+            };
+            scope.push((scope_name(kind), id));
+            parents.push(of_key);
+        }
+        let dates = periods.each_ref().map(|of_kind| {
+            of_kind
+                .starts
+                .iter()
+                .map(|start| (day_number(*start), day_number(of_kind.kind.end_of(*start))))
+                .collect()
+        });
+        let working_days = periods.each_ref().map(|of_kind| {
+            of_kind
+                .starts
+                .iter()
+                .map(|start| working_days(calendar, of_kind.kind, *start, as_of))
+                .collect()
+        });
+        Self {
+            rows,
+            keys,
+            scope,
+            parents,
+            team_parents,
+            agent_teams: agent_teams(facts, keys, periods, rows),
+            dates,
+            working_days,
+            as_of,
+        }
+    }
+
+    /// The team, branch and region ids a row reports under.
+    fn parents(&self, row: usize) -> [Option<&'a str>; 3] {
+        let key = self.rows.scope[row];
+        if self.keys.is_agent(key) {
+            match self.agent_teams[row] {
+                NONE => [None; 3],
+                team => self.team_parents[team as usize],
+            }
+        } else {
+            self.parents[key as usize]
+        }
+    }
+
+    fn dates(&self, row: usize) -> (i32, i32) {
+        self.dates[self.rows.kind_of(row)][self.rows.period[row] as usize]
+    }
+
+    fn working_days(&self, row: usize) -> WorkingDays {
+        self.working_days[self.rows.kind_of(row)][self.rows.period[row] as usize]
+    }
+
+    /// The label columns, heaviest first: `scope`, `scope_id`, `team_id`, `branch_id`,
+    /// `region_id`, `period`, `period_start`, `period_end`, `as_of`, `working_days` and
+    /// `working_days_elapsed`.
+    pub(crate) fn columns(&'a self) -> Vec<Build<'a>> {
+        let all = || 0..self.rows.len();
+        let scope = |row: usize| self.scope[self.rows.scope[row] as usize];
+        let kind_name = |row: usize| self.kind_name(row);
+        let parent = |name: &'static str, level: usize| -> Build<'a> {
+            Box::new(move || {
+                Ok(vec![optional_strings(
+                    name,
+                    all().map(|r| self.parents(r)[level]),
+                )])
+            })
+        };
+        vec![
+            Box::new(move || Ok(vec![strings("scope_id", all().map(|r| scope(r).1))])),
+            parent("team_id", 0),
+            parent("branch_id", 1),
+            parent("region_id", 2),
+            Box::new(move || Ok(vec![strings("scope", all().map(|r| scope(r).0))])),
+            Box::new(move || Ok(vec![strings("period", all().map(kind_name))])),
+            Box::new(move || {
+                Ok(vec![
+                    dates("period_start", all().map(|r| self.dates(r).0)),
+                    dates("period_end", all().map(|r| self.dates(r).1)),
+                    dates("as_of", all().map(|_| day_number(self.as_of))),
+                ])
+            }),
+            Box::new(move || {
+                Ok(vec![
+                    ints(
+                        "working_days",
+                        all().map(|r| i64::from(self.working_days(r).total)),
+                    ),
+                    ints(
+                        "working_days_elapsed",
+                        all().map(|r| i64::from(self.working_days(r).elapsed)),
+                    ),
+                ])
+            }),
+        ]
+    }
+
+    fn kind_name(&self, row: usize) -> &'static str {
+        crate::periods::PeriodKind::ALL[self.rows.kind_of(row)].name()
+    }
+}
+
+/// Agent rows: the team of the agent's latest roster day in the period; of two teams on
+/// that day, the one with the greatest id.
+fn agent_teams(
+    facts: &LedgerFacts<'_>,
+    keys: &ScopeKeys,
+    periods: &[Periods; 3],
+    rows: &TableRows,
+) -> Vec<u32> {
+    let team_order = facts.teams.in_id_order();
+    let mut team_rank = vec![0_u32; team_order.len()];
+    for (rank, team) in team_order.iter().enumerate() {
+        team_rank[*team as usize] = rank as u32;
+    }
+    // Per row: the latest day and the rank of its team.
+    let mut latest = vec![(NONE, NONE); rows.len()];
+    for stint in &facts.roster {
+        let agent = keys.of(Scope::Agent, stint.agent);
+        for (k, of_kind) in periods.iter().enumerate() {
+            for period in of_kind.index.of(stint.first)..=of_kind.index.of(stint.last) {
+                let r = rows.of(k, agent, period);
+                if r == NONE {
+                    continue;
+                }
+                let day = stint.last.min(of_kind.last_days[period as usize]);
+                let candidate = (day, team_rank[stint.team as usize]);
+                let current = &mut latest[r as usize];
+                if current.0 == NONE || candidate > *current {
+                    *current = candidate;
+                }
+            }
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(_, rank)| {
+            if rank == NONE {
+                NONE
+            } else {
+                team_order[rank as usize]
+            }
+        })
+        .collect()
+}

@@ -265,12 +265,17 @@ ensure_ready_check() {
 }
 
 # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding
-# (what `kafka-storage.sh random-uuid` prints); made here to save a JVM start.
+# (what `kafka-storage.sh random-uuid` prints); made here to save a JVM start. Like Kafka's
+# own, it never starts with '-', which the format tool would take for an option.
 kafka_cluster_id() {
-    local hex
-    hex=$(tr -d '-' </proc/sys/kernel/random/uuid)
-    # shellcheck disable=SC2059,SC2001
-    printf "$(sed 's/../\\x&/g' <<<"$hex")" | basenc --base64url | tr -d '=\n'
+    local hex cid
+    while :; do
+        hex=$(tr -d '-' </proc/sys/kernel/random/uuid)
+        # shellcheck disable=SC2059,SC2001
+        cid=$(printf "$(sed 's/../\\x&/g' <<<"$hex")" | basenc --base64url | tr -d '=\n')
+        [[ $cid == -* ]] || break
+    done
+    printf '%s' "$cid"
 }
 
 start_kafka() {

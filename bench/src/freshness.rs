@@ -7,7 +7,7 @@
 //! the probe is accepted; it has taken effect once the KPI store (the Parquet file the job
 //! rewrites) shows that many visits on the probe agent's day.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use polars::prelude::*;
 
+use super::children::free_port;
 use super::machine;
 
 const PROBE_AGENT: &str = "bench-probe";
@@ -60,24 +61,9 @@ struct Up {
 
 impl Drop for Up {
     fn drop(&mut self) {
-        // SIGTERM lets it stop cleanly; kill if it does not.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::children::ask_to_stop(&self.child);
+        super::children::wait_or_kill(&mut self.child, Duration::from_secs(20));
     }
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 fn start_up(

@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 mod aqs_binary;
+mod children;
 mod compare;
 mod freshness;
 mod ingest;

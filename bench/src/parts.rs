@@ -6,7 +6,6 @@
 //! over a window of the steady state, per table and per instance, for the configured write
 //! interval and, for comparison, without one (every publish written at once).
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,6 +17,7 @@ use aqs_schemas::generator::Rng;
 use aqs_schemas::{Decoder, Event};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 
+use super::children::free_port;
 use super::machine;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -138,28 +138,16 @@ pub fn parts(work: &Path, args: &PartsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
 /// The projector instances, stopped when dropped.
 struct Instances(Vec<Child>);
 
 impl Drop for Instances {
     fn drop(&mut self) {
         for child in &self.0 {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            super::children::ask_to_stop(child);
         }
         for child in &mut self.0 {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            super::children::wait_or_kill(child, Duration::from_secs(30));
         }
     }
 }

@@ -8,7 +8,7 @@
 //! stall shows in the figures instead of slowing the load). The child's resident memory
 //! (`VmRSS`) is read every second.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::children::free_port;
 use super::machine;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -59,23 +60,9 @@ struct Up {
 
 impl Drop for Up {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        super::children::ask_to_stop(&self.child);
+        super::children::wait_or_kill(&mut self.child, Duration::from_secs(30));
     }
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 fn start_up(data_dir: &Path, kafka: Option<&str>) -> anyhow::Result<Up> {

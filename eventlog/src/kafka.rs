@@ -28,14 +28,15 @@
 //!
 //! The adapter's parts, one file each under `kafka/`: `config` (settings), `producer`
 //! (writing), `topics` (creating and checking the topics), `consumer` (reading), `group` (the
-//! consumer group's rebalances), `client` (what every client shares) and `transactional`
-//! (appends as transactions).
+//! consumer group's rebalances), `client` (what every client shares), `readiness` (the probe
+//! of a service's `/readyz`) and `transactional` (appends as transactions).
 
 mod client;
 mod config;
 mod consumer;
 mod group;
 mod producer;
+mod readiness;
 mod topics;
 mod transactional;
 
@@ -45,6 +46,7 @@ pub use config::{
 };
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaLog;
+pub use readiness::KafkaReadiness;
 pub use transactional::TransactionalKafkaLog;
 
 use client::LoggingContext;

@@ -17,6 +17,7 @@ use tracing::{debug, error, warn};
 use super::KafkaConfig;
 use super::client::log_librdkafka;
 use super::consumer::KafkaConsumer;
+use super::readiness::KafkaReadiness;
 use super::topics::provision;
 use crate::{AppendOutcome, DeadLetter, EventLog, LogError, PartitionId, RecordPosition};
 
@@ -72,6 +73,12 @@ impl KafkaLog {
     /// A reader for one projector instance: see [`KafkaConsumer::connect`].
     pub fn consumer(&self) -> Result<KafkaConsumer, LogError> {
         KafkaConsumer::connect(&self.config)
+    }
+
+    /// The probe of whether this log can take events now, each check waiting at most
+    /// `timeout`: see [`KafkaReadiness::check`].
+    pub fn readiness(&self, timeout: Duration) -> Result<KafkaReadiness, LogError> {
+        KafkaReadiness::new(&self.config, timeout)
     }
 
     /// Produces the records and waits until each is acknowledged; their partitions and

@@ -385,7 +385,12 @@ fn the_standalone_projector_rides_out_a_clickhouse_outage() {
             TcpStream::connect(probes).is_ok()
                 && http(probes, "GET", "/readyz", None).0 == 200
                 && metric(&metrics(), LAG) == Some(0.0)
-                && metric(&metrics(), "aqs_projector_checkpoints_total").unwrap_or(0.0) > 0.0
+                && metric(
+                    &metrics(),
+                    "aqs_projector_checkpoints_total{outcome=\"written\"}",
+                )
+                .unwrap_or(0.0)
+                    > 0.0
         },
     );
 
@@ -524,7 +529,8 @@ fn aqs_up_keeps_the_dashboard_current_while_clickhouse_is_away() {
         || {
             let text = metrics();
             http(ingest, "GET", "/readyz", None).0 == 200
-                && metric(&text, "aqs_projector_events_applied_total") == Some(accepted as f64)
+                && metric(&text, "aqs_projector_events_total{outcome=\"applied\"}")
+                    == Some(accepted as f64)
                 && metric(
                     &text,
                     "aqs_projector_sink_writes_total{store=\"clickhouse\"}",

@@ -238,7 +238,7 @@ async fn measure(up: &mut Up, args: &FreshnessArgs) -> anyhow::Result<Case> {
                         .and_then(|v| v.parse::<f64>().ok())
                 };
                 if ready
-                    && value("aqs_projector_events_applied_total").unwrap_or(0.0) > 0.0
+                    && value("aqs_projector_events_total{outcome=\"applied\"}").unwrap_or(0.0) > 0.0
                     && value("aqs_projector_consumer_lag_events") == Some(0.0)
                 {
                     caught_up_runs = Some((modified(&kpi_file(today())), 0));

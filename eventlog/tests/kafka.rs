@@ -650,3 +650,34 @@ fn an_unreachable_broker_is_reported_unavailable_within_the_timeout() {
         started.elapsed()
     );
 }
+
+#[test]
+fn the_readiness_probe_wants_both_topics_with_a_leader_for_every_partition() {
+    let Some(kafka) = aqs_testkit::kafka() else {
+        return;
+    };
+    let config = config(&kafka, 2);
+    // A writer that did not create its topics: not ready, and the reason names the topic.
+    let unchecked = KafkaLog::open_unchecked(&config).expect("writer");
+    let probe = unchecked.readiness(Duration::from_secs(10)).expect("probe");
+    match probe.check() {
+        Err(error @ LogError::Unavailable(_)) => {
+            assert!(error.to_string().contains(&config.events_topic), "{error}");
+        }
+        other => panic!("ready without topics: {other:?}"),
+    }
+
+    let log = KafkaLog::connect(&config).expect("connect creates the topics");
+    probe.check().expect("ready once the topics exist");
+    log.readiness(Duration::from_secs(10))
+        .expect("probe")
+        .check()
+        .expect("ready");
+
+    let away = KafkaLog::open_unchecked(&KafkaConfig::new("127.0.0.1:1"))
+        .expect("writer")
+        .readiness(Duration::from_millis(500))
+        .expect("probe")
+        .check();
+    assert!(matches!(away, Err(LogError::Unavailable(_))), "{away:?}");
+}

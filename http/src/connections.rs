@@ -39,6 +39,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tower::ServiceExt as _;
 use tracing::{debug, info, trace, warn};
 
+use crate::exposition::Exposition;
+
 /// How long a connection over the cap waits for another one to close before it is closed.
 pub const CONNECTION_WAIT: Duration = Duration::from_secs(1);
 /// A connection that has served a request is not evicted within this time after its last
@@ -127,35 +129,22 @@ impl ConnectionStats {
     }
 
     /// The Prometheus text of these counts, named `aqs_<component>_...`.
-    pub fn render(&self, component: &str, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(
-            out,
-            "# HELP aqs_{component}_open_connections Connections open now.\n\
-             # TYPE aqs_{component}_open_connections gauge\n\
-             aqs_{component}_open_connections {}",
-            self.open()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_{component}_connections_accepted_total Connections accepted.\n\
-             # TYPE aqs_{component}_connections_accepted_total counter\n\
-             aqs_{component}_connections_accepted_total {}",
-            self.accepted()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_{component}_connections_closed_total Connections the server closed on \
-             its own, by reason (refused: over the connection cap).\n\
-             # TYPE aqs_{component}_connections_closed_total counter"
+    pub fn render(&self, component: &str, metrics: &mut Exposition) {
+        let open = format!("aqs_{component}_open_connections");
+        metrics
+            .gauge(&open, "Connections open now.")
+            .value(self.open());
+        let accepted = format!("aqs_{component}_connections_accepted_total");
+        metrics
+            .counter(&accepted, "Connections accepted.")
+            .value(self.accepted());
+        let closed = format!("aqs_{component}_connections_closed_total");
+        let mut family = metrics.counter(
+            &closed,
+            "Connections the server closed on its own, by reason (refused: over the connection cap).",
         );
         for reason in Closed::ALL {
-            let _ = writeln!(
-                out,
-                "aqs_{component}_connections_closed_total{{reason=\"{}\"}} {}",
-                reason.as_str(),
-                self.closed(reason)
-            );
+            family.sample(&[("reason", reason.as_str())], self.closed(reason));
         }
     }
 }

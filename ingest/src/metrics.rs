@@ -1,30 +1,19 @@
-//! The service's metrics, rendered in the Prometheus text format (version 0.0.4).
-//!
-//! | name | type | labels |
-//! |---|---|---|
-//! | `aqs_ingest_requests_total` | counter | `status`: HTTP status of `POST /v1/events` answers |
-//! | `aqs_ingest_events_total` | counter | `outcome`: accepted, duplicate, conflict, rejected, skipped |
-//! | `aqs_ingest_append_seconds` | histogram | time of one append call to the log |
-//! | `aqs_ingest_in_flight_requests` | gauge | `POST /v1/events` requests being served |
-//! | `aqs_ingest_refused_requests_total` | counter | `reason`: which bound refused a batch |
-//! | `aqs_ingest_oversized_events_total` | counter | events rejected for their size, unread |
-//! | `aqs_ingest_body_budget_bytes` | gauge | `state`: `in_use`, `total` |
-//! | `aqs_ingest_misdirected_requests_total` | counter | requests naming a host not served (421) |
-//! | `aqs_ingest_open_connections`, `aqs_ingest_connections_*` | gauge, counters | see [`aqs_http::ConnectionStats`] |
-//! | `aqs_ingest_dead_letters_dropped_total`, `..._bytes_total` | counters | `reason`: `age`, `size` (embedded log) |
+//! The service's metrics, written with [`aqs_http::exposition`]. Every metric of aqs is
+//! listed in `docs/metrics.md`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use aqs_http::Exposition;
 
 use crate::answer::{BatchAnswer, EventStatus};
 
 /// Metrics of a component behind the log (the dedup index), rendered after the server's.
 pub trait MetricsSource: Send + Sync {
-    /// Appends its metrics in the text format.
-    fn render(&self, out: &mut String);
+    /// Writes its metrics.
+    fn render(&self, metrics: &mut Exposition);
 }
 
 /// Upper bounds of the append latency buckets, in seconds.
@@ -176,124 +165,105 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        out.push_str(
-            "# HELP aqs_ingest_requests_total Event batch requests (POST /v1/events) answered, by HTTP status.\n\
-             # TYPE aqs_ingest_requests_total counter\n",
-        );
+        let mut metrics = Exposition::new();
+        self.write(&mut metrics);
+        metrics.into_text()
+    }
+
+    /// Writes the metrics of the requests.
+    pub fn write(&self, metrics: &mut Exposition) {
         let requests = self
             .requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
+        let mut family = metrics.counter(
+            "aqs_ingest_requests_total",
+            "Event batch requests (POST /v1/events) answered, by HTTP status.",
+        );
         for (status, count) in requests {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_requests_total{{status=\"{status}\"}} {count}"
-            );
+            family.sample(&[("status", &status.to_string())], count);
         }
-        out.push_str(
-            "# HELP aqs_ingest_events_total Events of answered batches, by outcome.\n\
-             # TYPE aqs_ingest_events_total counter\n",
+        let mut family = metrics.counter(
+            "aqs_ingest_events_total",
+            "Events of answered batches, by outcome.",
         );
         for (slot, status) in self.events.iter().zip(EventStatus::ALL) {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_events_total{{outcome=\"{}\"}} {}",
-                status.as_str(),
-                slot.load(Ordering::Relaxed)
+            family.sample(
+                &[("outcome", status.as_str())],
+                slot.load(Ordering::Relaxed),
             );
         }
-        out.push_str(
-            "# HELP aqs_ingest_append_seconds Time of one append call to the event log.\n\
-             # TYPE aqs_ingest_append_seconds histogram\n",
-        );
-        let count = self.append_count.load(Ordering::Relaxed);
-        for (slot, bound) in self.append_buckets.iter().zip(APPEND_BUCKETS) {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_append_seconds_bucket{{le=\"{bound}\"}} {}",
-                slot.load(Ordering::Relaxed)
+        let buckets: Vec<(f64, u64)> = APPEND_BUCKETS
+            .iter()
+            .zip(&self.append_buckets)
+            .map(|(&bound, slot)| (bound, slot.load(Ordering::Relaxed)))
+            .collect();
+        metrics
+            .histogram(
+                "aqs_ingest_append_seconds",
+                "Time of one append call to the event log.",
+            )
+            .observations(
+                &[],
+                &buckets,
+                self.append_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+                self.append_count.load(Ordering::Relaxed),
             );
-        }
-        let _ = writeln!(
-            out,
-            "aqs_ingest_append_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let seconds = self.append_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "aqs_ingest_append_seconds_sum {seconds}");
-        let _ = writeln!(out, "aqs_ingest_append_seconds_count {count}");
-        out.push_str(
-            "# HELP aqs_ingest_in_flight_requests Event batch requests being served.\n\
-             # TYPE aqs_ingest_in_flight_requests gauge\n",
-        );
-        let _ = writeln!(
-            out,
-            "aqs_ingest_in_flight_requests {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP aqs_ingest_refused_requests_total Event batch requests refused by a bound of \
-             the service, by reason.\n\
-             # TYPE aqs_ingest_refused_requests_total counter\n",
+        metrics
+            .gauge(
+                "aqs_ingest_in_flight_requests",
+                "Event batch requests being served.",
+            )
+            .value(self.in_flight.load(Ordering::Relaxed));
+        let mut family = metrics.counter(
+            "aqs_ingest_refused_requests_total",
+            "Event batch requests refused by a bound of the service, by reason.",
         );
         for refusal in Refusal::ALL {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_refused_requests_total{{reason=\"{}\"}} {}",
-                refusal.as_str(),
-                self.refusals(refusal)
-            );
+            family.sample(&[("reason", refusal.as_str())], self.refusals(refusal));
         }
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_oversized_events_total Events rejected unread for being over the \
-             size limit of one event.\n\
-             # TYPE aqs_ingest_oversized_events_total counter\n\
-             aqs_ingest_oversized_events_total {}",
-            self.oversized_events.load(Ordering::Relaxed)
-        );
-        out
+        metrics
+            .counter(
+                "aqs_ingest_oversized_events_total",
+                "Events rejected unread for being over the size limit of one event.",
+            )
+            .value(self.oversized_events.load(Ordering::Relaxed));
     }
 
-    /// [`Metrics::render`] followed by the server's own figures.
-    pub fn render_with(&self, server: &ServerFigures<'_>) -> String {
-        let mut out = self.render();
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_body_budget_bytes Request body bytes being read and judged \
-             (in_use) out of the budget (total).\n\
-             # TYPE aqs_ingest_body_budget_bytes gauge\n\
-             aqs_ingest_body_budget_bytes{{state=\"in_use\"}} {}\n\
-             aqs_ingest_body_budget_bytes{{state=\"total\"}} {}",
-            server.budget_in_use, server.budget_total
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_misdirected_requests_total Requests refused for naming a host \
-             the service does not answer to (421).\n\
-             # TYPE aqs_ingest_misdirected_requests_total counter\n\
-             aqs_ingest_misdirected_requests_total {}",
-            server.misdirected
-        );
-        server.connections.render("ingest", &mut out);
+    /// The metrics of the requests followed by the server's own figures.
+    pub fn write_with(&self, server: &ServerFigures<'_>, metrics: &mut Exposition) {
+        self.write(metrics);
+        metrics
+            .gauge(
+                "aqs_ingest_body_budget_bytes",
+                "Request body bytes being read and judged (in_use) out of the budget (total).",
+            )
+            .sample(&[("state", "in_use")], server.budget_in_use)
+            .sample(&[("state", "total")], server.budget_total);
+        metrics
+            .counter(
+                "aqs_ingest_misdirected_requests_total",
+                "Requests refused for naming a host the service does not answer to (421).",
+            )
+            .value(server.misdirected);
+        server.connections.render("ingest", metrics);
         let drops = server.dead_letters;
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_dead_letters_dropped_total Dead letters the embedded log dropped \
-             to stay within its limits (AQS_DEAD_LETTER_MAX_AGE_DAYS, \
-             AQS_DEAD_LETTER_MAX_BYTES), oldest first.\n\
-             # TYPE aqs_ingest_dead_letters_dropped_total counter\n\
-             aqs_ingest_dead_letters_dropped_total{{reason=\"age\"}} {}\n\
-             aqs_ingest_dead_letters_dropped_total{{reason=\"size\"}} {}\n\
-             # HELP aqs_ingest_dead_letters_dropped_bytes_total Bytes of the dead letters \
-             dropped.\n\
-             # TYPE aqs_ingest_dead_letters_dropped_bytes_total counter\n\
-             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"age\"}} {}\n\
-             aqs_ingest_dead_letters_dropped_bytes_total{{reason=\"size\"}} {}",
-            drops.by_age, drops.by_size, drops.by_age_bytes, drops.by_size_bytes
-        );
-        out
+        metrics
+            .counter(
+                "aqs_ingest_dead_letters_dropped_total",
+                "Dead letters the embedded log dropped to stay within its limits \
+                 (AQS_DEAD_LETTER_MAX_AGE_DAYS, AQS_DEAD_LETTER_MAX_BYTES), oldest first.",
+            )
+            .sample(&[("reason", "age")], drops.by_age)
+            .sample(&[("reason", "size")], drops.by_size);
+        metrics
+            .counter(
+                "aqs_ingest_dead_letters_dropped_bytes_total",
+                "Bytes of the dead letters dropped.",
+            )
+            .sample(&[("reason", "age")], drops.by_age_bytes)
+            .sample(&[("reason", "size")], drops.by_size_bytes);
     }
 }
 

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseProducer, Producer};
+use aqs_eventlog::kafka::KafkaReadiness;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::dedup::DedupLog;
@@ -60,76 +59,11 @@ impl Readiness for EmbeddedReadiness {
 }
 
 /// The Kafka log is ready when the brokers answer a metadata request for the log's topics
-/// with a leader for every partition.
-pub struct KafkaReadiness {
-    client: BaseProducer,
-    topics: Vec<String>,
-    timeout: Duration,
-}
-
-impl fmt::Debug for KafkaReadiness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KafkaReadiness")
-            .field("topics", &self.topics)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl KafkaReadiness {
-    /// A probe of `brokers` (`host:port,...`) for `topics`; `address_family` is librdkafka's
-    /// `broker.address.family` (`any`, `v4`, `v6`).
-    pub fn new(
-        brokers: &str,
-        address_family: &str,
-        topics: Vec<String>,
-        timeout: Duration,
-    ) -> Result<Self, String> {
-        let client = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("broker.address.family", address_family)
-            .set("client.id", "aqs-ingest-readiness")
-            .set("allow.auto.create.topics", "false")
-            .create()
-            .map_err(|e| format!("kafka client: {e}"))?;
-        Ok(Self {
-            client,
-            topics,
-            timeout,
-        })
-    }
-}
-
+/// with a leader for every partition: the adapter's own probe
+/// ([`TransactionalKafkaLog::readiness`](aqs_eventlog::kafka::TransactionalKafkaLog::readiness)).
 impl Readiness for KafkaReadiness {
-    /// One metadata request for every topic, bounded by the timeout.
     fn check(&self) -> Result<(), String> {
-        let metadata = self
-            .client
-            .client()
-            .fetch_metadata(None, self.timeout)
-            .map_err(|e| format!("kafka: {e}"))?;
-        for topic in &self.topics {
-            let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-                return Err(format!("kafka: topic {topic} not found"));
-            };
-            if let Some(error) = found.error() {
-                return Err(format!(
-                    "kafka: topic {topic}: {}",
-                    rdkafka::error::RDKafkaErrorCode::from(error)
-                ));
-            }
-            if found.partitions().is_empty()
-                || found
-                    .partitions()
-                    .iter()
-                    .any(|p| p.error().is_some() || p.leader() < 0)
-            {
-                return Err(format!(
-                    "kafka: topic {topic} has partitions without a leader"
-                ));
-            }
-        }
-        Ok(())
+        KafkaReadiness::check(self).map_err(|error| error.to_string())
     }
 }
 

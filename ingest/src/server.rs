@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::{EventLog, LogError};
-use aqs_http::{AllowedHosts, ConnectionStats, HostCheckLayer};
+use aqs_http::{AllowedHosts, ConnectionStats, Exposition, HostCheckLayer};
 use aqs_schemas::Decoder;
 use aqs_schemas::schema::{EVENT_COMPONENT, openapi_components};
 use axum::Router;
@@ -139,16 +139,25 @@ impl IngestState {
         &self.shared.connections
     }
 
-    /// The metrics text of `/metrics`.
+    /// The server's part of the text of `/metrics` (without the metrics sources').
     pub fn render_metrics(&self) -> String {
+        let mut metrics = Exposition::new();
+        self.write_metrics(&mut metrics);
+        metrics.into_text()
+    }
+
+    fn write_metrics(&self, metrics: &mut Exposition) {
         let shared = &self.shared;
-        shared.metrics.render_with(&ServerFigures {
-            connections: &shared.connections,
-            misdirected: shared.host_check.refused(),
-            budget_in_use: shared.budget.in_use(),
-            budget_total: shared.budget.total(),
-            dead_letters: shared.log.dead_letter_drops(),
-        })
+        shared.metrics.write_with(
+            &ServerFigures {
+                connections: &shared.connections,
+                misdirected: shared.host_check.refused(),
+                budget_in_use: shared.budget.in_use(),
+                budget_total: shared.budget.total(),
+                dead_letters: shared.log.dead_letter_drops(),
+            },
+            metrics,
+        );
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -1055,31 +1064,35 @@ async fn readyz(State(state): State<IngestState>) -> (StatusCode, axum::Json<Hea
     ),
 )]
 async fn metrics(State(state): State<IngestState>) -> Response {
-    let mut text = state.render_metrics();
+    let mut metrics = Exposition::new();
+    state.write_metrics(&mut metrics);
     let sources = state
         .shared
         .metrics_sources
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    if !sources.is_empty() {
+    let text = if sources.is_empty() {
+        metrics.into_text()
+    } else {
         // They read their own stores: off the async workers.
         let rendered = tokio::task::spawn_blocking(move || {
-            let mut out = String::new();
             for source in sources {
-                source.render(&mut out);
+                source.render(&mut metrics);
             }
-            out
+            metrics.into_text()
         })
         .await;
-        if let Ok(more) = rendered {
-            text.push_str(&more);
+        match rendered {
+            Ok(text) => text,
+            // The sources' part failed; the server's own part is still worth answering.
+            Err(_) => state.render_metrics(),
         }
-    }
+    };
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(aqs_http::exposition::CONTENT_TYPE),
         )],
         text,
     )

@@ -15,7 +15,7 @@ use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::dedup::{DedupIndex, DedupLog};
-use aqs_ingest::readiness::{AllReady, KafkaReadiness, Readiness};
+use aqs_ingest::readiness::{AllReady, Readiness};
 use aqs_testkit::{KafkaEnv, unique_name};
 use common::*;
 
@@ -45,14 +45,8 @@ fn dedup_log(
     } else {
         TransactionalKafkaLog::open_unchecked(config, index.instance(), slots).expect("writer")
     };
+    let probe = writer.readiness(Duration::from_millis(500)).expect("probe");
     let log = Arc::new(DedupLog::new(writer, index, Duration::from_secs(10)));
-    let probe = KafkaReadiness::new(
-        config.bootstrap_servers().expect("brokers"),
-        "v4",
-        vec![config.events_topic.clone(), config.reference_topic.clone()],
-        Duration::from_millis(500),
-    )
-    .expect("probe");
     let readiness = AllReady(vec![
         Arc::clone(&log) as Arc<dyn Readiness>,
         Arc::new(probe),

@@ -1,9 +1,12 @@
-//! Projector metrics, with stable names, rendered in the Prometheus text format.
+//! The projector's metrics, written with [`aqs_http::exposition`] (every metric of aqs is
+//! listed in `docs/metrics.md`). Serving them is the binary's part: the same HTTP stack as
+//! every other server (`aqs_http::operations`).
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::health::ProjectorHealth;
+use aqs_http::Exposition;
+
+use crate::health::{ProjectorHealth, StoreHealth};
 
 /// Counters and gauges of one projector.
 #[derive(Debug, Default)]
@@ -43,361 +46,211 @@ impl ProjectorMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The text of `/metrics`.
     pub fn render(&self) -> String {
+        let mut metrics = Exposition::new();
+        self.write(&mut metrics);
+        metrics.into_text()
+    }
+
+    /// Writes every metric of the projector.
+    pub fn write(&self, metrics: &mut Exposition) {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        counter(
-            "aqs_projector_events_applied_total",
-            "Events that took effect on the ledgers.",
-            get(&self.events_applied),
+        let mut family = metrics.counter(
+            "aqs_projector_events_total",
+            "Events read from the log, by what the ledger made of them: applied (took effect), \
+             duplicate (seen before with the same body), conflict (seen before with another \
+             body; the first is kept), retracted (arrived already retracted), no_effect \
+             (accepted without effect), overflow (counts nowhere: its money would overflow a \
+             ledger sum), rejected (the record could not be decoded).",
         );
-        counter(
-            "aqs_projector_events_duplicate_total",
-            "Events seen before with the same body.",
-            get(&self.events_duplicate),
-        );
-        counter(
-            "aqs_projector_events_conflict_total",
-            "Events seen before with a different body (first kept).",
-            get(&self.events_conflict),
-        );
-        counter(
-            "aqs_projector_events_retracted_total",
-            "Events that arrived already retracted.",
-            get(&self.events_retracted),
-        );
-        counter(
-            "aqs_projector_events_no_effect_total",
-            "Events accepted without effect.",
-            get(&self.events_no_effect),
-        );
-        counter(
-            "aqs_projector_events_overflow_total",
-            "Events that count nowhere: their money would overflow a ledger sum.",
-            get(&self.events_overflow),
-        );
-        counter(
-            "aqs_projector_events_rejected_total",
-            "Log records that could not be decoded.",
-            get(&self.events_rejected),
-        );
-        counter(
-            "aqs_projector_batches_total",
-            "Batches processed.",
-            get(&self.batches),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_projector_events_quarantined_total Events set aside at fold time because a ledger store cannot hold a value of theirs (or the record is no event); they count nowhere.\n# TYPE aqs_projector_events_quarantined_total counter"
-        );
-        for (reason, value) in [
-            ("date_out_of_range", get(&self.quarantined_dates)),
-            ("money_out_of_range", get(&self.quarantined_money)),
-            ("undecodable", get(&self.events_rejected)),
+        for (outcome, counter) in [
+            ("applied", &self.events_applied),
+            ("duplicate", &self.events_duplicate),
+            ("conflict", &self.events_conflict),
+            ("retracted", &self.events_retracted),
+            ("no_effect", &self.events_no_effect),
+            ("overflow", &self.events_overflow),
+            ("rejected", &self.events_rejected),
         ] {
-            let _ = writeln!(
-                out,
-                "aqs_projector_events_quarantined_total{{reason=\"{reason}\"}} {value}"
-            );
+            family.sample(&[("outcome", outcome)], get(counter));
         }
-        let _ = writeln!(
-            out,
-            "# HELP aqs_projector_batch_seconds_total Time spent processing batches.\n# TYPE aqs_projector_batch_seconds_total counter\naqs_projector_batch_seconds_total {:.6}",
-            get(&self.batch_micros) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_projector_checkpoints_total Checkpoints written.\n# TYPE aqs_projector_checkpoints_total counter\naqs_projector_checkpoints_total {}",
-            get(&self.checkpoints)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_projector_checkpoints_deferred_total Checkpoints put off because a ledger store had not confirmed the rows they would cover.\n# TYPE aqs_projector_checkpoints_deferred_total counter\naqs_projector_checkpoints_deferred_total {}",
-            get(&self.checkpoints_deferred)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_projector_consumer_lag_events Records in the log not yet read.\n# TYPE aqs_projector_consumer_lag_events gauge\naqs_projector_consumer_lag_events {}",
-            get(&self.consumer_lag)
-        );
-        self.render_stores(&mut out);
-        out
+        metrics
+            .counter(
+                "aqs_projector_events_quarantined_total",
+                "Events set aside at fold time because a ledger store cannot hold a value of \
+                 theirs (or the record is no event), by reason; they count nowhere.",
+            )
+            .sample(
+                &[("reason", "date_out_of_range")],
+                get(&self.quarantined_dates),
+            )
+            .sample(
+                &[("reason", "money_out_of_range")],
+                get(&self.quarantined_money),
+            )
+            .sample(&[("reason", "undecodable")], get(&self.events_rejected));
+        metrics
+            .counter("aqs_projector_batches_total", "Batches processed.")
+            .value(get(&self.batches));
+        metrics
+            .counter(
+                "aqs_projector_batch_seconds_total",
+                "Time spent processing batches.",
+            )
+            .value(get(&self.batch_micros) as f64 / 1e6);
+        metrics
+            .counter(
+                "aqs_projector_checkpoints_total",
+                "Checkpoints, by outcome: written, or deferred because a ledger store had not \
+                 confirmed the rows they would cover.",
+            )
+            .sample(&[("outcome", "written")], get(&self.checkpoints))
+            .sample(&[("outcome", "deferred")], get(&self.checkpoints_deferred));
+        metrics
+            .gauge(
+                "aqs_projector_consumer_lag_events",
+                "Records in the log not yet read.",
+            )
+            .value(get(&self.consumer_lag));
+        self.write_stores(metrics);
     }
 
     /// One series per ledger store of each store metric.
-    fn render_stores(&self, out: &mut String) {
+    fn write_stores(&self, metrics: &mut Exposition) {
         let stores = self.health.stores();
         let statuses: Vec<_> = stores.iter().map(|s| (s, s.status())).collect();
-        let mut family = |name: &str, kind: &str, help: &str, lines: Vec<String>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for line in lines {
-                let _ = writeln!(out, "{name}{line}");
-            }
-        };
-        let per_store =
-            |value: &dyn Fn(&crate::health::StoreHealth, &crate::health::StoreStatus) -> String| {
-                statuses
-                    .iter()
-                    .map(|(store, status)| {
-                        format!("{{store=\"{}\"}} {}", store.store(), value(store, status))
-                    })
-                    .collect::<Vec<_>>()
-            };
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
-        family(
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut family = metrics.gauge(
             "aqs_projector_sink_up",
-            "gauge",
             "1 while the ledger store takes writes; 0 while its writes fail or hang.",
-            per_store(&|_, status| u8::from(status.up).to_string()),
         );
-        family(
+        for (store, status) in &statuses {
+            family.sample(&[("store", store.store())], u8::from(status.up));
+        }
+        let mut family = metrics.counter(
             "aqs_projector_sink_errors_total",
-            "counter",
-            "Failed writes to the ledger store, by kind: transient (away, slow, overloaded) or permanent (needs an operator; retried all the same).",
-            statuses
-                .iter()
-                .flat_map(|(store, _)| {
-                    [
-                        ("transient", &store.errors_transient),
-                        ("permanent", &store.errors_permanent),
-                    ]
-                    .map(|(kind, counter)| {
-                        format!(
-                            "{{store=\"{}\",kind=\"{kind}\"}} {}",
-                            store.store(),
-                            load(counter)
-                        )
-                    })
-                })
-                .collect(),
+            "Failed writes to the ledger store, by kind: transient (away, slow, overloaded) or \
+             permanent (needs an operator; retried all the same).",
         );
-        family(
-            "aqs_projector_sink_retries_total",
-            "counter",
-            "Writes to the ledger store that repeated a failed one.",
-            per_store(&|store, _| load(&store.retries)),
-        );
-        family(
-            "aqs_projector_sink_writes_total",
-            "counter",
-            "Successful writes to the ledger store.",
-            per_store(&|store, _| load(&store.writes)),
-        );
-        family(
-            "aqs_projector_sink_rows_written_total",
-            "counter",
-            "Rows (tombstones included) the ledger store took.",
-            per_store(&|store, _| load(&store.rows_written)),
-        );
-        family(
-            "aqs_projector_sink_dead_letter_rows_total",
-            "counter",
-            "Rows the ledger store refused for their content, set aside in its dead-letter table.",
-            per_store(&|store, _| load(&store.rows_dead_lettered)),
-        );
-        family(
-            "aqs_projector_sink_pending_rows",
-            "gauge",
-            "Changed rows handed to the ledger store's writer and not yet written (merged by key).",
-            per_store(&|_, status| status.pending_rows.to_string()),
-        );
-        family(
-            "aqs_projector_sink_since_last_write_seconds",
-            "gauge",
-            "Seconds since the last successful write to the ledger store (NaN before the first).",
-            per_store(&|_, status| {
-                status
-                    .seconds_since_last_write
-                    .map_or_else(|| "NaN".to_owned(), |s| format!("{s:.3}"))
-            }),
-        );
-    }
-}
-
-/// The variable that lists the host names the metrics endpoint answers to.
-pub const METRICS_ALLOWED_HOSTS_SETTING: &str = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS";
-
-/// Serves `GET /metrics`, `GET /healthz` (alive) and `GET /readyz` (every ledger store takes
-/// writes and the runner reads: 200, else 503 with the reasons) on `listener` from a thread
-/// of its own, for as long as the process runs. Deliberately tiny: one short request per
-/// connection, no keep-alive. The probes answer JSON like ingest's:
-/// `{"status": "ready"}` or `{"status": "not_ready", "reason": "…"}`. A request naming a
-/// host not in `allowed` (DNS rebinding) is answered 421.
-pub fn serve_metrics(
-    listener: std::net::TcpListener,
-    metrics: std::sync::Arc<ProjectorMetrics>,
-    allowed: aqs_http::AllowedHosts,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    use std::io::{Read, Write};
-    std::thread::Builder::new()
-        .name("projector-metrics".into())
-        .spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                // The request line and the Host header are all that matter: read the head.
-                let mut request = [0_u8; 4096];
-                let mut read = 0;
-                while read < request.len() && !request[..read].windows(4).any(|w| w == b"\r\n\r\n")
-                {
-                    match stream.read(&mut request[read..]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => read += n,
-                    }
-                }
-                let head = String::from_utf8_lossy(&request[..read]);
-                let host = head.lines().skip(1).find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.trim().eq_ignore_ascii_case("host").then(|| value.trim())
-                });
-                let (status, content_type, body) = if allowed.allows(host) {
-                    answer(&head, &metrics)
-                } else {
-                    (
-                        "421 Misdirected Request",
-                        "application/json",
-                        aqs_http::misdirected(
-                            host.unwrap_or_default(),
-                            METRICS_ALLOWED_HOSTS_SETTING,
-                        ),
-                    )
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
+        for (store, _) in &statuses {
+            family
+                .sample(
+                    &[("store", store.store()), ("kind", "transient")],
+                    load(&store.errors_transient),
+                )
+                .sample(
+                    &[("store", store.store()), ("kind", "permanent")],
+                    load(&store.errors_permanent),
                 );
+        }
+        type Counter = fn(&StoreHealth) -> &AtomicU64;
+        let counters: [(&str, &str, Counter); 4] = [
+            (
+                "aqs_projector_sink_retries_total",
+                "Writes to the ledger store that repeated a failed one.",
+                |store| &store.retries,
+            ),
+            (
+                "aqs_projector_sink_writes_total",
+                "Successful writes to the ledger store.",
+                |store| &store.writes,
+            ),
+            (
+                "aqs_projector_sink_rows_written_total",
+                "Rows (tombstones included) the ledger store took.",
+                |store| &store.rows_written,
+            ),
+            (
+                "aqs_projector_sink_dead_letter_rows_total",
+                "Rows the ledger store refused for their content, set aside in its dead-letter \
+                 table.",
+                |store| &store.rows_dead_lettered,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            let mut family = metrics.counter(name, help);
+            for (store, _) in &statuses {
+                family.sample(&[("store", store.store())], load(counter(store)));
             }
-        })
-}
-
-const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
-
-fn answer(head: &str, metrics: &ProjectorMetrics) -> (&'static str, &'static str, String) {
-    let path = head
-        .strip_prefix("GET ")
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_default();
-    match path {
-        "/metrics" => ("200 OK", PROMETHEUS_TEXT, metrics.render()),
-        "/healthz" => (
-            "200 OK",
-            "application/json",
-            serde_json::json!({"status": "ok"}).to_string(),
-        ),
-        "/readyz" => match metrics.health.check() {
-            Ok(()) => (
-                "200 OK",
-                "application/json",
-                serde_json::json!({"status": "ready"}).to_string(),
-            ),
-            Err(reason) => (
-                "503 Service Unavailable",
-                "application/json",
-                serde_json::json!({"status": "not_ready", "reason": reason}).to_string(),
-            ),
-        },
-        _ => ("404 Not Found", PROMETHEUS_TEXT, "not found\n".to_owned()),
+        }
+        let mut family = metrics.gauge(
+            "aqs_projector_sink_pending_rows",
+            "Changed rows handed to the ledger store's writer and not yet written (merged by key).",
+        );
+        for (store, status) in &statuses {
+            family.sample(&[("store", store.store())], status.pending_rows);
+        }
+        let mut family = metrics.gauge(
+            "aqs_projector_sink_since_last_write_seconds",
+            "Seconds since the last successful write to the ledger store (NaN before the first).",
+        );
+        for (store, status) in &statuses {
+            family.sample(
+                &[("store", store.store())],
+                status.seconds_since_last_write.unwrap_or(f64::NAN),
+            );
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 
     use super::*;
 
     #[test]
-    fn metrics_are_served_in_prometheus_text() {
-        let metrics = Arc::new(ProjectorMetrics::default());
+    fn counters_are_written_by_outcome() {
+        let metrics = ProjectorMetrics::default();
         metrics.events_applied.fetch_add(42, Ordering::Relaxed);
+        metrics.events_duplicate.fetch_add(2, Ordering::Relaxed);
+        metrics.checkpoints_deferred.fetch_add(1, Ordering::Relaxed);
         metrics.consumer_lag.store(7, Ordering::Relaxed);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        let allowed = aqs_http::AllowedHosts::new(["metrics.example"]).expect("names");
-        serve_metrics(listener, Arc::clone(&metrics), allowed).expect("serve");
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read");
-        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
-        assert!(
-            answer.contains("\naqs_projector_events_applied_total 42\n"),
-            "{answer}"
-        );
-        assert!(
-            answer.contains("\naqs_projector_consumer_lag_events 7\n"),
-            "{answer}"
-        );
-
-        // DNS rebinding: a browser sends the hostile site's name; the configured name passes.
-        let ask = |host: &str| {
-            let mut stream = std::net::TcpStream::connect(address).expect("connect");
-            stream
-                .write_all(format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
-                .expect("send");
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).expect("read");
-            answer
-        };
-        let refused = ask("rebind.attacker.example:9100");
-        assert!(refused.starts_with("HTTP/1.1 421 "), "{refused}");
-        assert!(refused.contains(METRICS_ALLOWED_HOSTS_SETTING), "{refused}");
-        assert!(!refused.contains("aqs_projector"), "{refused}");
-        assert!(ask("metrics.example:9100").starts_with("HTTP/1.1 200 OK"));
-        assert!(ask("localhost").starts_with("HTTP/1.1 200 OK"));
-    }
-
-    fn get(address: std::net::SocketAddr, path: &str) -> String {
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-            .expect("send");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).expect("read");
-        answer
+        let text = metrics.render();
+        for line in [
+            "aqs_projector_events_total{outcome=\"applied\"} 42",
+            "aqs_projector_events_total{outcome=\"duplicate\"} 2",
+            "aqs_projector_events_total{outcome=\"no_effect\"} 0",
+            "aqs_projector_checkpoints_total{outcome=\"written\"} 0",
+            "aqs_projector_checkpoints_total{outcome=\"deferred\"} 1",
+            "aqs_projector_consumer_lag_events 7",
+            "# TYPE aqs_projector_events_total counter",
+        ] {
+            assert!(text.contains(&format!("\n{line}\n")), "{line} in {text}");
+        }
     }
 
     #[test]
     fn readiness_and_store_metrics_follow_the_stores_health() {
-        let metrics = Arc::new(ProjectorMetrics::default());
+        let metrics = ProjectorMetrics::default();
         let store = Arc::new(crate::health::StoreHealth::new(
             "clickhouse",
             crate::health::DEFAULT_STALL_AFTER,
         ));
         metrics.health.register(Arc::clone(&store));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        let allowed = aqs_http::AllowedHosts::new(Vec::<String>::new()).expect("names");
-        serve_metrics(listener, Arc::clone(&metrics), allowed).expect("serve");
-
-        assert!(get(address, "/readyz").starts_with("HTTP/1.1 200 OK"));
-        assert!(get(address, "/healthz").starts_with("HTTP/1.1 200 OK"));
+        assert!(metrics.health.check().is_ok());
+        let text = metrics.render();
         assert!(
-            get(address, "/metrics").contains("\naqs_projector_sink_up{store=\"clickhouse\"} 1\n")
+            text.contains("\naqs_projector_sink_up{store=\"clickhouse\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\naqs_projector_sink_since_last_write_seconds{store=\"clickhouse\"} NaN\n"
+            ),
+            "{text}"
         );
 
         store.write_started();
         store.write_failed("Connection refused".into(), true);
-        let ready = get(address, "/readyz");
-        assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+        let reason = metrics.health.check().expect_err("not ready");
         assert!(
-            ready.contains("not_ready")
-                && ready.contains("clickhouse")
-                && ready.contains("Connection refused"),
-            "{ready}"
+            reason.contains("clickhouse") && reason.contains("Connection refused"),
+            "{reason}"
         );
-        let text = get(address, "/metrics");
+        let text = metrics.render();
         assert!(
             text.contains("\naqs_projector_sink_up{store=\"clickhouse\"} 0\n"),
             "{text}"
@@ -407,10 +260,6 @@ mod tests {
                 "\naqs_projector_sink_errors_total{store=\"clickhouse\",kind=\"transient\"} 1\n"
             ),
             "{text}"
-        );
-        assert!(
-            get(address, "/healthz").starts_with("HTTP/1.1 200 OK"),
-            "alive all the same"
         );
     }
 }

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aqs_eventlog::EventLog;
-use aqs_eventlog::kafka::{AddressFamily, KafkaConfig, TransactionalKafkaLog};
+use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, hash_token};
 use aqs_ingest::dedup::{DedupConfig, DedupIndex, DedupLog};
 use aqs_ingest::metrics::MetricsSource;
-use aqs_ingest::readiness::{AllReady, EmbeddedReadiness, KafkaReadiness, Readiness};
+use aqs_ingest::readiness::{AllReady, EmbeddedReadiness, Readiness};
 use aqs_ingest::server::{IngestState, serve, shutdown_signal};
 
 use super::common::StoreArgs;
@@ -130,24 +130,15 @@ pub(crate) fn open_log(
         }
         Err(error) => return Err(error).context("connecting to Kafka"),
     };
+    let probe = writer
+        .readiness(KAFKA_READINESS_TIMEOUT)
+        .context("creating the Kafka readiness probe")?;
     let instance = index.instance().to_owned();
     let log = Arc::new(
         DedupLog::new(writer, index, config.append_timeout()).with_retention(dedup.retention()),
     );
     DedupLog::spawn_upkeep(&log, dedup.prune_interval())
         .context("starting the dedup index upkeep")?;
-    let family = match kafka.address_family {
-        AddressFamily::Any => "any",
-        AddressFamily::V4 => "v4",
-        AddressFamily::V6 => "v6",
-    };
-    let probe = KafkaReadiness::new(
-        brokers,
-        family,
-        vec![kafka.events_topic.clone(), kafka.reference_topic.clone()],
-        KAFKA_READINESS_TIMEOUT,
-    )
-    .map_err(anyhow::Error::msg)?;
     tracing::info!(
         brokers,
         events_topic = kafka.events_topic,

@@ -1,9 +1,12 @@
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
+use aqs_http::operations::Operations;
+use aqs_http::{AllowedHosts, ConnectionLimits, ConnectionStats, Exposition, HostCheckLayer};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::ledger::Ledger;
 use aqs_projector::metrics::ProjectorMetrics;
@@ -52,7 +55,7 @@ pub struct ProjectorArgs {
     /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`, and its
     /// probes at `/healthz` (alive) and `/readyz` (every ledger store takes writes).
     #[arg(long, env = "AQS_PROJECTOR_METRICS_LISTEN", value_name = "ADDR")]
-    metrics_listen: Option<std::net::SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     /// Host names the metrics endpoint answers to, comma-separated (`*.example.com`: the
     /// names under it; `*`: any), besides `localhost` and IP addresses; another `Host` is
     /// answered 421 (a defence against DNS rebinding).
@@ -131,16 +134,102 @@ fn run_with(
         .context("installing the Ctrl-C handler")?;
     let metrics = Arc::new(ProjectorMetrics::default());
     if let Some(address) = args.metrics_listen {
-        let listener = std::net::TcpListener::bind(address)
-            .with_context(|| format!("listening on {address} for metrics"))?;
-        let allowed = aqs_http::AllowedHosts::new(&args.metrics_allowed_hosts)?;
-        aqs_projector::metrics::serve_metrics(listener, Arc::clone(&metrics), allowed)?;
+        serve_operations(address, &args.metrics_allowed_hosts, Arc::clone(&metrics))?;
     }
     let reader = log_to_read(&args.store, &args.kafka)?.open()?;
     let ledger = project(reader, store, stores, settings, &shutdown, metrics)?;
     // The process exits next: freeing a large ledger piece by piece would take seconds.
     std::mem::forget(ledger);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The variable that lists the host names the projector's endpoint answers to.
+const METRICS_ALLOWED_HOSTS_SETTING: &str = "AQS_PROJECTOR_METRICS_ALLOWED_HOSTS";
+
+/// The limits of the projector's endpoint: its clients are scrapers and probes, which send
+/// their request at once and keep a connection alive between scrapes.
+const OPERATIONS_LIMITS: ConnectionLimits = ConnectionLimits {
+    max_connections: 16,
+    header_timeout: Duration::from_secs(2),
+    idle_timeout: Duration::from_secs(60),
+};
+
+/// What the projector's `/metrics` and `/readyz` answer.
+struct ProjectorOperations {
+    metrics: Arc<ProjectorMetrics>,
+    connections: Arc<ConnectionStats>,
+    host_check: HostCheckLayer,
+}
+
+impl Operations for ProjectorOperations {
+    fn metrics(&self) -> String {
+        let mut metrics = Exposition::new();
+        self.metrics.write(&mut metrics);
+        metrics
+            .counter(
+                "aqs_projector_misdirected_requests_total",
+                "Requests refused for naming a host the endpoint does not answer to (421).",
+            )
+            .value(self.host_check.refused());
+        self.connections.render("projector", &mut metrics);
+        metrics.into_text()
+    }
+
+    /// Every ledger store takes writes and the runner reads.
+    fn readiness(&self) -> Result<(), String> {
+        self.metrics.health.check()
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `address` from a thread of its own, for as
+/// long as the process runs, with the HTTP stack of every other server of aqs. A request
+/// naming a host not in `allowed_hosts` (DNS rebinding) is answered 421.
+fn serve_operations(
+    address: SocketAddr,
+    allowed_hosts: &[String],
+    metrics: Arc<ProjectorMetrics>,
+) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("listening on {address} for metrics"))?;
+    listener
+        .set_nonblocking(true)
+        .context("setting up the metrics listener")?;
+    let host_check = HostCheckLayer::new(
+        AllowedHosts::new(allowed_hosts)?,
+        METRICS_ALLOWED_HOSTS_SETTING,
+    );
+    let connections = Arc::new(ConnectionStats::default());
+    let operations = ProjectorOperations {
+        metrics,
+        connections: Arc::clone(&connections),
+        host_check: host_check.clone(),
+    };
+    let router = aqs_http::operations::router(Arc::new(operations)).layer(host_check);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the metrics endpoint's runtime")?;
+    std::thread::Builder::new()
+        .name("projector-metrics".into())
+        .spawn(move || {
+            let served = runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                aqs_http::serve(
+                    listener,
+                    router,
+                    OPERATIONS_LIMITS,
+                    connections,
+                    std::future::pending(),
+                )
+                .await
+            });
+            if let Err(error) = served {
+                tracing::error!(%error, "the projector's metrics endpoint stopped");
+            }
+        })
+        .context("starting the metrics endpoint")?;
+    tracing::info!(%address, "serving metrics and probes");
+    Ok(())
 }
 
 /// Folds the log into the ledger store until idle or shut down; returns the ledger, for

@@ -121,13 +121,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
 
     let pipeline = Arc::new(ProjectorPipeline(Arc::clone(&projector_metrics)));
-    let metrics_route = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let metrics = Arc::clone(&projector_metrics);
-            async move { metrics.render() }
-        }),
-    );
+    let metrics_route = aqs_http::operations::metrics_router(move || projector_metrics.render());
     let dashboard = aqs_dashboard::router(
         DashboardState::new(
             kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),

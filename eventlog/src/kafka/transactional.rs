@@ -29,8 +29,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use super::{
-    DeliveryContext, KafkaConfig, KafkaLog, LoggingContext, Undelivered, deliver, event_records,
-    provision, record_error, record_positions,
+    DeliveryContext, KafkaConfig, KafkaLog, KafkaReadiness, LoggingContext, Undelivered, deliver,
+    event_records, provision, record_error, record_positions,
 };
 use crate::{
     CommitError, DeadLetter, Fate, LogError, LogTransaction, Probe, RecordPosition,
@@ -136,6 +136,11 @@ impl TransactionalKafkaLog {
 
     pub fn config(&self) -> &KafkaConfig {
         &self.config
+    }
+
+    /// The probe of whether this log can take events now: see [`KafkaLog::readiness`].
+    pub fn readiness(&self, timeout: Duration) -> Result<KafkaReadiness, LogError> {
+        self.plain.readiness(timeout)
     }
 
     /// The `transactional.id` of every writer.

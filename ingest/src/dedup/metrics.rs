@@ -1,17 +1,8 @@
-//! The dedup index's metrics, rendered with the service's in the Prometheus text format.
-//!
-//! | name | type | labels |
-//! |---|---|---|
-//! | `aqs_ingest_dedup_entries` | gauge | events the index remembers |
-//! | `aqs_ingest_dedup_bytes` | gauge | size of the index file |
-//! | `aqs_ingest_dedup_oldest_entry_age_seconds` | gauge | age of the oldest entry |
-//! | `aqs_ingest_dedup_pruned_entries_total` | counter | entries removed by the retention |
-//! | `aqs_ingest_dedup_pending_transactions` | gauge | transactions whose commit is not known yet |
-//! | `aqs_ingest_kafka_transactions_total` | counter | `outcome`: `committed`, `aborted`, `in_doubt` |
-//! | `aqs_ingest_dedup_resolved_transactions_total` | counter | `fate`: `committed`, `aborted` (read back from the log) |
+//! The dedup index's metrics, rendered after the service's (listed in `docs/metrics.md`).
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use aqs_http::Exposition;
 
 /// Counters of one dedup log.
 #[derive(Debug, Default)]
@@ -48,76 +39,60 @@ impl DedupMetrics {
         )
     }
 
-    pub(super) fn render(&self, gauges: IndexGauges, out: &mut String) {
-        let gauge = |out: &mut String, name: &str, help: &str, value: Option<String>| {
-            if let Some(value) = value {
-                let _ = write!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-                );
-            }
-        };
-        gauge(
-            out,
-            "aqs_ingest_dedup_entries",
-            "Events the dedup index remembers.",
-            Some(gauges.entries.to_string()),
-        );
-        gauge(
-            out,
-            "aqs_ingest_dedup_bytes",
-            "Size of the dedup index file.",
-            gauges.bytes.map(|b| b.to_string()),
-        );
-        gauge(
-            out,
-            "aqs_ingest_dedup_oldest_entry_age_seconds",
-            "Age of the oldest entry of the dedup index.",
-            gauges.oldest_age_seconds.map(|s| format!("{s:.3}")),
-        );
-        gauge(
-            out,
-            "aqs_ingest_dedup_pending_transactions",
-            "Kafka transactions recorded before their commit whose outcome is not known yet.",
-            gauges.pending.map(|p| p.to_string()),
-        );
-        let _ = write!(
-            out,
-            "# HELP aqs_ingest_dedup_pruned_entries_total Entries removed from the dedup index by its retention.\n\
-             # TYPE aqs_ingest_dedup_pruned_entries_total counter\n\
-             aqs_ingest_dedup_pruned_entries_total {}\n",
-            self.pruned.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_kafka_transactions_total Kafka transactions of appended batches, by outcome of their commit.\n\
-             # TYPE aqs_ingest_kafka_transactions_total counter"
+    pub(super) fn render(&self, gauges: IndexGauges, metrics: &mut Exposition) {
+        metrics
+            .gauge(
+                "aqs_ingest_dedup_entries",
+                "Events the dedup index remembers.",
+            )
+            .value(gauges.entries);
+        if let Some(bytes) = gauges.bytes {
+            metrics
+                .gauge("aqs_ingest_dedup_bytes", "Size of the dedup index file.")
+                .value(bytes);
+        }
+        if let Some(seconds) = gauges.oldest_age_seconds {
+            metrics
+                .gauge(
+                    "aqs_ingest_dedup_oldest_entry_age_seconds",
+                    "Age of the oldest entry of the dedup index.",
+                )
+                .value(seconds);
+        }
+        if let Some(pending) = gauges.pending {
+            metrics
+                .gauge(
+                    "aqs_ingest_dedup_pending_transactions",
+                    "Kafka transactions recorded before their commit whose outcome is not known yet.",
+                )
+                .value(pending);
+        }
+        metrics
+            .counter(
+                "aqs_ingest_dedup_pruned_entries_total",
+                "Entries removed from the dedup index by its retention.",
+            )
+            .value(self.pruned.load(Ordering::Relaxed));
+        let mut family = metrics.counter(
+            "aqs_ingest_kafka_transactions_total",
+            "Kafka transactions of appended batches, by outcome of their commit.",
         );
         for (outcome, count) in [
             ("committed", &self.committed),
             ("aborted", &self.aborted),
             ("in_doubt", &self.in_doubt),
         ] {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_kafka_transactions_total{{outcome=\"{outcome}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
+            family.sample(&[("outcome", outcome)], count.load(Ordering::Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP aqs_ingest_dedup_resolved_transactions_total Transactions of unknown outcome whose fate was read back from Kafka.\n\
-             # TYPE aqs_ingest_dedup_resolved_transactions_total counter"
+        let mut family = metrics.counter(
+            "aqs_ingest_dedup_resolved_transactions_total",
+            "Transactions of unknown outcome whose fate was read back from Kafka.",
         );
         for (fate, count) in [
             ("committed", &self.resolved_committed),
             ("aborted", &self.resolved_aborted),
         ] {
-            let _ = writeln!(
-                out,
-                "aqs_ingest_dedup_resolved_transactions_total{{fate=\"{fate}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
+            family.sample(&[("fate", fate)], count.load(Ordering::Relaxed));
         }
     }
 }

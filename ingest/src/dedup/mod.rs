@@ -424,7 +424,7 @@ impl<L: TransactionalLog> EventLog for DedupLog<L> {
 }
 
 impl<L: Send + Sync> MetricsSource for DedupLog<L> {
-    fn render(&self, out: &mut String) {
+    fn render(&self, metrics: &mut aqs_http::Exposition) {
         let now = SystemTime::now();
         let gauges = metrics::IndexGauges {
             entries: self.index.len(),
@@ -436,7 +436,7 @@ impl<L: Send + Sync> MetricsSource for DedupLog<L> {
             }),
             pending: self.index.pending_count().ok(),
         };
-        self.metrics.render(gauges, out);
+        self.metrics.render(gauges, metrics);
     }
 }
 

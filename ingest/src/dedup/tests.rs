@@ -465,8 +465,9 @@ fn metrics_show_the_index_and_the_transactions() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dedup(dir.path());
     log.append(&[visit("e1", "O1")]).expect("append");
-    let mut text = String::new();
-    log.render(&mut text);
+    let mut metrics = aqs_http::Exposition::new();
+    log.render(&mut metrics);
+    let text = metrics.into_text();
     assert!(text.contains("aqs_ingest_dedup_entries 1\n"), "{text}");
     assert!(
         text.contains("aqs_ingest_dedup_pending_transactions 0\n"),

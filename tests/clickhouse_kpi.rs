@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::kpi::{KpiParams, OUTPUT_COLUMNS, compute};
+use aqs_analytics::data::SqliteSource;
+use aqs_analytics::kpi::{KpiParams, OUTPUT_COLUMNS, compute, read_ledgers};
 use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource, KPI_COLUMNS, read_kpis};
 use aqs_eventlog::{PartitionId, Positions};
@@ -46,7 +46,8 @@ fn migrated(clickhouse: &ClickHouseEnv) -> ClickHouseConfig {
 
 /// Hand-made events the generator rarely makes, on its ids: targets of every scope, a
 /// transfer recorded late, a cancellation of a sale in another month, a cancellation pending
-/// for good, a retracted visit, and a plan spanning two months.
+/// for good, a retracted visit, a sale in September (only the trailing window of rates reads
+/// that far back), and a plan spanning two months.
 const HAND_MADE: &[&str] = &[
     r#"{"event_id":"kh-g1","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","agent_id":"A000001","payload":{"month":"2026-11","scope":"agent","scope_id":"A000001","premium":"90000.00","visits":40,"consultations":20,"sales":6}}"#,
     r#"{"event_id":"kh-g2","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","payload":{"month":"2026-11","scope":"team","scope_id":"T0001","premium":"400000.00","outlet_activity_rate":"0.35"}}"#,
@@ -58,6 +59,9 @@ const HAND_MADE: &[&str] = &[
     r#"{"event_id":"kh-x7","type":"policy_cancelled","schema_version":1,"occurred_at":"2026-11-04T09:00:00+08:00","source":"core","agent_id":"A000004","payload":{"policy_id":"NEVER-SOLD","refund":"1.00","reason":"other"}}"#,
     r#"{"event_id":"kh-v8","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-17T23:30:00Z","source":"app","agent_id":"A000005","payload":{"outlet_id":"O0000005","purpose":"service"}}"#,
     r#"{"event_id":"kh-r8","type":"retraction","schema_version":1,"occurred_at":"2026-11-19T09:00:00+08:00","source":"app","agent_id":"A000005","payload":{"retracted_event_id":"kh-v8","reason":"entered twice"}}"#,
+    r#"{"event_id":"kh-j0","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-08-30T09:00:00+08:00","source":"hr","agent_id":"A000001","payload":{"team_id":"T0001","effective_date":"2026-09-01"}}"#,
+    r#"{"event_id":"kh-c0","type":"consultation","schema_version":1,"occurred_at":"2026-09-21T10:00:00+08:00","source":"app","agent_id":"A000001","payload":{"outlet_id":"O0000001","customers_consulted":5,"customers_interested":2}}"#,
+    r#"{"event_id":"kh-s0","type":"sale_closed","schema_version":1,"occurred_at":"2026-09-21T11:00:00+08:00","source":"core","agent_id":"A000001","payload":{"outlet_id":"O0000001","policy_id":"KH0","product_code":"WL","premium":"8000.00","payment_mode":"single"}}"#,
     r#"{"event_id":"kh-p9","type":"activity_plan","schema_version":1,"occurred_at":"2026-10-25T20:00:00+08:00","source":"app","agent_id":"A000006","payload":{"period_start":"2026-10-26","period_end":"2026-11-08","visits":30,"consultations":12,"sales":3}}"#,
 ];
 
@@ -184,13 +188,13 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     let folded = started.elapsed();
 
     let params = params();
-    let embedded = SqliteSource::new(&ledgers)
-        .load(params.window_start(), params.as_of)
-        .expect("load from the embedded store");
-    let warehouse = ClickHouseSource::connect(&config)
-        .expect("clickhouse source")
-        .load(params.window_start(), params.as_of)
-        .expect("load from clickhouse");
+    let embedded =
+        read_ledgers(&SqliteSource::new(&ledgers), &params).expect("load from the embedded store");
+    let warehouse = read_ledgers(
+        &ClickHouseSource::connect(&config).expect("clickhouse source"),
+        &params,
+    )
+    .expect("load from clickhouse");
     assert!(
         embedded.agent_days.len() > 1_000
             && !embedded.plans.is_empty()
@@ -199,6 +203,11 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
         "the event set covers every ledger"
     );
     assert_eq!(embedded.agent_days, warehouse.agent_days);
+    assert!(
+        !embedded.trailing_agent_days.is_empty(),
+        "the trailing window of rates reaches before the window"
+    );
+    assert_eq!(embedded.trailing_agent_days, warehouse.trailing_agent_days);
     assert_eq!(embedded.outlet_days, warehouse.outlet_days);
     assert_eq!(embedded.plans, warehouse.plans);
     assert_eq!(embedded.targets, warehouse.targets);
@@ -217,6 +226,48 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
         .sum()
         .unwrap_or(0);
     assert!(at_risk > 0, "some scope is at risk: the flag is covered");
+    // The columns of quota balance and activity needed carry values, not only nulls.
+    let drifting = from_clickhouse
+        .column("balance_drift")
+        .expect("balance_drift")
+        .bool()
+        .expect("bool")
+        .sum()
+        .unwrap_or(0);
+    assert!(drifting > 0, "some agent drifts towards visits");
+    for column in [
+        "premium_needed",
+        "trailing_premium_per_sale",
+        "sales_needed",
+        "customers_needed_per_working_day",
+        "norm_visits_share",
+        "balance_drift_reason",
+    ] {
+        let values = from_clickhouse.column(column).expect(column);
+        assert!(
+            values.null_count() < values.len(),
+            "{column} has values in the test data"
+        );
+    }
+    let bases: Vec<String> = from_clickhouse
+        .column("needed_rates_basis")
+        .expect("basis")
+        .str()
+        .expect("text")
+        .unique()
+        .expect("unique")
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    // (Every team of the test data sells more than enough: the branch's rates are left to
+    // the hand-computed tests.)
+    for basis in ["own", "team"] {
+        assert!(
+            bases.iter().any(|b| b == basis),
+            "{basis} rates are used: {bases:?}"
+        );
+    }
     let computed = started.elapsed();
 
     // Written to the table kpi and read back: exactly the Parquet file's content.
@@ -456,9 +507,7 @@ fn a_run_that_computes_nothing_clears_its_date() {
         &fold_in_batches(&events, events.len()),
     );
     let params = params();
-    let data = SqliteSource::new(&ledgers)
-        .load(params.window_start(), params.as_of)
-        .expect("load");
+    let data = read_ledgers(&SqliteSource::new(&ledgers), &params).expect("load");
     let mut some = compute(&data, &params).expect("compute");
     let mut none = compute(&Default::default(), &params).expect("compute");
     assert!(some.height() > 0 && none.height() == 0);

@@ -6,8 +6,8 @@
 //! from the 10th. One visit is retracted, one sale cancelled, one visit sent in UTC late at
 //! night, and two plans are prorated over working days.
 
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_analytics::data::SqliteSource;
+use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_eventlog::Positions;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::sqlite::SqliteSink;
@@ -78,9 +78,7 @@ fn kpis() -> DataFrame {
     let mut params = KpiParams::new("2026-11-18".parse().expect("date"));
     params.calendar =
         WorkingCalendar::from_json(r#"{"holidays": ["2026-11-16"]}"#).expect("calendar");
-    let data = SqliteSource::new(&path)
-        .load(params.window_start(), params.as_of)
-        .expect("load");
+    let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
     compute(&data, &params).expect("compute")
 }
 
@@ -503,9 +501,7 @@ fn edge_kpis() -> DataFrame {
     )
     .expect("publish");
     let params = KpiParams::new("2026-11-18".parse().expect("date"));
-    let data = SqliteSource::new(&path)
-        .load(params.window_start(), params.as_of)
-        .expect("load");
+    let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
     compute(&data, &params).expect("sums beyond Int64 are computed, not refused")
 }
 
@@ -624,9 +620,7 @@ fn roster_kpis() -> DataFrame {
     )
     .expect("publish");
     let params = KpiParams::new("2026-11-18".parse().expect("date"));
-    let data = SqliteSource::new(&path)
-        .load(params.window_start(), params.as_of)
-        .expect("load");
+    let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
     compute(&data, &params).expect("compute")
 }
 
@@ -732,5 +726,365 @@ fn every_agent_on_a_roster_has_its_week_and_month_rows() {
             ("active_agents", I(0)),
             ("agent_activity_rate", F(0.0)),
         ],
+    );
+}
+
+// Activity needed and quota balance ------------------------------------------------------------
+
+#[test]
+fn activity_needed_borrows_the_teams_and_the_branchs_rates_when_a_scope_has_few_sales() {
+    // As of the 18th, with the 16th a holiday: the 18th, 19th, 20th, 23rd–27th and 30th
+    // remain, 9 working days. Every fact of the scenario is inside the trailing 90 days.
+    let kpis = kpis();
+    // A1 still needs 30,000.00 − 10,000.00. It sold twice (under 10): T1's rates, over the
+    // days A1 and A2 counted for T1: 2 sales, 4 customers, 15,000.00 − 5,000.00 refunded,
+    // so 5,000.00 a sale and a close rate of 0.5: ⌈20,000 / 5,000⌉ = 4 sales, 8 customers.
+    check(
+        &kpis,
+        "agent",
+        "A1",
+        "month",
+        "2026-11-01",
+        &[
+            ("working_days_remaining", I(9)),
+            ("premium_needed", S("20000.00")),
+            ("trailing_sales", I(2)),
+            ("needed_rates_basis", S("team")),
+            ("trailing_premium_per_sale", S("5000.00")),
+            ("trailing_close_rate", F(0.5)),
+            ("sales_needed", I(4)),
+            ("customers_needed", I(8)),
+            ("sales_needed_per_working_day", F(4.0 / 9.0)),
+            ("customers_needed_per_working_day", F(8.0 / 9.0)),
+        ],
+    );
+    // T1 needs 50,000.00 − 10,000.00, and has 2 sales of its own: B1's rates, 3 sales
+    // (A2's on the 17th for T2 too) for 12,000.00 and 9 customers: 4,000.00 a sale, a close
+    // rate of 1/3: 10 sales, 30 customers.
+    check(
+        &kpis,
+        "team",
+        "T1",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", S("40000.00")),
+            ("trailing_sales", I(2)),
+            ("needed_rates_basis", S("branch")),
+            ("trailing_premium_per_sale", S("4000.00")),
+            ("trailing_close_rate", F(THIRD)),
+            ("sales_needed", I(10)),
+            ("customers_needed", I(30)),
+            ("customers_needed_per_working_day", F(30.0 / 9.0)),
+        ],
+    );
+    // A2 has no target: rates (of its team at the month's end, T2), no need.
+    check(
+        &kpis,
+        "agent",
+        "A2",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", Null),
+            ("needed_rates_basis", S("team")),
+            ("trailing_premium_per_sale", S("2000.00")),
+            ("sales_needed", Null),
+            ("customers_needed", Null),
+            ("customers_needed_per_working_day", Null),
+        ],
+    );
+    // R1's target is its own, but activity needed is for agents and teams.
+    check(
+        &kpis,
+        "region",
+        "R1",
+        "month",
+        "2026-11-01",
+        &[
+            ("working_days_remaining", I(9)),
+            ("premium_needed", Null),
+            ("trailing_sales", Null),
+            ("needed_rates_basis", Null),
+        ],
+    );
+    check(
+        &kpis,
+        "agent",
+        "A1",
+        "week",
+        "2026-11-16",
+        &[
+            ("working_days_remaining", Null),
+            ("premium_needed", Null),
+            ("needed_rates_basis", Null),
+        ],
+    );
+}
+
+/// Team T7 of branch B7 from 1 August 2026: A7 sells twelve times in the trailing 90 days,
+/// most of it in September, before the window of the month's periods; A8 never sells; A9
+/// meets its target. A7 plans a balanced week of 23 November and spends it visiting.
+fn quota_lines() -> Vec<String> {
+    let mut lines = vec![
+        r#"{"event_id":"t7","type":"team_defined","schema_version":1,"occurred_at":"2026-07-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T7","team_name":"七组","branch_id":"B7","region_id":"R7"}}"#.to_owned(),
+        r#"{"event_id":"t6","type":"team_defined","schema_version":1,"occurred_at":"2026-07-30T09:00:00+08:00","source":"hr","payload":{"team_id":"T6","team_name":"六组","branch_id":"B6","region_id":"R7"}}"#.to_owned(),
+        r#"{"event_id":"q-p7","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-22T20:00:00+08:00","source":"app","agent_id":"A7","payload":{"period_start":"2026-11-23","period_end":"2026-11-29","visits":10,"consultations":5,"sales":1}}"#.to_owned(),
+    ];
+    for (agent, team) in [("A6", "T6"), ("A7", "T7"), ("A8", "T7"), ("A9", "T7")] {
+        lines.push(format!(
+            r#"{{"event_id":"q-j-{agent}","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-07-30T09:00:00+08:00","source":"hr","agent_id":"{agent}","payload":{{"team_id":"{team}","effective_date":"2026-08-01"}}}}"#
+        ));
+    }
+    for (scope, id, premium) in [
+        ("agent", "A6", "10000.00"),
+        ("agent", "A7", "60000.00"),
+        ("agent", "A8", "20000.00"),
+        ("agent", "A9", "5000.00"),
+        ("team", "T7", "100000.00"),
+    ] {
+        // An agent's target is an agent event.
+        let agent = if scope == "agent" {
+            format!(r#""agent_id":"{id}","#)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            r#"{{"event_id":"q-g-{id}","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan",{agent}"payload":{{"month":"2026-11","scope":"{scope}","scope_id":"{id}","premium":"{premium}"}}}}"#
+        ));
+    }
+    let sale = |id: &str, agent: &str, at: &str, premium: &str| {
+        format!(
+            r#"{{"event_id":"{id}","type":"sale_closed","schema_version":1,"occurred_at":"{at}T11:00:00+08:00","source":"core","agent_id":"{agent}","payload":{{"outlet_id":"O7","policy_id":"{id}","product_code":"WL","premium":"{premium}","payment_mode":"single"}}}}"#
+        )
+    };
+    let consultation = |id: &str, at: &str, customers: u32| {
+        format!(
+            r#"{{"event_id":"{id}","type":"consultation","schema_version":1,"occurred_at":"{at}T10:00:00+08:00","source":"app","agent_id":"A7","payload":{{"outlet_id":"O7","customers_consulted":{customers},"customers_interested":1}}}}"#
+        )
+    };
+    // 1 September is the day before the trailing window (90 days through 30 November).
+    lines.push(sale("q-s0", "A7", "2026-09-01", "100000.00"));
+    lines.push(sale("q-s1", "A7", "2026-09-02", "3000.00"));
+    for n in 2..12 {
+        lines.push(sale(&format!("q-s{n}"), "A7", "2026-09-15", "3000.00"));
+    }
+    lines.push(consultation("q-c1", "2026-09-15", 40));
+    lines.push(consultation("q-c2", "2026-11-10", 5));
+    lines.push(sale("q-s12", "A7", "2026-11-10", "6000.00"));
+    lines.push(sale("q-s13", "A9", "2026-11-20", "5000.00"));
+    // The week of the 23rd: 11 visits and one consultation on Tuesday the 24th.
+    for n in 0..11 {
+        lines.push(format!(
+            r#"{{"event_id":"q-v{n}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-24T09:{n:02}:00+08:00","source":"app","agent_id":"A7","payload":{{"outlet_id":"O7","purpose":"relationship"}}}}"#
+        ));
+    }
+    lines.push(consultation("q-c3", "2026-11-24", 2));
+    lines
+}
+
+fn quota_kpis(params: &KpiParams) -> DataFrame {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in quota_lines().iter().rev() {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .unwrap_or_else(|e| panic!("valid event {line}: {e:?}"));
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let data = read_ledgers(&SqliteSource::new(&path), params).expect("load");
+    compute(&data, params).expect("compute")
+}
+
+#[test]
+fn on_the_last_working_day_the_whole_need_is_that_days_at_the_trailing_windows_own_rates() {
+    // Monday 30 November 2026 is the month's last working day: it is the one remaining.
+    let kpis = quota_kpis(&KpiParams::new("2026-11-30".parse().expect("date")));
+    // A7: 12 sales from 2 September (not the one of 1 September) for 39,000.00, 47
+    // customers: its own rates, 3,250.00 a sale and 12/47. 54,000.00 still needed:
+    // ⌈54,000 × 12 / 39,000⌉ = ⌈16.6⌉ = 17 sales, ⌈17 × 47 / 12⌉ = ⌈66.6⌉ = 67 customers.
+    check(
+        &kpis,
+        "agent",
+        "A7",
+        "month",
+        "2026-11-01",
+        &[
+            ("time_progress", F(1.0)),
+            ("working_days_remaining", I(1)),
+            ("premium_needed", S("54000.00")),
+            ("trailing_sales", I(12)),
+            ("needed_rates_basis", S("own")),
+            ("trailing_premium_per_sale", S("3250.00")),
+            ("trailing_close_rate", F(12.0 / 47.0)),
+            ("sales_needed", I(17)),
+            ("customers_needed", I(67)),
+            ("sales_needed_per_working_day", F(17.0)),
+            ("customers_needed_per_working_day", F(67.0)),
+        ],
+    );
+    // A8 never sold: T7's rates (13 sales, 44,000.00, 47 customers): 20,000.00 is
+    // ⌈20,000 × 13 / 44,000⌉ = 6 sales and ⌈6 × 47 / 13⌉ = 22 customers.
+    check(
+        &kpis,
+        "agent",
+        "A8",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", S("20000.00")),
+            ("trailing_sales", I(0)),
+            ("needed_rates_basis", S("team")),
+            ("trailing_premium_per_sale", S("3384.62")),
+            ("trailing_close_rate", F(13.0 / 47.0)),
+            ("sales_needed", I(6)),
+            ("customers_needed", I(22)),
+        ],
+    );
+    // A9 met its target: nothing needed.
+    check(
+        &kpis,
+        "agent",
+        "A9",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", Null),
+            ("sales_needed", Null),
+            ("customers_needed_per_working_day", Null),
+        ],
+    );
+    // T7: 100,000.00 − 11,000.00 at its own rates: ⌈89,000 × 13 / 44,000⌉ = 27 sales,
+    // ⌈27 × 47 / 13⌉ = 98 customers.
+    check(
+        &kpis,
+        "team",
+        "T7",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", S("89000.00")),
+            ("trailing_sales", I(13)),
+            ("needed_rates_basis", S("own")),
+            ("sales_needed", I(27)),
+            ("customers_needed", I(98)),
+            ("customers_needed_per_working_day", F(98.0)),
+        ],
+    );
+    // A6's team never sold either: no premium per sale, no close rate, nothing to work out.
+    check(
+        &kpis,
+        "agent",
+        "A6",
+        "month",
+        "2026-11-01",
+        &[
+            ("premium_needed", S("10000.00")),
+            ("needed_rates_basis", S("team")),
+            ("trailing_premium_per_sale", Null),
+            ("trailing_close_rate", Null),
+            ("sales_needed", Null),
+            ("customers_needed", Null),
+        ],
+    );
+
+    // On Tuesday 1 December November is over: its need is gone.
+    let mut params = KpiParams::new("2026-12-01".parse().expect("date"));
+    params.since = "2026-11-01".parse().expect("date");
+    let december = quota_kpis(&params);
+    check(
+        &december,
+        "agent",
+        "A7",
+        "month",
+        "2026-11-01",
+        &[
+            ("working_days_remaining", I(0)),
+            ("premium_needed", Null),
+            ("needed_rates_basis", Null),
+            ("sales_needed", Null),
+        ],
+    );
+}
+
+#[test]
+fn a_week_spent_visiting_against_a_balanced_plan_is_a_balance_drift() {
+    let kpis = quota_kpis(&KpiParams::new("2026-11-30".parse().expect("date")));
+    // Planned 10 visits, 5 consultations, 1 sale; done 11, 1 and 0.
+    let week = [
+        ("visits_share", F(11.0 / 12.0)),
+        ("consultations_share", F(1.0 / 12.0)),
+        ("sales_share", F(0.0)),
+        ("planned_visits_share", F(10.0 / 16.0)),
+        ("planned_consultations_share", F(5.0 / 16.0)),
+        ("planned_sales_share", F(1.0 / 16.0)),
+        ("plan_adherence_visits", F(1.1)),
+        ("plan_adherence_consultations", F(0.2)),
+        ("plan_adherence_sales", F(0.0)),
+        ("balance_drift", B(true)),
+        (
+            "balance_drift_reason",
+            S("consultations_and_sales_below_plan"),
+        ),
+    ];
+    // The only agent of T7 with activity that week: the norm is its own mix.
+    let mut agent_week = week.to_vec();
+    agent_week.push(("norm_visits_share", F(11.0 / 12.0)));
+    check(&kpis, "agent", "A7", "week", "2026-11-23", &agent_week);
+    // T7 sums its agents' plans and activity; it is alone in B7.
+    let mut team_week = week.to_vec();
+    team_week.push(("norm_consultations_share", F(1.0 / 12.0)));
+    check(&kpis, "team", "T7", "week", "2026-11-23", &team_week);
+    // A7's month: 11 visits, 2 consultations, 1 sale; the same plan, the same verdict.
+    check(
+        &kpis,
+        "agent",
+        "A7",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits_share", F(11.0 / 14.0)),
+            ("consultations_share", F(2.0 / 14.0)),
+            ("balance_drift", B(true)),
+        ],
+    );
+    // A8 planned nothing and did nothing: no mix, nothing to judge; its team's norm.
+    check(
+        &kpis,
+        "agent",
+        "A8",
+        "week",
+        "2026-11-23",
+        &[
+            ("visits_share", Null),
+            ("planned_visits_share", Null),
+            ("norm_visits_share", F(11.0 / 12.0)),
+            ("balance_drift", Null),
+            ("balance_drift_reason", Null),
+        ],
+    );
+    // Not on days, nor on branches and regions.
+    check(
+        &kpis,
+        "agent",
+        "A7",
+        "day",
+        "2026-11-24",
+        &[("visits_share", Null), ("balance_drift", Null)],
+    );
+    check(
+        &kpis,
+        "branch",
+        "B7",
+        "week",
+        "2026-11-23",
+        &[("visits_share", Null), ("balance_drift", Null)],
     );
 }

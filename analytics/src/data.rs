@@ -94,6 +94,9 @@ pub struct Team {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LedgerData {
     pub agent_days: Vec<AgentDay>,
+    /// Agent days before the window, read only for the trailing window of rates (the
+    /// window's own days are in `agent_days`).
+    pub trailing_agent_days: Vec<AgentDay>,
     pub outlet_days: Vec<OutletDay>,
     pub plans: Vec<Plan>,
     pub targets: Vec<Target>,
@@ -128,6 +131,14 @@ pub enum SourceError {
 pub trait LedgerSource {
     /// The rows whose dates fall in `first..=last` (intervals and plans overlapping it).
     fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError>;
+
+    /// The agent days alone whose dates fall in `first..=last`, with the same filters and
+    /// order as `load`'s.
+    fn load_agent_days(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<AgentDay>, SourceError>;
 }
 
 /// The embedded ledger store written by the projector (`ledgers.db`).
@@ -292,6 +303,15 @@ impl SqliteSource {
 }
 
 impl LedgerSource for SqliteSource {
+    fn load_agent_days(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<AgentDay>, SourceError> {
+        let (first, last) = (first.to_string(), last.to_string());
+        self.agent_days([first.as_str(), last.as_str()])
+    }
+
     fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
         let wrap = |e| self.wrap(e);
         let (first_text, last_text) = (first.to_string(), last.to_string());

@@ -73,6 +73,22 @@ pub fn working_days(
     }
 }
 
+/// The working days of the period of `kind` starting on `start` that are still ahead on
+/// `as_of`, the as-of date included when it is one (none for a period already over; all of
+/// them for one not begun).
+pub fn working_days_from(
+    calendar: &WorkingCalendar,
+    kind: PeriodKind,
+    start: NaiveDate,
+    as_of: NaiveDate,
+) -> u32 {
+    let end = kind.end_of(start);
+    if as_of > end {
+        return 0;
+    }
+    calendar.working_days_between(start.max(as_of), end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +119,22 @@ mod tests {
             from_day_number(day_number(day("2026-11-18"))),
             day("2026-11-18")
         );
+    }
+
+    #[test]
+    fn working_days_ahead_count_the_as_of_date_when_it_is_one() {
+        let calendar = WorkingCalendar::default();
+        let november = day("2026-11-01");
+        let ahead =
+            |as_of: &str| working_days_from(&calendar, PeriodKind::Month, november, day(as_of));
+        // Wednesday the 18th through Monday the 30th: 9 working days, the 18th included.
+        assert_eq!(ahead("2026-11-18"), 9);
+        // The last working day of the month: itself.
+        assert_eq!(ahead("2026-11-30"), 1);
+        // Saturday the 28th: Monday the 30th is still ahead.
+        assert_eq!(ahead("2026-11-28"), 1);
+        assert_eq!(ahead("2026-12-01"), 0);
+        assert_eq!(ahead("2026-10-15"), 21);
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl KpiColumnType {
 /// The columns of the table `kpi` before `computed_at`: the job's
 /// [`OUTPUT_COLUMNS`](crate::kpi::OUTPUT_COLUMNS), in order, with
 /// their types. A test holds this list, the output contract and `0003_kpi.sql` together.
-pub const KPI_COLUMNS: [(&str, KpiColumnType); 49] = {
+pub const KPI_COLUMNS: [(&str, KpiColumnType); 70] = {
     use KpiColumnType::*;
     [
         ("scope", Text),
@@ -149,6 +149,27 @@ pub const KPI_COLUMNS: [(&str, KpiColumnType); 49] = {
         ("sales_target", OptionalInt),
         ("sales_attainment", OptionalFloat),
         ("team_median_close_rate", OptionalFloat),
+        ("working_days_remaining", OptionalInt),
+        ("premium_needed", OptionalMoney),
+        ("trailing_sales", OptionalInt),
+        ("needed_rates_basis", OptionalText),
+        ("trailing_premium_per_sale", OptionalMoney),
+        ("trailing_close_rate", OptionalFloat),
+        ("sales_needed", OptionalInt),
+        ("customers_needed", OptionalInt),
+        ("sales_needed_per_working_day", OptionalFloat),
+        ("customers_needed_per_working_day", OptionalFloat),
+        ("visits_share", OptionalFloat),
+        ("consultations_share", OptionalFloat),
+        ("sales_share", OptionalFloat),
+        ("planned_visits_share", OptionalFloat),
+        ("planned_consultations_share", OptionalFloat),
+        ("planned_sales_share", OptionalFloat),
+        ("norm_visits_share", OptionalFloat),
+        ("norm_consultations_share", OptionalFloat),
+        ("norm_sales_share", OptionalFloat),
+        ("balance_drift", OptionalFlag),
+        ("balance_drift_reason", OptionalText),
     ]
 };
 
@@ -219,10 +240,12 @@ impl ClickHouseSource {
 }
 
 impl LedgerSource for ClickHouseSource {
-    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+    fn load_agent_days(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<AgentDay>, SourceError> {
         let window = [first.to_string(), last.to_string()];
-        let mut data = LedgerData::default();
-
         let rows: Vec<AgentDayRow> = self.fetch(
             AgentDayRow::TABLE,
             &format!(
@@ -236,7 +259,7 @@ impl LedgerSource for ClickHouseSource {
             ),
             &window,
         )?;
-        data.agent_days = rows
+        Ok(rows
             .into_iter()
             .map(|r| AgentDay {
                 agent_id: r.agent_id.into(),
@@ -253,7 +276,15 @@ impl LedgerSource for ClickHouseSource {
                 cancellations: r.cancellations,
                 refunds_fen: r.refunds_fen,
             })
-            .collect();
+            .collect())
+    }
+
+    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+        let window = [first.to_string(), last.to_string()];
+        let mut data = LedgerData {
+            agent_days: self.load_agent_days(first, last)?,
+            ..LedgerData::default()
+        };
 
         let rows: Vec<OutletDayRow> = self.fetch(
             AgentOutletDayRow::TABLE,
@@ -799,27 +830,41 @@ mod tests {
                 (name.to_owned(), kind.to_owned())
             })
             .collect();
-        // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN`.
-        for later in [include_str!("../../deploy/clickhouse/0005_wide_money.sql")] {
+        // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN` and add
+        // columns with `ALTER TABLE kpi ADD COLUMN name type AFTER column`.
+        for later in [
+            include_str!("../../deploy/clickhouse/0005_wide_money.sql"),
+            include_str!("../../deploy/clickhouse/0007_quota_columns.sql"),
+        ] {
             for statement in later
                 .lines()
                 .filter(|line| line.starts_with("ALTER TABLE kpi "))
             {
-                for change in statement
+                // Changes are separated by ", " before the next keyword (types hold ", " too).
+                let statement = statement
+                    .trim_start_matches("ALTER TABLE kpi ")
                     .trim_end_matches(';')
-                    .split("MODIFY COLUMN ")
-                    .skip(1)
-                {
-                    let (name, kind) = change
-                        .trim()
-                        .trim_end_matches(',')
-                        .split_once(' ')
-                        .expect("name type");
-                    let column = declared
-                        .iter_mut()
-                        .find(|(declared, _)| declared == name)
-                        .expect("a declared column");
-                    column.1 = kind.to_owned();
+                    .replace(", MODIFY COLUMN ", "\nMODIFY COLUMN ")
+                    .replace(", ADD COLUMN ", "\nADD COLUMN ");
+                for change in statement.lines() {
+                    if let Some(change) = change.strip_prefix("MODIFY COLUMN ") {
+                        let (name, kind) = change.split_once(' ').expect("name type");
+                        let column = declared
+                            .iter_mut()
+                            .find(|(declared, _)| declared == name)
+                            .expect("a declared column");
+                        column.1 = kind.to_owned();
+                    } else if let Some(change) = change.strip_prefix("ADD COLUMN ") {
+                        let (column, after) = change.split_once(" AFTER ").expect("AFTER");
+                        let (name, kind) = column.split_once(' ').expect("name type");
+                        let at = declared
+                            .iter()
+                            .position(|(declared, _)| declared == after)
+                            .expect("the column it follows");
+                        declared.insert(at + 1, (name.to_owned(), kind.to_owned()));
+                    } else {
+                        panic!("an unexpected change of kpi: {change}");
+                    }
                 }
             }
         }

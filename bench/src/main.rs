@@ -10,8 +10,8 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_analytics::data::SqliteSource;
+use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_schemas::generator::{GeneratorConfig, generate};
@@ -147,12 +147,12 @@ fn region_last_day(days: u32) -> anyhow::Result<NaiveDate> {
 fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::DataFrame> {
     let started = Instant::now();
     let params = kpi_params(as_of)?;
-    let data =
-        SqliteSource::new(dir.join("ledgers.db")).load(params.window_start(), params.as_of)?;
+    let data = read_ledgers(&SqliteSource::new(dir.join("ledgers.db")), &params)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         agent_days = data.agent_days.len(),
         outlet_days = data.outlet_days.len(),
+        trailing_agent_days = data.trailing_agent_days.len(),
         "kpi ledgers loaded"
     );
     Ok(compute(&data, &params)?)

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aqs_analytics::data::LedgerSource;
-use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_schemas::WorkingCalendar;
 use aqs_warehouse::ClickHouseConfig;
@@ -34,6 +34,22 @@ pub struct KpiArgs {
     /// Share of the team's median close rate from which an agent counts as skilled.
     #[arg(long, env = "AQS_SKILL_RATIO", default_value_t = 1.0)]
     pub skill_ratio: f64,
+    /// Balance drift: visit plan adherence from which visits count as on plan...
+    #[arg(long, env = "AQS_DRIFT_VISITS_ADHERENCE", default_value_t = 1.0)]
+    pub drift_visits_adherence: f64,
+    /// ...while consultation or sales plan adherence is below this share of plan.
+    #[arg(long, env = "AQS_DRIFT_SHARE", default_value_t = 0.5)]
+    pub drift_share: f64,
+    /// Days of the trailing window (through the as-of date) whose premium per sale and close
+    /// rate turn the premium still needed into sales and customers needed.
+    #[arg(long, env = "AQS_RATES_WINDOW_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub rates_window_days: u32,
+    /// Fewer sales than this in the trailing window, and an agent uses its team's rates (a
+    /// team its branch's).
+    #[arg(long, env = "AQS_RATES_MIN_SALES", default_value_t = 10,
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub rates_min_sales: i64,
 }
 
 impl KpiArgs {
@@ -63,6 +79,10 @@ impl KpiArgs {
         params.at_risk_threshold = self.at_risk_threshold;
         params.will_threshold = self.will_threshold;
         params.skill_ratio = self.skill_ratio;
+        params.drift_visits_adherence = self.drift_visits_adherence;
+        params.drift_share = self.drift_share;
+        params.rates_window_days = self.rates_window_days;
+        params.rates_min_sales = self.rates_min_sales;
         Ok(params)
     }
 }
@@ -121,9 +141,7 @@ pub fn compute_kpis_into(
     sinks: &mut [Box<dyn KpiSink>],
 ) -> anyhow::Result<usize> {
     let started = std::time::Instant::now();
-    let data = source
-        .load(params.window_start(), params.as_of)
-        .context("reading the ledgers")?;
+    let data = read_ledgers(source, params).context("reading the ledgers")?;
     let loaded = started.elapsed();
     let mut table = compute(&data, params)?;
     let computed = started.elapsed();

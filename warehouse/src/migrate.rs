@@ -52,6 +52,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0006_agent_profiles.sql",
         include_str!("../../deploy/clickhouse/0006_agent_profiles.sql"),
     ),
+    (
+        "0007_quota_columns.sql",
+        include_str!("../../deploy/clickhouse/0007_quota_columns.sql"),
+    ),
+    (
+        "0008_quota_views.sql",
+        include_str!("../../deploy/clickhouse/0008_quota_views.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

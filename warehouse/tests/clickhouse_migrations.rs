@@ -90,7 +90,9 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0003_kpi.sql",
             "0004_ledger_dead_letters.sql",
             "0005_wide_money.sql",
-            "0006_agent_profiles.sql"
+            "0006_agent_profiles.sql",
+            "0007_quota_columns.sql",
+            "0008_quota_views.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);

@@ -15,12 +15,15 @@ use polars::prelude::*;
 
 use super::KpiParams;
 
+mod balance;
+mod needed;
+
 /// Target rates are given in basis points: 10,000 is a rate of 1.
 const BASIS_POINTS: f64 = 10_000.0;
 
 /// The KPIs, each named after its column, in reading order.
 pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
-    Ok(vec![
+    let mut kpis = vec![
         // 保费 premium: premium of the sales minus refunds of the cancellations dated in
         // the period (may be negative).
         (col("gross_premium_fen") - col("refunds_fen")).alias("premium_fen"),
@@ -75,7 +78,14 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
         at_risk(params.at_risk_threshold).alias("at_risk"),
         team_median_close_rate()?.alias("team_median_close_rate"),
         coaching_quadrant(params.will_threshold, params.skill_ratio).alias("coaching_quadrant"),
-    ])
+    ];
+    // 实收保费 = 活动量 × 签单率 backwards, and 平衡的责任额: in modules of their own.
+    kpis.extend(needed::kpis(params.rates_min_sales)?);
+    kpis.extend(balance::kpis(
+        params.drift_visits_adherence,
+        params.drift_share,
+    )?);
+    Ok(kpis)
 }
 
 /// `numerator / denominator` as a float, null when the denominator is 0 or null.

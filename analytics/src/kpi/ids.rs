@@ -38,6 +38,11 @@ impl<'a> IdNumbers<'a> {
         id.map_or(NONE, |id| self.number(id))
     }
 
+    /// The number of an id already numbered, without numbering it.
+    pub(crate) fn get(&self, id: &str) -> Option<u32> {
+        self.numbers.get(id).copied()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
@@ -163,6 +168,8 @@ mod tests {
             [0, 1, 0, 2, 1]
         );
         assert_eq!(agents.optional(None), NONE);
+        assert_eq!(agents.get("A1"), Some(2));
+        assert_eq!(agents.get("A3"), None);
         assert_eq!(agents.len(), 3);
         assert_eq!(agents.id(2), "A1");
         // "A1" < "A10" < "A2" byte by byte.

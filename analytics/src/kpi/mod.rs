@@ -17,7 +17,7 @@ use aqs_schemas::event::Scope;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use crate::data::LedgerData;
+use crate::data::{LedgerData, LedgerSource, SourceError};
 use crate::periods::PeriodKind;
 
 mod facts;
@@ -44,6 +44,15 @@ pub struct KpiParams {
     pub will_threshold: f64,
     /// Close rate at or above this share of the team median counts as skilled.
     pub skill_ratio: f64,
+    /// Balance drift: visit plan adherence at or above this (visits on plan)...
+    pub drift_visits_adherence: f64,
+    /// ...while consultation or sales plan adherence is below this share of plan.
+    pub drift_share: f64,
+    /// Days of the trailing window whose rates turn the premium needed into activity
+    /// needed, ending on the as-of date.
+    pub rates_window_days: u32,
+    /// Fewer sales than this in its trailing window, and a scope uses its parent's rates.
+    pub rates_min_sales: i64,
 }
 
 impl KpiParams {
@@ -55,6 +64,10 @@ impl KpiParams {
             at_risk_threshold: 0.9,
             will_threshold: 0.8,
             skill_ratio: 1.0,
+            drift_visits_adherence: 1.0,
+            drift_share: 0.5,
+            rates_window_days: 90,
+            rates_min_sales: 10,
         }
     }
 
@@ -64,6 +77,29 @@ impl KpiParams {
             .start_of(self.since)
             .min(PeriodKind::Month.start_of(self.since))
     }
+
+    /// First day of the trailing window of rates (the as-of date for a window of one day or
+    /// none).
+    pub fn trailing_start(&self) -> NaiveDate {
+        let days = i64::from(self.rates_window_days.max(1)) - 1;
+        self.as_of - chrono::Duration::days(days)
+    }
+}
+
+/// Reads what the job needs from a ledger source: the rows of the window of its periods
+/// (`window_start()` through the as-of date), and the agent days of the trailing window of
+/// rates where it reaches further back, on their own (nothing else is read that far back).
+pub fn read_ledgers(
+    source: &dyn LedgerSource,
+    params: &KpiParams,
+) -> Result<LedgerData, SourceError> {
+    let (window_start, trailing_start) = (params.window_start(), params.trailing_start());
+    let mut data = source.load(window_start, params.as_of)?;
+    if trailing_start < window_start {
+        let before = window_start - chrono::Duration::days(1);
+        data.trailing_agent_days = source.load_agent_days(trailing_start, before)?;
+    }
+    Ok(data)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 
 /// The output contract, in order. Dashboards and analysts depend on these names.
-pub const OUTPUT_COLUMNS: [&str; 49] = [
+pub const OUTPUT_COLUMNS: [&str; 70] = [
     "scope",
     "scope_id",
     "team_id",
@@ -54,6 +54,29 @@ pub const OUTPUT_COLUMNS: [&str; 49] = [
     "sales_target",
     "sales_attainment",
     "team_median_close_rate",
+    // Activity needed (实收保费 = 活动量 × 签单率 worked backwards).
+    "working_days_remaining",
+    "premium_needed",
+    "trailing_sales",
+    "needed_rates_basis",
+    "trailing_premium_per_sale",
+    "trailing_close_rate",
+    "sales_needed",
+    "customers_needed",
+    "sales_needed_per_working_day",
+    "customers_needed_per_working_day",
+    // Quota balance (平衡的责任额).
+    "visits_share",
+    "consultations_share",
+    "sales_share",
+    "planned_visits_share",
+    "planned_consultations_share",
+    "planned_sales_share",
+    "norm_visits_share",
+    "norm_consultations_share",
+    "norm_sales_share",
+    "balance_drift",
+    "balance_drift_reason",
 ];
 
 /// Digits of the KPI table's money: Decimal(38, 2) holds any sum of the ledger's 64-bit fen
@@ -61,12 +84,14 @@ pub const OUTPUT_COLUMNS: [&str; 49] = [
 pub const MONEY_PRECISION: usize = 38;
 
 /// The money columns: Decimal(38, 2) CNY in the output, from the fen of `<name>_fen`.
-const MONEY: [&str; 5] = [
+const MONEY: [&str; 7] = [
     "premium",
     "premium_per_sale",
     "premium_target",
     "gross_premium",
     "refunds",
+    "premium_needed",
+    "trailing_premium_per_sale",
 ];
 
 /// The contract's columns of the tallies and KPIs, in order, money as decimals.

@@ -18,11 +18,13 @@ struct Tally {
     scope: &'static str,
     scope_id: &'static str,
     team_id: Option<&'static str>,
+    branch_id: Option<&'static str>,
     period: &'static str,
     period_start: &'static str,
     period_end: &'static str,
     working_days: i64,
     working_days_elapsed: i64,
+    working_days_from_as_of: i64,
     visits: i64,
     consultations: i64,
     customers_consulted: i64,
@@ -39,6 +41,9 @@ struct Tally {
     premium_target_fen: Option<i64>,
     outlet_activity_rate_target_bp: Option<i64>,
     count_targets: [Option<i64>; 3],
+    /// Sales, customers consulted and premium in fen over the trailing window of rates
+    /// (rows of the open month).
+    rates_window: Option<(i64, i64, i128)>,
 }
 
 /// November 2026 as of Wednesday the 18th: 13 of its 21 working days have passed.
@@ -50,11 +55,14 @@ fn agent_month(agent: &'static str) -> Tally {
         scope: "agent",
         scope_id: agent,
         team_id: Some("T1"),
+        branch_id: Some("B1"),
         period: "month",
         period_start: "2026-11-01",
         period_end: "2026-11-30",
         working_days: 21,
         working_days_elapsed: 13,
+        // The 18th through the 30th.
+        working_days_from_as_of: 9,
         visits: 0,
         consultations: 0,
         customers_consulted: 0,
@@ -71,6 +79,7 @@ fn agent_month(agent: &'static str) -> Tally {
         premium_target_fen: None,
         outlet_activity_rate_target_bp: None,
         count_targets: [None; 3],
+        rates_window: None,
     }
 }
 
@@ -91,6 +100,7 @@ fn week(of: Tally) -> Tally {
         period_end: "2026-11-22",
         working_days: 5,
         working_days_elapsed: 3,
+        working_days_from_as_of: 3,
         ..of
     }
 }
@@ -128,6 +138,12 @@ fn frame(tallies: &[Tally], as_of: NaiveDate) -> DataFrame {
             .collect::<StringChunked>()
             .with_name("team_id".into())
             .into_column(),
+        tallies
+            .iter()
+            .map(|t| t.branch_id)
+            .collect::<StringChunked>()
+            .with_name("branch_id".into())
+            .into_column(),
         strings("period", |t| t.period),
         dates("period_start", |t| t.period_start),
         dates("period_end", |t| t.period_end),
@@ -136,6 +152,19 @@ fn frame(tallies: &[Tally], as_of: NaiveDate) -> DataFrame {
             .into_column(),
         ints("working_days", &|t| Some(t.working_days)),
         ints("working_days_elapsed", &|t| Some(t.working_days_elapsed)),
+        ints("working_days_from_as_of", &|t| {
+            Some(t.working_days_from_as_of)
+        }),
+        ints("rates_window_sales", &|t| t.rates_window.map(|w| w.0)),
+        ints("rates_window_customers_consulted", &|t| {
+            t.rates_window.map(|w| w.1)
+        }),
+        tallies
+            .iter()
+            .map(|t| t.rates_window.map(|w| w.2))
+            .collect::<Int128Chunked>()
+            .with_name("rates_window_premium_fen".into())
+            .into_column(),
         ints("visits", &|t| Some(t.visits)),
         ints("consultations", &|t| Some(t.consultations)),
         ints("customers_consulted", &|t| Some(t.customers_consulted)),
@@ -613,5 +642,416 @@ fn the_skill_ratio_scales_the_team_median() {
             Some("does_not_know_how".to_owned()),
             Some("does_not_know_how".to_owned())
         ]
+    );
+}
+
+// Activity needed -----------------------------------------------------------------------------
+
+/// An open month of `scope` with a premium target, premium so far and its trailing window.
+fn needing(
+    of: Tally,
+    target_fen: Option<i64>,
+    premium_fen: i128,
+    window: (i64, i64, i128),
+) -> Tally {
+    Tally {
+        premium_target_fen: target_fen,
+        gross_premium_fen: premium_fen,
+        rates_window: Some(window),
+        ..of
+    }
+}
+
+fn branch_month(branch: &'static str) -> Tally {
+    Tally {
+        scope: "branch",
+        scope_id: branch,
+        team_id: None,
+        branch_id: Some(branch),
+        ..agent_month(branch)
+    }
+}
+
+#[test]
+fn activity_needed_is_worked_back_from_the_scopes_own_rates_and_rounded_up() {
+    // 20,000.00 still needed; 12 sales of 60,000.00 and 60 customers in the window: 5,000.00
+    // a sale and a close rate of 0.2, so 4 sales and 20 customers over 9 working days.
+    let agent = needing(
+        agent_month("A1"),
+        Some(3_000_000),
+        1_000_000,
+        (12, 60, 6_000_000),
+    );
+    // 7 sales of 20,000.00 for 25 customers: 2,857.142… a sale. 10,000.00 needed is 3.5
+    // sales, 4; at 7 sales per 25 customers, 4 sales are 14.29 customers, 15.
+    let odd = needing(agent_month("A2"), Some(1_000_000), 0, (7, 25, 2_000_000));
+    let odd = Tally {
+        team_id: None,
+        ..odd
+    };
+    let out = kpis(&[agent, odd]);
+    assert_eq!(ints(&out, "working_days_remaining"), [Some(9), Some(9)]);
+    assert_eq!(
+        fen(&out, "premium_needed_fen"),
+        [Some(2_000_000), Some(1_000_000)]
+    );
+    assert_eq!(ints(&out, "trailing_sales"), [Some(12), Some(7)]);
+    // A2 has too few sales but no team to borrow from: its own rates.
+    assert_eq!(
+        texts(&out, "needed_rates_basis"),
+        [Some("own".into()), Some("own".into())]
+    );
+    assert_eq!(
+        fen(&out, "trailing_premium_per_sale_fen"),
+        [Some(500_000), Some(285_714)]
+    );
+    assert_eq!(
+        floats(&out, "trailing_close_rate"),
+        [Some(0.2), Some(7.0 / 25.0)]
+    );
+    assert_eq!(ints(&out, "sales_needed"), [Some(4), Some(4)]);
+    assert_eq!(ints(&out, "customers_needed"), [Some(20), Some(15)]);
+    assert_eq!(
+        floats(&out, "sales_needed_per_working_day"),
+        [Some(4.0 / 9.0), Some(4.0 / 9.0)]
+    );
+    assert_eq!(
+        floats(&out, "customers_needed_per_working_day"),
+        [Some(20.0 / 9.0), Some(15.0 / 9.0)]
+    );
+}
+
+#[test]
+fn with_too_few_sales_an_agent_borrows_its_teams_rates_and_a_team_its_branchs() {
+    // A2 sold 4 (under 10): T1's 30 sales of 90,000.00 to 100 customers are used.
+    let agent = needing(agent_month("A2"), Some(1_000_000), 0, (4, 10, 3_000_000));
+    // A3 sold exactly 10: its own.
+    let enough = needing(agent_month("A3"), Some(1_000_000), 0, (10, 20, 1_000_000));
+    // T1 sold 30 with no target of its own; T2 sold 5 and borrows B1's.
+    let team = needing(team_month("T1"), None, 0, (30, 100, 9_000_000));
+    let small = needing(
+        team_month("T2"),
+        Some(2_000_000),
+        500_000,
+        (5, 40, 1_000_000),
+    );
+    let branch = needing(branch_month("B1"), None, 0, (200, 800, 50_000_000));
+    let out = kpis(&[agent, enough, team, small, branch]);
+    assert_eq!(
+        texts(&out, "needed_rates_basis"),
+        [
+            Some("team".into()),
+            Some("own".into()),
+            Some("own".into()),
+            Some("branch".into()),
+            None
+        ]
+    );
+    assert_eq!(
+        ints(&out, "trailing_sales"),
+        [Some(4), Some(10), Some(30), Some(5), None]
+    );
+    // T1: 300,000 fen a sale; B1: 250,000 fen a sale and a close rate of 0.25.
+    assert_eq!(
+        fen(&out, "trailing_premium_per_sale_fen"),
+        [
+            Some(300_000),
+            Some(100_000),
+            Some(300_000),
+            Some(250_000),
+            None
+        ]
+    );
+    assert_eq!(
+        floats(&out, "trailing_close_rate"),
+        [Some(0.3), Some(0.5), Some(0.3), Some(0.25), None]
+    );
+    // A2: ⌈1,000,000 × 30 / 9,000,000⌉ = ⌈3.33⌉ = 4 sales, ⌈4 × 100 / 30⌉ = ⌈13.33⌉ = 14.
+    // A3: 10 sales, 20 customers. T1: no target. T2: 15,000.00 at 2,500.00 = 6 sales, 24.
+    assert_eq!(
+        ints(&out, "sales_needed"),
+        [Some(4), Some(10), None, Some(6), None]
+    );
+    assert_eq!(
+        ints(&out, "customers_needed"),
+        [Some(14), Some(20), None, Some(24), None]
+    );
+    assert_eq!(
+        fen(&out, "premium_needed_fen"),
+        [
+            Some(1_000_000),
+            Some(1_000_000),
+            None,
+            Some(1_500_000),
+            None
+        ]
+    );
+}
+
+#[test]
+fn activity_needed_is_null_without_a_target_once_met_or_when_a_rate_is_undefined() {
+    let window = (12, 60, 6_000_000);
+    let no_target = needing(agent_month("A1"), None, 0, window);
+    let met = needing(agent_month("A2"), Some(1_000_000), 1_000_000, window);
+    // Sold nothing in the window and on no team: no premium per sale, no close rate.
+    let no_sale = Tally {
+        team_id: None,
+        ..needing(agent_month("A3"), Some(1_000_000), 0, (0, 0, 0))
+    };
+    // Sales recorded without consultations: a premium per sale but no close rate.
+    let no_consultation = needing(agent_month("A4"), Some(1_000_000), 0, (12, 0, 6_000_000));
+    // Refunds above premium: a premium per sale below zero gives no sales needed.
+    let refunded = needing(agent_month("A5"), Some(1_000_000), 0, (12, 60, -100));
+    // October is over on 18 November: nothing is needed any more.
+    let october = Tally {
+        period_start: "2026-10-01",
+        period_end: "2026-10-31",
+        working_days_from_as_of: 0,
+        rates_window: None,
+        ..needing(agent_month("A6"), Some(1_000_000), 0, window)
+    };
+    let a_week = week(needing(agent_month("A7"), Some(1_000_000), 0, window));
+    let out = kpis(&[
+        no_target,
+        met,
+        no_sale,
+        no_consultation,
+        refunded,
+        october,
+        a_week,
+    ]);
+    assert_eq!(
+        fen(&out, "premium_needed_fen"),
+        [
+            None,
+            None,
+            Some(1_000_000),
+            Some(1_000_000),
+            Some(1_000_000),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        texts(&out, "needed_rates_basis"),
+        [
+            Some("own".into()),
+            Some("own".into()),
+            Some("own".into()),
+            Some("own".into()),
+            Some("own".into()),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        floats(&out, "trailing_close_rate"),
+        [Some(0.2), Some(0.2), None, None, Some(0.2), None, None]
+    );
+    assert_eq!(
+        ints(&out, "sales_needed"),
+        [None, None, None, Some(2), None, None, None]
+    );
+    assert_eq!(ints(&out, "customers_needed"), [None; 7]);
+    assert_eq!(floats(&out, "customers_needed_per_working_day"), [None; 7]);
+    assert_eq!(
+        ints(&out, "working_days_remaining"),
+        [Some(9), Some(9), Some(9), Some(9), Some(9), Some(0), None]
+    );
+}
+
+#[test]
+fn on_the_last_working_day_the_whole_need_is_for_that_day_and_after_it_none_is_left() {
+    // Monday 30 November 2026 is the month's last working day; it counts as remaining.
+    let calendar = WorkingCalendar::default();
+    let november = date("2026-11-01");
+    let ahead = |as_of| {
+        i64::from(crate::periods::working_days_from(
+            &calendar,
+            PeriodKind::Month,
+            november,
+            date(as_of),
+        ))
+    };
+    assert_eq!((ahead("2026-11-27"), ahead("2026-11-30")), (2, 1));
+    let on = |as_of_ahead, agent| Tally {
+        working_days_elapsed: 21,
+        working_days_from_as_of: as_of_ahead,
+        ..needing(
+            agent_month(agent),
+            Some(3_000_000),
+            1_000_000,
+            (12, 60, 6_000_000),
+        )
+    };
+    let params = KpiParams::new(date("2026-11-30"));
+    let out = kpis_with(&[on(ahead("2026-11-30"), "A1"), on(0, "A2")], &params);
+    assert_eq!(ints(&out, "working_days_remaining"), [Some(1), Some(0)]);
+    assert_eq!(ints(&out, "sales_needed"), [Some(4), Some(4)]);
+    assert_eq!(
+        floats(&out, "sales_needed_per_working_day"),
+        [Some(4.0), None]
+    );
+    assert_eq!(
+        floats(&out, "customers_needed_per_working_day"),
+        [Some(20.0), None]
+    );
+}
+
+// Quota balance ------------------------------------------------------------------------------
+
+/// An agent's month with counts, planned counts and the actual counts on the planned days.
+fn mixed(
+    agent: &'static str,
+    [visits, consultations, sales]: [i64; 3],
+    planned: [Option<f64>; 3],
+    on_plan_days: [i64; 3],
+) -> Tally {
+    let on_plan_days = on_plan_days.map(Some);
+    Tally {
+        visits,
+        consultations,
+        sales,
+        planned,
+        on_plan_days: [0, 1, 2].map(|k| planned[k].and(on_plan_days[k])),
+        ..agent_month(agent)
+    }
+}
+
+const PLAN: [Option<f64>; 3] = [Some(10.0), Some(5.0), Some(1.0)];
+
+#[test]
+fn the_mix_is_each_kinds_share_against_the_plan_and_the_teams_median() {
+    let a1 = mixed("A1", [12, 2, 1], PLAN, [12, 2, 1]);
+    let a2 = mixed("A2", [6, 3, 1], [Some(8.0), None, None], [6, 0, 0]);
+    let idle = mixed("A3", [0, 0, 0], [None; 3], [0; 3]);
+    let team = Tally {
+        visits: 18,
+        consultations: 5,
+        sales: 2,
+        ..team_month("T1")
+    };
+    let region = Tally {
+        scope: "region",
+        scope_id: "R1",
+        team_id: None,
+        branch_id: None,
+        visits: 18,
+        ..agent_month("R1")
+    };
+    let day = Tally {
+        period: "day",
+        period_start: AS_OF,
+        period_end: AS_OF,
+        ..a1.clone()
+    };
+    let out = kpis(&[a1, a2, idle, team, region, day]);
+    assert_eq!(
+        floats(&out, "visits_share"),
+        [
+            Some(12.0 / 15.0),
+            Some(0.6),
+            None,
+            Some(18.0 / 25.0),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        floats(&out, "sales_share"),
+        [
+            Some(1.0 / 15.0),
+            Some(0.1),
+            None,
+            Some(2.0 / 25.0),
+            None,
+            None
+        ]
+    );
+    // A2 planned visits only: its plan is all visits.
+    assert_eq!(
+        floats(&out, "planned_visits_share"),
+        [Some(10.0 / 16.0), Some(1.0), None, None, None, None]
+    );
+    assert_eq!(
+        floats(&out, "planned_consultations_share"),
+        [Some(5.0 / 16.0), Some(0.0), None, None, None, None]
+    );
+    // The team's agents: 0.8 and 0.6 (A3 has no share); T1 alone in B1.
+    let median = (12.0 / 15.0 + 0.6) / 2.0;
+    assert_eq!(
+        floats(&out, "norm_visits_share"),
+        [
+            Some(median),
+            Some(median),
+            Some(median),
+            Some(18.0 / 25.0),
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn balance_drift_is_visits_on_plan_while_consultations_or_sales_fall_behind() {
+    let out = kpis(&[
+        // Visits 120% of plan, consultations 40%: drift.
+        mixed("A1", [12, 2, 1], PLAN, [12, 2, 1]),
+        // Visits exactly on plan, no sale of one planned.
+        mixed("A2", [10, 3, 0], PLAN, [10, 3, 0]),
+        // Both behind.
+        mixed("A3", [10, 2, 0], PLAN, [10, 2, 0]),
+        // Consultations exactly at half of plan: not behind.
+        mixed("A4", [11, 3, 1], [Some(10.0), Some(6.0), None], [11, 3, 0]),
+        // Visits under plan: whatever else, no drift.
+        mixed("A5", [9, 0, 0], PLAN, [9, 0, 0]),
+        // Visits alone planned: nothing to judge.
+        mixed("A6", [12, 0, 0], [Some(10.0), None, None], [12, 0, 0]),
+        // No visit plan: nothing to judge.
+        mixed("A7", [3, 0, 0], [None, Some(5.0), None], [0, 0, 0]),
+    ]);
+    assert_eq!(
+        flags(&out, "balance_drift"),
+        [
+            Some(true),
+            Some(true),
+            Some(true),
+            Some(false),
+            Some(false),
+            None,
+            None
+        ]
+    );
+    assert_eq!(
+        texts(&out, "balance_drift_reason"),
+        [
+            Some("consultations_below_plan".into()),
+            Some("sales_below_plan".into()),
+            Some("consultations_and_sales_below_plan".into()),
+            None,
+            None,
+            None,
+            None
+        ]
+    );
+}
+
+#[test]
+fn the_drift_thresholds_are_settings() {
+    let row = mixed("A1", [9, 3, 1], PLAN, [9, 3, 1]);
+    let mut params = params();
+    assert_eq!(
+        flags(
+            &kpis_with(std::slice::from_ref(&row), &params),
+            "balance_drift"
+        ),
+        [Some(false)]
+    );
+    // Visits from 90% of plan count as on plan, consultations behind below 70%.
+    params.drift_visits_adherence = 0.9;
+    params.drift_share = 0.7;
+    assert_eq!(
+        flags(&kpis_with(&[row], &params), "balance_drift"),
+        [Some(true)]
     );
 }

@@ -12,7 +12,7 @@ use super::super::rows::TableRows;
 use super::super::scope_name;
 use super::super::window::Periods;
 use super::{Build, dates, ints, optional_strings, strings};
-use crate::periods::{WorkingDays, day_number, working_days};
+use crate::periods::{WorkingDays, day_number, working_days, working_days_from};
 
 /// The labels of the rows, worked out per scope and per period once.
 pub(crate) struct RowLabels<'a> {
@@ -29,6 +29,8 @@ pub(crate) struct RowLabels<'a> {
     /// Per kind of period and period: start and end as polars dates, and working days.
     dates: [Vec<(i32, i32)>; 3],
     working_days: [Vec<WorkingDays>; 3],
+    /// Per kind of period and period: working days from the as-of date through its end.
+    working_days_ahead: [Vec<u32>; 3],
     as_of: NaiveDate,
 }
 
@@ -88,6 +90,13 @@ impl<'a> RowLabels<'a> {
                 .map(|start| working_days(calendar, of_kind.kind, *start, as_of))
                 .collect()
         });
+        let working_days_ahead = periods.each_ref().map(|of_kind| {
+            of_kind
+                .starts
+                .iter()
+                .map(|start| working_days_from(calendar, of_kind.kind, *start, as_of))
+                .collect()
+        });
         Self {
             rows,
             keys,
@@ -97,6 +106,7 @@ impl<'a> RowLabels<'a> {
             agent_teams: agent_teams(facts, keys, periods, rows),
             dates,
             working_days,
+            working_days_ahead,
             as_of,
         }
     }
@@ -124,7 +134,7 @@ impl<'a> RowLabels<'a> {
 
     /// The label columns, heaviest first: `scope`, `scope_id`, `team_id`, `branch_id`,
     /// `region_id`, `period`, `period_start`, `period_end`, `as_of`, `working_days` and
-    /// `working_days_elapsed`.
+    /// `working_days_elapsed` and `working_days_from_as_of`.
     pub(crate) fn columns(&'a self) -> Vec<Build<'a>> {
         let all = || 0..self.rows.len();
         let scope = |row: usize| self.scope[self.rows.scope[row] as usize];
@@ -160,6 +170,13 @@ impl<'a> RowLabels<'a> {
                     ints(
                         "working_days_elapsed",
                         all().map(|r| i64::from(self.working_days(r).elapsed)),
+                    ),
+                    ints(
+                        "working_days_from_as_of",
+                        all().map(|r| {
+                            let ahead = &self.working_days_ahead[self.rows.kind_of(r)];
+                            i64::from(ahead[self.rows.period[r] as usize])
+                        }),
                     ),
                 ])
             }),

@@ -22,6 +22,9 @@
 //! | `planned_visits`, `planned_consultations`, `planned_sales` | Float64, null | prorated planned counts; null where no plan has the kind |
 //! | `visits_on_plan_days`, `consultations_on_plan_days`, `sales_on_plan_days` | Int64, null | actual counts on the days planned for the kind; null without a plan day |
 //! | `premium_target_fen`, `outlet_activity_rate_target_bp`, `visits_target`, `consultations_target`, `sales_target` | Int64, null | the scope's own target for the month (month rows) |
+//! | `working_days_from_as_of` | Int64 | working days of the period from the as-of date (counted when it is one) through its end |
+//! | `rates_window_sales`, `rates_window_customers_consulted` | Int64, null | rows of the month open on the as-of date: sums over the trailing window of rates |
+//! | `rates_window_premium_fen` | Int128, null | the same rows: premium net of refunds over the trailing window, in fen |
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -41,6 +44,7 @@ mod membership;
 mod outlets;
 mod plans;
 mod targets;
+mod trailing;
 
 use activity::{Activity, COUNTERS};
 use labels::RowLabels;
@@ -48,6 +52,7 @@ use membership::Membership;
 use outlets::OutletCounts;
 use plans::{PLAN_KINDS, Plans};
 use targets::RowTargets;
+use trailing::Trailing;
 
 /// The tallies of every row, as a table with the columns listed above.
 pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
@@ -88,11 +93,23 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
     if let Some(column) = activity.overflow {
         return Err(KpiError::Overflow { column });
     }
+    let trailing = trailing::add_up(
+        data,
+        &facts,
+        &keys,
+        &periods,
+        &rows,
+        params.trailing_start(),
+    );
+    if let Some(column) = trailing.overflow {
+        return Err(KpiError::Overflow { column });
+    }
     let tallies = Tallies {
         rows: &rows,
         activity,
         outlets,
         plans,
+        trailing,
         targets: RowTargets::find(data, &facts, &keys, &periods, &rows),
         assigned_outlets: &membership.assigned_outlets,
         roster_agents: &membership.roster_agents,
@@ -125,6 +142,7 @@ struct Tallies<'a> {
     activity: Activity,
     outlets: Vec<OutletCounts>,
     plans: Plans,
+    trailing: Trailing,
     targets: RowTargets<'a>,
     /// Per kind of period, scope key and period.
     assigned_outlets: &'a [DistinctCounts; 3],
@@ -184,6 +202,20 @@ impl<'a> Tallies<'a> {
             target("visits_target", |t| t.visits),
             target("consultations_target", |t| t.consultations),
             target("sales_target", |t| t.sales),
+            Box::new(|| {
+                let counts = &self.trailing.counts;
+                let fen = self.trailing.premium_fen.iter().copied();
+                Ok(vec![
+                    optional_ints("rates_window_sales", counts.iter().map(|c| c.map(|c| c[0]))),
+                    optional_ints(
+                        "rates_window_customers_consulted",
+                        counts.iter().map(|c| c.map(|c| c[1])),
+                    ),
+                    fen.collect::<Int128Chunked>()
+                        .with_name("rates_window_premium_fen".into())
+                        .into_column(),
+                ])
+            }),
         ]
     }
 

@@ -159,6 +159,27 @@ fn ledgers() -> LedgerData {
             interval("A2", "O3", "2026-11-01", None),
         ],
         teams: vec![team("T1"), team("T2")],
+        trailing_agent_days: vec![
+            // The trailing window of rates starts on 21 August (90 days through the 18th).
+            AgentDay {
+                sales: 5,
+                ..agent_day("A1", "2026-08-20", "T1")
+            },
+            AgentDay {
+                sales: 2,
+                customers_consulted: 5,
+                premium_fen: 400_000,
+                refunds_fen: 100_000,
+                ..agent_day("A1", "2026-08-21", "T1")
+            },
+            // An agent gone before the window still counts for the team it was on.
+            AgentDay {
+                sales: 3,
+                customers_consulted: 6,
+                premium_fen: 900_000,
+                ..agent_day("A9", "2026-09-10", "T2")
+            },
+        ],
     }
 }
 
@@ -526,4 +547,53 @@ fn an_as_of_date_before_since_is_refused() {
         tally(&ledgers(), &params),
         Err(KpiError::Window { .. })
     ));
+}
+
+#[test]
+fn the_trailing_window_of_rates_adds_up_on_the_open_months_rows_only() {
+    let frame = tallies();
+    let sums = |name: &str| {
+        let row = row(&frame, name);
+        (
+            int(&frame, "rates_window_sales", row),
+            int(&frame, "rates_window_customers_consulted", row),
+            fen(&frame, "rates_window_premium_fen", row),
+        )
+    };
+    // A1: 21 August, 2 and 12 November (net of the refund); not 20 August.
+    assert_eq!(
+        sums("agent A1 month 2026-11-01"),
+        (Some(4), Some(9), Some(1_600_000))
+    );
+    assert_eq!(
+        sums("agent A2 month 2026-11-01"),
+        (Some(1), Some(2), Some(300_000))
+    );
+    // T1: A1's days and A2's before the move; T2: A2's after it and A9's in September.
+    assert_eq!(
+        sums("team T1 month 2026-11-01"),
+        (Some(4), Some(9), Some(1_600_000))
+    );
+    assert_eq!(
+        sums("team T2 month 2026-11-01"),
+        (Some(4), Some(8), Some(1_200_000))
+    );
+    assert_eq!(
+        sums("branch B1 month 2026-11-01"),
+        (Some(8), Some(17), Some(2_800_000))
+    );
+    // Not on weeks or days.
+    assert_eq!(sums("agent A1 week 2026-11-16"), (None, None, None));
+    assert_eq!(sums("team T1 day 2026-11-02"), (None, None, None));
+    // A shorter window: from 20 October, A1's November days only.
+    let mut params = KpiParams::new(date("2026-11-18"));
+    params.rates_window_days = 30;
+    let frame = tally(&ledgers(), &params).expect("tallies");
+    let a1 = row(&frame, "agent A1 month 2026-11-01");
+    assert_eq!(int(&frame, "rates_window_sales", a1), Some(2));
+    assert_eq!(
+        int(&frame, "working_days_from_as_of", a1),
+        Some(9),
+        "the 18th through the 30th"
+    );
 }

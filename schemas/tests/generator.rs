@@ -183,3 +183,38 @@ fn premiums_look_like_bancassurance() {
         median(&regular)
     );
 }
+
+#[test]
+fn a_few_agents_drift_towards_visits() {
+    let config = GeneratorConfig::new(11, 200, day("2026-10-12"), 28);
+    let funnel = decode_all(&run(&config));
+    let mut per_agent: HashMap<String, (u32, u32)> = HashMap::new();
+    for event in &funnel.events {
+        let Some(agent) = &event.agent_id else {
+            continue;
+        };
+        let counts = per_agent.entry(agent.clone()).or_default();
+        match &event.payload {
+            Payload::OutletVisit(_) => counts.0 += 1,
+            Payload::Consultation(_) => counts.1 += 1,
+            _ => {}
+        }
+    }
+    let mut rates: Vec<f64> = per_agent
+        .values()
+        .filter(|(visits, _)| *visits >= 20)
+        .map(|(visits, consultations)| f64::from(*consultations) / f64::from(*visits))
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    let drifting = rates.iter().filter(|rate| **rate < 0.25).count();
+    assert!(
+        (0.45..=0.65).contains(&median),
+        "most agents consult after about half their visits: {median}"
+    );
+    // About 6% of 200 agents consult after a seventh of their visits or fewer.
+    assert!(
+        (4..=25).contains(&drifting),
+        "{drifting} agents drift towards visits"
+    );
+}

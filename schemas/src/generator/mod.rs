@@ -4,7 +4,8 @@
 //! several banks), then day by day: monthly targets, weekly plans, roster and assignment
 //! changes, and each agent's activity following the funnel visits → consultations →
 //! interested customers → sales. Agents differ in will (how much they do) and skill (how
-//! often interest becomes a sale); weekends and holidays are quiet. A share of events
+//! often interest becomes a sale), and a few drift towards visits (many visits, few
+//! consultations, against a balanced plan); weekends and holidays are quiet. A share of events
 //! arrives late, twice, retracted or followed by a cancellation, as upstream systems do.
 //!
 //! Output is streamed day by day: memory stays bounded by the agents and the few days of
@@ -41,6 +42,13 @@ pub const INTEREST_RATE: f64 = 0.38;
 pub const MEDIAN_SKILL: f64 = 0.18;
 /// Activity on a weekend day or holiday relative to a working day.
 pub const QUIET_DAY_FACTOR: f64 = 0.15;
+/// Share of agents drifting towards the easy activity (平衡的责任额 lost): they plan like
+/// the others but visit more and consult after few of their visits.
+pub const DRIFTING_SHARE: f64 = 0.06;
+/// A drifting agent's visits relative to its plan's pace, and its consultations per visit
+/// relative to the others'.
+pub const DRIFT_VISITS_FACTOR: f64 = 1.3;
+pub const DRIFT_CONSULTATION_FACTOR: f64 = 0.25;
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -114,6 +122,9 @@ struct Agent {
     skill: f64,
     outlets: Vec<u32>,
     active: bool,
+    /// Visits a lot and consults little (a stream of its own, so that the others' draws
+    /// stay as they were).
+    drifting: bool,
 }
 
 /// Serialised events waiting for their delivery day.
@@ -144,6 +155,7 @@ impl<'c, W: Write> Generator<'c, W> {
         let mut rng = Rng::stream(config.seed, &[0]);
         let teams = config.agents.div_ceil(AGENTS_PER_TEAM).max(1);
         let mut next_outlet = 0;
+        let mut drift = Rng::stream(config.seed, &[10]);
         let agents = (0..config.agents)
             .map(|i| {
                 let count = rng.between(3, 6) as u32;
@@ -156,6 +168,7 @@ impl<'c, W: Write> Generator<'c, W> {
                     skill: rng.log_normal(MEDIAN_SKILL, 0.45).clamp(0.03, 0.6),
                     outlets,
                     active: true,
+                    drifting: drift.chance(DRIFTING_SHARE),
                 }
             })
             .collect();
@@ -579,7 +592,15 @@ impl<'c, W: Write> Generator<'c, W> {
         } else {
             QUIET_DAY_FACTOR
         };
-        let visits = rng.poisson(MEAN_VISITS_PER_DAY * agent.will * factor);
+        let (visit_pace, consultation_chance) = if agent.drifting {
+            (
+                DRIFT_VISITS_FACTOR,
+                CONSULTATION_PER_VISIT * DRIFT_CONSULTATION_FACTOR,
+            )
+        } else {
+            (1.0, CONSULTATION_PER_VISIT)
+        };
+        let visits = rng.poisson(MEAN_VISITS_PER_DAY * agent.will * factor * visit_pace);
         let (agent_id, skill) = (agent.id.clone(), agent.skill);
         let own_outlets = agent.outlets.clone();
         let mut minute = 9 * 60 + rng.between(0, 40) as u32;
@@ -608,7 +629,7 @@ impl<'c, W: Write> Generator<'c, W> {
                 }),
             });
             minute += 20 + rng.between(0, 40) as u32;
-            if rng.chance(CONSULTATION_PER_VISIT) {
+            if rng.chance(consultation_chance) {
                 let consulted = 1 + rng.poisson(1.8);
                 let interested = rng.binomial(consulted, INTEREST_RATE);
                 events.push(Event {

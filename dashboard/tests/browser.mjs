@@ -87,14 +87,22 @@ const PERCENT = new Set([
   'visit_coverage', 'outlet_activity_rate', 'close_rate', 'agent_activity_rate', 'premium_attainment',
   'outlet_activity_rate_target', 'outlet_activity_rate_attainment', 'plan_adherence_visits',
   'plan_adherence_consultations', 'plan_adherence_sales', 'time_progress', 'pace_gap',
-  'projected_attainment', 'team_median_close_rate',
+  'projected_attainment', 'team_median_close_rate', 'trailing_close_rate',
+  'visits_share', 'consultations_share', 'sales_share', 'planned_visits_share',
+  'planned_consultations_share', 'planned_sales_share', 'norm_visits_share',
+  'norm_consultations_share', 'norm_sales_share',
 ]);
-const MONEY = new Set(['premium', 'premium_target', 'premium_per_sale']);
+const MONEY = new Set(['premium', 'premium_target', 'premium_per_sale', 'premium_needed', 'trailing_premium_per_sale']);
 const REQUIRED = [
   'premium', 'premium_target', 'premium_attainment', 'time_progress', 'pace_gap', 'projected_attainment',
   'visits', 'outlets_visited', 'consultations', 'customers_consulted', 'sales', 'close_rate',
   'outlet_activity_rate', 'visit_coverage', 'premium_per_sale',
 ];
+// Activity needed and the activity mix, on agent and team pages, when the row has them (a KPI
+// run from before these columns has not).
+const quotaRequired = (row) => (row && Object.hasOwn(row, 'needed_rates_basis')
+  ? ['needed_rates_basis', 'visits_share', 'planned_visits_share', 'norm_visits_share']
+  : []);
 
 async function kpiElements(page) {
   return page.evaluate(() => [...document.querySelectorAll('#view [data-kpi]')].map((el) => {
@@ -233,7 +241,7 @@ async function main() {
 
   // The team view.
   let elements = await kpiElements(page);
-  const nTeam = compareRow(elements, 'team', { scope_id: teamId, ...expected }, `team ${teamId}`, [...REQUIRED, 'agent_activity_rate']);
+  const nTeam = compareRow(elements, 'team', { scope_id: teamId, ...expected }, `team ${teamId}`, [...REQUIRED, 'agent_activity_rate', ...quotaRequired(expected)]);
   log(`team view: compared ${nTeam} figures of the team's month row`);
   if (expectedAgent) {
     const nRow = elements.filter((e) => e.scope === 'agent' && e.id === expectedAgent.scope_id && e.period === 'month').length;
@@ -257,7 +265,7 @@ async function main() {
     check(await page.evaluate(() => location.hash) === `#scope=agent&id=${agentId}`, 'hash after clicking the agent');
     if (expectedAgent) {
       elements = await kpiElements(page);
-      const n = compareRow(elements, 'agent', expectedAgent, `agent ${agentId}`, REQUIRED);
+      const n = compareRow(elements, 'agent', expectedAgent, `agent ${agentId}`, [...REQUIRED, ...quotaRequired(expectedAgent)]);
       log(`agent view: compared ${n} figures of the agent's month row`);
     }
     await settle(page);

@@ -38,12 +38,16 @@ const QUAD_COLOR = {
   unwilling: '#b94a48',
 };
 
-const MONEY_COLUMNS = new Set(['premium', 'premium_target', 'premium_per_sale']);
+const MONEY_COLUMNS = new Set(['premium', 'premium_target', 'premium_per_sale', 'premium_needed', 'trailing_premium_per_sale']);
 const INT_COLUMNS = new Set([
   'visits', 'outlets_visited', 'consultations', 'customers_consulted', 'customers_interested', 'sales',
   'assigned_outlets', 'agents_on_roster', 'active_agents',
+  'sales_needed', 'customers_needed', 'working_days_remaining', 'trailing_sales',
 ]);
-const COUNT_COLUMNS = new Set(['planned_visits', 'planned_consultations', 'planned_sales']);
+const COUNT_COLUMNS = new Set([
+  'planned_visits', 'planned_consultations', 'planned_sales',
+  'sales_needed_per_working_day', 'customers_needed_per_working_day',
+]);
 const SIGNED_COLUMNS = new Set(['pace_gap']);
 
 const state = {
@@ -138,6 +142,9 @@ function fmtColumn(col, v) {
   if (SIGNED_COLUMNS.has(col)) return fmtSignedPct(v);
   if (col === 'coaching_quadrant') return t(`quad.${v}`);
   if (col === 'at_risk') return v ? t('badge.atRisk') : t('badge.onPace');
+  if (col === 'needed_rates_basis') return t(`need.basis.${v}`);
+  if (col === 'balance_drift') return v ? t('drift.yes') : t('drift.no');
+  if (col === 'balance_drift_reason') return t(`drift.${v}`);
   if (typeof v === 'number') return fmtPct(v);
   return String(v);
 }
@@ -768,6 +775,7 @@ function renderScope(d, charts) {
   if (m) {
     parts.push(pacingCard(m, 'span-5'));
     parts.push(tilesCard(m, scope, 'span-7'));
+    if (scope === 'agent' || scope === 'team') parts.push(quotaCard(m, d, scope, 'span-12'));
   } else {
     parts.push(card('span-12 empty-card', cardHead(t('pacing.title')), `<p class="empty">${esc(t('empty.noData'))}</p>`));
   }
@@ -877,6 +885,69 @@ function tilesCard(m, scope, span) {
   }
   return card(`tiles-card ${span}`, cardHead(t('tiles.title'), '', t('tiles.note', { date: m.as_of ?? state.meta?.as_of ?? DASH })),
     `<div class="tiles">${tiles.join('')}</div>`, rowAttrs(m));
+}
+
+// Activity needed and quota balance ---------------------------------------------------------
+
+// Whether a row carries a column: runs computed before it existed do not (shown without it).
+const has = (row, col) => !!row && Object.hasOwn(row, col);
+
+// 实收保费 = 活动量 × 签单率 worked backwards: what the month still needs, in a supervisor's words.
+function neededHtml(m) {
+  if (!has(m, 'needed_rates_basis')) return '';
+  const lines = [];
+  const perDay = (col, key) => (isNum(m[col])
+    ? `<p class="need-line">${esc(t(`${key}.before`))} ${kpi(m, col, 'need-figure', fmtCount(m[col]))} ${esc(t(`${key}.after`))}</p>`
+    : '');
+  if (m.premium_needed !== null && m.premium_needed !== undefined) {
+    const daily = perDay('customers_needed_per_working_day', 'need.customers') + perDay('sales_needed_per_working_day', 'need.sales');
+    lines.push(daily || `<p class="need-line">${esc(t('need.noDayLeft'))}</p>`);
+    lines.push(`<p class="need-total">${esc(t('need.gap'))} ${kpi(m, 'premium_needed')}<span class="dot-sep">·</span>${esc(t('need.totalSales'))} ${kpi(m, 'sales_needed')}<span class="dot-sep">·</span>${esc(t('need.totalCustomers'))} ${kpi(m, 'customers_needed')}<span class="dot-sep">·</span>${esc(t('need.daysLeft'))} ${kpi(m, 'working_days_remaining')}</p>`);
+  } else if (m.needed_rates_basis) {
+    const met = isNum(m.premium_attainment) && m.premium_attainment >= 1;
+    lines.push(`<p class="need-line">${esc(t(met ? 'need.met' : 'need.noTarget'))}</p>`);
+  } else {
+    return '';
+  }
+  if (m.needed_rates_basis) {
+    lines.push(`<p class="need-basis">${esc(t('need.basisLead'))} ${kpi(m, 'needed_rates_basis')}<span class="dot-sep">·</span>${esc(t('kpi.premium_per_sale'))} ${kpi(m, 'trailing_premium_per_sale')}<span class="dot-sep">·</span>${esc(t('kpi.close_rate'))} ${kpi(m, 'trailing_close_rate')}<span class="dot-sep">·</span>${esc(t('need.ownSales'))} ${kpi(m, 'trailing_sales')}</p>`);
+  }
+  return `<div class="need"><h3>${esc(t('need.title'))}</h3>${lines.join('')}</div>`;
+}
+
+// 平衡的责任额: a row's drift finding with its reason, in words.
+function driftHtml(row, label) {
+  if (!has(row, 'balance_drift') || row.balance_drift === null) return '';
+  if (row.balance_drift !== true) {
+    return `<p class="drift-line" ${rowAttrs(row)}>${esc(label)} ${kpi(row, 'balance_drift', 'badge tone-good')}</p>`;
+  }
+  const pct = (col) => (isNum(row[col]) ? fmtPct(row[col]) : DASH);
+  const reason = t(`drift.explain.${row.balance_drift_reason}`, {
+    v: pct('plan_adherence_visits'), c: pct('plan_adherence_consultations'), s: pct('plan_adherence_sales'),
+  });
+  return `<p class="drift-line" ${rowAttrs(row)}>${esc(label)} ${kpi(row, 'balance_drift', 'badge tone-bad')} ${kpi(row, 'balance_drift_reason', 'drift-reason', reason)}</p>`;
+}
+
+function mixHtml(m, scope) {
+  if (!has(m, 'visits_share')) return '';
+  const kinds = ['visits', 'consultations', 'sales'];
+  const row = (label, prefix) => `<tr><th>${esc(label)}</th>${kinds.map((k) => `<td>${kpi(m, `${prefix}${k}_share`)}</td>`).join('')}</tr>`;
+  return `<table class="mix"><thead><tr><th></th>${kinds.map((k) => `<th>${esc(t(`kpi.${k}`))}</th>`).join('')}</tr></thead><tbody>
+    ${row(t('mix.actual'), '')}${row(t('mix.planned'), 'planned_')}${row(t(scope === 'agent' ? 'mix.normTeam' : 'mix.normBranch'), 'norm_')}</tbody></table>`;
+}
+
+function quotaCard(m, d, scope, span) {
+  if (!has(m, 'needed_rates_basis') && !has(m, 'balance_drift')) return '';
+  const findings = [driftHtml(m, t('drift.month')), driftHtml(d.week, t('drift.week'))].join('');
+  // On a team's page: the agents whose month drifts, with why.
+  const drifting = scope === 'team'
+    ? (d.children ?? []).filter((r) => r.scope === 'agent' && r.balance_drift === true)
+    : [];
+  const members = drifting.length
+    ? `<p class="drift-members">${esc(t('drift.members'))} ${drifting.map((r) => `<a href="#scope=agent&id=${encodeURIComponent(r.scope_id)}">${esc(displayName('agent', r.scope_id))}</a> (${esc(t(`drift.${r.balance_drift_reason}`))})`).join('，')}</p>`
+    : '';
+  const balance = `<div class="balance"><h3>${esc(t('mix.title'))}</h3>${mixHtml(m, scope)}${findings || `<p class="drift-line">${esc(t('drift.unjudged'))}</p>`}${members}</div>`;
+  return card(`quota ${span}`, cardHead(t('quota.title'), '', t('quota.subtitle')), `<div class="quota-body">${neededHtml(m)}${balance}</div>`, rowAttrs(m));
 }
 
 // 2. Children table -------------------------------------------------------------------------

@@ -82,10 +82,10 @@ fn kafka_stopped_mid_load() {
 }
 
 #[test]
-#[ignore = "open defect: once in several runs the ClickHouse ledgers of the standalone projector \
-            keep counts the clean run does not have after this hang (a row with a consultation \
-            and a sale too many, 180 s after the load); the embedded store is right. Run with \
-            --ignored while it is investigated"]
+#[ignore = "open defect: in two of fifteen runs both projectors stop reading where the hang \
+            began and stay there (a Kafka transaction left open after the broker woke holds \
+            read_committed readers back; docs/reliability.md, open defect). Run with --ignored \
+            while it is investigated"]
 fn kafka_hung_longer_than_the_append_timeout() {
     scenario(Fault::KafkaHung);
 }
@@ -292,23 +292,26 @@ fn converge(pipeline: &Pipeline, month: &Month, load_finished: Instant) -> Durat
     }
 }
 
-/// The first line where two dumps differ, for failure messages.
+/// The first line where two dumps differ, and their sizes, for failure messages. Once one
+/// row is missing or extra, the lines after it pair rows of different keys: the sizes tell
+/// a store that lacks rows (or has rows too many) from one with a wrong row.
 fn first_difference(actual: &str, expected: &str) -> String {
+    let sizes = format!(
+        "{} lines where the clean run has {}",
+        actual.lines().count(),
+        expected.lines().count()
+    );
     let (mut table, mut row) = ("", 0);
     for (a, e) in actual.lines().zip(expected.lines()) {
         if e.starts_with("## ") {
             (table, row) = (e, 0);
         }
         if a != e {
-            return format!("{table}, row {row}: {a:?} where the clean run has {e:?}");
+            return format!("{table}, row {row}: {a:?} where the clean run has {e:?} ({sizes})");
         }
         row += 1;
     }
-    format!(
-        "{} lines where the clean run has {}",
-        actual.lines().count(),
-        expected.lines().count()
-    )
+    sizes
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -322,16 +325,32 @@ fn check(
     work: &std::path::Path,
 ) -> stores::TopicContents {
     let what = fault.name();
-    // The ledgers, store by store, and the KPIs computed on each.
+    // The ledgers of every store first, all of them: which stores differ tells where the
+    // fault is (one store: its sink; every store: what they all read).
+    let differing: Vec<String> = pipeline
+        .stores
+        .iter()
+        .filter_map(|store| {
+            let dump = store.dump().expect("a readable store");
+            (dump != month.expected_dump).then(|| {
+                format!(
+                    "{}: {}",
+                    store.name(),
+                    first_difference(&dump, &month.expected_dump)
+                )
+            })
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: {} of {} ledger stores differ from the clean run:\n{}\n{}",
+        differing.len(),
+        pipeline.stores.len(),
+        differing.join("\n"),
+        pipeline.logs()
+    );
+    // The KPIs computed on each.
     for (n, store) in pipeline.stores.iter().enumerate() {
-        let dump = store.dump().expect("a readable store");
-        assert!(
-            dump == month.expected_dump,
-            "{what}: {} differs from the clean run: {}\n{}",
-            store.name(),
-            first_difference(&dump, &month.expected_dump),
-            pipeline.logs()
-        );
         let kpis = store.kpis(&work.join(format!("kpi-{n}")));
         stores::assert_same_frame(
             &kpis,

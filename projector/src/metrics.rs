@@ -126,8 +126,42 @@ impl ProjectorMetrics {
             "# HELP aqs_projector_consumer_lag_events Records in the log not yet read.\n# TYPE aqs_projector_consumer_lag_events gauge\naqs_projector_consumer_lag_events {}",
             get(&self.consumer_lag)
         );
+        self.render_unstable_tails(&mut out);
         self.render_stores(&mut out);
         out
+    }
+
+    /// Per partition read whose end readers may not see yet (a transaction is open): how
+    /// many records, and how long the end of what may be read has stood still. The lag
+    /// above does not count them.
+    fn render_unstable_tails(&self, out: &mut String) {
+        let tails = self.health.unstable_tails();
+        let _ = writeln!(
+            out,
+            "# HELP aqs_projector_log_unstable_records Records past the last stable offset of a partition read: in a transaction not yet committed or aborted, not readable yet.\n# TYPE aqs_projector_log_unstable_records gauge"
+        );
+        for tail in &tails {
+            let _ = writeln!(
+                out,
+                "aqs_projector_log_unstable_records{{topic=\"{}\",partition=\"{}\"}} {}",
+                tail.topic,
+                tail.partition.partition,
+                tail.unstable_records()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP aqs_projector_log_stable_offset_unchanged_seconds How long the last stable offset of a partition read has not moved while records wait past it.\n# TYPE aqs_projector_log_stable_offset_unchanged_seconds gauge"
+        );
+        for tail in &tails {
+            let _ = writeln!(
+                out,
+                "aqs_projector_log_stable_offset_unchanged_seconds{{topic=\"{}\",partition=\"{}\"}} {:.3}",
+                tail.topic,
+                tail.partition.partition,
+                tail.unchanged_for.as_secs_f64()
+            );
+        }
     }
 
     /// One series per ledger store of each store metric.

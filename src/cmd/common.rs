@@ -93,6 +93,27 @@ impl SinkArgs {
     }
 }
 
+/// What the projector watches in the log it reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogWatchArgs {
+    /// Seconds a Kafka partition's readers may stay held at one offset while records wait
+    /// beyond it (a transaction neither committed nor aborted) before the projector reports
+    /// a transaction left open: `/readyz` fails naming the topic and partition.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_STUCK_TRANSACTION_SECONDS",
+        default_value_t = aqs_projector::runner::DEFAULT_STUCK_TRANSACTION_AFTER.as_secs(),
+        value_name = "SECONDS"
+    )]
+    pub stuck_transaction_seconds: u64,
+}
+
+impl LogWatchArgs {
+    pub fn stuck_transaction_after(&self) -> Duration {
+        Duration::from_secs(self.stuck_transaction_seconds)
+    }
+}
+
 /// One entry of an `..._ALLOWED_HOSTS` list, checked as the flag is read.
 pub fn parse_allowed_host(value: &str) -> Result<String, aqs_http::HostsError> {
     aqs_http::AllowedHosts::new([value]).map(|_| value.trim().to_owned())

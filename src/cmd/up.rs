@@ -29,7 +29,7 @@ use aqs_projector::health::rfc3339;
 use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
-use super::common::{SinkArgs, StoreArgs};
+use super::common::{LogWatchArgs, SinkArgs, StoreArgs};
 use crate::backends::{
     Layout, Start, kpi_source, ledgers_path, log_to_read, open_kpi_sinks, open_ledger_source,
     open_ledger_stores,
@@ -61,6 +61,8 @@ pub struct UpArgs {
     dashboard: DashboardConfig,
     #[command(flatten)]
     sink: SinkArgs,
+    #[command(flatten)]
+    watch: LogWatchArgs,
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
@@ -363,6 +365,7 @@ fn spawn_projector(
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
+        stuck_transaction_after: args.watch.stuck_transaction_after(),
         ..RunnerSettings::default()
     };
     let log = log_to_read(&args.store, &args.kafka)?;
@@ -414,6 +417,14 @@ impl PipelineHealth for ProjectorPipeline {
                 component: "projector".into(),
                 since: None,
                 reason: format!("reading paused: {reason}"),
+                stale: true,
+            });
+        }
+        for reason in health.stuck_transactions() {
+            problems.push(PipelineProblem {
+                component: "event log".into(),
+                since: None,
+                reason,
                 stale: true,
             });
         }

@@ -299,3 +299,34 @@ pub fn read_topics(brokers: &str, topics: &crate::pipeline::Topics) -> TopicCont
     }
     contents
 }
+
+/// Per partition of the events and reference topics, the last stable offset (the end of what
+/// `read_committed` readers see) and the high watermark, one line each.
+pub fn stable_and_high(brokers: &str, topics: &crate::pipeline::Topics) -> String {
+    let client = |isolation: &str| -> Option<BaseConsumer> {
+        aqs_testkit::client_config(brokers)
+            .set("isolation.level", isolation)
+            .create()
+            .ok()
+    };
+    let (Some(committed), Some(uncommitted)) =
+        (client("read_committed"), client("read_uncommitted"))
+    else {
+        return "no Kafka client".to_owned();
+    };
+    let timeout = Duration::from_secs(10);
+    let mut lines = Vec::new();
+    let events_partitions: i32 = PARTITIONS.parse().unwrap_or(1);
+    for (topic, partitions) in [(&topics.events, events_partitions), (&topics.reference, 1)] {
+        for partition in 0..partitions {
+            let stable = committed.fetch_watermarks(topic, partition, timeout);
+            let high = uncommitted.fetch_watermarks(topic, partition, timeout);
+            lines.push(format!(
+                "{topic} [{partition}]: last stable offset {:?}, high watermark {:?}",
+                stable.map(|(_, offset)| offset),
+                high.map(|(_, offset)| offset)
+            ));
+        }
+    }
+    lines.join("\n")
+}

@@ -172,13 +172,7 @@ fn optional_date(text: Option<String>) -> Result<Option<NaiveDate>, SourceError>
 }
 
 pub(crate) fn scope_from_name(name: &str) -> Result<Scope, SourceError> {
-    match name {
-        "agent" => Ok(Scope::Agent),
-        "team" => Ok(Scope::Team),
-        "branch" => Ok(Scope::Branch),
-        "region" => Ok(Scope::Region),
-        other => Err(SourceError::Malformed(format!("scope {other:?}"))),
-    }
+    Scope::from_name(name).ok_or_else(|| SourceError::Malformed(format!("scope {name:?}")))
 }
 
 /// Shares an id between consecutive rows that carry it (the store returns rows in key

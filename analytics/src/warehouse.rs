@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aqs_schemas::YearMonth;
-use aqs_warehouse::ledgers::{
+use aqs_tables::ledgers::{
     AgentDayRow, AgentOutletDayRow, AssignmentRow, PlanRow, RosterRow, TargetRow, TeamRow,
 };
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};

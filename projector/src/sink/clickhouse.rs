@@ -20,13 +20,13 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use aqs_schemas::event::Scope;
-use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
-use aqs_warehouse::clickhouse::{Client, RowOwned, RowRead, RowWrite};
-use aqs_warehouse::ledgers::{
+use aqs_tables::ledgers::{
     AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LEDGER_TABLES, LIVE,
     LIVE_ACTIVITY, LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
     TargetRow, TeamDayRow, TeamRow,
 };
+use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
+use aqs_warehouse::clickhouse::{Client, RowOwned, RowRead, RowWrite};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig, ConnectError};
 use chrono::NaiveDate;
 use rusqlite::types::ValueRef;
@@ -166,15 +166,6 @@ impl Batch {
             + self.outlets.len()
             + self.pending_cancellations.len()
             + self.agent_profiles.len()
-    }
-}
-
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Agent => "agent",
-        Scope::Team => "team",
-        Scope::Branch => "branch",
-        Scope::Region => "region",
     }
 }
 
@@ -523,7 +514,7 @@ impl ClickHouseSink {
         };
         for row in &changes.targets {
             batch.targets.push(TargetRow {
-                scope: scope_name(row.scope).to_owned(),
+                scope: row.scope.as_str().to_owned(),
                 scope_id: row.scope_id.clone(),
                 month: row.month.first_day(),
                 premium_fen: row.premium.map(|m| m.units()),
@@ -538,7 +529,7 @@ impl ClickHouseSink {
         }
         for (scope, scope_id, month) in &changes.deleted_targets {
             batch.targets.push(TargetRow {
-                scope: scope_name(*scope).to_owned(),
+                scope: scope.as_str().to_owned(),
                 scope_id: scope_id.clone(),
                 month: month.first_day(),
                 premium_fen: None,

@@ -92,15 +92,6 @@ pub struct SqliteSink {
     connection: Connection,
 }
 
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Agent => "agent",
-        Scope::Team => "team",
-        Scope::Branch => "branch",
-        Scope::Region => "region",
-    }
-}
-
 fn counter_values(c: &Counters) -> [i64; 8] {
     [
         c.visits,
@@ -297,7 +288,7 @@ impl SqliteSink {
             };
             for row in &changes.targets {
                 statement.execute(params![
-                    scope_name(row.scope),
+                    row.scope.as_str(),
                     row.scope_id,
                     row.month.to_string(),
                     row.premium.map(|m| m.units()),
@@ -312,7 +303,7 @@ impl SqliteSink {
             }
             for (scope, scope_id, month) in &changes.deleted_targets {
                 statement.execute(params![
-                    scope_name(*scope),
+                    scope.as_str(),
                     scope_id,
                     month.to_string(),
                     None::<i64>,

@@ -1,0 +1,10 @@
+//! The tables and files the services of aqs share, and nothing else: what they are called,
+//! their columns and keys, which rows are live, and how each engine writes and reads them.
+//!
+//! - [`ledgers`]: the ledger tables the projector writes and the KPI job and the dashboard
+//!   read, as row types (column for column), with their keys and the live-row predicate.
+//!
+//! Every other crate goes through these types: no other crate names a ledger table or
+//! spells its columns.
+
+pub mod ledgers;

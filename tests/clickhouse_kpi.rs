@@ -174,7 +174,7 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     let events = events();
     let batches = fold_in_batches(&events, 2_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledgers = dir.path().join("ledgers.db");
+    let ledgers = aqs_tables::DataDir::new(dir.path()).ledgers();
     publish_all(
         &mut SqliteSink::open(&ledgers).expect("ledger store"),
         &batches,
@@ -347,10 +347,10 @@ fn the_cli_projects_into_clickhouse_and_a_second_kpi_run_replaces_the_first() {
         run_ok(project);
     }
     assert!(
-        !warehouse.join("ledgers.db").exists(),
+        !aqs_tables::DataDir::new(&warehouse).ledgers().exists(),
         "with ClickHouse the projector writes no embedded ledgers"
     );
-    let expected = SqliteSink::open(&embedded.join("ledgers.db"))
+    let expected = SqliteSink::open(&aqs_tables::DataDir::new(&embedded).ledgers())
         .expect("ledgers")
         .dump()
         .expect("dump");
@@ -385,7 +385,10 @@ fn the_cli_projects_into_clickhouse_and_a_second_kpi_run_replaces_the_first() {
         "SELECT count() FROM (SELECT DISTINCT scope, scope_id, period, period_start, as_of FROM kpi)",
     );
     let parquet = ParquetReader::new(
-        std::fs::File::open(out.join(format!("kpi_as_of_{as_of}.parquet"))).expect("parquet"),
+        std::fs::File::open(
+            aqs_tables::KpiFiles::new(&out).file(as_of.parse().expect("as-of date")),
+        )
+        .expect("parquet"),
     )
     .finish()
     .expect("read parquet");
@@ -450,7 +453,7 @@ fn a_run_that_computes_nothing_clears_its_date() {
         })
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledgers = dir.path().join("ledgers.db");
+    let ledgers = aqs_tables::DataDir::new(dir.path()).ledgers();
     publish_all(
         &mut SqliteSink::open(&ledgers).expect("ledger store"),
         &fold_in_batches(&events, events.len()),

@@ -60,7 +60,7 @@ use V::*;
 
 fn kpis() -> DataFrame {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     // Delivered in reverse: the job must not care.
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in EVENTS.iter().rev() {
@@ -488,7 +488,7 @@ fn edge_kpis() -> DataFrame {
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in &lines {
         let event = Decoder::standard()
@@ -609,7 +609,7 @@ fn roster_kpis() -> DataFrame {
         r#"{"event_id":"vz2","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"app","agent_id":"Z2","payload":{"outlet_id":"O5","purpose":"promotion"}}"#,
     ];
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in lines {
         let event = Decoder::standard()

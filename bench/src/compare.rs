@@ -260,12 +260,14 @@ pub fn compare(
             "{}_bench_compare_{agents}x{days}",
             clickhouse.database
         ));
-        let (ledger_rows, load_seconds) = load_clickhouse(&config, &dir.join("ledgers.db"))?;
+        let (ledger_rows, load_seconds) =
+            load_clickhouse(&config, &aqs_tables::DataDir::new(&dir).ledgers())?;
         let (ch, ch_wall, ch_version) = query_clickhouse(&config, &window, runs)?;
 
         eprintln!("bench compare {size}: Parquet and DuckDB");
         let parquet = out.join("parquet");
-        let (export_seconds, parquet_bytes) = export_parquet(&dir.join("ledgers.db"), &parquet)?;
+        let (export_seconds, parquet_bytes) =
+            export_parquet(&aqs_tables::DataDir::new(&dir).ledgers(), &parquet)?;
         let (duck, duck_version) = query_duckdb(&out, &parquet, &window, runs)?;
         engines = (ch_version, duck_version);
 

@@ -18,11 +18,8 @@ pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
         let (agents, days, dir, events) = projected_region(work, size)?;
         let as_of = region_last_day(days)?;
         let measured = run_child("kpi", &dir, &["--as-of".to_owned(), as_of.to_string()])?;
-        let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
-            "SELECT COUNT(*) FROM ledger_agent_day",
-            [],
-            |r| r.get(0),
-        )?;
+        let agent_days: i64 = rusqlite::Connection::open(aqs_tables::DataDir::new(&dir).ledgers())?
+            .query_row("SELECT COUNT(*) FROM ledger_agent_day", [], |r| r.get(0))?;
         println!(
             "| {agents} × {days} | {events} | {agent_days} | {} | {:.2} | {:.0} |",
             measured.items, measured.seconds, measured.peak_rss_mib

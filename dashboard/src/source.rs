@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use aqs_tables::DataDir;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::{DateTime, NaiveDate, Utc};
 use polars::prelude::ParquetReader;
@@ -15,7 +16,7 @@ use polars::prelude::SerReader;
 use serde_json::Value;
 
 use crate::history::{MonthNode, RunSummary};
-use crate::store::{self, KpiRow, Organisation, Snapshot, StoreError, StorePaths, Team};
+use crate::store::{self, KpiRow, Organisation, Snapshot, StoreError, Team};
 
 /// Something that keeps a [`Snapshot`] up to date and loads earlier runs. Blocking: called
 /// off the async workers.
@@ -65,15 +66,15 @@ pub fn month_nodes<'a>(rows: impl IntoIterator<Item = &'a KpiRow>) -> Vec<MonthN
 /// The embedded stores of the data folder.
 #[derive(Debug)]
 pub struct EmbeddedSource {
-    paths: StorePaths,
+    data: DataDir,
     /// What each KPI file holds, by file and the time it was written.
     summaries: Mutex<HashMap<PathBuf, (SystemTime, Vec<MonthNode>)>>,
 }
 
 impl EmbeddedSource {
-    pub fn new(paths: StorePaths) -> Self {
+    pub fn new(data: DataDir) -> Self {
         Self {
-            paths,
+            data,
             summaries: Mutex::new(HashMap::new()),
         }
     }
@@ -105,11 +106,11 @@ impl EmbeddedSource {
 
 impl KpiSource for EmbeddedSource {
     fn refresh(&self, current: &mut Snapshot) -> Result<bool, StoreError> {
-        store::refresh(&self.paths, current)
+        store::refresh(&self.data, current)
     }
 
     fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let tables = store::tables(&self.paths.kpi_dir);
+        let tables = self.data.kpi_files().runs();
         let mut summaries = match self.summaries.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -143,11 +144,14 @@ impl KpiSource for EmbeddedSource {
     }
 
     fn load(&self, as_of: NaiveDate) -> Result<Snapshot, StoreError> {
-        let (path, _) = store::tables(&self.paths.kpi_dir)
+        let (path, _) = self
+            .data
+            .kpi_files()
+            .runs()
             .into_iter()
             .find(|(_, date)| *date == as_of)
             .ok_or(StoreError::NoRun(as_of))?;
-        store::load_table(&self.paths, &path, as_of)
+        store::load_table(&self.data, &path, as_of)
     }
 }
 

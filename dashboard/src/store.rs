@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use aqs_tables::DataDir;
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 use rusqlite::{Connection, OpenFlags, params};
@@ -22,15 +23,6 @@ pub enum StoreError {
     NoRun(NaiveDate),
     #[error("reading {path}: {message}")]
     Read { path: PathBuf, message: String },
-}
-
-/// Where KPI tables and ledgers are.
-#[derive(Debug, Clone)]
-pub struct StorePaths {
-    /// Folder of `kpi_as_of_YYYY-MM-DD.parquet` files.
-    pub kpi_dir: PathBuf,
-    /// The embedded ledger store (`ledgers.db`).
-    pub ledgers: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -107,32 +99,6 @@ impl Snapshot {
     }
 }
 
-/// Every `kpi_as_of_*.parquet` in the folder with its as-of date, newest first.
-pub fn tables(dir: &Path) -> Vec<(PathBuf, NaiveDate)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut found: Vec<(PathBuf, NaiveDate)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let date = name
-                .strip_prefix("kpi_as_of_")?
-                .strip_suffix(".parquet")?
-                .parse()
-                .ok()?;
-            Some((entry.path(), date))
-        })
-        .collect();
-    found.sort_by_key(|(_, date)| std::cmp::Reverse(*date));
-    found
-}
-
-/// The newest `kpi_as_of_*.parquet` in the folder.
-fn newest_table(dir: &Path) -> Option<(PathBuf, NaiveDate)> {
-    tables(dir).into_iter().next()
-}
-
 /// When a file was last written (a rerun of its as-of date rewrites it).
 pub fn modified(path: &Path) -> Result<SystemTime, StoreError> {
     std::fs::metadata(path)
@@ -144,11 +110,7 @@ pub fn modified(path: &Path) -> Result<SystemTime, StoreError> {
 }
 
 /// The snapshot of the KPI table at `path` (as of `as_of`) with the organisation beside it.
-pub fn load_table(
-    paths: &StorePaths,
-    path: &Path,
-    as_of: NaiveDate,
-) -> Result<Snapshot, StoreError> {
+pub fn load_table(data: &DataDir, path: &Path, as_of: NaiveDate) -> Result<Snapshot, StoreError> {
     let modified = modified(path)?;
     let read_error = |message: String| StoreError::Read {
         path: path.to_path_buf(),
@@ -160,7 +122,7 @@ pub fn load_table(
         .map_err(|e| read_error(e.to_string()))?;
     let rows = frame_rows(&frame).map_err(|e| read_error(e.to_string()))?;
     let organisation =
-        read_ledgers(&paths.ledgers, as_of, earliest_start(&rows)).unwrap_or_default();
+        read_ledgers(&data.ledgers(), as_of, earliest_start(&rows)).unwrap_or_default();
     let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
     let mut snapshot = Snapshot::from_rows(as_of, generated_at, rows, organisation);
     snapshot.source = Some((path.to_path_buf(), modified));
@@ -192,15 +154,16 @@ fn json_value(value: AnyValue<'_>) -> Value {
 }
 
 /// Reloads the snapshot when a newer KPI table appears (or the file changed).
-pub fn refresh(paths: &StorePaths, current: &mut Snapshot) -> Result<bool, StoreError> {
-    let Some((path, as_of)) = newest_table(&paths.kpi_dir) else {
-        return Err(StoreError::Empty(paths.kpi_dir.clone()));
+pub fn refresh(data: &DataDir, current: &mut Snapshot) -> Result<bool, StoreError> {
+    let files = data.kpi_files();
+    let Some((path, as_of)) = files.newest() else {
+        return Err(StoreError::Empty(files.dir().to_path_buf()));
     };
     let modified = modified(&path)?;
     if current.source.as_ref() == Some(&(path.clone(), modified)) {
         return Ok(false);
     }
-    *current = load_table(paths, &path, as_of)?;
+    *current = load_table(data, &path, as_of)?;
     Ok(true)
 }
 

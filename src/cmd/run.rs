@@ -58,7 +58,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let ledgers = ledgers_path(&store)?;
     super::projector::project(
         log.consumer()?,
-        CheckpointStore::open(&store.path("projector.db")?)?,
+        CheckpointStore::open(&store.data()?.checkpoints(None))?,
         vec![Store::new(
             SqliteSink::open(&ledgers)?,
             WriterSettings::default(),

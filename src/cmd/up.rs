@@ -354,7 +354,7 @@ fn spawn_projector(
     shutdown: Arc<AtomicBool>,
     metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Worker> {
-    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
+    let mut store = CheckpointStore::open(&args.store.data()?.checkpoints(None))
         .context("opening the checkpoint store")?;
     // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
     // when configured, beside it with a writer of its own: its outage holds nothing back.

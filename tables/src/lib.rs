@@ -1,10 +1,15 @@
 //! The tables and files the services of aqs share, and nothing else: what they are called,
 //! their columns and keys, which rows are live, and how each engine writes and reads them.
 //!
+//! - [`layout`]: the data folder of the embedded stores ([`DataDir`]) and its KPI files
+//!   ([`KpiFiles`]: one per as-of date, and which is newest).
 //! - [`ledgers`]: the ledger tables the projector writes and the KPI job and the dashboard
 //!   read, as row types (column for column), with their keys and the live-row predicate.
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
 //! spells its columns.
 
+pub mod layout;
 pub mod ledgers;
+
+pub use layout::{DataDir, KpiFiles};

@@ -11,9 +11,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::kpi::{KpiParams, OUTPUT_COLUMNS, compute};
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
-use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource, KPI_COLUMNS, read_kpis};
+use aqs_analytics::kpi::{KpiParams, compute};
+use aqs_analytics::warehouse::ClickHouseSource;
 use aqs_eventlog::{PartitionId, Positions};
 use aqs_projector::ledger::{Ledger, LedgerChanges, digest};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
@@ -21,6 +20,7 @@ use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event, WorkingCalendar};
+use aqs_tables::kpi::{ClickHouseKpiSink, KPI_COLUMNS, KpiSink, ParquetKpiSink, read_kpis};
 use aqs_testkit::ClickHouseEnv;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
@@ -232,7 +232,10 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     let file = ParquetReader::new(std::fs::File::open(&parquet).expect("open parquet"))
         .finish()
         .expect("read parquet");
-    assert_eq!(file.get_column_names(), OUTPUT_COLUMNS.to_vec());
+    assert_eq!(
+        file.get_column_names(),
+        aqs_tables::kpi::columns::column_names().collect::<Vec<_>>()
+    );
     assert_same_frame(&stored, &file, "the kpi table vs the Parquet file");
     assert_same_frame(&stored, &from_embedded, "the kpi table vs the job");
 

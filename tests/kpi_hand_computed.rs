@@ -558,8 +558,7 @@ fn money_sums_beyond_int64_and_decimal_18_are_exact() {
 
 #[test]
 fn the_largest_sums_survive_the_kpi_table_in_clickhouse() {
-    use aqs_analytics::output::KpiSink;
-    use aqs_analytics::warehouse::{ClickHouseKpiSink, read_kpis};
+    use aqs_tables::kpi::{ClickHouseKpiSink, KpiSink, read_kpis};
 
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
         return;

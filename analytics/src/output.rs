@@ -1,4 +1,4 @@
-//! Writing KPI and ledger tables as Parquet files.
+//! Writing the ledger tables as Parquet files for analysts.
 
 use std::path::{Path, PathBuf};
 
@@ -6,16 +6,12 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
+use aqs_tables::kpi::write_parquet;
+
 use crate::periods::day_number;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("writing {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("encoding {path}: {source}")]
     Parquet {
         path: PathBuf,
@@ -28,81 +24,13 @@ pub enum OutputError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("KPI store in ClickHouse")]
-    Connect(#[from] aqs_warehouse::ConnectError),
-    #[error("writing the KPIs to ClickHouse: could not {action}")]
-    ClickHouse {
-        action: &'static str,
-        #[source]
-        source: aqs_warehouse::clickhouse::error::Error,
-    },
-    #[error(
-        "KPIs as of {as_of}: the rows they replace were not deleted within {seconds} s \
-         (a mutation of table kpi is still running; see system.mutations)"
-    )]
-    MutationTimeout { as_of: NaiveDate, seconds: u64 },
+    #[error(transparent)]
+    File(#[from] aqs_tables::kpi::KpiTableError),
     #[error("KPI column {column}: {problem}")]
     Column {
         column: &'static str,
         problem: String,
     },
-}
-
-/// Where the KPI job's table goes.
-pub trait KpiSink {
-    /// Stores the KPIs computed as of `as_of`, replacing whatever an earlier run for the
-    /// same as-of date stored (rows that the new run lacks included).
-    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), OutputError>;
-
-    /// Where the KPIs go, for messages.
-    fn target(&self) -> String;
-}
-
-/// The KPIs as one Parquet file, replaced atomically.
-#[derive(Debug, Clone)]
-pub struct ParquetKpiSink {
-    path: PathBuf,
-}
-
-impl ParquetKpiSink {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl KpiSink for ParquetKpiSink {
-    fn write(&mut self, kpis: &mut DataFrame, _as_of: NaiveDate) -> Result<(), OutputError> {
-        write_parquet(kpis, &self.path)
-    }
-
-    fn target(&self) -> String {
-        self.path.display().to_string()
-    }
-}
-
-/// Writes `frame` to `path` atomically: readers see the old file or the new one, never half.
-pub fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let partial = path.with_extension("parquet.partial");
-    let file = std::fs::File::create(&partial).map_err(io)?;
-    ParquetWriter::new(file)
-        .finish(frame)
-        .map_err(|source| OutputError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    std::fs::rename(&partial, path).map_err(io)?;
-    Ok(())
 }
 
 /// Reads a table (or view) of the embedded ledger store whole, live rows only.

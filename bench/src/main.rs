@@ -445,7 +445,7 @@ fn child(
         "kpi" => {
             let mut table = kpi_table(dir, as_of.context("the kpi stage needs --as-of")?)?;
             if let Some(out) = out {
-                aqs_analytics::output::write_parquet(&mut table, out)?;
+                aqs_tables::kpi::write_parquet(&mut table, out)?;
             }
             table.height() as u64
         }

@@ -431,8 +431,8 @@ impl ClickHouseSource {
         as_of: NaiveDate,
         computed_at: u32,
     ) -> Result<Snapshot, StoreError> {
-        let frame = aqs_analytics::warehouse::read_kpis(&self.config, as_of)
-            .map_err(|e| read_error(self, e))?;
+        let frame =
+            aqs_tables::kpi::read_kpis(&self.config, as_of).map_err(|e| read_error(self, e))?;
         let rows = store::frame_rows(&frame).map_err(|e| read_error(self, e))?;
         let day = as_of.to_string();
         let plans_from = store::earliest_start(&rows)

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use aqs_analytics::data::LedgerSource;
 use aqs_analytics::kpi::{KpiParams, compute};
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_schemas::WorkingCalendar;
+use aqs_tables::kpi::{KpiSink, ParquetKpiSink};
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 

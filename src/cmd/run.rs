@@ -4,11 +4,12 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use aqs_analytics::data::SqliteSource;
-use aqs_analytics::output::{LEDGER_EXPORTS, ledger_table, write_parquet};
+use aqs_analytics::output::{LEDGER_EXPORTS, ledger_table};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{Store, WriterSettings};
+use aqs_tables::kpi::write_parquet;
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;

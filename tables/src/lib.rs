@@ -5,10 +5,13 @@
 //!   ([`KpiFiles`]: one per as-of date, and which is newest).
 //! - [`ledgers`]: the ledger tables the projector writes and the KPI job and the dashboard
 //!   read, as row types (column for column), with their keys and the live-row predicate.
+//! - [`kpi`]: the KPI table: its columns with their types, one run per as-of date, as a
+//!   Parquet file or in ClickHouse.
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
 //! spells its columns.
 
+pub mod kpi;
 pub mod layout;
 pub mod ledgers;
 

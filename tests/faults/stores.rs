@@ -105,9 +105,8 @@ impl Store {
                 let file = read_parquet(
                     &aqs_tables::KpiFiles::new(out).file(AS_OF.parse().expect("as-of date")),
                 );
-                let table =
-                    aqs_analytics::warehouse::read_kpis(config, AS_OF.parse().expect("as-of date"))
-                        .expect("reading the kpi table");
+                let table = aqs_tables::kpi::read_kpis(config, AS_OF.parse().expect("as-of date"))
+                    .expect("reading the kpi table");
                 assert_same_frame(&table, &file, "the kpi table vs the KPI file of its run");
                 file
             }

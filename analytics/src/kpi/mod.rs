@@ -27,8 +27,6 @@ mod table;
 mod tallies;
 mod window;
 
-pub use table::{MONEY_PRECISION, OUTPUT_COLUMNS};
-
 /// What the job computes and the thresholds of its derived views.
 #[derive(Debug, Clone)]
 pub struct KpiParams {

@@ -1,0 +1,509 @@
+//! The KPI table in ClickHouse (`kpi`, migrations `0003_kpi.sql` and `0005_wide_money.sql`):
+//! a run written so that it replaces its as-of date's rows exactly ([`ClickHouseKpiSink`]),
+//! and read back ([`read_kpis`]).
+//!
+//! Synchronous: each value owns a small runtime to drive its client, so none may be used
+//! from inside an async context.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aqs_warehouse::{BlockingClient, ClickHouseConfig};
+use chrono::NaiveDate;
+use polars::prelude::*;
+use tracing::info;
+
+use super::columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType, MONEY_PRECISION};
+use super::{KpiSink, KpiTableError};
+
+/// How long a writer waits for the deletion of the rows it replaced.
+const MUTATION_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Writes the KPIs to the table `kpi`. A run for an as-of date replaces that date's rows
+/// exactly: its rows go in with a `computed_at` later than any stored for the date, then the
+/// older rows of the date are deleted (`ALTER TABLE kpi DELETE`) and the writer waits until
+/// the deletion finished. Rows of the date that the new run no longer has are gone with them;
+/// readers see the old or the new figures (the newest with `FINAL`), never none.
+#[derive(Debug)]
+pub struct ClickHouseKpiSink {
+    client: BlockingClient,
+}
+
+/// Limit of one request of the KPI sink: a server that hangs fails the run (retried at the
+/// next one) instead of holding the KPI job, and with it the dashboard's figures, for good.
+const KPI_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl ClickHouseKpiSink {
+    /// Connects to the configured database and checks that the table `kpi` is there.
+    pub fn connect(config: &ClickHouseConfig) -> Result<Self, KpiTableError> {
+        Ok(Self {
+            client: BlockingClient::connect(config, &[KPI_TABLE])?,
+        })
+    }
+}
+
+fn clickhouse_error(
+    action: &'static str,
+) -> impl FnOnce(aqs_warehouse::clickhouse::error::Error) -> KpiTableError {
+    move |source| KpiTableError::ClickHouse { action, source }
+}
+
+impl KpiSink for ClickHouseKpiSink {
+    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), KpiTableError> {
+        let client = self.client.client();
+        let previous: u32 = self
+            .client
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
+                client
+                    .query("SELECT toUInt32(max(computed_at)) FROM kpi WHERE as_of = toDate(?)")
+                    .bind(as_of.to_string())
+                    .fetch_one(),
+            )
+            .map_err(clickhouse_error("read the stored computed_at"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        // Strictly later than every stored row of the date, even within the same second.
+        let computed_at = u32::try_from(now)
+            .unwrap_or(u32::MAX)
+            .max(previous.saturating_add(1));
+        let bytes = encode_rows(kpis, computed_at)?;
+        let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+        self.client
+            .run_within(KPI_REQUEST_TIMEOUT, async {
+                if bytes.is_empty() {
+                    // Nothing computed: the deletion below still clears an earlier run.
+                    return Ok(());
+                }
+                let mut insert = client
+                    .insert_formatted_with(format!(
+                        "INSERT INTO {KPI_TABLE} ({}, computed_at) FORMAT RowBinary",
+                        columns.join(", ")
+                    ))
+                    .buffered();
+                let mut rest = bytes.as_slice();
+                while !rest.is_empty() {
+                    let written = insert.write(rest).await?;
+                    rest = &rest[written..];
+                }
+                insert.end().await
+            })
+            .map_err(clickhouse_error("insert the rows"))?;
+        self.client
+            .run_within(
+                KPI_REQUEST_TIMEOUT,
+                client
+                    .query(&format!(
+                        "ALTER TABLE {KPI_TABLE} DELETE WHERE as_of = toDate('{as_of}') \
+                         AND computed_at < toDateTime({computed_at})"
+                    ))
+                    .execute(),
+            )
+            .map_err(clickhouse_error("delete the replaced rows"))?;
+        let finished = self
+            .client
+            .wait_for_mutations(KPI_TABLE, MUTATION_TIMEOUT)
+            .map_err(clickhouse_error(
+                "wait for the deletion of the replaced rows",
+            ))?;
+        if !finished {
+            return Err(KpiTableError::MutationTimeout {
+                as_of,
+                seconds: MUTATION_TIMEOUT.as_secs(),
+            });
+        }
+        info!(
+            rows = kpis.height(),
+            %as_of,
+            computed_at,
+            database = self.client.database(),
+            "kpis written to clickhouse"
+        );
+        Ok(())
+    }
+
+    fn target(&self) -> String {
+        format!("ClickHouse table {}.{KPI_TABLE}", self.client.database())
+    }
+}
+
+/// The KPI rows stored for `as_of` (newest with `FINAL`), as the job's output frame: the
+/// same columns, types and order (sorted by scope, scope id, period and period start).
+pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, KpiTableError> {
+    let client = BlockingClient::connect(config, &[KPI_TABLE])?;
+    let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+    let sql = format!(
+        "SELECT {} FROM {KPI_TABLE} FINAL WHERE as_of = toDate(?) \
+         ORDER BY scope, scope_id, period, period_start",
+        columns.join(", ")
+    );
+    let bytes = client
+        .run(async {
+            client
+                .client()
+                .query(&sql)
+                .bind(as_of.to_string())
+                .fetch_bytes("RowBinary")?
+                .collect()
+                .await
+        })
+        .map_err(clickhouse_error("read the rows"))?;
+    decode_rows(&bytes, false)
+}
+
+fn column_error(column: &'static str, problem: impl Into<String>) -> KpiTableError {
+    KpiTableError::Column {
+        column,
+        problem: problem.into(),
+    }
+}
+
+/// The frame's rows in ClickHouse's RowBinary format, in the order of [`KPI_COLUMNS`],
+/// each followed by `computed_at`.
+fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, KpiTableError> {
+    let height = frame.height();
+    let mut cells: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(KPI_COLUMNS.len() + 1); height];
+    for (name, kind) in KPI_COLUMNS {
+        let polars_error = |error: PolarsError| column_error(name, error.to_string());
+        let column = frame.column(name).map_err(polars_error)?;
+        let mut put = |row: usize, value: Option<Vec<u8>>| -> Result<(), KpiTableError> {
+            let cell = &mut cells[row];
+            match (value, kind.nullable()) {
+                (Some(bytes), true) => {
+                    let mut out = Vec::with_capacity(bytes.len() + 1);
+                    out.push(0);
+                    out.extend(bytes);
+                    cell.push(out);
+                }
+                (Some(bytes), false) => cell.push(bytes),
+                (None, true) => cell.push(vec![1]),
+                (None, false) => {
+                    return Err(column_error(
+                        name,
+                        format!("null in row {row}, not allowed"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        match kind {
+            KpiColumnType::Text | KpiColumnType::OptionalText => {
+                for (row, value) in column.str().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(string_bytes))?;
+                }
+            }
+            KpiColumnType::Date => {
+                for (row, value) in column
+                    .date()
+                    .map_err(polars_error)?
+                    .physical()
+                    .iter()
+                    .enumerate()
+                {
+                    let day = value
+                        .map(|days| {
+                            u16::try_from(days)
+                                .map(|d| d.to_le_bytes().to_vec())
+                                .map_err(|_| {
+                                    column_error(name, format!("date out of range in row {row}"))
+                                })
+                        })
+                        .transpose()?;
+                    put(row, day)?;
+                }
+            }
+            KpiColumnType::Int | KpiColumnType::OptionalInt => {
+                for (row, value) in column.i64().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
+                }
+            }
+            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
+                let decimal = column.decimal().map_err(polars_error)?;
+                if decimal.scale() != 2 {
+                    return Err(column_error(
+                        name,
+                        format!("scale {} instead of 2", decimal.scale()),
+                    ));
+                }
+                // Decimal(38, 2) travels as its 128-bit integer of fen.
+                for (row, value) in decimal.physical().iter().enumerate() {
+                    put(row, value.map(|fen| fen.to_le_bytes().to_vec()))?;
+                }
+            }
+            KpiColumnType::OptionalFloat => {
+                for (row, value) in column.f64().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
+                }
+            }
+            KpiColumnType::OptionalFlag => {
+                for (row, value) in column.bool().map_err(polars_error)?.iter().enumerate() {
+                    put(row, value.map(|v| vec![u8::from(v)]))?;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for row in cells {
+        for cell in row {
+            out.extend(cell);
+        }
+        out.extend(computed_at.to_le_bytes());
+    }
+    Ok(out)
+}
+
+fn string_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    let mut length = text.len() as u64;
+    loop {
+        let byte = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
+/// Reads RowBinary of the columns of [`KPI_COLUMNS`] (no `computed_at`).
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, count: usize) -> Result<&[u8], KpiTableError> {
+        let end = self.at + count;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| column_error("(row)", "the server's rows end early"))?;
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], KpiTableError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn is_null(&mut self) -> Result<bool, KpiTableError> {
+        Ok(self.fixed::<1>()?[0] == 1)
+    }
+
+    fn string(&mut self) -> Result<String, KpiTableError> {
+        let mut length = 0_u64;
+        let mut shift = 0;
+        loop {
+            let byte = self.fixed::<1>()?[0];
+            length |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        let bytes = self.take(length as usize)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| column_error("(row)", "text is not UTF-8"))
+    }
+}
+
+/// Column builders for [`decode_rows`].
+enum Builder {
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Date(Vec<Option<i32>>),
+    Money(Vec<Option<i128>>),
+    Float(Vec<Option<f64>>),
+    Flag(Vec<Option<bool>>),
+}
+
+/// The frame of RowBinary rows of [`KPI_COLUMNS`], each followed by `computed_at` when
+/// `with_computed_at` (which is skipped).
+fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, KpiTableError> {
+    let mut builders: Vec<Builder> = KPI_COLUMNS
+        .iter()
+        .map(|(_, kind)| match kind {
+            KpiColumnType::Text | KpiColumnType::OptionalText => Builder::Text(Vec::new()),
+            KpiColumnType::Int | KpiColumnType::OptionalInt => Builder::Int(Vec::new()),
+            KpiColumnType::Date => Builder::Date(Vec::new()),
+            KpiColumnType::Money | KpiColumnType::OptionalMoney => Builder::Money(Vec::new()),
+            KpiColumnType::OptionalFloat => Builder::Float(Vec::new()),
+            KpiColumnType::OptionalFlag => Builder::Flag(Vec::new()),
+        })
+        .collect();
+    let mut reader = Reader { bytes, at: 0 };
+    let mut height = 0;
+    while reader.at < bytes.len() {
+        for ((_, kind), builder) in KPI_COLUMNS.iter().zip(&mut builders) {
+            let null = kind.nullable() && reader.is_null()?;
+            match builder {
+                Builder::Text(values) => {
+                    values.push(if null { None } else { Some(reader.string()?) });
+                }
+                Builder::Int(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i64::from_le_bytes(reader.fixed()?))
+                }),
+                Builder::Date(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i32::from(u16::from_le_bytes(reader.fixed()?)))
+                }),
+                Builder::Money(values) => values.push(if null {
+                    None
+                } else {
+                    Some(i128::from_le_bytes(reader.fixed()?))
+                }),
+                Builder::Float(values) => values.push(if null {
+                    None
+                } else {
+                    Some(f64::from_le_bytes(reader.fixed()?))
+                }),
+                Builder::Flag(values) => values.push(if null {
+                    None
+                } else {
+                    Some(reader.fixed::<1>()?[0] != 0)
+                }),
+            }
+        }
+        if with_computed_at {
+            reader.fixed::<4>()?;
+        }
+        height += 1;
+    }
+    let mut columns = Vec::with_capacity(KPI_COLUMNS.len());
+    for ((name, kind), builder) in KPI_COLUMNS.iter().zip(builders) {
+        let polars_error = |error: PolarsError| column_error(name, error.to_string());
+        let column = match builder {
+            Builder::Text(values) => Column::new((*name).into(), values),
+            Builder::Int(values) => Column::new((*name).into(), values),
+            Builder::Float(values) => Column::new((*name).into(), values),
+            Builder::Flag(values) => Column::new((*name).into(), values),
+            Builder::Date(values) => Column::new((*name).into(), values)
+                .cast(&DataType::Date)
+                .map_err(polars_error)?,
+            Builder::Money(values) => {
+                let chunked: Int128Chunked = values.into_iter().collect();
+                chunked
+                    .into_decimal(MONEY_PRECISION, 2)
+                    .map_err(polars_error)?
+                    .into_series()
+                    .with_name((*name).into())
+                    .into_column()
+            }
+        };
+        debug_assert_eq!(column.dtype(), &kind.polars());
+        columns.push(column);
+    }
+    DataFrame::new(height, columns).map_err(|error| column_error("(frame)", error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_declare_every_column_with_its_type() {
+        let sql = include_str!("../../../deploy/clickhouse/0003_kpi.sql");
+        let table = sql
+            .split("CREATE TABLE IF NOT EXISTS kpi")
+            .nth(1)
+            .and_then(|rest| rest.split("ENGINE").next())
+            .expect("the kpi table");
+        let mut declared: Vec<(String, String)> = table
+            .lines()
+            .map(|line| line.trim().trim_end_matches(','))
+            .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
+            .map(|line| {
+                let (name, kind) = line.split_once(' ').expect("name type");
+                (name.to_owned(), kind.to_owned())
+            })
+            .collect();
+        // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN`.
+        for later in [include_str!(
+            "../../../deploy/clickhouse/0005_wide_money.sql"
+        )] {
+            for statement in later
+                .lines()
+                .filter(|line| line.starts_with("ALTER TABLE kpi "))
+            {
+                for change in statement
+                    .trim_end_matches(';')
+                    .split("MODIFY COLUMN ")
+                    .skip(1)
+                {
+                    let (name, kind) = change
+                        .trim()
+                        .trim_end_matches(',')
+                        .split_once(' ')
+                        .expect("name type");
+                    let column = declared
+                        .iter_mut()
+                        .find(|(declared, _)| declared == name)
+                        .expect("a declared column");
+                    column.1 = kind.to_owned();
+                }
+            }
+        }
+        let mut expected: Vec<(String, String)> = KPI_COLUMNS
+            .iter()
+            .map(|(name, kind)| ((*name).to_owned(), kind.clickhouse().to_owned()))
+            .collect();
+        expected.push(("computed_at".to_owned(), "DateTime".to_owned()));
+        assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn rows_survive_encoding_and_decoding() {
+        let mut columns = Vec::new();
+        for (name, kind) in KPI_COLUMNS {
+            let column = match kind {
+                KpiColumnType::Text => Column::new(name.into(), ["agent", "团队-二组"]),
+                KpiColumnType::OptionalText => Column::new(name.into(), [Some("T1"), None]),
+                KpiColumnType::Date => Column::new(name.into(), [20_409_i32, 0])
+                    .cast(&DataType::Date)
+                    .expect("date"),
+                KpiColumnType::Int => Column::new(name.into(), [i64::MIN, 42]),
+                KpiColumnType::OptionalInt => Column::new(name.into(), [None, Some(-7_i64)]),
+                KpiColumnType::Money | KpiColumnType::OptionalMoney => {
+                    let values: Int128Chunked = [
+                        Some(123_456_i128),
+                        (kind == KpiColumnType::Money).then_some(-1),
+                    ]
+                    .into_iter()
+                    .collect();
+                    values
+                        .into_decimal(MONEY_PRECISION, 2)
+                        .expect("decimal")
+                        .into_series()
+                        .with_name(name.into())
+                        .into_column()
+                }
+                KpiColumnType::OptionalFloat => Column::new(name.into(), [Some(1.0 / 3.0), None]),
+                KpiColumnType::OptionalFlag => Column::new(name.into(), [Some(true), None]),
+            };
+            columns.push(column);
+        }
+        let frame = DataFrame::new(2, columns).expect("frame");
+        let bytes = encode_rows(&frame, 1_700_000_000).expect("encode");
+        let back = decode_rows(&bytes, true).expect("decode");
+        assert!(back.equals_missing(&frame), "{back}\n{frame}");
+    }
+
+    #[test]
+    fn a_null_in_a_required_column_is_an_error() {
+        let mut columns = Vec::new();
+        for (name, kind) in KPI_COLUMNS {
+            let column = Column::full_null(name.into(), 1, &kind.polars());
+            columns.push(column);
+        }
+        let frame = DataFrame::new(1, columns).expect("frame");
+        let error = encode_rows(&frame, 0).expect_err("scope is required");
+        assert!(error.to_string().contains("scope"), "{error}");
+    }
+}

@@ -6,7 +6,8 @@
 
 use aqs_schemas::YearMonth;
 use aqs_tables::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, PlanRow, RosterRow, TargetRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, PlanRow, RosterRow, TargetRow,
+    TeamRow,
 };
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;

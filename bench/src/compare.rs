@@ -15,7 +15,9 @@ use anyhow::Context;
 use aqs_analytics::output::export_ledger_parquet;
 use aqs_analytics::periods::{PeriodKind, from_day_number};
 use aqs_schemas::YearMonth;
-use aqs_tables::ledgers::{AgentDayRow, AgentOutletDayRow, AssignmentRow, RosterRow, TargetRow};
+use aqs_tables::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, RosterRow, TargetRow,
+};
 use aqs_warehouse::clickhouse::{RowOwned, RowWrite};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;

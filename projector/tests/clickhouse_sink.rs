@@ -340,7 +340,7 @@ fn an_unreachable_server_is_a_transient_error() {
 fn a_team_days_sum_of_premiums_never_wraps() {
     use aqs_projector::ledger::{AgentDay, Counters};
     use aqs_schemas::Money;
-    use aqs_tables::ledgers::TeamDayRow;
+    use aqs_tables::ledgers::{LedgerRow, TeamDayRow};
 
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
         return;

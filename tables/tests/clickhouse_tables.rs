@@ -37,67 +37,28 @@ async fn every_ledger_row_type_has_its_tables_columns_in_order() {
     fn names(list: &str) -> Vec<String> {
         list.split(',').map(|c| c.trim().to_owned()).collect()
     }
-    let row_types: [(&str, &str, &[&str]); 12] = [
-        (
-            AgentOutletDayRow::TABLE,
-            AgentOutletDayRow::COLUMNS,
-            AgentOutletDayRow::COLUMN_NAMES,
-        ),
-        (
-            AgentDayRow::TABLE,
-            AgentDayRow::COLUMNS,
-            AgentDayRow::COLUMN_NAMES,
-        ),
-        (
-            TeamDayRow::TABLE,
-            TeamDayRow::COLUMNS,
-            TeamDayRow::COLUMN_NAMES,
-        ),
-        (PlanRow::TABLE, PlanRow::COLUMNS, PlanRow::COLUMN_NAMES),
-        (
-            TargetRow::TABLE,
-            TargetRow::COLUMNS,
-            TargetRow::COLUMN_NAMES,
-        ),
-        (
-            RosterRow::TABLE,
-            RosterRow::COLUMNS,
-            RosterRow::COLUMN_NAMES,
-        ),
-        (
-            AssignmentRow::TABLE,
-            AssignmentRow::COLUMNS,
-            AssignmentRow::COLUMN_NAMES,
-        ),
-        (TeamRow::TABLE, TeamRow::COLUMNS, TeamRow::COLUMN_NAMES),
-        (
-            OutletRow::TABLE,
-            OutletRow::COLUMNS,
-            OutletRow::COLUMN_NAMES,
-        ),
-        (
-            PendingCancellationRow::TABLE,
-            PendingCancellationRow::COLUMNS,
-            PendingCancellationRow::COLUMN_NAMES,
-        ),
-        (
-            LedgerDeadLetterRow::TABLE,
-            LedgerDeadLetterRow::COLUMNS,
-            LedgerDeadLetterRow::COLUMN_NAMES,
-        ),
-        (
-            AgentProfileRow::TABLE,
-            AgentProfileRow::COLUMNS,
-            AgentProfileRow::COLUMN_NAMES,
-        ),
-    ];
-    for (table, columns, fields) in row_types {
+    struct Types(Vec<(&'static str, &'static str, &'static [&'static str])>);
+    impl TableVisitor for Types {
+        type Error = ();
+        fn visit<T: LedgerRow>(&mut self) -> Result<(), ()> {
+            self.0.push((T::TABLE, T::COLUMNS, T::COLUMN_NAMES));
+            Ok(())
+        }
+    }
+    let mut types = Types(Vec::new());
+    visit_tables(&mut types).expect("visited");
+    types.0.push((
+        LedgerDeadLetterRow::TABLE,
+        LedgerDeadLetterRow::COLUMNS,
+        LedgerDeadLetterRow::COLUMN_NAMES,
+    ));
+    for (table, columns, fields) in types.0 {
         let declared = columns_of(&config, table).await;
         assert_eq!(names(columns), declared, "{table}: COLUMNS");
         let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
         assert_eq!(fields, declared, "{table}: the row type's fields");
     }
-    let listed: Vec<&str> = LEDGER_TABLES.iter().map(|(table, _)| *table).collect();
+    let listed: Vec<&str> = ledger_tables().iter().map(|t| t.table).collect();
     assert_eq!(
         listed,
         [

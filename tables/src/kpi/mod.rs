@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use polars::prelude::{DataFrame, PolarsError};
 
-pub use clickhouse::{ClickHouseKpiSink, read_kpis};
+pub use self::clickhouse::{ClickHouseKpiSink, read_kpis};
 pub use columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType, MONEY_PRECISION};
 pub use parquet::{ParquetKpiSink, write_parquet};
 

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::warehouse::ClickHouseSource;
 use aqs_dashboard::{EmbeddedSource, KpiSource};
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
 use aqs_eventlog::sqlite::{SqliteConsumer, SqliteLog};
@@ -21,6 +19,7 @@ use aqs_projector::sink::Store;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_tables::kpi::{ClickHouseKpiSink, KpiSink, ParquetKpiSink};
+use aqs_tables::ledgers::window::{ClickHouseSource, LedgerSource, SqliteSource};
 use aqs_tables::{DataDir, KpiFiles};
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;

@@ -10,9 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use aqs_analytics::data::{LedgerSource, SqliteSource};
 use aqs_analytics::kpi::{KpiParams, compute};
-use aqs_analytics::warehouse::ClickHouseSource;
 use aqs_eventlog::{PartitionId, Positions};
 use aqs_projector::ledger::{Ledger, LedgerChanges, digest};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
@@ -21,6 +19,7 @@ use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event, WorkingCalendar};
 use aqs_tables::kpi::{ClickHouseKpiSink, KPI_COLUMNS, KpiSink, ParquetKpiSink, read_kpis};
+use aqs_tables::ledgers::window::{ClickHouseSource, LedgerSource, SqliteSource};
 use aqs_testkit::ClickHouseEnv;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;

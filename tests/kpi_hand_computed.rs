@@ -6,13 +6,13 @@
 //! from the 10th. One visit is retracted, one sale cancelled, one visit sent in UTC late at
 //! night, and two plans are prorated over working days.
 
-use aqs_analytics::data::{LedgerSource, SqliteSource};
 use aqs_analytics::kpi::{KpiParams, compute};
 use aqs_eventlog::Positions;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::{BusinessClock, Decoder, WorkingCalendar};
+use aqs_tables::ledgers::window::{LedgerSource, SqliteSource};
 use polars::prelude::*;
 
 const EVENTS: &[&str] = &[

@@ -12,9 +12,9 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aqs_analytics::output::export_ledger_parquet;
 use aqs_analytics::periods::{PeriodKind, from_day_number};
 use aqs_schemas::YearMonth;
+use aqs_tables::ledgers::export::export_ledger_parquet;
 use aqs_tables::ledgers::{
     AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, RosterRow, TargetRow,
 };

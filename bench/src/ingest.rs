@@ -147,7 +147,7 @@ fn open_log(kind: Kind, args: &IngestArgs, dir: &std::path::Path) -> Arc<dyn Eve
     match kind {
         Kind::Embedded => Arc::new(
             SqliteLog::open(
-                aqs_tables::DataDir::new(&dir).events(),
+                aqs_tables::DataDir::new(dir).events(),
                 aqs_eventlog::DEFAULT_PARTITIONS,
             )
             .expect("log"),

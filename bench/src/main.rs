@@ -10,12 +10,12 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
 use aqs_analytics::kpi::{KpiParams, compute};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{Decoder, Event};
+use aqs_tables::ledgers::window::{LedgerSource, SqliteSource};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -147,7 +147,7 @@ fn region_last_day(days: u32) -> anyhow::Result<NaiveDate> {
 fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::DataFrame> {
     let started = Instant::now();
     let params = kpi_params(as_of)?;
-    let data = SqliteSource::new(aqs_tables::DataDir::new(&dir).ledgers())
+    let data = SqliteSource::new(aqs_tables::DataDir::new(dir).ledgers())
         .load(params.window_start(), params.as_of)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
@@ -395,7 +395,7 @@ fn prepare(dir: &Path, agents: u32, days: u32) -> anyhow::Result<(u64, f64)> {
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?),
     )?;
     let log = SqliteLog::open(
-        aqs_tables::DataDir::new(&dir).events(),
+        aqs_tables::DataDir::new(dir).events(),
         aqs_eventlog::DEFAULT_PARTITIONS,
     )?;
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);

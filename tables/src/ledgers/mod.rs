@@ -10,13 +10,15 @@
 //!
 //! - [`sqlite`]: the embedded store (`ledgers.db`): schema, writer, dump.
 //! - [`clickhouse`]: the reads and table-wide statements of the ledger store in ClickHouse.
+//! - [`export`]: tables of the embedded store as Parquet files, for analysts.
 //! - [`window`]: what the KPI job reads for a window of dates, from either engine.
-//! - [`organisation`]: what the dashboard reads beside the KPIs, from either engine.
 
 pub mod clickhouse;
 mod dump;
+pub mod export;
 mod rows;
 pub mod sqlite;
+pub mod window;
 
 use rusqlite::types::Value;
 

@@ -1,22 +1,21 @@
-//! The KPI job on ClickHouse: the ledgers read from the tables the projector writes there
-//! ([`ClickHouseSource`]).
+//! The KPI job's window read from the ledger tables in ClickHouse.
 //!
 //! Synchronous, like the rest of the job: each value owns a small runtime to drive its
 //! client, so none may be used from inside an async context.
 
-use aqs_schemas::YearMonth;
-use aqs_tables::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, PlanRow, RosterRow, TargetRow,
-    TeamRow,
+use crate::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LIVE, LIVE_ACTIVITY, LedgerRow, PlanRow,
+    RosterRow, TargetRow, TeamRow,
 };
+use aqs_schemas::YearMonth;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
 use clickhouse::Row;
 use serde::Deserialize;
 
-use crate::data::{
-    AgentDay, Interval, LedgerData, LedgerSource, OutletDay, Plan, SourceError, Target, Team,
-    scope_from_name,
+use super::{
+    AgentDay, Interval, LedgerData, LedgerSource, OUTLET_DAYS_WITH_VISIT_OR_SALE, OutletDay, Plan,
+    SourceError, Target, Team, scope_from_name,
 };
 
 /// The ledger tables the job reads.
@@ -31,7 +30,7 @@ const LEDGER_TABLES: [&str; 7] = [
 ];
 
 /// The ledgers in ClickHouse, read with `FINAL` (newest version of every row) and the same
-/// live-row filters, window and order as [`SqliteSource`](crate::data::SqliteSource).
+/// live-row filters, window and order as [`SqliteSource`](super::SqliteSource).
 #[derive(Debug)]
 pub struct ClickHouseSource {
     client: BlockingClient,
@@ -94,9 +93,7 @@ impl LedgerSource for ClickHouseSource {
             AgentDayRow::TABLE,
             &format!(
                 "SELECT {} FROM {} FINAL
-                 WHERE business_date BETWEEN toDate(?) AND toDate(?)
-                   AND NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0
-                            AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)
+                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND {LIVE_ACTIVITY}
                  ORDER BY agent_id, business_date",
                 AgentDayRow::COLUMNS,
                 AgentDayRow::TABLE
@@ -126,7 +123,7 @@ impl LedgerSource for ClickHouseSource {
             AgentOutletDayRow::TABLE,
             &format!(
                 "SELECT agent_id, outlet_id, business_date, visits, sales FROM {} FINAL
-                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND (visits != 0 OR sales != 0)
+                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND {OUTLET_DAYS_WITH_VISIT_OR_SALE}
                  ORDER BY agent_id, outlet_id, business_date",
                 AgentOutletDayRow::TABLE
             ),
@@ -147,7 +144,7 @@ impl LedgerSource for ClickHouseSource {
             PlanRow::TABLE,
             &format!(
                 "SELECT {} FROM {} FINAL
-                 WHERE deleted = 0 AND period_start <= toDate(?) AND period_end >= toDate(?)
+                 WHERE {LIVE} AND period_start <= toDate(?) AND period_end >= toDate(?)
                  ORDER BY agent_id, period_start, period_end",
                 PlanRow::COLUMNS,
                 PlanRow::TABLE
@@ -170,7 +167,7 @@ impl LedgerSource for ClickHouseSource {
             TargetRow::TABLE,
             &format!(
                 "SELECT {} FROM {} FINAL
-                 WHERE deleted = 0 AND month BETWEEN toDate(?) AND toDate(?)
+                 WHERE {LIVE} AND month BETWEEN toDate(?) AND toDate(?)
                  ORDER BY scope, scope_id, month",
                 TargetRow::COLUMNS,
                 TargetRow::TABLE
@@ -193,8 +190,9 @@ impl LedgerSource for ClickHouseSource {
             });
         }
 
-        let overlapping = "deleted = 0 AND valid_from <= toDate(?) \
-                           AND (isNull(valid_to) OR valid_to > toDate(?))";
+        let overlapping = format!(
+            "{LIVE} AND valid_from <= toDate(?) AND (isNull(valid_to) OR valid_to > toDate(?))"
+        );
         let bounds = [last.to_string(), first.to_string()];
         let rows: Vec<RosterRow> = self.fetch(
             RosterRow::TABLE,

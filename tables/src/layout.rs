@@ -7,8 +7,8 @@ use chrono::NaiveDate;
 /// The embedded stores' folder (`--data-dir`, `AQS_DATA_DIR`): the event log, the
 /// projector's checkpoints, the ledger store and the KPI files.
 ///
-/// Services that keep files of their own there (ingest's dedup index, the dashboard's users,
-/// the demo's token) name those themselves; the files here are the ones several read.
+/// The files here are the ones more than one part of aqs opens; ingest's dedup index and the
+/// demo's token, each kept by one service alone, are named by that service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
     root: PathBuf,
@@ -50,6 +50,26 @@ impl DataDir {
             Some(instance) => self.root.join(format!("projector-{instance}.db")),
             None => self.root.join("projector.db"),
         }
+    }
+
+    /// The dashboard's local users (`aqs user` edits them, the dashboard reads them).
+    pub fn dashboard_users(&self) -> PathBuf {
+        self.root.join("dashboard-users.json")
+    }
+
+    /// The dashboard's list of revoked sessions (`aqs user revoke` appends to it).
+    pub fn dashboard_revocations(&self) -> PathBuf {
+        self.root.join("dashboard-revocations.jsonl")
+    }
+
+    /// The dashboard's audit log.
+    pub fn dashboard_audit(&self) -> PathBuf {
+        self.root.join("dashboard-audit.jsonl")
+    }
+
+    /// The dashboard's generated session key, when none is configured.
+    pub fn dashboard_session_key(&self) -> PathBuf {
+        self.root.join("dashboard-session.key")
     }
 
     /// The KPI files of the KPI job's runs.

@@ -7,6 +7,7 @@
 //!   read, as row types (column for column), with their keys and the live-row predicate.
 //! - [`kpi`]: the KPI table: its columns with their types, one run per as-of date, as a
 //!   Parquet file or in ClickHouse.
+//! - [`organisation`]: what the dashboard shows beside the KPIs (teams, roster, plans, names).
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
 //! spells its columns.
@@ -14,5 +15,6 @@
 pub mod kpi;
 pub mod layout;
 pub mod ledgers;
+pub mod organisation;
 
 pub use layout::{DataDir, KpiFiles};

@@ -151,6 +151,136 @@ pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFram
     decode_rows(&bytes, false)
 }
 
+/// The tables the dashboard reads in ClickHouse: the KPIs and the organisation beside them.
+pub fn dashboard_tables() -> [&'static str; 4] {
+    use crate::ledgers::{LedgerRow, PlanRow, RosterRow, TeamRow};
+    [KPI_TABLE, TeamRow::TABLE, RosterRow::TABLE, PlanRow::TABLE]
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct RunEntry {
+    as_of: u32,
+    computed_at: u32,
+}
+
+/// Days since 1970-01-01 (ClickHouse's `Date`) as a date.
+fn epoch_day(days: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_days(chrono::Days::new(u64::from(days))))
+}
+
+/// A run of the KPI job: its as-of date and when it was written (the newest `computed_at` of
+/// its rows, Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KpiRun {
+    pub as_of: NaiveDate,
+    pub computed_at: u32,
+}
+
+/// The newest run the table holds.
+pub fn newest_run(
+    client: &BlockingClient,
+) -> Result<Option<KpiRun>, aqs_warehouse::clickhouse::error::Error> {
+    let newest: Vec<RunEntry> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at \
+                 FROM {KPI_TABLE} GROUP BY as_of ORDER BY as_of DESC LIMIT 1"
+            ))
+            .fetch_all(),
+    )?;
+    Ok(newest.first().and_then(|run| {
+        Some(KpiRun {
+            as_of: epoch_day(run.as_of)?,
+            computed_at: run.computed_at,
+        })
+    }))
+}
+
+/// When the run as of `as_of` was written; `None` when the table holds no such run.
+pub fn run_written_at(
+    client: &BlockingClient,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    // An alias unlike the column: in ClickHouse an alias would replace its column in WHERE.
+    let computed: Vec<u32> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {KPI_TABLE} \
+                 WHERE as_of = toDate(?)"
+            ))
+            .bind(as_of.to_string())
+            .fetch_all(),
+    )?;
+    Ok(computed.first().copied().filter(|at| *at > 0))
+}
+
+/// A month row of a team, branch or region in one run: what a run holds, for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMonthRow {
+    pub run: KpiRun,
+    pub month_start: NaiveDate,
+    pub scope: String,
+    pub scope_id: String,
+    pub team_id: Option<String>,
+    pub branch_id: Option<String>,
+    pub region_id: Option<String>,
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct MonthEntry {
+    as_of: u32,
+    computed_at: u32,
+    start_text: String,
+    scope: String,
+    scope_id: String,
+    team_id: Option<String>,
+    branch_id: Option<String>,
+    region_id: Option<String>,
+}
+
+/// The month rows of teams, branches and regions of every run the table holds, each with
+/// its run (the run's `computed_at` is that of its newest row among these).
+pub fn month_rows_of_runs(
+    client: &BlockingClient,
+) -> Result<Vec<RunMonthRow>, aqs_warehouse::clickhouse::error::Error> {
+    let entries: Vec<MonthEntry> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at, \
+                 toString(period_start) AS start_text, scope, scope_id, team_id, branch_id, \
+                 region_id FROM {KPI_TABLE} WHERE period = 'month' AND scope != 'agent' \
+                 GROUP BY as_of, period_start, scope, scope_id, team_id, branch_id, region_id"
+            ))
+            .fetch_all(),
+    )?;
+    let mut newest: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+    for entry in &entries {
+        let at = newest.entry(entry.as_of).or_default();
+        *at = (*at).max(entry.computed_at);
+    }
+    Ok(entries
+        .into_iter()
+        .filter_map(|entry| {
+            Some(RunMonthRow {
+                run: KpiRun {
+                    as_of: epoch_day(entry.as_of)?,
+                    computed_at: newest.get(&entry.as_of).copied().unwrap_or_default(),
+                },
+                month_start: entry.start_text.parse().ok()?,
+                scope: entry.scope,
+                scope_id: entry.scope_id,
+                team_id: entry.team_id,
+                branch_id: entry.branch_id,
+                region_id: entry.region_id,
+            })
+        })
+        .collect())
+}
+
 fn column_error(column: &'static str, problem: impl Into<String>) -> KpiTableError {
     KpiTableError::Column {
         column,

@@ -5,6 +5,7 @@
 pub mod clickhouse;
 pub mod columns;
 pub mod parquet;
+pub mod rows;
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use polars::prelude::{DataFrame, PolarsError};
 pub use self::clickhouse::{ClickHouseKpiSink, read_kpis};
 pub use columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType, MONEY_PRECISION};
 pub use parquet::{ParquetKpiSink, write_parquet};
+pub use rows::KpiRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KpiTableError {
@@ -23,6 +25,8 @@ pub enum KpiTableError {
         #[source]
         source: std::io::Error,
     },
+    #[error("reading {path}: {message}")]
+    Read { path: PathBuf, message: String },
     #[error("encoding {path}: {source}")]
     Parquet {
         path: PathBuf,

@@ -214,9 +214,15 @@ pub fn live_rows<T: LedgerRow>(connection: &Connection) -> rusqlite::Result<Vec<
         .collect()
 }
 
+/// The query of every row of `T`, tombstones included, in the store's order: rows of it
+/// read back with [`LedgerRow::from_sqlite`] (for streaming a whole table elsewhere).
+pub fn every_row_query<T: LedgerRow>() -> String {
+    format!("SELECT {} FROM {}", T::COLUMNS, T::TABLE)
+}
+
 /// Every row of `T`, tombstones included, in the store's order.
 pub fn all_rows<T: LedgerRow>(connection: &Connection) -> rusqlite::Result<Vec<T>> {
-    let mut statement = connection.prepare(&format!("SELECT {} FROM {}", T::COLUMNS, T::TABLE))?;
+    let mut statement = connection.prepare(&every_row_query::<T>())?;
     statement
         .query_map([], |row| T::from_sqlite(row))?
         .collect()

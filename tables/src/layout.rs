@@ -78,14 +78,15 @@ impl DataDir {
     }
 }
 
-/// A folder of KPI files, one per as-of date (`kpi_as_of_<date>.parquet`); a rerun for a
+/// A folder of KPI files, one per as-of date (named [`PREFIX`]`<date>.parquet`); a rerun for a
 /// date replaces its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KpiFiles {
     dir: PathBuf,
 }
 
-const PREFIX: &str = "kpi_as_of_";
+/// The start of a KPI file's name, before its as-of date.
+pub const PREFIX: &str = "kpi_as_of_";
 const SUFFIX: &str = ".parquet";
 
 impl KpiFiles {
@@ -152,12 +153,12 @@ mod tests {
             std::fs::write(files.file(day(as_of)), b"").expect("write");
         }
         // Neither a partial file nor anything else counts.
-        std::fs::write(
-            files.dir().join("kpi_as_of_2026-12-01.parquet.partial"),
-            b"",
-        )
-        .expect("w");
-        std::fs::write(files.dir().join("kpi_as_of_latest.parquet"), b"").expect("write");
+        let partial = files
+            .file(day("2026-12-01"))
+            .with_extension("parquet.partial");
+        std::fs::write(partial, b"").expect("write");
+        let not_a_date = format!("{PREFIX}latest{SUFFIX}");
+        std::fs::write(files.dir().join(not_a_date), b"").expect("write");
         std::fs::write(files.dir().join("kpi.parquet"), b"").expect("write");
         let dates: Vec<NaiveDate> = files.runs().into_iter().map(|(_, d)| d).collect();
         assert_eq!(
@@ -169,8 +170,8 @@ mod tests {
             Some((files.file(day("2026-11-18")), day("2026-11-18")))
         );
         assert_eq!(
-            files.file(day("2026-11-18")).file_name(),
-            Some(std::ffi::OsStr::new("kpi_as_of_2026-11-18.parquet"))
+            KpiFiles::as_of_of(&format!("{PREFIX}2026-11-18{SUFFIX}")),
+            Some(day("2026-11-18"))
         );
     }
 

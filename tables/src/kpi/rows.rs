@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn a_file_reads_back_as_json_rows_with_nulls_and_decimals() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("kpi_as_of_2026-11-18.parquet");
+        let path = dir.path().join("kpi.parquet");
         let premium: Int128Chunked = [Some(123_456_i128), Some(-5)].into_iter().collect();
         let mut frame = DataFrame::new(
             2,

@@ -85,12 +85,8 @@ enum ProjectorAction {
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
-    let checkpoint = match &args.instance {
-        Some(instance) => format!("projector-{instance}.db"),
-        None => "projector.db".to_owned(),
-    };
-    let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
-        .context("opening the checkpoint store")?;
+    let checkpoint = args.store.data()?.checkpoints(args.instance.as_deref());
+    let mut store = CheckpointStore::open(&checkpoint).context("opening the checkpoint store")?;
     if matches!(args.action, Some(ProjectorAction::Quarantined)) {
         let mut out = std::io::stdout().lock();
         for record in store.quarantined()? {

@@ -350,7 +350,7 @@ fn spawn_projector(
     shutdown: Arc<AtomicBool>,
     metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Worker> {
-    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
+    let mut store = CheckpointStore::open(&args.store.data()?.checkpoints(None))
         .context("opening the checkpoint store")?;
     // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
     // when configured, beside it with a writer of its own: its outage holds nothing back.
@@ -546,14 +546,15 @@ fn spawn_trickle(
     })
 }
 
+/// The (agent, outlet) assignments still open, from the embedded ledger store.
 fn assigned_pairs(ledgers: &std::path::Path) -> rusqlite::Result<Vec<(String, String)>> {
-    let connection = rusqlite::Connection::open(ledgers)?;
-    let mut statement = connection
-        .prepare("SELECT agent_id, outlet_id FROM assignments WHERE deleted = 0 AND valid_to IS NULL ORDER BY agent_id, outlet_id")?;
-    let pairs = statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(pairs)
+    use aqs_tables::ledgers::{AssignmentRow, sqlite};
+    let connection = sqlite::open_read_only(ledgers)?;
+    Ok(sqlite::live_rows::<AssignmentRow>(&connection)?
+        .into_iter()
+        .filter(|row| row.valid_to.is_none())
+        .map(|row| (row.agent_id, row.outlet_id))
+        .collect())
 }
 
 #[cfg(all(test, unix))]

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aqs_analytics::data::{LedgerSource, SqliteSource};
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
-use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource};
-use aqs_dashboard::{EmbeddedSource, KpiSource, StorePaths};
+use aqs_dashboard::{EmbeddedSource, KpiSource};
 use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
 use aqs_eventlog::sqlite::{SqliteConsumer, SqliteLog};
 use aqs_eventlog::{
@@ -21,17 +18,13 @@ use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::sink::Store;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::sqlite::SqliteSink;
+use aqs_tables::kpi::{ClickHouseKpiSink, KpiSink, ParquetKpiSink};
+use aqs_tables::ledgers::window::{ClickHouseSource, LedgerSource, SqliteSource};
+use aqs_tables::{DataDir, KpiFiles};
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
 use crate::cmd::common::{SinkArgs, StoreArgs};
-
-/// The embedded event log, in the data folder.
-pub const EVENTS_FILE: &str = "events.db";
-/// The embedded ledger store, in the data folder.
-pub const LEDGERS_FILE: &str = "ledgers.db";
-/// The folder of the KPI files, in the data folder.
-pub const KPI_DIR: &str = "kpi";
 
 /// How a process uses the stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +55,9 @@ pub fn engines(layout: Layout, clickhouse: &ClickHouseConfig) -> Vec<Engine> {
     }
 }
 
-/// `ledgers.db` of the data folder (the folder is made when missing).
+/// The embedded ledger store of the data folder (the folder is made when missing).
 pub fn ledgers_path(store: &StoreArgs) -> anyhow::Result<PathBuf> {
-    store.path(LEDGERS_FILE)
-}
-
-/// The KPI file of a run as of `as_of`, in `dir`.
-pub fn kpi_file(dir: &Path, as_of: NaiveDate) -> PathBuf {
-    dir.join(format!("kpi_as_of_{as_of}.parquet"))
+    Ok(store.data()?.ledgers())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -82,7 +70,7 @@ pub fn open_embedded_log(
     partitions: u32,
     dead_letters: DeadLetterLimits,
 ) -> anyhow::Result<SqliteLog> {
-    let path = store.path(EVENTS_FILE)?;
+    let path = store.data()?.events();
     SqliteLog::open(&path, partitions)
         .and_then(|log| log.with_dead_letter_limits(dead_letters))
         .with_context(|| format!("opening the event log {}", path.display()))
@@ -338,12 +326,14 @@ pub fn open_kpi_sinks(
     let engines = engines(layout, clickhouse);
     let mut sinks: Vec<Box<dyn KpiSink>> = Vec::new();
     let files = match kpi_dir {
-        Some(dir) => Some(dir.to_owned()),
-        None if engines.contains(&Engine::Embedded) => Some(store.data_dir.join(KPI_DIR)),
+        Some(dir) => Some(KpiFiles::new(dir)),
+        None if engines.contains(&Engine::Embedded) => {
+            Some(DataDir::new(&store.data_dir).kpi_files())
+        }
         None => None,
     };
-    if let Some(dir) = files {
-        sinks.push(Box::new(ParquetKpiSink::new(kpi_file(&dir, as_of))));
+    if let Some(files) = files {
+        sinks.push(Box::new(ParquetKpiSink::new(files.file(as_of))));
     }
     if engines.contains(&Engine::ClickHouse) {
         match ClickHouseKpiSink::connect(clickhouse) {
@@ -379,10 +369,7 @@ pub fn kpi_source(
         Engine::Embedded => {
             let data_dir = &store.data_dir;
             tracing::info!(data_dir = %data_dir.display(), "reading KPIs and the organisation from the embedded stores");
-            Arc::new(EmbeddedSource::new(StorePaths {
-                kpi_dir: data_dir.join(KPI_DIR),
-                ledgers: data_dir.join(LEDGERS_FILE),
-            }))
+            Arc::new(EmbeddedSource::new(DataDir::new(data_dir)))
         }
     }
 }
@@ -446,7 +433,7 @@ mod tests {
         };
         match event_log(&store, &kafka).expect("opened") {
             EventLogAt::Embedded(log) => {
-                assert_eq!(log.path(), store.data_dir.join(EVENTS_FILE));
+                assert_eq!(log.path(), DataDir::new(&store.data_dir).events());
                 assert_eq!(log.partitions(), 3);
             }
             other => panic!("expected the embedded log, got {other:?}"),
@@ -462,7 +449,7 @@ mod tests {
             EventLogAt::Kafka { brokers, .. } => assert_eq!(brokers, "broker:9092"),
             other => panic!("expected Kafka, got {other:?}"),
         }
-        assert!(!store.data_dir.join(EVENTS_FILE).exists());
+        assert!(!DataDir::new(&store.data_dir).events().exists());
     }
 
     #[test]
@@ -473,7 +460,7 @@ mod tests {
         let sinks =
             open_kpi_sinks(Layout::Service, &store, &clickhouse(None), None, as_of).expect("sinks");
         let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
-        let expected = kpi_file(&store.data_dir.join(KPI_DIR), as_of);
+        let expected = DataDir::new(&store.data_dir).kpi_files().file(as_of);
         assert_eq!(targets, [expected.display().to_string()]);
 
         let out = dir.path().join("out");
@@ -486,7 +473,10 @@ mod tests {
         )
         .expect("sinks");
         let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
-        assert_eq!(targets, [kpi_file(&out, as_of).display().to_string()]);
+        assert_eq!(
+            targets,
+            [KpiFiles::new(&out).file(as_of).display().to_string()]
+        );
     }
 
     #[test]

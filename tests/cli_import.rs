@@ -52,8 +52,11 @@ fn import_keeps_the_good_lines_and_reports_the_bad_ones() {
         "{stderr}"
     );
 
-    let log = SqliteLog::open(data.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS)
-        .expect("open log");
+    let log = SqliteLog::open(
+        aqs_tables::DataDir::new(&data).events(),
+        aqs_eventlog::DEFAULT_PARTITIONS,
+    )
+    .expect("open log");
     assert_eq!(
         log.len().expect("len"),
         2,

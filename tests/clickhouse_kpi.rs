@@ -10,10 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use aqs_analytics::data::SqliteSource;
-use aqs_analytics::kpi::{KpiParams, OUTPUT_COLUMNS, compute, read_ledgers};
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
-use aqs_analytics::warehouse::{ClickHouseKpiSink, ClickHouseSource, KPI_COLUMNS, read_kpis};
+use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_eventlog::{PartitionId, Positions};
 use aqs_projector::ledger::{Ledger, LedgerChanges, digest};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
@@ -21,6 +18,8 @@ use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event, WorkingCalendar};
+use aqs_tables::kpi::{ClickHouseKpiSink, KPI_COLUMNS, KpiSink, ParquetKpiSink, read_kpis};
+use aqs_tables::ledgers::window::{ClickHouseSource, SqliteSource};
 use aqs_testkit::ClickHouseEnv;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
@@ -178,7 +177,7 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     let events = events();
     let batches = fold_in_batches(&events, 2_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledgers = dir.path().join("ledgers.db");
+    let ledgers = aqs_tables::DataDir::new(dir.path()).ledgers();
     publish_all(
         &mut SqliteSink::open(&ledgers).expect("ledger store"),
         &batches,
@@ -283,7 +282,10 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     let file = ParquetReader::new(std::fs::File::open(&parquet).expect("open parquet"))
         .finish()
         .expect("read parquet");
-    assert_eq!(file.get_column_names(), OUTPUT_COLUMNS.to_vec());
+    assert_eq!(
+        file.get_column_names(),
+        aqs_tables::kpi::columns::column_names().collect::<Vec<_>>()
+    );
     assert_same_frame(&stored, &file, "the kpi table vs the Parquet file");
     assert_same_frame(&stored, &from_embedded, "the kpi table vs the job");
 
@@ -398,10 +400,10 @@ fn the_cli_projects_into_clickhouse_and_a_second_kpi_run_replaces_the_first() {
         run_ok(project);
     }
     assert!(
-        !warehouse.join("ledgers.db").exists(),
+        !aqs_tables::DataDir::new(&warehouse).ledgers().exists(),
         "with ClickHouse the projector writes no embedded ledgers"
     );
-    let expected = SqliteSink::open(&embedded.join("ledgers.db"))
+    let expected = SqliteSink::open(&aqs_tables::DataDir::new(&embedded).ledgers())
         .expect("ledgers")
         .dump()
         .expect("dump");
@@ -436,7 +438,10 @@ fn the_cli_projects_into_clickhouse_and_a_second_kpi_run_replaces_the_first() {
         "SELECT count() FROM (SELECT DISTINCT scope, scope_id, period, period_start, as_of FROM kpi)",
     );
     let parquet = ParquetReader::new(
-        std::fs::File::open(out.join(format!("kpi_as_of_{as_of}.parquet"))).expect("parquet"),
+        std::fs::File::open(
+            aqs_tables::KpiFiles::new(&out).file(as_of.parse().expect("as-of date")),
+        )
+        .expect("parquet"),
     )
     .finish()
     .expect("read parquet");
@@ -501,7 +506,7 @@ fn a_run_that_computes_nothing_clears_its_date() {
         })
         .collect();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledgers = dir.path().join("ledgers.db");
+    let ledgers = aqs_tables::DataDir::new(dir.path()).ledgers();
     publish_all(
         &mut SqliteSink::open(&ledgers).expect("ledger store"),
         &fold_in_batches(&events, events.len()),

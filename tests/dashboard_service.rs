@@ -255,7 +255,10 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
     let from_files = dashboard(aqs(&embedded, None), &shared);
     let from_clickhouse = dashboard(aqs(&warehouse, Some(&database)), &shared);
     assert!(
-        !warehouse.join("kpi").exists(),
+        !aqs_tables::DataDir::new(&warehouse)
+            .kpi_files()
+            .dir()
+            .exists(),
         "the ClickHouse run wrote no Parquet"
     );
     wait_ready(&from_files.base).await;

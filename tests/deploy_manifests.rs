@@ -1591,7 +1591,7 @@ fn grafana_dashboards_parse_and_query_only_the_kpi_contract() {
         .expect("the data source has a uid")
         .to_owned();
     let relations = ["kpi", "kpi_latest", "kpi_at_risk"];
-    let mut known: BTreeSet<&str> = aqs_analytics::kpi::OUTPUT_COLUMNS.into_iter().collect();
+    let mut known: BTreeSet<&str> = aqs_tables::kpi::columns::column_names().collect();
     known.extend(relations);
     known.insert("computed_at");
     let dashboards = dashboards();

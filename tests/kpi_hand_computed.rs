@@ -6,13 +6,13 @@
 //! from the 10th. One visit is retracted, one sale cancelled, one visit sent in UTC late at
 //! night, and two plans are prorated over working days.
 
-use aqs_analytics::data::SqliteSource;
 use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_eventlog::Positions;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::{BusinessClock, Decoder, WorkingCalendar};
+use aqs_tables::ledgers::window::SqliteSource;
 use polars::prelude::*;
 
 const EVENTS: &[&str] = &[
@@ -60,7 +60,7 @@ use V::*;
 
 fn kpis() -> DataFrame {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     // Delivered in reverse: the job must not care.
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in EVENTS.iter().rev() {
@@ -486,7 +486,7 @@ fn edge_kpis() -> DataFrame {
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in &lines {
         let event = Decoder::standard()
@@ -554,8 +554,7 @@ fn money_sums_beyond_int64_and_decimal_18_are_exact() {
 
 #[test]
 fn the_largest_sums_survive_the_kpi_table_in_clickhouse() {
-    use aqs_analytics::output::KpiSink;
-    use aqs_analytics::warehouse::{ClickHouseKpiSink, read_kpis};
+    use aqs_tables::kpi::{ClickHouseKpiSink, KpiSink, read_kpis};
 
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
         return;
@@ -605,7 +604,7 @@ fn roster_kpis() -> DataFrame {
         r#"{"event_id":"vz2","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T10:00:00+08:00","source":"app","agent_id":"Z2","payload":{"outlet_id":"O5","purpose":"promotion"}}"#,
     ];
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("ledgers.db");
+    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
     let mut ledger = Ledger::new(BusinessClock::default());
     for line in lines {
         let event = Decoder::standard()

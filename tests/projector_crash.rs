@@ -94,7 +94,7 @@ fn killed_and_restarted_projector_matches_a_clean_run() {
 /// Events folded as the last checkpoint of a data folder says (0 without one).
 fn checkpointed(data_dir: &std::path::Path) -> u64 {
     let Ok(connection) = rusqlite::Connection::open_with_flags(
-        data_dir.join("projector.db"),
+        aqs_tables::DataDir::new(data_dir).checkpoints(None),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     ) else {
         return 0;

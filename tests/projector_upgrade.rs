@@ -28,12 +28,14 @@ fn a_projector_upgraded_over_an_old_checkpoint_rebuilds_its_ledgers() {
 
     // Make it look like the earlier release: its checkpoint form, and a row in the ledger
     // store that the log does not produce (which only an emptied store loses).
-    let checkpoint = rusqlite::Connection::open(data.join("projector.db")).expect("checkpoint");
+    let checkpoint = rusqlite::Connection::open(aqs_tables::DataDir::new(&data).checkpoints(None))
+        .expect("checkpoint");
     checkpoint
         .execute("UPDATE checkpoint SET format = 1", [])
         .expect("earlier form");
     drop(checkpoint);
-    let ledgers = rusqlite::Connection::open(data.join("ledgers.db")).expect("ledgers");
+    let ledgers =
+        rusqlite::Connection::open(aqs_tables::DataDir::new(&data).ledgers()).expect("ledgers");
     ledgers
         .execute(
             "INSERT INTO outlets (outlet_id, bank, name, region_id, ver) VALUES ('STALE', 'X', 'X', 'R', 1)",

@@ -224,7 +224,7 @@ fn unstorable_events_in_the_embedded_log_are_set_aside_and_the_rest_flows() {
     let mut import = partitioned(&data);
     import.arg("import").arg(&ordinary.before);
     run_ok(import);
-    SqliteLog::open(data.join("events.db"), PARTITIONS)
+    SqliteLog::open(aqs_tables::DataDir::new(&data).events(), PARTITIONS)
         .expect("log")
         .append(&unstorable())
         .expect("appended straight to the log");

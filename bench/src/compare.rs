@@ -12,15 +12,15 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use aqs_analytics::output::export_ledger_parquet;
 use aqs_analytics::periods::{PeriodKind, from_day_number};
-use aqs_schemas::YearMonth;
-use aqs_warehouse::clickhouse::{RowOwned, RowWrite};
-use aqs_warehouse::ledgers::{AgentDayRow, AgentOutletDayRow, AssignmentRow, RosterRow, TargetRow};
+use aqs_tables::ledgers::export::export_ledger_parquet;
+use aqs_tables::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, RosterRow, TargetRow,
+};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
 use polars::prelude::{DataFrame, IntoLazy, col, lit};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -260,12 +260,14 @@ pub fn compare(
             "{}_bench_compare_{agents}x{days}",
             clickhouse.database
         ));
-        let (ledger_rows, load_seconds) = load_clickhouse(&config, &dir.join("ledgers.db"))?;
+        let (ledger_rows, load_seconds) =
+            load_clickhouse(&config, &aqs_tables::DataDir::new(&dir).ledgers())?;
         let (ch, ch_wall, ch_version) = query_clickhouse(&config, &window, runs)?;
 
         eprintln!("bench compare {size}: Parquet and DuckDB");
         let parquet = out.join("parquet");
-        let (export_seconds, parquet_bytes) = export_parquet(&dir.join("ledgers.db"), &parquet)?;
+        let (export_seconds, parquet_bytes) =
+            export_parquet(&aqs_tables::DataDir::new(&dir).ledgers(), &parquet)?;
         let (duck, duck_version) = query_duckdb(&out, &parquet, &window, runs)?;
         engines = (ch_version, duck_version);
 
@@ -460,119 +462,13 @@ fn load_clickhouse(config: &ClickHouseConfig, ledgers: &Path) -> anyhow::Result<
     client
         .run(aqs_warehouse::migrate(config))
         .with_context(|| format!("migrating the database {}", config.database))?;
-    let sqlite = Connection::open_with_flags(ledgers, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let sqlite = aqs_tables::ledgers::sqlite::open_read_only(ledgers)?;
     let started = Instant::now();
-    let mut rows = copy(
-        &client,
-        &sqlite,
-        AgentDayRow::TABLE,
-        AgentDayRow::COLUMNS,
-        |r| {
-            let c = counters(r, 5)?;
-            Ok(AgentDayRow {
-                agent_id: r.get(0)?,
-                business_date: date(&r.get::<_, String>(1)?)?,
-                team_id: r.get(2)?,
-                branch_id: r.get(3)?,
-                region_id: r.get(4)?,
-                visits: c[0],
-                consultations: c[1],
-                customers_consulted: c[2],
-                customers_interested: c[3],
-                sales: c[4],
-                premium_fen: c[5],
-                cancellations: c[6],
-                refunds_fen: c[7],
-                ver: r.get::<_, i64>(13)? as u64,
-            })
-        },
-    )?;
-    rows += copy(
-        &client,
-        &sqlite,
-        AgentOutletDayRow::TABLE,
-        AgentOutletDayRow::COLUMNS,
-        |r| {
-            let c = counters(r, 3)?;
-            Ok(AgentOutletDayRow {
-                agent_id: r.get(0)?,
-                outlet_id: r.get(1)?,
-                business_date: date(&r.get::<_, String>(2)?)?,
-                visits: c[0],
-                consultations: c[1],
-                customers_consulted: c[2],
-                customers_interested: c[3],
-                sales: c[4],
-                premium_fen: c[5],
-                cancellations: c[6],
-                refunds_fen: c[7],
-                ver: r.get::<_, i64>(11)? as u64,
-            })
-        },
-    )?;
-    rows += copy(
-        &client,
-        &sqlite,
-        RosterRow::TABLE,
-        RosterRow::COLUMNS,
-        |r| {
-            Ok(RosterRow {
-                agent_id: r.get(0)?,
-                valid_from: date(&r.get::<_, String>(1)?)?,
-                team_id: r.get(2)?,
-                valid_to: r
-                    .get::<_, Option<String>>(3)?
-                    .map(|d| date(&d))
-                    .transpose()?,
-                deleted: r.get(4)?,
-                ver: r.get::<_, i64>(5)? as u64,
-            })
-        },
-    )?;
-    rows += copy(
-        &client,
-        &sqlite,
-        AssignmentRow::TABLE,
-        AssignmentRow::COLUMNS,
-        |r| {
-            Ok(AssignmentRow {
-                agent_id: r.get(0)?,
-                outlet_id: r.get(1)?,
-                valid_from: date(&r.get::<_, String>(2)?)?,
-                valid_to: r
-                    .get::<_, Option<String>>(3)?
-                    .map(|d| date(&d))
-                    .transpose()?,
-                deleted: r.get(4)?,
-                ver: r.get::<_, i64>(5)? as u64,
-            })
-        },
-    )?;
-    rows += copy(
-        &client,
-        &sqlite,
-        TargetRow::TABLE,
-        TargetRow::COLUMNS,
-        |r| {
-            let month: String = r.get(2)?;
-            Ok(TargetRow {
-                scope: r.get(0)?,
-                scope_id: r.get(1)?,
-                month: month
-                    .parse::<YearMonth>()
-                    .map_err(|_| anyhow::anyhow!("month {month:?}"))?
-                    .first_day(),
-                premium_fen: r.get(3)?,
-                outlet_activity_rate_bp: r.get(4)?,
-                visits: r.get(5)?,
-                consultations: r.get(6)?,
-                sales: r.get(7)?,
-                event_id: r.get(8)?,
-                deleted: r.get(9)?,
-                ver: r.get::<_, i64>(10)? as u64,
-            })
-        },
-    )?;
+    let mut rows = copy::<AgentDayRow>(&client, &sqlite)?;
+    rows += copy::<AgentOutletDayRow>(&client, &sqlite)?;
+    rows += copy::<RosterRow>(&client, &sqlite)?;
+    rows += copy::<AssignmentRow>(&client, &sqlite)?;
+    rows += copy::<TargetRow>(&client, &sqlite)?;
     // Settled parts, as a warehouse that has been running a while has them.
     for table in TABLES {
         client
@@ -587,43 +483,23 @@ fn load_clickhouse(config: &ClickHouseConfig, ledgers: &Path) -> anyhow::Result<
     Ok((rows, started.elapsed().as_secs_f64()))
 }
 
-/// The eight activity counters starting at column `first`.
-fn counters(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<[i64; 8]> {
-    let mut values = [0; 8];
-    for (i, value) in values.iter_mut().enumerate() {
-        *value = row.get(first + i)?;
-    }
-    Ok(values)
-}
-
-fn date(text: &str) -> anyhow::Result<NaiveDate> {
-    text.parse()
-        .with_context(|| format!("date {text:?} in the ledger store"))
-}
-
-/// Copies a table of the embedded store (the same columns in the same order) into the
+/// Copies a table of the embedded store whole, tombstones and versions included, into the
 /// ClickHouse table of the same name, in one insert.
-fn copy<T: RowOwned + RowWrite>(
-    client: &BlockingClient,
-    sqlite: &Connection,
-    table: &'static str,
-    columns: &str,
-    row: impl Fn(&rusqlite::Row<'_>) -> anyhow::Result<T>,
-) -> anyhow::Result<u64> {
-    let mut statement = sqlite.prepare(&format!("SELECT {columns} FROM {table}"))?;
+fn copy<T: LedgerRow>(client: &BlockingClient, sqlite: &Connection) -> anyhow::Result<u64> {
+    let mut statement = sqlite.prepare(&aqs_tables::ledgers::sqlite::every_row_query::<T>())?;
     let mut rows = statement.query([])?;
     let count = client
         .run(async {
-            let mut insert = client.client().insert::<T>(table).await?;
+            let mut insert = client.client().insert::<T>(T::TABLE).await?;
             let mut count = 0_u64;
             while let Some(r) = rows.next()? {
-                insert.write(&row(r)?).await?;
+                insert.write(&T::from_sqlite(r)?).await?;
                 count += 1;
             }
             insert.end().await?;
             anyhow::Ok(count)
         })
-        .with_context(|| format!("copying {table} to ClickHouse"))?;
+        .with_context(|| format!("copying {} to ClickHouse", T::TABLE))?;
     Ok(count)
 }
 

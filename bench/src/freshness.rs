@@ -189,9 +189,9 @@ async fn measure(up: &mut Up, args: &FreshnessArgs) -> anyhow::Result<Case> {
     let base = format!("http://{}", up.ingest);
     // The demo region is loaded and the first KPI run written before the load starts.
     let kpi_file = |date: chrono::NaiveDate| {
-        up.data_dir
-            .join("kpi")
-            .join(format!("kpi_as_of_{date}.parquet"))
+        aqs_tables::DataDir::new(&up.data_dir)
+            .kpi_files()
+            .file(date)
     };
     let today = || {
         chrono::Utc::now()

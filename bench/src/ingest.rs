@@ -146,7 +146,11 @@ impl Kind {
 fn open_log(kind: Kind, args: &IngestArgs, dir: &std::path::Path) -> Arc<dyn EventLog> {
     match kind {
         Kind::Embedded => Arc::new(
-            SqliteLog::open(dir.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS).expect("log"),
+            SqliteLog::open(
+                aqs_tables::DataDir::new(dir).events(),
+                aqs_eventlog::DEFAULT_PARTITIONS,
+            )
+            .expect("log"),
         ),
         Kind::Kafka => {
             let brokers = args.kafka_brokers.as_deref().expect("brokers");

@@ -18,11 +18,9 @@ pub fn kpi(work: &Path, sizes: &[String]) -> anyhow::Result<ExitCode> {
         let (agents, days, dir, events) = projected_region(work, size)?;
         let as_of = region_last_day(days)?;
         let measured = run_child("kpi", &dir, &["--as-of".to_owned(), as_of.to_string()])?;
-        let agent_days: i64 = rusqlite::Connection::open(dir.join("ledgers.db"))?.query_row(
-            "SELECT COUNT(*) FROM ledger_agent_day",
-            [],
-            |r| r.get(0),
-        )?;
+        let ledgers =
+            aqs_tables::ledgers::sqlite::open_read_only(&aqs_tables::DataDir::new(&dir).ledgers())?;
+        let agent_days = aqs_tables::ledgers::sqlite::agent_day_rows(&ledgers)?;
         println!(
             "| {agents} × {days} | {events} | {agent_days} | {} | {:.2} | {:.0} |",
             measured.items, measured.seconds, measured.peak_rss_mib

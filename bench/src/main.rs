@@ -10,12 +10,12 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::Context;
-use aqs_analytics::data::SqliteSource;
 use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::sqlite::SqliteLog;
 use aqs_schemas::generator::{GeneratorConfig, generate};
 use aqs_schemas::{Decoder, Event};
+use aqs_tables::ledgers::window::SqliteSource;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
@@ -147,7 +147,10 @@ fn region_last_day(days: u32) -> anyhow::Result<NaiveDate> {
 fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::DataFrame> {
     let started = Instant::now();
     let params = kpi_params(as_of)?;
-    let data = read_ledgers(&SqliteSource::new(dir.join("ledgers.db")), &params)?;
+    let data = read_ledgers(
+        &SqliteSource::new(aqs_tables::DataDir::new(dir).ledgers()),
+        &params,
+    )?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         agent_days = data.agent_days.len(),
@@ -329,7 +332,7 @@ fn projected_region(work: &Path, size: &str) -> anyhow::Result<(u32, u32, PathBu
         .with_context(|| format!("size {size:?} is not AGENTSxDAYS"))?;
     let dir = work.join(format!("kpi-{agents}x{days}"));
     let (events, _) = prepare(&dir, agents, days)?;
-    if !dir.join("ledgers.db").exists() || !dir.join("projected").exists() {
+    if !aqs_tables::DataDir::new(&dir).ledgers().exists() || !dir.join("projected").exists() {
         run_child("project", &dir, &[])?;
         std::fs::write(dir.join("projected"), "")?;
     }
@@ -394,7 +397,10 @@ fn prepare(dir: &Path, agents: u32, days: u32) -> anyhow::Result<(u64, f64)> {
         &config,
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?),
     )?;
-    let log = SqliteLog::open(dir.join("events.db"), aqs_eventlog::DEFAULT_PARTITIONS)?;
+    let log = SqliteLog::open(
+        aqs_tables::DataDir::new(dir).events(),
+        aqs_eventlog::DEFAULT_PARTITIONS,
+    )?;
     let reader = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?);
     let started = Instant::now();
     let mut batch: Vec<Event> = Vec::with_capacity(5_000);
@@ -442,7 +448,7 @@ fn child(
         "kpi" => {
             let mut table = kpi_table(dir, as_of.context("the kpi stage needs --as-of")?)?;
             if let Some(out) = out {
-                aqs_analytics::output::write_parquet(&mut table, out)?;
+                aqs_tables::kpi::write_parquet(&mut table, out)?;
             }
             table.height() as u64
         }

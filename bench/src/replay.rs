@@ -79,12 +79,12 @@ fn settings() -> RunnerSettings {
 pub(super) fn child_stage(stage: &str, dir: &Path, kafka: &KafkaStage) -> anyhow::Result<u64> {
     match stage {
         "decode" => {
-            let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+            let log = SqliteLog::open(aqs_tables::DataDir::new(dir).events(), DEFAULT_PARTITIONS)?;
             read_and_decode(log.consumer()?)
         }
         "decode-kafka" => read_and_decode(KafkaConsumer::connect(&stage_config(kafka)?)?),
         "project" => {
-            let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+            let log = SqliteLog::open(aqs_tables::DataDir::new(dir).events(), DEFAULT_PARTITIONS)?;
             project(log.consumer()?, dir, "", None)
         }
         "project-kafka" => {
@@ -252,7 +252,7 @@ fn prepare_kafka(dir: &Path, brokers: &str) -> anyhow::Result<(String, f64)> {
     let prefix = format!("aqs-bench-{stamp}");
     let kafka = KafkaLog::connect(&kafka_config(brokers, &prefix, "unused"))
         .context("connecting to Kafka")?;
-    let log = SqliteLog::open(dir.join("events.db"), DEFAULT_PARTITIONS)?;
+    let log = SqliteLog::open(aqs_tables::DataDir::new(dir).events(), DEFAULT_PARTITIONS)?;
     let mut consumer = log.consumer()?;
     consumer.seek(&Positions::new())?;
     eprintln!(

@@ -448,12 +448,7 @@ pub(crate) fn scope_view(
         .rows_where(|r| this_month(r) && field(r, "scope") == "agent" && under(r, scope, id))
         .cloned()
         .map(|mut r| {
-            let will = r
-                .get("plan_adherence_visits")
-                .filter(|v| !v.is_null())
-                .or_else(|| r.get("plan_adherence_consultations"))
-                .cloned()
-                .unwrap_or(Value::Null);
+            let will = aqs_tables::kpi::rows::coaching_will(&r);
             r.insert("will".to_owned(), will);
             r
         })

@@ -1,6 +1,7 @@
 //! Settings of the dashboard service: where it listens, how users sign in, how sessions
 //! live, where the audit log goes. Every one is a flag and an `AQS_DASHBOARD_*` variable.
 
+use aqs_tables::DataDir;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -192,28 +193,26 @@ impl DashboardConfig {
             .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
-    fn in_data(path: &Option<PathBuf>, data_dir: &Path, file: &str) -> PathBuf {
-        path.clone().unwrap_or_else(|| data_dir.join(file))
-    }
-
     pub fn users_file(&self, data_dir: &Path) -> PathBuf {
-        Self::in_data(&self.users_file, data_dir, "dashboard-users.json")
+        self.users_file
+            .clone()
+            .unwrap_or_else(|| DataDir::new(data_dir).dashboard_users())
     }
 
     pub fn revocations_file(&self, data_dir: &Path) -> PathBuf {
-        Self::in_data(
-            &self.revocations_file,
-            data_dir,
-            "dashboard-revocations.jsonl",
-        )
+        self.revocations_file
+            .clone()
+            .unwrap_or_else(|| DataDir::new(data_dir).dashboard_revocations())
     }
 
     pub fn audit_file(&self, data_dir: &Path) -> PathBuf {
-        Self::in_data(&self.audit_file, data_dir, "dashboard-audit.jsonl")
+        self.audit_file
+            .clone()
+            .unwrap_or_else(|| DataDir::new(data_dir).dashboard_audit())
     }
 
     /// Where the generated session key is kept when none is configured.
     pub fn session_key_file(data_dir: &Path) -> PathBuf {
-        data_dir.join("dashboard-session.key")
+        DataDir::new(data_dir).dashboard_session_key()
     }
 }

@@ -41,7 +41,6 @@ use axum::routing::get;
 pub use auth::{Auth, AuthSettings};
 pub use config::DashboardConfig;
 pub use source::{ClickHouseSource, EmbeddedSource, KpiSource};
-pub use store::StorePaths;
 
 include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
 

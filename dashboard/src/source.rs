@@ -1,21 +1,20 @@
 //! Where the dashboard reads the KPI table and the organisation from: the embedded stores
-//! (Parquet files and the ledger SQLite file, as `aqs up` writes them) or ClickHouse (the
-//! `kpi` table and the ledgers' `teams`, `roster`, `plans` and `agent_profiles`), behind one
-//! small trait.
+//! of the data folder (as `aqs up` writes them) or ClickHouse, both through `aqs-tables`,
+//! behind one small trait that keeps the newest run loaded.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use aqs_tables::DataDir;
+use aqs_tables::kpi::clickhouse::{self as kpi_table, KpiRun};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::{DateTime, NaiveDate, Utc};
-use polars::prelude::ParquetReader;
-use polars::prelude::SerReader;
 use serde_json::Value;
 
 use crate::history::{MonthNode, RunSummary};
-use crate::store::{self, KpiRow, Organisation, Snapshot, StoreError, StorePaths, Team};
+use crate::store::{self, KpiRow, Snapshot, StoreError};
 
 /// Something that keeps a [`Snapshot`] up to date and loads earlier runs. Blocking: called
 /// off the async workers.
@@ -65,15 +64,15 @@ pub fn month_nodes<'a>(rows: impl IntoIterator<Item = &'a KpiRow>) -> Vec<MonthN
 /// The embedded stores of the data folder.
 #[derive(Debug)]
 pub struct EmbeddedSource {
-    paths: StorePaths,
+    data: DataDir,
     /// What each KPI file holds, by file and the time it was written.
     summaries: Mutex<HashMap<PathBuf, (SystemTime, Vec<MonthNode>)>>,
 }
 
 impl EmbeddedSource {
-    pub fn new(paths: StorePaths) -> Self {
+    pub fn new(data: DataDir) -> Self {
         Self {
-            paths,
+            data,
             summaries: Mutex::new(HashMap::new()),
         }
     }
@@ -84,7 +83,6 @@ impl EmbeddedSource {
             path: path.to_path_buf(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(|e| read_error(e.to_string()))?;
         let columns = [
             "scope",
             "scope_id",
@@ -94,22 +92,19 @@ impl EmbeddedSource {
             "period",
             "period_start",
         ];
-        let frame = ParquetReader::new(file)
-            .with_columns(Some(columns.iter().map(|c| (*c).to_owned()).collect()))
-            .finish()
+        let rows = aqs_tables::kpi::rows::read_file(path, Some(&columns))
             .map_err(|e| read_error(e.to_string()))?;
-        let rows = store::frame_rows(&frame).map_err(|e| read_error(e.to_string()))?;
         Ok(month_nodes(&rows))
     }
 }
 
 impl KpiSource for EmbeddedSource {
     fn refresh(&self, current: &mut Snapshot) -> Result<bool, StoreError> {
-        store::refresh(&self.paths, current)
+        store::refresh(&self.data, current)
     }
 
     fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        let tables = store::tables(&self.paths.kpi_dir);
+        let tables = self.data.kpi_files().runs();
         let mut summaries = match self.summaries.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -143,11 +138,14 @@ impl KpiSource for EmbeddedSource {
     }
 
     fn load(&self, as_of: NaiveDate) -> Result<Snapshot, StoreError> {
-        let (path, _) = store::tables(&self.paths.kpi_dir)
+        let (path, _) = self
+            .data
+            .kpi_files()
+            .runs()
             .into_iter()
             .find(|(_, date)| *date == as_of)
             .ok_or(StoreError::NoRun(as_of))?;
-        store::load_table(&self.paths, &path, as_of)
+        store::load_table(&self.data, &path, as_of)
     }
 }
 
@@ -205,62 +203,6 @@ fn read_error(source: &ClickHouseSource, message: impl std::fmt::Display) -> Sto
     }
 }
 
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct Newest {
-    as_of: u32,
-    computed_at: u32,
-}
-
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct TeamEntry {
-    team_id: String,
-    team_name: String,
-    branch_id: String,
-    branch_name: Option<String>,
-    region_id: String,
-    region_name: Option<String>,
-}
-
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct MonthEntry {
-    as_of: u32,
-    computed_at: u32,
-    start_text: String,
-    scope: String,
-    scope_id: String,
-    team_id: Option<String>,
-    branch_id: Option<String>,
-    region_id: Option<String>,
-}
-
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct NameEntry {
-    agent_id: String,
-    display_name: String,
-}
-
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct RosterEntry {
-    team_id: String,
-    agent_id: String,
-}
-
-#[derive(Debug, clickhouse::Row, serde::Deserialize)]
-struct PlanEntry {
-    agent_id: String,
-    /// `period_start` as text (an alias of its own: in ClickHouse an alias named like the
-    /// column would replace the column in WHERE).
-    start_text: String,
-    visits: Option<u32>,
-    consultations: Option<u32>,
-    sales: Option<u32>,
-}
-
-fn epoch_day(days: u32) -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_days(chrono::Days::new(u64::from(days))))
-}
-
 impl KpiSource for ClickHouseSource {
     fn refresh(&self, current: &mut Snapshot) -> Result<bool, StoreError> {
         let mut state = self.lock();
@@ -289,39 +231,25 @@ impl KpiSource for ClickHouseSource {
         let Some(client) = state.client.as_ref() else {
             return Ok(Vec::new());
         };
-        let entries: Vec<MonthEntry> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at, \
-                         toString(period_start) AS start_text, scope, scope_id, team_id, branch_id, \
-                         region_id FROM kpi WHERE period = 'month' AND scope != 'agent' \
-                         GROUP BY as_of, period_start, scope, scope_id, team_id, branch_id, region_id",
-                    )
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let mut by_run: BTreeMap<u32, (u32, Vec<MonthNode>)> = BTreeMap::new();
-        for entry in entries {
-            let Ok(month_start) = entry.start_text.parse() else {
-                continue;
-            };
-            let run = by_run.entry(entry.as_of).or_default();
-            run.0 = run.0.max(entry.computed_at);
+        let rows = kpi_table::month_rows_of_runs(client).map_err(|e| read_error(self, e))?;
+        let mut by_run: BTreeMap<NaiveDate, (KpiRun, Vec<MonthNode>)> = BTreeMap::new();
+        for row in rows {
+            let run = by_run
+                .entry(row.run.as_of)
+                .or_insert_with(|| (row.run, Vec::new()));
             run.1.push(MonthNode {
-                month_start,
-                scope: entry.scope,
-                scope_id: entry.scope_id,
-                team_id: entry.team_id,
-                branch_id: entry.branch_id,
-                region_id: entry.region_id,
+                month_start: row.month_start,
+                scope: row.scope,
+                scope_id: row.scope_id,
+                team_id: row.team_id,
+                branch_id: row.branch_id,
+                region_id: row.region_id,
             });
         }
         let runs: Vec<RunSummary> = by_run
-            .into_iter()
+            .into_values()
             .rev()
-            .filter_map(|(as_of, (computed_at, mut nodes))| {
+            .map(|(run, mut nodes)| {
                 nodes.sort_by(|a, b| {
                     (a.month_start, &a.scope, &a.scope_id).cmp(&(
                         b.month_start,
@@ -330,11 +258,11 @@ impl KpiSource for ClickHouseSource {
                     ))
                 });
                 nodes.dedup();
-                Some(RunSummary {
-                    as_of: epoch_day(as_of)?,
-                    stamp: computed_at.to_string(),
+                RunSummary {
+                    as_of: run.as_of,
+                    stamp: run.computed_at.to_string(),
                     month_nodes: nodes,
-                })
+                }
             })
             .collect();
         state.runs = Some((Instant::now(), runs.clone()));
@@ -347,23 +275,8 @@ impl KpiSource for ClickHouseSource {
         let Some(client) = state.client.as_ref() else {
             return Err(StoreError::NoRun(as_of));
         };
-        // Aliases unlike the columns: in ClickHouse an alias would replace its column in WHERE.
-        let computed: Vec<u32> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT toUInt32(max(computed_at)) AS newest_computed FROM kpi \
-                         WHERE as_of = toDate(?)",
-                    )
-                    .bind(as_of.to_string())
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let computed_at = computed
-            .first()
-            .copied()
-            .filter(|at| *at > 0)
+        let computed_at = kpi_table::run_written_at(client, as_of)
+            .map_err(|e| read_error(self, e))?
             .ok_or(StoreError::NoRun(as_of))?;
         self.load_run(client, as_of, computed_at)
     }
@@ -380,7 +293,7 @@ impl ClickHouseSource {
     fn connect(&self, state: &mut ClickHouseState) -> Result<(), StoreError> {
         if state.client.is_none() {
             state.client = Some(
-                BlockingClient::connect(&self.config, &["kpi", "teams", "roster", "plans"])
+                BlockingClient::connect(&self.config, &kpi_table::dashboard_tables())
                     .map_err(|e| read_error(self, e))?,
             );
         }
@@ -395,22 +308,10 @@ impl ClickHouseSource {
         let Some(client) = state.client.as_ref() else {
             return Ok(false);
         };
-        let newest: Vec<Newest> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at \
-                         FROM kpi GROUP BY as_of ORDER BY as_of DESC LIMIT 1",
-                    )
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let Some(newest) = newest.first() else {
-            return Err(StoreError::Empty(self.database().into()));
-        };
-        let as_of =
-            epoch_day(newest.as_of).ok_or_else(|| read_error(self, "as_of out of range"))?;
+        let newest = kpi_table::newest_run(client)
+            .map_err(|e| read_error(self, e))?
+            .ok_or_else(|| StoreError::Empty(self.database().into()))?;
+        let as_of = newest.as_of;
         if state.loaded == Some((as_of, newest.computed_at)) && current.as_of == Some(as_of) {
             return Ok(false);
         }
@@ -427,110 +328,18 @@ impl ClickHouseSource {
         as_of: NaiveDate,
         computed_at: u32,
     ) -> Result<Snapshot, StoreError> {
-        let frame = aqs_analytics::warehouse::read_kpis(&self.config, as_of)
-            .map_err(|e| read_error(self, e))?;
-        let rows = store::frame_rows(&frame).map_err(|e| read_error(self, e))?;
-        let day = as_of.to_string();
-        let plans_from = store::earliest_start(&rows)
-            .unwrap_or(as_of)
-            .min(as_of)
-            .to_string();
-        let teams: Vec<TeamEntry> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT team_id, team_name, branch_id, branch_name, region_id, region_name \
-                         FROM teams FINAL ORDER BY team_id",
-                    )
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let roster: Vec<RosterEntry> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT team_id, agent_id FROM roster FINAL WHERE deleted = 0 \
-                         AND valid_from <= toDate(?) AND (isNull(valid_to) OR valid_to > toDate(?)) \
-                         ORDER BY team_id, agent_id",
-                    )
-                    .bind(day.as_str())
-                    .bind(day.as_str())
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let plan_rows: Vec<PlanEntry> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT agent_id, toString(period_start) AS start_text, visits, \
-                         consultations, sales FROM plans FINAL \
-                         WHERE deleted = 0 AND period_start >= toDate(?)",
-                    )
-                    .bind(plans_from.as_str())
-                    .fetch_all(),
-            )
-            .map_err(|e| read_error(self, e))?;
-        let teams = teams
-            .into_iter()
-            .map(|t| Team {
-                team_id: t.team_id,
-                team_name: t.team_name,
-                branch_id: t.branch_id,
-                branch_name: t.branch_name,
-                region_id: t.region_id,
-                region_name: t.region_name,
-            })
-            .collect();
-        let mut agents_by_team: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for entry in roster {
-            agents_by_team
-                .entry(entry.team_id)
-                .or_default()
-                .push(entry.agent_id);
-        }
-        let mut plans = HashMap::new();
-        for plan in plan_rows {
-            if let Ok(start) = plan.start_text.parse() {
-                let counts =
-                    [plan.visits, plan.consultations, plan.sales].map(|c| c.map(i64::from));
-                plans.insert((plan.agent_id, start), counts);
-            }
-        }
-        // Names from the ledger's agent_profiles (migration 0006); a database without it
-        // shows ids only.
-        let names: Vec<NameEntry> = client
-            .run(
-                client
-                    .client()
-                    .query(
-                        "SELECT agent_id, display_name FROM agent_profiles FINAL WHERE deleted = 0",
-                    )
-                    .fetch_all(),
-            )
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "agents' names not read from ClickHouse");
-                Vec::new()
-            });
-        let agent_names = names
-            .into_iter()
-            .map(|n| (n.agent_id, n.display_name))
-            .collect();
+        let frame =
+            aqs_tables::kpi::read_kpis(&self.config, as_of).map_err(|e| read_error(self, e))?;
+        let rows = aqs_tables::kpi::rows::frame_rows(&frame).map_err(|e| read_error(self, e))?;
+        let organisation = aqs_tables::organisation::read_clickhouse(
+            client,
+            as_of,
+            store::plans_from(&rows, as_of),
+        )
+        .map_err(|e| read_error(self, e))?;
         let generated_at = DateTime::<Utc>::from_timestamp(i64::from(computed_at), 0)
             .map(|at| at.with_timezone(&chrono::Local).to_rfc3339())
             .unwrap_or_default();
-        Ok(Snapshot::from_rows(
-            as_of,
-            generated_at,
-            rows,
-            Organisation {
-                teams,
-                agents_by_team,
-                plans,
-                agent_names,
-            },
-        ))
+        Ok(Snapshot::from_rows(as_of, generated_at, rows, organisation))
     }
 }

@@ -1096,8 +1096,9 @@ function trendCard(rows, charts, span) {
 
 // 6. Coaching quadrant ----------------------------------------------------------------------
 
+// The API gives each quadrant row the will its quadrant was judged on.
 function willOf(r) {
-  return isNum(r.plan_adherence_visits) ? r.plan_adherence_visits : isNum(r.plan_adherence_consultations) ? r.plan_adherence_consultations : null;
+  return isNum(r.will) ? r.will : null;
 }
 function quadrantCard(rows, scope, charts, span) {
   const head = cardHead(t('quad.title'), '', t('quad.subtitle'));

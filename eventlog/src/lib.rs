@@ -17,7 +17,7 @@ pub mod sqlite;
 pub use dead_letters::{DeadLetterDrops, DeadLetterLimits};
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use aqs_schemas::{Event, Route};
 use serde::{Deserialize, Serialize};
@@ -247,4 +247,34 @@ pub trait LogConsumer: Send {
     fn report_progress(&mut self, positions: &Positions) -> Result<(), LogError>;
     /// Records not yet read across owned partitions, when known.
     fn lag(&mut self, positions: &Positions) -> Option<u64>;
+    /// Owned partitions that hold records readers may not see yet (Kafka: the high watermark
+    /// is ahead of the last stable offset, because a transaction is open), with since when
+    /// the end of what may be read has not moved. Empty for a log without transactions, and
+    /// while the log does not answer.
+    fn unstable_tails(&mut self) -> Vec<UnstableTail> {
+        Vec::new()
+    }
+}
+
+/// The end of a partition that readers may not see yet: records up to `high_watermark` are
+/// in the log, readers get those before `last_stable` only. A transaction that commits or
+/// aborts moves `last_stable` on; one left open holds every reader at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnstableTail {
+    pub partition: PartitionId,
+    /// The name of the partition's topic, for an operator.
+    pub topic: String,
+    pub last_stable: u64,
+    pub high_watermark: u64,
+    /// Since when `last_stable` has been at this offset with records beyond it.
+    pub stable_since: SystemTime,
+    /// How long that is (measured on a monotonic clock).
+    pub unchanged_for: Duration,
+}
+
+impl UnstableTail {
+    /// Records past the end of what readers may see.
+    pub fn unstable_records(&self) -> u64 {
+        self.high_watermark.saturating_sub(self.last_stable)
+    }
 }

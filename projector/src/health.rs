@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use aqs_eventlog::UnstableTail;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A store is reported down when one write has been running this long.
@@ -188,6 +189,9 @@ pub struct ProjectorHealth {
     held_back: Mutex<Option<String>>,
     /// Why the runner stopped, once it has.
     stopped: Mutex<Option<String>>,
+    /// The partitions read whose ends readers may not see yet, as last measured, and how
+    /// long one may stay so before it counts as stuck.
+    unstable_tails: Mutex<(Vec<UnstableTail>, Duration)>,
 }
 
 impl ProjectorHealth {
@@ -216,6 +220,48 @@ impl ProjectorHealth {
         *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason.into());
     }
 
+    pub(crate) fn set_unstable_tails(&self, tails: Vec<UnstableTail>, stuck_after: Duration) {
+        *self
+            .unstable_tails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = (tails, stuck_after);
+    }
+
+    /// The partitions read whose ends readers may not see yet, as last measured.
+    pub fn unstable_tails(&self) -> Vec<UnstableTail> {
+        self.unstable_tails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Partitions whose readers have been held at one offset for longer than allowed, with
+    /// records beyond it: one line each, naming the topic, the partition and since when.
+    pub fn stuck_transactions(&self) -> Vec<String> {
+        let guard = self
+            .unstable_tails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (tails, stuck_after) = &*guard;
+        tails
+            .iter()
+            .filter(|tail| tail.unchanged_for >= *stuck_after)
+            .map(|tail| {
+                format!(
+                    "log {} partition {}: readers held at offset {} since {} ({} s) while the \
+                     log goes on to {}: a transaction left open",
+                    tail.topic,
+                    tail.partition.partition,
+                    tail.last_stable,
+                    rfc3339(tail.stable_since),
+                    tail.unchanged_for.as_secs(),
+                    tail.high_watermark
+                )
+            })
+            .collect()
+    }
+
     pub fn held_back(&self) -> Option<String> {
         self.held_back
             .lock()
@@ -240,6 +286,7 @@ impl ProjectorHealth {
         if let Some(reason) = self.held_back() {
             problems.push(format!("projector holds back reading: {reason}"));
         }
+        problems.extend(self.stuck_transactions());
         for store in self.stores() {
             let status = store.status();
             if !status.up {
@@ -299,6 +346,34 @@ mod tests {
                 .is_some_and(|e| e.contains("without an answer")),
             "{status:?}"
         );
+    }
+
+    #[test]
+    fn a_log_end_held_back_too_long_makes_the_projector_not_ready() {
+        let health = ProjectorHealth::default();
+        let tail = |unchanged_secs| UnstableTail {
+            partition: aqs_eventlog::PartitionId {
+                stream: aqs_eventlog::Stream::Events,
+                partition: 3,
+            },
+            topic: "aqs.events".into(),
+            last_stable: 1040,
+            high_watermark: 3676,
+            stable_since: SystemTime::UNIX_EPOCH,
+            unchanged_for: Duration::from_secs(unchanged_secs),
+        };
+        // A transaction under way holds the readers back for a while: that is normal.
+        health.set_unstable_tails(vec![tail(59)], Duration::from_secs(60));
+        assert_eq!(health.check(), Ok(()));
+        health.set_unstable_tails(vec![tail(60)], Duration::from_secs(60));
+        let reason = health.check().expect_err("stuck");
+        assert!(
+            reason.contains("log aqs.events partition 3: readers held at offset 1040 since 1970-01-01T00:00:00Z (60 s)")
+                && reason.contains("goes on to 3676"),
+            "{reason}"
+        );
+        health.set_unstable_tails(Vec::new(), Duration::from_secs(60));
+        assert_eq!(health.check(), Ok(()));
     }
 
     #[test]

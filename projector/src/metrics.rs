@@ -113,7 +113,48 @@ impl ProjectorMetrics {
                 "Records in the log not yet read.",
             )
             .value(get(&self.consumer_lag));
+        self.write_unstable_tails(metrics);
         self.write_stores(metrics);
+    }
+
+    /// Per partition read whose end readers may not see yet (a transaction is open): how
+    /// many records, and how long the end of what may be read has stood still. The lag
+    /// above does not count them.
+    fn write_unstable_tails(&self, metrics: &mut Exposition) {
+        let tails: Vec<_> = self
+            .health
+            .unstable_tails()
+            .into_iter()
+            .map(|tail| (tail.partition.partition.to_string(), tail))
+            .collect();
+        let mut family = metrics.gauge(
+            "aqs_projector_log_unstable_records",
+            "Records past the last stable offset of a partition read: in a transaction not yet \
+             committed or aborted, not readable yet.",
+        );
+        for (partition, tail) in &tails {
+            family.sample(
+                &[
+                    ("topic", tail.topic.as_str()),
+                    ("partition", partition.as_str()),
+                ],
+                tail.unstable_records(),
+            );
+        }
+        let mut family = metrics.gauge(
+            "aqs_projector_log_stable_offset_unchanged_seconds",
+            "How long the last stable offset of a partition read has not moved while records \
+             wait past it.",
+        );
+        for (partition, tail) in &tails {
+            family.sample(
+                &[
+                    ("topic", tail.topic.as_str()),
+                    ("partition", partition.as_str()),
+                ],
+                tail.unchanged_for.as_secs_f64(),
+            );
+        }
     }
 
     /// One series per ledger store of each store metric.

@@ -57,6 +57,9 @@ pub struct RunnerSettings {
     /// At shutdown, how long to keep retrying a store that fails before giving up on the
     /// final checkpoint (the rows are then written after the restart).
     pub shutdown_grace: Duration,
+    /// A partition whose readers have been held at the same last stable offset this long,
+    /// with records beyond it (a transaction left open), makes the projector not ready.
+    pub stuck_transaction_after: Duration,
 }
 
 impl Default for RunnerSettings {
@@ -72,9 +75,15 @@ impl Default for RunnerSettings {
             clock: BusinessClock::default(),
             partitions: aqs_eventlog::DEFAULT_PARTITIONS,
             shutdown_grace: Duration::from_secs(10),
+            stuck_transaction_after: DEFAULT_STUCK_TRANSACTION_AFTER,
         }
     }
 }
+
+/// Default of [`RunnerSettings::stuck_transaction_after`]: three times the transaction
+/// timeout ingest gives its writers by default (20 s), after which the broker aborts a
+/// transaction on its own.
+pub const DEFAULT_STUCK_TRANSACTION_AFTER: Duration = Duration::from_secs(60);
 
 /// How often the consumer lag is measured, whatever the fold does.
 const LAG_EVERY: Duration = Duration::from_secs(1);
@@ -115,6 +124,8 @@ pub struct Runner<C: LogConsumer> {
     ledger: Ledger,
     positions: Positions,
     owned: BTreeSet<PartitionId>,
+    /// Partitions (and the offset) already reported as held back by a stuck transaction.
+    reported_stuck: BTreeSet<(PartitionId, u64)>,
     applied_total: u64,
     since_checkpoint: u64,
     /// Events folded whose changed rows are not published yet.
@@ -190,6 +201,7 @@ impl<C: LogConsumer> Runner<C> {
             ledger,
             positions,
             owned: BTreeSet::new(),
+            reported_stuck: BTreeSet::new(),
             applied_total,
             since_checkpoint: 0,
             unpublished: 0,
@@ -318,6 +330,31 @@ impl<C: LogConsumer> Runner<C> {
         if let Some(lag) = self.consumer.lag(&self.positions) {
             self.metrics.consumer_lag.store(lag, Ordering::Relaxed);
         }
+        // The lag is measured against the last stable offset: while a transaction holds the
+        // readers back it reads 0. The tails past that offset tell.
+        let tails = self.consumer.unstable_tails();
+        let stuck: BTreeSet<(PartitionId, u64)> = tails
+            .iter()
+            .filter(|tail| tail.unchanged_for >= self.settings.stuck_transaction_after)
+            .map(|tail| (tail.partition, tail.last_stable))
+            .collect();
+        for tail in &tails {
+            let key = (tail.partition, tail.last_stable);
+            if stuck.contains(&key) && !self.reported_stuck.contains(&key) {
+                warn!(
+                    topic = tail.topic,
+                    partition = tail.partition.partition,
+                    last_stable = tail.last_stable,
+                    high_watermark = tail.high_watermark,
+                    unchanged_secs = tail.unchanged_for.as_secs(),
+                    "readers held back by a transaction left open"
+                );
+            }
+        }
+        self.reported_stuck = stuck;
+        self.metrics
+            .health
+            .set_unstable_tails(tails, self.settings.stuck_transaction_after);
     }
 
     /// Whether a store has as many rows waiting as it may hold; says so in the health.

@@ -253,7 +253,7 @@ fn a_store_without_the_tables_or_a_failed_insert_is_an_error() {
 #[test]
 fn rows_clickhouse_cannot_hold_are_set_aside_and_the_rest_is_written() {
     use aqs_projector::ledger::{AgentDay, AgentOutletDay, Counters};
-    use aqs_warehouse::ledgers::LedgerDeadLetterRow;
+    use aqs_tables::ledgers::LedgerDeadLetterRow;
 
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
         return;
@@ -340,7 +340,7 @@ fn an_unreachable_server_is_a_transient_error() {
 fn a_team_days_sum_of_premiums_never_wraps() {
     use aqs_projector::ledger::{AgentDay, Counters};
     use aqs_schemas::Money;
-    use aqs_warehouse::ledgers::TeamDayRow;
+    use aqs_tables::ledgers::{LedgerRow, TeamDayRow};
 
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
         return;

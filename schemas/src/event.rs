@@ -438,6 +438,31 @@ pub enum Scope {
     Region,
 }
 
+impl Scope {
+    /// Every scope, smallest first (the order of KPI rows).
+    pub const ALL: [Scope; 4] = [Scope::Agent, Scope::Team, Scope::Branch, Scope::Region];
+
+    /// The name in events, ledger tables and KPI rows (`agent`, `team`, `branch`, `region`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Agent => "agent",
+            Scope::Team => "team",
+            Scope::Branch => "branch",
+            Scope::Region => "region",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A monthly target (月度目标) for one scope. A later target for the same scope and month
 /// replaces the earlier one. For `scope: agent` the envelope's `agent_id` equals `scope_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -614,5 +639,15 @@ mod tests {
             );
             assert_eq!(EventClass::from_name(class.as_str()), Some(class));
         }
+    }
+
+    #[test]
+    fn a_scope_is_named_as_serde_names_it() {
+        for scope in Scope::ALL {
+            let json = serde_json::to_string(&scope).expect("json");
+            assert_eq!(json, format!("\"{}\"", scope.as_str()));
+            assert_eq!(Scope::from_name(scope.as_str()), Some(scope));
+        }
+        assert_eq!(Scope::from_name("Agent"), None);
     }
 }

@@ -2,10 +2,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use aqs_analytics::data::LedgerSource;
 use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
-use aqs_analytics::output::{KpiSink, ParquetKpiSink};
 use aqs_schemas::WorkingCalendar;
+use aqs_tables::kpi::{KpiSink, ParquetKpiSink};
+use aqs_tables::ledgers::window::LedgerSource;
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 

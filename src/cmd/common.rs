@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use aqs_projector::sink::WriterSettings;
 use aqs_schemas::BusinessClock;
+use aqs_tables::DataDir;
 
 /// Where the embedded stores live and how business dates are read. The partition count of
 /// the events stream is a log setting: `--events-partitions` of
@@ -27,17 +28,19 @@ impl StoreArgs {
         BusinessClock::from_name(&self.time_zone).map_err(anyhow::Error::msg)
     }
 
-    /// A file of the data folder; the folder is created when missing, for its owner only
-    /// (it holds the event log, the stores and the demo token).
-    pub fn path(&self, file: &str) -> anyhow::Result<PathBuf> {
-        let mut folder = std::fs::DirBuilder::new();
-        folder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder
-            .create(&self.data_dir)
+    /// The data folder, created when missing, for its owner only (it holds the event log,
+    /// the stores and the demo token).
+    pub fn data(&self) -> anyhow::Result<DataDir> {
+        let data = DataDir::new(&self.data_dir);
+        data.create()
             .with_context(|| format!("creating the data folder {}", self.data_dir.display()))?;
-        Ok(self.data_dir.join(file))
+        Ok(data)
+    }
+
+    /// A file of the data folder that one service keeps for itself (the shared ones are
+    /// named by [`DataDir`]); the folder is created when missing.
+    pub fn path(&self, file: &str) -> anyhow::Result<PathBuf> {
+        Ok(self.data()?.root().join(file))
     }
 }
 
@@ -90,6 +93,27 @@ impl SinkArgs {
             min_interval: Duration::from_millis(self.clickhouse_write_ms),
             ..self.embedded()
         }
+    }
+}
+
+/// What the projector watches in the log it reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogWatchArgs {
+    /// Seconds a Kafka partition's readers may stay held at one offset while records wait
+    /// beyond it (a transaction neither committed nor aborted) before the projector reports
+    /// a transaction left open: `/readyz` fails naming the topic and partition.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_STUCK_TRANSACTION_SECONDS",
+        default_value_t = aqs_projector::runner::DEFAULT_STUCK_TRANSACTION_AFTER.as_secs(),
+        value_name = "SECONDS"
+    )]
+    pub stuck_transaction_seconds: u64,
+}
+
+impl LogWatchArgs {
+    pub fn stuck_transaction_after(&self) -> Duration {
+        Duration::from_secs(self.stuck_transaction_seconds)
     }
 }
 

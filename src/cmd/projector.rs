@@ -17,7 +17,7 @@ use aqs_warehouse::ClickHouseConfig;
 use aqs_eventlog::LogConsumer;
 use aqs_eventlog::kafka::KafkaConfig;
 
-use super::common::{SinkArgs, StoreArgs};
+use super::common::{LogWatchArgs, SinkArgs, StoreArgs};
 use crate::backends::{Layout, Start, log_to_read, open_ledger_stores};
 
 #[derive(Debug, clap::Args)]
@@ -35,6 +35,8 @@ pub struct ProjectorArgs {
     clickhouse: ClickHouseConfig,
     #[command(flatten)]
     sink: SinkArgs,
+    #[command(flatten)]
+    watch: LogWatchArgs,
     /// Names this instance's checkpoint (`projector-<instance>.db`) when several projector
     /// instances share a data folder; each instance keeps its own state.
     #[arg(long, env = "AQS_PROJECTOR_INSTANCE")]
@@ -83,12 +85,8 @@ enum ProjectorAction {
 
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
-    let checkpoint = match &args.instance {
-        Some(instance) => format!("projector-{instance}.db"),
-        None => "projector.db".to_owned(),
-    };
-    let mut store = CheckpointStore::open(&args.store.path(&checkpoint)?)
-        .context("opening the checkpoint store")?;
+    let checkpoint = args.store.data()?.checkpoints(args.instance.as_deref());
+    let mut store = CheckpointStore::open(&checkpoint).context("opening the checkpoint store")?;
     if matches!(args.action, Some(ProjectorAction::Quarantined)) {
         let mut out = std::io::stdout().lock();
         for record in store.quarantined()? {
@@ -126,6 +124,7 @@ fn run_with(
         until_idle: args.until_idle || rebuild,
         clock: args.store.clock()?,
         partitions: args.kafka.events_partitions,
+        stuck_transaction_after: args.watch.stuck_transaction_after(),
         ..RunnerSettings::default()
     };
     let shutdown = Arc::new(AtomicBool::new(false));

@@ -3,12 +3,13 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use aqs_analytics::data::SqliteSource;
-use aqs_analytics::output::{LEDGER_EXPORTS, ledger_table, write_parquet};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{Store, WriterSettings};
+use aqs_tables::kpi::write_parquet;
+use aqs_tables::ledgers::export::{LEDGER_EXPORTS, ledger_table};
+use aqs_tables::ledgers::window::SqliteSource;
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
@@ -58,7 +59,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let ledgers = ledgers_path(&store)?;
     super::projector::project(
         log.consumer()?,
-        CheckpointStore::open(&store.path("projector.db")?)?,
+        CheckpointStore::open(&store.data()?.checkpoints(None))?,
         vec![Store::new(
             SqliteSink::open(&ledgers)?,
             WriterSettings::default(),
@@ -101,12 +102,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn first_business_date(ledgers: &std::path::Path) -> anyhow::Result<Option<chrono::NaiveDate>> {
-    let connection = rusqlite::Connection::open(ledgers)?;
-    let first: Option<String> = connection.query_row(
-        "SELECT MIN(d) FROM (SELECT MIN(business_date) AS d FROM ledger_agent_day
-                            UNION ALL SELECT MIN(period_start) FROM plans WHERE deleted = 0)",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(first.map(|d| d.parse()).transpose()?)
+    let connection = aqs_tables::ledgers::sqlite::open_read_only(ledgers)?;
+    Ok(aqs_tables::ledgers::sqlite::first_business_date(
+        &connection,
+    )?)
 }

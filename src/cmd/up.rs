@@ -29,7 +29,7 @@ use aqs_projector::health::rfc3339;
 use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
-use super::common::{SinkArgs, StoreArgs};
+use super::common::{LogWatchArgs, SinkArgs, StoreArgs};
 use crate::backends::{
     Layout, Start, kpi_source, ledgers_path, log_to_read, open_kpi_sinks, open_ledger_source,
     open_ledger_stores,
@@ -61,6 +61,8 @@ pub struct UpArgs {
     dashboard: DashboardConfig,
     #[command(flatten)]
     sink: SinkArgs,
+    #[command(flatten)]
+    watch: LogWatchArgs,
     /// Seconds between two runs of the KPI job.
     #[arg(long, env = "AQS_ANALYTICS_EVERY", default_value_t = 60)]
     analytics_every: u64,
@@ -348,7 +350,7 @@ fn spawn_projector(
     shutdown: Arc<AtomicBool>,
     metrics: Arc<ProjectorMetrics>,
 ) -> anyhow::Result<Worker> {
-    let mut store = CheckpointStore::open(&args.store.path("projector.db")?)
+    let mut store = CheckpointStore::open(&args.store.data()?.checkpoints(None))
         .context("opening the checkpoint store")?;
     // The embedded ledger store always: the dashboard and the KPI job read it. ClickHouse,
     // when configured, beside it with a writer of its own: its outage holds nothing back.
@@ -363,6 +365,7 @@ fn spawn_projector(
     let settings = RunnerSettings {
         clock,
         partitions: args.kafka.events_partitions,
+        stuck_transaction_after: args.watch.stuck_transaction_after(),
         ..RunnerSettings::default()
     };
     let log = log_to_read(&args.store, &args.kafka)?;
@@ -414,6 +417,14 @@ impl PipelineHealth for ProjectorPipeline {
                 component: "projector".into(),
                 since: None,
                 reason: format!("reading paused: {reason}"),
+                stale: true,
+            });
+        }
+        for reason in health.stuck_transactions() {
+            problems.push(PipelineProblem {
+                component: "event log".into(),
+                since: None,
+                reason,
                 stale: true,
             });
         }
@@ -535,14 +546,15 @@ fn spawn_trickle(
     })
 }
 
+/// The (agent, outlet) assignments still open, from the embedded ledger store.
 fn assigned_pairs(ledgers: &std::path::Path) -> rusqlite::Result<Vec<(String, String)>> {
-    let connection = rusqlite::Connection::open(ledgers)?;
-    let mut statement = connection
-        .prepare("SELECT agent_id, outlet_id FROM assignments WHERE deleted = 0 AND valid_to IS NULL ORDER BY agent_id, outlet_id")?;
-    let pairs = statement
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(pairs)
+    use aqs_tables::ledgers::{AssignmentRow, sqlite};
+    let connection = sqlite::open_read_only(ledgers)?;
+    Ok(sqlite::live_rows::<AssignmentRow>(&connection)?
+        .into_iter()
+        .filter(|row| row.valid_to.is_none())
+        .map(|row| (row.agent_id, row.outlet_id))
+        .collect())
 }
 
 #[cfg(all(test, unix))]

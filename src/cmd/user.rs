@@ -88,7 +88,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
     let file = UsersFile::new(
         args.users_file
             .clone()
-            .unwrap_or_else(|| data_dir.join("dashboard-users.json")),
+            .unwrap_or_else(|| aqs_tables::DataDir::new(&data_dir).dashboard_users()),
     );
     match args.action {
         UserAction::Add {
@@ -148,7 +148,7 @@ pub fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
         UserAction::Revoke { name } => {
             let path = args
                 .revocations_file
-                .unwrap_or_else(|| data_dir.join("dashboard-revocations.jsonl"));
+                .unwrap_or_else(|| aqs_tables::DataDir::new(&data_dir).dashboard_revocations());
             Revocations::new(&path).revoke_user(&name, chrono::Utc::now().timestamp())?;
             println!(
                 "sessions of {name} issued until now are revoked ({})",

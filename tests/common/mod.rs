@@ -28,7 +28,7 @@ pub fn run_ok(mut command: Command) {
 
 /// The embedded ledger store of a data folder as canonical text.
 pub fn dump(data_dir: &Path) -> String {
-    SqliteSink::open(&data_dir.join("ledgers.db"))
+    SqliteSink::open(&aqs_tables::DataDir::new(data_dir).ledgers())
         .expect("open ledgers")
         .dump()
         .expect("dump")

@@ -82,10 +82,10 @@ fn kafka_stopped_mid_load() {
 }
 
 #[test]
-#[ignore = "open defect: once in several runs the ClickHouse ledgers of the standalone projector \
-            keep counts the clean run does not have after this hang (a row with a consultation \
-            and a sale too many, 180 s after the load); the embedded store is right. Run with \
-            --ignored while it is investigated"]
+#[ignore = "open defect: in about one run in ten both projectors stop reading where the hang \
+            began: the broker, fenced by its controller on waking, completes a commit without \
+            one partition's marker (a hanging transaction; docs/reliability.md, open defect). \
+            Run with --ignored; AQS_FAULT_KEEP_SERVICES_SECS keeps the broker for a look"]
 fn kafka_hung_longer_than_the_append_timeout() {
     scenario(Fault::KafkaHung);
 }
@@ -173,6 +173,7 @@ fn scenario(fault: Fault) {
         (report, injected.join().expect("the fault"))
     });
     let converged = converge(&pipeline, month, report.finished);
+    keep_services_if_diverged(turn.services, &pipeline, month);
     pipeline.stop();
     let topics = check(
         fault,
@@ -292,23 +293,53 @@ fn converge(pipeline: &Pipeline, month: &Month, load_finished: Instant) -> Durat
     }
 }
 
-/// The first line where two dumps differ, for failure messages.
+/// A debugging switch: with `AQS_FAULT_KEEP_SERVICES_SECS=<n>`, a scenario whose stores did
+/// not converge prints where its private Kafka listens and what its topics' partitions hold
+/// (last stable offset and high watermark) and keeps everything serving for `n` seconds,
+/// to look at the broker (e.g. with `kafka-transactions.sh`) before the checks fail.
+fn keep_services_if_diverged(services: &PrivateServices, pipeline: &Pipeline, month: &Month) {
+    let Some(keep) = std::env::var("AQS_FAULT_KEEP_SERVICES_SECS")
+        .ok()
+        .and_then(|secs| secs.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let converged = pipeline
+        .stores
+        .iter()
+        .all(|store| store.dump().is_some_and(|d| d == month.expected_dump));
+    if converged {
+        return;
+    }
+    eprintln!(
+        "not converged; private Kafka at {} kept for {keep} s; topics {:?}\n{}",
+        services.kafka_brokers(),
+        pipeline.topics,
+        stores::stable_and_high(services.kafka_brokers(), &pipeline.topics)
+    );
+    std::thread::sleep(Duration::from_secs(keep));
+}
+
+/// The first line where two dumps differ, and their sizes, for failure messages. Once one
+/// row is missing or extra, the lines after it pair rows of different keys: the sizes tell
+/// a store that lacks rows (or has rows too many) from one with a wrong row.
 fn first_difference(actual: &str, expected: &str) -> String {
+    let sizes = format!(
+        "{} lines where the clean run has {}",
+        actual.lines().count(),
+        expected.lines().count()
+    );
     let (mut table, mut row) = ("", 0);
     for (a, e) in actual.lines().zip(expected.lines()) {
         if e.starts_with("## ") {
             (table, row) = (e, 0);
         }
         if a != e {
-            return format!("{table}, row {row}: {a:?} where the clean run has {e:?}");
+            return format!("{table}, row {row}: {a:?} where the clean run has {e:?} ({sizes})");
         }
         row += 1;
     }
-    format!(
-        "{} lines where the clean run has {}",
-        actual.lines().count(),
-        expected.lines().count()
-    )
+    sizes
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -322,16 +353,32 @@ fn check(
     work: &std::path::Path,
 ) -> stores::TopicContents {
     let what = fault.name();
-    // The ledgers, store by store, and the KPIs computed on each.
+    // The ledgers of every store first, all of them: which stores differ tells where the
+    // fault is (one store: its sink; every store: what they all read).
+    let differing: Vec<String> = pipeline
+        .stores
+        .iter()
+        .filter_map(|store| {
+            let dump = store.dump().expect("a readable store");
+            (dump != month.expected_dump).then(|| {
+                format!(
+                    "{}: {}",
+                    store.name(),
+                    first_difference(&dump, &month.expected_dump)
+                )
+            })
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: {} of {} ledger stores differ from the clean run:\n{}\n{}",
+        differing.len(),
+        pipeline.stores.len(),
+        differing.join("\n"),
+        pipeline.logs()
+    );
+    // The KPIs computed on each.
     for (n, store) in pipeline.stores.iter().enumerate() {
-        let dump = store.dump().expect("a readable store");
-        assert!(
-            dump == month.expected_dump,
-            "{what}: {} differs from the clean run: {}\n{}",
-            store.name(),
-            first_difference(&dump, &month.expected_dump),
-            pipeline.logs()
-        );
         let kpis = store.kpis(&work.join(format!("kpi-{n}")));
         stores::assert_same_frame(
             &kpis,

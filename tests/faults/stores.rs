@@ -39,12 +39,12 @@ impl Store {
     /// The canonical dump, or `None` while the store cannot be read.
     pub fn dump(&self) -> Option<String> {
         match self {
-            Store::Embedded { data_dir, .. } => {
-                aqs_projector::sink::sqlite::SqliteSink::open(&data_dir.join("ledgers.db"))
-                    .ok()?
-                    .dump()
-                    .ok()
-            }
+            Store::Embedded { data_dir, .. } => aqs_projector::sink::sqlite::SqliteSink::open(
+                &aqs_tables::DataDir::new(data_dir).ledgers(),
+            )
+            .ok()?
+            .dump()
+            .ok(),
             Store::ClickHouse { config, .. } => ClickHouseSink::connect(config).ok()?.dump().ok(),
         }
     }
@@ -54,7 +54,7 @@ impl Store {
         match self {
             Store::Embedded { data_dir, .. } => {
                 let Ok(connection) = rusqlite::Connection::open_with_flags(
-                    data_dir.join("ledgers.db"),
+                    aqs_tables::DataDir::new(data_dir).ledgers(),
                     rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
                 ) else {
                     return false;
@@ -102,10 +102,11 @@ impl Store {
                     .arg("--out")
                     .arg(out);
                 crate::common::run_ok(analytics);
-                let file = read_parquet(&out.join(format!("kpi_as_of_{AS_OF}.parquet")));
-                let table =
-                    aqs_analytics::warehouse::read_kpis(config, AS_OF.parse().expect("as-of date"))
-                        .expect("reading the kpi table");
+                let file = read_parquet(
+                    &aqs_tables::KpiFiles::new(out).file(AS_OF.parse().expect("as-of date")),
+                );
+                let table = aqs_tables::kpi::read_kpis(config, AS_OF.parse().expect("as-of date"))
+                    .expect("reading the kpi table");
                 assert_same_frame(&table, &file, "the kpi table vs the KPI file of its run");
                 file
             }
@@ -121,7 +122,7 @@ pub fn kpis_of_embedded(data_dir: &Path, out: &Path) -> DataFrame {
         .arg("--out")
         .arg(out);
     crate::common::run_ok(analytics);
-    read_parquet(&out.join(format!("kpi_as_of_{AS_OF}.parquet")))
+    read_parquet(&aqs_tables::KpiFiles::new(out).file(AS_OF.parse().expect("as-of date")))
 }
 
 /// The `AQS_CLICKHOUSE_*` variables for `config`.
@@ -298,4 +299,35 @@ pub fn read_topics(brokers: &str, topics: &crate::pipeline::Topics) -> TopicCont
         contents.by_identity.entry(identity).or_default().push(body);
     }
     contents
+}
+
+/// Per partition of the events and reference topics, the last stable offset (the end of what
+/// `read_committed` readers see) and the high watermark, one line each.
+pub fn stable_and_high(brokers: &str, topics: &crate::pipeline::Topics) -> String {
+    let client = |isolation: &str| -> Option<BaseConsumer> {
+        aqs_testkit::client_config(brokers)
+            .set("isolation.level", isolation)
+            .create()
+            .ok()
+    };
+    let (Some(committed), Some(uncommitted)) =
+        (client("read_committed"), client("read_uncommitted"))
+    else {
+        return "no Kafka client".to_owned();
+    };
+    let timeout = Duration::from_secs(10);
+    let mut lines = Vec::new();
+    let events_partitions: i32 = PARTITIONS.parse().unwrap_or(1);
+    for (topic, partitions) in [(&topics.events, events_partitions), (&topics.reference, 1)] {
+        for partition in 0..partitions {
+            let stable = committed.fetch_watermarks(topic, partition, timeout);
+            let high = uncommitted.fetch_watermarks(topic, partition, timeout);
+            lines.push(format!(
+                "{topic} [{partition}]: last stable offset {:?}, high watermark {:?}",
+                stable.map(|(_, offset)| offset),
+                high.map(|(_, offset)| offset)
+            ));
+        }
+    }
+    lines.join("\n")
 }

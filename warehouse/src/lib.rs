@@ -3,7 +3,8 @@
 //! - [`ClickHouseConfig`]: where ClickHouse is and who we are there (flags and `AQS_CLICKHOUSE_*`).
 //! - [`migrate`]: the schema, as the numbered SQL files of `deploy/clickhouse/` embedded at
 //!   compile time, applied in order and recorded in `schema_migrations`.
-//! - [`events`], [`ledgers`]: row types of the tables those migrations create.
+//! - [`events`]: the row type of the raw event archive those migrations create (the ledger
+//!   and KPI tables are `aqs-tables`').
 //! - [`blocking`]: a client with a runtime of its own, for synchronous callers.
 //!
 //! Everything else that talks to ClickHouse is `async` and needs a Tokio runtime.
@@ -11,7 +12,6 @@
 pub mod blocking;
 pub mod config;
 pub mod events;
-pub mod ledgers;
 pub mod migrate;
 
 pub use blocking::{BlockingClient, ConnectError};

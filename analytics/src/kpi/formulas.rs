@@ -1,7 +1,8 @@
 //! Every KPI formula of the job, in one place: polars expressions over the tallied columns
 //! (listed in the `tallies` module), read top to bottom. Each KPI is one expression named
 //! after its column; it may use the tallies and any KPI above it. Adding a KPI is adding
-//! its expression to [`kpis`] (and its column to the output contract, `OUTPUT_COLUMNS`).
+//! its expression to [`kpis`] (and its column to the output contract, `KPI_COLUMNS` of
+//! `aqs_tables::kpi`).
 //!
 //! Rules that hold throughout:
 //! - A ratio whose denominator is 0 or null is null, never 0, NaN or infinity ([`ratio`]).

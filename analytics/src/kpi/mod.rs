@@ -13,7 +13,6 @@
 //! 5. Output (`table`): the contract's columns in order, money as Decimal(38, 2).
 
 use aqs_schemas::WorkingCalendar;
-use aqs_schemas::event::Scope;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -27,8 +26,6 @@ mod rows;
 mod table;
 mod tallies;
 mod window;
-
-pub use table::{MONEY_PRECISION, OUTPUT_COLUMNS};
 
 /// What the job computes and the thresholds of its derived views.
 #[derive(Debug, Clone)]
@@ -110,17 +107,6 @@ pub enum KpiError {
     Window { as_of: NaiveDate, since: NaiveDate },
     #[error("the sum of {column} of one row exceeds the KPI table's Int64")]
     Overflow { column: &'static str },
-}
-
-pub const SCOPES: [Scope; 4] = [Scope::Agent, Scope::Team, Scope::Branch, Scope::Region];
-
-pub fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Agent => "agent",
-        Scope::Team => "team",
-        Scope::Branch => "branch",
-        Scope::Region => "region",
-    }
 }
 
 /// Computes the KPI table.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -15,7 +15,7 @@ use super::KafkaConfig;
 use super::client::LoggingContext;
 use super::group::{GroupContext, Shared, lock};
 use super::topics::{Layout, check_layout, unreachable_broker};
-use crate::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream};
+use crate::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream, UnstableTail};
 
 /// Longest single wait on the events consumer inside `poll`, so the reference consumer is
 /// looked at again soon.
@@ -43,6 +43,11 @@ pub struct KafkaConsumer {
     early: Vec<LogRecord>,
     /// Last known high watermark per partition, and when it was asked.
     watermarks: BTreeMap<PartitionId, (u64, Instant)>,
+    /// Like `offsets`, with `read_uncommitted`: its "high watermark" is the real one, the end
+    /// of the log including open transactions.
+    uncommitted_offsets: BaseConsumer<LoggingContext>,
+    /// Per partition with records past its last stable offset: that offset, and since when.
+    stable_since: BTreeMap<PartitionId, (u64, Instant, SystemTime)>,
 }
 
 impl fmt::Debug for KafkaConsumer {
@@ -114,6 +119,15 @@ impl KafkaConsumer {
         )
         .map_err(|error| LogError::Config(format!("kafka client: {error}")))?;
 
+        let mut uncommitted_client = config.client_config("projector-offsets")?;
+        uncommitted_client.set("isolation.level", "read_uncommitted");
+        let uncommitted_offsets: BaseConsumer<LoggingContext> =
+            BaseConsumer::from_config_and_context(
+                &uncommitted_client,
+                LoggingContext { role: "projector" },
+            )
+            .map_err(|error| LogError::Config(format!("kafka client: {error}")))?;
+
         let metadata = offsets
             .fetch_metadata(None, timeout)
             .map_err(|error| unreachable_broker(config, &error))?;
@@ -147,6 +161,8 @@ impl KafkaConsumer {
             shared,
             early: Vec::new(),
             watermarks: BTreeMap::new(),
+            uncommitted_offsets,
+            stable_since: BTreeMap::new(),
         };
         consumer.await_first_assignment(Instant::now() + timeout)?;
         Ok(consumer)
@@ -565,5 +581,54 @@ impl LogConsumer for KafkaConsumer {
             lag += high.saturating_sub(position);
         }
         Some(lag)
+    }
+
+    /// Asks the last stable offset (at most a second old, as for the lag) and the high
+    /// watermark of every owned partition; stops at the first the broker does not answer.
+    fn unstable_tails(&mut self) -> Vec<UnstableTail> {
+        let _ = self.uncommitted_offsets.poll(Duration::ZERO);
+        let owned = self.assignment();
+        self.stable_since
+            .retain(|partition, _| owned.contains(partition));
+        let mut tails = Vec::new();
+        for partition in owned {
+            let Some(last_stable) = self.high_watermark(partition) else {
+                break;
+            };
+            let topic = self.config.topic_of(partition.stream).to_owned();
+            let high = self.uncommitted_offsets.fetch_watermarks(
+                &topic,
+                partition.partition as i32,
+                WATERMARK_TIMEOUT,
+            );
+            let high_watermark = match high.map(|(_, high)| u64::try_from(high)) {
+                Ok(Ok(high)) => high,
+                Ok(Err(_)) => continue,
+                Err(error) => {
+                    debug!(topic, partition = partition.partition, %error, "no high watermark");
+                    break;
+                }
+            };
+            if high_watermark <= last_stable {
+                self.stable_since.remove(&partition);
+                continue;
+            }
+            let since = self
+                .stable_since
+                .entry(partition)
+                .or_insert_with(|| (last_stable, Instant::now(), SystemTime::now()));
+            if since.0 != last_stable {
+                *since = (last_stable, Instant::now(), SystemTime::now());
+            }
+            tails.push(UnstableTail {
+                partition,
+                topic,
+                last_stable,
+                high_watermark,
+                stable_since: since.2,
+                unchanged_for: since.1.elapsed(),
+            });
+        }
+        tails
     }
 }

@@ -15,25 +15,23 @@
 //! has a time limit, so a server that hangs fails the attempt instead of holding it forever.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use aqs_schemas::event::Scope;
-use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
-use aqs_warehouse::clickhouse::{Client, RowOwned, RowRead, RowWrite};
-use aqs_warehouse::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LEDGER_TABLES, LIVE,
-    LIVE_ACTIVITY, LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
-    TargetRow, TeamDayRow, TeamRow,
+use aqs_tables::ledgers::clickhouse as tables;
+use aqs_tables::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LedgerBatch,
+    LedgerDeadLetterRow, LedgerRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
+    TargetRow, TeamRow,
 };
+use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
+use aqs_warehouse::clickhouse::{Client, RowOwned, RowWrite};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig, ConnectError};
-use chrono::NaiveDate;
-use rusqlite::types::ValueRef;
 use tracing::{debug, info, warn};
 
+use super::rows::ledger_batch;
 use super::{LedgerSink, RowVersions, SinkError, Written};
-use crate::ledger::{Counters, LedgerChanges};
+use crate::ledger::LedgerChanges;
 
 /// Limit of a read (the stored pending cancellations of a publish).
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -117,83 +115,11 @@ pub fn classify(error: &ClickHouseError) -> Failure {
     }
 }
 
-/// The tables a ledger store in ClickHouse needs (the view `ledger_team_day` included).
-const TABLES: [&str; 11] = [
-    AgentOutletDayRow::TABLE,
-    AgentDayRow::TABLE,
-    TeamDayRow::TABLE,
-    PlanRow::TABLE,
-    TargetRow::TABLE,
-    RosterRow::TABLE,
-    AssignmentRow::TABLE,
-    TeamRow::TABLE,
-    OutletRow::TABLE,
-    PendingCancellationRow::TABLE,
-    AgentProfileRow::TABLE,
-];
-
 /// The ledger store in ClickHouse. Synchronous: it drives its client on a small runtime of
 /// its own, so it must not be used from inside an async context.
 #[derive(Debug)]
 pub struct ClickHouseSink {
     client: BlockingClient,
-}
-
-/// The rows of one publish, table by table.
-#[derive(Debug, Default)]
-struct Batch {
-    agent_outlet_day: Vec<AgentOutletDayRow>,
-    agent_day: Vec<AgentDayRow>,
-    plans: Vec<PlanRow>,
-    targets: Vec<TargetRow>,
-    roster: Vec<RosterRow>,
-    assignments: Vec<AssignmentRow>,
-    teams: Vec<TeamRow>,
-    outlets: Vec<OutletRow>,
-    pending_cancellations: Vec<PendingCancellationRow>,
-    agent_profiles: Vec<AgentProfileRow>,
-}
-
-impl Batch {
-    fn rows(&self) -> usize {
-        self.agent_outlet_day.len()
-            + self.agent_day.len()
-            + self.plans.len()
-            + self.targets.len()
-            + self.roster.len()
-            + self.assignments.len()
-            + self.teams.len()
-            + self.outlets.len()
-            + self.pending_cancellations.len()
-            + self.agent_profiles.len()
-    }
-}
-
-fn scope_name(scope: Scope) -> &'static str {
-    match scope {
-        Scope::Agent => "agent",
-        Scope::Team => "team",
-        Scope::Branch => "branch",
-        Scope::Region => "region",
-    }
-}
-
-/// Versions are positions: never negative.
-fn version(value: i64) -> u64 {
-    value as u64
-}
-
-fn counters(c: &Counters) -> [i64; 8] {
-    [
-        c.visits,
-        c.consultations,
-        c.customers_consulted,
-        c.customers_interested,
-        c.sales,
-        c.premium.units(),
-        c.cancellations,
-        c.refunds.units(),
-    ]
 }
 
 fn clickhouse_error(
@@ -211,10 +137,7 @@ impl ClickHouseSink {
     /// Connects to the configured database and checks that the ledger tables are there
     /// (`aqs migrate` makes them).
     pub fn connect(config: &ClickHouseConfig) -> Result<Self, SinkError> {
-        let client = BlockingClient::connect(
-            config,
-            &[&TABLES[..], &[LedgerDeadLetterRow::TABLE]].concat(),
-        )?;
+        let client = BlockingClient::connect(config, &tables::required_tables())?;
         info!(database = client.database(), "ledger store: clickhouse");
         Ok(Self { client })
     }
@@ -236,12 +159,11 @@ impl ClickHouseSink {
     /// Empties every ledger table (for a rebuild from offset 0: the replay writes lower
     /// versions than the rows it would replace).
     pub fn clear(&mut self) -> Result<(), SinkError> {
-        let client = self.client.client();
-        for table in TABLES.iter().filter(|t| **t != TeamDayRow::TABLE) {
-            self.client
-                .run(client.query(&format!("TRUNCATE TABLE {table}")).execute())
-                .map_err(clickhouse_error("truncate", table))?;
-        }
+        tables::truncate(&self.client).map_err(|e| SinkError::ClickHouse {
+            action: "truncate",
+            table: e.table,
+            source: e.source,
+        })?;
         info!(database = self.client.database(), "ledger tables emptied");
         Ok(())
     }
@@ -250,198 +172,11 @@ impl ClickHouseSink {
     /// text as [`SqliteSink::dump`](super::sqlite::SqliteSink::dump) for the same ledgers,
     /// byte for byte.
     pub fn dump(&self) -> Result<String, SinkError> {
-        let mut out = String::new();
-        for (table, key) in LEDGER_TABLES {
-            let _ = writeln!(out, "## {table}");
-            let lines = match *table {
-                AgentOutletDayRow::TABLE => self
-                    .live::<AgentOutletDayRow>(AgentOutletDayRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        let mut cells =
-                            vec![text(&r.agent_id), text(&r.outlet_id), date(r.business_date)];
-                        cells.extend(counter_cells!(r));
-                        cells
-                    })
-                    .collect::<Vec<_>>(),
-                AgentDayRow::TABLE => self
-                    .live::<AgentDayRow>(AgentDayRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        let mut cells = vec![
-                            text(&r.agent_id),
-                            date(r.business_date),
-                            text(&r.team_id),
-                            text(&r.branch_id),
-                            text(&r.region_id),
-                        ];
-                        cells.extend(counter_cells!(r));
-                        cells
-                    })
-                    .collect(),
-                TeamDayRow::TABLE => self
-                    .live::<TeamDayRow>(TeamDayRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.team_id),
-                            date(r.business_date),
-                            text(&r.branch_id),
-                            text(&r.region_id),
-                            int(r.agents_active as i64),
-                            int(r.visits),
-                            int(r.consultations),
-                            int(r.customers_consulted),
-                            int(r.customers_interested),
-                            int(r.sales),
-                            wide_int(r.premium_fen),
-                            int(r.cancellations),
-                            wide_int(r.refunds_fen),
-                        ]
-                    })
-                    .collect(),
-                PlanRow::TABLE => self
-                    .live::<PlanRow>(PlanRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.agent_id),
-                            date(r.period_start),
-                            date(r.period_end),
-                            optional_int(r.visits.map(i64::from)),
-                            optional_int(r.consultations.map(i64::from)),
-                            optional_int(r.sales.map(i64::from)),
-                            text(&r.event_id),
-                        ]
-                    })
-                    .collect(),
-                TargetRow::TABLE => self
-                    .live::<TargetRow>(TargetRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.scope),
-                            text(&r.scope_id),
-                            text(&r.month.format("%Y-%m").to_string()),
-                            optional_int(r.premium_fen),
-                            optional_int(r.outlet_activity_rate_bp),
-                            optional_int(r.visits.map(i64::from)),
-                            optional_int(r.consultations.map(i64::from)),
-                            optional_int(r.sales.map(i64::from)),
-                            text(&r.event_id),
-                        ]
-                    })
-                    .collect(),
-                RosterRow::TABLE => self
-                    .live::<RosterRow>(RosterRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.agent_id),
-                            date(r.valid_from),
-                            text(&r.team_id),
-                            optional_date(r.valid_to),
-                        ]
-                    })
-                    .collect(),
-                AssignmentRow::TABLE => self
-                    .live::<AssignmentRow>(AssignmentRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.agent_id),
-                            text(&r.outlet_id),
-                            date(r.valid_from),
-                            optional_date(r.valid_to),
-                        ]
-                    })
-                    .collect(),
-                TeamRow::TABLE => self
-                    .live::<TeamRow>(TeamRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.team_id),
-                            text(&r.team_name),
-                            text(&r.branch_id),
-                            optional_text(r.branch_name.as_deref()),
-                            text(&r.region_id),
-                            optional_text(r.region_name.as_deref()),
-                            optional_text(r.supervisor_id.as_deref()),
-                        ]
-                    })
-                    .collect(),
-                OutletRow::TABLE => self
-                    .live::<OutletRow>(OutletRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.outlet_id),
-                            text(&r.bank),
-                            text(&r.name),
-                            text(&r.region_id),
-                        ]
-                    })
-                    .collect(),
-                AgentProfileRow::TABLE => self
-                    .live::<AgentProfileRow>(AgentProfileRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.agent_id),
-                            text(&r.display_name),
-                            text(&r.origin),
-                            text(&r.event_id),
-                        ]
-                    })
-                    .collect(),
-                PendingCancellationRow::TABLE => self
-                    .live::<PendingCancellationRow>(PendingCancellationRow::TABLE, key)?
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            text(&r.agent_id),
-                            text(&r.event_id),
-                            text(&r.policy_id),
-                            date(r.business_date),
-                            int(r.refund_fen),
-                        ]
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for cells in lines {
-                let _ = writeln!(out, "{}", cells.join("|"));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The live rows of a table or view, newest versions only, sorted by `key`.
-    fn live<T: RowOwned + RowRead + Columns>(
-        &self,
-        table: &'static str,
-        key: &str,
-    ) -> Result<Vec<T>, SinkError> {
-        let (final_, filter) = match table {
-            AgentOutletDayRow::TABLE | AgentDayRow::TABLE => (" FINAL", LIVE_ACTIVITY),
-            PlanRow::TABLE
-            | TargetRow::TABLE
-            | RosterRow::TABLE
-            | AssignmentRow::TABLE
-            | PendingCancellationRow::TABLE
-            | AgentProfileRow::TABLE => (" FINAL", LIVE),
-            TeamRow::TABLE | OutletRow::TABLE => (" FINAL", "1"),
-            // A view: already the live rows over FINAL.
-            _ => ("", "1"),
-        };
-        let sql = format!(
-            "SELECT {} FROM {table}{final_} WHERE {filter} ORDER BY {key}",
-            T::COLUMNS
-        );
-        self.client
-            .run(self.client.client().query(&sql).fetch_all::<T>())
-            .map_err(clickhouse_error("read", table))
+        tables::dump(&self.client).map_err(|e| SinkError::ClickHouse {
+            action: "read",
+            table: e.table,
+            source: e.source,
+        })
     }
 
     /// The rows of one publish. Reads the pending cancellations of the agents whose list is
@@ -450,209 +185,25 @@ impl ClickHouseSink {
         &self,
         changes: &LedgerChanges,
         versions: &RowVersions<'_>,
-    ) -> Result<Batch, SinkError> {
-        let mut batch = Batch::default();
-        for row in &changes.agent_outlet_day {
-            let c = counters(&row.counters);
-            batch.agent_outlet_day.push(AgentOutletDayRow {
-                agent_id: row.agent_id.clone(),
-                outlet_id: row.outlet_id.clone(),
-                business_date: row.business_date,
-                visits: c[0],
-                consultations: c[1],
-                customers_consulted: c[2],
-                customers_interested: c[3],
-                sales: c[4],
-                premium_fen: c[5],
-                cancellations: c[6],
-                refunds_fen: c[7],
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for row in &changes.agent_day {
-            let c = counters(&row.counters);
-            batch.agent_day.push(AgentDayRow {
-                agent_id: row.agent_id.clone(),
-                business_date: row.business_date,
-                team_id: row.team_id.clone(),
-                branch_id: row.branch_id.clone(),
-                region_id: row.region_id.clone(),
-                visits: c[0],
-                consultations: c[1],
-                customers_consulted: c[2],
-                customers_interested: c[3],
-                sales: c[4],
-                premium_fen: c[5],
-                cancellations: c[6],
-                refunds_fen: c[7],
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for row in &changes.plans {
-            batch.plans.push(PlanRow {
-                agent_id: row.agent_id.clone(),
-                period_start: row.period_start,
-                period_end: row.period_end,
-                visits: row.visits,
-                consultations: row.consultations,
-                sales: row.sales,
-                event_id: row.event_id.clone(),
-                deleted: 0,
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for (agent_id, period_start, period_end) in &changes.deleted_plans {
-            batch.plans.push(PlanRow {
-                agent_id: agent_id.clone(),
-                period_start: *period_start,
-                period_end: *period_end,
-                visits: None,
-                consultations: None,
-                sales: None,
-                event_id: String::new(),
-                deleted: 1,
-                ver: version(versions.agent(agent_id)),
-            });
-        }
-        let target_version = |scope: Scope, scope_id: &str| {
-            version(if scope == Scope::Agent {
-                versions.agent(scope_id)
-            } else {
-                versions.reference()
-            })
-        };
-        for row in &changes.targets {
-            batch.targets.push(TargetRow {
-                scope: scope_name(row.scope).to_owned(),
-                scope_id: row.scope_id.clone(),
-                month: row.month.first_day(),
-                premium_fen: row.premium.map(|m| m.units()),
-                outlet_activity_rate_bp: row.outlet_activity_rate.map(|r| r.units()),
-                visits: row.visits,
-                consultations: row.consultations,
-                sales: row.sales,
-                event_id: row.event_id.clone(),
-                deleted: 0,
-                ver: target_version(row.scope, &row.scope_id),
-            });
-        }
-        for (scope, scope_id, month) in &changes.deleted_targets {
-            batch.targets.push(TargetRow {
-                scope: scope_name(*scope).to_owned(),
-                scope_id: scope_id.clone(),
-                month: month.first_day(),
-                premium_fen: None,
-                outlet_activity_rate_bp: None,
-                visits: None,
-                consultations: None,
-                sales: None,
-                event_id: String::new(),
-                deleted: 1,
-                ver: target_version(*scope, scope_id),
-            });
-        }
-        for row in &changes.roster {
-            batch.roster.push(RosterRow {
-                agent_id: row.agent_id.clone(),
-                valid_from: row.valid_from,
-                team_id: row.team_id.clone(),
-                valid_to: row.valid_to,
-                deleted: 0,
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for (agent_id, valid_from) in &changes.deleted_roster {
-            batch.roster.push(RosterRow {
-                agent_id: agent_id.clone(),
-                valid_from: *valid_from,
-                team_id: String::new(),
-                valid_to: None,
-                deleted: 1,
-                ver: version(versions.agent(agent_id)),
-            });
-        }
-        for row in &changes.assignments {
-            batch.assignments.push(AssignmentRow {
-                agent_id: row.agent_id.clone(),
-                outlet_id: row.outlet_id.clone(),
-                valid_from: row.valid_from,
-                valid_to: row.valid_to,
-                deleted: 0,
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for (agent_id, outlet_id, valid_from) in &changes.deleted_assignments {
-            batch.assignments.push(AssignmentRow {
-                agent_id: agent_id.clone(),
-                outlet_id: outlet_id.clone(),
-                valid_from: *valid_from,
-                valid_to: None,
-                deleted: 1,
-                ver: version(versions.agent(agent_id)),
-            });
-        }
-        batch.pending_cancellations = self.pending_rows(changes, versions)?;
-        for row in &changes.agent_profiles {
-            batch.agent_profiles.push(AgentProfileRow {
-                agent_id: row.agent_id.clone(),
-                display_name: row.display_name.clone(),
-                origin: row.origin.as_str().to_owned(),
-                event_id: row.event_id.clone(),
-                deleted: 0,
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
-        for agent_id in &changes.deleted_agent_profiles {
-            batch.agent_profiles.push(AgentProfileRow {
-                agent_id: agent_id.clone(),
-                display_name: String::new(),
-                origin: String::new(),
-                event_id: String::new(),
-                deleted: 1,
-                ver: version(versions.agent(agent_id)),
-            });
-        }
-        for row in &changes.teams {
-            batch.teams.push(TeamRow {
-                team_id: row.team_id.clone(),
-                team_name: row.team_name.clone(),
-                branch_id: row.branch_id.clone(),
-                branch_name: row.branch_name.clone(),
-                region_id: row.region_id.clone(),
-                region_name: row.region_name.clone(),
-                supervisor_id: row.supervisor_id.clone(),
-                ver: version(versions.reference()),
-            });
-        }
-        for row in &changes.outlets {
-            batch.outlets.push(OutletRow {
-                outlet_id: row.outlet_id.clone(),
-                bank: row.bank.clone(),
-                name: row.name.clone(),
-                region_id: row.region_id.clone(),
-                ver: version(versions.reference()),
-            });
-        }
+    ) -> Result<LedgerBatch, SinkError> {
+        let mut batch = ledger_batch(changes, versions);
+        batch.pending_cancellations = self.pending_rows(&batch)?;
         Ok(batch)
     }
 
     /// An agent's pending list is replaced whole: its new rows, and a tombstone at the new
     /// version for every stored row that left the list and is not newer than that version
     /// (as the embedded store retires them).
-    fn pending_rows(
-        &self,
-        changes: &LedgerChanges,
-        versions: &RowVersions<'_>,
-    ) -> Result<Vec<PendingCancellationRow>, SinkError> {
-        if changes.pending_agents.is_empty() {
+    fn pending_rows(&self, batch: &LedgerBatch) -> Result<Vec<PendingCancellationRow>, SinkError> {
+        if batch.pending_replaced.is_empty() {
             return Ok(Vec::new());
         }
-        let agents: BTreeMap<&str, u64> = changes
-            .pending_agents
+        let agents: BTreeMap<&str, u64> = batch
+            .pending_replaced
             .iter()
-            .map(|agent| (agent.as_str(), version(versions.agent(agent))))
+            .map(|(agent, ver)| (agent.as_str(), *ver))
             .collect();
-        let kept: BTreeSet<(&str, &str)> = changes
+        let kept: BTreeSet<(&str, &str)> = batch
             .pending_cancellations
             .iter()
             .map(|row| (row.agent_id.as_str(), row.event_id.as_str()))
@@ -662,15 +213,7 @@ impl ClickHouseSink {
             .client
             .run_within(
                 READ_TIMEOUT,
-                self.client
-                    .client()
-                    .query(&format!(
-                        "SELECT {} FROM {} FINAL WHERE has(?, agent_id)",
-                        PendingCancellationRow::COLUMNS,
-                        PendingCancellationRow::TABLE
-                    ))
-                    .bind(agent_list)
-                    .fetch_all(),
+                tables::stored_pending(self.client.client(), agent_list).fetch_all(),
             )
             .map_err(clickhouse_error("read", PendingCancellationRow::TABLE))?;
         let mut rows = Vec::new();
@@ -690,23 +233,13 @@ impl ClickHouseSink {
                 });
             }
         }
-        for row in &changes.pending_cancellations {
-            rows.push(PendingCancellationRow {
-                agent_id: row.agent_id.clone(),
-                event_id: row.event_id.clone(),
-                policy_id: row.policy_id.clone(),
-                business_date: row.business_date,
-                refund_fen: row.refund.units(),
-                deleted: 0,
-                ver: version(versions.agent(&row.agent_id)),
-            });
-        }
+        rows.extend(batch.pending_cancellations.iter().cloned());
         Ok(rows)
     }
 
     /// One insert per table; refused rows are isolated and set aside. Returns the rows set
     /// aside.
-    fn write(&self, batch: &Batch) -> Result<Vec<LedgerDeadLetterRow>, SinkError> {
+    fn write(&self, batch: &LedgerBatch) -> Result<Vec<LedgerDeadLetterRow>, SinkError> {
         let client = self.client.client();
         let mut dead = Vec::new();
         let written = self.client.run(async {
@@ -860,86 +393,6 @@ impl LedgerSink for ClickHouseSink {
             dead_lettered: dead.len() as u64,
         })
     }
-}
-
-/// The column list of a row type, for `SELECT`.
-trait Columns {
-    const COLUMNS: &'static str;
-}
-
-macro_rules! columns {
-    ($($row:ty),*) => {
-        $(impl Columns for $row {
-            const COLUMNS: &'static str = <$row>::COLUMNS;
-        })*
-    };
-}
-
-columns!(
-    AgentOutletDayRow,
-    AgentDayRow,
-    TeamDayRow,
-    PlanRow,
-    TargetRow,
-    RosterRow,
-    AssignmentRow,
-    TeamRow,
-    OutletRow,
-    PendingCancellationRow,
-    AgentProfileRow
-);
-
-// Cells as the embedded store's dump prints them (SQLite's dynamic values).
-
-/// The eight counters of an activity row (same names in every ledger table), as dump cells.
-macro_rules! counter_cells {
-    ($row:expr) => {
-        [
-            $row.visits,
-            $row.consultations,
-            $row.customers_consulted,
-            $row.customers_interested,
-            $row.sales,
-            $row.premium_fen,
-            $row.cancellations,
-            $row.refunds_fen,
-        ]
-        .map(int)
-    };
-}
-use counter_cells;
-
-fn text(value: &str) -> String {
-    format!("{:?}", ValueRef::Text(value.as_bytes()))
-}
-
-fn int(value: i64) -> String {
-    format!("{:?}", ValueRef::Integer(value))
-}
-
-/// A sum of fen: as SQLite prints it while it fits 64 bits (beyond, SQLite's own sum fails).
-fn wide_int(value: i128) -> String {
-    i64::try_from(value).map_or_else(|_| value.to_string(), int)
-}
-
-fn null() -> String {
-    format!("{:?}", ValueRef::Null)
-}
-
-fn date(value: NaiveDate) -> String {
-    text(&value.to_string())
-}
-
-fn optional_int(value: Option<i64>) -> String {
-    value.map_or_else(null, int)
-}
-
-fn optional_text(value: Option<&str>) -> String {
-    value.map_or_else(null, text)
-}
-
-fn optional_date(value: Option<NaiveDate>) -> String {
-    value.map_or_else(null, date)
 }
 
 #[cfg(test)]

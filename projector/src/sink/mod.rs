@@ -4,6 +4,7 @@
 
 pub mod clickhouse;
 pub mod pending;
+pub mod rows;
 pub mod sqlite;
 pub(crate) mod writer;
 

@@ -9,7 +9,6 @@ use polars::prelude::*;
 use super::super::facts::LedgerFacts;
 use super::super::ids::{NONE, ScopeKeys};
 use super::super::rows::TableRows;
-use super::super::scope_name;
 use super::super::window::Periods;
 use super::{Build, dates, ints, optional_strings, strings};
 use crate::periods::{WorkingDays, day_number, working_days, working_days_from};
@@ -73,7 +72,7 @@ impl<'a> RowLabels<'a> {
                     (region, [None, None, Some(region)])
                 }
             };
-            scope.push((scope_name(kind), id));
+            scope.push((kind.as_str(), id));
             parents.push(of_key);
         }
         let dates = periods.each_ref().map(|of_kind| {

@@ -1,421 +1,22 @@
-//! The KPI job on ClickHouse: the ledgers read from the tables the projector writes there
-//! ([`ClickHouseSource`]), and the KPIs written to the table `kpi` ([`ClickHouseKpiSink`])
-//! and read back ([`read_kpis`]).
+//! The KPI table in ClickHouse (`kpi`, migrations `0003_kpi.sql`, `0005_wide_money.sql` and
+//! `0007_quota_columns.sql`): a run written so that it replaces its as-of date's rows exactly
+//! ([`ClickHouseKpiSink`]), and read back ([`read_kpis`]).
 //!
-//! Synchronous, like the rest of the job: each value owns a small runtime to drive its
-//! client, so none may be used from inside an async context.
+//! Synchronous: each value owns a small runtime to drive its client, so none may be used
+//! from inside an async context.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aqs_schemas::YearMonth;
-use aqs_warehouse::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, PlanRow, RosterRow, TargetRow, TeamRow,
-};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
-use clickhouse::Row;
 use polars::prelude::*;
-use serde::Deserialize;
 use tracing::info;
 
-use crate::data::{
-    AgentDay, Interval, LedgerData, LedgerSource, OutletDay, Plan, SourceError, Target, Team,
-    scope_from_name,
-};
-use crate::kpi::MONEY_PRECISION;
-use crate::output::{KpiSink, OutputError};
-
-/// The table of the KPIs (migration `0003_kpi.sql`).
-pub const KPI_TABLE: &str = "kpi";
+use super::columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType, MONEY_PRECISION};
+use super::{KpiSink, KpiTableError};
 
 /// How long a writer waits for the deletion of the rows it replaced.
 const MUTATION_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// How a KPI column is stored: its ClickHouse type, and the polars type of the job's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KpiColumnType {
-    /// `String` / polars String without nulls.
-    Text,
-    /// `Nullable(String)`.
-    OptionalText,
-    /// `Date` / polars Date.
-    Date,
-    /// `Int64` / polars Int64 without nulls.
-    Int,
-    /// `Nullable(Int64)`.
-    OptionalInt,
-    /// `Decimal(38, 2)` / polars Decimal(38, 2) without nulls: any sum of the ledger's fen.
-    Money,
-    /// `Nullable(Decimal(38, 2))`.
-    OptionalMoney,
-    /// `Nullable(Float64)` / polars Float64.
-    OptionalFloat,
-    /// `Nullable(UInt8)` (0 or 1) / polars Boolean.
-    OptionalFlag,
-}
-
-impl KpiColumnType {
-    /// The column's type in ClickHouse, as `system.columns` spells it.
-    pub fn clickhouse(self) -> &'static str {
-        match self {
-            Self::Text => "String",
-            Self::OptionalText => "Nullable(String)",
-            Self::Date => "Date",
-            Self::Int => "Int64",
-            Self::OptionalInt => "Nullable(Int64)",
-            Self::Money => "Decimal(38, 2)",
-            Self::OptionalMoney => "Nullable(Decimal(38, 2))",
-            Self::OptionalFloat => "Nullable(Float64)",
-            Self::OptionalFlag => "Nullable(UInt8)",
-        }
-    }
-
-    /// The column's type in the job's output.
-    pub fn polars(self) -> DataType {
-        match self {
-            Self::Text | Self::OptionalText => DataType::String,
-            Self::Date => DataType::Date,
-            Self::Int | Self::OptionalInt => DataType::Int64,
-            Self::Money | Self::OptionalMoney => DataType::Decimal(MONEY_PRECISION, 2),
-            Self::OptionalFloat => DataType::Float64,
-            Self::OptionalFlag => DataType::Boolean,
-        }
-    }
-
-    fn nullable(self) -> bool {
-        matches!(
-            self,
-            Self::OptionalText
-                | Self::OptionalInt
-                | Self::OptionalMoney
-                | Self::OptionalFloat
-                | Self::OptionalFlag
-        )
-    }
-}
-
-/// The columns of the table `kpi` before `computed_at`: the job's
-/// [`OUTPUT_COLUMNS`](crate::kpi::OUTPUT_COLUMNS), in order, with
-/// their types. A test holds this list, the output contract and `0003_kpi.sql` together.
-pub const KPI_COLUMNS: [(&str, KpiColumnType); 70] = {
-    use KpiColumnType::*;
-    [
-        ("scope", Text),
-        ("scope_id", Text),
-        ("team_id", OptionalText),
-        ("branch_id", OptionalText),
-        ("region_id", OptionalText),
-        ("period", Text),
-        ("period_start", Date),
-        ("period_end", Date),
-        ("as_of", Date),
-        ("visits", Int),
-        ("outlets_visited", Int),
-        ("consultations", Int),
-        ("customers_consulted", Int),
-        ("customers_interested", Int),
-        ("sales", Int),
-        ("premium", Money),
-        ("assigned_outlets", Int),
-        ("visit_coverage", OptionalFloat),
-        ("outlet_activity_rate", OptionalFloat),
-        ("close_rate", OptionalFloat),
-        ("premium_per_sale", OptionalMoney),
-        ("agents_on_roster", OptionalInt),
-        ("active_agents", OptionalInt),
-        ("agent_activity_rate", OptionalFloat),
-        ("premium_target", OptionalMoney),
-        ("premium_attainment", OptionalFloat),
-        ("outlet_activity_rate_target", OptionalFloat),
-        ("outlet_activity_rate_attainment", OptionalFloat),
-        ("planned_visits", OptionalFloat),
-        ("planned_consultations", OptionalFloat),
-        ("planned_sales", OptionalFloat),
-        ("plan_adherence_visits", OptionalFloat),
-        ("plan_adherence_consultations", OptionalFloat),
-        ("plan_adherence_sales", OptionalFloat),
-        ("time_progress", OptionalFloat),
-        ("pace_gap", OptionalFloat),
-        ("projected_attainment", OptionalFloat),
-        ("at_risk", OptionalFlag),
-        ("coaching_quadrant", OptionalText),
-        ("gross_premium", Money),
-        ("refunds", Money),
-        ("cancellations", Int),
-        ("visits_target", OptionalInt),
-        ("visits_attainment", OptionalFloat),
-        ("consultations_target", OptionalInt),
-        ("consultations_attainment", OptionalFloat),
-        ("sales_target", OptionalInt),
-        ("sales_attainment", OptionalFloat),
-        ("team_median_close_rate", OptionalFloat),
-        ("working_days_remaining", OptionalInt),
-        ("premium_needed", OptionalMoney),
-        ("trailing_sales", OptionalInt),
-        ("needed_rates_basis", OptionalText),
-        ("trailing_premium_per_sale", OptionalMoney),
-        ("trailing_close_rate", OptionalFloat),
-        ("sales_needed", OptionalInt),
-        ("customers_needed", OptionalInt),
-        ("sales_needed_per_working_day", OptionalFloat),
-        ("customers_needed_per_working_day", OptionalFloat),
-        ("visits_share", OptionalFloat),
-        ("consultations_share", OptionalFloat),
-        ("sales_share", OptionalFloat),
-        ("planned_visits_share", OptionalFloat),
-        ("planned_consultations_share", OptionalFloat),
-        ("planned_sales_share", OptionalFloat),
-        ("norm_visits_share", OptionalFloat),
-        ("norm_consultations_share", OptionalFloat),
-        ("norm_sales_share", OptionalFloat),
-        ("balance_drift", OptionalFlag),
-        ("balance_drift_reason", OptionalText),
-    ]
-};
-
-/// The ledger tables the job reads.
-const LEDGER_TABLES: [&str; 7] = [
-    AgentDayRow::TABLE,
-    AgentOutletDayRow::TABLE,
-    PlanRow::TABLE,
-    TargetRow::TABLE,
-    RosterRow::TABLE,
-    AssignmentRow::TABLE,
-    TeamRow::TABLE,
-];
-
-/// The ledgers in ClickHouse, read with `FINAL` (newest version of every row) and the same
-/// live-row filters, window and order as [`SqliteSource`](crate::data::SqliteSource).
-#[derive(Debug)]
-pub struct ClickHouseSource {
-    client: BlockingClient,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct OutletDayRow {
-    agent_id: String,
-    outlet_id: String,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    business_date: NaiveDate,
-    visits: i64,
-    sales: i64,
-}
-
-#[derive(Debug, Row, Deserialize)]
-struct TeamParentsRow {
-    team_id: String,
-    branch_id: String,
-    region_id: String,
-}
-
-fn non_empty(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
-}
-
-impl ClickHouseSource {
-    /// Connects to the configured database and checks that the ledger tables are there.
-    pub fn connect(config: &ClickHouseConfig) -> Result<Self, SourceError> {
-        Ok(Self {
-            client: BlockingClient::connect(config, &LEDGER_TABLES)?,
-        })
-    }
-
-    fn fetch<T>(
-        &self,
-        table: &'static str,
-        sql: &str,
-        binds: &[String],
-    ) -> Result<Vec<T>, SourceError>
-    where
-        T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
-    {
-        let mut query = self.client.client().query(sql);
-        for value in binds {
-            query = query.bind(value.as_str());
-        }
-        self.client
-            .run(query.fetch_all::<T>())
-            .map_err(|source| SourceError::ClickHouse { table, source })
-    }
-}
-
-impl LedgerSource for ClickHouseSource {
-    fn load_agent_days(
-        &self,
-        first: NaiveDate,
-        last: NaiveDate,
-    ) -> Result<Vec<AgentDay>, SourceError> {
-        let window = [first.to_string(), last.to_string()];
-        let rows: Vec<AgentDayRow> = self.fetch(
-            AgentDayRow::TABLE,
-            &format!(
-                "SELECT {} FROM {} FINAL
-                 WHERE business_date BETWEEN toDate(?) AND toDate(?)
-                   AND NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0
-                            AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)
-                 ORDER BY agent_id, business_date",
-                AgentDayRow::COLUMNS,
-                AgentDayRow::TABLE
-            ),
-            &window,
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|r| AgentDay {
-                agent_id: r.agent_id.into(),
-                date: r.business_date,
-                team_id: non_empty(r.team_id).map(Into::into),
-                branch_id: non_empty(r.branch_id).map(Into::into),
-                region_id: non_empty(r.region_id).map(Into::into),
-                visits: r.visits,
-                consultations: r.consultations,
-                customers_consulted: r.customers_consulted,
-                customers_interested: r.customers_interested,
-                sales: r.sales,
-                premium_fen: r.premium_fen,
-                cancellations: r.cancellations,
-                refunds_fen: r.refunds_fen,
-            })
-            .collect())
-    }
-
-    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
-        let window = [first.to_string(), last.to_string()];
-        let mut data = LedgerData {
-            agent_days: self.load_agent_days(first, last)?,
-            ..LedgerData::default()
-        };
-
-        let rows: Vec<OutletDayRow> = self.fetch(
-            AgentOutletDayRow::TABLE,
-            &format!(
-                "SELECT agent_id, outlet_id, business_date, visits, sales FROM {} FINAL
-                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND (visits != 0 OR sales != 0)
-                 ORDER BY agent_id, outlet_id, business_date",
-                AgentOutletDayRow::TABLE
-            ),
-            &window,
-        )?;
-        data.outlet_days = rows
-            .into_iter()
-            .map(|r| OutletDay {
-                agent_id: r.agent_id.into(),
-                outlet_id: r.outlet_id.into(),
-                date: r.business_date,
-                visits: r.visits,
-                sales: r.sales,
-            })
-            .collect();
-
-        let rows: Vec<PlanRow> = self.fetch(
-            PlanRow::TABLE,
-            &format!(
-                "SELECT {} FROM {} FINAL
-                 WHERE deleted = 0 AND period_start <= toDate(?) AND period_end >= toDate(?)
-                 ORDER BY agent_id, period_start, period_end",
-                PlanRow::COLUMNS,
-                PlanRow::TABLE
-            ),
-            &[last.to_string(), first.to_string()],
-        )?;
-        data.plans = rows
-            .into_iter()
-            .map(|r| Plan {
-                agent_id: r.agent_id,
-                start: r.period_start,
-                end: r.period_end,
-                visits: r.visits.map(i64::from),
-                consultations: r.consultations.map(i64::from),
-                sales: r.sales.map(i64::from),
-            })
-            .collect();
-
-        let rows: Vec<TargetRow> = self.fetch(
-            TargetRow::TABLE,
-            &format!(
-                "SELECT {} FROM {} FINAL
-                 WHERE deleted = 0 AND month BETWEEN toDate(?) AND toDate(?)
-                 ORDER BY scope, scope_id, month",
-                TargetRow::COLUMNS,
-                TargetRow::TABLE
-            ),
-            &[
-                YearMonth::of(first).first_day().to_string(),
-                YearMonth::of(last).first_day().to_string(),
-            ],
-        )?;
-        for r in rows {
-            data.targets.push(Target {
-                scope: scope_from_name(&r.scope)?,
-                scope_id: r.scope_id,
-                month: YearMonth::of(r.month),
-                premium_fen: r.premium_fen,
-                outlet_activity_rate_bp: r.outlet_activity_rate_bp,
-                visits: r.visits.map(i64::from),
-                consultations: r.consultations.map(i64::from),
-                sales: r.sales.map(i64::from),
-            });
-        }
-
-        let overlapping = "deleted = 0 AND valid_from <= toDate(?) \
-                           AND (isNull(valid_to) OR valid_to > toDate(?))";
-        let bounds = [last.to_string(), first.to_string()];
-        let rows: Vec<RosterRow> = self.fetch(
-            RosterRow::TABLE,
-            &format!(
-                "SELECT {} FROM {} FINAL WHERE {overlapping} ORDER BY agent_id, valid_from",
-                RosterRow::COLUMNS,
-                RosterRow::TABLE
-            ),
-            &bounds,
-        )?;
-        data.roster = rows
-            .into_iter()
-            .map(|r| Interval {
-                agent_id: r.agent_id,
-                key: r.team_id,
-                from: r.valid_from,
-                to: r.valid_to,
-            })
-            .collect();
-        let rows: Vec<AssignmentRow> = self.fetch(
-            AssignmentRow::TABLE,
-            &format!(
-                "SELECT {} FROM {} FINAL WHERE {overlapping} ORDER BY agent_id, outlet_id, valid_from",
-                AssignmentRow::COLUMNS,
-                AssignmentRow::TABLE
-            ),
-            &bounds,
-        )?;
-        data.assignments = rows
-            .into_iter()
-            .map(|r| Interval {
-                agent_id: r.agent_id,
-                key: r.outlet_id,
-                from: r.valid_from,
-                to: r.valid_to,
-            })
-            .collect();
-
-        let rows: Vec<TeamParentsRow> = self.fetch(
-            TeamRow::TABLE,
-            &format!(
-                "SELECT team_id, branch_id, region_id FROM {} FINAL ORDER BY team_id",
-                TeamRow::TABLE
-            ),
-            &[],
-        )?;
-        data.teams = rows
-            .into_iter()
-            .map(|r| Team {
-                team_id: r.team_id,
-                branch_id: r.branch_id,
-                region_id: r.region_id,
-            })
-            .collect();
-        Ok(data)
-    }
-}
 
 /// Writes the KPIs to the table `kpi`. A run for an as-of date replaces that date's rows
 /// exactly: its rows go in with a `computed_at` later than any stored for the date, then the
@@ -433,7 +34,7 @@ const KPI_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl ClickHouseKpiSink {
     /// Connects to the configured database and checks that the table `kpi` is there.
-    pub fn connect(config: &ClickHouseConfig) -> Result<Self, OutputError> {
+    pub fn connect(config: &ClickHouseConfig) -> Result<Self, KpiTableError> {
         Ok(Self {
             client: BlockingClient::connect(config, &[KPI_TABLE])?,
         })
@@ -442,12 +43,12 @@ impl ClickHouseKpiSink {
 
 fn clickhouse_error(
     action: &'static str,
-) -> impl FnOnce(aqs_warehouse::clickhouse::error::Error) -> OutputError {
-    move |source| OutputError::ClickHouse { action, source }
+) -> impl FnOnce(aqs_warehouse::clickhouse::error::Error) -> KpiTableError {
+    move |source| KpiTableError::ClickHouse { action, source }
 }
 
 impl KpiSink for ClickHouseKpiSink {
-    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), OutputError> {
+    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), KpiTableError> {
         let client = self.client.client();
         let previous: u32 = self
             .client
@@ -506,7 +107,7 @@ impl KpiSink for ClickHouseKpiSink {
                 "wait for the deletion of the replaced rows",
             ))?;
         if !finished {
-            return Err(OutputError::MutationTimeout {
+            return Err(KpiTableError::MutationTimeout {
                 as_of,
                 seconds: MUTATION_TIMEOUT.as_secs(),
             });
@@ -528,7 +129,7 @@ impl KpiSink for ClickHouseKpiSink {
 
 /// The KPI rows stored for `as_of` (newest with `FINAL`), as the job's output frame: the
 /// same columns, types and order (sorted by scope, scope id, period and period start).
-pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, OutputError> {
+pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, KpiTableError> {
     let client = BlockingClient::connect(config, &[KPI_TABLE])?;
     let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
     let sql = format!(
@@ -550,8 +151,138 @@ pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFram
     decode_rows(&bytes, false)
 }
 
-fn column_error(column: &'static str, problem: impl Into<String>) -> OutputError {
-    OutputError::Column {
+/// The tables the dashboard reads in ClickHouse: the KPIs and the organisation beside them.
+pub fn dashboard_tables() -> [&'static str; 4] {
+    use crate::ledgers::{LedgerRow, PlanRow, RosterRow, TeamRow};
+    [KPI_TABLE, TeamRow::TABLE, RosterRow::TABLE, PlanRow::TABLE]
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct RunEntry {
+    as_of: u32,
+    computed_at: u32,
+}
+
+/// Days since 1970-01-01 (ClickHouse's `Date`) as a date.
+fn epoch_day(days: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_days(chrono::Days::new(u64::from(days))))
+}
+
+/// A run of the KPI job: its as-of date and when it was written (the newest `computed_at` of
+/// its rows, Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KpiRun {
+    pub as_of: NaiveDate,
+    pub computed_at: u32,
+}
+
+/// The newest run the table holds.
+pub fn newest_run(
+    client: &BlockingClient,
+) -> Result<Option<KpiRun>, aqs_warehouse::clickhouse::error::Error> {
+    let newest: Vec<RunEntry> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at \
+                 FROM {KPI_TABLE} GROUP BY as_of ORDER BY as_of DESC LIMIT 1"
+            ))
+            .fetch_all(),
+    )?;
+    Ok(newest.first().and_then(|run| {
+        Some(KpiRun {
+            as_of: epoch_day(run.as_of)?,
+            computed_at: run.computed_at,
+        })
+    }))
+}
+
+/// When the run as of `as_of` was written; `None` when the table holds no such run.
+pub fn run_written_at(
+    client: &BlockingClient,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    // An alias unlike the column: in ClickHouse an alias would replace its column in WHERE.
+    let computed: Vec<u32> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {KPI_TABLE} \
+                 WHERE as_of = toDate(?)"
+            ))
+            .bind(as_of.to_string())
+            .fetch_all(),
+    )?;
+    Ok(computed.first().copied().filter(|at| *at > 0))
+}
+
+/// A month row of a team, branch or region in one run: what a run holds, for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMonthRow {
+    pub run: KpiRun,
+    pub month_start: NaiveDate,
+    pub scope: String,
+    pub scope_id: String,
+    pub team_id: Option<String>,
+    pub branch_id: Option<String>,
+    pub region_id: Option<String>,
+}
+
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct MonthEntry {
+    as_of: u32,
+    computed_at: u32,
+    start_text: String,
+    scope: String,
+    scope_id: String,
+    team_id: Option<String>,
+    branch_id: Option<String>,
+    region_id: Option<String>,
+}
+
+/// The month rows of teams, branches and regions of every run the table holds, each with
+/// its run (the run's `computed_at` is that of its newest row among these).
+pub fn month_rows_of_runs(
+    client: &BlockingClient,
+) -> Result<Vec<RunMonthRow>, aqs_warehouse::clickhouse::error::Error> {
+    let entries: Vec<MonthEntry> = client.run(
+        client
+            .client()
+            .query(&format!(
+                "SELECT toUInt32(as_of) AS as_of, toUInt32(max(computed_at)) AS computed_at, \
+                 toString(period_start) AS start_text, scope, scope_id, team_id, branch_id, \
+                 region_id FROM {KPI_TABLE} WHERE period = 'month' AND scope != 'agent' \
+                 GROUP BY as_of, period_start, scope, scope_id, team_id, branch_id, region_id"
+            ))
+            .fetch_all(),
+    )?;
+    let mut newest: std::collections::BTreeMap<u32, u32> = std::collections::BTreeMap::new();
+    for entry in &entries {
+        let at = newest.entry(entry.as_of).or_default();
+        *at = (*at).max(entry.computed_at);
+    }
+    Ok(entries
+        .into_iter()
+        .filter_map(|entry| {
+            Some(RunMonthRow {
+                run: KpiRun {
+                    as_of: epoch_day(entry.as_of)?,
+                    computed_at: newest.get(&entry.as_of).copied().unwrap_or_default(),
+                },
+                month_start: entry.start_text.parse().ok()?,
+                scope: entry.scope,
+                scope_id: entry.scope_id,
+                team_id: entry.team_id,
+                branch_id: entry.branch_id,
+                region_id: entry.region_id,
+            })
+        })
+        .collect())
+}
+
+fn column_error(column: &'static str, problem: impl Into<String>) -> KpiTableError {
+    KpiTableError::Column {
         column,
         problem: problem.into(),
     }
@@ -559,13 +290,13 @@ fn column_error(column: &'static str, problem: impl Into<String>) -> OutputError
 
 /// The frame's rows in ClickHouse's RowBinary format, in the order of [`KPI_COLUMNS`],
 /// each followed by `computed_at`.
-fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, OutputError> {
+fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, KpiTableError> {
     let height = frame.height();
     let mut cells: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(KPI_COLUMNS.len() + 1); height];
     for (name, kind) in KPI_COLUMNS {
         let polars_error = |error: PolarsError| column_error(name, error.to_string());
         let column = frame.column(name).map_err(polars_error)?;
-        let mut put = |row: usize, value: Option<Vec<u8>>| -> Result<(), OutputError> {
+        let mut put = |row: usize, value: Option<Vec<u8>>| -> Result<(), KpiTableError> {
             let cell = &mut cells[row];
             match (value, kind.nullable()) {
                 (Some(bytes), true) => {
@@ -674,7 +405,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn take(&mut self, count: usize) -> Result<&[u8], OutputError> {
+    fn take(&mut self, count: usize) -> Result<&[u8], KpiTableError> {
         let end = self.at + count;
         let slice = self
             .bytes
@@ -684,17 +415,17 @@ impl Reader<'_> {
         Ok(slice)
     }
 
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], OutputError> {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], KpiTableError> {
         let mut out = [0; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn is_null(&mut self) -> Result<bool, OutputError> {
+    fn is_null(&mut self) -> Result<bool, KpiTableError> {
         Ok(self.fixed::<1>()?[0] == 1)
     }
 
-    fn string(&mut self) -> Result<String, OutputError> {
+    fn string(&mut self) -> Result<String, KpiTableError> {
         let mut length = 0_u64;
         let mut shift = 0;
         loop {
@@ -722,7 +453,7 @@ enum Builder {
 
 /// The frame of RowBinary rows of [`KPI_COLUMNS`], each followed by `computed_at` when
 /// `with_computed_at` (which is skipped).
-fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, OutputError> {
+fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, KpiTableError> {
     let mut builders: Vec<Builder> = KPI_COLUMNS
         .iter()
         .map(|(_, kind)| match kind {
@@ -805,17 +536,10 @@ fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, Output
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kpi::OUTPUT_COLUMNS;
-
-    #[test]
-    fn the_table_columns_are_the_output_contract() {
-        let names: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
-        assert_eq!(names, OUTPUT_COLUMNS);
-    }
 
     #[test]
     fn the_migrations_declare_every_column_with_its_type() {
-        let sql = include_str!("../../deploy/clickhouse/0003_kpi.sql");
+        let sql = include_str!("../../../deploy/clickhouse/0003_kpi.sql");
         let table = sql
             .split("CREATE TABLE IF NOT EXISTS kpi")
             .nth(1)
@@ -833,8 +557,8 @@ mod tests {
         // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN` and add
         // columns with `ALTER TABLE kpi ADD COLUMN name type AFTER column`.
         for later in [
-            include_str!("../../deploy/clickhouse/0005_wide_money.sql"),
-            include_str!("../../deploy/clickhouse/0007_quota_columns.sql"),
+            include_str!("../../../deploy/clickhouse/0005_wide_money.sql"),
+            include_str!("../../../deploy/clickhouse/0007_quota_columns.sql"),
         ] {
             for statement in later
                 .lines()

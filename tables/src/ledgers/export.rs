@@ -1,4 +1,5 @@
-//! Writing KPI and ledger tables as Parquet files.
+//! The ledger tables of the embedded store as Parquet files, for analysts (`aqs run`) and
+//! for loading elsewhere (the benchmarks).
 
 use std::path::{Path, PathBuf};
 
@@ -6,16 +7,14 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use rusqlite::{Connection, OpenFlags, types::ValueRef};
 
-use crate::periods::day_number;
+use crate::kpi::write_parquet;
+use crate::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LedgerRow, PendingCancellationRow, PlanRow,
+    RosterRow, TargetRow, TeamDayRow,
+};
 
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    #[error("writing {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+pub enum ExportError {
     #[error("encoding {path}: {source}")]
     Parquet {
         path: PathBuf,
@@ -28,19 +27,8 @@ pub enum OutputError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("KPI store in ClickHouse")]
-    Connect(#[from] aqs_warehouse::ConnectError),
-    #[error("writing the KPIs to ClickHouse: could not {action}")]
-    ClickHouse {
-        action: &'static str,
-        #[source]
-        source: aqs_warehouse::clickhouse::error::Error,
-    },
-    #[error(
-        "KPIs as of {as_of}: the rows they replace were not deleted within {seconds} s \
-         (a mutation of table kpi is still running; see system.mutations)"
-    )]
-    MutationTimeout { as_of: NaiveDate, seconds: u64 },
+    #[error(transparent)]
+    File(#[from] crate::kpi::KpiTableError),
     #[error("KPI column {column}: {problem}")]
     Column {
         column: &'static str,
@@ -48,73 +36,17 @@ pub enum OutputError {
     },
 }
 
-/// Where the KPI job's table goes.
-pub trait KpiSink {
-    /// Stores the KPIs computed as of `as_of`, replacing whatever an earlier run for the
-    /// same as-of date stored (rows that the new run lacks included).
-    fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), OutputError>;
-
-    /// Where the KPIs go, for messages.
-    fn target(&self) -> String;
-}
-
-/// The KPIs as one Parquet file, replaced atomically.
-#[derive(Debug, Clone)]
-pub struct ParquetKpiSink {
-    path: PathBuf,
-}
-
-impl ParquetKpiSink {
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl KpiSink for ParquetKpiSink {
-    fn write(&mut self, kpis: &mut DataFrame, _as_of: NaiveDate) -> Result<(), OutputError> {
-        write_parquet(kpis, &self.path)
-    }
-
-    fn target(&self) -> String {
-        self.path.display().to_string()
-    }
-}
-
-/// Writes `frame` to `path` atomically: readers see the old file or the new one, never half.
-pub fn write_parquet(frame: &mut DataFrame, path: &Path) -> Result<(), OutputError> {
-    let io = |source| OutputError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let partial = path.with_extension("parquet.partial");
-    let file = std::fs::File::create(&partial).map_err(io)?;
-    ParquetWriter::new(file)
-        .finish(frame)
-        .map_err(|source| OutputError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    std::fs::rename(&partial, path).map_err(io)?;
-    Ok(())
-}
-
-/// Reads a table (or view) of the embedded ledger store whole, live rows only.
-pub fn ledger_table(ledgers: &Path, table: &str, filter: &str) -> Result<DataFrame, OutputError> {
-    let wrap = |source| OutputError::Sqlite {
+/// Reads the rows of a table (or view) of the embedded ledger store that pass `filter` (a
+/// table's `LIVE`, or `"1"` for every row), every column.
+pub fn ledger_table(ledgers: &Path, table: &str, filter: &str) -> Result<DataFrame, ExportError> {
+    let wrap = |source| ExportError::Sqlite {
         table: table.to_owned(),
         source,
     };
     let connection =
         Connection::open_with_flags(ledgers, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(wrap)?;
     let mut statement = connection
-        .prepare(&format!("SELECT * FROM {table} {filter}"))
+        .prepare(&format!("SELECT * FROM {table} WHERE {filter}"))
         .map_err(wrap)?;
     let names: Vec<String> = statement
         .column_names()
@@ -156,7 +88,7 @@ pub fn ledger_table(ledgers: &Path, table: &str, filter: &str) -> Result<DataFra
             }
         })
         .collect();
-    DataFrame::new(height, columns).map_err(|source| OutputError::Parquet {
+    DataFrame::new(height, columns).map_err(|source| ExportError::Parquet {
         path: ledgers.to_path_buf(),
         source,
     })
@@ -164,20 +96,14 @@ pub fn ledger_table(ledgers: &Path, table: &str, filter: &str) -> Result<DataFra
 
 /// The ledger tables written next to the KPIs for analysts, with their live-row filters.
 pub const LEDGER_EXPORTS: [(&str, &str); 8] = [
-    (
-        "ledger_agent_outlet_day",
-        "WHERE NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0 AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)",
-    ),
-    (
-        "ledger_agent_day",
-        "WHERE NOT (visits = 0 AND consultations = 0 AND sales = 0 AND cancellations = 0 AND customers_consulted = 0 AND premium_fen = 0 AND refunds_fen = 0)",
-    ),
-    ("ledger_team_day", ""),
-    ("plans", "WHERE deleted = 0"),
-    ("targets", "WHERE deleted = 0"),
-    ("roster", "WHERE deleted = 0"),
-    ("assignments", "WHERE deleted = 0"),
-    ("pending_cancellations", "WHERE deleted = 0"),
+    (AgentOutletDayRow::TABLE, AgentOutletDayRow::LIVE),
+    (AgentDayRow::TABLE, AgentDayRow::LIVE),
+    (TeamDayRow::TABLE, TeamDayRow::LIVE),
+    (PlanRow::TABLE, PlanRow::LIVE),
+    (TargetRow::TABLE, TargetRow::LIVE),
+    (RosterRow::TABLE, RosterRow::LIVE),
+    (AssignmentRow::TABLE, AssignmentRow::LIVE),
+    (PendingCancellationRow::TABLE, PendingCancellationRow::LIVE),
 ];
 
 /// Columns of the embedded store that hold a date as text ('YYYY-MM-DD'; `month` is 'YYYY-MM').
@@ -198,9 +124,9 @@ pub fn export_ledger_parquet(
     ledgers: &Path,
     table: &str,
     path: &Path,
-) -> Result<usize, OutputError> {
-    let mut frame = ledger_table(ledgers, table, "")?;
-    let malformed = |column: &'static str, problem: String| OutputError::Column { column, problem };
+) -> Result<usize, ExportError> {
+    let mut frame = ledger_table(ledgers, table, "1")?;
+    let malformed = |column: &'static str, problem: String| ExportError::Column { column, problem };
     for name in DATE_COLUMNS {
         let Ok(column) = frame.column(name) else {
             continue;
@@ -219,19 +145,24 @@ pub fn export_ledger_parquet(
         };
         let dates = Column::new(name.into(), days)
             .cast(&DataType::Date)
-            .map_err(|source| OutputError::Parquet {
+            .map_err(|source| ExportError::Parquet {
                 path: path.to_path_buf(),
                 source,
             })?;
         frame
             .with_column(dates)
-            .map_err(|source| OutputError::Parquet {
+            .map_err(|source| ExportError::Parquet {
                 path: path.to_path_buf(),
                 source,
             })?;
     }
     write_parquet(&mut frame, path)?;
     Ok(frame.height())
+}
+
+/// Days since 1970-01-01: a polars date.
+fn day_number(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }
 
 /// 'YYYY-MM-DD', or 'YYYY-MM' as the month's first day.

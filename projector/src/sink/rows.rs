@@ -1,0 +1,221 @@
+//! The ledger's changes as the rows of the ledger tables (`aqs_tables::ledgers`), each at
+//! its version: what every ledger store writes.
+
+use aqs_schemas::event::Scope;
+use aqs_tables::ledgers::{
+    ActivityCounters, AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LedgerBatch,
+    OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow, TeamRow,
+};
+
+use super::RowVersions;
+use crate::ledger::{Counters, LedgerChanges};
+
+/// Versions are positions: never negative.
+fn version(value: i64) -> u64 {
+    value as u64
+}
+
+fn activity(c: &Counters) -> ActivityCounters {
+    ActivityCounters {
+        visits: c.visits,
+        consultations: c.consultations,
+        customers_consulted: c.customers_consulted,
+        customers_interested: c.customers_interested,
+        sales: c.sales,
+        premium_fen: c.premium.units(),
+        cancellations: c.cancellations,
+        refunds_fen: c.refunds.units(),
+    }
+}
+
+/// The rows of `changes` at `versions`, tombstones included: removed plans, targets, roster
+/// and assignment rows and names with `deleted = 1`, cells with zero counters as they are.
+pub fn ledger_batch(changes: &LedgerChanges, versions: &RowVersions<'_>) -> LedgerBatch {
+    let agent = |agent_id: &str| version(versions.agent(agent_id));
+    let reference = version(versions.reference());
+    let mut batch = LedgerBatch::default();
+    for row in &changes.agent_outlet_day {
+        batch.agent_outlet_day.push(AgentOutletDayRow::new(
+            row.agent_id.clone(),
+            row.outlet_id.clone(),
+            row.business_date,
+            activity(&row.counters),
+            agent(&row.agent_id),
+        ));
+    }
+    for row in &changes.agent_day {
+        batch.agent_day.push(AgentDayRow::new(
+            row.agent_id.clone(),
+            row.business_date,
+            [
+                row.team_id.clone(),
+                row.branch_id.clone(),
+                row.region_id.clone(),
+            ],
+            activity(&row.counters),
+            agent(&row.agent_id),
+        ));
+    }
+    for row in &changes.plans {
+        batch.plans.push(PlanRow {
+            agent_id: row.agent_id.clone(),
+            period_start: row.period_start,
+            period_end: row.period_end,
+            visits: row.visits,
+            consultations: row.consultations,
+            sales: row.sales,
+            event_id: row.event_id.clone(),
+            deleted: 0,
+            ver: agent(&row.agent_id),
+        });
+    }
+    for (agent_id, period_start, period_end) in &changes.deleted_plans {
+        batch.plans.push(PlanRow {
+            agent_id: agent_id.clone(),
+            period_start: *period_start,
+            period_end: *period_end,
+            visits: None,
+            consultations: None,
+            sales: None,
+            event_id: String::new(),
+            deleted: 1,
+            ver: agent(agent_id),
+        });
+    }
+    // An agent's own target changes with its partition; the others with reference data.
+    let target_version = |scope: Scope, scope_id: &str| {
+        if scope == Scope::Agent {
+            agent(scope_id)
+        } else {
+            reference
+        }
+    };
+    for row in &changes.targets {
+        batch.targets.push(TargetRow {
+            scope: row.scope.as_str().to_owned(),
+            scope_id: row.scope_id.clone(),
+            month: row.month.first_day(),
+            premium_fen: row.premium.map(|m| m.units()),
+            outlet_activity_rate_bp: row.outlet_activity_rate.map(|r| r.units()),
+            visits: row.visits,
+            consultations: row.consultations,
+            sales: row.sales,
+            event_id: row.event_id.clone(),
+            deleted: 0,
+            ver: target_version(row.scope, &row.scope_id),
+        });
+    }
+    for (scope, scope_id, month) in &changes.deleted_targets {
+        batch.targets.push(TargetRow {
+            scope: scope.as_str().to_owned(),
+            scope_id: scope_id.clone(),
+            month: month.first_day(),
+            premium_fen: None,
+            outlet_activity_rate_bp: None,
+            visits: None,
+            consultations: None,
+            sales: None,
+            event_id: String::new(),
+            deleted: 1,
+            ver: target_version(*scope, scope_id),
+        });
+    }
+    for row in &changes.roster {
+        batch.roster.push(RosterRow {
+            agent_id: row.agent_id.clone(),
+            valid_from: row.valid_from,
+            team_id: row.team_id.clone(),
+            valid_to: row.valid_to,
+            deleted: 0,
+            ver: agent(&row.agent_id),
+        });
+    }
+    for (agent_id, valid_from) in &changes.deleted_roster {
+        batch.roster.push(RosterRow {
+            agent_id: agent_id.clone(),
+            valid_from: *valid_from,
+            team_id: String::new(),
+            valid_to: None,
+            deleted: 1,
+            ver: agent(agent_id),
+        });
+    }
+    for row in &changes.assignments {
+        batch.assignments.push(AssignmentRow {
+            agent_id: row.agent_id.clone(),
+            outlet_id: row.outlet_id.clone(),
+            valid_from: row.valid_from,
+            valid_to: row.valid_to,
+            deleted: 0,
+            ver: agent(&row.agent_id),
+        });
+    }
+    for (agent_id, outlet_id, valid_from) in &changes.deleted_assignments {
+        batch.assignments.push(AssignmentRow {
+            agent_id: agent_id.clone(),
+            outlet_id: outlet_id.clone(),
+            valid_from: *valid_from,
+            valid_to: None,
+            deleted: 1,
+            ver: agent(agent_id),
+        });
+    }
+    batch.pending_replaced = changes
+        .pending_agents
+        .iter()
+        .map(|agent_id| (agent_id.clone(), agent(agent_id)))
+        .collect();
+    for row in &changes.pending_cancellations {
+        batch.pending_cancellations.push(PendingCancellationRow {
+            agent_id: row.agent_id.clone(),
+            event_id: row.event_id.clone(),
+            policy_id: row.policy_id.clone(),
+            business_date: row.business_date,
+            refund_fen: row.refund.units(),
+            deleted: 0,
+            ver: agent(&row.agent_id),
+        });
+    }
+    for row in &changes.agent_profiles {
+        batch.agent_profiles.push(AgentProfileRow {
+            agent_id: row.agent_id.clone(),
+            display_name: row.display_name.clone(),
+            origin: row.origin.as_str().to_owned(),
+            event_id: row.event_id.clone(),
+            deleted: 0,
+            ver: agent(&row.agent_id),
+        });
+    }
+    for agent_id in &changes.deleted_agent_profiles {
+        batch.agent_profiles.push(AgentProfileRow {
+            agent_id: agent_id.clone(),
+            display_name: String::new(),
+            origin: String::new(),
+            event_id: String::new(),
+            deleted: 1,
+            ver: agent(agent_id),
+        });
+    }
+    for row in &changes.teams {
+        batch.teams.push(TeamRow {
+            team_id: row.team_id.clone(),
+            team_name: row.team_name.clone(),
+            branch_id: row.branch_id.clone(),
+            branch_name: row.branch_name.clone(),
+            region_id: row.region_id.clone(),
+            region_name: row.region_name.clone(),
+            supervisor_id: row.supervisor_id.clone(),
+            ver: reference,
+        });
+    }
+    for row in &changes.outlets {
+        batch.outlets.push(OutletRow {
+            outlet_id: row.outlet_id.clone(),
+            bank: row.bank.clone(),
+            name: row.name.clone(),
+            region_id: row.region_id.clone(),
+            ver: reference,
+        });
+    }
+    batch
+}

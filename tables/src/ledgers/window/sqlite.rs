@@ -1,0 +1,351 @@
+//! The KPI job's window read from the embedded ledger store.
+
+use std::path::{Path, PathBuf};
+
+use aqs_schemas::YearMonth;
+use chrono::NaiveDate;
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row, params};
+
+use super::{
+    AgentDay, Id, Interval, LedgerData, LedgerSource, OUTLET_DAYS_WITH_VISIT_OR_SALE, OutletDay,
+    Plan, SourceError, Target, Team, scope_from_name,
+};
+use crate::ledgers::{
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, LIVE, LIVE_ACTIVITY, LedgerRow, PlanRow,
+    RosterRow, TargetRow, TeamRow,
+};
+
+/// The embedded ledger store written by the projector (`ledgers.db`).
+#[derive(Debug, Clone)]
+pub struct SqliteSource {
+    path: PathBuf,
+}
+
+impl SqliteSource {
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+        }
+    }
+}
+
+fn date(text: &str) -> Result<NaiveDate, SourceError> {
+    // The store writes ISO dates: reading the digits is much cheaper than the general
+    // parser, which stays for anything else (and for the error).
+    let bytes = text.as_bytes();
+    if bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-' {
+        let number = |digits: &[u8]| {
+            digits.iter().try_fold(0_u32, |n, d| {
+                d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+            })
+        };
+        if let (Some(year), Some(month), Some(day)) = (
+            number(&bytes[..4]),
+            number(&bytes[5..7]),
+            number(&bytes[8..]),
+        ) && let Some(date) = NaiveDate::from_ymd_opt(year as i32, month, day)
+        {
+            return Ok(date);
+        }
+    }
+    text.parse()
+        .map_err(|_| SourceError::Malformed(format!("date {text:?}")))
+}
+
+fn optional_date(text: Option<String>) -> Result<Option<NaiveDate>, SourceError> {
+    text.map(|t| date(&t)).transpose()
+}
+
+/// Shares an id between consecutive rows that carry it (the store returns rows in key
+/// order, so an agent's rows, and mostly its tags and outlets, come one after another).
+#[derive(Default)]
+struct Repeated {
+    last: Option<Id>,
+}
+
+impl Repeated {
+    fn id(&mut self, text: &str) -> Id {
+        match &self.last {
+            Some(last) if **last == *text => last.clone(),
+            _ => self.last.insert(text.into()).clone(),
+        }
+    }
+
+    /// The id, or `None` for the empty text the store writes for "none".
+    fn non_empty(&mut self, text: &str) -> Option<Id> {
+        (!text.is_empty()).then(|| self.id(text))
+    }
+}
+
+/// A text column read in place, for values parsed or shared right away.
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
+}
+
+impl SqliteSource {
+    fn wrap(&self, source: rusqlite::Error) -> SourceError {
+        SourceError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn connect(&self) -> Result<Connection, SourceError> {
+        crate::ledgers::sqlite::open_read_only(&self.path).map_err(|e| self.wrap(e))
+    }
+
+    fn agent_days(&self, window: [&str; 2]) -> Result<Vec<AgentDay>, SourceError> {
+        let connection = self.connect()?;
+        let wrap = |e| self.wrap(e);
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT agent_id, business_date, team_id, branch_id, region_id, visits, consultations,
+                        customers_consulted, customers_interested, sales, premium_fen, cancellations, refunds_fen
+                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY}",
+                AgentDayRow::TABLE,
+            ))
+            .map_err(wrap)?;
+        let mut rows = statement.query(window).map_err(wrap)?;
+        let mut agent_days = Vec::new();
+        let [mut agents, mut teams, mut branches, mut regions] =
+            [0, 1, 2, 3].map(|_| Repeated::default());
+        while let Some(r) = rows.next().map_err(wrap)? {
+            let c = |i| r.get::<_, i64>(i).map_err(wrap);
+            let text = |i| text(r, i).map_err(wrap);
+            agent_days.push(AgentDay {
+                agent_id: agents.id(text(0)?),
+                date: date(text(1)?)?,
+                team_id: teams.non_empty(text(2)?),
+                branch_id: branches.non_empty(text(3)?),
+                region_id: regions.non_empty(text(4)?),
+                visits: c(5)?,
+                consultations: c(6)?,
+                customers_consulted: c(7)?,
+                customers_interested: c(8)?,
+                sales: c(9)?,
+                premium_fen: c(10)?,
+                cancellations: c(11)?,
+                refunds_fen: c(12)?,
+            });
+        }
+        Ok(agent_days)
+    }
+
+    fn outlet_days(&self, window: [&str; 2]) -> Result<Vec<OutletDay>, SourceError> {
+        let connection = self.connect()?;
+        let wrap = |e| self.wrap(e);
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT agent_id, outlet_id, business_date, visits, sales FROM {}
+                 WHERE business_date BETWEEN ?1 AND ?2 AND {OUTLET_DAYS_WITH_VISIT_OR_SALE}",
+                AgentOutletDayRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let mut rows = statement.query(window).map_err(wrap)?;
+        let mut outlet_days = Vec::new();
+        let (mut agents, mut outlets) = (Repeated::default(), Repeated::default());
+        while let Some(r) = rows.next().map_err(wrap)? {
+            let text = |i| text(r, i).map_err(wrap);
+            outlet_days.push(OutletDay {
+                agent_id: agents.id(text(0)?),
+                outlet_id: outlets.id(text(1)?),
+                date: date(text(2)?)?,
+                visits: r.get(3).map_err(wrap)?,
+                sales: r.get(4).map_err(wrap)?,
+            });
+        }
+        Ok(outlet_days)
+    }
+}
+
+impl LedgerSource for SqliteSource {
+    fn load_agent_days(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<AgentDay>, SourceError> {
+        let (first, last) = (first.to_string(), last.to_string());
+        self.agent_days([first.as_str(), last.as_str()])
+    }
+
+    fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+        let wrap = |e| self.wrap(e);
+        let (first_text, last_text) = (first.to_string(), last.to_string());
+        let window = [first_text.as_str(), last_text.as_str()];
+        // The two big tables are read side by side, each on a connection of its own.
+        let (agent_days, outlet_days) = std::thread::scope(|scope| {
+            let outlet_days = scope.spawn(|| self.outlet_days(window));
+            let agent_days = self.agent_days(window);
+            let outlet_days = outlet_days
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (agent_days, outlet_days)
+        });
+        let mut data = LedgerData {
+            agent_days: agent_days?,
+            outlet_days: outlet_days?,
+            ..LedgerData::default()
+        };
+        let connection = self.connect()?;
+
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT agent_id, period_start, period_end, visits, consultations, sales FROM {}
+                 WHERE {LIVE} AND period_start <= ?2 AND period_end >= ?1",
+                PlanRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map(params![first_text, last_text], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (agent_id, start, end, visits, consultations, sales) = row.map_err(wrap)?;
+            data.plans.push(Plan {
+                agent_id,
+                start: date(&start)?,
+                end: date(&end)?,
+                visits,
+                consultations,
+                sales,
+            });
+        }
+
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT scope, scope_id, month, premium_fen, outlet_activity_rate_bp, visits, consultations, sales
+                 FROM {} WHERE {LIVE} AND month BETWEEN ?1 AND ?2",
+                TargetRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let (first_month, last_month) = (
+            YearMonth::of(first).to_string(),
+            YearMonth::of(last).to_string(),
+        );
+        let rows = statement
+            .query_map(params![first_month, last_month], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (scope, scope_id, month, premium_fen, rate, visits, consultations, sales) =
+                row.map_err(wrap)?;
+            data.targets.push(Target {
+                scope: scope_from_name(&scope)?,
+                scope_id,
+                month: month
+                    .parse()
+                    .map_err(|_| SourceError::Malformed(format!("month {month:?}")))?,
+                premium_fen,
+                outlet_activity_rate_bp: rate,
+                visits,
+                consultations,
+                sales,
+            });
+        }
+
+        for (table, key, target) in [
+            (RosterRow::TABLE, "team_id", 0),
+            (AssignmentRow::TABLE, "outlet_id", 1),
+        ] {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT agent_id, {key}, valid_from, valid_to FROM {table}
+                     WHERE {LIVE} AND valid_from <= ?2 AND (valid_to IS NULL OR valid_to > ?1)"
+                ))
+                .map_err(wrap)?;
+            let rows = statement
+                .query_map(params![first_text, last_text], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                })
+                .map_err(wrap)?;
+            for row in rows {
+                let (agent_id, key, from, to) = row.map_err(wrap)?;
+                let interval = Interval {
+                    agent_id,
+                    key,
+                    from: date(&from)?,
+                    to: optional_date(to)?,
+                };
+                if target == 0 {
+                    data.roster.push(interval);
+                } else {
+                    data.assignments.push(interval);
+                }
+            }
+        }
+
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT team_id, branch_id, region_id FROM {}",
+                TeamRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(wrap)?;
+        for row in rows {
+            let (team_id, branch_id, region_id) = row.map_err(wrap)?;
+            data.teams.push(Team {
+                team_id,
+                branch_id,
+                region_id,
+            });
+        }
+        Ok(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_read_digit_by_digit_agree_with_the_general_parser() {
+        let mut day: NaiveDate = "2023-12-25".parse().expect("date");
+        for _ in 0..1_000 {
+            let text = day.to_string();
+            assert_eq!(date(&text).expect("valid"), day, "{text}");
+            day = day.succ_opt().expect("next day");
+        }
+        // Not the store's form, but still a date.
+        assert_eq!(
+            date("2026-1-5").expect("valid"),
+            NaiveDate::from_ymd_opt(2026, 1, 5).expect("date")
+        );
+        for bad in ["2026-02-30", "2026-13-01", "2026-1a-01", "20261101", ""] {
+            assert!(matches!(date(bad), Err(SourceError::Malformed(_))), "{bad}");
+        }
+    }
+}

@@ -4,11 +4,15 @@
 //! rows of the table that say they are served there.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/up.rs"]
+mod up;
+use up::Up;
 
 /// What a family is: its type and the names of its labels (`le` of histograms aside).
 type Families = BTreeMap<String, (String, BTreeSet<String>)>;
@@ -213,53 +217,17 @@ fn the_metrics_table_lists_what_every_server_exposes() {
     let work = tempfile::tempdir().expect("tempdir");
 
     // `aqs up`: ingest on its port, the projector's metrics on the dashboard port.
-    let up_dir = work.path().join("up");
-    let mut up = Process(
-        aqs(&up_dir)
-            .args([
-                "up",
-                "--insecure-no-auth",
-                "--listen",
-                "127.0.0.1:0",
-                "--dashboard-listen",
-                "127.0.0.1:0",
-                "--analytics-every",
-                "3600",
-            ])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aqs up"),
-    );
-    let mut lines = BufReader::new(up.0.stderr.take().expect("stderr")).lines();
-    let banner = loop {
-        let line = lines
-            .next()
-            .expect("aqs up stopped before listening")
-            .expect("stderr line");
-        if line.starts_with("aqs up: dashboard ") {
-            break line;
-        }
-    };
-    // Keep reading its log so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let address = |prefix: &str| -> String {
-        let start = banner.find(prefix).expect("address") + prefix.len();
-        banner[start..]
-            .split(['/', ' '])
-            .next()
-            .expect("host:port")
-            .to_owned()
-    };
-    let (dashboard, ingest) = (address("dashboard http://"), address("ingest http://"));
+    let mut up = Up::start(&work.path().join("up"), &[]);
+    let (dashboard, ingest) = (up.dashboard.clone(), up.ingest.clone());
     let listed = expected(&rows, &["ingest"]);
     assert_eq!(
-        scrape(&mut up.0, &ingest, &ingest, &listed),
+        scrape(&mut up.child, &ingest, &ingest, &listed),
         listed,
         "aqs up, ingest port"
     );
     let listed = expected(&rows, &["projector"]);
     assert_eq!(
-        scrape(&mut up.0, &ingest, &dashboard, &listed),
+        scrape(&mut up.child, &ingest, &dashboard, &listed),
         listed,
         "aqs up, dashboard port"
     );

@@ -1,76 +1,13 @@
 //! `aqs up` over real sockets: the dashboard, its `/metrics` and ingest answer only to the
 //! host names they serve (a defence against DNS rebinding of a loopback dashboard).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-/// `aqs up` on free ports; its dashboard and ingest addresses.
-struct Up {
-    child: Child,
-    dashboard: String,
-    ingest: String,
-}
-
-impl Up {
-    fn start(data_dir: &std::path::Path, extra: &[&str]) -> Self {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aqs"))
-            .env("AQS_DATA_DIR", data_dir)
-            .env("AQS_LOG", "warn")
-            .env_remove("AQS_KAFKA_BROKERS")
-            .env_remove("AQS_CLICKHOUSE_URL")
-            .args([
-                "up",
-                "--insecure-no-auth",
-                "--listen",
-                "127.0.0.1:0",
-                "--dashboard-listen",
-                "127.0.0.1:0",
-                "--analytics-every",
-                "3600",
-            ])
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start aqs up");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let banner = loop {
-            let line = lines
-                .next()
-                .expect("aqs up stopped before listening")
-                .expect("stderr line");
-            if line.starts_with("aqs up: dashboard ") {
-                break line;
-            }
-        };
-        // Keep reading its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let address = |prefix: &str| -> String {
-            let start = banner.find(prefix).expect("address") + prefix.len();
-            banner[start..]
-                .split(['/', ' '])
-                .next()
-                .expect("host:port")
-                .to_owned()
-        };
-        Self {
-            dashboard: address("dashboard http://"),
-            ingest: address("ingest http://"),
-            child,
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
+#[path = "support/up.rs"]
+mod up;
+use up::Up;
 
 /// The status and body of `GET path` sent to `address` naming `host`.
 fn get(address: &str, host: &str, path: &str) -> (u16, String) {

@@ -18,10 +18,14 @@ use std::time::{Duration, Instant};
 
 use aqs_eventlog::TransactionalLog;
 use aqs_eventlog::kafka::{KafkaConfig, TransactionalKafkaLog};
-use aqs_schemas::{Decoder, Event};
+use aqs_schemas::Event;
 use aqs_testkit::private::{PrivateServices, Service};
 use aqs_testkit::unique_name;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+#[path = "support/events.rs"]
+mod events;
+use events::{outlet, visit};
 
 const WRITERS: usize = 8;
 const PARTITIONS: u32 = 4;
@@ -36,24 +40,6 @@ fn trace() {
         )
         .with_test_writer()
         .try_init();
-}
-
-fn visit(id: &str, agent: &str) -> Event {
-    let body = format!(
-        r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"{agent}","payload":{{"outlet_id":"O1","purpose":"training"}}}}"#
-    );
-    Decoder::standard()
-        .decode(body.as_bytes())
-        .expect("valid visit")
-}
-
-fn outlet(id: &str) -> Event {
-    let body = format!(
-        r#"{{"event_id":"{id}","type":"outlet_registered","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{{"outlet_id":"{id}","bank":"ICBC","name":"Outlet {id}","region_id":"R1"}}}}"#
-    );
-    Decoder::standard()
-        .decode(body.as_bytes())
-        .expect("valid outlet")
 }
 
 /// A batch over every partition and the reference topic.

@@ -10,8 +10,12 @@ use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, TransactionalKafkaLog};
 use aqs_eventlog::{
     Fate, LogConsumer, LogRecord, PartitionId, Positions, Probe, RecordPosition, TransactionalLog,
 };
-use aqs_schemas::{Decoder, Event};
+use aqs_schemas::Event;
 use aqs_testkit::{KafkaEnv, unique_name};
+
+#[path = "support/events.rs"]
+mod events;
+use events::{outlet, visit};
 
 const WITHIN: Duration = Duration::from_secs(30);
 
@@ -35,24 +39,6 @@ fn config(kafka: &KafkaEnv, partitions: u32) -> KafkaConfig {
         projector_group: kafka.fresh_group(),
         ..KafkaConfig::new(kafka.brokers())
     }
-}
-
-fn visit(id: &str, agent: &str) -> Event {
-    let body = format!(
-        r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","agent_id":"{agent}","payload":{{"outlet_id":"O1","purpose":"training"}}}}"#
-    );
-    Decoder::standard()
-        .decode(body.as_bytes())
-        .expect("valid visit")
-}
-
-fn outlet(id: &str) -> Event {
-    let body = format!(
-        r#"{{"event_id":"{id}","type":"outlet_registered","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{{"outlet_id":"{id}","bank":"ICBC","name":"Outlet {id}","region_id":"R1"}}}}"#
-    );
-    Decoder::standard()
-        .decode(body.as_bytes())
-        .expect("valid outlet")
 }
 
 /// Visits of eight agents (spread over the partitions) and one outlet, ids `<prefix>-<n>`.

@@ -151,10 +151,10 @@ fn at_risk(threshold: f64) -> Expr {
 /// Agent month rows: the median close rate of the agents of the same team (or of none)
 /// that month; halfway between the middle two for an even count.
 fn team_median_close_rate() -> PolarsResult<Expr> {
-    // Other rows sharing a team and a start date take no part: their rate is masked out.
+    // Agent month rows of one team share a peer group with no other agent month row.
     let median = agent_months_only(col("close_rate"))
         .median()
-        .over([col("team_id"), col("period_start")])?;
+        .over([col("peer_group")])?;
     Ok(agent_months_only(median))
 }
 

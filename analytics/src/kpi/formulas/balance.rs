@@ -51,19 +51,10 @@ fn agent_or_team_weeks_and_months(value: Expr) -> Expr {
 }
 
 /// Agent rows: the median of `share` among the agents of the same team and period; team
-/// rows: among the teams of the same branch and period.
+/// rows: among the teams of the same branch and period (their peer group).
 fn norm(share: &str) -> PolarsResult<Expr> {
-    let median_of = |scope: &str, group: &str| -> PolarsResult<Expr> {
-        when(col("scope").eq(lit(scope)))
-            .then(col(share))
-            .otherwise(lit(NULL))
-            .median()
-            .over([col(group), col("period"), col("period_start")])
-    };
     Ok(agent_or_team_weeks_and_months(
-        when(col("scope").eq(lit("agent")))
-            .then(median_of("agent", "team_id")?)
-            .otherwise(median_of("team", "branch_id")?),
+        col(share).median().over([col("peer_group")])?,
     ))
 }
 

@@ -94,18 +94,7 @@ fn premium_needed() -> Expr {
 /// On agent rows the value of the team row of the same team and period, on team rows the
 /// value of the branch row of the same branch and period; null elsewhere or without one.
 fn of_parent(column: &str) -> PolarsResult<Expr> {
-    let row_of = |scope: &str, key: &str| -> PolarsResult<Expr> {
-        when(col("scope").eq(lit(scope)))
-            .then(col(column))
-            .otherwise(lit(NULL))
-            .max()
-            .over([col(key), col("period"), col("period_start")])
-    };
-    Ok(when(col("scope").eq(lit("agent")))
-        .then(row_of("team", "team_id")?)
-        .when(col("scope").eq(lit("team")))
-        .then(row_of("branch", "branch_id")?)
-        .otherwise(lit(NULL)))
+    Ok(col(column).gather(col("parent_row"), false))
 }
 
 /// The rows activity needed is for: agent and team rows of the open month (the tallies of

@@ -199,7 +199,55 @@ fn frame(tallies: &[Tally], as_of: NaiveDate) -> DataFrame {
         }));
         columns.push(ints(&format!("{name}_target"), &|t| t.count_targets[kind]));
     }
+    let (groups, parents) = peers_and_parents(tallies);
+    columns.push(
+        UInt64Chunked::from_iter(groups)
+            .with_name("peer_group".into())
+            .into_column(),
+    );
+    columns.push(
+        IdxCa::from_iter(parents)
+            .with_name("parent_row".into())
+            .into_column(),
+    );
     DataFrame::new(n, columns).expect("tallies")
+}
+
+/// `peer_group` and `parent_row` as the tallies define them: agent rows are peers under the
+/// same team and period, team rows under the same branch and period; an agent's parent is
+/// its team's row of the period, a team's its branch's.
+fn peers_and_parents(tallies: &[Tally]) -> (Vec<Option<u64>>, Vec<Option<IdxSize>>) {
+    let mut groups = PlHashMap::new();
+    let mut numbered = |key: (
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+    )| {
+        let next = groups.len() as u64;
+        *groups.entry(key).or_insert(next)
+    };
+    let row_of = |scope: &str, id: Option<&str>, t: &Tally| {
+        tallies.iter().position(|r| {
+            r.scope == scope
+                && Some(r.scope_id) == id
+                && r.period == t.period
+                && r.period_start == t.period_start
+        })
+    };
+    tallies
+        .iter()
+        .map(|t| {
+            let (parent_scope, parent) = match t.scope {
+                "agent" => ("team", t.team_id),
+                "team" => ("branch", t.branch_id),
+                _ => return (None, None),
+            };
+            let group = numbered((t.scope, parent, t.period, t.period_start));
+            let parent_row = row_of(parent_scope, parent, t).map(|r| r as IdxSize);
+            (Some(group), parent_row)
+        })
+        .unzip()
 }
 
 fn params() -> KpiParams {

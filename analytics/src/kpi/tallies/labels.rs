@@ -31,6 +31,14 @@ pub(crate) struct RowLabels<'a> {
     /// Per kind of period and period: working days from the as-of date through its end.
     working_days_ahead: [Vec<u32>; 3],
     as_of: NaiveDate,
+    /// Per team number: the key of its branch's scope (`NONE`: none), and the number of its
+    /// branch among the teams' branches (teams without one share a number).
+    team_branch_key: Vec<u32>,
+    team_branch_number: Vec<u32>,
+    /// Per kind of period: the number of its first period among the periods of every kind.
+    period_base: [u64; 3],
+    /// Periods of every kind.
+    all_periods: u64,
 }
 
 impl<'a> RowLabels<'a> {
@@ -96,6 +104,23 @@ impl<'a> RowLabels<'a> {
                 .map(|start| working_days_from(calendar, of_kind.kind, *start, as_of))
                 .collect()
         });
+        let mut branch_numbers: PlHashMap<Option<&str>, u32> = PlHashMap::new();
+        let team_branch_number = team_parents
+            .iter()
+            .map(|[_, branch, _]| {
+                let next = branch_numbers.len() as u32;
+                *branch_numbers.entry(*branch).or_insert(next)
+            })
+            .collect();
+        let team_branch_key = team_parents
+            .iter()
+            .map(|[_, branch, _]| {
+                branch
+                    .and_then(|branch| facts.branches.get(branch))
+                    .map_or(NONE, |number| keys.of(Scope::Branch, number))
+            })
+            .collect();
+        let lengths = periods.each_ref().map(|of_kind| of_kind.len() as u64);
         Self {
             rows,
             keys,
@@ -107,7 +132,42 @@ impl<'a> RowLabels<'a> {
             working_days,
             working_days_ahead,
             as_of,
+            team_branch_key,
+            team_branch_number,
+            period_base: [0, lengths[0], lengths[0] + lengths[1]],
+            all_periods: lengths.iter().sum(),
         }
+    }
+
+    /// A row's peers and parent: agent rows are peers when they report under the same
+    /// team (or under none) in the same period, and their parent is that team's row of the
+    /// period; team rows are peers under the same branch (or none), their parent is that
+    /// branch's row. Branch and region rows have neither. The group is a number shared by
+    /// the peers of one period and no other rows; the parent a row number, if the table has
+    /// that row.
+    fn peers_and_parent(&self, row: usize) -> (Option<u64>, Option<u32>) {
+        let (kind, period) = (self.rows.kind_of(row), self.rows.period[row]);
+        let (scope, number) = self.keys.split(self.rows.scope[row]);
+        let teams = self.team_parents.len() as u64;
+        // Agents' groups are numbered by team (the last one for no team), teams' after them
+        // by branch.
+        let (group_of, parent_key) = match scope {
+            Scope::Agent => match self.agent_teams[row] {
+                NONE => (teams, NONE),
+                team => (u64::from(team), self.keys.of(Scope::Team, team)),
+            },
+            Scope::Team => (
+                teams + 1 + u64::from(self.team_branch_number[number as usize]),
+                self.team_branch_key[number as usize],
+            ),
+            Scope::Branch | Scope::Region => return (None, None),
+        };
+        let group = group_of * self.all_periods + self.period_base[kind] + u64::from(period);
+        let parent = match parent_key {
+            NONE => None,
+            key => Some(self.rows.of(kind, key, period)).filter(|r| *r != NONE),
+        };
+        (Some(group), parent)
     }
 
     /// The team, branch and region ids a row reports under.
@@ -133,7 +193,7 @@ impl<'a> RowLabels<'a> {
 
     /// The label columns, heaviest first: `scope`, `scope_id`, `team_id`, `branch_id`,
     /// `region_id`, `period`, `period_start`, `period_end`, `as_of`, `working_days` and
-    /// `working_days_elapsed` and `working_days_from_as_of`.
+    /// `working_days_elapsed` and `working_days_from_as_of`, `peer_group` and `parent_row`.
     pub(crate) fn columns(&'a self) -> Vec<Build<'a>> {
         let all = || 0..self.rows.len();
         let scope = |row: usize| self.scope[self.rows.scope[row] as usize];
@@ -158,6 +218,22 @@ impl<'a> RowLabels<'a> {
                     dates("period_start", all().map(|r| self.dates(r).0)),
                     dates("period_end", all().map(|r| self.dates(r).1)),
                     dates("as_of", all().map(|_| day_number(self.as_of))),
+                ])
+            }),
+            Box::new(move || {
+                let (groups, parents): (Vec<_>, Vec<_>) =
+                    all().map(|r| self.peers_and_parent(r)).unzip();
+                Ok(vec![
+                    groups
+                        .into_iter()
+                        .collect::<UInt64Chunked>()
+                        .with_name("peer_group".into())
+                        .into_column(),
+                    parents
+                        .into_iter()
+                        .collect::<IdxCa>()
+                        .with_name("parent_row".into())
+                        .into_column(),
                 ])
             }),
             Box::new(move || {

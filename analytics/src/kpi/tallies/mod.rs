@@ -12,6 +12,8 @@
 //! | `team_id`, `branch_id`, `region_id` | String, null | what the row reports under (see the output contract) |
 //! | `period`, `period_start`, `period_end`, `as_of` | String, Date | the period and the as-of date |
 //! | `working_days`, `working_days_elapsed` | Int64 | working days of the period, and those through the as-of date |
+//! | `peer_group` | UInt64, null | agent rows: a number shared by the agents reporting under the same team (or none) in the same period; team rows: by the teams of the same branch (or none); null on branch and region rows |
+//! | `parent_row` | UInt32, null | the row number of an agent row's team row, or of a team row's branch row, of the same period; null without one |
 //! | `visits`, `consultations`, `customers_consulted`, `customers_interested`, `sales`, `cancellations` | Int64 | sums of the agent-day counters |
 //! | `gross_premium_fen`, `refunds_fen` | Int128 | sums of premium and refunds, in fen |
 //! | `outlets_visited` | Int64 | distinct outlets visited |
@@ -81,26 +83,27 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
         "kpi rows found"
     );
 
-    let (outlets, (activity, plans)) = both(
-        || outlets::add_up(&facts, &keys, &periods, &rows, &membership.assigned),
+    // Prorating the plans day by day is the heaviest tally: it has a thread to itself.
+    let (plans, (outlets, activity, trailing)) = both(
+        || plans::add_up(data, &facts, &keys, &periods, &rows, &params.calendar),
         || {
             (
+                outlets::add_up(&facts, &keys, &periods, &rows, &membership.assigned),
                 activity::add_up(data, &facts, &keys, &periods, &rows),
-                plans::add_up(data, &facts, &keys, &periods, &rows, &params.calendar),
+                trailing::add_up(
+                    data,
+                    &facts,
+                    &keys,
+                    &periods,
+                    &rows,
+                    params.trailing_start(),
+                ),
             )
         },
     );
     if let Some(column) = activity.overflow {
         return Err(KpiError::Overflow { column });
     }
-    let trailing = trailing::add_up(
-        data,
-        &facts,
-        &keys,
-        &periods,
-        &rows,
-        params.trailing_start(),
-    );
     if let Some(column) = trailing.overflow {
         return Err(KpiError::Overflow { column });
     }

@@ -506,6 +506,64 @@ fn rows_report_under_the_team_of_the_latest_roster_day() {
 }
 
 #[test]
+fn agents_are_peers_under_their_team_and_teams_under_their_branch_each_period() {
+    let frame = tallies();
+    let group = |name: &str| {
+        let column = frame.column("peer_group").expect("peer_group");
+        column.u64().expect("groups").get(row(&frame, name))
+    };
+    let parent = |name: &str| {
+        let column = frame.column("parent_row").expect("parent_row");
+        let parent = column.idx().expect("rows").get(row(&frame, name));
+        parent.map(|r| row_names(&frame)[r as usize].clone())
+    };
+    // A2 reports under T2 in November (its latest roster day), A1 under T1: not peers.
+    assert!(group("agent A1 month 2026-11-01").is_some());
+    assert_ne!(
+        group("agent A1 month 2026-11-01"),
+        group("agent A2 month 2026-11-01")
+    );
+    // In the week of the 2nd both were on T1.
+    assert_eq!(
+        group("agent A1 week 2026-11-02"),
+        group("agent A2 week 2026-11-02")
+    );
+    assert_ne!(
+        group("agent A1 week 2026-11-02"),
+        group("agent A1 week 2026-11-09")
+    );
+    assert_ne!(
+        group("agent A1 day 2026-11-02"),
+        group("agent A1 week 2026-11-02")
+    );
+    // T1 and T2 are both of B1: peers, and never in an agents' group.
+    assert_eq!(
+        group("team T1 month 2026-11-01"),
+        group("team T2 month 2026-11-01")
+    );
+    assert_ne!(
+        group("team T1 week 2026-11-02"),
+        group("agent A1 week 2026-11-02")
+    );
+    assert_eq!(group("branch B1 month 2026-11-01"), None);
+    assert_eq!(group("region R1 month 2026-11-01"), None);
+    // Parents: the team's row of the same period, the branch's for a team.
+    assert_eq!(
+        parent("agent A2 month 2026-11-01").as_deref(),
+        Some("team T2 month 2026-11-01")
+    );
+    assert_eq!(
+        parent("agent A2 week 2026-11-02").as_deref(),
+        Some("team T1 week 2026-11-02")
+    );
+    assert_eq!(
+        parent("team T1 day 2026-11-02").as_deref(),
+        Some("branch B1 day 2026-11-02")
+    );
+    assert_eq!(parent("branch B1 month 2026-11-01"), None);
+}
+
+#[test]
 fn money_adds_up_beyond_64_bits_and_a_count_that_would_not_fit_is_an_error() {
     let rich = |agent: &str| AgentDay {
         sales: 1,

@@ -31,9 +31,14 @@ impl SqliteSource {
 }
 
 fn date(text: &str) -> Result<NaiveDate, SourceError> {
+    date_of_bytes(text.as_bytes())
+}
+
+/// A date as the store writes it, read from the column's bytes without checking them as
+/// text first.
+fn date_of_bytes(bytes: &[u8]) -> Result<NaiveDate, SourceError> {
     // The store writes ISO dates: reading the digits is much cheaper than the general
     // parser, which stays for anything else (and for the error).
-    let bytes = text.as_bytes();
     if bytes.len() == 10 && bytes[4] == b'-' && bytes[7] == b'-' {
         let number = |digits: &[u8]| {
             digits.iter().try_fold(0_u32, |n, d| {
@@ -49,6 +54,7 @@ fn date(text: &str) -> Result<NaiveDate, SourceError> {
             return Ok(date);
         }
     }
+    let text = String::from_utf8_lossy(bytes);
     text.parse()
         .map_err(|_| SourceError::Malformed(format!("date {text:?}")))
 }
@@ -65,23 +71,33 @@ struct Repeated {
 }
 
 impl Repeated {
-    fn id(&mut self, text: &str) -> Id {
+    /// The id of a text column's bytes: the previous row's when they are the same (checked
+    /// as text only when they are new).
+    fn id(&mut self, bytes: &[u8]) -> Result<Id, SourceError> {
         match &self.last {
-            Some(last) if **last == *text => last.clone(),
-            _ => self.last.insert(text.into()).clone(),
+            Some(last) if last.as_bytes() == bytes => Ok(last.clone()),
+            _ => {
+                let text = std::str::from_utf8(bytes).map_err(|error| {
+                    SourceError::Malformed(format!(
+                        "id {:?}: {error}",
+                        String::from_utf8_lossy(bytes)
+                    ))
+                })?;
+                Ok(self.last.insert(text.into()).clone())
+            }
         }
     }
 
     /// The id, or `None` for the empty text the store writes for "none".
-    fn non_empty(&mut self, text: &str) -> Option<Id> {
-        (!text.is_empty()).then(|| self.id(text))
+    fn non_empty(&mut self, bytes: &[u8]) -> Result<Option<Id>, SourceError> {
+        (!bytes.is_empty()).then(|| self.id(bytes)).transpose()
     }
 }
 
-/// A text column read in place, for values parsed or shared right away.
-fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+/// A text column's bytes, read in place, for values parsed or shared right away.
+fn text_bytes<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r [u8]> {
     row.get_ref(index)?
-        .as_str()
+        .as_bytes()
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e)))
 }
 
@@ -114,13 +130,13 @@ impl SqliteSource {
             [0, 1, 2, 3].map(|_| Repeated::default());
         while let Some(r) = rows.next().map_err(wrap)? {
             let c = |i| r.get::<_, i64>(i).map_err(wrap);
-            let text = |i| text(r, i).map_err(wrap);
+            let text = |i| text_bytes(r, i).map_err(wrap);
             agent_days.push(AgentDay {
-                agent_id: agents.id(text(0)?),
-                date: date(text(1)?)?,
-                team_id: teams.non_empty(text(2)?),
-                branch_id: branches.non_empty(text(3)?),
-                region_id: regions.non_empty(text(4)?),
+                agent_id: agents.id(text(0)?)?,
+                date: date_of_bytes(text(1)?)?,
+                team_id: teams.non_empty(text(2)?)?,
+                branch_id: branches.non_empty(text(3)?)?,
+                region_id: regions.non_empty(text(4)?)?,
                 visits: c(5)?,
                 consultations: c(6)?,
                 customers_consulted: c(7)?,
@@ -148,11 +164,11 @@ impl SqliteSource {
         let mut outlet_days = Vec::new();
         let (mut agents, mut outlets) = (Repeated::default(), Repeated::default());
         while let Some(r) = rows.next().map_err(wrap)? {
-            let text = |i| text(r, i).map_err(wrap);
+            let text = |i| text_bytes(r, i).map_err(wrap);
             outlet_days.push(OutletDay {
-                agent_id: agents.id(text(0)?),
-                outlet_id: outlets.id(text(1)?),
-                date: date(text(2)?)?,
+                agent_id: agents.id(text(0)?)?,
+                outlet_id: outlets.id(text(1)?)?,
+                date: date_of_bytes(text(2)?)?,
                 visits: r.get(3).map_err(wrap)?,
                 sales: r.get(4).map_err(wrap)?,
             });

@@ -62,9 +62,14 @@ impl Drop for Dashboard {
     }
 }
 
-fn dashboard(mut command: Command, shared: &Path) -> Dashboard {
+fn dashboard(command: Command, shared: &Path) -> Dashboard {
+    dashboard_with(command, shared, &[])
+}
+
+fn dashboard_with(mut command: Command, shared: &Path, flags: &[&str]) -> Dashboard {
     command
         .arg("dashboard")
+        .args(flags)
         .args(["--dashboard-listen", "127.0.0.1:0"])
         .env("AQS_DASHBOARD_SESSION_KEY", KEY)
         .env("AQS_DASHBOARD_USERS_FILE", shared.join("users.json"))
@@ -196,6 +201,74 @@ async fn wait_ready(base: &str) {
     }
 }
 
+/// Adds a user of `role` to the users file in `shared`, with the test password.
+fn add_user(shared: &Path, name: &str, role: &str, scope: Option<&str>) {
+    let mut add = aqs(shared, None);
+    add.args(["user", "add", name, "--role", role, "--password-stdin"])
+        .args(scope.map(|s| vec!["--scope", s]).unwrap_or_default())
+        .arg("--dashboard-users-file")
+        .arg(shared.join("users.json"))
+        .stdin(Stdio::piped());
+    let mut child = add.spawn().expect("aqs user add");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        format!("{PASSWORD}\n").as_bytes(),
+    )
+    .expect("password");
+    assert!(child.wait().expect("wait").success());
+}
+
+/// Whether the server closed `stream` (end of stream or reset) within `within`.
+async fn closed_by_server(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0_u8; 1];
+    match tokio::time::timeout(within, stream.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) | Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn silent_clients_at_the_connection_cap_neither_keep_users_out_nor_stay_open() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let shared = work.path().join("shared");
+    add_user(&shared, "hq", "headquarters", None);
+    let service = dashboard_with(
+        aqs(work.path(), None),
+        &shared,
+        &[
+            "--dashboard-max-connections",
+            "4",
+            "--dashboard-header-timeout-ms",
+            "1500",
+        ],
+    );
+    let address = service.base.trim_start_matches("http://").to_owned();
+    // Live (not ready: this data folder has no KPIs yet).
+    let live = reqwest::get(format!("{}/healthz", service.base)).await;
+    assert_eq!(live.map(|r| r.status().as_u16()).ok(), Some(200));
+    // Four clients connect and send nothing: every connection the cap allows.
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(
+            tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect"),
+        );
+    }
+    // A user still signs in (which also needs the client's address: sign-in limits).
+    let user = Client::sign_in(&service.base, "hq").await;
+    let (status, me) = user.get(&format!("{}/api/me", service.base)).await;
+    assert_eq!(status, 200, "{me}");
+    // The silent ones are closed: to make room, or at the header timeout.
+    for stream in &mut silent {
+        assert!(
+            closed_by_server(stream, Duration::from_secs(10)).await,
+            "a connection without a request stayed open"
+        );
+    }
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embedded_stores() {
     let Some(clickhouse) = aqs_testkit::clickhouse() else {
@@ -237,19 +310,7 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
         ("sup", "supervisor", Some("T0001")),
         ("hq", "headquarters", None),
     ] {
-        let mut add = aqs(&shared, None);
-        add.args(["user", "add", name, "--role", role, "--password-stdin"])
-            .args(scope.map(|s| vec!["--scope", s]).unwrap_or_default())
-            .arg("--dashboard-users-file")
-            .arg(shared.join("users.json"))
-            .stdin(Stdio::piped());
-        let mut child = add.spawn().expect("aqs user add");
-        std::io::Write::write_all(
-            &mut child.stdin.take().expect("stdin"),
-            format!("{PASSWORD}\n").as_bytes(),
-        )
-        .expect("password");
-        assert!(child.wait().expect("wait").success());
+        add_user(&shared, name, role, scope);
     }
 
     let from_files = dashboard(aqs(&embedded, None), &shared);

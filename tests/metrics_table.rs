@@ -216,7 +216,8 @@ fn the_metrics_table_lists_what_every_server_exposes() {
     let rows = table();
     let work = tempfile::tempdir().expect("tempdir");
 
-    // `aqs up`: ingest on its port, the projector's metrics on the dashboard port.
+    // `aqs up`: ingest on its port, the projector's and the dashboard's own metrics on the
+    // dashboard port.
     let mut up = Up::start(&work.path().join("up"), &[]);
     let (dashboard, ingest) = (up.dashboard.clone(), up.ingest.clone());
     let listed = expected(&rows, &["ingest"]);
@@ -225,7 +226,7 @@ fn the_metrics_table_lists_what_every_server_exposes() {
         listed,
         "aqs up, ingest port"
     );
-    let listed = expected(&rows, &["projector"]);
+    let listed = expected(&rows, &["projector", "dashboard, aqs up"]);
     assert_eq!(
         scrape(&mut up.child, &ingest, &dashboard, &listed),
         listed,

@@ -115,6 +115,36 @@ pub struct DashboardConfig {
         default_value_t = 15
     )]
     pub login_failure_window_minutes: u32,
+    /// Most connections open at once. One more closes the connection that has waited longest
+    /// without a request; when all are busy, it is closed after up to a second.
+    #[arg(
+        id = "dashboard_max_connections",
+        long = "dashboard-max-connections",
+        env = "AQS_DASHBOARD_MAX_CONNECTIONS",
+        default_value_t = 1_024,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_connections: u32,
+    /// Longest wait for a complete request header, in milliseconds, from the opening of a
+    /// connection or from the first byte of a request; then the connection is closed.
+    #[arg(
+        id = "dashboard_header_timeout_ms",
+        long = "dashboard-header-timeout-ms",
+        env = "AQS_DASHBOARD_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub header_timeout_ms: u64,
+    /// Longest wait for the next request on a kept-alive connection, in milliseconds; then
+    /// the connection is closed.
+    #[arg(
+        id = "dashboard_idle_timeout_ms",
+        long = "dashboard-idle-timeout-ms",
+        env = "AQS_DASHBOARD_IDLE_TIMEOUT_MS",
+        default_value_t = 75_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub idle_timeout_ms: u64,
     #[command(flatten)]
     pub oidc: OidcConfig,
 }

@@ -16,11 +16,15 @@
 //!
 //! A connection with a request in progress is never cut by these rules: bounding the time a
 //! request may take (its body, the work behind it) is the application's part.
+//!
+//! Every request carries its client's address as axum's `ConnectInfo<SocketAddr>`, as
+//! `axum::serve` with `into_make_service_with_connect_info` gives it (limits per client).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -191,6 +196,7 @@ pub async fn serve(
         let tracked = registry.track();
         tokio::spawn(serve_connection(
             stream,
+            peer,
             router.clone(),
             tracked,
             Arc::clone(&registry),
@@ -411,6 +417,7 @@ impl Tracked {
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     tracked: Arc<Tracked>,
     registry: Arc<Registry>,
@@ -424,6 +431,7 @@ async fn serve_connection(
     });
     let service = Tracking {
         router,
+        peer,
         tracked: Arc::clone(&tracked),
         registry: Arc::clone(&registry),
     };
@@ -529,6 +537,7 @@ impl AsyncWrite for Watched {
 #[derive(Clone)]
 struct Tracking {
     router: Router,
+    peer: SocketAddr,
     tracked: Arc<Tracked>,
     registry: Arc<Registry>,
 }
@@ -548,8 +557,10 @@ impl hyper::service::Service<Request<Incoming>> for Tracking {
             registry: Arc::clone(&self.registry),
         };
         let router = self.router.clone();
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         Box::pin(async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
+            let response = router.oneshot(request).await?;
             Ok(response.map(|body| {
                 Body::new(GuardedBody {
                     inner: body,

@@ -336,3 +336,24 @@ async fn requests_for_hosts_not_served_here_are_421() {
     assert_eq!(refused.load(std::sync::atomic::Ordering::Relaxed), 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handlers_see_the_clients_address() {
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    let router = Router::new().route(
+        "/peer",
+        get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+    );
+    let server = Server::start(router, limits(4, 2_000, 2_000)).await;
+    let mut stream = server.connect().await;
+    let local = stream.local_addr().expect("local address").to_string();
+    let (status, body) = get_on(&mut stream, "localhost", "/peer").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.ends_with(&local),
+        "the handler saw {body:?}, the client is {local}"
+    );
+    drop(stream);
+    server.stop().await;
+}

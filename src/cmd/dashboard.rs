@@ -1,12 +1,13 @@
 //! `aqs dashboard`: the web dashboard as a service of its own, on ClickHouse when
 //! configured, on the embedded stores of the data folder otherwise.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use aqs_dashboard::{Auth, AuthSettings, DashboardConfig, DashboardState, Thresholds};
+use aqs_http::{ConnectionLimits, ConnectionStats};
 use aqs_ingest::server::shutdown_signal;
 use aqs_warehouse::ClickHouseConfig;
 
@@ -54,19 +55,23 @@ pub fn auth(config: &DashboardConfig, store: &StoreArgs) -> anyhow::Result<Arc<A
     Ok(Arc::new(auth))
 }
 
-/// Serves `router` on `listener` until `shutdown`, with each request's peer address known
-/// (sign-in limits per client address).
+/// Serves `router` on `listener` until `shutdown`, within the dashboard's connection limits
+/// (a cap, header and idle timeouts: a client that opens connections and sends nothing
+/// cannot keep users out), with each request's peer address known (sign-in limits per
+/// client address).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    config: &DashboardConfig,
+    connections: Arc<ConnectionStats>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections as usize,
+        header_timeout: Duration::from_millis(config.header_timeout_ms),
+        idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+    };
+    aqs_http::serve(listener, router, limits, connections, shutdown).await
 }
 
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
@@ -96,9 +101,15 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("listening on {listen}"))?;
         eprintln!("aqs dashboard: http://{}/", listener.local_addr()?);
-        serve(listener, router, shutdown_signal())
-            .await
-            .context("serving the dashboard")
+        serve(
+            listener,
+            router,
+            &args.dashboard,
+            Arc::new(ConnectionStats::default()),
+            shutdown_signal(),
+        )
+        .await
+        .context("serving the dashboard")
     })?;
     Ok(ExitCode::SUCCESS)
 }

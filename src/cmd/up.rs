@@ -11,7 +11,7 @@ use aqs_dashboard::auth::users::{NewUser, UsersFile, random_password};
 use aqs_dashboard::{DashboardConfig, DashboardState, Thresholds};
 use aqs_eventlog::EventLog;
 use aqs_eventlog::kafka::KafkaConfig;
-use aqs_http::{AllowedHosts, HostCheckLayer};
+use aqs_http::{AllowedHosts, ConnectionStats, HostCheckLayer};
 use aqs_ingest::IngestConfig;
 use aqs_ingest::auth::{Auth, Tokens};
 use aqs_ingest::dedup::DedupConfig;
@@ -123,7 +123,17 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     }
 
     let pipeline = Arc::new(ProjectorPipeline(Arc::clone(&projector_metrics)));
-    let metrics_route = aqs_http::operations::metrics_router(move || projector_metrics.render());
+    let dashboard_connections = Arc::new(ConnectionStats::default());
+    let metrics_route = {
+        let dashboard_connections = Arc::clone(&dashboard_connections);
+        aqs_http::operations::metrics_router(move || {
+            let mut metrics = projector_metrics.render();
+            let mut connections = aqs_http::Exposition::new();
+            dashboard_connections.render("dashboard", &mut connections);
+            metrics.push_str(connections.text());
+            metrics
+        })
+    };
     let dashboard = aqs_dashboard::router(
         DashboardState::new(
             kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
@@ -175,13 +185,19 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             let _ = ingest_stop.wait_for(|s| *s).await;
         }));
         let mut dashboard_stop = stopped.clone();
-        let dashboard = tokio::spawn(super::dashboard::serve(
-            dashboard_listener,
-            dashboard,
-            async move {
-                let _ = dashboard_stop.wait_for(|s| *s).await;
-            },
-        ));
+        let dashboard_config = args.dashboard.clone();
+        let dashboard = tokio::spawn(async move {
+            super::dashboard::serve(
+                dashboard_listener,
+                dashboard,
+                &dashboard_config,
+                dashboard_connections,
+                async move {
+                    let _ = dashboard_stop.wait_for(|s| *s).await;
+                },
+            )
+            .await
+        });
         shutdown_signal().await;
         eprintln!("aqs up: stopping");
         let _ = stop.send(true);

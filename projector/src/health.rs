@@ -4,7 +4,7 @@
 //! Each store's writer reports every attempt here; the runner reports when it stops or holds
 //! back reading. Nothing here decides anything: it only keeps the latest facts and words them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -189,6 +189,9 @@ pub struct ProjectorHealth {
     held_back: Mutex<Option<String>>,
     /// Why the runner stopped, once it has.
     stopped: Mutex<Option<String>>,
+    /// Whether the runner has started reading (its state restored, its stores open):
+    /// before that the projector is not ready, though no store has failed yet.
+    running: AtomicBool,
     /// The partitions read whose ends readers may not see yet, as last measured, and how
     /// long one may stay so before it counts as stuck.
     unstable_tails: Mutex<(Vec<UnstableTail>, Duration)>,
@@ -213,6 +216,11 @@ impl ProjectorHealth {
             .held_back
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = reason;
+    }
+
+    /// Records that the runner has restored its state, opened its stores and reads.
+    pub(crate) fn set_running(&self) {
+        self.running.store(true, Ordering::Release);
     }
 
     /// Records that the runner stopped, and why (an error, or a clean shutdown).
@@ -282,6 +290,8 @@ impl ProjectorHealth {
         let mut problems = Vec::new();
         if let Some(reason) = self.stopped() {
             problems.push(format!("projector stopped: {reason}"));
+        } else if !self.running.load(Ordering::Acquire) {
+            problems.push("projector starting: restoring its state and opening its stores".into());
         }
         if let Some(reason) = self.held_back() {
             problems.push(format!("projector holds back reading: {reason}"));
@@ -308,6 +318,7 @@ mod tests {
     #[test]
     fn a_failed_write_makes_the_store_down_until_one_succeeds() {
         let health = ProjectorHealth::default();
+        health.set_running();
         let store = Arc::new(StoreHealth::new("clickhouse", DEFAULT_STALL_AFTER));
         health.register(Arc::clone(&store));
         assert_eq!(health.check(), Ok(()));
@@ -351,6 +362,7 @@ mod tests {
     #[test]
     fn a_log_end_held_back_too_long_makes_the_projector_not_ready() {
         let health = ProjectorHealth::default();
+        health.set_running();
         let tail = |unchanged_secs| UnstableTail {
             partition: aqs_eventlog::PartitionId {
                 stream: aqs_eventlog::Stream::Events,
@@ -373,6 +385,15 @@ mod tests {
             "{reason}"
         );
         health.set_unstable_tails(Vec::new(), Duration::from_secs(60));
+        assert_eq!(health.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_projector_is_not_ready_before_its_runner_reads() {
+        let health = ProjectorHealth::default();
+        let error = health.check().expect_err("starting");
+        assert!(error.contains("projector starting"), "{error}");
+        health.set_running();
         assert_eq!(health.check(), Ok(()));
     }
 

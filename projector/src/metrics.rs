@@ -271,6 +271,7 @@ mod tests {
             crate::health::DEFAULT_STALL_AFTER,
         ));
         metrics.health.register(Arc::clone(&store));
+        metrics.health.set_running();
         assert!(metrics.health.check().is_ok());
         let text = metrics.render();
         assert!(

@@ -234,6 +234,7 @@ impl<C: LogConsumer> Runner<C> {
     /// Runs until `shutdown` is set (or, with `until_idle`, until the log is drained and
     /// every store has taken its rows), then writes a final checkpoint.
     pub fn run(&mut self, shutdown: &AtomicBool) -> Result<RunSummary, ProjectorError> {
+        self.metrics.health.set_running();
         let result = self.run_until(shutdown);
         let reason = match &result {
             Ok(_) => "shut down".to_owned(),

@@ -25,6 +25,11 @@ const BASIS_POINTS: f64 = 10_000.0;
 /// The KPIs, each named after its column, in reading order.
 pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
     let mut kpis = vec![
+        // The kind of row, told from its scope and period once for every formula below.
+        col("scope").eq(lit("agent")).alias("agent_row"),
+        col("scope").eq(lit("team")).alias("team_row"),
+        col("period").eq(lit("week")).alias("week_row"),
+        col("period").eq(lit("month")).alias("month_row"),
         // 保费 premium: premium of the sales minus refunds of the cancellations dated in
         // the period (may be negative).
         (col("gross_premium_fen") - col("refunds_fen")).alias("premium_fen"),
@@ -187,23 +192,19 @@ fn coaching_quadrant(will_threshold: f64, skill_ratio: f64) -> Expr {
 
 /// The value on team, branch and region rows; null on agent rows.
 fn team_or_larger(value: Expr) -> Expr {
-    when(col("scope").neq(lit("agent")))
+    when(col("agent_row").not())
         .then(value)
         .otherwise(lit(NULL))
 }
 
 /// The value on month rows; null on day and week rows.
 fn month_rows_only(value: Expr) -> Expr {
-    when(col("period").eq(lit("month")))
-        .then(value)
-        .otherwise(lit(NULL))
+    when(col("month_row")).then(value).otherwise(lit(NULL))
 }
 
 /// The value on agent month rows; null on the others.
 fn agent_months_only(value: Expr) -> Expr {
-    let agent_month = col("scope")
-        .eq(lit("agent"))
-        .and(col("period").eq(lit("month")));
+    let agent_month = col("agent_row").and(col("month_row"));
     when(agent_month).then(value).otherwise(lit(NULL))
 }
 

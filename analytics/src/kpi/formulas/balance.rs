@@ -41,12 +41,8 @@ pub(super) fn kpis(visits_adherence: f64, share_of_plan: f64) -> PolarsResult<Ve
 
 /// The value on agent and team week and month rows; null on the others.
 fn agent_or_team_weeks_and_months(value: Expr) -> Expr {
-    let scope = col("scope")
-        .eq(lit("agent"))
-        .or(col("scope").eq(lit("team")));
-    let period = col("period")
-        .eq(lit("week"))
-        .or(col("period").eq(lit("month")));
+    let scope = col("agent_row").or(col("team_row"));
+    let period = col("week_row").or(col("month_row"));
     when(scope.and(period)).then(value).otherwise(lit(NULL))
 }
 

@@ -71,10 +71,9 @@ pub(super) fn kpis(rates_min_sales: i64) -> PolarsResult<Vec<Expr>> {
 
 /// Agent and team month rows of the month still open on the as-of date.
 fn open_agent_or_team_month() -> Expr {
-    col("scope")
-        .eq(lit("agent"))
-        .or(col("scope").eq(lit("team")))
-        .and(col("period").eq(lit("month")))
+    col("agent_row")
+        .or(col("team_row"))
+        .and(col("month_row"))
         .and(col("period_end").gt_eq(col("as_of")))
 }
 
@@ -105,7 +104,7 @@ fn rates_row() -> Expr {
 
 /// `own`, `team` or `branch` on the open month's agent and team rows.
 fn rates_basis(use_parent: Expr) -> Expr {
-    let parent = when(col("scope").eq(lit("agent")))
+    let parent = when(col("agent_row"))
         .then(lit("team"))
         .otherwise(lit("branch"));
     when(rates_row())

@@ -90,16 +90,22 @@ pub(crate) fn add_up(
             } else {
                 0.0
             };
+            // The day's part of each kind planned, added to each of its rows in turn.
+            let parts = counts.map(|count| count.map(|count| count as f64 * share));
             let team = facts.roster_team(agent, day);
+            let day_periods = [0, 1, 2].map(|k| periods[k].index.of(day));
             for scope in keys.of_agent(agent, team) {
-                for r in rows.of_day(periods, scope, day) {
+                if scope == NONE {
+                    continue;
+                }
+                for (k, period) in day_periods.into_iter().enumerate() {
+                    let r = rows.of(k, scope, period);
                     if r == NONE {
                         continue;
                     }
-                    for (sum, count) in planned[r as usize].iter_mut().zip(counts) {
-                        if let Some(count) = count {
-                            sum.get_or_insert_with(Sum::default)
-                                .add(count as f64 * share);
+                    for (sum, part) in planned[r as usize].iter_mut().zip(parts) {
+                        if let Some(part) = part {
+                            sum.get_or_insert_with(Sum::default).add(part);
                         }
                     }
                 }

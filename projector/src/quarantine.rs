@@ -107,6 +107,7 @@ pub fn check(event: &Event, clock: &BusinessClock) -> Result<(), QuarantineReaso
         Payload::OutletUnassigned(unassigned) => {
             date("payload.effective_date", unassigned.effective_date)
         }
+        Payload::CalendarDay(day) => date("payload.date", day.date),
         Payload::TeamDefined(_)
         | Payload::OutletRegistered(_)
         | Payload::AgentProfile(_)

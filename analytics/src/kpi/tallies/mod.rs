@@ -86,7 +86,7 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
         || {
             (
                 activity::add_up(data, &facts, &keys, &periods, &rows),
-                plans::add_up(data, &facts, &keys, &periods, &rows, &params.calendar),
+                plans::add_up(data, &facts, &keys, &periods, &rows, &data.calendar),
             )
         },
     );
@@ -114,14 +114,7 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
         assigned_outlets: &membership.assigned_outlets,
         roster_agents: &membership.roster_agents,
     };
-    let labels = RowLabels::new(
-        &facts,
-        &keys,
-        &periods,
-        &rows,
-        &params.calendar,
-        params.as_of,
-    );
+    let labels = RowLabels::new(&facts, &keys, &periods, &rows, &data.calendar, params.as_of);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "kpi facts added up"

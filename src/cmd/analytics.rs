@@ -155,6 +155,8 @@ pub fn compute_kpis_into(
     }
     tracing::info!(
         rows = table.height(),
+        holidays = data.calendar.holidays.len(),
+        swapped_working_days = data.calendar.working_days.len(),
         load_ms = loaded.as_millis() as u64,
         compute_ms = (computed - loaded).as_millis() as u64,
         write_ms = (started.elapsed() - computed).as_millis() as u64,

@@ -26,6 +26,8 @@ enum Command {
     /// Validate an NDJSON file and append its events to the event log; bad lines are
     /// reported with their field errors and kept as dead letters.
     Import(cmd::import::ImportArgs),
+    /// The working-day calendar: `import` turns a calendar file into `calendar_day` events.
+    Calendar(cmd::calendar::CalendarArgs),
     /// Serve the HTTP API upstream systems publish events to (POST /v1/events).
     Ingest(cmd::ingest::IngestArgs),
     /// Fold the event log into the ledgers, resuming from the last checkpoint.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Schema(args) => cmd::schema::run(args),
         Command::Import(args) => cmd::import::run(args),
+        Command::Calendar(args) => cmd::calendar::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Projector(args) => cmd::projector::run(args),
         Command::Up(args) => cmd::up::run(*args),

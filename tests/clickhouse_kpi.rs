@@ -68,6 +68,8 @@ const HAND_MADE: &[&str] = &[
 /// retracted and cancelled events, then the hand-made ones.
 fn events() -> Vec<(Event, u64)> {
     let config = GeneratorConfig {
+        // The calendar travels with the events: a holiday and a swapped working Saturday.
+        calendar: calendar(),
         late_share: 0.05,
         duplicate_share: 0.02,
         retraction_share: 0.02,
@@ -159,11 +161,14 @@ fn assert_same_frame(left: &DataFrame, right: &DataFrame, what: &str) {
     );
 }
 
+fn calendar() -> WorkingCalendar {
+    WorkingCalendar::from_json(r#"{"holidays": ["2026-11-16"], "working_days": ["2026-11-14"]}"#)
+        .expect("calendar")
+}
+
 fn params() -> KpiParams {
     let mut params = KpiParams::new(date("2026-11-20"));
     params.since = date("2026-10-12");
-    params.calendar =
-        WorkingCalendar::from_json(r#"{"holidays": ["2026-11-16"]}"#).expect("calendar");
     params
 }
 
@@ -213,6 +218,12 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     assert_eq!(embedded.roster, warehouse.roster);
     assert_eq!(embedded.assignments, warehouse.assignments);
     assert_eq!(embedded.teams, warehouse.teams);
+    assert_eq!(
+        embedded.calendar,
+        calendar(),
+        "the calendar the events declare"
+    );
+    assert_eq!(warehouse.calendar, embedded.calendar);
 
     let from_embedded = compute(&embedded, &params).expect("compute");
     let mut from_clickhouse = compute(&warehouse, &params).expect("compute");

@@ -3,7 +3,8 @@
 //! headquarters through the sign-in form over real HTTP; two instances sharing the session
 //! key, users and revocations serve one session. Agents' names, the history of as-of runs
 //! and the exports agree between both stores, and the exported figures are the KPI
-//! table's in ClickHouse.
+//! table's in ClickHouse. The working-day calendar, imported as events, gives both the same
+//! time progress: a swapped Saturday counts, a holiday does not.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -292,10 +293,23 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
     run_ok(migrate);
     let embedded = work.path().join("embedded");
     let warehouse = work.path().join("warehouse");
+    // Saturday 7 November worked (调休), Monday 16 November a holiday.
+    let calendar = work.path().join("calendar.json");
+    std::fs::write(
+        &calendar,
+        r#"{"holidays": ["2026-11-16"], "working_days": ["2026-11-07"]}"#,
+    )
+    .expect("calendar file");
     for (dir, target) in [(&embedded, None), (&warehouse, Some(&database))] {
         let mut import = aqs(dir, None);
         import.arg("import").arg(&events);
         run_ok(import);
+        let mut import_calendar = aqs(dir, None);
+        import_calendar
+            .args(["calendar", "import"])
+            .arg(&calendar)
+            .args(["--declared-at", "2026-10-20T09:00:00+08:00"]);
+        run_ok(import_calendar);
         let mut project = aqs(dir, target);
         project.args(["projector", "--until-idle"]);
         run_ok(project);
@@ -333,6 +347,21 @@ async fn the_dashboard_service_answers_the_same_from_clickhouse_as_from_the_embe
     let (status, meta_files) = hq.get(&format!("{}/api/meta", from_files.base)).await;
     assert_eq!(status, 200, "{meta_files}");
     assert_eq!(meta_ch["as_of"], AS_OF);
+    // As of Thursday 12 November: 2–6, the swapped 7th and 9–12 elapsed (10) of the month's
+    // 21 weekdays − 1 holiday + 1 Saturday (21). Without the calendar: 9 of 21.
+    for base in [&from_clickhouse.base, &from_files.base] {
+        let (status, region) = hq
+            .get(&format!("{base}/api/scope?scope=region&id=R01"))
+            .await;
+        assert_eq!(status, 200, "{region}");
+        let progress = region["month"]["time_progress"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{base}: no time progress in {}", region["month"]));
+        assert!(
+            (progress - 10.0 / 21.0).abs() < 1e-9,
+            "{base}: time progress {progress}"
+        );
+    }
     assert_eq!(meta_ch["tree"], meta_files["tree"]);
     assert_eq!(
         meta_ch["tree"][0]["branches"][0]["teams"]

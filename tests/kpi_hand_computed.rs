@@ -1,7 +1,7 @@
 //! KPIs worked out by hand from the domain's definitions, checked against the job.
 //!
-//! November 2026, as of Wednesday the 18th, with Monday the 16th a holiday (20 working
-//! days in the month, 12 elapsed: time progress 0.6). Teams T1 and T2 in branch B1, region
+//! November 2026, as of Wednesday the 18th, with Monday the 16th a holiday declared by a
+//! `calendar_day` event (20 working days in the month, 12 elapsed: time progress 0.6). Teams T1 and T2 in branch B1, region
 //! R1. A2 moves from T1 to T2 on the 15th (recorded late). A3's outlet O4 is unassigned
 //! from the 10th. One visit is retracted, one sale cancelled, one visit sent in UTC late at
 //! night, and two plans are prorated over working days.
@@ -11,7 +11,7 @@ use aqs_eventlog::Positions;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
-use aqs_schemas::{BusinessClock, Decoder, WorkingCalendar};
+use aqs_schemas::{BusinessClock, Decoder};
 use aqs_tables::ledgers::window::SqliteSource;
 use polars::prelude::*;
 
@@ -45,6 +45,7 @@ const EVENTS: &[&str] = &[
     r#"{"event_id":"p2","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-01T20:00:00+08:00","source":"app","agent_id":"A2","payload":{"period_start":"2026-11-02","period_end":"2026-11-08","visits":5}}"#,
     r#"{"event_id":"g1","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","agent_id":"A1","payload":{"month":"2026-11","scope":"agent","scope_id":"A1","premium":"30000.00","visits":10}}"#,
     r#"{"event_id":"g2","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","payload":{"month":"2026-11","scope":"team","scope_id":"T1","premium":"50000.00","outlet_activity_rate":"0.5"}}"#,
+    r#"{"event_id":"h16","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T09:00:00+08:00","source":"hr","payload":{"date":"2026-11-16","kind":"holiday","name":"假日"}}"#,
     r#"{"event_id":"g3","type":"target","schema_version":1,"occurred_at":"2026-11-01T09:00:00+08:00","source":"plan","payload":{"month":"2026-11","scope":"region","scope_id":"R1","premium":"100000.00"}}"#,
 ];
 
@@ -75,9 +76,7 @@ fn kpis() -> DataFrame {
         &RowVersions::new(&Positions::new(), 1),
     )
     .expect("publish");
-    let mut params = KpiParams::new("2026-11-18".parse().expect("date"));
-    params.calendar =
-        WorkingCalendar::from_json(r#"{"holidays": ["2026-11-16"]}"#).expect("calendar");
+    let params = KpiParams::new("2026-11-18".parse().expect("date"));
     let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
     compute(&data, &params).expect("compute")
 }
@@ -1085,5 +1084,199 @@ fn a_week_spent_visiting_against_a_balanced_plan_is_a_balance_drift() {
         "week",
         "2026-11-23",
         &[("visits_share", Null), ("balance_drift", Null)],
+    );
+}
+
+/// Folds `lines` in reverse into a fresh embedded ledger store and computes the KPIs.
+fn kpis_of(lines: &[String], params: &KpiParams) -> DataFrame {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledgers.db");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    for line in lines.iter().rev() {
+        let event = Decoder::standard()
+            .decode(line.as_bytes())
+            .unwrap_or_else(|e| panic!("valid event {line}: {e:?}"));
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+    let mut sink = SqliteSink::open(&path).expect("ledger store");
+    sink.publish(
+        &ledger.take_changes(),
+        &RowVersions::new(&Positions::new(), 1),
+    )
+    .expect("publish");
+    let data = read_ledgers(&SqliteSource::new(&path), params).expect("load");
+    compute(&data, params).expect("compute")
+}
+
+/// November 2026 with the calendar as events: Saturday the 14th worked (调休), Monday the
+/// 23rd and Tuesday the 24th holidays, the 24th first declared worked and then corrected (the
+/// later declaration wins). 21 weekdays − 2 holidays + 1 Saturday = 20 working days.
+///
+/// A1 plans 14 visits for 9–22 November (working days 9–13, 14, 16–20: 11) and 6 for 23–27
+/// (working days 25–27: 3), targets 100,000.00 and sells twice, 10,000.00 each, to 20
+/// customers consulted: 10,000.00 a sale and 2 sales in 20 customers. 80,000.00 still
+/// needed: ⌈80,000 × 2 / 20,000⌉ = 8 sales, ⌈8 × 20 / 2⌉ = 80 customers.
+fn calendar_lines() -> Vec<String> {
+    let event = |id: &str, kind: &str, at: &str, agent: Option<&str>, payload: &str| {
+        let agent = agent.map_or(String::new(), |a| format!(r#""agent_id":"{a}","#));
+        format!(
+            r#"{{"event_id":"{id}","type":"{kind}","schema_version":1,"occurred_at":"{at}","source":"cal",{agent}"payload":{payload}}}"#
+        )
+    };
+    let day = |id: &str, at: &str, date: &str, kind: &str| {
+        event(
+            id,
+            "calendar_day",
+            at,
+            None,
+            &format!(r#"{{"date":"{date}","kind":"{kind}"}}"#),
+        )
+    };
+    vec![
+        day(
+            "d14",
+            "2026-10-20T09:00:00+08:00",
+            "2026-11-14",
+            "working_day",
+        ),
+        day("d23", "2026-10-20T09:00:00+08:00", "2026-11-23", "holiday"),
+        day(
+            "d24a",
+            "2026-10-20T09:00:00+08:00",
+            "2026-11-24",
+            "working_day",
+        ),
+        day("d24b", "2026-10-21T09:00:00+08:00", "2026-11-24", "holiday"),
+        event(
+            "j1",
+            "agent_joined_team",
+            "2026-11-01T08:00:00+08:00",
+            Some("A1"),
+            r#"{"team_id":"T1","effective_date":"2026-11-01"}"#,
+        ),
+        event(
+            "g1",
+            "target",
+            "2026-11-01T09:00:00+08:00",
+            Some("A1"),
+            r#"{"month":"2026-11","scope":"agent","scope_id":"A1","premium":"100000.00"}"#,
+        ),
+        event(
+            "p1",
+            "activity_plan",
+            "2026-11-08T20:00:00+08:00",
+            Some("A1"),
+            r#"{"period_start":"2026-11-09","period_end":"2026-11-22","visits":14}"#,
+        ),
+        event(
+            "p2",
+            "activity_plan",
+            "2026-11-22T20:00:00+08:00",
+            Some("A1"),
+            r#"{"period_start":"2026-11-23","period_end":"2026-11-27","visits":6}"#,
+        ),
+        event(
+            "c1",
+            "consultation",
+            "2026-11-10T10:00:00+08:00",
+            Some("A1"),
+            r#"{"outlet_id":"O1","customers_consulted":12,"customers_interested":3}"#,
+        ),
+        event(
+            "c2",
+            "consultation",
+            "2026-11-12T10:00:00+08:00",
+            Some("A1"),
+            r#"{"outlet_id":"O1","customers_consulted":8,"customers_interested":2}"#,
+        ),
+        event(
+            "s1",
+            "sale_closed",
+            "2026-11-10T11:00:00+08:00",
+            Some("A1"),
+            r#"{"outlet_id":"O1","policy_id":"P1","product_code":"X","premium":"10000.00","payment_mode":"single"}"#,
+        ),
+        event(
+            "s2",
+            "sale_closed",
+            "2026-11-12T11:00:00+08:00",
+            Some("A1"),
+            r#"{"outlet_id":"O1","policy_id":"P2","product_code":"X","premium":"10000.00","payment_mode":"single"}"#,
+        ),
+        event(
+            "v1",
+            "outlet_visit",
+            "2026-11-14T10:00:00+08:00",
+            Some("A1"),
+            r#"{"outlet_id":"O1","purpose":"promotion"}"#,
+        ),
+    ]
+}
+
+fn calendar_params(as_of: &str) -> KpiParams {
+    let mut params = KpiParams::new(as_of.parse().expect("date"));
+    params.rates_min_sales = 2;
+    params
+}
+
+#[test]
+fn a_swapped_saturday_is_a_working_day_and_a_holiday_is_none_in_pacing_plans_and_needs() {
+    // As of the swapped Saturday itself: 2–6, 9–13 and the 14th elapsed (11 of 20), the
+    // 14th, 16–20, 25–27 and 30 ahead (10). Without the calendar it would be 10/21 and 11;
+    // with the holidays alone 10/19 and 9.
+    let saturday = kpis_of(&calendar_lines(), &calendar_params("2026-11-14"));
+    check(
+        &saturday,
+        "agent",
+        "A1",
+        "month",
+        "2026-11-01",
+        &[
+            ("time_progress", F(11.0 / 20.0)),
+            ("working_days_remaining", I(10)),
+            // 14 visits × 6 of the plan's 11 working days (9–14) elapsed.
+            ("planned_visits", F(14.0 * 6.0 / 11.0)),
+            ("premium_needed", S("80000.00")),
+            ("needed_rates_basis", S("own")),
+            ("sales_needed", I(8)),
+            ("customers_needed", I(80)),
+            ("sales_needed_per_working_day", F(8.0 / 10.0)),
+            ("customers_needed_per_working_day", F(80.0 / 10.0)),
+        ],
+    );
+    // The Saturday's own day row: a working day of the week as well.
+    check(
+        &saturday,
+        "agent",
+        "A1",
+        "week",
+        "2026-11-09",
+        &[("planned_visits", F(14.0 * 6.0 / 11.0)), ("visits", I(1))],
+    );
+
+    // As of Wednesday the 25th, after the two holidays: 17 of 20 elapsed, 25–27 and 30
+    // ahead (4). The plan of 23–27 has 3 working days, one of them (the 25th) elapsed.
+    let after_holidays = kpis_of(&calendar_lines(), &calendar_params("2026-11-25"));
+    check(
+        &after_holidays,
+        "agent",
+        "A1",
+        "month",
+        "2026-11-01",
+        &[
+            ("time_progress", F(17.0 / 20.0)),
+            ("working_days_remaining", I(4)),
+            ("planned_visits", F(14.0 + 6.0 / 3.0)),
+            ("sales_needed_per_working_day", F(8.0 / 4.0)),
+            ("customers_needed_per_working_day", F(80.0 / 4.0)),
+        ],
+    );
+    check(
+        &after_holidays,
+        "agent",
+        "A1",
+        "week",
+        "2026-11-23",
+        &[("planned_visits", F(6.0 / 3.0))],
     );
 }

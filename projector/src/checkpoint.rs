@@ -28,7 +28,8 @@ use crate::ledger::Ledger;
 /// - 1: events known by `event_id` alone.
 /// - 2: events known by (`source`, `event_id`); money sums checked.
 /// - 3: agents' profiles and the names their joins carry.
-pub const STATE_FORMAT: i64 = 3;
+/// - 4: the working-day calendar's declared days.
+pub const STATE_FORMAT: i64 = 4;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

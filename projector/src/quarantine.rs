@@ -107,6 +107,7 @@ pub fn check(event: &Event, clock: &BusinessClock) -> Result<(), QuarantineReaso
         Payload::OutletUnassigned(unassigned) => {
             date("payload.effective_date", unassigned.effective_date)
         }
+        Payload::CalendarDay(day) => date("payload.date", day.date),
         Payload::TeamDefined(_)
         | Payload::OutletRegistered(_)
         | Payload::AgentProfile(_)
@@ -171,6 +172,16 @@ mod tests {
             }
         });
         assert!(reason_of(&target).contains("payload.month"));
+
+        let day = event(
+            r#"{"event_id":"c1","type":"calendar_day","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"date":"2026-10-01","kind":"holiday"}}"#,
+            |e| {
+                if let Payload::CalendarDay(d) = &mut e.payload {
+                    d.date = ymd(1969, 10, 1);
+                }
+            },
+        );
+        assert!(reason_of(&day).contains("payload.date"));
 
         // The business date of a visit at 2149-06-06T20:00Z is 2149-06-07 in Shanghai.
         let visit = event(

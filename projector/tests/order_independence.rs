@@ -101,6 +101,16 @@ fn edge_cases() -> Vec<(Event, u64)> {
         // The same team defined by two sources at the same instant under one id.
         r#"{"event_id":"edge-t9","type":"team_defined","schema_version":1,"occurred_at":"2026-11-01T08:00:00+08:00","source":"hr-a","payload":{"team_id":"T0001","team_name":"A","branch_id":"B0001","region_id":"R0001"}}"#,
         r#"{"event_id":"edge-t9","type":"team_defined","schema_version":1,"occurred_at":"2026-11-01T08:00:00+08:00","source":"hr-b","payload":{"team_id":"T0001","team_name":"B","branch_id":"B0001","region_id":"R0001"}}"#,
+        // The calendar: a Saturday declared worked, then a holiday, the holiday retracted
+        // (the working day is back); two sources declaring one date at one instant under one
+        // id (the source decides); a holiday retracted with nothing before it.
+        r#"{"event_id":"edge-c1","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr","payload":{"date":"2026-11-14","kind":"working_day","name":"调休"}}"#,
+        r#"{"event_id":"edge-c2","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-21T08:00:00+08:00","source":"hr","payload":{"date":"2026-11-14","kind":"holiday"}}"#,
+        r#"{"event_id":"edge-c3","type":"retraction","schema_version":1,"occurred_at":"2026-10-22T08:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-c2","reason":"wrong year"}}"#,
+        r#"{"event_id":"edge-c4","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr-a","payload":{"date":"2026-11-16","kind":"holiday"}}"#,
+        r#"{"event_id":"edge-c4","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr-b","payload":{"date":"2026-11-16","kind":"working_day"}}"#,
+        r#"{"event_id":"edge-c5","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr","payload":{"date":"2026-11-18","kind":"holiday"}}"#,
+        r#"{"event_id":"edge-c6","type":"retraction","schema_version":1,"occurred_at":"2026-10-23T08:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-c5","reason":"no holiday"}}"#,
     ];
     lines
         .iter()
@@ -166,6 +176,25 @@ fn the_generated_month_exercises_the_hard_rules() {
             .agent_outlet_day
             .iter()
             .any(|r| r.counters.cancellations > 0)
+    );
+    let calendar: Vec<(String, &str, &str)> = tables
+        .calendar_days
+        .iter()
+        .map(|d| {
+            (
+                d.business_date.to_string(),
+                d.kind.as_str(),
+                d.event_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calendar,
+        [
+            ("2026-11-14".to_owned(), "working_day", "edge-c1"),
+            ("2026-11-16".to_owned(), "working_day", "edge-c4"),
+        ],
+        "the latest declaration of each date, none for a date whose only one is retracted"
     );
 
     // The shadow source's events count beside the originals, never instead of them.

@@ -1,10 +1,15 @@
-//! Working days: Monday to Friday, changed by an operator's calendar of public holidays and
-//! swapped working days (调休, a weekend day worked in exchange for a holiday).
+//! Working days: Monday to Friday, changed by the calendar's declared days: public holidays
+//! and swapped working days (调休, a weekend day worked in exchange for a holiday). The
+//! declarations travel as `calendar_day` events; the operator's calendar file turns into
+//! them ([`WorkingCalendar::declarations`]).
 
 use std::collections::BTreeSet;
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
+
+use crate::event::{CalendarDay, DayKind, Event, Payload};
+use crate::time::OccurredAt;
 
 /// The operator's calendar file: `{"holidays": ["2026-10-01", …], "working_days": ["2026-10-10"]}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +43,53 @@ impl WorkingCalendar {
             return Err(CalendarError::Contradiction(*day));
         }
         Ok(calendar)
+    }
+
+    /// The calendar that declared days make, each date with the kind in force.
+    pub fn from_declared(days: impl IntoIterator<Item = (NaiveDate, DayKind)>) -> Self {
+        let mut calendar = Self::default();
+        for (date, kind) in days {
+            match kind {
+                DayKind::Holiday => calendar.holidays.insert(date),
+                DayKind::WorkingDay => calendar.working_days.insert(date),
+            };
+        }
+        calendar
+    }
+
+    /// The calendar's dates as `calendar_day` events of `source`, declared at `declared_at`
+    /// (which decides against other declarations of the same dates). The ids name the date,
+    /// the kind and the instant, so importing one file again gives the same events
+    /// (duplicates), while a file declared again later gives new events that win.
+    pub fn declarations(&self, source: &str, declared_at: DateTime<FixedOffset>) -> Vec<Event> {
+        let kinds = self
+            .holidays
+            .iter()
+            .map(|date| (*date, DayKind::Holiday))
+            .chain(
+                self.working_days
+                    .iter()
+                    .map(|date| (*date, DayKind::WorkingDay)),
+            );
+        let mut events: Vec<Event> = kinds
+            .map(|(date, kind)| Event {
+                event_id: format!(
+                    "calendar-{date}-{}-{}",
+                    kind.as_str(),
+                    declared_at.timestamp()
+                ),
+                occurred_at: OccurredAt::new(declared_at),
+                source: source.to_owned(),
+                agent_id: None,
+                payload: Payload::CalendarDay(CalendarDay {
+                    date,
+                    kind,
+                    name: None,
+                }),
+            })
+            .collect();
+        events.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        events
     }
 
     pub fn is_working_day(&self, day: NaiveDate) -> bool {
@@ -89,6 +141,30 @@ mod tests {
             calendar.working_days_between(day("2026-10-31"), day("2026-10-01")),
             0
         );
+    }
+
+    #[test]
+    fn a_file_turns_into_one_declaration_a_date_and_back() {
+        let calendar = WorkingCalendar::from_json(
+            r#"{"holidays": ["2026-10-01", "2026-10-02"], "working_days": ["2026-10-10"]}"#,
+        )
+        .expect("calendar");
+        let at = DateTime::parse_from_rfc3339("2026-09-20T10:00:00+08:00").expect("instant");
+        let events = calendar.declarations("calendar-file", at);
+        let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "calendar-2026-10-01-holiday-1789869600",
+                "calendar-2026-10-02-holiday-1789869600",
+                "calendar-2026-10-10-working_day-1789869600",
+            ]
+        );
+        let days = events.iter().map(|e| match &e.payload {
+            Payload::CalendarDay(day) => (day.date, day.kind),
+            other => panic!("not a calendar day: {other:?}"),
+        });
+        assert_eq!(WorkingCalendar::from_declared(days), calendar);
     }
 
     #[test]

@@ -185,7 +185,8 @@ impl JsonSchema for Id {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum EventClass {
-    /// Teams and outlets: `team_defined`, `outlet_registered`.
+    /// Teams, outlets and the working-day calendar: `team_defined`, `outlet_registered`,
+    /// `calendar_day`.
     Reference,
     /// Who belongs where and under which name: `agent_joined_team`, `agent_left`,
     /// `outlet_assigned`, `outlet_unassigned`, `agent_profile`.
@@ -261,6 +262,7 @@ event_types! {
     OutletAssigned(OutletAssigned) = "outlet_assigned", Required, Roster;
     OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required, Roster;
     AgentProfile(AgentProfile) = "agent_profile", Required, Roster;
+    CalendarDay(CalendarDay) = "calendar_day", Forbidden, Reference;
     Retraction(Retraction) = "retraction", Conditional, Retraction;
 }
 
@@ -584,6 +586,52 @@ pub struct AgentProfile {
     /// The name shown to the roles allowed to see agents' names, e.g. 王丽娟.
     #[schemars(length(min = 1, max = 200))]
     pub display_name: String,
+}
+
+/// What a date is for the organisation's working-day calendar.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DayKind {
+    /// Not worked, whatever its weekday (a public holiday, 法定节假日).
+    Holiday,
+    /// Worked, whatever its weekday (a swapped working day, 调休上班).
+    WorkingDay,
+}
+
+impl DayKind {
+    /// The name in events and in the ledger table (`holiday`, `working_day`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DayKind::Holiday => "holiday",
+            DayKind::WorkingDay => "working_day",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [DayKind::Holiday, DayKind::WorkingDay]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// A day of the working-day calendar (工作日历): `date` is declared a holiday or a working
+/// day, overriding the rule that Monday to Friday are worked. For one date the latest
+/// declaration wins (by `occurred_at`, then `event_id`, then `source`); retracting it brings
+/// the previous one back, and a date with none left follows the weekday rule again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarDay {
+    /// The business date declared.
+    #[serde(deserialize_with = "business_date")]
+    #[schemars(with = "BusinessDate")]
+    pub date: NaiveDate,
+    pub kind: DayKind,
+    /// What the day is, e.g. 国庆节 or 国庆节调休.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200))]
+    pub name: Option<String>,
 }
 
 /// An event entered in error, withdrawn: it then counts nowhere, as if never sent.

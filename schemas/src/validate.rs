@@ -64,6 +64,7 @@ pub(crate) fn shapes_hold(event: &Event) -> bool {
         }
         Payload::AgentJoinedTeam(p) => ids_ok(&[&p.team_id]) && opt_name_ok(&p.agent_name),
         Payload::AgentProfile(p) => name_ok(&p.display_name),
+        Payload::CalendarDay(p) => opt_name_ok(&p.name),
         Payload::OutletRegistered(p) => {
             ids_ok(&[&p.outlet_id, &p.region_id]) && name_ok(&p.bank) && name_ok(&p.name)
         }

@@ -73,6 +73,14 @@ fn target() -> Value {
     })
 }
 
+fn calendar_day() -> Value {
+    json!({
+        "event_id": "ev-11", "type": "calendar_day", "schema_version": 1,
+        "occurred_at": "2026-09-20T10:00:00+08:00", "source": "hr-roster",
+        "payload": {"date": "2026-10-10", "kind": "working_day", "name": "国庆节调休"}
+    })
+}
+
 fn with(mut event: Value, pointer: &str, value: Value) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer");
     event
@@ -574,4 +582,107 @@ fn agent_profiles_are_read_alike_by_all_three() {
             bytes(&with(profile(), "/payload/display_name", json!("Li Wei"))),
         ),
     ]);
+}
+
+/// A calendar day names a date the stores can hold, one of two kinds and an optional name
+/// of 1 to 200 characters: all three read it alike. (That it names no agent is a rule of the
+/// envelope across fields, which the published documents state for no type; both paths of
+/// the decoder refuse it.)
+#[test]
+fn calendar_days_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "a date before 2000",
+            bytes(&with(calendar_day(), "/payload/date", json!("1999-12-31"))),
+            &[("payload.date", "out_of_range")],
+        ),
+        refused(
+            "a date that is no calendar day",
+            bytes(&with(calendar_day(), "/payload/date", json!("2026-02-29"))),
+            &[("payload.date", "bad_format")],
+        ),
+        refused(
+            "a date with a time",
+            bytes(&with(
+                calendar_day(),
+                "/payload/date",
+                json!("2026-10-10T00:00:00"),
+            )),
+            &[("payload.date", "bad_format")],
+        ),
+        refused(
+            "a kind that is neither",
+            bytes(&with(calendar_day(), "/payload/kind", json!("half_day"))),
+            &[("payload.kind", "not_allowed")],
+        ),
+        refused(
+            "no kind",
+            bytes(&with(
+                calendar_day(),
+                "/payload",
+                json!({"date": "2026-10-10"}),
+            )),
+            &[("payload.kind", "missing")],
+        ),
+        refused(
+            "an empty name",
+            bytes(&with(calendar_day(), "/payload/name", json!(""))),
+            &[("payload.name", "empty")],
+        ),
+        refused(
+            "a name of 201 characters",
+            bytes(&with(
+                calendar_day(),
+                "/payload/name",
+                json!("节".repeat(201)),
+            )),
+            &[("payload.name", "too_long")],
+        ),
+        refused(
+            "a field of another event",
+            bytes(&with(
+                calendar_day(),
+                "/payload/effective_date",
+                json!("2026-10-10"),
+            )),
+            &[("payload.effective_date", "unknown_field")],
+        ),
+        refused(
+            "the date given twice",
+            repeating(&calendar_day(), "/payload", "date", &json!("2026-10-11")),
+            &[("payload.date", "duplicate_key")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        (
+            "a swapped working day with its name",
+            bytes(&calendar_day()),
+        ),
+        (
+            "a holiday without a name",
+            bytes(&with(
+                calendar_day(),
+                "/payload",
+                json!({"date": "2026-10-01", "kind": "holiday"}),
+            )),
+        ),
+        (
+            "the last date the contract holds",
+            bytes(&with(calendar_day(), "/payload/date", json!("2099-12-31"))),
+        ),
+    ]);
+}
+
+#[test]
+fn a_calendar_day_naming_an_agent_is_refused_by_both_paths() {
+    let decoder = Decoder::standard();
+    let named = bytes(&with(calendar_day(), "/agent_id", json!("A001")));
+    assert!(decoder.decode_fast(&named).is_none());
+    let rejection = decoder.decode_thorough(&named).expect_err("refused");
+    let found: Vec<(&str, &str)> = rejection
+        .errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.problem.code()))
+        .collect();
+    assert_eq!(found, [("agent_id", "inconsistent")], "{rejection}");
 }

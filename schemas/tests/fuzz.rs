@@ -109,6 +109,9 @@ fn boundary_values() -> Vec<Value> {
         "target",
         "activity_plan",
         "team_defined",
+        "calendar_day",
+        "holiday",
+        "working_day",
     ]
     .into_iter()
     .map(Value::from)

@@ -102,6 +102,17 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
     }
     let all: std::collections::BTreeSet<EventType> = EventType::ALL.iter().copied().collect();
     assert_eq!(types, all, "a month of a region exercises every event type");
+    // The calendar travels with the stream: one declaration a date, making the same calendar.
+    let declared: Vec<_> = funnel
+        .events
+        .iter()
+        .filter_map(|event| match &event.payload {
+            Payload::CalendarDay(day) => Some((day.date, day.kind)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(declared.len(), 6);
+    assert_eq!(WorkingCalendar::from_declared(declared), calendar);
 
     let ratio = |a: f64, b: f64| a / b;
     let consultations_per_visit = ratio(f64::from(consultations), f64::from(visits));
@@ -216,5 +227,35 @@ fn a_few_agents_drift_towards_visits() {
     assert!(
         (4..=25).contains(&drifting),
         "{drifting} agents drift towards visits"
+    );
+}
+
+#[test]
+fn the_demo_calendar_has_a_holiday_and_a_swapped_saturday_in_every_month() {
+    let calendar = aqs_schemas::generator::demo_calendar(day("2026-11-01"), day("2026-12-31"));
+    assert_eq!(
+        calendar
+            .holidays
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["2026-11-09", "2026-12-14"]
+    );
+    assert_eq!(
+        calendar
+            .working_days
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["2026-11-07", "2026-12-12"]
+    );
+    // 21 weekdays in November and 23 in December, one less and one more each.
+    assert_eq!(
+        calendar.working_days_between(day("2026-11-01"), day("2026-11-30")),
+        21
+    );
+    assert_eq!(
+        calendar.working_days_between(day("2026-12-01"), day("2026-12-31")),
+        23
     );
 }

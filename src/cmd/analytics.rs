@@ -3,7 +3,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use aqs_analytics::kpi::{KpiParams, compute, read_ledgers};
-use aqs_schemas::WorkingCalendar;
 use aqs_tables::kpi::{KpiSink, ParquetKpiSink};
 use aqs_tables::ledgers::window::LedgerSource;
 use aqs_warehouse::ClickHouseConfig;
@@ -22,9 +21,6 @@ pub struct KpiArgs {
     /// the first day of the as-of month.
     #[arg(long)]
     pub since: Option<NaiveDate>,
-    /// Working-day calendar (JSON: {"holidays": [...], "working_days": [...]}).
-    #[arg(long, env = "AQS_CALENDAR", value_name = "FILE")]
-    pub calendar: Option<PathBuf>,
     /// A month still open is at risk below this projected attainment.
     #[arg(long, env = "AQS_AT_RISK_THRESHOLD", default_value_t = 0.9)]
     pub at_risk_threshold: f64,
@@ -70,12 +66,6 @@ impl KpiArgs {
             );
             params.since = since;
         }
-        if let Some(path) = &self.calendar {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            params.calendar = WorkingCalendar::from_json(&text)
-                .with_context(|| format!("in {}", path.display()))?;
-        }
         params.at_risk_threshold = self.at_risk_threshold;
         params.will_threshold = self.will_threshold;
         params.skill_ratio = self.skill_ratio;
@@ -102,9 +92,23 @@ pub struct AnalyticsArgs {
     /// `ledgers.db` in the data folder is read and the KPIs go to Parquet files.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
+    /// Not read any more: the working-day calendar is the ledger's (`calendar_day` events).
+    /// Given, the command stops and says how to import the file into the log.
+    #[arg(long, env = "AQS_CALENDAR", value_name = "FILE")]
+    calendar: Option<PathBuf>,
 }
 
 pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.calendar {
+        anyhow::bail!(
+            "--calendar {} (or AQS_CALENDAR): the KPI job takes the working-day calendar from \
+             the ledger now, the same for every command and instance; import the file into \
+             the event log once with `aqs calendar import {}` (the projector folds it) and \
+             run without --calendar",
+            path.display(),
+            path.display()
+        );
+    }
     let clock = args.store.clock()?;
     let params = args.kpi.params(clock.today())?;
     let source = open_ledger_source(Layout::Service, &args.store, &args.clickhouse)?;
@@ -151,6 +155,8 @@ pub fn compute_kpis_into(
     }
     tracing::info!(
         rows = table.height(),
+        holidays = data.calendar.holidays.len(),
+        swapped_working_days = data.calendar.working_days.len(),
         load_ms = loaded.as_millis() as u64,
         compute_ms = (computed - loaded).as_millis() as u64,
         write_ms = (started.elapsed() - computed).as_millis() as u64,

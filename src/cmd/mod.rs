@@ -1,6 +1,7 @@
 //! One module per subcommand: argument parsing and wiring only; the work lives in the crates.
 
 pub mod analytics;
+pub mod calendar;
 pub mod common;
 pub mod dashboard;
 pub mod env_vars;

@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// The organisation's time zone (IANA name).
     #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
     time_zone: String,
+    /// A working-day calendar file ({"holidays": [...], "working_days": [...]}) imported into
+    /// the run's log as `calendar_day` events beside the events file's own.
+    #[arg(long, env = "AQS_CALENDAR", value_name = "FILE")]
+    calendar: Option<PathBuf>,
+    #[command(flatten)]
+    declaration: super::calendar::Declaration,
 }
 
 /// Import → project → KPIs on a fresh embedded store, all in this process.
@@ -48,6 +54,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let clock = store.clock()?;
     let log = open_embedded_log(&store, 1, aqs_eventlog::DeadLetterLimits::default())?;
     let tally = super::import::import_file(&log, &args.events, 5_000)?;
+    let calendar_conflicts = match &args.calendar {
+        Some(path) => super::calendar::import_calendar(&log, path, &args.declaration)?.conflict,
+        None => 0,
+    };
     let settings = RunnerSettings {
         until_idle: true,
         clock,
@@ -91,6 +101,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         params.as_of,
         args.out.join("kpi.parquet").display()
     );
+    if calendar_conflicts > 0 {
+        eprintln!(
+            "run: {calendar_conflicts} calendar dates conflict with calendar events of the file (listed above)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if tally.rejected + tally.conflict > 0 {
         eprintln!(
             "run: {} events rejected and {} conflicting (listed above); the results cover the accepted events only",

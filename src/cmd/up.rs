@@ -20,7 +20,7 @@ use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
-use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
+use aqs_schemas::generator::{GeneratorConfig, Rng, demo_calendar, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event};
 use chrono::{Datelike, Duration as Days};
 
@@ -76,6 +76,13 @@ pub struct UpArgs {
     /// Live events per second in demo mode.
     #[arg(long, default_value_t = 3)]
     demo_events_per_second: u32,
+    /// A working-day calendar file ({"holidays": [...], "working_days": [...]}) imported into
+    /// the event log at start as `calendar_day` events (as `aqs calendar import` does); the
+    /// KPI job and the dashboard read the calendar the ledger folds from them.
+    #[arg(long, env = "AQS_CALENDAR", value_name = "FILE")]
+    calendar: Option<PathBuf>,
+    #[command(flatten)]
+    declaration: super::calendar::Declaration,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -100,6 +107,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     if args.demo {
         load_demo_region(&*log, &args.store, args.demo_agents, clock)?;
         demo_users(&args.dashboard, &args.store)?;
+    }
+    if let Some(path) = &args.calendar {
+        let tally = super::calendar::import_calendar(&*log, path, &args.declaration)?;
+        anyhow::ensure!(
+            tally.conflict == 0,
+            "{}: {} dates conflict with calendar events already in the log (listed above)",
+            path.display(),
+            tally.conflict
+        );
     }
     let dashboard_auth = super::dashboard::auth(&args.dashboard, &args.store)?;
 
@@ -325,7 +341,12 @@ fn load_demo_region(
         .expect("day 1 exists");
     // Through yesterday; today belongs to the live trickle.
     let days = (today - start).num_days().max(1) as u32;
-    let config = GeneratorConfig::new(7, agents, start, days);
+    // The calendar through the end of this month, as events at the head of the stream.
+    let month_end = aqs_schemas::YearMonth::of(today).last_day();
+    let config = GeneratorConfig {
+        calendar: demo_calendar(start, month_end),
+        ..GeneratorConfig::new(7, agents, start, days)
+    };
     let mut bytes = Vec::new();
     generate(&config, &mut bytes).context("generating the demo region")?;
     let mut batch: Vec<Event> = Vec::with_capacity(2_000);

@@ -72,7 +72,8 @@ async fn every_ledger_row_type_has_its_tables_columns_in_order() {
             "teams",
             "outlets",
             "pending_cancellations",
-            "agent_profiles"
+            "agent_profiles",
+            "calendar_days"
         ]
     );
 }

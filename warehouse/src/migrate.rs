@@ -60,6 +60,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0008_quota_views.sql",
         include_str!("../../deploy/clickhouse/0008_quota_views.sql"),
     ),
+    (
+        "0009_calendar_days.sql",
+        include_str!("../../deploy/clickhouse/0009_calendar_days.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

@@ -92,7 +92,8 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0005_wide_money.sql",
             "0006_agent_profiles.sql",
             "0007_quota_columns.sql",
-            "0008_quota_views.sql"
+            "0008_quota_views.sql",
+            "0009_calendar_days.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);

@@ -12,7 +12,6 @@
 //!    in one module to read top to bottom.
 //! 5. Output (`table`): the contract's columns in order, money as Decimal(38, 2).
 
-use aqs_schemas::WorkingCalendar;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -34,7 +33,6 @@ pub struct KpiParams {
     pub as_of: NaiveDate,
     /// Earliest date whose periods are computed (periods touching `since..=as_of`).
     pub since: NaiveDate,
-    pub calendar: WorkingCalendar,
     /// A month still open is at risk when projected attainment is below this.
     pub at_risk_threshold: f64,
     /// Plan adherence at or above this counts as willing.
@@ -57,7 +55,6 @@ impl KpiParams {
         Self {
             as_of,
             since: PeriodKind::Month.start_of(as_of),
-            calendar: WorkingCalendar::default(),
             at_risk_threshold: 0.9,
             will_threshold: 0.8,
             skill_ratio: 1.0,
@@ -109,7 +106,8 @@ pub enum KpiError {
     Overflow { column: &'static str },
 }
 
-/// Computes the KPI table.
+/// Computes the KPI table; every working day it counts is one of `data.calendar`, the
+/// calendar the ledger holds.
 pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
     let started = std::time::Instant::now();
     let tallies = tallies::tally(data, params)?;

@@ -12,8 +12,9 @@
 //! - activity lands on its business date in the organisation's time zone;
 //! - a cancellation is a refund on its own date, on the outlet of the cancelled sale; until
 //!   a (non-retracted) sale of its policy is known it is pending and counts nowhere;
-//! - plans, targets, team definitions and agent profiles: the latest by `occurred_at`, then
-//!   `event_id`, then `source` (an agent's name falls back on the latest join with a name);
+//! - plans, targets, team definitions, agent profiles and the calendar's declarations of a
+//!   date: the latest by `occurred_at`, then `event_id`, then `source` (an agent's name falls
+//!   back on the latest join with a name; a date without declarations follows the weekdays);
 //! - roster and outlet assignments are effective-dated; an agent's day is tagged with the
 //!   team the agent belonged to on that date.
 //!
@@ -27,7 +28,7 @@ mod rows;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use aqs_schemas::event::{Scope, TeamDefined};
+use aqs_schemas::event::{DayKind, Scope, TeamDefined};
 use aqs_schemas::{BusinessClock, Event, EventType, Money, Payload, YearMonth};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -220,6 +221,17 @@ enum ReferenceFact {
         key: (Scope, String, YearMonth),
         version: VersionKey,
     },
+    CalendarDay {
+        date: NaiveDate,
+        key: VersionKey,
+    },
+}
+
+/// One declaration of a calendar date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct DayDeclaration {
+    kind: DayKind,
+    name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -232,6 +244,8 @@ struct ReferenceState {
     teams: BTreeMap<String, BTreeMap<VersionKey, TeamRow>>,
     outlets: BTreeMap<String, BTreeMap<VersionKey, OutletRow>>,
     targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
+    /// Declarations of each calendar date, by version.
+    calendar: BTreeMap<NaiveDate, BTreeMap<VersionKey, DayDeclaration>>,
 }
 
 /// Keys changed since the last [`Ledger::take_changes`].
@@ -253,6 +267,7 @@ struct Dirty {
     profiles: BTreeSet<String>,
     teams: BTreeSet<String>,
     outlets: BTreeSet<String>,
+    calendar_days: BTreeSet<NaiveDate>,
 }
 
 /// Rows changed since the last call, ready for a sink. Rows absent from the current state
@@ -281,6 +296,9 @@ pub struct LedgerChanges {
     pub deleted_agent_profiles: Vec<String>,
     pub teams: Vec<TeamRow>,
     pub outlets: Vec<OutletRow>,
+    pub calendar_days: Vec<CalendarDayRow>,
+    /// Dates left without a declaration (a tombstone each).
+    pub deleted_calendar_days: Vec<NaiveDate>,
 }
 
 impl LedgerChanges {
@@ -298,6 +316,8 @@ impl LedgerChanges {
             && self.deleted_agent_profiles.is_empty()
             && self.teams.is_empty()
             && self.outlets.is_empty()
+            && self.calendar_days.is_empty()
+            && self.deleted_calendar_days.is_empty()
     }
 }
 
@@ -447,7 +467,10 @@ impl Ledger {
             Payload::AgentProfile(_) => AgentFact::Profile {
                 key: version_key(event),
             },
-            Payload::TeamDefined(_) | Payload::OutletRegistered(_) | Payload::Retraction(_) => {
+            Payload::TeamDefined(_)
+            | Payload::OutletRegistered(_)
+            | Payload::CalendarDay(_)
+            | Payload::Retraction(_) => {
                 return Applied::NoEffect("reference data names no agent");
             }
         };
@@ -533,6 +556,20 @@ impl Ledger {
                 self.dirty.targets.insert(key.clone());
                 ReferenceFact::Target { key, version }
             }
+            Payload::CalendarDay(day) => {
+                reference.calendar.entry(day.date).or_default().insert(
+                    version.clone(),
+                    DayDeclaration {
+                        kind: day.kind,
+                        name: day.name.clone(),
+                    },
+                );
+                self.dirty.calendar_days.insert(day.date);
+                ReferenceFact::CalendarDay {
+                    date: day.date,
+                    key: version,
+                }
+            }
             _ => return Applied::NoEffect("agent events need an agent_id"),
         };
         reference.facts.insert(source, &event.event_id, fact);
@@ -591,7 +628,24 @@ impl Ledger {
             .filter_map(|o| self.outlet_row(o))
             .collect();
         tables.team_day = team_days(&tables.agent_day);
+        tables.calendar_days = self
+            .reference
+            .calendar
+            .keys()
+            .filter_map(|date| self.calendar_day_row(*date))
+            .collect();
         tables
+    }
+
+    /// The declaration in force for `date`: the latest.
+    fn calendar_day_row(&self, date: NaiveDate) -> Option<CalendarDayRow> {
+        let (key, day) = self.reference.calendar.get(&date)?.last_key_value()?;
+        Some(CalendarDayRow {
+            business_date: date,
+            kind: day.kind,
+            name: day.name.clone(),
+            event_id: key.2.clone(),
+        })
     }
 
     fn team_row(&self, team_id: &str) -> Option<TeamRow> {
@@ -770,6 +824,12 @@ impl Ledger {
             .iter()
             .filter_map(|o| self.outlet_row(o))
             .collect();
+        for date in dirty.calendar_days {
+            match self.calendar_day_row(date) {
+                Some(row) => changes.calendar_days.push(row),
+                None => changes.deleted_calendar_days.push(date),
+            }
+        }
         changes
     }
 
@@ -1331,6 +1391,15 @@ fn undo_reference_fact(
                 }
             }
             dirty.targets.insert(key);
+        }
+        ReferenceFact::CalendarDay { date, key } => {
+            if let Some(versions) = reference.calendar.get_mut(&date) {
+                versions.remove(&key);
+                if versions.is_empty() {
+                    reference.calendar.remove(&date);
+                }
+            }
+            dirty.calendar_days.insert(date);
         }
     }
     true

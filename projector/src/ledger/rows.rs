@@ -1,7 +1,7 @@
 //! The ledger tables as rows: what sinks store and analytics reads.
 
 use aqs_schemas::EventType;
-use aqs_schemas::event::Scope;
+use aqs_schemas::event::{DayKind, Scope};
 use aqs_schemas::{Money, Rate, YearMonth};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -119,6 +119,16 @@ pub struct AgentProfileRow {
     pub event_id: String,
 }
 
+/// A date of the working-day calendar as its latest declaration (by `occurred_at`, then
+/// `event_id`, then `source`) says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarDayRow {
+    pub business_date: NaiveDate,
+    pub kind: DayKind,
+    pub name: Option<String>,
+    pub event_id: String,
+}
+
 /// A cancellation waiting for its policy's sale: it counts once that sale is known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingCancellation {
@@ -144,4 +154,5 @@ pub struct LedgerTables {
     pub outlets: Vec<OutletRow>,
     pub pending_cancellations: Vec<PendingCancellation>,
     pub agent_profiles: Vec<AgentProfileRow>,
+    pub calendar_days: Vec<CalendarDayRow>,
 }

@@ -863,3 +863,76 @@ fn a_join_without_a_name_names_nobody_and_a_later_named_join_wins_over_an_earlie
         None
     );
 }
+
+fn calendar_day(id: &str, at: &str, day: &str, kind: &str) -> Event {
+    envelope(
+        id,
+        "calendar_day",
+        at,
+        None,
+        json!({"date": day, "kind": kind, "name": "国庆节"}),
+    )
+}
+
+fn calendar_of(ledger: &Ledger) -> Vec<(NaiveDate, DayKind, String)> {
+    ledger
+        .tables()
+        .calendar_days
+        .into_iter()
+        .map(|d| (d.business_date, d.kind, d.event_id))
+        .collect()
+}
+
+#[test]
+fn the_latest_declaration_of_a_date_decides_in_any_order_and_a_retraction_brings_back_the_one_before()
+ {
+    let worked = calendar_day(
+        "c1",
+        "2026-09-20T10:00:00+08:00",
+        "2026-10-10",
+        "working_day",
+    );
+    let holiday = calendar_day("c2", "2026-09-25T10:00:00+08:00", "2026-10-10", "holiday");
+    let undo = retraction("c3", "2026-09-26T10:00:00+08:00", None, "c2");
+    let expected_latest = vec![(date("2026-10-10"), DayKind::Holiday, "c2".to_owned())];
+    assert_eq!(
+        calendar_of(&given(&[worked.clone(), holiday.clone()])),
+        expected_latest
+    );
+    assert_eq!(
+        calendar_of(&given(&[holiday.clone(), worked.clone()])),
+        expected_latest
+    );
+    let expected_back = vec![(date("2026-10-10"), DayKind::WorkingDay, "c1".to_owned())];
+    for order in [
+        [worked.clone(), holiday.clone(), undo.clone()],
+        [undo.clone(), holiday.clone(), worked.clone()],
+        [holiday.clone(), undo.clone(), worked.clone()],
+    ] {
+        assert_eq!(calendar_of(&given(&order)), expected_back, "{order:?}");
+    }
+    // The repeat of a declaration is a duplicate; the same id with another kind a conflict.
+    let mut ledger = given(std::slice::from_ref(&worked));
+    let other_kind = calendar_day("c1", "2026-09-20T10:00:00+08:00", "2026-10-10", "holiday");
+    assert_eq!(
+        apply_all(&mut ledger, &[worked.clone(), other_kind]),
+        [Applied::Duplicate, Applied::Conflict]
+    );
+}
+
+#[test]
+fn a_date_left_without_declarations_is_handed_over_as_a_tombstone() {
+    let holiday = calendar_day("c1", "2026-09-20T10:00:00+08:00", "2026-10-01", "holiday");
+    let mut ledger = given(&[holiday]);
+    let changes = ledger.take_changes();
+    assert_eq!(changes.calendar_days.len(), 1);
+    assert_eq!(changes.calendar_days[0].name.as_deref(), Some("国庆节"));
+    apply_all(
+        &mut ledger,
+        &[retraction("c2", "2026-09-21T10:00:00+08:00", None, "c1")],
+    );
+    let changes = ledger.take_changes();
+    assert!(changes.calendar_days.is_empty());
+    assert_eq!(changes.deleted_calendar_days, vec![date("2026-10-01")]);
+    assert!(calendar_of(&ledger).is_empty());
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use aqs_tables::ledgers::clickhouse as tables;
 use aqs_tables::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LedgerBatch,
+    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, CalendarDayRow, LedgerBatch,
     LedgerDeadLetterRow, LedgerRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
     TargetRow, TeamRow,
 };
@@ -268,6 +268,7 @@ impl ClickHouseSink {
                 .await?;
                 insert_isolating(client, AgentProfileRow::TABLE, &batch.agent_profiles, dead)
                     .await?;
+                insert_isolating(client, CalendarDayRow::TABLE, &batch.calendar_days, dead).await?;
                 if !dead.is_empty() {
                     insert(client, LedgerDeadLetterRow::TABLE, dead).await?;
                 }

@@ -18,8 +18,8 @@ use aqs_schemas::event::Scope;
 use chrono::NaiveDate;
 
 use crate::ledger::{
-    AgentDay, AgentOutletDay, AgentProfileRow, AssignmentRow, LedgerChanges, OutletRow,
-    PendingCancellation, PlanRow, RosterRow, TargetRow, TeamRow,
+    AgentDay, AgentOutletDay, AgentProfileRow, AssignmentRow, CalendarDayRow, LedgerChanges,
+    OutletRow, PendingCancellation, PlanRow, RosterRow, TargetRow, TeamRow,
 };
 
 /// An agent's intervals replaced whole: the current rows, and the keys that left them.
@@ -44,6 +44,8 @@ pub struct PendingChanges {
     profiles: BTreeMap<String, Option<AgentProfileRow>>,
     teams: BTreeMap<String, TeamRow>,
     outlets: BTreeMap<String, OutletRow>,
+    /// `None`: a tombstone.
+    calendar_days: BTreeMap<NaiveDate, Option<CalendarDayRow>>,
 }
 
 impl PendingChanges {
@@ -72,6 +74,7 @@ impl PendingChanges {
             + self.profiles.len()
             + self.teams.len()
             + self.outlets.len()
+            + self.calendar_days.len()
     }
 
     /// Merges `newer`, handed over after everything merged so far.
@@ -155,6 +158,13 @@ impl PendingChanges {
         for row in &newer.outlets {
             self.outlets.insert(row.outlet_id.clone(), row.clone());
         }
+        for row in &newer.calendar_days {
+            self.calendar_days
+                .insert(row.business_date, Some(row.clone()));
+        }
+        for date in &newer.deleted_calendar_days {
+            self.calendar_days.insert(*date, None);
+        }
     }
 
     /// The merged changes, in the form a store writes.
@@ -176,6 +186,12 @@ impl PendingChanges {
             match row {
                 Some(row) => changes.targets.push(row.clone()),
                 None => changes.deleted_targets.push(key.clone()),
+            }
+        }
+        for (date, row) in &self.calendar_days {
+            match row {
+                Some(row) => changes.calendar_days.push(row.clone()),
+                None => changes.deleted_calendar_days.push(*date),
             }
         }
         for (agent, row) in &self.profiles {

@@ -3,8 +3,9 @@
 
 use aqs_schemas::event::Scope;
 use aqs_tables::ledgers::{
-    ActivityCounters, AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LedgerBatch,
-    OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow, TeamRow,
+    ActivityCounters, AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow,
+    CalendarDayRow, LedgerBatch, OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow,
+    TeamRow,
 };
 
 use super::RowVersions;
@@ -214,6 +215,26 @@ pub fn ledger_batch(changes: &LedgerChanges, versions: &RowVersions<'_>) -> Ledg
             bank: row.bank.clone(),
             name: row.name.clone(),
             region_id: row.region_id.clone(),
+            ver: reference,
+        });
+    }
+    for row in &changes.calendar_days {
+        batch.calendar_days.push(CalendarDayRow {
+            business_date: row.business_date,
+            kind: row.kind.as_str().to_owned(),
+            name: row.name.clone(),
+            event_id: row.event_id.clone(),
+            deleted: 0,
+            ver: reference,
+        });
+    }
+    for date in &changes.deleted_calendar_days {
+        batch.calendar_days.push(CalendarDayRow {
+            business_date: *date,
+            kind: String::new(),
+            name: None,
+            event_id: String::new(),
+            deleted: 1,
             ver: reference,
         });
     }

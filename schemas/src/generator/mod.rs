@@ -237,6 +237,32 @@ impl<'c, W: Write> Generator<'c, W> {
     }
 
     fn reference_data(&mut self, day: NaiveDate) -> io::Result<()> {
+        // The calendar first: every consumer counts working days from these events.
+        let calendar = self.config.calendar.clone();
+        let declared = calendar
+            .holidays
+            .iter()
+            .map(|date| (*date, DayKind::Holiday, "假日"))
+            .chain(
+                calendar
+                    .working_days
+                    .iter()
+                    .map(|date| (*date, DayKind::WorkingDay, "调休")),
+            );
+        for (date, kind, name) in declared {
+            let event = Event {
+                event_id: format!("calendar-{date}"),
+                occurred_at: self.at(day, 6 * 60 + 50),
+                source: "hr-calendar".to_owned(),
+                agent_id: None,
+                payload: Payload::CalendarDay(CalendarDay {
+                    date,
+                    kind,
+                    name: Some(name.to_owned()),
+                }),
+            };
+            self.emit(&event, false)?;
+        }
         for team in 0..self.teams {
             let branch = team / TEAMS_PER_BRANCH;
             let region = branch / BRANCHES_PER_REGION;
@@ -808,6 +834,25 @@ impl<'c, W: Write> Generator<'c, W> {
 
 fn compact(day: NaiveDate) -> String {
     day.format("%Y%m%d").to_string()
+}
+
+/// A calendar for a demo from `first` to `last`: in every month they touch, the second
+/// Monday a holiday and the Saturday before it a swapped working day (调休), so that both
+/// show in the figures. Illustrative dates, not any year's official ones.
+pub fn demo_calendar(first: NaiveDate, last: NaiveDate) -> WorkingCalendar {
+    let mut calendar = WorkingCalendar::default();
+    let mut month = YearMonth::of(first);
+    while month.first_day() <= last {
+        let first_day = month.first_day();
+        let to_monday = (7 - first_day.weekday().num_days_from_monday()) % 7;
+        let second_monday = first_day + Duration::days(i64::from(to_monday) + 7);
+        calendar.holidays.insert(second_monday);
+        calendar
+            .working_days
+            .insert(second_monday - Duration::days(2));
+        month = month.next();
+    }
+    calendar
 }
 
 pub fn agent_id(index: u32) -> String {

@@ -1,5 +1,5 @@
 //! The ledger tables: one row type per table, column for column (migrations
-//! `0002_ledgers.sql` and `0006_agent_profiles.sql` in ClickHouse, [`sqlite::SCHEMA`] in the
+//! `0002_ledgers.sql`, `0006_agent_profiles.sql` and `0009_calendar_days.sql` in ClickHouse, [`sqlite::SCHEMA`] in the
 //! embedded store), each with its name, key, columns and live-row filter ([`LedgerRow`]).
 //!
 //! Rows carry a version (`ver`, the projector's positions) and a store keeps the highest
@@ -24,8 +24,9 @@ use rusqlite::types::Value;
 
 pub use dump::Cell;
 pub use rows::{
-    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, LedgerDeadLetterRow, OutletRow,
-    PendingCancellationRow, PlanRow, RosterRow, TargetRow, TeamDayRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, CalendarDayRow,
+    LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow,
+    TeamDayRow, TeamRow,
 };
 
 /// Live rows of `ledger_agent_outlet_day` and `ledger_agent_day`: any counter not zero (a
@@ -84,6 +85,7 @@ pub fn visit_tables<V: TableVisitor>(visitor: &mut V) -> Result<(), V::Error> {
     visitor.visit::<OutletRow>()?;
     visitor.visit::<PendingCancellationRow>()?;
     visitor.visit::<AgentProfileRow>()?;
+    visitor.visit::<CalendarDayRow>()?;
     Ok(())
 }
 
@@ -131,6 +133,8 @@ pub struct LedgerBatch {
     /// The new pending lists of the agents in `pending_replaced`.
     pub pending_cancellations: Vec<PendingCancellationRow>,
     pub agent_profiles: Vec<AgentProfileRow>,
+    /// Declared dates of the working-day calendar, tombstones included.
+    pub calendar_days: Vec<CalendarDayRow>,
     /// Agents whose list of pending cancellations is replaced whole, with the version of the
     /// replacement: a stored row of theirs that is not in `pending_cancellations` and not
     /// newer than that version becomes a tombstone at it.
@@ -151,6 +155,7 @@ impl LedgerBatch {
             + self.outlets.len()
             + self.pending_cancellations.len()
             + self.agent_profiles.len()
+            + self.calendar_days.len()
     }
 
     pub fn is_empty(&self) -> bool {

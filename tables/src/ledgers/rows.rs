@@ -99,6 +99,22 @@ pub struct AgentProfileRow {
     pub ver: u64,
 }
 
+/// A date of the working-day calendar as its declarations decide it (migration
+/// `0009_calendar_days.sql`): `kind` is `holiday` or `working_day`, `name` the day's name
+/// when the deciding declaration gives one, `event_id` that declaration. A date whose every
+/// declaration was retracted is a tombstone (`deleted = 1`, empty kind): it follows the
+/// weekday rule again.
+#[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+pub struct CalendarDayRow {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub business_date: NaiveDate,
+    pub kind: String,
+    pub name: Option<String>,
+    pub event_id: String,
+    pub deleted: u8,
+    pub ver: u64,
+}
+
 /// A scope's target for a month (`month` is the month's first day).
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct TargetRow {
@@ -653,6 +669,35 @@ impl LedgerRow for AgentProfileRow {
             agent_id: r.get(0)?,
             display_name: r.get(1)?,
             origin: r.get(2)?,
+            event_id: r.get(3)?,
+            deleted: r.get(4)?,
+            ver: get_version(r, 5)?,
+        })
+    }
+}
+
+impl LedgerRow for CalendarDayRow {
+    const TABLE: &'static str = "calendar_days";
+    const KEY: &'static str = "business_date";
+    const COLUMNS: &'static str = "business_date, kind, name, event_id, deleted, ver";
+    const LIVE: &'static str = LIVE;
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            date(self.business_date),
+            text(&self.kind),
+            optional_text(self.name.as_deref()),
+            text(&self.event_id),
+            Value::Integer(self.deleted.into()),
+            version(self.ver),
+        ]
+    }
+
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            business_date: get_date(r, 0)?,
+            kind: r.get(1)?,
+            name: r.get(2)?,
             event_id: r.get(3)?,
             deleted: r.get(4)?,
             ver: get_version(r, 5)?,

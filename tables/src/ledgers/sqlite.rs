@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS outlets (
 CREATE TABLE IF NOT EXISTS agent_profiles (
     agent_id TEXT PRIMARY KEY, display_name TEXT NOT NULL, origin TEXT NOT NULL, event_id TEXT NOT NULL,
     deleted INTEGER NOT NULL, ver INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calendar_days (
+    business_date TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, event_id TEXT NOT NULL,
+    deleted INTEGER NOT NULL, ver INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_cancellations (
     agent_id TEXT NOT NULL, event_id TEXT NOT NULL, policy_id TEXT NOT NULL, business_date TEXT NOT NULL,
     refund_fen INTEGER NOT NULL, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
@@ -148,6 +151,7 @@ impl LedgerDb {
         upsert(&transaction, &batch.agent_profiles)?;
         upsert(&transaction, &batch.teams)?;
         upsert(&transaction, &batch.outlets)?;
+        upsert(&transaction, &batch.calendar_days)?;
         transaction.commit()
     }
 

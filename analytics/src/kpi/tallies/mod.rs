@@ -85,7 +85,7 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
 
     // Prorating the plans day by day is the heaviest tally: it has a thread to itself.
     let (plans, (outlets, activity, trailing)) = both(
-        || plans::add_up(data, &facts, &keys, &periods, &rows, &params.calendar),
+        || plans::add_up(data, &facts, &keys, &periods, &rows, &data.calendar),
         || {
             (
                 outlets::add_up(&facts, &keys, &periods, &rows, &membership.assigned),
@@ -117,14 +117,7 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
         assigned_outlets: &membership.assigned_outlets,
         roster_agents: &membership.roster_agents,
     };
-    let labels = RowLabels::new(
-        &facts,
-        &keys,
-        &periods,
-        &rows,
-        &params.calendar,
-        params.as_of,
-    );
+    let labels = RowLabels::new(&facts, &keys, &periods, &rows, &data.calendar, params.as_of);
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "kpi facts added up"

@@ -180,6 +180,7 @@ fn ledgers() -> LedgerData {
                 ..agent_day("A9", "2026-09-10", "T2")
             },
         ],
+        calendar: aqs_schemas::WorkingCalendar::default(),
     }
 }
 

@@ -4,10 +4,10 @@
 //! client, so none may be used from inside an async context.
 
 use crate::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, LIVE, LIVE_ACTIVITY, LedgerRow, PlanRow,
-    RosterRow, TargetRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, CalendarDayRow, LIVE, LIVE_ACTIVITY, LedgerRow,
+    PlanRow, RosterRow, TargetRow, TeamRow,
 };
-use aqs_schemas::YearMonth;
+use aqs_schemas::{WorkingCalendar, YearMonth};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use chrono::NaiveDate;
 use clickhouse::Row;
@@ -19,7 +19,7 @@ use super::{
 };
 
 /// The ledger tables the job reads.
-const LEDGER_TABLES: [&str; 7] = [
+const LEDGER_TABLES: [&str; 8] = [
     AgentDayRow::TABLE,
     AgentOutletDayRow::TABLE,
     PlanRow::TABLE,
@@ -27,6 +27,7 @@ const LEDGER_TABLES: [&str; 7] = [
     RosterRow::TABLE,
     AssignmentRow::TABLE,
     TeamRow::TABLE,
+    CalendarDayRow::TABLE,
 ];
 
 /// The ledgers in ClickHouse, read with `FINAL` (newest version of every row) and the same
@@ -44,6 +45,13 @@ struct OutletDayRow {
     business_date: NaiveDate,
     visits: i64,
     sales: i64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct DeclaredDayRow {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    business_date: NaiveDate,
+    kind: String,
 }
 
 #[derive(Debug, Row, Deserialize)]
@@ -257,6 +265,19 @@ impl LedgerSource for ClickHouseSource {
                 region_id: r.region_id,
             })
             .collect();
+        data.calendar = self.load_calendar()?;
         Ok(data)
+    }
+
+    fn load_calendar(&self) -> Result<WorkingCalendar, SourceError> {
+        let rows: Vec<DeclaredDayRow> = self.fetch(
+            CalendarDayRow::TABLE,
+            &format!(
+                "SELECT business_date, kind FROM {} FINAL WHERE {LIVE} ORDER BY business_date",
+                CalendarDayRow::TABLE
+            ),
+            &[],
+        )?;
+        super::calendar_from_rows(rows.into_iter().map(|r| (r.business_date, r.kind)))
     }
 }

@@ -15,8 +15,8 @@ pub use self::sqlite::SqliteSource;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aqs_schemas::YearMonth;
-use aqs_schemas::event::Scope;
+use aqs_schemas::event::{DayKind, Scope};
+use aqs_schemas::{WorkingCalendar, YearMonth};
 use chrono::NaiveDate;
 
 /// An id of the high-volume ledger rows, shared by the rows that repeat it (an agent's
@@ -113,6 +113,9 @@ pub struct LedgerData {
     pub roster: Vec<Interval>,
     pub assignments: Vec<Interval>,
     pub teams: Vec<Team>,
+    /// The working-day calendar: every declared date of the ledger table `calendar_days`,
+    /// whatever the window (a period's working days reach beyond the dates read).
+    pub calendar: WorkingCalendar,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,26 @@ pub trait LedgerSource {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<Vec<AgentDay>, SourceError>;
+
+    /// The working-day calendar the live rows of `calendar_days` declare (`load` reads it
+    /// too, into [`LedgerData::calendar`]).
+    fn load_calendar(&self) -> Result<WorkingCalendar, SourceError>;
+}
+
+/// The working-day calendar of `calendar_days` rows (date, kind) read from either engine.
+pub(crate) fn calendar_from_rows(
+    rows: impl IntoIterator<Item = (NaiveDate, String)>,
+) -> Result<WorkingCalendar, SourceError> {
+    let days = rows
+        .into_iter()
+        .map(|(date, kind)| match DayKind::from_name(&kind) {
+            Some(kind) => Ok((date, kind)),
+            None => Err(SourceError::Malformed(format!(
+                "calendar_days: {date} has the kind {kind:?} (holiday or working_day)"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WorkingCalendar::from_declared(days))
 }
 
 /// The outlet days the KPIs use: those with a visit or a sale (coverage and outlet activity

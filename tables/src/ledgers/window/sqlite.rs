@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aqs_schemas::YearMonth;
+use aqs_schemas::{WorkingCalendar, YearMonth};
 use chrono::NaiveDate;
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, params};
@@ -12,8 +12,8 @@ use super::{
     Plan, SourceError, Target, Team, scope_from_name,
 };
 use crate::ledgers::{
-    AgentDayRow, AgentOutletDayRow, AssignmentRow, LIVE, LIVE_ACTIVITY, LedgerRow, PlanRow,
-    RosterRow, TargetRow, TeamRow,
+    AgentDayRow, AgentOutletDayRow, AssignmentRow, CalendarDayRow, LIVE, LIVE_ACTIVITY, LedgerRow,
+    PlanRow, RosterRow, TargetRow, TeamRow,
 };
 
 /// The embedded ledger store written by the projector (`ledgers.db`).
@@ -339,7 +339,33 @@ impl LedgerSource for SqliteSource {
                 region_id,
             });
         }
+        data.calendar = self.calendar(&connection)?;
         Ok(data)
+    }
+
+    fn load_calendar(&self) -> Result<WorkingCalendar, SourceError> {
+        self.calendar(&self.connect()?)
+    }
+}
+
+impl SqliteSource {
+    fn calendar(&self, connection: &Connection) -> Result<WorkingCalendar, SourceError> {
+        let wrap = |e| self.wrap(e);
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT business_date, kind FROM {} WHERE {LIVE} ORDER BY business_date",
+                CalendarDayRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(wrap)?
+            .map(|row| {
+                let (day, kind) = row.map_err(wrap)?;
+                Ok((date(&day)?, kind))
+            })
+            .collect::<Result<Vec<_>, SourceError>>()?;
+        super::calendar_from_rows(rows)
     }
 }
 

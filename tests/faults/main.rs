@@ -550,11 +550,12 @@ fn print_figures(
     }
     let probe = report.probe.expect("probe");
     line.push_str(&format!(
-        " recovery: probe answered {:.1} s and in every store {:.1} s after the fault ended | every store equal to the clean run {:.1} s after the load | topic: {} records, {} repeats (read_committed), {} events answered accepted twice, {} dead letters",
+        " recovery: probe answered {:.1} s and in every store {:.1} s after the fault ended | every store equal to the clean run {:.1} s after the load | topic: {} records, {} release records, {} repeats (read_committed), {} events answered accepted twice, {} dead letters",
         probe.answered.as_secs_f64(),
         probe.visible.as_secs_f64(),
         converged.as_secs_f64(),
         topics.records,
+        topics.releases,
         topics.repeats(),
         accepted_twice(month, report),
         topics.dead_letters.len()

@@ -47,6 +47,19 @@ pub const SLOW_OPERATION: Duration = Duration::from_secs(1);
 
 /// How often the watch probes the brokers' metadata, and how long one probe may take.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the probe must have passed without a failure before releases run: a broker
+/// that wakes from a hang is fenced by its controller only a moment later, and a release
+/// whose markers fell into that moment would be skipped like the rest.
+const SETTLE: Duration = Duration::from_secs(2);
+/// How long a release's records may take to become readable before the watch counts their
+/// partition as held again.
+pub(super) const CONFIRM_WAIT: Duration = Duration::from_secs(5);
+/// Rounds in a row whose releases were not readable in time that call for another round;
+/// beyond, the held-partition check (with its growing wait) takes over, so a partition held
+/// by another program's transaction does not make the writers release every few seconds.
+const RELEASE_AGAIN_AT_MOST: u32 = 2;
+/// Pause between two looks at a partition's last stable offset while confirming.
+const CONFIRM_PAUSE: Duration = Duration::from_millis(50);
 pub(super) const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the watch compares last stable offsets with high watermarks.
 const TAILS_INTERVAL: Duration = Duration::from_secs(5);
@@ -88,8 +101,9 @@ pub(super) fn release_records<'a>(config: &'a KafkaConfig, writer: &str) -> Vec<
 pub(super) struct Sight {
     /// Why the log counts as disturbed, if it does.
     pub disturbance: Option<String>,
-    /// Whether the last probe passed: releases may run.
-    pub healthy: bool,
+    /// Whether the probe has passed for [`SETTLE`], since the latest disturbance the caller
+    /// knew of: releases may run.
+    pub settled: bool,
 }
 
 /// A partition whose last stable offset stands behind its high watermark.
@@ -110,6 +124,12 @@ pub(super) struct ReleaseWatch {
     next_probe: Instant,
     next_tails: Instant,
     healthy: bool,
+    /// Since when every probe passed.
+    healthy_since: Option<Instant>,
+    /// The caller's count of disturbances when the last probe began.
+    probed_at: u64,
+    /// Release rounds in a row not confirmed.
+    unconfirmed: u32,
     held: HashMap<(Stream, i32), Held>,
     /// How long an open transaction may legitimately hold a partition.
     held_after: Duration,
@@ -137,26 +157,37 @@ impl ReleaseWatch {
             next_probe: now,
             next_tails: now,
             healthy: false,
+            healthy_since: None,
+            probed_at: 0,
+            unconfirmed: 0,
             held: HashMap::new(),
             held_after,
         })
     }
 
-    /// Probes the brokers and the partitions' ends when their time has come.
-    pub(super) fn look(&mut self) -> Sight {
+    /// Probes the brokers and the partitions' ends when their time has come, and at once
+    /// when the caller has counted a disturbance (`disturbances`) since the last probe.
+    pub(super) fn look(&mut self, disturbances: u64) -> Sight {
         let mut sight = Sight::default();
         let now = Instant::now();
-        if now >= self.next_probe {
+        if now >= self.next_probe || disturbances > self.probed_at {
+            self.probed_at = disturbances;
             match self.probe.check() {
-                Ok(()) => self.healthy = true,
+                Ok(()) => {
+                    self.healthy = true;
+                    self.healthy_since.get_or_insert_with(Instant::now);
+                }
                 Err(error) => {
                     self.healthy = false;
+                    self.healthy_since = None;
                     sight.disturbance = Some(format!("the metadata probe failed: {error}"));
                 }
             }
             self.next_probe = Instant::now() + PROBE_INTERVAL;
         }
-        sight.healthy = self.healthy;
+        sight.settled = self
+            .healthy_since
+            .is_some_and(|since| since.elapsed() >= SETTLE);
         if self.healthy && now >= self.next_tails {
             if let Some(why) = self.held_partitions() {
                 sight.disturbance.get_or_insert(why);
@@ -228,5 +259,55 @@ impl ReleaseWatch {
             }
         }
         due
+    }
+
+    /// Waits (up to `deadline`) until every partition's last stable offset has passed the
+    /// release record written there; the first that did not, as a reason to release again
+    /// (at most [`RELEASE_AGAIN_AT_MOST`] rounds in a row).
+    pub(super) fn confirm(
+        &mut self,
+        written: &[(Stream, i32, u64)],
+        deadline: Instant,
+    ) -> Option<String> {
+        let Some(why) = self.unreadable(written, deadline) else {
+            self.unconfirmed = 0;
+            return None;
+        };
+        self.unconfirmed += 1;
+        if self.unconfirmed > RELEASE_AGAIN_AT_MOST {
+            debug!(
+                why,
+                "release not readable in time; left to the held-partition check"
+            );
+            return None;
+        }
+        Some(why)
+    }
+
+    /// The first release record whose partition's last stable offset has not passed it by
+    /// `deadline`.
+    fn unreadable(&mut self, written: &[(Stream, i32, u64)], deadline: Instant) -> Option<String> {
+        let _ = self.committed.poll(Duration::ZERO);
+        for &(stream, partition, offset) in written {
+            let topic = self.config.topic_of(stream).to_owned();
+            loop {
+                let stable = self
+                    .committed
+                    .fetch_watermarks(&topic, partition, WATERMARK_TIMEOUT)
+                    .map(|(_, stable)| stable);
+                if let Ok(stable) = stable
+                    && u64::try_from(stable).is_ok_and(|stable| stable > offset)
+                {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Some(format!(
+                        "{topic} [{partition}]: the release at offset {offset} is not readable                          ({stable:?})"
+                    ));
+                }
+                std::thread::sleep(CONFIRM_PAUSE);
+            }
+        }
+        None
     }
 }

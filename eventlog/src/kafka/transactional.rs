@@ -34,14 +34,14 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
 
 use super::producer::Outgoing;
-use super::release::{PROBE_TIMEOUT, ReleaseWatch, SLOW_OPERATION, release_records};
+use super::release::{CONFIRM_WAIT, PROBE_TIMEOUT, ReleaseWatch, SLOW_OPERATION, release_records};
 use super::{
     DeliveryContext, KafkaConfig, KafkaLog, KafkaReadiness, LoggingContext, Undelivered, deliver,
     event_records, provision, record_error, record_positions,
 };
 use crate::{
     CommitError, DeadLetter, Fate, LogError, LogTransaction, Probe, RecordPosition, ReleaseFigures,
-    TransactionWriter, TransactionalLog,
+    Stream, TransactionWriter, TransactionalLog,
 };
 
 /// Longest single wait of the fate reader, so its deadline is looked at again soon.
@@ -220,12 +220,17 @@ impl TransactionalKafkaLog {
 
     /// Commits a release transaction with the writer of a slot held by the caller: one
     /// release record on every partition of the events and reference topics.
-    fn release_writer(&self, slot: SlotGuard<'_>, deadline: Instant) -> Result<(), LogError> {
+    /// Where its records went: stream, partition and offset.
+    fn release_writer(
+        &self,
+        slot: SlotGuard<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<(Stream, i32, u64)>, LogError> {
         let index = slot.index;
         let mut transaction = self.begin_on(slot, deadline)?;
         let records = release_records(&self.config, &self.slots[index].name);
         let count = records.len();
-        transaction.send(records)?;
+        let written = transaction.send(records)?;
         Box::new(transaction)
             .commit()
             .map_err(|error| LogError::Unavailable(format!("committing a release: {error}")))?;
@@ -234,7 +239,19 @@ impl TransactionalKafkaLog {
             records = count,
             "kafka release transaction committed"
         );
-        Ok(())
+        // In the order of `release_records`: the events partitions, then the reference one.
+        Ok(written
+            .into_iter()
+            .enumerate()
+            .map(|(at, (partition, offset))| {
+                let stream = if at < self.config.events_partitions as usize {
+                    Stream::Events
+                } else {
+                    Stream::Reference
+                };
+                (stream, partition, offset)
+            })
+            .collect())
     }
 
     /// Takes a free slot (`wanted`, or any, preferring a started one) until `deadline`.
@@ -485,6 +502,7 @@ impl TransactionalLog for TransactionalKafkaLog {
     /// passed over until a later call; the first release that fails ends the call, and is
     /// tried again on the next.
     fn release_held(&self, deadline: Instant) -> Result<usize, LogError> {
+        let known = self.disturbances.load(Ordering::Relaxed);
         let sight = {
             let mut watch = lock(&self.watch);
             if watch.is_none() {
@@ -496,18 +514,23 @@ impl TransactionalLog for TransactionalKafkaLog {
                 )?);
             }
             match watch.as_mut() {
-                Some(watch) => watch.look(),
+                Some(watch) => watch.look(known),
                 None => return Ok(0),
             }
         };
         if let Some(why) = &sight.disturbance {
             self.disturbed(why);
         }
-        if !sight.healthy {
+        if !sight.settled {
             return Ok(0);
         }
         let due = self.disturbances.load(Ordering::Relaxed);
+        if due > known {
+            // Counted while probing: probe again first.
+            return Ok(0);
+        }
         let mut released = 0;
+        let mut written = Vec::new();
         for index in 0..self.slots.len() {
             if lock(&self.slots[index].state).released >= due {
                 continue;
@@ -521,14 +544,17 @@ impl TransactionalLog for TransactionalKafkaLog {
                 );
                 continue;
             };
-            if let Err(error) = self.release_writer(slot, deadline) {
-                self.releases_failed.fetch_add(1, Ordering::Relaxed);
-                warn!(
-                    writer = self.slots[index].name,
-                    %error,
-                    "kafka release transaction failed; tried again"
-                );
-                return Err(error);
+            match self.release_writer(slot, deadline) {
+                Ok(records) => written.extend(records),
+                Err(error) => {
+                    self.releases_failed.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        writer = self.slots[index].name,
+                        %error,
+                        "kafka release transaction failed; tried again"
+                    );
+                    return Err(error);
+                }
             }
             lock(&self.slots[index].state).released = due;
             self.releases_committed.fetch_add(1, Ordering::Relaxed);
@@ -540,6 +566,15 @@ impl TransactionalLog for TransactionalKafkaLog {
                 disturbances = due,
                 "kafka release transactions committed"
             );
+            // A release whose markers the broker skipped too leaves its partition held:
+            // seen, it is one more disturbance, and every writer releases again.
+            let unconfirmed = lock(&self.watch)
+                .as_mut()
+                .and_then(|watch| watch.confirm(&written, Instant::now() + CONFIRM_WAIT));
+            if let Some(why) = unconfirmed {
+                warn!(why, "kafka release not readable in time; releasing again");
+                self.disturbed(&why);
+            }
         }
         Ok(released)
     }

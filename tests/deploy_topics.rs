@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use aqs_eventlog::kafka::is_release_record;
 use aqs_eventlog::kafka::{
     DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_EVENTS_TOPIC, DEFAULT_REFERENCE_TOPIC, KafkaConfig, KafkaLog,
 };
@@ -302,6 +303,8 @@ fn records(
     while at_end < partitions {
         assert!(Instant::now() < deadline, "{topic}: not read to its end");
         match consumer.poll(Duration::from_millis(200)) {
+            // Not events: ingest's writers' release records.
+            Some(Ok(message)) if is_release_record(&message) => {}
             Some(Ok(message)) => found.push((
                 message.partition(),
                 message

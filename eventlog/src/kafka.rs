@@ -37,6 +37,7 @@ mod consumer;
 mod group;
 mod producer;
 mod readiness;
+mod release;
 mod topics;
 mod transactional;
 
@@ -47,6 +48,7 @@ pub use config::{
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaLog;
 pub use readiness::KafkaReadiness;
+pub use release::{RELEASE_HEADER, SLOW_OPERATION, is_release_record};
 pub use transactional::TransactionalKafkaLog;
 
 use client::LoggingContext;

@@ -220,6 +220,27 @@ pub trait TransactionalLog: Send + Sync {
     fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), LogError>;
     /// Partitions of the `events` stream.
     fn partitions(&self) -> u32;
+    /// Keeps readers from being held back by records the log left open after it was
+    /// disturbed: when due, each writer commits a transaction that ends what it may have
+    /// left (Kafka: a release record on every partition, which readers skip). For the
+    /// writer's upkeep, called every fraction of a second; how many writers released. A
+    /// log that cannot be left holding records does nothing.
+    fn release_held(&self, _deadline: Instant) -> Result<usize, LogError> {
+        Ok(0)
+    }
+    /// Release transactions since the start.
+    fn releases(&self) -> ReleaseFigures {
+        ReleaseFigures::default()
+    }
+}
+
+/// Release transactions of a transactional log ([`TransactionalLog::release_held`]) since
+/// the start.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseFigures {
+    pub committed: u64,
+    /// Each is tried again.
+    pub failed: u64,
 }
 
 /// One open transaction. Dropped without [`LogTransaction::commit`], it is aborted.

@@ -28,6 +28,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// Variable naming the Kafka bootstrap servers (`host:port,...`).
@@ -222,7 +223,8 @@ impl KafkaEnv {
     /// Every record of `topic` a `read_committed` reader sees, from the start of each
     /// partition to its end as that reader sees it (the last stable offset: records of
     /// aborted transactions never come, those of a transaction still open are not waited
-    /// for), in partition then offset order.
+    /// for), in partition then offset order. Release records ([`RELEASE_HEADER`]) are
+    /// skipped, as every reader of the project skips them.
     ///
     /// # Panics
     /// When the topic cannot be read to its end within `within`.
@@ -265,6 +267,12 @@ impl KafkaEnv {
                 None => {}
                 Some(Ok(message)) => {
                     at_end.remove(&message.partition());
+                    let release = message
+                        .headers()
+                        .is_some_and(|headers| headers.iter().any(|h| h.key == RELEASE_HEADER));
+                    if release {
+                        continue;
+                    }
                     records.push(ReadRecord {
                         partition: message.partition(),
                         offset: message.offset(),
@@ -281,6 +289,11 @@ impl KafkaEnv {
         records
     }
 }
+
+/// The header of a release record of ingest's transactional writer, not an event: the same
+/// as `aqs_eventlog::kafka::RELEASE_HEADER` (a test of the event log checks they agree; this
+/// crate does not depend on it).
+pub const RELEASE_HEADER: &str = "aqs-release";
 
 /// A record read by [`KafkaEnv::read_committed`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -229,6 +229,9 @@ impl Pipeline {
         };
         let brokers = services.kafka_brokers().to_owned();
         let (tokens_path, tokens) = tokens_file(work);
+        // A debugging switch: `AQS_FAULT_LOG` sets the services' log filter (e.g.
+        // `info,aqs_eventlog::kafka::consumer=debug`) instead of `info`.
+        let log_filter = std::env::var("AQS_FAULT_LOG").unwrap_or_else(|_| "info".to_owned());
         let kafka = {
             let topics = topics.clone();
             move |command: &mut Command, group: &str| {
@@ -240,7 +243,7 @@ impl Pipeline {
                     .env("AQS_EVENTS_PARTITIONS", PARTITIONS)
                     .env("AQS_PROJECTOR_GROUP", format!("{prefix}.{group}"))
                     .env("AQS_KAFKA_SESSION_TIMEOUT_MS", "6000")
-                    .env("AQS_LOG", "info");
+                    .env("AQS_LOG", &log_filter);
             }
         };
         let ingest = free_port();

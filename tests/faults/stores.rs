@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use aqs_eventlog::DeadLetter;
+use aqs_eventlog::kafka::is_release_record;
 use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
 use polars::prelude::*;
@@ -194,8 +195,10 @@ pub fn assert_same_frame(actual: &DataFrame, expected: &DataFrame, what: &str) {
 /// What the topics of a scenario hold, read from the start with `read_committed`.
 #[derive(Debug, Default)]
 pub struct TopicContents {
-    /// Records of the events and reference topics.
+    /// Records of the events and reference topics (events; release records aside).
     pub records: u64,
+    /// Release records of ingest's writers (not events; every reader skips them).
+    pub releases: u64,
     /// How often each identity (`source`, `event_id`) is in them, with the bodies.
     pub by_identity: HashMap<(String, String), Vec<serde_json::Value>>,
     pub dead_letters: Vec<DeadLetter>,
@@ -283,6 +286,10 @@ pub fn read_topics(brokers: &str, topics: &crate::pipeline::Topics) -> TopicCont
             (message.topic().to_owned(), message.partition()),
             message.offset() + 1,
         );
+        if is_release_record(&message) {
+            contents.releases += 1;
+            continue;
+        }
         let payload = message.payload().unwrap_or_default();
         if message.topic() == topics.dead_letters {
             contents

@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 use super::KafkaConfig;
 use super::client::LoggingContext;
 use super::group::{GroupContext, Shared, lock};
+use super::release::is_release_record;
 use super::topics::{Layout, check_layout, unreachable_broker};
 use crate::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream, UnstableTail};
 
@@ -311,6 +312,8 @@ impl KafkaConsumer {
         Ok(true)
     }
 
+    /// Release records (see the `release` module) are skipped.
+    ///
     /// The position guard: a message becomes a record only if it is the next one the
     /// projector expects on that partition, or a later one of the fetch that (re)started at
     /// the partition's position (read with `read_committed`, the offsets in between are
@@ -323,6 +326,11 @@ impl KafkaConsumer {
         stream: Stream,
         message: &BorrowedMessage<'_>,
     ) -> Result<Option<LogRecord>, LogError> {
+        if is_release_record(message) {
+            // Not an event. The position stays: the next record is taken past it as past a
+            // transaction marker, and the lag counts it read once the fetch is beyond it.
+            return Ok(None);
+        }
         let (Ok(partition), Ok(offset)) = (
             u32::try_from(message.partition()),
             u64::try_from(message.offset()),

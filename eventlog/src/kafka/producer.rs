@@ -10,7 +10,7 @@ use aqs_schemas::{Event, Route};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::message::{DeliveryResult, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use tracing::{debug, error, warn};
 
@@ -187,6 +187,9 @@ pub(super) fn deliver(
         if let Some(key) = outgoing.key {
             record = record.key(key);
         }
+        if let Some(headers) = outgoing.headers {
+            record = record.headers(headers);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -278,6 +281,7 @@ pub(super) fn event_records<'a>(
             partition: Some(target.partition as i32),
             key,
             payload: serde_json::to_vec(event)?,
+            headers: None,
         });
         targets.push(target);
     }
@@ -338,6 +342,7 @@ impl EventLog for KafkaLog {
                 partition: None,
                 key: letter.event_id.as_deref().map(str::as_bytes),
                 payload,
+                headers: None,
             });
             if bytes >= DEAD_LETTER_CHUNK_BYTES {
                 self.produce(std::mem::take(&mut records))?;
@@ -362,6 +367,21 @@ pub(super) struct Outgoing<'a> {
     partition: Option<i32>,
     key: Option<&'a [u8]>,
     payload: Vec<u8>,
+    /// `None` for events and dead letters; the release records' mark.
+    headers: Option<OwnedHeaders>,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A record without key or value, to one partition, carrying only `headers`.
+    pub(super) fn headers_only(topic: &'a str, partition: i32, headers: OwnedHeaders) -> Self {
+        Self {
+            topic,
+            partition: Some(partition),
+            key: None,
+            payload: Vec::new(),
+            headers: Some(headers),
+        }
+    }
 }
 
 /// A delivery report: the record's index in its batch, and its partition and offset.

@@ -14,8 +14,13 @@
 //! twice the message timeout: a transaction of a writer that vanished holds back
 //! `read_committed` readers of its partitions at most that long, unless the writer's name is
 //! started again sooner.
+//!
+//! What a broker may leave held beyond that (a commit recorded complete without one
+//! partition's marker) is released by a release transaction of every writer after the log
+//! was disturbed: see the `release` module and [`TransactionalLog::release_held`].
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,17 +33,21 @@ use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
 
+use super::producer::Outgoing;
+use super::release::{CONFIRM_WAIT, PROBE_TIMEOUT, ReleaseWatch, SLOW_OPERATION, release_records};
 use super::{
     DeliveryContext, KafkaConfig, KafkaLog, KafkaReadiness, LoggingContext, Undelivered, deliver,
     event_records, provision, record_error, record_positions,
 };
 use crate::{
-    CommitError, DeadLetter, Fate, LogError, LogTransaction, Probe, RecordPosition,
-    TransactionWriter, TransactionalLog,
+    CommitError, DeadLetter, Fate, LogError, LogTransaction, Probe, RecordPosition, ReleaseFigures,
+    Stream, TransactionWriter, TransactionalLog,
 };
 
 /// Longest single wait of the fate reader, so its deadline is looked at again soon.
 const FATE_POLL_SLICE: Duration = Duration::from_millis(100);
+/// Longest wait for a busy writer before a release passes it over until the next call.
+const RELEASE_SLOT_WAIT: Duration = Duration::from_millis(500);
 /// Pause between two attempts of a commit that failed with a retriable error.
 const COMMIT_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
@@ -56,6 +65,13 @@ pub struct TransactionalKafkaLog {
     returned: Condvar,
     /// Reads records back with `read_committed` to learn a transaction's fate.
     reader: Mutex<Option<BaseConsumer<LoggingContext>>>,
+    /// Disturbances of the log seen so far: every writer owes a release until its last
+    /// release covers the latest.
+    disturbances: AtomicU64,
+    /// Built on the first [`TransactionalLog::release_held`].
+    watch: Mutex<Option<ReleaseWatch>>,
+    releases_committed: AtomicU64,
+    releases_failed: AtomicU64,
 }
 
 impl fmt::Debug for TransactionalKafkaLog {
@@ -81,6 +97,8 @@ struct SlotState {
     incarnation: Option<String>,
     /// Producers started under this name by this process.
     starts: u64,
+    /// The count of disturbances its last committed release covered.
+    released: u64,
 }
 
 impl TransactionalKafkaLog {
@@ -131,6 +149,10 @@ impl TransactionalKafkaLog {
             busy: Mutex::new(vec![false; slots]),
             returned: Condvar::new(),
             reader: Mutex::new(None),
+            disturbances: AtomicU64::new(0),
+            watch: Mutex::new(None),
+            releases_committed: AtomicU64::new(0),
+            releases_failed: AtomicU64::new(0),
         })
     }
 
@@ -151,6 +173,85 @@ impl TransactionalKafkaLog {
     /// The transaction timeout given to the coordinator: twice the message timeout.
     pub fn transaction_timeout(&self) -> Duration {
         transaction_timeout(&self.config)
+    }
+
+    /// Tells the writer that the log was disturbed (its owner saw it unavailable, say):
+    /// every writer commits a release at the next [`TransactionalLog::release_held`] once the
+    /// log is healthy.
+    pub fn note_disturbance(&self, why: &str) {
+        self.disturbed(why);
+    }
+
+    /// Counts a disturbance of the log: every writer owes a release.
+    fn disturbed(&self, why: &str) {
+        let count = self.disturbances.fetch_add(1, Ordering::Relaxed) + 1;
+        debug!(
+            why,
+            disturbances = count,
+            "kafka log disturbed; writers owe a release"
+        );
+    }
+
+    /// Begins a transaction on a slot held by the caller.
+    fn begin_on<'a>(
+        &'a self,
+        slot: SlotGuard<'a>,
+        deadline: Instant,
+    ) -> Result<KafkaTransaction<'a>, LogError> {
+        let (producer, writer) = self.producer(slot.index, deadline).inspect_err(|error| {
+            self.disturbed(&format!("starting a writer failed: {error}"));
+        })?;
+        if let Err(error) = producer.begin_transaction() {
+            self.discard(slot.index, "beginning a transaction failed");
+            self.disturbed("beginning a transaction failed");
+            return Err(LogError::Unavailable(format!(
+                "kafka: beginning a transaction: {error}"
+            )));
+        }
+        Ok(KafkaTransaction {
+            log: self,
+            slot,
+            producer,
+            writer,
+            open: true,
+            unanswered: false,
+        })
+    }
+
+    /// Commits a release transaction with the writer of a slot held by the caller: one
+    /// release record on every partition of the events and reference topics.
+    /// Where its records went: stream, partition and offset.
+    fn release_writer(
+        &self,
+        slot: SlotGuard<'_>,
+        deadline: Instant,
+    ) -> Result<Vec<(Stream, i32, u64)>, LogError> {
+        let index = slot.index;
+        let mut transaction = self.begin_on(slot, deadline)?;
+        let records = release_records(&self.config, &self.slots[index].name);
+        let count = records.len();
+        let written = transaction.send(records)?;
+        Box::new(transaction)
+            .commit()
+            .map_err(|error| LogError::Unavailable(format!("committing a release: {error}")))?;
+        debug!(
+            writer = self.slots[index].name,
+            records = count,
+            "kafka release transaction committed"
+        );
+        // In the order of `release_records`: the events partitions, then the reference one.
+        Ok(written
+            .into_iter()
+            .enumerate()
+            .map(|(at, (partition, offset))| {
+                let stream = if at < self.config.events_partitions as usize {
+                    Stream::Events
+                } else {
+                    Stream::Reference
+                };
+                (stream, partition, offset)
+            })
+            .collect())
     }
 
     /// Takes a free slot (`wanted`, or any, preferring a started one) until `deadline`.
@@ -351,21 +452,7 @@ impl TransactionalKafkaLog {
 impl TransactionalLog for TransactionalKafkaLog {
     fn begin(&self, deadline: Instant) -> Result<Box<dyn LogTransaction + '_>, LogError> {
         let slot = self.acquire(None, deadline)?;
-        let (producer, writer) = self.producer(slot.index, deadline)?;
-        if let Err(error) = producer.begin_transaction() {
-            self.discard(slot.index, "beginning a transaction failed");
-            return Err(LogError::Unavailable(format!(
-                "kafka: beginning a transaction: {error}"
-            )));
-        }
-        Ok(Box::new(KafkaTransaction {
-            log: self,
-            slot,
-            producer,
-            writer,
-            open: true,
-            unanswered: false,
-        }))
+        Ok(Box::new(self.begin_on(slot, deadline)?))
     }
 
     fn fate(
@@ -409,6 +496,95 @@ impl TransactionalLog for TransactionalKafkaLog {
     fn partitions(&self) -> u32 {
         self.config.events_partitions
     }
+
+    /// Looks at the log (the watch of the `release` module) and, once it is healthy, commits
+    /// a release transaction with every writer that owes one. A writer busy with a batch is
+    /// passed over until a later call; the first release that fails ends the call, and is
+    /// tried again on the next.
+    fn release_held(&self, deadline: Instant) -> Result<usize, LogError> {
+        let known = self.disturbances.load(Ordering::Relaxed);
+        let sight = {
+            let mut watch = lock(&self.watch);
+            if watch.is_none() {
+                let probe = self.plain.readiness(PROBE_TIMEOUT)?;
+                *watch = Some(ReleaseWatch::new(
+                    &self.config,
+                    probe,
+                    self.transaction_timeout(),
+                )?);
+            }
+            match watch.as_mut() {
+                Some(watch) => watch.look(known),
+                None => return Ok(0),
+            }
+        };
+        if let Some(why) = &sight.disturbance {
+            self.disturbed(why);
+        }
+        if !sight.settled {
+            return Ok(0);
+        }
+        let due = self.disturbances.load(Ordering::Relaxed);
+        if due > known {
+            // Counted while probing: probe again first.
+            return Ok(0);
+        }
+        let mut released = 0;
+        let mut written = Vec::new();
+        for index in 0..self.slots.len() {
+            if lock(&self.slots[index].state).released >= due {
+                continue;
+            }
+            let wait = deadline.min(Instant::now() + RELEASE_SLOT_WAIT);
+            let Ok(slot) = self.acquire(Some(index), wait) else {
+                // In use for a batch: its turn comes on a later call.
+                debug!(
+                    writer = self.slots[index].name,
+                    "release deferred: writer busy"
+                );
+                continue;
+            };
+            match self.release_writer(slot, deadline) {
+                Ok(records) => written.extend(records),
+                Err(error) => {
+                    self.releases_failed.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        writer = self.slots[index].name,
+                        %error,
+                        "kafka release transaction failed; tried again"
+                    );
+                    return Err(error);
+                }
+            }
+            lock(&self.slots[index].state).released = due;
+            self.releases_committed.fetch_add(1, Ordering::Relaxed);
+            released += 1;
+        }
+        if released > 0 {
+            info!(
+                writers = released,
+                disturbances = due,
+                "kafka release transactions committed"
+            );
+            // A release whose markers the broker skipped too leaves its partition held:
+            // seen, it is one more disturbance, and every writer releases again.
+            let unconfirmed = lock(&self.watch)
+                .as_mut()
+                .and_then(|watch| watch.confirm(&written, Instant::now() + CONFIRM_WAIT));
+            if let Some(why) = unconfirmed {
+                warn!(why, "kafka release not readable in time; releasing again");
+                self.disturbed(&why);
+            }
+        }
+        Ok(released)
+    }
+
+    fn releases(&self) -> ReleaseFigures {
+        ReleaseFigures {
+            committed: self.releases_committed.load(Ordering::Relaxed),
+            failed: self.releases_failed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// A slot taken from the pool; given back on drop.
@@ -437,6 +613,43 @@ struct KafkaTransaction<'a> {
 }
 
 impl KafkaTransaction<'_> {
+    /// Sends records in the transaction and waits for their acknowledgements; counts a
+    /// failure or a slow answer as a disturbance of the log.
+    fn send(&mut self, records: Vec<Outgoing<'_>>) -> Result<Vec<(i32, u64)>, LogError> {
+        let started = Instant::now();
+        let delivered = deliver(&self.producer, records, self.log.config.message_timeout())
+            .map_err(|undelivered| match undelivered {
+                Undelivered::Failed {
+                    index,
+                    topic,
+                    error,
+                } => {
+                    if matches!(
+                        error.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut)
+                    ) {
+                        self.unanswered = true;
+                    }
+                    if let Some((code, reason)) = self.producer.client().fatal_error() {
+                        return LogError::Unavailable(format!(
+                            "kafka transactional producer failed: {code}: {reason}"
+                        ));
+                    }
+                    record_error(&topic, index, &error)
+                }
+                Undelivered::Unacknowledged(why) => {
+                    self.unanswered = true;
+                    LogError::Unavailable(why)
+                }
+            });
+        if let Err(error) = &delivered {
+            self.log.disturbed(&format!("an append failed: {error}"));
+        } else if started.elapsed() > SLOW_OPERATION {
+            self.log.disturbed("an append was slow");
+        }
+        delivered
+    }
+
     /// Aborts; a producer that cannot abort (the broker is away) is discarded, which leaves
     /// the transaction to be aborted by fencing or by its timeout. Whether it was aborted.
     fn roll_back(&mut self) -> bool {
@@ -471,43 +684,26 @@ impl LogTransaction for KafkaTransaction<'_> {
             return Ok(Vec::new());
         }
         let (targets, records) = event_records(&self.log.config, events)?;
-        let acknowledged = deliver(&self.producer, records, self.log.config.message_timeout())
-            .map_err(|undelivered| match undelivered {
-                Undelivered::Failed {
-                    index,
-                    topic,
-                    error,
-                } => {
-                    if matches!(
-                        error.rdkafka_error_code(),
-                        Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut)
-                    ) {
-                        self.unanswered = true;
-                    }
-                    if let Some((code, reason)) = self.producer.client().fatal_error() {
-                        return LogError::Unavailable(format!(
-                            "kafka transactional producer failed: {code}: {reason}"
-                        ));
-                    }
-                    record_error(&topic, index, &error)
-                }
-                Undelivered::Unacknowledged(why) => {
-                    self.unanswered = true;
-                    LogError::Unavailable(why)
-                }
-            })?;
+        let acknowledged = self.send(records)?;
         record_positions(targets, acknowledged)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), CommitError> {
         self.open = false;
-        let deadline = Instant::now() + self.log.config.message_timeout();
+        let started = Instant::now();
+        let deadline = started + self.log.config.message_timeout();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let error = match self.producer.commit_transaction(left) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if started.elapsed() > SLOW_OPERATION {
+                        self.log.disturbed("a commit was slow");
+                    }
+                    return Ok(());
+                }
                 Err(error) => error,
             };
+            self.log.disturbed(&format!("a commit failed: {error}"));
             let (retriable, abortable) = match &error {
                 KafkaError::Transaction(e) => (e.is_retriable(), e.txn_requires_abort()),
                 _ => (false, false),

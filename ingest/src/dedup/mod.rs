@@ -205,8 +205,9 @@ impl<L: TransactionalLog> DedupLog<L> {
     }
 
     /// Runs the upkeep in a thread of its own: pending transactions and idle writers every
-    /// few seconds, pruning every `prune_interval`. The thread ends soon after the last
-    /// reference to the log is dropped.
+    /// few seconds, pruning every `prune_interval`; and in a second thread, the log's
+    /// releases ([`TransactionalLog::release_held`]) every fraction of a second. The threads
+    /// end soon after the last reference to the log is dropped.
     pub fn spawn_upkeep(log: &Arc<Self>, prune_interval: Duration) -> std::io::Result<()>
     where
         L: 'static,
@@ -230,6 +231,24 @@ impl<L: TransactionalLog> DedupLog<L> {
                             warn!(%error, "dedup index: pruning failed");
                         }
                         next_prune = Instant::now() + prune_interval;
+                    }
+                    drop(log);
+                    std::thread::sleep(UPKEEP_TICK);
+                }
+            })?;
+        // Apart from the upkeep: reading the fate of a transaction may wait for as long as
+        // the records the releases are there to free stay held.
+        let weak = Arc::downgrade(log);
+        std::thread::Builder::new()
+            .name("aqs-log-release".into())
+            .spawn(move || {
+                loop {
+                    let Some(log) = weak.upgrade() else {
+                        return;
+                    };
+                    let deadline = Instant::now() + log.timeout;
+                    if let Err(error) = log.inner.release_held(deadline) {
+                        debug!(%error, "log release: not done yet");
                     }
                     drop(log);
                     std::thread::sleep(UPKEEP_TICK);
@@ -423,7 +442,7 @@ impl<L: TransactionalLog> EventLog for DedupLog<L> {
     }
 }
 
-impl<L: Send + Sync> MetricsSource for DedupLog<L> {
+impl<L: TransactionalLog> MetricsSource for DedupLog<L> {
     fn render(&self, metrics: &mut aqs_http::Exposition) {
         let now = SystemTime::now();
         let gauges = metrics::IndexGauges {
@@ -437,6 +456,17 @@ impl<L: Send + Sync> MetricsSource for DedupLog<L> {
             pending: self.index.pending_count().ok(),
         };
         self.metrics.render(gauges, metrics);
+        let releases = self.inner.releases();
+        let mut family = metrics.counter(
+            "aqs_ingest_kafka_release_transactions_total",
+            "Release transactions of the Kafka writers after the log was disturbed, by outcome.",
+        );
+        for (outcome, count) in [
+            ("committed", releases.committed),
+            ("failed", releases.failed),
+        ] {
+            family.sample(&[("outcome", outcome)], count);
+        }
     }
 }
 

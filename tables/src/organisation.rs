@@ -184,3 +184,51 @@ pub fn read_clickhouse(
         });
     Ok(Organisation::new(as_of, teams, roster, plans, names))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledgers::TEAM_DEFINED_FROM_THE_BEGINNING;
+
+    fn row(team: &str, from: NaiveDate, branch: &str) -> TeamRow {
+        TeamRow {
+            team_id: team.to_owned(),
+            effective_from: from,
+            team_name: team.to_owned(),
+            branch_id: branch.to_owned(),
+            branch_name: None,
+            region_id: "R1".to_owned(),
+            region_name: None,
+            supervisor_id: None,
+            deleted: 0,
+            ver: 1,
+        }
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().expect("date")
+    }
+
+    #[test]
+    fn the_tree_shows_each_team_under_its_definition_in_force_on_the_as_of_date() {
+        let rows = || {
+            vec![
+                row("T1", date("2026-11-15"), "B2"),
+                row("T1", TEAM_DEFINED_FROM_THE_BEGINNING, "B1"),
+                row("T2", date("2026-12-01"), "B3"),
+            ]
+        };
+        let branches = |as_of: &str| {
+            teams_on(date(as_of), rows())
+                .into_iter()
+                .map(|t| (t.team_id, t.branch_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(branches("2026-11-14"), [("T1".into(), "B1".into())]);
+        assert_eq!(branches("2026-11-15"), [("T1".into(), "B2".into())]);
+        assert_eq!(
+            branches("2026-12-01"),
+            [("T1".into(), "B2".into()), ("T2".into(), "B3".into())]
+        );
+    }
+}

@@ -312,7 +312,7 @@ pub fn agent_day_rows(connection: &Connection) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledgers::{RosterRow, ledger_tables};
+    use crate::ledgers::{RosterRow, TeamRow, ledger_tables};
 
     #[test]
     fn the_schema_has_every_row_types_columns_in_order() {
@@ -334,6 +334,45 @@ mod tests {
             let listed: Vec<&str> = table.columns.split(',').map(str::trim).collect();
             assert_eq!(declared, listed, "{}", table.table);
         }
+    }
+
+    #[test]
+    fn a_teams_table_of_one_row_per_team_is_dropped_for_the_dated_form() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledgers.db");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE teams (team_id TEXT PRIMARY KEY, team_name TEXT NOT NULL, \
+             branch_id TEXT NOT NULL, branch_name TEXT, region_id TEXT NOT NULL, \
+             region_name TEXT, supervisor_id TEXT, ver INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO teams VALUES ('T1', 'T1', 'B1', NULL, 'R1', NULL, NULL, 1);",
+        )
+        .expect("old form");
+        drop(old);
+        let db = LedgerDb::open(&path).expect("open");
+        assert_eq!(all_rows::<TeamRow>(&db.connection).expect("read"), []);
+        // Opening the dated form again keeps its rows.
+        let mut db = db;
+        let row = TeamRow {
+            team_id: "T1".to_owned(),
+            effective_from: "2026-11-15".parse().expect("date"),
+            team_name: "T1".to_owned(),
+            branch_id: "B2".to_owned(),
+            branch_name: None,
+            region_id: "R1".to_owned(),
+            region_name: None,
+            supervisor_id: None,
+            deleted: 0,
+            ver: 2,
+        };
+        db.write(&LedgerBatch {
+            teams: vec![row.clone()],
+            ..LedgerBatch::default()
+        })
+        .expect("write");
+        drop(db);
+        let db = LedgerDb::open(&path).expect("open again");
+        assert_eq!(all_rows::<TeamRow>(&db.connection).expect("read"), [row]);
     }
 
     fn roster(team_id: &str, ver: u64) -> RosterRow {

@@ -407,4 +407,32 @@ mod tests {
             vec![("A1".to_owned(), "2026-11-05".parse().expect("date"))]
         );
     }
+
+    #[test]
+    fn a_team_definition_date_retracted_after_it_was_handed_over_stays_a_tombstone() {
+        let row = |from: Option<&str>, branch: &str| TeamRow {
+            team_id: "T1".into(),
+            effective_from: from.map(|d| d.parse().expect("date")),
+            team_name: "T1".into(),
+            branch_id: branch.into(),
+            branch_name: None,
+            region_id: "R1".into(),
+            region_name: None,
+            supervisor_id: None,
+        };
+        let older = LedgerChanges {
+            teams: vec![row(None, "B1"), row(Some("2026-11-15"), "B2")],
+            ..LedgerChanges::default()
+        };
+        let newer = LedgerChanges {
+            teams: vec![row(None, "B1")],
+            deleted_teams: vec![("T1".into(), Some("2026-11-15".parse().expect("date")))],
+            ..LedgerChanges::default()
+        };
+        let mut pending = PendingChanges::from(&older);
+        pending.merge(&newer);
+        let merged = pending.to_changes();
+        assert_eq!(merged.teams, vec![row(None, "B1")]);
+        assert_eq!(merged.deleted_teams, newer.deleted_teams);
+    }
 }

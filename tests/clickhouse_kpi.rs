@@ -61,6 +61,11 @@ const HAND_MADE: &[&str] = &[
     r#"{"event_id":"kh-j0","type":"agent_joined_team","schema_version":1,"occurred_at":"2026-08-30T09:00:00+08:00","source":"hr","agent_id":"A000001","payload":{"team_id":"T0001","effective_date":"2026-09-01"}}"#,
     r#"{"event_id":"kh-c0","type":"consultation","schema_version":1,"occurred_at":"2026-09-21T10:00:00+08:00","source":"app","agent_id":"A000001","payload":{"outlet_id":"O0000001","customers_consulted":5,"customers_interested":2}}"#,
     r#"{"event_id":"kh-s0","type":"sale_closed","schema_version":1,"occurred_at":"2026-09-21T11:00:00+08:00","source":"core","agent_id":"A000001","payload":{"outlet_id":"O0000001","policy_id":"KH0","product_code":"WL","premium":"8000.00","payment_mode":"single"}}"#,
+    // T0002 moves to branch B9999 from the 9th (recorded late); T0003's move from the 2nd is
+    // retracted (a tombstone in both engines).
+    r#"{"event_id":"kh-t2","type":"team_defined","schema_version":1,"occurred_at":"2026-11-12T09:00:00+08:00","source":"hr","payload":{"team_id":"T0002","team_name":"迁移组","branch_id":"B9999","region_id":"R0001","effective_from":"2026-11-09"}}"#,
+    r#"{"event_id":"kh-t3","type":"team_defined","schema_version":1,"occurred_at":"2026-10-20T09:00:00+08:00","source":"hr","payload":{"team_id":"T0003","team_name":"未迁组","branch_id":"B9998","region_id":"R0001","effective_from":"2026-11-02"}}"#,
+    r#"{"event_id":"kh-rt3","type":"retraction","schema_version":1,"occurred_at":"2026-11-19T10:00:00+08:00","source":"hr","payload":{"retracted_event_id":"kh-t3","reason":"move cancelled"}}"#,
     r#"{"event_id":"kh-p9","type":"activity_plan","schema_version":1,"occurred_at":"2026-10-25T20:00:00+08:00","source":"app","agent_id":"A000006","payload":{"period_start":"2026-10-26","period_end":"2026-11-08","visits":30,"consultations":12,"sales":3}}"#,
 ];
 
@@ -218,6 +223,17 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     assert_eq!(embedded.roster, warehouse.roster);
     assert_eq!(embedded.assignments, warehouse.assignments);
     assert_eq!(embedded.teams, warehouse.teams);
+    let dated: Vec<(&str, NaiveDate, &str)> = embedded
+        .teams
+        .iter()
+        .filter(|t| t.effective_from > aqs_tables::ledgers::TEAM_DEFINED_FROM_THE_BEGINNING)
+        .map(|t| (t.team_id.as_str(), t.effective_from, t.branch_id.as_str()))
+        .collect();
+    assert_eq!(
+        dated,
+        [("T0002", date("2026-11-09"), "B9999")],
+        "the move, and no row for the retracted one"
+    );
     assert_eq!(
         embedded.calendar,
         calendar(),
@@ -245,6 +261,36 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
         .sum()
         .unwrap_or(0);
     assert!(drifting > 0, "some agent drifts towards visits");
+    // The moved team's branch has its November from the 9th on, and no October.
+    let b9999 = from_clickhouse
+        .clone()
+        .lazy()
+        .filter(
+            col("scope")
+                .eq(lit("branch"))
+                .and(col("scope_id").eq(lit("B9999"))),
+        )
+        .select([col("period"), col("period_start"), col("visits")])
+        .collect()
+        .expect("B9999 rows");
+    let months: Vec<String> = b9999
+        .column("period")
+        .expect("period")
+        .str()
+        .expect("text")
+        .iter()
+        .zip(
+            b9999
+                .column("period_start")
+                .expect("start")
+                .date()
+                .expect("date")
+                .as_date_iter(),
+        )
+        .filter(|(period, _)| *period == Some("month"))
+        .map(|(_, start)| start.expect("start").to_string())
+        .collect();
+    assert_eq!(months, ["2026-11-01"], "{b9999}");
     for column in [
         "premium_needed",
         "trailing_premium_per_sale",

@@ -1280,3 +1280,349 @@ fn a_swapped_saturday_is_a_working_day_and_a_holiday_is_none_in_pacing_plans_and
         &[("planned_visits", F(6.0 / 3.0))],
     );
 }
+
+/// Team TM sits under branch B1 until it moves to B2 on Sunday 15 November 2026 (the move
+/// recorded on the 16th, after the fact); team TS stays in B1. Both branches are in R1.
+///
+/// A1 (TM, outlet O1 assigned since 1 October) visits and sells 1,000.00 on 20 October,
+/// visits and sells 2,000.00 on Tuesday the 10th, consults 3 customers on Monday the 16th,
+/// visits and sells 4,000.00 on Tuesday the 17th, and plans 10 visits for 9–22 November:
+/// 10 working days (9–13 and 16–20), one visit a working day, five before the move and five
+/// after. A2 (TS) visits on the 18th.
+///
+/// So B1's November counts A1's first half and A2: 2 visits, 1 sale, 2,000.00, 5 planned
+/// visits, 2 agents on its roster (1 active: with a sale), O1 assigned; B2's counts A1's second half: 1 visit, 1
+/// consultation, 1 sale, 4,000.00, 5 planned visits, 1 agent, O1 assigned. October stays B1's.
+/// TM's November row (and A1's) reports under B2, its October row under B1; its week of 9–15
+/// November under B2 too (the week's last day is the day of the move), the week before
+/// under B1.
+fn moved_team_lines() -> Vec<String> {
+    let event = |id: &str, kind: &str, at: &str, agent: Option<&str>, payload: &str| {
+        let agent = agent.map_or(String::new(), |a| format!(r#","agent_id":"{a}""#));
+        format!(
+            r#"{{"event_id":"{id}","type":"{kind}","schema_version":1,"occurred_at":"{at}T10:00:00+08:00","source":"hr"{agent},"payload":{payload}}}"#
+        )
+    };
+    vec![
+        event(
+            "tm1",
+            "team_defined",
+            "2026-09-20",
+            None,
+            r#"{"team_id":"TM","team_name":"移动组","branch_id":"B1","region_id":"R1"}"#,
+        ),
+        event(
+            "tm2",
+            "team_defined",
+            "2026-11-16",
+            None,
+            r#"{"team_id":"TM","team_name":"移动组","branch_id":"B2","region_id":"R1","effective_from":"2026-11-15"}"#,
+        ),
+        event(
+            "ts1",
+            "team_defined",
+            "2026-09-20",
+            None,
+            r#"{"team_id":"TS","team_name":"留守组","branch_id":"B1","region_id":"R1"}"#,
+        ),
+        event(
+            "j1",
+            "agent_joined_team",
+            "2026-09-20",
+            Some("A1"),
+            r#"{"team_id":"TM","effective_date":"2026-10-01"}"#,
+        ),
+        event(
+            "j2",
+            "agent_joined_team",
+            "2026-09-20",
+            Some("A2"),
+            r#"{"team_id":"TS","effective_date":"2026-10-01"}"#,
+        ),
+        event(
+            "o1",
+            "outlet_assigned",
+            "2026-09-20",
+            Some("A1"),
+            r#"{"outlet_id":"O1","effective_date":"2026-10-01"}"#,
+        ),
+        event(
+            "v1",
+            "outlet_visit",
+            "2026-10-20",
+            Some("A1"),
+            r#"{"outlet_id":"O1","purpose":"promotion"}"#,
+        ),
+        event(
+            "s1",
+            "sale_closed",
+            "2026-10-20",
+            Some("A1"),
+            r#"{"outlet_id":"O1","policy_id":"P1","product_code":"WL","premium":"1000.00","payment_mode":"single"}"#,
+        ),
+        event(
+            "v2",
+            "outlet_visit",
+            "2026-11-10",
+            Some("A1"),
+            r#"{"outlet_id":"O1","purpose":"promotion"}"#,
+        ),
+        event(
+            "s2",
+            "sale_closed",
+            "2026-11-10",
+            Some("A1"),
+            r#"{"outlet_id":"O1","policy_id":"P2","product_code":"WL","premium":"2000.00","payment_mode":"single"}"#,
+        ),
+        event(
+            "c3",
+            "consultation",
+            "2026-11-16",
+            Some("A1"),
+            r#"{"outlet_id":"O1","customers_consulted":3,"customers_interested":1}"#,
+        ),
+        event(
+            "v3",
+            "outlet_visit",
+            "2026-11-17",
+            Some("A1"),
+            r#"{"outlet_id":"O1","purpose":"service"}"#,
+        ),
+        event(
+            "s3",
+            "sale_closed",
+            "2026-11-17",
+            Some("A1"),
+            r#"{"outlet_id":"O1","policy_id":"P3","product_code":"WL","premium":"4000.00","payment_mode":"single"}"#,
+        ),
+        event(
+            "p1",
+            "activity_plan",
+            "2026-11-08",
+            Some("A1"),
+            r#"{"period_start":"2026-11-09","period_end":"2026-11-22","visits":10}"#,
+        ),
+        event(
+            "v4",
+            "outlet_visit",
+            "2026-11-18",
+            Some("A2"),
+            r#"{"outlet_id":"O9","purpose":"training"}"#,
+        ),
+    ]
+}
+
+fn moved_team_params() -> KpiParams {
+    let mut params = KpiParams::new("2026-11-30".parse().expect("date"));
+    params.since = "2026-10-01".parse().expect("date");
+    params
+}
+
+fn has_row(frame: &DataFrame, scope: &str, scope_id: &str, period: &str, start: &str) -> bool {
+    (0..frame.height()).any(|row| {
+        value(frame, "scope", row) == S(Box::leak(scope.to_owned().into_boxed_str()))
+            && value(frame, "scope_id", row) == S(Box::leak(scope_id.to_owned().into_boxed_str()))
+            && value(frame, "period", row) == S(Box::leak(period.to_owned().into_boxed_str()))
+            && value(frame, "period_start", row) == S(Box::leak(start.to_owned().into_boxed_str()))
+    })
+}
+
+#[test]
+fn a_team_moving_to_another_branch_on_the_15th_splits_the_branches_months_by_date() {
+    let frame = kpis_of(&moved_team_lines(), &moved_team_params());
+    check(
+        &frame,
+        "branch",
+        "B1",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(2)),
+            ("consultations", I(0)),
+            ("sales", I(1)),
+            ("premium", S("2000.00")),
+            ("planned_visits", F(5.0)),
+            ("agents_on_roster", I(2)),
+            ("active_agents", I(1)),
+            ("assigned_outlets", I(1)),
+        ],
+    );
+    check(
+        &frame,
+        "branch",
+        "B2",
+        "month",
+        "2026-11-01",
+        &[
+            ("region_id", S("R1")),
+            ("visits", I(1)),
+            ("consultations", I(1)),
+            ("customers_consulted", I(3)),
+            ("sales", I(1)),
+            ("premium", S("4000.00")),
+            ("planned_visits", F(5.0)),
+            ("agents_on_roster", I(1)),
+            ("active_agents", I(1)),
+            ("assigned_outlets", I(1)),
+        ],
+    );
+    check(
+        &frame,
+        "region",
+        "R1",
+        "month",
+        "2026-11-01",
+        &[
+            ("visits", I(3)),
+            ("sales", I(2)),
+            ("premium", S("6000.00")),
+            ("planned_visits", F(10.0)),
+            ("agents_on_roster", I(2)),
+        ],
+    );
+}
+
+#[test]
+fn earlier_months_of_a_moved_team_stay_with_its_old_branch() {
+    let frame = kpis_of(&moved_team_lines(), &moved_team_params());
+    check(
+        &frame,
+        "branch",
+        "B1",
+        "month",
+        "2026-10-01",
+        &[
+            ("visits", I(1)),
+            ("sales", I(1)),
+            ("premium", S("1000.00")),
+            ("agents_on_roster", I(2)),
+            ("assigned_outlets", I(1)),
+        ],
+    );
+    assert!(
+        !has_row(&frame, "branch", "B2", "month", "2026-10-01"),
+        "B2 had nothing in October"
+    );
+    check(
+        &frame,
+        "team",
+        "TM",
+        "month",
+        "2026-10-01",
+        &[
+            ("team_id", S("TM")),
+            ("branch_id", S("B1")),
+            ("region_id", S("R1")),
+            ("premium", S("1000.00")),
+        ],
+    );
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "month",
+        "2026-10-01",
+        &[("team_id", S("TM")), ("branch_id", S("B1"))],
+    );
+}
+
+#[test]
+fn a_moved_team_s_weeks_split_and_its_month_reports_under_its_new_branch() {
+    let frame = kpis_of(&moved_team_lines(), &moved_team_params());
+    // The week of the move: Monday the 9th to Sunday the 15th, the move on its last day.
+    check(
+        &frame,
+        "branch",
+        "B1",
+        "week",
+        "2026-11-09",
+        &[
+            ("visits", I(1)),
+            ("sales", I(1)),
+            ("premium", S("2000.00")),
+            ("planned_visits", F(5.0)),
+            ("agents_on_roster", I(2)),
+        ],
+    );
+    check(
+        &frame,
+        "branch",
+        "B2",
+        "week",
+        "2026-11-09",
+        &[
+            ("visits", I(0)),
+            ("sales", I(0)),
+            // The plan's Sunday, not a working day, carries none of it.
+            ("planned_visits", F(0.0)),
+            ("agents_on_roster", I(1)),
+        ],
+    );
+    check(
+        &frame,
+        "branch",
+        "B2",
+        "week",
+        "2026-11-16",
+        &[
+            ("visits", I(1)),
+            ("consultations", I(1)),
+            ("sales", I(1)),
+            ("premium", S("4000.00")),
+            ("planned_visits", F(5.0)),
+        ],
+    );
+    check(
+        &frame,
+        "branch",
+        "B1",
+        "week",
+        "2026-11-16",
+        &[
+            ("visits", I(1)),
+            ("sales", I(0)),
+            ("planned_visits", Null),
+            ("agents_on_roster", I(1)),
+        ],
+    );
+    check(
+        &frame,
+        "team",
+        "TM",
+        "month",
+        "2026-11-01",
+        &[
+            ("team_id", S("TM")),
+            ("branch_id", S("B2")),
+            ("region_id", S("R1")),
+            ("visits", I(2)),
+            ("sales", I(2)),
+            ("premium", S("6000.00")),
+            ("planned_visits", F(10.0)),
+        ],
+    );
+    check(
+        &frame,
+        "team",
+        "TM",
+        "week",
+        "2026-11-09",
+        &[("branch_id", S("B2"))],
+    );
+    check(
+        &frame,
+        "team",
+        "TM",
+        "week",
+        "2026-11-02",
+        &[("branch_id", S("B1"))],
+    );
+    check(
+        &frame,
+        "agent",
+        "A1",
+        "month",
+        "2026-11-01",
+        &[("team_id", S("TM")), ("branch_id", S("B2"))],
+    );
+}

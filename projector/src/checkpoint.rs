@@ -29,7 +29,8 @@ use crate::ledger::Ledger;
 /// - 2: events known by (`source`, `event_id`); money sums checked.
 /// - 3: agents' profiles and the names their joins carry.
 /// - 4: the working-day calendar's declared days.
-pub const STATE_FORMAT: i64 = 4;
+/// - 5: team definitions kept by effective date.
+pub const STATE_FORMAT: i64 = 5;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

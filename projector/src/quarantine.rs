@@ -108,10 +108,10 @@ pub fn check(event: &Event, clock: &BusinessClock) -> Result<(), QuarantineReaso
             date("payload.effective_date", unassigned.effective_date)
         }
         Payload::CalendarDay(day) => date("payload.date", day.date),
-        Payload::TeamDefined(_)
-        | Payload::OutletRegistered(_)
-        | Payload::AgentProfile(_)
-        | Payload::Retraction(_) => Ok(()),
+        Payload::TeamDefined(team) => team
+            .effective_from
+            .map_or(Ok(()), |from| date("payload.effective_from", from)),
+        Payload::OutletRegistered(_) | Payload::AgentProfile(_) | Payload::Retraction(_) => Ok(()),
     }
 }
 
@@ -182,6 +182,17 @@ mod tests {
             },
         );
         assert!(reason_of(&day).contains("payload.date"));
+
+        // 1969 would sort before the row standing for "from the beginning" (1970-01-01).
+        let team = event(
+            r#"{"event_id":"t1","type":"team_defined","schema_version":1,"occurred_at":"2026-11-02T09:00:00+08:00","source":"t","payload":{"team_id":"T1","team_name":"T","branch_id":"B1","region_id":"R1","effective_from":"2026-11-15"}}"#,
+            |e| {
+                if let Payload::TeamDefined(t) = &mut e.payload {
+                    t.effective_from = Some(ymd(1969, 12, 31));
+                }
+            },
+        );
+        assert!(reason_of(&team).contains("payload.effective_from"));
 
         // The business date of a visit at 2149-06-06T20:00Z is 2149-06-07 in Shanghai.
         let visit = event(

@@ -110,6 +110,14 @@ fn edge_cases() -> Vec<(Event, u64)> {
         r#"{"event_id":"edge-c4","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr-a","payload":{"date":"2026-11-16","kind":"holiday"}}"#,
         r#"{"event_id":"edge-c4","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr-b","payload":{"date":"2026-11-16","kind":"working_day"}}"#,
         r#"{"event_id":"edge-c5","type":"calendar_day","schema_version":1,"occurred_at":"2026-10-20T08:00:00+08:00","source":"hr","payload":{"date":"2026-11-18","kind":"holiday"}}"#,
+        // T0002 moves to another branch from the 9th, recorded late; a later definition of
+        // the same date (to B0098) wins until it is retracted; T0003's move from the 16th is
+        // retracted, so T0003 stays where it was.
+        r#"{"event_id":"edge-t10","type":"team_defined","schema_version":1,"occurred_at":"2026-11-12T08:00:00+08:00","source":"hr","payload":{"team_id":"T0002","team_name":"Moved","branch_id":"B0099","region_id":"R0099","effective_from":"2026-11-09"}}"#,
+        r#"{"event_id":"edge-t11","type":"team_defined","schema_version":1,"occurred_at":"2026-11-12T09:00:00+08:00","source":"hr","payload":{"team_id":"T0002","team_name":"Moved","branch_id":"B0098","region_id":"R0099","effective_from":"2026-11-09"}}"#,
+        r#"{"event_id":"edge-t12","type":"retraction","schema_version":1,"occurred_at":"2026-11-12T10:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-t11","reason":"wrong branch"}}"#,
+        r#"{"event_id":"edge-t13","type":"team_defined","schema_version":1,"occurred_at":"2026-11-13T08:00:00+08:00","source":"hr","payload":{"team_id":"T0003","team_name":"Gone","branch_id":"B0097","region_id":"R0099","effective_from":"2026-11-16"}}"#,
+        r#"{"event_id":"edge-t14","type":"retraction","schema_version":1,"occurred_at":"2026-11-13T09:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-t13","reason":"move cancelled"}}"#,
         r#"{"event_id":"edge-c6","type":"retraction","schema_version":1,"occurred_at":"2026-10-23T08:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-c5","reason":"no holiday"}}"#,
     ];
     lines
@@ -237,4 +245,42 @@ fn the_generated_month_exercises_the_hard_rules() {
     assert!(fold(&with_foreign_retractions) == fold(&theirs));
     assert!(!tables.pending_cancellations.is_empty());
     assert!(tables.team_day.len() > 10);
+
+    // T0002's days count for its first branch before the 9th and for B0099 from it (the
+    // definition to B0098 is retracted); T0003's retracted move leaves it where it was.
+    let moved = "2026-11-09".parse().expect("date");
+    let t2_days: Vec<_> = tables
+        .agent_day
+        .iter()
+        .filter(|d| d.team_id == "T0002")
+        .collect();
+    assert!(t2_days.iter().any(|d| d.business_date < moved));
+    assert!(t2_days.iter().any(|d| d.business_date >= moved));
+    for day in &t2_days {
+        assert_eq!(
+            day.branch_id == "B0099",
+            day.business_date >= moved,
+            "{day:?}"
+        );
+    }
+    assert!(
+        tables
+            .agent_day
+            .iter()
+            .all(|d| d.branch_id != "B0098" && d.branch_id != "B0097"),
+        "no day counts for a retracted definition"
+    );
+    assert_eq!(
+        tables
+            .teams
+            .iter()
+            .filter(|t| t.team_id == "T0002" || t.team_id == "T0003")
+            .map(|t| (t.team_id.as_str(), t.effective_from.map(|d| d.to_string())))
+            .collect::<Vec<_>>(),
+        [
+            ("T0002", None),
+            ("T0002", Some("2026-11-09".to_owned())),
+            ("T0003", None)
+        ]
+    );
 }

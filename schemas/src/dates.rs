@@ -92,6 +92,18 @@ pub(crate) fn business_date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate
     parse_date(&text).map_err(serde::de::Error::custom)
 }
 
+/// Serde adapter for an optional business date field (absent or `null`: none).
+pub(crate) fn optional_business_date<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<NaiveDate>, D::Error> {
+    let Some(text) = Option::<Cow<'de, str>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    parse_date(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// Serde adapter for a month field of the contract.
 pub(crate) fn contract_month<'de, D: Deserializer<'de>>(d: D) -> Result<YearMonth, D::Error> {
     let text = Cow::<'de, str>::deserialize(d)?;

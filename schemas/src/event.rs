@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::dates::{BusinessDate, ContractMonth, business_date, contract_month};
+use crate::dates::{
+    BusinessDate, ContractMonth, business_date, contract_month, optional_business_date,
+};
 use crate::decimal::{Money, Rate};
 use crate::time::{BusinessClock, OccurredAt, YearMonth};
 
@@ -489,8 +491,11 @@ pub struct Target {
     pub sales: Option<u32>,
 }
 
-/// A team and its place in the organisation: team → branch → region.
-/// A later definition of the same team replaces the earlier one.
+/// A team and its place in the organisation: team → branch → region, in force from
+/// `effective_from` on (from the beginning when absent). For a date D the definition in
+/// force is the one with the greatest `effective_from` on or before D; of two with the same
+/// `effective_from`, the later `occurred_at` wins (then `event_id`, then `source`), and
+/// retracting one brings back the one before. Past dates keep the parent they had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamDefined {
@@ -512,6 +517,15 @@ pub struct TeamDefined {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<Id>")]
     pub supervisor_id: Option<String>,
+    /// The first business date this definition holds for; absent, it holds from the
+    /// beginning (a team moving to another branch on the 15th is defined anew from the 15th).
+    #[serde(
+        default,
+        deserialize_with = "optional_business_date",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(with = "Option<BusinessDate>")]
+    pub effective_from: Option<NaiveDate>,
 }
 
 /// The agent belongs to `team_id` from `effective_date` on; joining another team is a transfer.

@@ -81,6 +81,15 @@ fn calendar_day() -> Value {
     })
 }
 
+fn team_defined() -> Value {
+    json!({
+        "event_id": "ev-12", "type": "team_defined", "schema_version": 1,
+        "occurred_at": "2026-11-10T09:00:00+08:00", "source": "hr-roster",
+        "payload": {"team_id": "T1", "team_name": "北京一组", "branch_id": "B2",
+                    "region_id": "R1", "effective_from": "2026-11-15"}
+    })
+}
+
 fn with(mut event: Value, pointer: &str, value: Value) -> Value {
     let (parent, key) = pointer.rsplit_once('/').expect("pointer");
     event
@@ -685,4 +694,95 @@ fn a_calendar_day_naming_an_agent_is_refused_by_both_paths() {
         .map(|e| (e.field.as_str(), e.problem.code()))
         .collect();
     assert_eq!(found, [("agent_id", "inconsistent")], "{rejection}");
+}
+
+/// A team definition's `effective_from` is optional and, when given, a business date the
+/// stores can hold: all three read it alike, and a definition without it stays valid.
+#[test]
+fn team_definitions_effective_from_is_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "an effective date before 2000",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!("1999-12-31"),
+            )),
+            &[("payload.effective_from", "out_of_range")],
+        ),
+        refused(
+            "an effective date that is no calendar day",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!("2026-02-30"),
+            )),
+            &[("payload.effective_from", "bad_format")],
+        ),
+        refused(
+            "an effective date with a time",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!("2026-11-15T00:00:00+08:00"),
+            )),
+            &[("payload.effective_from", "bad_format")],
+        ),
+        refused(
+            "an effective date as a number",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!(20261115),
+            )),
+            &[("payload.effective_from", "wrong_type")],
+        ),
+        refused(
+            "the roster's name for it",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_date",
+                json!("2026-11-15"),
+            )),
+            &[("payload.effective_date", "unknown_field")],
+        ),
+        refused(
+            "the effective date given twice",
+            repeating(
+                &team_defined(),
+                "/payload",
+                "effective_from",
+                &json!("2026-12-01"),
+            ),
+            &[("payload.effective_from", "duplicate_key")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("a definition from a date", bytes(&team_defined())),
+        (
+            "a definition without an effective date (from the beginning)",
+            bytes(&with(
+                team_defined(),
+                "/payload",
+                json!({"team_id": "T1", "team_name": "北京一组", "branch_id": "B1",
+                       "region_id": "R1"}),
+            )),
+        ),
+        (
+            "an effective date of null (from the beginning)",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!(null),
+            )),
+        ),
+        (
+            "the last date the contract holds",
+            bytes(&with(
+                team_defined(),
+                "/payload/effective_from",
+                json!("2099-12-31"),
+            )),
+        ),
+    ]);
 }

@@ -43,7 +43,8 @@ pub type PlannedCounts = [Option<i64>; 3];
 /// The ledgers' part of what the dashboard shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Organisation {
-    /// Every team, by id.
+    /// Every team defined on the as-of date, by id, under the branch and region of its
+    /// definition in force on that date (a team defined only from a later date is absent).
     pub teams: Vec<Team>,
     /// Agents on each team's roster on the as-of date, by id.
     pub agents_by_team: BTreeMap<String, Vec<String>>,
@@ -55,6 +56,7 @@ pub struct Organisation {
 
 impl Organisation {
     fn new(
+        as_of: NaiveDate,
         teams: Vec<TeamRow>,
         roster: Vec<RosterRow>,
         plans: Vec<PlanRow>,
@@ -76,7 +78,7 @@ impl Organisation {
             })
             .collect();
         Self {
-            teams: teams.into_iter().map(Team::from).collect(),
+            teams: teams_on(as_of, teams),
             agents_by_team,
             plans,
             agent_names: names
@@ -85,6 +87,21 @@ impl Organisation {
                 .collect(),
         }
     }
+}
+
+/// Of every live team row, each team's definition in force on `as_of` (the greatest effective
+/// date on or before it), by team id.
+fn teams_on(as_of: NaiveDate, rows: Vec<TeamRow>) -> Vec<Team> {
+    let mut in_force: BTreeMap<String, TeamRow> = BTreeMap::new();
+    for row in rows.into_iter().filter(|row| row.effective_from <= as_of) {
+        match in_force.get(&row.team_id) {
+            Some(kept) if kept.effective_from >= row.effective_from => {}
+            _ => {
+                in_force.insert(row.team_id.clone(), row);
+            }
+        }
+    }
+    in_force.into_values().map(Team::from).collect()
 }
 
 /// The roster rows in force on a day, by team and agent.
@@ -120,7 +137,7 @@ pub fn read_embedded(
         tracing::warn!(%error, "agents' names not read from the ledger store");
         Vec::new()
     });
-    Ok(Organisation::new(teams, roster, plans, names))
+    Ok(Organisation::new(as_of, teams, roster, plans, names))
 }
 
 /// The organisation on `as_of` from the ledger tables in ClickHouse, with the plans starting
@@ -165,5 +182,53 @@ pub fn read_clickhouse(
             tracing::warn!(error = %error.source, "agents' names not read from ClickHouse");
             Vec::new()
         });
-    Ok(Organisation::new(teams, roster, plans, names))
+    Ok(Organisation::new(as_of, teams, roster, plans, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledgers::TEAM_DEFINED_FROM_THE_BEGINNING;
+
+    fn row(team: &str, from: NaiveDate, branch: &str) -> TeamRow {
+        TeamRow {
+            team_id: team.to_owned(),
+            effective_from: from,
+            team_name: team.to_owned(),
+            branch_id: branch.to_owned(),
+            branch_name: None,
+            region_id: "R1".to_owned(),
+            region_name: None,
+            supervisor_id: None,
+            deleted: 0,
+            ver: 1,
+        }
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().expect("date")
+    }
+
+    #[test]
+    fn the_tree_shows_each_team_under_its_definition_in_force_on_the_as_of_date() {
+        let rows = || {
+            vec![
+                row("T1", date("2026-11-15"), "B2"),
+                row("T1", TEAM_DEFINED_FROM_THE_BEGINNING, "B1"),
+                row("T2", date("2026-12-01"), "B3"),
+            ]
+        };
+        let branches = |as_of: &str| {
+            teams_on(date(as_of), rows())
+                .into_iter()
+                .map(|t| (t.team_id, t.branch_id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(branches("2026-11-14"), [("T1".into(), "B1".into())]);
+        assert_eq!(branches("2026-11-15"), [("T1".into(), "B2".into())]);
+        assert_eq!(
+            branches("2026-12-01"),
+            [("T1".into(), "B2".into()), ("T2".into(), "B3".into())]
+        );
+    }
 }

@@ -77,3 +77,59 @@ async fn every_ledger_row_type_has_its_tables_columns_in_order() {
         ]
     );
 }
+
+fn team(from: &str, branch: &str, deleted: u8, ver: u64) -> TeamRow {
+    TeamRow {
+        team_id: "T1".to_owned(),
+        effective_from: from.parse().expect("date"),
+        team_name: "一组".to_owned(),
+        branch_id: branch.to_owned(),
+        branch_name: None,
+        region_id: "R1".to_owned(),
+        region_name: None,
+        supervisor_id: None,
+        deleted,
+        ver,
+    }
+}
+
+/// The teams table holds one row per team and effective date, "from the beginning" as
+/// 1970-01-01 (ClickHouse's first `Date`) read back as the same date, and a tombstone of a
+/// newer version hides its date's row.
+#[tokio::test]
+async fn team_definitions_are_kept_per_effective_date_with_tombstones() {
+    let Some(clickhouse) = aqs_testkit::clickhouse() else {
+        return;
+    };
+    let config = fresh_config(&clickhouse);
+    aqs_warehouse::migrate(&config).await.expect("migrate");
+    let client = config.client().expect("client");
+    let insert = |rows: Vec<TeamRow>| {
+        let client = client.clone();
+        async move {
+            let mut insert = client
+                .insert::<TeamRow>(TeamRow::TABLE)
+                .await
+                .expect("insert");
+            for row in &rows {
+                insert.write(row).await.expect("write");
+            }
+            insert.end().await.expect("end");
+        }
+    };
+    let beginning = TEAM_DEFINED_FROM_THE_BEGINNING.to_string();
+    insert(vec![
+        team(&beginning, "B1", 0, 1),
+        team("2026-11-15", "B2", 0, 1),
+        team("2026-12-01", "B3", 0, 1),
+    ])
+    .await;
+    insert(vec![team("2026-12-01", "", 1, 2)]).await;
+    let live = aqs_tables::ledgers::clickhouse::live_rows::<TeamRow>(&client)
+        .await
+        .expect("live rows");
+    assert_eq!(
+        live,
+        [team(&beginning, "B1", 0, 1), team("2026-11-15", "B2", 0, 1)]
+    );
+}

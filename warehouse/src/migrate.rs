@@ -64,6 +64,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0009_calendar_days.sql",
         include_str!("../../deploy/clickhouse/0009_calendar_days.sql"),
     ),
+    (
+        "0010_dated_teams.sql",
+        include_str!("../../deploy/clickhouse/0010_dated_teams.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

@@ -93,7 +93,8 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0006_agent_profiles.sql",
             "0007_quota_columns.sql",
             "0008_quota_views.sql",
-            "0009_calendar_days.sql"
+            "0009_calendar_days.sql",
+            "0010_dated_teams.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);

@@ -2,7 +2,7 @@
 
 use aqs_schemas::event::Scope;
 
-use super::ids::{IdNumbers, NONE, ScopeKeys};
+use super::ids::{IdNumbers, NONE, ScopeKeys, TeamParents};
 use super::window::DayWindow;
 use crate::data::LedgerData;
 
@@ -53,10 +53,11 @@ pub(crate) struct LedgerFacts<'a> {
     pub(crate) branches: IdNumbers<'a>,
     pub(crate) regions: IdNumbers<'a>,
     pub(crate) outlets: IdNumbers<'a>,
-    /// Per team: branch and region numbers from the teams table (`NONE`: unknown or empty).
-    pub(crate) team_parents: Vec<[u32; 2]>,
-    /// Per team: branch and region ids as the teams table spells them.
-    pub(crate) team_parent_ids: Vec<Option<(&'a str, &'a str)>>,
+    /// Per team and day: the definition of the teams table in force, and its branch and
+    /// region numbers (`NONE`: unknown or empty).
+    pub(crate) team_parents: TeamParents,
+    /// Per definition (row of `LedgerData::teams`): branch and region ids as it spells them.
+    pub(crate) team_definition_ids: Vec<(&'a str, &'a str)>,
     pub(crate) agent_days: Vec<AgentDayFact>,
     pub(crate) outlet_days: Vec<OutletDayFact>,
     pub(crate) assignments: Vec<Assignment>,
@@ -79,20 +80,17 @@ impl<'a> LedgerFacts<'a> {
         let mut regions = IdNumbers::default();
         let mut outlets = IdNumbers::default();
 
-        let mut team_parent_ids = Vec::new();
-        let mut team_parents = Vec::new();
+        let mut team_definition_ids = Vec::with_capacity(data.teams.len());
+        let mut definition_parents = Vec::with_capacity(data.teams.len());
+        let mut definition_teams = Vec::with_capacity(data.teams.len());
         for team in &data.teams {
-            let number = teams.number(&team.team_id) as usize;
-            if team_parent_ids.len() <= number {
-                team_parent_ids.resize(number + 1, None);
-                team_parents.resize(number + 1, [NONE; 2]);
-            }
-            team_parent_ids[number] = Some((team.branch_id.as_str(), team.region_id.as_str()));
+            definition_teams.push(teams.number(&team.team_id));
+            team_definition_ids.push((team.branch_id.as_str(), team.region_id.as_str()));
             let non_empty = |id: &'a str| (!id.is_empty()).then_some(id);
-            team_parents[number] = [
+            definition_parents.push([
                 branches.optional(non_empty(&team.branch_id)),
                 regions.optional(non_empty(&team.region_id)),
-            ];
+            ]);
         }
 
         let agent_days: Vec<AgentDayFact> = data
@@ -168,10 +166,12 @@ impl<'a> LedgerFacts<'a> {
                 (t.scope, ids.number(&t.scope_id))
             })
             .collect();
-        team_parent_ids.resize(teams.len(), None);
-        team_parents.resize(teams.len(), [NONE; 2]);
-
         let days = window.days;
+        let team_parents = TeamParents::new(
+            days,
+            definitions_by_day(data, &window, &definition_teams, teams.len()),
+            definition_parents,
+        );
         let mut roster_team = vec![NONE; agents.len() * days];
         // Backwards, so that the first interval holding a day has the last word.
         for &(agent, team, span) in roster.iter().rev() {
@@ -203,7 +203,7 @@ impl<'a> LedgerFacts<'a> {
             regions,
             outlets,
             team_parents,
-            team_parent_ids,
+            team_definition_ids,
             agent_days,
             outlet_days,
             assignments,
@@ -246,4 +246,34 @@ impl<'a> LedgerFacts<'a> {
             fact => self.agent_days[fact as usize].tags[0],
         }
     }
+}
+
+/// Per team and day of the window: the row of `data.teams` in force (`NONE`: none), the
+/// one with the greatest effective date on or before the day (the readers give one row per
+/// team and effective date). A definition effective before the window holds from its first
+/// day; one effective after it holds on none of its days.
+fn definitions_by_day(
+    data: &LedgerData,
+    window: &DayWindow,
+    definition_teams: &[u32],
+    teams: usize,
+) -> Vec<u32> {
+    let days = window.days;
+    let mut in_force = vec![NONE; teams * days];
+    let mut order: Vec<usize> = (0..data.teams.len()).collect();
+    order.sort_by_key(|&row| data.teams[row].effective_from);
+    for row in order {
+        let effective_from = data.teams[row].effective_from;
+        let first = if effective_from <= window.first {
+            0
+        } else {
+            match window.day(effective_from) {
+                Some(day) => day as usize,
+                None => continue,
+            }
+        };
+        let base = definition_teams[row] as usize * days;
+        in_force[base + first..base + days].fill(row as u32);
+    }
+    in_force
 }

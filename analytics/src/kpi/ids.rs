@@ -59,6 +59,49 @@ impl<'a> IdNumbers<'a> {
     }
 }
 
+/// Which definition of each team is in force on each day of the window, and the branch and
+/// region numbers of each definition: a team that moves counts for its old parents before
+/// the move and for its new ones from it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TeamParents {
+    days: usize,
+    /// Per team and day: the definition in force (`NONE`: none).
+    definition: Vec<u32>,
+    /// Per definition: branch and region numbers (`NONE`: unknown or empty).
+    parents: Vec<[u32; 2]>,
+}
+
+impl TeamParents {
+    /// `definition` has `days` entries per team; `parents` one per definition.
+    pub(crate) fn new(days: usize, definition: Vec<u32>, parents: Vec<[u32; 2]>) -> Self {
+        debug_assert!(days == 0 || definition.len().is_multiple_of(days));
+        Self {
+            days,
+            definition,
+            parents,
+        }
+    }
+
+    /// The definition of `team` in force on `day` (`NONE`: none, or no team).
+    pub(crate) fn definition_on(&self, team: u32, day: u32) -> u32 {
+        if team == NONE {
+            return NONE;
+        }
+        self.definition
+            .get(team as usize * self.days + day as usize)
+            .copied()
+            .unwrap_or(NONE)
+    }
+
+    /// The branch and region numbers of `team` on `day` (`NONE` where unknown).
+    pub(crate) fn on(&self, team: u32, day: u32) -> [u32; 2] {
+        match self.definition_on(team, day) {
+            NONE => [NONE; 2],
+            definition => self.parents[definition as usize],
+        }
+    }
+}
+
 /// Scope keys: agents' numbers, then teams', branches' and regions' after them.
 #[derive(Debug, Clone)]
 pub(crate) struct ScopeKeys {
@@ -66,15 +109,14 @@ pub(crate) struct ScopeKeys {
     branches: u32,
     regions: u32,
     end: u32,
-    /// Per team: the branch and region numbers of the teams table (`NONE`: unknown or empty).
-    team_parents: Vec<[u32; 2]>,
+    team_parents: TeamParents,
 }
 
 impl ScopeKeys {
-    /// Keys for the numbers of each kind; `team_parents` has one entry per team.
+    /// Keys for the numbers of each kind, with the teams' parents by day.
     pub(crate) fn new(
         [agents, teams, branches, regions]: [usize; 4],
-        team_parents: Vec<[u32; 2]>,
+        team_parents: TeamParents,
     ) -> Self {
         let teams_from = agents as u32;
         let branches_from = teams_from + teams as u32;
@@ -120,23 +162,15 @@ impl ScopeKeys {
         }
     }
 
-    pub(crate) fn is_agent(&self, key: u32) -> bool {
-        key < self.teams
+    /// The branch and region numbers of a team on a day (`NONE` where unknown).
+    pub(crate) fn team_parents(&self, team: u32, day: u32) -> [u32; 2] {
+        self.team_parents.on(team, day)
     }
 
-    /// The branch and region numbers of a team (`NONE` where unknown).
-    pub(crate) fn team_parents(&self, team: u32) -> [u32; 2] {
-        if team == NONE {
-            [NONE; 2]
-        } else {
-            self.team_parents[team as usize]
-        }
-    }
-
-    /// The scopes an agent counts for while on a team: itself, the team and the team's
-    /// branch and region (`NONE` where unknown).
-    pub(crate) fn of_agent(&self, agent: u32, team: u32) -> [u32; 4] {
-        let [branch, region] = self.team_parents(team);
+    /// The scopes an agent counts for on a day while on a team: itself, the team and the
+    /// branch and region of the team's definition in force that day (`NONE` where unknown).
+    pub(crate) fn of_agent(&self, agent: u32, team: u32, day: u32) -> [u32; 4] {
+        let [branch, region] = self.team_parents(team, day);
         [
             agent,
             self.of(Scope::Team, team),
@@ -179,15 +213,25 @@ mod tests {
     #[test]
     fn scope_keys_share_one_number_space() {
         // Two agents, two teams, one branch, one region; team 1 has no branch or region.
-        let keys = ScopeKeys::new([2, 2, 1, 1], vec![[0, 0], [NONE, NONE]]);
+        // One day; team 0 has definition 0, team 1 none.
+        let parents = TeamParents::new(1, vec![0, NONE], vec![[0, 0]]);
+        let keys = ScopeKeys::new([2, 2, 1, 1], parents);
         assert_eq!(keys.len(), 6);
         assert_eq!(keys.of(Scope::Team, 1), 3);
         assert_eq!(keys.of(Scope::Region, NONE), NONE);
         assert_eq!(keys.split(4), (Scope::Branch, 0));
-        assert!(keys.is_agent(1) && !keys.is_agent(2));
-        assert_eq!(keys.of_agent(1, 0), [1, 2, 4, 5]);
-        assert_eq!(keys.of_agent(1, 1), [1, 3, NONE, NONE]);
-        assert_eq!(keys.of_agent(0, NONE), [0, NONE, NONE, NONE]);
+        assert_eq!(keys.of_agent(1, 0, 0), [1, 2, 4, 5]);
+        assert_eq!(keys.of_agent(1, 1, 0), [1, 3, NONE, NONE]);
+        assert_eq!(keys.of_agent(0, NONE, 0), [0, NONE, NONE, NONE]);
         assert_eq!(keys.of_tagged(0, [1, 0, NONE]), [0, 3, 4, NONE]);
+    }
+
+    #[test]
+    fn a_team_counts_for_the_parents_in_force_on_the_day() {
+        // Three days; team 0 under branch 0 on day 0 and 1, under branch 1 from day 2.
+        let parents = TeamParents::new(3, vec![0, 0, 1], vec![[0, 0], [1, 0]]);
+        let keys = ScopeKeys::new([1, 1, 2, 1], parents);
+        assert_eq!(keys.of_agent(0, 0, 1), [0, 1, 2, 4]);
+        assert_eq!(keys.of_agent(0, 0, 2), [0, 1, 3, 4]);
     }
 }

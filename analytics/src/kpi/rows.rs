@@ -56,7 +56,11 @@ impl TableRows {
         }
         for fact in &facts.outlet_days {
             let team = facts.activity_team(fact.agent, fact.day);
-            rows.mark_day(periods, &keys.of_agent(fact.agent, team), fact.day);
+            rows.mark_day(
+                periods,
+                &keys.of_agent(fact.agent, team, fact.day),
+                fact.day,
+            );
         }
         for (k, of_kind) in periods.iter().enumerate() {
             for scope in 0..keys.len() as u32 {
@@ -83,7 +87,7 @@ impl TableRows {
             if let Some((first, last)) = facts.window.days_between(plan.start, plan.end) {
                 for day in first..=last {
                     let team = facts.roster_team(agent, day);
-                    rows.mark_day(periods, &keys.of_agent(agent, team), day);
+                    rows.mark_day(periods, &keys.of_agent(agent, team, day), day);
                 }
             }
         }

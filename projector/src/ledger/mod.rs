@@ -12,11 +12,13 @@
 //! - activity lands on its business date in the organisation's time zone;
 //! - a cancellation is a refund on its own date, on the outlet of the cancelled sale; until
 //!   a (non-retracted) sale of its policy is known it is pending and counts nowhere;
-//! - plans, targets, team definitions, agent profiles and the calendar's declarations of a
-//!   date: the latest by `occurred_at`, then `event_id`, then `source` (an agent's name falls
-//!   back on the latest join with a name; a date without declarations follows the weekdays);
-//! - roster and outlet assignments are effective-dated; an agent's day is tagged with the
-//!   team the agent belonged to on that date.
+//! - plans, targets, agent profiles and the calendar's declarations of a date: the latest by
+//!   `occurred_at`, then `event_id`, then `source` (an agent's name falls back on the latest
+//!   join with a name; a date without declarations follows the weekdays);
+//! - roster, outlet assignments and team definitions are effective-dated; an agent's day is
+//!   tagged with the team the agent belonged to on that date, and with that team's branch and
+//!   region in force on that date (of the definitions effective on or before it, the latest
+//!   effective date, then the latest by `occurred_at`, `event_id`, `source`).
 //!
 //! Order independence comes from keeping every effect a sum of per-event contributions or
 //! a choice among a set of versions, never a "last one applied" value.
@@ -211,6 +213,7 @@ struct AgentState {
 enum ReferenceFact {
     Team {
         team: String,
+        effective_from: Option<NaiveDate>,
         key: VersionKey,
     },
     Outlet {
@@ -241,7 +244,11 @@ struct ReferenceState {
     /// events of the id too.
     retracted: ByIdentity<()>,
     facts: ByIdentity<ReferenceFact>,
-    teams: BTreeMap<String, BTreeMap<VersionKey, TeamRow>>,
+    /// Definitions of each team by effective date (`None`: from the beginning), by version.
+    teams: BTreeMap<String, TeamVersions>,
+    /// Effective dates of each team's rows last handed to a sink, to tombstone those that
+    /// disappear.
+    published_teams: BTreeMap<String, BTreeSet<Option<NaiveDate>>>,
     outlets: BTreeMap<String, BTreeMap<VersionKey, OutletRow>>,
     targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
     /// Declarations of each calendar date, by version.
@@ -257,8 +264,9 @@ struct Dirty {
     agent_days: BTreeMap<String, BTreeSet<NaiveDate>>,
     /// Agents whose every day must be re-tagged (their team history changed).
     retag_agents: BTreeSet<String>,
-    /// Every agent day must be re-tagged (a team moved to another branch or region).
-    retag_all: bool,
+    /// Teams whose definitions changed, with the earliest effective date changed: the days
+    /// of their members on or after it must be re-tagged (earlier days keep their parents).
+    retag_teams: BTreeMap<String, Option<NaiveDate>>,
     plans: BTreeSet<(String, NaiveDate, NaiveDate)>,
     targets: BTreeSet<(Scope, String, YearMonth)>,
     rosters: BTreeSet<String>,
@@ -294,7 +302,10 @@ pub struct LedgerChanges {
     pub agent_profiles: Vec<AgentProfileRow>,
     /// Agents left without a name (a tombstone each).
     pub deleted_agent_profiles: Vec<String>,
+    /// Teams whose rows are replaced by `teams`.
     pub teams: Vec<TeamRow>,
+    /// Team definitions left without a version at their effective date (a tombstone each).
+    pub deleted_teams: Vec<(String, Option<NaiveDate>)>,
     pub outlets: Vec<OutletRow>,
     pub calendar_days: Vec<CalendarDayRow>,
     /// Dates left without a declaration (a tombstone each).
@@ -315,6 +326,7 @@ impl LedgerChanges {
             && self.agent_profiles.is_empty()
             && self.deleted_agent_profiles.is_empty()
             && self.teams.is_empty()
+            && self.deleted_teams.is_empty()
             && self.outlets.is_empty()
             && self.calendar_days.is_empty()
             && self.deleted_calendar_days.is_empty()
@@ -519,11 +531,13 @@ impl Ledger {
                     .teams
                     .entry(team.team_id.clone())
                     .or_default()
+                    .entry(team.effective_from)
+                    .or_default()
                     .insert(version.clone(), team_row(team));
-                self.dirty.teams.insert(team.team_id.clone());
-                self.dirty.retag_all = true;
+                self.dirty.team_changed(&team.team_id, team.effective_from);
                 ReferenceFact::Team {
                     team: team.team_id.clone(),
+                    effective_from: team.effective_from,
                     key: version,
                 }
             }
@@ -615,12 +629,7 @@ impl Ledger {
         tables
             .targets
             .sort_by(|a, b| (a.scope, &a.scope_id, a.month).cmp(&(b.scope, &b.scope_id, b.month)));
-        tables.teams = self
-            .reference
-            .teams
-            .keys()
-            .filter_map(|t| self.team_row(t))
-            .collect();
+        tables.teams = self.reference.teams.values().flat_map(team_rows).collect();
         tables.outlets = self
             .reference
             .outlets
@@ -648,9 +657,15 @@ impl Ledger {
         })
     }
 
-    fn team_row(&self, team_id: &str) -> Option<TeamRow> {
-        let (_, team) = self.reference.teams.get(team_id)?.last_key_value()?;
-        Some(team.clone())
+    /// The definition of `team_id` in force on `date`.
+    fn team_on(&self, team_id: &str, date: NaiveDate) -> Option<&TeamRow> {
+        let (_, versions) = self
+            .reference
+            .teams
+            .get(team_id)?
+            .range(..=Some(date))
+            .next_back()?;
+        versions.last_key_value().map(|(_, team)| team)
     }
 
     fn outlet_row(&self, outlet_id: &str) -> Option<OutletRow> {
@@ -672,11 +687,8 @@ impl Ledger {
             .flatten()
             .unwrap_or_default();
         let (branch_id, region_id) = self
-            .reference
-            .teams
-            .get(&team_id)
-            .and_then(|versions| versions.last_key_value())
-            .map(|(_, t)| (t.branch_id.clone(), t.region_id.clone()))
+            .team_on(&team_id, date)
+            .map(|t| (t.branch_id.clone(), t.region_id.clone()))
             .unwrap_or_default();
         AgentDay {
             agent_id: agent_id.to_owned(),
@@ -709,10 +721,15 @@ impl Ledger {
         }
         let mut days = dirty.agent_days;
         for (agent_id, state) in &self.agents {
-            if dirty.retag_all || dirty.retag_agents.contains(agent_id) {
+            if dirty.retag_agents.contains(agent_id) {
                 days.entry(agent_id.clone())
                     .or_default()
                     .extend(state.cells.keys().map(|(d, _)| *d));
+            } else if !dirty.retag_teams.is_empty() {
+                let retagged = days_of_changed_teams(state, &dirty.retag_teams);
+                if !retagged.is_empty() {
+                    days.entry(agent_id.clone()).or_default().extend(retagged);
+                }
             }
         }
         for (agent_id, dates) in days {
@@ -814,11 +831,27 @@ impl Ledger {
                 None => changes.deleted_agent_profiles.push(agent_id),
             }
         }
-        changes.teams = dirty
-            .teams
-            .iter()
-            .filter_map(|t| self.team_row(t))
-            .collect();
+        for team_id in dirty.teams {
+            let rows: Vec<TeamRow> = self
+                .reference
+                .teams
+                .get(&team_id)
+                .map(team_rows)
+                .unwrap_or_default();
+            let now: BTreeSet<Option<NaiveDate>> = rows.iter().map(|r| r.effective_from).collect();
+            let before = self
+                .reference
+                .published_teams
+                .remove(&team_id)
+                .unwrap_or_default();
+            changes
+                .deleted_teams
+                .extend(before.difference(&now).map(|date| (team_id.clone(), *date)));
+            if !now.is_empty() {
+                self.reference.published_teams.insert(team_id, now);
+            }
+            changes.teams.extend(rows);
+        }
         changes.outlets = dirty
             .outlets
             .iter()
@@ -839,9 +872,57 @@ impl Ledger {
     }
 }
 
+/// One team's definitions: by effective date (`None`: from the beginning), then by version.
+type TeamVersions = BTreeMap<Option<NaiveDate>, BTreeMap<VersionKey, TeamRow>>;
+
+/// The rows of one team: at each effective date, the latest definition.
+fn team_rows(versions: &TeamVersions) -> Vec<TeamRow> {
+    versions
+        .values()
+        .filter_map(|at_date| at_date.last_key_value().map(|(_, team)| team.clone()))
+        .collect()
+}
+
+/// The days of an agent spent in a team whose definitions changed, on or after the earliest
+/// date changed: the only days whose branch and region can have moved.
+fn days_of_changed_teams(
+    state: &AgentState,
+    changed: &BTreeMap<String, Option<NaiveDate>>,
+) -> BTreeSet<NaiveDate> {
+    let mut days = BTreeSet::new();
+    let mut last_date = None;
+    for (date, _) in state.cells.keys() {
+        if last_date == Some(*date) {
+            continue;
+        }
+        last_date = Some(*date);
+        let Some(Some(team)) = value_on(&state.memberships, *date) else {
+            continue;
+        };
+        if let Some(from) = changed.get(team)
+            && from.is_none_or(|from| *date >= from)
+        {
+            days.insert(*date);
+        }
+    }
+    days
+}
+
+impl Dirty {
+    /// A definition of `team` effective from `effective_from` came or went.
+    fn team_changed(&mut self, team: &str, effective_from: Option<NaiveDate>) {
+        self.teams.insert(team.to_owned());
+        self.retag_teams
+            .entry(team.to_owned())
+            .and_modify(|earliest| *earliest = (*earliest).min(effective_from))
+            .or_insert(effective_from);
+    }
+}
+
 fn team_row(team: &TeamDefined) -> TeamRow {
     TeamRow {
         team_id: team.team_id.clone(),
+        effective_from: team.effective_from,
         team_name: team.team_name.clone(),
         branch_id: team.branch_id.clone(),
         branch_name: team.branch_name.clone(),
@@ -1364,15 +1445,23 @@ fn undo_reference_fact(
         return false;
     };
     match fact {
-        ReferenceFact::Team { team, key } => {
-            if let Some(versions) = reference.teams.get_mut(&team) {
-                versions.remove(&key);
-                if versions.is_empty() {
+        ReferenceFact::Team {
+            team,
+            effective_from,
+            key,
+        } => {
+            if let Some(dates) = reference.teams.get_mut(&team) {
+                if let Some(versions) = dates.get_mut(&effective_from) {
+                    versions.remove(&key);
+                    if versions.is_empty() {
+                        dates.remove(&effective_from);
+                    }
+                }
+                if dates.is_empty() {
                     reference.teams.remove(&team);
                 }
             }
-            dirty.teams.insert(team);
-            dirty.retag_all = true;
+            dirty.team_changed(&team, effective_from);
         }
         ReferenceFact::Outlet { outlet, key } => {
             if let Some(versions) = reference.outlets.get_mut(&outlet) {

@@ -92,6 +92,8 @@ pub struct AssignmentRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeamRow {
     pub team_id: String,
+    /// The first date this definition holds for; `None`: from the beginning.
+    pub effective_from: Option<NaiveDate>,
     pub team_name: String,
     pub branch_id: String,
     pub branch_name: Option<String>,

@@ -936,3 +936,134 @@ fn a_date_left_without_declarations_is_handed_over_as_a_tombstone() {
     assert_eq!(changes.deleted_calendar_days, vec![date("2026-10-01")]);
     assert!(calendar_of(&ledger).is_empty());
 }
+
+fn team_from(id: &str, at: &str, team: &str, branch: &str, effective: &str) -> Event {
+    envelope(
+        id,
+        "team_defined",
+        at,
+        None,
+        json!({"team_id": team, "team_name": team, "branch_id": branch, "region_id": "R1",
+               "effective_from": effective}),
+    )
+}
+
+fn branches_of(tables: &LedgerTables, agent: &str, days: &[&str]) -> Vec<String> {
+    days.iter()
+        .map(|day| agent_day(tables, agent, day).branch_id.clone())
+        .collect()
+}
+
+#[test]
+fn a_team_moving_to_another_branch_on_the_15th_tags_each_day_with_the_branch_of_that_day() {
+    let events = [
+        team("t1", "T1", "B1"),
+        join("j1", "2026-11-01T08:00:00+08:00", "A1", "T1", "2026-11-01"),
+        visit("v1", "2026-11-14T10:00:00+08:00", "A1", "O1"),
+        visit("v2", "2026-11-15T10:00:00+08:00", "A1", "O1"),
+        // The move is recorded after the activity of its first day.
+        team_from("t2", "2026-11-15T18:00:00+08:00", "T1", "B2", "2026-11-15"),
+    ];
+    let tables = tables_in_any_order(&events);
+    assert_eq!(
+        branches_of(&tables, "A1", &["2026-11-14", "2026-11-15"]),
+        ["B1", "B2"]
+    );
+    assert_eq!(
+        tables
+            .teams
+            .iter()
+            .map(|t| (t.effective_from, t.branch_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(None, "B1"), (Some(date("2026-11-15")), "B2")]
+    );
+}
+
+#[test]
+fn two_definitions_of_one_date_are_decided_by_occurred_at_and_a_retraction_brings_back_the_one_before()
+ {
+    let earlier = team_from("t2", "2026-11-10T08:00:00+08:00", "T1", "B2", "2026-11-15");
+    let later = team_from("t3", "2026-11-11T08:00:00+08:00", "T1", "B3", "2026-11-15");
+    let base = [
+        team("t1", "T1", "B1"),
+        join("j1", "2026-11-01T08:00:00+08:00", "A1", "T1", "2026-11-01"),
+        visit("v1", "2026-11-20T10:00:00+08:00", "A1", "O1"),
+    ];
+    let mut events = base.to_vec();
+    events.extend([later.clone(), earlier.clone()]);
+    let tables = tables_in_any_order(&events);
+    assert_eq!(branches_of(&tables, "A1", &["2026-11-20"]), ["B3"]);
+
+    events.push(retraction("r1", "2026-11-12T08:00:00+08:00", None, "t3"));
+    let tables = tables_in_any_order(&events);
+    assert_eq!(branches_of(&tables, "A1", &["2026-11-20"]), ["B2"]);
+
+    events.push(retraction("r2", "2026-11-12T09:00:00+08:00", None, "t2"));
+    let tables = tables_in_any_order(&events);
+    assert_eq!(branches_of(&tables, "A1", &["2026-11-20"]), ["B1"]);
+    assert_eq!(tables.teams.len(), 1, "{:?}", tables.teams);
+}
+
+#[test]
+fn a_move_re_tags_only_the_days_of_the_team_s_members_from_its_date_and_drops_a_retracted_date() {
+    let mut ledger = given(&[
+        team("t1", "T1", "B1"),
+        team("t9", "T9", "B9"),
+        join("j1", "2026-11-01T08:00:00+08:00", "A1", "T1", "2026-11-01"),
+        join("j2", "2026-11-01T08:00:00+08:00", "A2", "T9", "2026-11-01"),
+        visit("v1", "2026-11-14T10:00:00+08:00", "A1", "O1"),
+        visit("v2", "2026-11-15T10:00:00+08:00", "A1", "O1"),
+        visit("v3", "2026-11-16T10:00:00+08:00", "A1", "O1"),
+        visit("v4", "2026-11-16T10:00:00+08:00", "A2", "O2"),
+    ]);
+    ledger.take_changes();
+
+    apply_all(
+        &mut ledger,
+        &[team_from(
+            "t2",
+            "2026-11-15T18:00:00+08:00",
+            "T1",
+            "B2",
+            "2026-11-15",
+        )],
+    );
+    let changes = ledger.take_changes();
+    let retagged: Vec<_> = changes
+        .agent_day
+        .iter()
+        .map(|d| (d.agent_id.as_str(), d.business_date, d.branch_id.as_str()))
+        .collect();
+    assert_eq!(
+        retagged,
+        [
+            ("A1", date("2026-11-15"), "B2"),
+            ("A1", date("2026-11-16"), "B2")
+        ]
+    );
+    assert_eq!(
+        changes.teams.len(),
+        2,
+        "both rows of T1: {:?}",
+        changes.teams
+    );
+    assert!(changes.deleted_teams.is_empty());
+
+    apply_all(
+        &mut ledger,
+        &[retraction("r1", "2026-11-16T08:00:00+08:00", None, "t2")],
+    );
+    let changes = ledger.take_changes();
+    assert_eq!(
+        changes.deleted_teams,
+        [("T1".to_owned(), Some(date("2026-11-15")))]
+    );
+    assert_eq!(
+        changes
+            .agent_day
+            .iter()
+            .map(|d| (d.business_date, d.branch_id.as_str()))
+            .collect::<Vec<_>>(),
+        [(date("2026-11-15"), "B1"), (date("2026-11-16"), "B1")]
+    );
+}

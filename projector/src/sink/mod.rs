@@ -177,6 +177,7 @@ pub fn change_rows(changes: &LedgerChanges) -> u64 {
         + changes.agent_profiles.len()
         + changes.deleted_agent_profiles.len()
         + changes.teams.len()
+        + changes.deleted_teams.len()
         + changes.outlets.len()
         + changes.calendar_days.len()
         + changes.deleted_calendar_days.len()) as u64

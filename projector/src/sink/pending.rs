@@ -42,7 +42,8 @@ pub struct PendingChanges {
     pending: BTreeMap<String, Vec<PendingCancellation>>,
     /// `None`: a tombstone.
     profiles: BTreeMap<String, Option<AgentProfileRow>>,
-    teams: BTreeMap<String, TeamRow>,
+    /// By team and effective date; `None`: a tombstone.
+    teams: BTreeMap<(String, Option<NaiveDate>), Option<TeamRow>>,
     outlets: BTreeMap<String, OutletRow>,
     /// `None`: a tombstone.
     calendar_days: BTreeMap<NaiveDate, Option<CalendarDayRow>>,
@@ -153,7 +154,11 @@ impl PendingChanges {
             self.profiles.insert(agent.clone(), None);
         }
         for row in &newer.teams {
-            self.teams.insert(row.team_id.clone(), row.clone());
+            self.teams
+                .insert((row.team_id.clone(), row.effective_from), Some(row.clone()));
+        }
+        for key in &newer.deleted_teams {
+            self.teams.insert(key.clone(), None);
         }
         for row in &newer.outlets {
             self.outlets.insert(row.outlet_id.clone(), row.clone());
@@ -172,7 +177,6 @@ impl PendingChanges {
         let mut changes = LedgerChanges {
             agent_outlet_day: self.agent_outlet_day.values().cloned().collect(),
             agent_day: self.agent_day.values().cloned().collect(),
-            teams: self.teams.values().cloned().collect(),
             outlets: self.outlets.values().cloned().collect(),
             ..LedgerChanges::default()
         };
@@ -186,6 +190,12 @@ impl PendingChanges {
             match row {
                 Some(row) => changes.targets.push(row.clone()),
                 None => changes.deleted_targets.push(key.clone()),
+            }
+        }
+        for (key, row) in &self.teams {
+            match row {
+                Some(row) => changes.teams.push(row.clone()),
+                None => changes.deleted_teams.push(key.clone()),
             }
         }
         for (date, row) in &self.calendar_days {
@@ -396,5 +406,33 @@ mod tests {
             merged.deleted_roster,
             vec![("A1".to_owned(), "2026-11-05".parse().expect("date"))]
         );
+    }
+
+    #[test]
+    fn a_team_definition_date_retracted_after_it_was_handed_over_stays_a_tombstone() {
+        let row = |from: Option<&str>, branch: &str| TeamRow {
+            team_id: "T1".into(),
+            effective_from: from.map(|d| d.parse().expect("date")),
+            team_name: "T1".into(),
+            branch_id: branch.into(),
+            branch_name: None,
+            region_id: "R1".into(),
+            region_name: None,
+            supervisor_id: None,
+        };
+        let older = LedgerChanges {
+            teams: vec![row(None, "B1"), row(Some("2026-11-15"), "B2")],
+            ..LedgerChanges::default()
+        };
+        let newer = LedgerChanges {
+            teams: vec![row(None, "B1")],
+            deleted_teams: vec![("T1".into(), Some("2026-11-15".parse().expect("date")))],
+            ..LedgerChanges::default()
+        };
+        let mut pending = PendingChanges::from(&older);
+        pending.merge(&newer);
+        let merged = pending.to_changes();
+        assert_eq!(merged.teams, vec![row(None, "B1")]);
+        assert_eq!(merged.deleted_teams, newer.deleted_teams);
     }
 }

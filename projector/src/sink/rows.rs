@@ -4,8 +4,8 @@
 use aqs_schemas::event::Scope;
 use aqs_tables::ledgers::{
     ActivityCounters, AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow,
-    CalendarDayRow, LedgerBatch, OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow,
-    TeamRow,
+    CalendarDayRow, LedgerBatch, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
+    TEAM_DEFINED_FROM_THE_BEGINNING, TargetRow, TeamRow,
 };
 
 use super::RowVersions;
@@ -200,12 +200,30 @@ pub fn ledger_batch(changes: &LedgerChanges, versions: &RowVersions<'_>) -> Ledg
     for row in &changes.teams {
         batch.teams.push(TeamRow {
             team_id: row.team_id.clone(),
+            effective_from: row
+                .effective_from
+                .unwrap_or(TEAM_DEFINED_FROM_THE_BEGINNING),
             team_name: row.team_name.clone(),
             branch_id: row.branch_id.clone(),
             branch_name: row.branch_name.clone(),
             region_id: row.region_id.clone(),
             region_name: row.region_name.clone(),
             supervisor_id: row.supervisor_id.clone(),
+            deleted: 0,
+            ver: reference,
+        });
+    }
+    for (team_id, effective_from) in &changes.deleted_teams {
+        batch.teams.push(TeamRow {
+            team_id: team_id.clone(),
+            effective_from: effective_from.unwrap_or(TEAM_DEFINED_FROM_THE_BEGINNING),
+            team_name: String::new(),
+            branch_id: String::new(),
+            branch_name: None,
+            region_id: String::new(),
+            region_name: None,
+            supervisor_id: None,
+            deleted: 1,
             ver: reference,
         });
     }

@@ -521,6 +521,7 @@ mod tests {
     fn team(id: &str) -> crate::ledger::TeamRow {
         crate::ledger::TeamRow {
             team_id: id.into(),
+            effective_from: None,
             team_name: id.into(),
             branch_id: "B".into(),
             branch_name: None,

@@ -280,6 +280,7 @@ impl<'c, W: Write> Generator<'c, W> {
                     region_id: region_id(region),
                     region_name: Some(format!("第{}分公司", region + 1)),
                     supervisor_id: Some(format!("S{:05}", team + 1)),
+                    effective_from: None,
                 }),
             };
             self.emit(&event, false)?;

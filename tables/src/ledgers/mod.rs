@@ -25,8 +25,8 @@ use rusqlite::types::Value;
 pub use dump::Cell;
 pub use rows::{
     AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, CalendarDayRow,
-    LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow, TargetRow,
-    TeamDayRow, TeamRow,
+    LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
+    TEAM_DEFINED_FROM_THE_BEGINNING, TargetRow, TeamDayRow, TeamRow,
 };
 
 /// Live rows of `ledger_agent_outlet_day` and `ledger_agent_day`: any counter not zero (a

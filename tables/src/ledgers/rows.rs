@@ -161,16 +161,27 @@ pub struct AssignmentRow {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
+/// A team's definition in force from `effective_from` (the date a later definition takes
+/// over ends it): one row per team and effective date. A definition without an effective
+/// date holds from the beginning, written as [`TEAM_DEFINED_FROM_THE_BEGINNING`].
 pub struct TeamRow {
     pub team_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub effective_from: NaiveDate,
     pub team_name: String,
     pub branch_id: String,
     pub branch_name: Option<String>,
     pub region_id: String,
     pub region_name: Option<String>,
     pub supervisor_id: Option<String>,
+    pub deleted: u8,
     pub ver: u64,
 }
+
+/// The effective date of a team definition that holds from the beginning: the first date
+/// both engines store, before every business date of the contract (2000 to 2099).
+pub const TEAM_DEFINED_FROM_THE_BEGINNING: NaiveDate =
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("1970-01-01 is a date");
 
 #[derive(Debug, Clone, PartialEq, Eq, Row, Serialize, Deserialize)]
 pub struct OutletRow {
@@ -556,20 +567,22 @@ impl LedgerRow for AssignmentRow {
 
 impl LedgerRow for TeamRow {
     const TABLE: &'static str = "teams";
-    const KEY: &'static str = "team_id";
-    const COLUMNS: &'static str = "team_id, team_name, branch_id, branch_name, region_id, \
-        region_name, supervisor_id, ver";
-    const LIVE: &'static str = EVERY_ROW;
+    const KEY: &'static str = "team_id, effective_from";
+    const COLUMNS: &'static str = "team_id, effective_from, team_name, branch_id, branch_name, \
+        region_id, region_name, supervisor_id, deleted, ver";
+    const LIVE: &'static str = LIVE;
 
     fn values(&self) -> Vec<Value> {
         vec![
             text(&self.team_id),
+            date(self.effective_from),
             text(&self.team_name),
             text(&self.branch_id),
             optional_text(self.branch_name.as_deref()),
             text(&self.region_id),
             optional_text(self.region_name.as_deref()),
             optional_text(self.supervisor_id.as_deref()),
+            Value::Integer(self.deleted.into()),
             version(self.ver),
         ]
     }
@@ -577,13 +590,15 @@ impl LedgerRow for TeamRow {
     fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             team_id: r.get(0)?,
-            team_name: r.get(1)?,
-            branch_id: r.get(2)?,
-            branch_name: r.get(3)?,
-            region_id: r.get(4)?,
-            region_name: r.get(5)?,
-            supervisor_id: r.get(6)?,
-            ver: get_version(r, 7)?,
+            effective_from: get_date(r, 1)?,
+            team_name: r.get(2)?,
+            branch_id: r.get(3)?,
+            branch_name: r.get(4)?,
+            region_id: r.get(5)?,
+            region_name: r.get(6)?,
+            supervisor_id: r.get(7)?,
+            deleted: r.get(8)?,
+            ver: get_version(r, 9)?,
         })
     }
 }

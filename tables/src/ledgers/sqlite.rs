@@ -52,8 +52,10 @@ CREATE TABLE IF NOT EXISTS assignments (
     deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
     PRIMARY KEY (agent_id, outlet_id, valid_from)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS teams (
-    team_id TEXT PRIMARY KEY, team_name TEXT NOT NULL, branch_id TEXT NOT NULL, branch_name TEXT,
-    region_id TEXT NOT NULL, region_name TEXT, supervisor_id TEXT, ver INTEGER NOT NULL) WITHOUT ROWID;
+    team_id TEXT NOT NULL, effective_from TEXT NOT NULL, team_name TEXT NOT NULL,
+    branch_id TEXT NOT NULL, branch_name TEXT, region_id TEXT NOT NULL, region_name TEXT,
+    supervisor_id TEXT, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
+    PRIMARY KEY (team_id, effective_from)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outlets (
     outlet_id TEXT PRIMARY KEY, bank TEXT NOT NULL, name TEXT NOT NULL, region_id TEXT NOT NULL,
     ver INTEGER NOT NULL) WITHOUT ROWID;
@@ -88,6 +90,23 @@ fn team_day_view() -> String {
     )
 }
 
+/// Drops a `teams` table of the form before effective-dated definitions (one row per team,
+/// no `effective_from`): its rows cannot say since when a definition holds. The projector's
+/// checkpoints of that time are of an older form, so the ledger is rebuilt from the log and
+/// the table filled again.
+fn drop_teams_of_one_row_per_team(connection: &Connection) -> rusqlite::Result<()> {
+    let (columns, dated): (i64, i64) = connection.query_row(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE name = 'effective_from') \
+         FROM pragma_table_info('teams')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if columns > 0 && dated == 0 {
+        connection.execute_batch("DROP TABLE teams")?;
+    }
+    Ok(())
+}
+
 /// The embedded ledger store, opened for writing (the projector's).
 #[derive(Debug)]
 pub struct LedgerDb {
@@ -106,6 +125,7 @@ impl LedgerDb {
         // Upserts land all over the tables; a page cache of 64 MiB keeps their B-tree
         // pages in memory instead of re-reading them for every row.
         connection.pragma_update(None, "cache_size", -65_536)?;
+        drop_teams_of_one_row_per_team(&connection)?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(&team_day_view())?;
         Ok(Self { connection })
@@ -292,7 +312,7 @@ pub fn agent_day_rows(connection: &Connection) -> rusqlite::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledgers::{RosterRow, ledger_tables};
+    use crate::ledgers::{RosterRow, TeamRow, ledger_tables};
 
     #[test]
     fn the_schema_has_every_row_types_columns_in_order() {
@@ -314,6 +334,45 @@ mod tests {
             let listed: Vec<&str> = table.columns.split(',').map(str::trim).collect();
             assert_eq!(declared, listed, "{}", table.table);
         }
+    }
+
+    #[test]
+    fn a_teams_table_of_one_row_per_team_is_dropped_for_the_dated_form() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledgers.db");
+        let old = Connection::open(&path).expect("open");
+        old.execute_batch(
+            "CREATE TABLE teams (team_id TEXT PRIMARY KEY, team_name TEXT NOT NULL, \
+             branch_id TEXT NOT NULL, branch_name TEXT, region_id TEXT NOT NULL, \
+             region_name TEXT, supervisor_id TEXT, ver INTEGER NOT NULL) WITHOUT ROWID;
+             INSERT INTO teams VALUES ('T1', 'T1', 'B1', NULL, 'R1', NULL, NULL, 1);",
+        )
+        .expect("old form");
+        drop(old);
+        let db = LedgerDb::open(&path).expect("open");
+        assert_eq!(all_rows::<TeamRow>(&db.connection).expect("read"), []);
+        // Opening the dated form again keeps its rows.
+        let mut db = db;
+        let row = TeamRow {
+            team_id: "T1".to_owned(),
+            effective_from: "2026-11-15".parse().expect("date"),
+            team_name: "T1".to_owned(),
+            branch_id: "B2".to_owned(),
+            branch_name: None,
+            region_id: "R1".to_owned(),
+            region_name: None,
+            supervisor_id: None,
+            deleted: 0,
+            ver: 2,
+        };
+        db.write(&LedgerBatch {
+            teams: vec![row.clone()],
+            ..LedgerBatch::default()
+        })
+        .expect("write");
+        drop(db);
+        let db = LedgerDb::open(&path).expect("open again");
+        assert_eq!(all_rows::<TeamRow>(&db.connection).expect("read"), [row]);
     }
 
     fn roster(team_id: &str, ver: u64) -> RosterRow {

@@ -19,22 +19,24 @@ pub(crate) struct RowLabels<'a> {
     keys: &'a ScopeKeys,
     /// Per scope key: its scope's name and its id.
     scope: Vec<(&'static str, &'a str)>,
-    /// Per scope key: the team, branch and region ids it reports under (agents: unused).
+    /// Per scope key: the team, branch and region ids it reports under (agents and teams:
+    /// unused, they report per period).
     parents: Vec<[Option<&'a str>; 3]>,
-    /// Per team number: the team, branch and region ids of a team.
-    team_parents: Vec<[Option<&'a str>; 3]>,
-    /// Per row: the team of an agent row (`NONE`: none, or not an agent row).
-    agent_teams: Vec<u32>,
+    facts: &'a LedgerFacts<'a>,
+    /// Per kind of period and period: its last day inside the window.
+    last_days: [Vec<u32>; 3],
+    /// Per row: the team of an agent row and the day it reports the team's parents of
+    /// (`NONE`: none, or not an agent row).
+    agent_teams: Vec<(u32, u32)>,
     /// Per kind of period and period: start and end as polars dates, and working days.
     dates: [Vec<(i32, i32)>; 3],
     working_days: [Vec<WorkingDays>; 3],
     /// Per kind of period and period: working days from the as-of date through its end.
     working_days_ahead: [Vec<u32>; 3],
     as_of: NaiveDate,
-    /// Per team number: the key of its branch's scope (`NONE`: none), and the number of its
-    /// branch among the teams' branches (teams without one share a number).
-    team_branch_key: Vec<u32>,
-    team_branch_number: Vec<u32>,
+    /// Teams, and branches: numbers of the groups of peers.
+    teams: u64,
+    branches: u64,
     /// Per kind of period: the number of its first period among the periods of every kind.
     period_base: [u64; 3],
     /// Periods of every kind.
@@ -50,26 +52,17 @@ impl<'a> RowLabels<'a> {
         calendar: &WorkingCalendar,
         as_of: NaiveDate,
     ) -> Self {
-        let team_parents: Vec<[Option<&str>; 3]> = (0..facts.teams.len() as u32)
-            .map(|team| {
-                let ids = facts.team_parent_ids[team as usize];
-                [
-                    Some(facts.teams.id(team)),
-                    ids.map(|(branch, _)| branch),
-                    ids.map(|(_, region)| region),
-                ]
-            })
-            .collect();
-        // A branch reports under the region of the teams table's last team naming it.
+        // A branch reports under the region of the teams table's last row naming it (rows
+        // come by team, then effective date).
         let branch_region: PlHashMap<&str, &str> =
-            facts.team_parent_ids.iter().flatten().copied().collect();
+            facts.team_definition_ids.iter().copied().collect();
         let mut scope = Vec::with_capacity(keys.len());
         let mut parents = Vec::with_capacity(keys.len());
         for key in 0..keys.len() as u32 {
             let (kind, number) = keys.split(key);
             let (id, of_key) = match kind {
                 Scope::Agent => (facts.agents.id(number), [None; 3]),
-                Scope::Team => (facts.teams.id(number), team_parents[number as usize]),
+                Scope::Team => (facts.teams.id(number), [None; 3]),
                 Scope::Branch => {
                     let branch = facts.branches.id(number);
                     let region = branch_region.get(branch).copied();
@@ -104,36 +97,21 @@ impl<'a> RowLabels<'a> {
                 .map(|start| working_days_from(calendar, of_kind.kind, *start, as_of))
                 .collect()
         });
-        let mut branch_numbers: PlHashMap<Option<&str>, u32> = PlHashMap::new();
-        let team_branch_number = team_parents
-            .iter()
-            .map(|[_, branch, _]| {
-                let next = branch_numbers.len() as u32;
-                *branch_numbers.entry(*branch).or_insert(next)
-            })
-            .collect();
-        let team_branch_key = team_parents
-            .iter()
-            .map(|[_, branch, _]| {
-                branch
-                    .and_then(|branch| facts.branches.get(branch))
-                    .map_or(NONE, |number| keys.of(Scope::Branch, number))
-            })
-            .collect();
         let lengths = periods.each_ref().map(|of_kind| of_kind.len() as u64);
         Self {
             rows,
             keys,
             scope,
             parents,
-            team_parents,
+            facts,
+            last_days: periods.each_ref().map(|of_kind| of_kind.last_days.clone()),
             agent_teams: agent_teams(facts, keys, periods, rows),
             dates,
             working_days,
             working_days_ahead,
             as_of,
-            team_branch_key,
-            team_branch_number,
+            teams: facts.teams.len() as u64,
+            branches: facts.branches.len() as u64,
             period_base: [0, lengths[0], lengths[0] + lengths[1]],
             all_periods: lengths.iter().sum(),
         }
@@ -148,18 +126,24 @@ impl<'a> RowLabels<'a> {
     fn peers_and_parent(&self, row: usize) -> (Option<u64>, Option<u32>) {
         let (kind, period) = (self.rows.kind_of(row), self.rows.period[row]);
         let (scope, number) = self.keys.split(self.rows.scope[row]);
-        let teams = self.team_parents.len() as u64;
+        let teams = self.teams;
         // Agents' groups are numbered by team (the last one for no team), teams' after them
-        // by branch.
+        // by the branch they report under in the period (the last one for no branch).
         let (group_of, parent_key) = match scope {
-            Scope::Agent => match self.agent_teams[row] {
+            Scope::Agent => match self.agent_teams[row].0 {
                 NONE => (teams, NONE),
                 team => (u64::from(team), self.keys.of(Scope::Team, team)),
             },
-            Scope::Team => (
-                teams + 1 + u64::from(self.team_branch_number[number as usize]),
-                self.team_branch_key[number as usize],
-            ),
+            Scope::Team => {
+                let day = self.last_days[kind][period as usize];
+                match self.keys.team_parents(number, day)[0] {
+                    NONE => (teams + 1 + self.branches, NONE),
+                    branch => (
+                        teams + 1 + u64::from(branch),
+                        self.keys.of(Scope::Branch, branch),
+                    ),
+                }
+            }
             Scope::Branch | Scope::Region => return (None, None),
         };
         let group = group_of * self.all_periods + self.period_base[kind] + u64::from(period);
@@ -170,17 +154,35 @@ impl<'a> RowLabels<'a> {
         (Some(group), parent)
     }
 
-    /// The team, branch and region ids a row reports under.
+    /// The team, branch and region ids a row reports under: an agent row under the team of
+    /// its latest roster day in the period and that team's parents on that day; a team row
+    /// under its parents on the period's last day inside the window.
     fn parents(&self, row: usize) -> [Option<&'a str>; 3] {
         let key = self.rows.scope[row];
-        if self.keys.is_agent(key) {
-            match self.agent_teams[row] {
-                NONE => [None; 3],
-                team => self.team_parents[team as usize],
+        match self.keys.split(key) {
+            (Scope::Agent, _) => match self.agent_teams[row] {
+                (NONE, _) => [None; 3],
+                (team, day) => self.team_on(team, day),
+            },
+            (Scope::Team, team) => {
+                let day = self.last_days[self.rows.kind_of(row)][self.rows.period[row] as usize];
+                self.team_on(team, day)
             }
-        } else {
-            self.parents[key as usize]
+            _ => self.parents[key as usize],
         }
+    }
+
+    /// A team's id with the branch and region ids of its definition in force on `day`.
+    fn team_on(&self, team: u32, day: u32) -> [Option<&'a str>; 3] {
+        let ids = match self.facts.team_parents.definition_on(team, day) {
+            NONE => None,
+            definition => Some(self.facts.team_definition_ids[definition as usize]),
+        };
+        [
+            Some(self.facts.teams.id(team)),
+            ids.map(|(branch, _)| branch),
+            ids.map(|(_, region)| region),
+        ]
     }
 
     fn dates(&self, row: usize) -> (i32, i32) {
@@ -263,14 +265,14 @@ impl<'a> RowLabels<'a> {
     }
 }
 
-/// Agent rows: the team of the agent's latest roster day in the period; of two teams on
-/// that day, the one with the greatest id.
+/// Agent rows: the team of the agent's latest roster day in the period (of two teams on
+/// that day, the one with the greatest id), and that day.
 fn agent_teams(
     facts: &LedgerFacts<'_>,
     keys: &ScopeKeys,
     periods: &[Periods; 3],
     rows: &TableRows,
-) -> Vec<u32> {
+) -> Vec<(u32, u32)> {
     let team_order = facts.teams.in_id_order();
     let mut team_rank = vec![0_u32; team_order.len()];
     for (rank, team) in team_order.iter().enumerate() {
@@ -297,11 +299,11 @@ fn agent_teams(
     }
     latest
         .into_iter()
-        .map(|(_, rank)| {
+        .map(|(day, rank)| {
             if rank == NONE {
-                NONE
+                (NONE, NONE)
             } else {
-                team_order[rank as usize]
+                (team_order[rank as usize], day)
             }
         })
         .collect()

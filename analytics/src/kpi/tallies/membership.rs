@@ -36,7 +36,8 @@ impl Membership {
 }
 
 /// Outlet assignments per scope: the agent's own, and its team's, branch's and region's
-/// over the days it belonged to them (runs of days with the same team).
+/// over the days it belonged to them (runs of days with the same team and the same
+/// definition of the team in force).
 fn assigned_spans(facts: &LedgerFacts<'_>, keys: &ScopeKeys) -> Vec<Span> {
     let mut spans = Vec::with_capacity(facts.assignments.len() * 4);
     for assignment in &facts.assignments {
@@ -50,11 +51,15 @@ fn assigned_spans(facts: &LedgerFacts<'_>, keys: &ScopeKeys) -> Vec<Span> {
         let mut from = assignment.first;
         while from <= assignment.last {
             let team = facts.roster_team(agent, from);
+            let definition = facts.team_parents.definition_on(team, from);
             let mut to = from;
-            while to < assignment.last && facts.roster_team(agent, to + 1) == team {
+            while to < assignment.last
+                && facts.roster_team(agent, to + 1) == team
+                && facts.team_parents.definition_on(team, to + 1) == definition
+            {
                 to += 1;
             }
-            for &group in &keys.of_agent(agent, team)[1..] {
+            for &group in &keys.of_agent(agent, team, from)[1..] {
                 if group != NONE {
                     spans.push(Span {
                         member: outlet,
@@ -70,19 +75,31 @@ fn assigned_spans(facts: &LedgerFacts<'_>, keys: &ScopeKeys) -> Vec<Span> {
     spans
 }
 
-/// Agents on the roster of teams, branches and regions.
+/// Agents on the roster of teams, branches and regions: a stint counts for the branch and
+/// region of each definition of its team in force during it.
 fn roster_spans(facts: &LedgerFacts<'_>, keys: &ScopeKeys) -> Vec<Span> {
     let mut spans = Vec::with_capacity(facts.roster.len() * 3);
     for stint in &facts.roster {
-        for &group in &keys.of_agent(stint.agent, stint.team)[1..] {
-            if group != NONE {
-                spans.push(Span {
-                    member: stint.agent,
-                    group,
-                    first: stint.first,
-                    last: stint.last,
-                });
+        let mut from = stint.first;
+        while from <= stint.last {
+            let definition = facts.team_parents.definition_on(stint.team, from);
+            let mut to = from;
+            while to < stint.last
+                && facts.team_parents.definition_on(stint.team, to + 1) == definition
+            {
+                to += 1;
             }
+            for &group in &keys.of_agent(stint.agent, stint.team, from)[1..] {
+                if group != NONE {
+                    spans.push(Span {
+                        member: stint.agent,
+                        group,
+                        first: from,
+                        last: to,
+                    });
+                }
+            }
+            from = to + 1;
         }
     }
     spans

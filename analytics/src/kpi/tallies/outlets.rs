@@ -31,7 +31,7 @@ pub(crate) fn add_up(
     for &index in &by_outlet {
         let fact = &facts.outlet_days[index as usize];
         let team = facts.activity_team(fact.agent, fact.day);
-        let scopes = keys.of_agent(fact.agent, team);
+        let scopes = keys.of_agent(fact.agent, team, fact.day);
         // Which of the scopes had the outlet assigned that day, in one look at its spans.
         let mut covered = [false; 4];
         for span in assigned.of(fact.outlet) {

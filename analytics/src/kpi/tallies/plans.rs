@@ -94,7 +94,7 @@ pub(crate) fn add_up(
             let parts = counts.map(|count| count.map(|count| count as f64 * share));
             let team = facts.roster_team(agent, day);
             let day_periods = [0, 1, 2].map(|k| periods[k].index.of(day));
-            for scope in keys.of_agent(agent, team) {
+            for scope in keys.of_agent(agent, team, day) {
                 if scope == NONE {
                     continue;
                 }
@@ -129,7 +129,7 @@ pub(crate) fn add_up(
             }
         };
         let team = facts.activity_team(agent, day);
-        for scope in keys.of_agent(agent, team) {
+        for scope in keys.of_agent(agent, team, day) {
             for r in rows.of_day(periods, scope, day) {
                 if r == NONE {
                     continue;

@@ -65,6 +65,7 @@ fn interval(agent: &str, key: &str, from: &str, to: Option<&str>) -> Interval {
 fn team(team: &str) -> Team {
     Team {
         team_id: team.to_owned(),
+        effective_from: aqs_tables::ledgers::TEAM_DEFINED_FROM_THE_BEGINNING,
         branch_id: "B1".to_owned(),
         region_id: "R1".to_owned(),
     }

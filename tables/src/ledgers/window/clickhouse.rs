@@ -57,6 +57,8 @@ struct DeclaredDayRow {
 #[derive(Debug, Row, Deserialize)]
 struct TeamParentsRow {
     team_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    effective_from: NaiveDate,
     branch_id: String,
     region_id: String,
 }
@@ -252,8 +254,10 @@ impl LedgerSource for ClickHouseSource {
         let rows: Vec<TeamParentsRow> = self.fetch(
             TeamRow::TABLE,
             &format!(
-                "SELECT team_id, branch_id, region_id FROM {} FINAL ORDER BY team_id",
-                TeamRow::TABLE
+                "SELECT team_id, effective_from, branch_id, region_id FROM {} FINAL WHERE {} \
+                 ORDER BY team_id, effective_from",
+                TeamRow::TABLE,
+                TeamRow::LIVE
             ),
             &[],
         )?;
@@ -261,6 +265,7 @@ impl LedgerSource for ClickHouseSource {
             .into_iter()
             .map(|r| Team {
                 team_id: r.team_id,
+                effective_from: r.effective_from,
                 branch_id: r.branch_id,
                 region_id: r.region_id,
             })

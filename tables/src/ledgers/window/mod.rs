@@ -93,9 +93,13 @@ impl Interval {
     }
 }
 
+/// A team's parents from `effective_from` on, until the team's next effective date (one per
+/// live row of the ledger table `teams`; [`crate::ledgers::TEAM_DEFINED_FROM_THE_BEGINNING`]
+/// for a definition that holds from the beginning).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Team {
     pub team_id: String,
+    pub effective_from: NaiveDate,
     pub branch_id: String,
     pub region_id: String,
 }
@@ -112,6 +116,7 @@ pub struct LedgerData {
     pub targets: Vec<Target>,
     pub roster: Vec<Interval>,
     pub assignments: Vec<Interval>,
+    /// Every live team definition, ordered by team then effective date.
     pub teams: Vec<Team>,
     /// The working-day calendar: every declared date of the ledger table `calendar_days`,
     /// whatever the window (a period's working days reach beyond the dates read).

@@ -318,8 +318,10 @@ impl LedgerSource for SqliteSource {
 
         let mut statement = connection
             .prepare(&format!(
-                "SELECT team_id, branch_id, region_id FROM {}",
-                TeamRow::TABLE
+                "SELECT team_id, effective_from, branch_id, region_id FROM {} WHERE {} \
+                 ORDER BY team_id, effective_from",
+                TeamRow::TABLE,
+                TeamRow::LIVE
             ))
             .map_err(wrap)?;
         let rows = statement
@@ -328,13 +330,16 @@ impl LedgerSource for SqliteSource {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })
             .map_err(wrap)?;
         for row in rows {
-            let (team_id, branch_id, region_id) = row.map_err(wrap)?;
+            let (team_id, effective_from, branch_id, region_id) = row.map_err(wrap)?;
+            let effective_from = date(&effective_from)?;
             data.teams.push(Team {
                 team_id,
+                effective_from,
                 branch_id,
                 region_id,
             });

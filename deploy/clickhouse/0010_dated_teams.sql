@@ -1,0 +1,12 @@
+-- 0010: team definitions are effective-dated (a team that moves to another branch counts for
+-- its old branch before the move and for the new one from it).
+--
+-- `teams` holds one row per team and effective date: the definition in force from that date
+-- (the latest by occurred_at, then event_id, then source, among the definitions of that
+-- date). A definition without an effective date holds from the beginning and is written with
+-- 1970-01-01, the type's first value, which the rows written before this migration take too.
+-- A date whose definitions were all retracted leaves a tombstone (deleted = 1). For a date D
+-- a reader takes, among the live rows of a team, the greatest effective_from on or before D.
+-- The new key column is added by the same statement, as ClickHouse requires, without a
+-- default expression.
+ALTER TABLE teams ADD COLUMN effective_from Date AFTER team_id, ADD COLUMN deleted UInt8 AFTER supervisor_id, MODIFY ORDER BY (team_id, effective_from);

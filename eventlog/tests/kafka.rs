@@ -11,41 +11,26 @@ use aqs_eventlog::{
 };
 use aqs_schemas::partition::partition_for_key;
 use aqs_schemas::{Decoder, Event};
-use aqs_testkit::{KafkaEnv, block_on, unique_name};
+use aqs_testkit::{KafkaEnv, block_on};
 use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
+
+#[path = "support/setup.rs"]
+mod setup;
+use setup::trace;
+
+/// Fresh topics and group on the test broker.
+fn config(kafka: &KafkaEnv, partitions: u32) -> KafkaConfig {
+    setup::fresh_topics(kafka.brokers(), "log", partitions, kafka.fresh_group())
+}
 
 const READ_WITHIN: Duration = Duration::from_secs(20);
 const REFERENCE: PartitionId = PartitionId {
     stream: Stream::Reference,
     partition: 0,
 };
-
-/// Logs of the code under test, shown with a failing test's output (`RUST_LOG` filters).
-fn trace() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "aqs_eventlog=info,librdkafka=warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// Fresh topics and group on the test broker.
-fn config(kafka: &KafkaEnv, partitions: u32) -> KafkaConfig {
-    trace();
-    KafkaConfig {
-        events_topic: unique_name("aqs-test-events", '-'),
-        reference_topic: unique_name("aqs-test-reference", '-'),
-        dead_letter_topic: unique_name("aqs-test-dead-letter", '-'),
-        events_partitions: partitions,
-        projector_group: kafka.fresh_group(),
-        ..KafkaConfig::new(kafka.brokers())
-    }
-}
 
 /// An agent event; its id tells the agent and the agent's sequence number.
 fn visit(agent: &str, sequence: usize) -> Event {

@@ -25,31 +25,20 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 #[path = "support/events.rs"]
 mod events;
-use events::{outlet, visit};
+use events::visits_and_an_outlet;
+#[path = "support/setup.rs"]
+mod setup;
+use setup::trace;
+
+/// A batch over every partition and the reference topic.
+fn batch(prefix: &str) -> Vec<Event> {
+    visits_and_an_outlet(prefix, 40)
+}
 
 const WRITERS: usize = 8;
 const PARTITIONS: u32 = 4;
 /// How long each hang lasts: around the message timeout (10 s), below and above it.
 const HANGS_SECS: [u64; 10] = [8, 8, 11, 8, 6, 13, 8, 9, 8, 10];
-
-fn trace() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "aqs_eventlog=info,librdkafka=warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
-/// A batch over every partition and the reference topic.
-fn batch(prefix: &str) -> Vec<Event> {
-    let mut events: Vec<Event> = (0..40)
-        .map(|n| visit(&format!("{prefix}-{n}"), &format!("A{n}")))
-        .collect();
-    events.push(outlet(&format!("{prefix}-o")));
-    events
-}
 
 /// Per partition of the events and reference topics: (last stable offset, high watermark).
 fn stable_and_high(brokers: &str, config: &KafkaConfig) -> Vec<(String, i32, i64, i64)> {
@@ -89,14 +78,12 @@ fn no_transaction_stays_open_after_the_broker_hangs_again_and_again() {
         return;
     };
     let brokers = services.kafka_brokers().to_owned();
-    let config = KafkaConfig {
-        events_topic: unique_name("aqs-test-hang-events", '-'),
-        reference_topic: unique_name("aqs-test-hang-reference", '-'),
-        dead_letter_topic: unique_name("aqs-test-hang-dead-letter", '-'),
-        events_partitions: PARTITIONS,
-        projector_group: unique_name("aqs-test-hang", '-'),
-        ..KafkaConfig::new(&brokers)
-    };
+    let config = setup::fresh_topics(
+        &brokers,
+        "hang",
+        PARTITIONS,
+        unique_name("aqs-test-hang", '-'),
+    );
     let prefix = unique_name("aqs-test-hang-writer", '-');
     let log = Arc::new(TransactionalKafkaLog::connect(&config, &prefix, WRITERS).expect("connect"));
 

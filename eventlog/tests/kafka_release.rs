@@ -17,41 +17,22 @@ use rdkafka::{Offset, TopicPartitionList};
 
 #[path = "support/events.rs"]
 mod events;
-use events::{outlet, visit};
+use events::visits_and_an_outlet;
+#[path = "support/setup.rs"]
+mod setup;
 
-const WITHIN: Duration = Duration::from_secs(30);
-const PARTITIONS: u32 = 3;
-
-fn trace() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "aqs_eventlog=info,librdkafka=warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
+/// Fresh topics and group on the test broker.
 fn config(kafka: &KafkaEnv) -> KafkaConfig {
-    trace();
-    KafkaConfig {
-        events_topic: unique_name("aqs-test-release-events", '-'),
-        reference_topic: unique_name("aqs-test-release-reference", '-'),
-        dead_letter_topic: unique_name("aqs-test-release-dead-letter", '-'),
-        events_partitions: PARTITIONS,
-        projector_group: kafka.fresh_group(),
-        ..KafkaConfig::new(kafka.brokers())
-    }
+    setup::fresh_topics(kafka.brokers(), "release", PARTITIONS, kafka.fresh_group())
 }
 
 /// Visits of six agents (spread over the partitions) and one outlet, ids `<prefix>-<n>`.
 fn events(prefix: &str) -> Vec<Event> {
-    let mut events: Vec<Event> = (0..6)
-        .map(|n| visit(&format!("{prefix}-{n}"), &format!("A{n}")))
-        .collect();
-    events.push(outlet(&format!("{prefix}-o")));
-    events
+    visits_and_an_outlet(prefix, 6)
 }
+
+const WITHIN: Duration = Duration::from_secs(30);
+const PARTITIONS: u32 = 3;
 
 /// Appends `events` in one committed transaction; a probe of its first record.
 fn append(
@@ -282,10 +263,17 @@ fn a_partition_held_longer_than_a_transaction_may_last_calls_for_releases() {
     let Some(kafka) = aqs_testkit::kafka() else {
         return;
     };
+    // The topics are made with the usual timeout: one second is too short for a broker
+    // that has just started.
+    let topics = config(&kafka);
+    drop(
+        TransactionalKafkaLog::connect(&topics, &unique_name("aqs-test-held-setup", '-'), 1)
+            .expect("topics"),
+    );
     // A transaction may last 2 s with this message timeout.
     let config = KafkaConfig {
         message_timeout_ms: 1_000,
-        ..config(&kafka)
+        ..topics
     };
     let log = TransactionalKafkaLog::connect(&config, &unique_name("aqs-test-held", '-'), 1)
         .expect("connect");

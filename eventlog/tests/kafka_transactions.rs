@@ -15,40 +15,21 @@ use aqs_testkit::{KafkaEnv, unique_name};
 
 #[path = "support/events.rs"]
 mod events;
-use events::{outlet, visit};
+use events::visits_and_an_outlet;
+#[path = "support/setup.rs"]
+mod setup;
 
-const WITHIN: Duration = Duration::from_secs(30);
-
-fn trace() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "aqs_eventlog=info,librdkafka=warn".into()),
-        )
-        .with_test_writer()
-        .try_init();
-}
-
+/// Fresh topics and group on the test broker.
 fn config(kafka: &KafkaEnv, partitions: u32) -> KafkaConfig {
-    trace();
-    KafkaConfig {
-        events_topic: unique_name("aqs-test-txn-events", '-'),
-        reference_topic: unique_name("aqs-test-txn-reference", '-'),
-        dead_letter_topic: unique_name("aqs-test-txn-dead-letter", '-'),
-        events_partitions: partitions,
-        projector_group: kafka.fresh_group(),
-        ..KafkaConfig::new(kafka.brokers())
-    }
+    setup::fresh_topics(kafka.brokers(), "txn", partitions, kafka.fresh_group())
 }
 
 /// Visits of eight agents (spread over the partitions) and one outlet, ids `<prefix>-<n>`.
 fn events(prefix: &str) -> Vec<Event> {
-    let mut events: Vec<Event> = (0..8)
-        .map(|n| visit(&format!("{prefix}-{n}"), &format!("A{n}")))
-        .collect();
-    events.push(outlet(&format!("{prefix}-o")));
-    events
+    visits_and_an_outlet(prefix, 8)
 }
+
+const WITHIN: Duration = Duration::from_secs(30);
 
 fn probe(event: &Event, position: RecordPosition) -> Probe {
     Probe {

@@ -21,3 +21,13 @@ pub fn outlet(id: &str) -> Event {
         .decode(body.as_bytes())
         .expect("valid outlet")
 }
+
+/// Visits of `agents` agents (`A0`, `A1`, …: spread over the partitions) and one outlet,
+/// ids `<prefix>-<n>` and `<prefix>-o`.
+pub fn visits_and_an_outlet(prefix: &str, agents: usize) -> Vec<Event> {
+    let mut events: Vec<Event> = (0..agents)
+        .map(|n| visit(&format!("{prefix}-{n}"), &format!("A{n}")))
+        .collect();
+    events.push(outlet(&format!("{prefix}-o")));
+    events
+}

@@ -18,6 +18,8 @@ use rdkafka::{Offset, TopicPartitionList};
 #[path = "support/events.rs"]
 mod events;
 use events::visits_and_an_outlet;
+#[path = "support/reading.rs"]
+mod reading;
 #[path = "support/setup.rs"]
 mod setup;
 
@@ -146,32 +148,6 @@ fn id_counts(records: &[LogRecord]) -> BTreeMap<String, usize> {
     counts
 }
 
-/// Reads from the start until the consumer reports a lag of zero with nothing more to read.
-fn read_to_the_end(consumer: &mut KafkaConsumer) -> Vec<LogRecord> {
-    let mut positions = Positions::new();
-    let deadline = Instant::now() + WITHIN;
-    let mut records = Vec::new();
-    loop {
-        let polled = consumer
-            .poll(100, Duration::from_millis(200))
-            .expect("poll");
-        for record in &polled {
-            positions.insert(record.partition, record.offset + 1);
-        }
-        let idle = polled.is_empty();
-        records.extend(polled);
-        if idle && consumer.lag(&positions) == Some(0) {
-            return records;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "lag never reached 0 (lag {:?}, positions {positions:?}, read {} records)",
-            consumer.lag(&positions),
-            records.len()
-        );
-    }
-}
-
 #[test]
 fn after_a_disturbance_every_writer_commits_a_release_that_readers_skip() {
     let Some(kafka) = aqs_testkit::kafka() else {
@@ -238,7 +214,7 @@ fn after_a_disturbance_every_writer_commits_a_release_that_readers_skip() {
     // The projector's reader hands out the events only, and reads to a lag of zero.
     let mut consumer = KafkaConsumer::connect(&config).expect("consumer");
     consumer.seek(&Positions::new()).expect("seek");
-    let read = read_to_the_end(&mut consumer);
+    let read = reading::read_to_the_end(&mut consumer, &mut Positions::new(), WITHIN);
     let expected_ids: BTreeMap<String, usize> = first
         .iter()
         .chain(&second)

@@ -16,8 +16,15 @@ use aqs_testkit::{KafkaEnv, unique_name};
 #[path = "support/events.rs"]
 mod events;
 use events::visits_and_an_outlet;
+#[path = "support/reading.rs"]
+mod reading;
 #[path = "support/setup.rs"]
 mod setup;
+
+/// Reads from `positions` to the end of the log (see `reading`).
+fn read_to_the_end(consumer: &mut KafkaConsumer, positions: &mut Positions) -> Vec<LogRecord> {
+    reading::read_to_the_end(consumer, positions, WITHIN)
+}
 
 /// Fresh topics and group on the test broker.
 fn config(kafka: &KafkaEnv, partitions: u32) -> KafkaConfig {
@@ -56,32 +63,6 @@ fn expected_ids(prefixes: &[&str]) -> BTreeMap<String, usize> {
         .flat_map(|prefix| events(prefix))
         .map(|event| (event.event_id, 1))
         .collect()
-}
-
-/// Reads from `positions` until the consumer reports a lag of zero with nothing more to
-/// read; the records and the positions after them.
-fn read_to_the_end(consumer: &mut KafkaConsumer, positions: &mut Positions) -> Vec<LogRecord> {
-    let deadline = Instant::now() + WITHIN;
-    let mut records = Vec::new();
-    loop {
-        let polled = consumer
-            .poll(100, Duration::from_millis(200))
-            .expect("poll");
-        for record in &polled {
-            positions.insert(record.partition, record.offset + 1);
-        }
-        let idle = polled.is_empty();
-        records.extend(polled);
-        if idle && consumer.lag(positions) == Some(0) {
-            return records;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "lag never reached 0 (lag {:?}, positions {positions:?}, read {:?})",
-            consumer.lag(positions),
-            id_counts(&records)
-        );
-    }
 }
 
 #[test]

@@ -17,14 +17,43 @@ use polars::prelude::*;
 use super::KpiParams;
 
 mod balance;
+mod groups;
 mod needed;
 
 /// Target rates are given in basis points: 10,000 is a rate of 1.
 const BASIS_POINTS: f64 = 10_000.0;
 
-/// The KPIs, each named after its column, in reading order.
-pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
-    let mut kpis = vec![
+/// The rows a group of KPIs is for. A group's rows are among those of the group before it,
+/// and its KPIs are null on every other row: they are worked out on those rows alone (a
+/// month's table has about one month row in 36 and one week row in 7), not computed
+/// everywhere and then blanked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowsFor {
+    Every,
+    WeeksAndMonths,
+    Months,
+}
+
+impl RowsFor {
+    /// True on the rows of the group (the kind of row is a KPI of the first group).
+    fn mask(self) -> Expr {
+        match self {
+            Self::Every => lit(true),
+            Self::WeeksAndMonths => col("week_row").or(col("month_row")),
+            Self::Months => col("month_row"),
+        }
+    }
+}
+
+/// KPIs for the same rows, each named after its column, in reading order.
+pub(crate) struct KpiGroup {
+    pub(crate) rows: RowsFor,
+    pub(crate) kpis: Vec<Expr>,
+}
+
+/// The KPIs in reading order, grouped by the rows they are for.
+pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<KpiGroup>> {
+    let every_row = vec![
         // The kind of row, told from its scope and period once for every formula below.
         col("scope").eq(lit("agent")).alias("agent_row"),
         col("scope").eq(lit("team")).alias("team_row"),
@@ -50,6 +79,20 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
         team_or_larger(col("selling_agents")).alias("active_agents"),
         // 人员活动率 agent activity rate: active agents per agent on the roster.
         ratio(col("active_agents"), col("agents_on_roster")).alias("agent_activity_rate"),
+        // 计划达成率 plan adherence of each kind: the actual events on the plans' dates per
+        // planned event (null when the kind was not planned).
+        ratio(col("visits_on_plan_days"), col("planned_visits")).alias("plan_adherence_visits"),
+        ratio(
+            col("consultations_on_plan_days"),
+            col("planned_consultations"),
+        )
+        .alias("plan_adherence_consultations"),
+        ratio(col("sales_on_plan_days"), col("planned_sales")).alias("plan_adherence_sales"),
+    ];
+    // 平衡的责任额: the mix of agent and team weeks and months, in a module of its own.
+    let weeks_and_months = balance::kpis(params.drift_visits_adherence, params.drift_share)?;
+    // Targets are for months, and so is pacing (time progress, pace gap, projection).
+    let mut months = vec![
         // 达成率 attainment of each target of the scope's month: actual / target.
         ratio(col("premium_fen"), col("premium_target_fen")).alias("premium_attainment"),
         ratio(col("visits"), col("visits_target")).alias("visits_attainment"),
@@ -64,19 +107,9 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
             col("outlet_activity_rate_target_bp"),
         )
         .alias("outlet_activity_rate_attainment"),
-        // 计划达成率 plan adherence of each kind: the actual events on the plans' dates per
-        // planned event (null when the kind was not planned).
-        ratio(col("visits_on_plan_days"), col("planned_visits")).alias("plan_adherence_visits"),
-        ratio(
-            col("consultations_on_plan_days"),
-            col("planned_consultations"),
-        )
-        .alias("plan_adherence_consultations"),
-        ratio(col("sales_on_plan_days"), col("planned_sales")).alias("plan_adherence_sales"),
         // 时间进度 time progress: working days of the month elapsed through the as-of date,
         // per working day of the month (1 for a month already over).
-        month_rows_only(ratio(col("working_days_elapsed"), col("working_days")))
-            .alias("time_progress"),
+        ratio(col("working_days_elapsed"), col("working_days")).alias("time_progress"),
         // 进度差 pace gap: premium attainment ahead of (or behind) time progress.
         (col("premium_attainment") - col("time_progress")).alias("pace_gap"),
         // 预计达成 projected attainment: premium attainment at the month's end if the pace holds.
@@ -85,13 +118,22 @@ pub(crate) fn kpis(params: &KpiParams) -> PolarsResult<Vec<Expr>> {
         team_median_close_rate()?.alias("team_median_close_rate"),
         coaching_quadrant(params.will_threshold, params.skill_ratio).alias("coaching_quadrant"),
     ];
-    // 实收保费 = 活动量 × 签单率 backwards, and 平衡的责任额: in modules of their own.
-    kpis.extend(needed::kpis(params.rates_min_sales)?);
-    kpis.extend(balance::kpis(
-        params.drift_visits_adherence,
-        params.drift_share,
-    )?);
-    Ok(kpis)
+    // 实收保费 = 活动量 × 签单率 backwards: in a module of its own.
+    months.extend(needed::kpis(params.rates_min_sales)?);
+    Ok(vec![
+        KpiGroup {
+            rows: RowsFor::Every,
+            kpis: every_row,
+        },
+        KpiGroup {
+            rows: RowsFor::WeeksAndMonths,
+            kpis: weeks_and_months,
+        },
+        KpiGroup {
+            rows: RowsFor::Months,
+            kpis: months,
+        },
+    ])
 }
 
 /// `numerator / denominator` as a float, null when the denominator is 0 or null.
@@ -157,10 +199,10 @@ fn at_risk(threshold: f64) -> Expr {
 /// that month; halfway between the middle two for an even count.
 fn team_median_close_rate() -> PolarsResult<Expr> {
     // Agent month rows of one team share a peer group with no other agent month row.
-    let median = agent_months_only(col("close_rate"))
+    let median = agent_rows_only(col("close_rate"))
         .median()
         .over([col("peer_group")])?;
-    Ok(agent_months_only(median))
+    Ok(agent_rows_only(median))
 }
 
 /// 技能/意愿评估 the coaching quadrant of an agent's month. *Will*: visit plan adherence
@@ -187,7 +229,7 @@ fn coaching_quadrant(will_threshold: f64, skill_ratio: f64) -> Expr {
         .when(skilled)
         .then(lit("does_not_do_enough"))
         .otherwise(lit("unwilling"));
-    agent_months_only(when(known).then(quadrant).otherwise(lit(NULL)))
+    agent_rows_only(when(known).then(quadrant).otherwise(lit(NULL)))
 }
 
 /// The value on team, branch and region rows; null on agent rows.
@@ -197,43 +239,14 @@ fn team_or_larger(value: Expr) -> Expr {
         .otherwise(lit(NULL))
 }
 
-/// The value on month rows; null on day and week rows.
-fn month_rows_only(value: Expr) -> Expr {
-    when(col("month_row")).then(value).otherwise(lit(NULL))
+/// The value on agent rows; null on the others.
+fn agent_rows_only(value: Expr) -> Expr {
+    when(col("agent_row")).then(value).otherwise(lit(NULL))
 }
 
-/// The value on agent month rows; null on the others.
-fn agent_months_only(value: Expr) -> Expr {
-    let agent_month = col("agent_row").and(col("month_row"));
-    when(agent_month).then(value).otherwise(lit(NULL))
-}
-
-/// Adds the KPIs to the tallies, in as few steps as their dependencies allow: a KPI is
-/// computed one step after the latest KPI it uses.
-pub(crate) fn apply(tallies: LazyFrame, params: &KpiParams) -> PolarsResult<LazyFrame> {
-    let mut steps: Vec<Vec<Expr>> = Vec::new();
-    let mut step_of: PlHashMap<PlSmallStr, usize> = PlHashMap::new();
-    for kpi in kpis(params)? {
-        let Expr::Alias(_, name) = &kpi else {
-            polars_bail!(InvalidOperation: "a KPI is named with `alias`: {kpi}");
-        };
-        let step = (&kpi)
-            .into_iter()
-            .filter_map(|node| match node {
-                Expr::Column(input) => step_of.get(input),
-                _ => None,
-            })
-            .max()
-            .map_or(0, |latest| latest + 1);
-        step_of.insert(name.clone(), step);
-        if steps.len() <= step {
-            steps.resize_with(step + 1, Vec::new);
-        }
-        steps[step].push(kpi);
-    }
-    Ok(steps
-        .into_iter()
-        .fold(tallies, |frame, step| frame.with_columns(step)))
+/// Adds the KPIs to the tallies, each group on its own rows.
+pub(crate) fn apply(tallies: DataFrame, params: &KpiParams) -> PolarsResult<DataFrame> {
+    groups::with_groups(tallies, &kpis(params)?)
 }
 
 #[cfg(test)]

@@ -111,7 +111,7 @@ pub enum KpiError {
 pub fn compute(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
     let started = std::time::Instant::now();
     let tallies = tallies::tally(data, params)?;
-    let kpis = formulas::apply(tallies.lazy(), params)?.collect()?;
+    let kpis = formulas::apply(tallies, params)?;
     let table = table::contract_columns(&kpis)?;
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,

@@ -9,7 +9,7 @@ use super::ratio;
 /// The kinds of activity, as the columns name them.
 const KINDS: [&str; 3] = ["visits", "consultations", "sales"];
 
-/// The balance KPIs, in reading order (each may use those above it).
+/// The balance KPIs of week and month rows, in reading order (each may use those above it).
 pub(super) fn kpis(visits_adherence: f64, share_of_plan: f64) -> PolarsResult<Vec<Expr>> {
     let activity = col("visits") + col("consultations") + col("sales");
     let planned = || KINDS.map(|kind| col(format!("planned_{kind}")).fill_null(lit(0.0)));
@@ -18,15 +18,12 @@ pub(super) fn kpis(visits_adherence: f64, share_of_plan: f64) -> PolarsResult<Ve
     let mut kpis = Vec::new();
     // 活动结构: each kind's share of the events of the period.
     for kind in KINDS {
-        kpis.push(
-            agent_or_team_weeks_and_months(ratio(col(kind), activity.clone()))
-                .alias(format!("{kind}_share")),
-        );
+        kpis.push(agent_or_team(ratio(col(kind), activity.clone())).alias(format!("{kind}_share")));
     }
     // The mix planned: each kind's share of the planned counts (a kind not planned, 0).
     for (kind, planned) in KINDS.iter().zip(planned()) {
         kpis.push(
-            agent_or_team_weeks_and_months(ratio(planned, planned_total.clone()))
+            agent_or_team(ratio(planned, planned_total.clone()))
                 .alias(format!("planned_{kind}_share")),
         );
     }
@@ -39,17 +36,17 @@ pub(super) fn kpis(visits_adherence: f64, share_of_plan: f64) -> PolarsResult<Ve
     Ok(kpis)
 }
 
-/// The value on agent and team week and month rows; null on the others.
-fn agent_or_team_weeks_and_months(value: Expr) -> Expr {
+/// The value on agent and team rows; null on the others (the KPIs are for week and month
+/// rows).
+fn agent_or_team(value: Expr) -> Expr {
     let scope = col("agent_row").or(col("team_row"));
-    let period = col("week_row").or(col("month_row"));
-    when(scope.and(period)).then(value).otherwise(lit(NULL))
+    when(scope).then(value).otherwise(lit(NULL))
 }
 
 /// Agent rows: the median of `share` among the agents of the same team and period; team
 /// rows: among the teams of the same branch and period (their peer group).
 fn norm(share: &str) -> PolarsResult<Expr> {
-    Ok(agent_or_team_weeks_and_months(
+    Ok(agent_or_team(
         col(share).median().over([col("peer_group")])?,
     ))
 }
@@ -74,7 +71,7 @@ fn balance_drift(visits_adherence: f64, share_of_plan: f64) -> Expr {
     let drift = visits
         .gt_eq(lit(visits_adherence))
         .and(behind("consultations", share_of_plan).or(behind("sales", share_of_plan)));
-    agent_or_team_weeks_and_months(when(judged).then(drift).otherwise(lit(NULL)))
+    agent_or_team(when(judged).then(drift).otherwise(lit(NULL)))
 }
 
 /// Which kinds fell behind, on rows with a drift.

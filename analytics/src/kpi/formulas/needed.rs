@@ -1,11 +1,12 @@
 //! 实收保费 = 活动量 × 签单率, worked backwards: while the month is open, the premium still
 //! missing to the scope's own target as sales and customers to consult, at the rates of a
 //! trailing window of the scope (or of its parent when it has too few sales of its own),
-//! and both per remaining working day. Agent and team month rows only.
+//! and both per remaining working day. Agent and team month rows only (the KPIs are for
+//! month rows; the agent and team rows among them are chosen here).
 
 use polars::prelude::*;
 
-use super::{month_rows_only, ratio, rounded_half_away_from_zero};
+use super::{ratio, rounded_half_away_from_zero};
 
 /// The activity-needed KPIs, in reading order (each may use those above it).
 pub(super) fn kpis(rates_min_sales: i64) -> PolarsResult<Vec<Expr>> {
@@ -23,7 +24,7 @@ pub(super) fn kpis(rates_min_sales: i64) -> PolarsResult<Vec<Expr>> {
     };
     Ok(vec![
         // Working days still ahead, the as-of date counted when it is one.
-        month_rows_only(col("working_days_from_as_of")).alias("working_days_remaining"),
+        col("working_days_from_as_of").alias("working_days_remaining"),
         // 还差保费: what the open month still lacks to the scope's own premium target.
         premium_needed().alias("premium_needed_fen"),
         // The trailing sums of the parent (an agent's team, a team's branch), when it has a row.
@@ -69,11 +70,11 @@ pub(super) fn kpis(rates_min_sales: i64) -> PolarsResult<Vec<Expr>> {
     ])
 }
 
-/// Agent and team month rows of the month still open on the as-of date.
+/// Agent and team rows of the month still open on the as-of date (the KPIs are for month
+/// rows).
 fn open_agent_or_team_month() -> Expr {
     col("agent_row")
         .or(col("team_row"))
-        .and(col("month_row"))
         .and(col("period_end").gt_eq(col("as_of")))
 }
 

@@ -94,6 +94,14 @@ impl Repeated {
     }
 }
 
+/// The agents whose days are read: all, or those before or from an agent id.
+#[derive(Clone, Copy)]
+enum Agents<'a> {
+    All,
+    Before(&'a str),
+    From(&'a str),
+}
+
 /// A text column's bytes, read in place, for values parsed or shared right away.
 fn text_bytes<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r [u8]> {
     row.get_ref(index)?
@@ -113,18 +121,68 @@ impl SqliteSource {
         crate::ledgers::sqlite::open_read_only(&self.path).map_err(|e| self.wrap(e))
     }
 
+    /// The agent days of the window, read in two halves by agent id side by side, each on
+    /// a connection of its own (the table is the largest the job reads).
     fn agent_days(&self, window: [&str; 2]) -> Result<Vec<AgentDay>, SourceError> {
+        let Some(middle) = self.middle_agent()? else {
+            return self.agent_days_of(window, Agents::All);
+        };
+        let (lower, upper) = std::thread::scope(|scope| {
+            let upper = scope.spawn(|| self.agent_days_of(window, Agents::From(&middle)));
+            let lower = self.agent_days_of(window, Agents::Before(&middle));
+            let upper = upper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (lower, upper)
+        });
+        let mut agent_days = lower?;
+        agent_days.extend(upper?);
+        Ok(agent_days)
+    }
+
+    /// The agent in the middle of the roster by id: as many agents before it as from it,
+    /// which splits the agent days about evenly. `None` without a roster.
+    fn middle_agent(&self) -> Result<Option<String>, SourceError> {
         let connection = self.connect()?;
         let wrap = |e| self.wrap(e);
+        let agents: Vec<String> = connection
+            .prepare(&format!(
+                "SELECT DISTINCT agent_id FROM {} ORDER BY agent_id",
+                RosterRow::TABLE
+            ))
+            .map_err(wrap)?
+            .query_map([], |r| r.get(0))
+            .map_err(wrap)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(wrap)?;
+        Ok(agents.get(agents.len() / 2).cloned())
+    }
+
+    fn agent_days_of(
+        &self,
+        window: [&str; 2],
+        agents: Agents<'_>,
+    ) -> Result<Vec<AgentDay>, SourceError> {
+        let connection = self.connect()?;
+        let wrap = |e| self.wrap(e);
+        let (of_agents, bound) = match agents {
+            Agents::All => ("", None),
+            Agents::Before(agent) => ("AND agent_id < ?3", Some(agent)),
+            Agents::From(agent) => ("AND agent_id >= ?3", Some(agent)),
+        };
         let mut statement = connection
             .prepare(&format!(
                 "SELECT agent_id, business_date, team_id, branch_id, region_id, visits, consultations,
                         customers_consulted, customers_interested, sales, premium_fen, cancellations, refunds_fen
-                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY}",
+                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY} {of_agents}",
                 AgentDayRow::TABLE,
             ))
             .map_err(wrap)?;
-        let mut rows = statement.query(window).map_err(wrap)?;
+        let mut rows = match bound {
+            Some(agent) => statement.query(params![window[0], window[1], agent]),
+            None => statement.query(window),
+        }
+        .map_err(wrap)?;
         let mut agent_days = Vec::new();
         let [mut agents, mut teams, mut branches, mut regions] =
             [0, 1, 2, 3].map(|_| Repeated::default());
@@ -377,6 +435,7 @@ impl SqliteSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledgers::LedgerBatch;
 
     #[test]
     fn dates_read_digit_by_digit_agree_with_the_general_parser() {
@@ -394,5 +453,73 @@ mod tests {
         for bad in ["2026-02-30", "2026-13-01", "2026-1a-01", "20261101", ""] {
             assert!(matches!(date(bad), Err(SourceError::Malformed(_))), "{bad}");
         }
+    }
+
+    fn agent_day(agent: &str, day: &str, visits: i64) -> AgentDayRow {
+        AgentDayRow {
+            agent_id: agent.into(),
+            business_date: day.parse().expect("date"),
+            team_id: "T1".into(),
+            branch_id: "B1".into(),
+            region_id: "R1".into(),
+            visits,
+            consultations: 0,
+            customers_consulted: 0,
+            customers_interested: 0,
+            sales: 0,
+            premium_fen: 0,
+            cancellations: 0,
+            refunds_fen: 0,
+            ver: 1,
+        }
+    }
+
+    #[test]
+    fn agent_days_read_in_halves_are_every_day_of_the_window_once_in_key_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledgers.db");
+        let mut ledgers = crate::ledgers::sqlite::LedgerDb::open(&path).expect("open");
+        // A3 has days but no roster; the roster's middle agent (A4) starts the second half.
+        let agents = ["A1", "A2", "A3", "A4", "A5"];
+        let mut batch = LedgerBatch::default();
+        for (n, agent) in agents.iter().enumerate() {
+            for day in ["2026-11-30", "2026-12-01", "2026-12-02"] {
+                batch.agent_day.push(agent_day(agent, day, n as i64 + 1));
+            }
+        }
+        for agent in ["A1", "A2", "A4", "A5"] {
+            batch.roster.push(RosterRow {
+                agent_id: agent.into(),
+                valid_from: "2026-01-01".parse().expect("date"),
+                team_id: "T1".into(),
+                valid_to: None,
+                deleted: 0,
+                ver: 1,
+            });
+        }
+        ledgers.write(&batch).expect("write");
+        let source = SqliteSource::new(&path);
+        assert_eq!(
+            source.middle_agent().expect("roster").as_deref(),
+            Some("A4")
+        );
+        let (first, last) = (
+            "2026-12-01".parse().expect("date"),
+            "2026-12-02".parse().expect("date"),
+        );
+        let read = source.load_agent_days(first, last).expect("agent days");
+        let keys: Vec<_> = read
+            .iter()
+            .map(|day| (day.agent_id.to_string(), day.date.to_string(), day.visits))
+            .collect();
+        let expected: Vec<_> = agents
+            .iter()
+            .enumerate()
+            .flat_map(|(n, agent)| {
+                ["2026-12-01", "2026-12-02"]
+                    .map(|day| (agent.to_string(), day.to_string(), n as i64 + 1))
+            })
+            .collect();
+        assert_eq!(keys, expected);
     }
 }

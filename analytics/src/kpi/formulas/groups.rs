@@ -33,10 +33,27 @@ pub(super) fn with_groups(frame: DataFrame, groups: &[KpiGroup]) -> PolarsResult
         }
     }
     let subset = with_groups(subset, inner)?;
-    for column in subset.columns() {
-        if frame.column(column.name()).is_err() {
-            frame.with_column(rows.put_back(column)?)?;
-        }
+    let added: Vec<&Column> = subset
+        .columns()
+        .iter()
+        .filter(|column| frame.column(column.name()).is_err())
+        .collect();
+    // Half the columns are put back on a thread of their own: each is a fresh column of the
+    // whole table's height.
+    let (first, second) = added.split_at(added.len() / 2);
+    let put_back = |columns: &[&Column]| -> PolarsResult<Vec<Column>> {
+        columns.iter().map(|column| rows.put_back(column)).collect()
+    };
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| put_back(first));
+        let second = put_back(second);
+        let first = first
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    for column in first?.into_iter().chain(second?) {
+        frame.with_column(column)?;
     }
     Ok(frame)
 }

@@ -5,7 +5,7 @@ use super::super::facts::LedgerFacts;
 use super::super::ids::{NONE, ScopeKeys};
 use super::super::rows::TableRows;
 use super::super::window::Periods;
-use super::grouped;
+use super::{both, grouped};
 use crate::spans::SpanIndex;
 
 /// Per row: outlets visited, assigned outlets visited, assigned outlets with a sale.
@@ -14,8 +14,38 @@ pub(crate) type OutletCounts = [u32; 3];
 /// An outlet counts for a scope's coverage on a day when it was assigned to one of the
 /// scope's agents who belonged to the scope that day (`assigned`, per scope key). The facts
 /// are taken outlet by outlet, so a row already counted for the outlet at hand is not
-/// counted again.
+/// counted again; the outlets are split in two halves counted side by side (an outlet's
+/// facts all in one half), whose counts add up.
 pub(crate) fn add_up(
+    facts: &LedgerFacts<'_>,
+    keys: &ScopeKeys,
+    periods: &[Periods; 3],
+    rows: &TableRows,
+    assigned: &SpanIndex,
+) -> Vec<OutletCounts> {
+    let by_outlet = grouped(
+        facts.outlet_days.iter().map(|f| f.outlet),
+        facts.outlets.len(),
+    );
+    let outlet_at = |index: usize| facts.outlet_days[by_outlet[index] as usize].outlet;
+    let mut middle = by_outlet.len() / 2;
+    while middle > 0 && middle < by_outlet.len() && outlet_at(middle) == outlet_at(middle - 1) {
+        middle += 1;
+    }
+    let (first, second) = by_outlet.split_at(middle);
+    let count = |half: &[u32]| count_outlets(half, facts, keys, periods, rows, assigned);
+    let (mut counts, more) = both(|| count(first), || count(second));
+    for (counts, more) in counts.iter_mut().zip(more) {
+        for (count, more) in counts.iter_mut().zip(more) {
+            *count += more;
+        }
+    }
+    counts
+}
+
+/// The counts of the outlet days at `by_outlet` (indexes grouped by outlet).
+fn count_outlets(
+    by_outlet: &[u32],
     facts: &LedgerFacts<'_>,
     keys: &ScopeKeys,
     periods: &[Periods; 3],
@@ -24,11 +54,7 @@ pub(crate) fn add_up(
 ) -> Vec<OutletCounts> {
     // Per row and count: the outlet last counted, and the count.
     let mut tally = vec![([NONE; 3], [0_u32; 3]); rows.len()];
-    let by_outlet = grouped(
-        facts.outlet_days.iter().map(|f| f.outlet),
-        facts.outlets.len(),
-    );
-    for &index in &by_outlet {
+    for &index in by_outlet {
         let fact = &facts.outlet_days[index as usize];
         let team = facts.activity_team(fact.agent, fact.day);
         let scopes = keys.of_agent(fact.agent, team, fact.day);

@@ -88,12 +88,20 @@ pub fn read_ledgers(
     params: &KpiParams,
 ) -> Result<LedgerData, SourceError> {
     let (window_start, trailing_start) = (params.window_start(), params.trailing_start());
-    let mut data = source.load(window_start, params.as_of)?;
-    if trailing_start < window_start {
-        let before = window_start - chrono::Duration::days(1);
-        data.trailing_agent_days = source.load_agent_days(trailing_start, before)?;
-    }
-    Ok(data)
+    // The trailing agent days are read beside the window, on a thread of their own.
+    std::thread::scope(|scope| {
+        let trailing = (trailing_start < window_start).then(|| {
+            let before = window_start - chrono::Duration::days(1);
+            scope.spawn(move || source.load_agent_days(trailing_start, before))
+        });
+        let mut data = source.load(window_start, params.as_of)?;
+        if let Some(trailing) = trailing {
+            data.trailing_agent_days = trailing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+        Ok(data)
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -145,8 +145,9 @@ pub enum SourceError {
     },
 }
 
-/// Where ledgers are read from.
-pub trait LedgerSource {
+/// Where ledgers are read from (by several threads at once: the KPI job reads the trailing
+/// window beside the window itself).
+pub trait LedgerSource: Sync {
     /// The rows whose dates fall in `first..=last` (intervals and plans overlapping it).
     fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError>;
 

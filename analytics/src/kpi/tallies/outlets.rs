@@ -33,8 +33,14 @@ pub(crate) fn add_up(
         middle += 1;
     }
     let (first, second) = by_outlet.split_at(middle);
-    let count = |half: &[u32]| count_outlets(half, facts, keys, periods, rows, assigned);
-    let (mut counts, more) = both(|| count(first), || count(second));
+    let counting = Counting {
+        facts,
+        keys,
+        periods,
+        rows,
+        assigned,
+    };
+    let (mut counts, more) = both(|| counting.count(first), || counting.count(second));
     for (counts, more) in counts.iter_mut().zip(more) {
         for (count, more) in counts.iter_mut().zip(more) {
             *count += more;
@@ -43,48 +49,59 @@ pub(crate) fn add_up(
     counts
 }
 
-/// The counts of the outlet days at `by_outlet` (indexes grouped by outlet).
-fn count_outlets(
-    by_outlet: &[u32],
-    facts: &LedgerFacts<'_>,
-    keys: &ScopeKeys,
-    periods: &[Periods; 3],
-    rows: &TableRows,
-    assigned: &SpanIndex,
-) -> Vec<OutletCounts> {
-    // Per row and count: the outlet last counted, and the count.
-    let mut tally = vec![([NONE; 3], [0_u32; 3]); rows.len()];
-    for &index in by_outlet {
-        let fact = &facts.outlet_days[index as usize];
-        let team = facts.activity_team(fact.agent, fact.day);
-        let scopes = keys.of_agent(fact.agent, team, fact.day);
-        // Which of the scopes had the outlet assigned that day, in one look at its spans.
-        let mut covered = [false; 4];
-        for span in assigned.of(fact.outlet) {
-            if span.first <= fact.day && fact.day <= span.last {
-                for (covered, scope) in covered.iter_mut().zip(scopes) {
-                    *covered |= span.group == scope;
+/// What counting the outlets reads.
+struct Counting<'a> {
+    facts: &'a LedgerFacts<'a>,
+    keys: &'a ScopeKeys,
+    periods: &'a [Periods; 3],
+    rows: &'a TableRows,
+    assigned: &'a SpanIndex,
+}
+
+impl Counting<'_> {
+    /// The counts of the outlet days at `by_outlet` (indexes grouped by outlet).
+    fn count(&self, by_outlet: &[u32]) -> Vec<OutletCounts> {
+        let Self {
+            facts,
+            keys,
+            periods,
+            rows,
+            assigned,
+        } = *self;
+        // Per row and count: the outlet last counted, and the count.
+        let mut tally = vec![([NONE; 3], [0_u32; 3]); rows.len()];
+        for &index in by_outlet {
+            let fact = &facts.outlet_days[index as usize];
+            let team = facts.activity_team(fact.agent, fact.day);
+            let scopes = keys.of_agent(fact.agent, team, fact.day);
+            // Which of the scopes had the outlet assigned that day, in one look at its spans.
+            let mut covered = [false; 4];
+            for span in assigned.of(fact.outlet) {
+                if span.first <= fact.day && fact.day <= span.last {
+                    for (covered, scope) in covered.iter_mut().zip(scopes) {
+                        *covered |= span.group == scope;
+                    }
                 }
             }
-        }
-        for (scope, covered) in scopes.into_iter().zip(covered) {
-            if scope == NONE {
-                continue;
-            }
-            let flags = [fact.visited, fact.visited && covered, fact.sold && covered];
-            for r in rows.of_day(periods, scope, fact.day) {
-                if r == NONE {
+            for (scope, covered) in scopes.into_iter().zip(covered) {
+                if scope == NONE {
                     continue;
                 }
-                let (last_outlet, counts) = &mut tally[r as usize];
-                for ((last, count), flag) in last_outlet.iter_mut().zip(counts).zip(flags) {
-                    if flag && *last != fact.outlet {
-                        *last = fact.outlet;
-                        *count += 1;
+                let flags = [fact.visited, fact.visited && covered, fact.sold && covered];
+                for r in rows.of_day(periods, scope, fact.day) {
+                    if r == NONE {
+                        continue;
+                    }
+                    let (last_outlet, counts) = &mut tally[r as usize];
+                    for ((last, count), flag) in last_outlet.iter_mut().zip(counts).zip(flags) {
+                        if flag && *last != fact.outlet {
+                            *last = fact.outlet;
+                            *count += 1;
+                        }
                     }
                 }
             }
         }
+        tally.into_iter().map(|(_, counts)| counts).collect()
     }
-    tally.into_iter().map(|(_, counts)| counts).collect()
 }

@@ -29,7 +29,8 @@
 //! The adapter's parts, one file each under `kafka/`: `config` (settings), `producer`
 //! (writing), `topics` (creating and checking the topics), `consumer` (reading), `group` (the
 //! consumer group's rebalances), `client` (what every client shares), `readiness` (the probe
-//! of a service's `/readyz`) and `transactional` (appends as transactions).
+//! of a service's `/readyz`), `transactional` (appends as transactions), `release` (ending
+//! what a broker left held) and `watchdog` (noticing a reader that stopped, design note 43).
 
 mod client;
 mod config;
@@ -40,10 +41,11 @@ mod readiness;
 mod release;
 mod topics;
 mod transactional;
+mod watchdog;
 
 pub use config::{
     AddressFamily, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_EVENTS_TOPIC, DEFAULT_MESSAGE_TIMEOUT_MS,
-    DEFAULT_PROJECTOR_GROUP, DEFAULT_REFERENCE_TOPIC, KafkaConfig,
+    DEFAULT_PROJECTOR_GROUP, DEFAULT_READ_STALL_SECONDS, DEFAULT_REFERENCE_TOPIC, KafkaConfig,
 };
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaLog;

@@ -9,6 +9,8 @@
 //! the shared ones; scenarios take turns on it. Each prints one line of figures (recovery
 //! time, retries, 503/429 answers, repeats in the topic); none is asserted on.
 //! `AQS_FAULT_OUTAGE_SECONDS` holds Kafka and ClickHouse away longer (e.g. 60).
+//! `AQS_FAULT_KEEP_WORK=1` keeps each scenario's work folder (the processes' full logs and
+//! data) instead of removing it, and prints where it is.
 
 #[path = "../common/mod.rs"]
 #[allow(dead_code)]
@@ -128,7 +130,11 @@ fn scenario(fault: Fault) {
         return;
     };
     let month = month::month();
-    let work = tempfile::tempdir().expect("tempdir");
+    let mut work = tempfile::tempdir().expect("tempdir");
+    if std::env::var_os("AQS_FAULT_KEEP_WORK").is_some() {
+        eprintln!("work dir {} kept", work.path().display());
+        work.disable_cleanup(true);
+    }
     let layout = match fault {
         Fault::ClickHouseStopped | Fault::ClickHouseHung => Layout::Up,
         _ => Layout::Standalone,

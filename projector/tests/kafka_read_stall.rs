@@ -139,6 +139,14 @@ impl Projector {
 
 /// The whole scenario, with the client named `client_id` hung once the first part is read.
 fn a_hung_client_is_noticed_made_again_and_the_ledgers_end_right(client_id: &str) {
+    // The watchdog's warnings and the clients made again, for a failure's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "aqs_eventlog=info,librdkafka=warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let Some(kafka) = aqs_testkit::kafka() else {
         return;
     };

@@ -183,7 +183,7 @@ fn retire<C: Send + 'static>(name: &'static str, client: C) {
         .spawn(move || {
             let started = Instant::now();
             drop(client);
-            debug!(
+            info!(
                 client = name,
                 seconds = started.elapsed().as_secs_f64(),
                 "replaced kafka client closed"

@@ -395,14 +395,12 @@ impl Watchdog {
     /// The stalls under way and the counts, as of `now`.
     pub(super) fn report(&self, now: Instant) -> ReadWatch {
         let mut stalls = Vec::new();
+        // Only what the last look counted: a report between two looks says what they said.
         for (partition, track) in &self.partitions {
-            let Some((since, wall)) = track.behind_since else {
+            let Some((since, wall)) = track.behind_since.filter(|_| track.counted) else {
                 continue;
             };
             let stalled_for = now.duration_since(since);
-            if stalled_for < self.stall_after {
-                continue;
-            }
             stalls.push(ReadStall {
                 partition: Some(*partition),
                 description: format!(
@@ -422,9 +420,11 @@ impl Watchdog {
                     .map_or(0, |r| r.count),
             });
         }
-        if let Some((since, wall, state)) = &self.unsteady_since {
+        if let Some((since, wall, state)) =
+            self.unsteady_since.as_ref().filter(|_| self.group_counted)
+        {
             let stalled_for = now.duration_since(*since);
-            if stalled_for >= self.stall_after {
+            {
                 stalls.push(ReadStall {
                     partition: None,
                     description: format!(
@@ -438,11 +438,11 @@ impl Watchdog {
                 });
             }
         }
-        for (client, (since, wall, _)) in &self.brokerless_since {
-            let stalled_for = now.duration_since(*since);
-            if stalled_for < self.stall_after {
+        for (client, (since, wall, counted)) in &self.brokerless_since {
+            if !counted {
                 continue;
             }
+            let stalled_for = now.duration_since(*since);
             stalls.push(ReadStall {
                 partition: None,
                 description: format!(
@@ -530,6 +530,8 @@ mod tests {
         assert!(dog.look(&look(at(0), &behind, true)).is_empty());
         assert!(dog.look(&look(at(29), &behind, true)).is_empty());
         assert!(dog.report(at(29)).stalls.is_empty());
+        // Between two looks the report says what the last one found, however late it is.
+        assert!(dog.report(at(31)).stalls.is_empty());
 
         let due = dog.look(&look(at(30), &behind, true));
         assert_eq!(due.len(), 1, "{due:?}");

@@ -123,6 +123,10 @@ struct FaultRecord {
     /// readiness turned (if it did).
     embedded_writes_meanwhile: Option<f64>,
     unready_after: Option<Duration>,
+    /// The projectors' reader watchdogs: stalls found, clients made again (a killed
+    /// projector's counts start again at 0).
+    read_stalls: f64,
+    client_rebuilds: f64,
 }
 
 fn scenario(fault: Fault) {
@@ -181,6 +185,17 @@ fn scenario(fault: Fault) {
     });
     let converged = converge(&pipeline, month, report.finished);
     keep_services_if_diverged(turn.services, &pipeline, month);
+    // What the projectors' reader watchdogs did (design note 43), before they stop.
+    let mut record = record;
+    record.read_stalls = ["partition", "group", "no_broker"]
+        .map(|kind| {
+            pipeline.metric(&format!(
+                "aqs_projector_log_read_stalls_total{{kind=\"{kind}\"}}"
+            ))
+        })
+        .iter()
+        .sum();
+    record.client_rebuilds = pipeline.metric("aqs_projector_log_client_rebuilds_total");
     pipeline.stop();
     let topics = check(
         fault,
@@ -555,6 +570,10 @@ fn print_figures(
             seconds(record.unready_after)
         ));
     }
+    line.push_str(&format!(
+        " readers: {} stalls, {} clients made again |",
+        record.read_stalls, record.client_rebuilds
+    ));
     let probe = report.probe.expect("probe");
     line.push_str(&format!(
         " recovery: probe answered {:.1} s and in every store {:.1} s after the fault ended | every store equal to the clean run {:.1} s after the load | topic: {} records, {} release records, {} repeats (read_committed), {} events answered accepted twice, {} dead letters",

@@ -28,7 +28,7 @@
 //!
 //! The adapter's parts, one file each under `kafka/`: `config` (settings), `producer`
 //! (writing), `topics` (creating and checking the topics), `consumer` (reading), `group` (the
-//! consumer group's rebalances), `client` (what every client shares), `readiness` (the probe
+//! consumer group's rebalances), `client` (what every client shares), `reader_clients` (making the reader's clients), `readiness` (the probe
 //! of a service's `/readyz`), `transactional` (appends as transactions), `release` (ending
 //! what a broker left held) and `watchdog` (noticing a reader that stopped, design note 43).
 
@@ -37,6 +37,7 @@ mod config;
 mod consumer;
 mod group;
 mod producer;
+mod reader_clients;
 mod readiness;
 mod release;
 mod topics;

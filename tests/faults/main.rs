@@ -84,11 +84,6 @@ fn kafka_stopped_mid_load() {
 }
 
 #[test]
-#[ignore = "open defect: in about one run in ten one projector stops reading after the \
-            broker wakes, with nothing held in the log (its reference reader stops fetching, or \
-            its consumer never rejoins the group; docs/reliability.md). The hanging transaction \
-            the broker left, the earlier cause, is prevented (design note 38). Run with \
-            --ignored; AQS_FAULT_LOG and AQS_FAULT_KEEP_SERVICES_SECS help"]
 fn kafka_hung_longer_than_the_append_timeout() {
     scenario(Fault::KafkaHung);
 }

@@ -13,6 +13,7 @@ use aqs_eventlog::kafka::{KafkaConfig, KafkaConsumer, KafkaLog};
 use aqs_eventlog::sqlite::{SqliteConsumer, SqliteLog};
 use aqs_eventlog::{
     DeadLetterLimits, EventLog, LogConsumer, LogError, LogRecord, PartitionId, Positions,
+    ReadWatch, UnstableTail,
 };
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::sink::Store;
@@ -174,6 +175,16 @@ impl LogConsumer for LogReader {
 
     fn lag(&mut self, positions: &Positions) -> Option<u64> {
         self.inner().lag(positions)
+    }
+
+    // Every method of the trait is forwarded, those with a default too: a default here would
+    // hide what the Kafka consumer reports (held partitions, stalled reading) from readiness.
+    fn unstable_tails(&mut self) -> Vec<UnstableTail> {
+        self.inner().unstable_tails()
+    }
+
+    fn read_watch(&mut self) -> ReadWatch {
+        self.inner().read_watch()
     }
 }
 

@@ -28,22 +28,25 @@
 //!
 //! The adapter's parts, one file each under `kafka/`: `config` (settings), `producer`
 //! (writing), `topics` (creating and checking the topics), `consumer` (reading), `group` (the
-//! consumer group's rebalances), `client` (what every client shares), `readiness` (the probe
-//! of a service's `/readyz`) and `transactional` (appends as transactions).
+//! consumer group's rebalances), `client` (what every client shares), `reader_clients` (making the reader's clients), `readiness` (the probe
+//! of a service's `/readyz`), `transactional` (appends as transactions), `release` (ending
+//! what a broker left held) and `watchdog` (noticing a reader that stopped, design note 43).
 
 mod client;
 mod config;
 mod consumer;
 mod group;
 mod producer;
+mod reader_clients;
 mod readiness;
 mod release;
 mod topics;
 mod transactional;
+mod watchdog;
 
 pub use config::{
     AddressFamily, DEFAULT_DEAD_LETTER_TOPIC, DEFAULT_EVENTS_TOPIC, DEFAULT_MESSAGE_TIMEOUT_MS,
-    DEFAULT_PROJECTOR_GROUP, DEFAULT_REFERENCE_TOPIC, KafkaConfig,
+    DEFAULT_PROJECTOR_GROUP, DEFAULT_READ_STALL_SECONDS, DEFAULT_REFERENCE_TOPIC, KafkaConfig,
 };
 pub use consumer::KafkaConsumer;
 pub use producer::KafkaLog;

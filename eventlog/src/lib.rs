@@ -275,6 +275,44 @@ pub trait LogConsumer: Send {
     fn unstable_tails(&mut self) -> Vec<UnstableTail> {
         Vec::new()
     }
+    /// What the consumer's own watchdog found: parts of the log it should be reading and is
+    /// not (a partition with readable records past its position and nothing read for a
+    /// while, a consumer left outside its group), and what it did about them. Empty for a
+    /// log that cannot get stuck so (the embedded one).
+    fn read_watch(&mut self) -> ReadWatch {
+        ReadWatch::default()
+    }
+}
+
+/// What a consumer's watchdog reports: the stalls under way and its counts so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadWatch {
+    pub stalls: Vec<ReadStall>,
+    /// Stalls found since the consumer started, by kind.
+    pub partition_stalls_total: u64,
+    pub group_stalls_total: u64,
+    /// Clients found knowing no broker at all.
+    pub brokerless_stalls_total: u64,
+    /// Clients closed and made again to end a stall (or because they could not reach the
+    /// brokers for as long as a stall takes to count).
+    pub client_rebuilds_total: u64,
+}
+
+/// A part of the log the consumer should be reading and is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadStall {
+    /// The partition, or `None` for the consumer's membership of its group or a client that
+    /// knows no broker.
+    pub partition: Option<PartitionId>,
+    /// What is stuck and why, for an operator: the topic and partition (or the group), the
+    /// position, how far the log goes.
+    pub description: String,
+    /// Since when (the first look that found it so).
+    pub since: SystemTime,
+    /// How long that is (measured on a monotonic clock).
+    pub stalled_for: Duration,
+    /// Times the client reading it was made again for this stall.
+    pub rebuilds: u32,
 }
 
 /// The end of a partition that readers may not see yet: records up to `high_watermark` are

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use aqs_eventlog::UnstableTail;
+use aqs_eventlog::{ReadWatch, UnstableTail};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// A store is reported down when one write has been running this long.
@@ -195,6 +195,9 @@ pub struct ProjectorHealth {
     /// The partitions read whose ends readers may not see yet, as last measured, and how
     /// long one may stay so before it counts as stuck.
     unstable_tails: Mutex<(Vec<UnstableTail>, Duration)>,
+    /// What the log consumer's watchdog last reported: reading that stopped although the
+    /// log goes on.
+    read_watch: Mutex<ReadWatch>,
 }
 
 impl ProjectorHealth {
@@ -233,6 +236,38 @@ impl ProjectorHealth {
             .unstable_tails
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = (tails, stuck_after);
+    }
+
+    pub(crate) fn set_read_watch(&self, watch: ReadWatch) {
+        *self
+            .read_watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = watch;
+    }
+
+    /// What the log consumer's watchdog last reported.
+    pub fn read_watch(&self) -> ReadWatch {
+        self.read_watch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reading that has stopped although the log goes on: one line each, with since when
+    /// and what was done.
+    pub fn read_stalls(&self) -> Vec<String> {
+        self.read_watch()
+            .stalls
+            .iter()
+            .map(|stall| {
+                format!(
+                    "reading stuck since {}: {}; its Kafka client made again {} time(s)",
+                    rfc3339(stall.since),
+                    stall.description,
+                    stall.rebuilds
+                )
+            })
+            .collect()
     }
 
     /// The partitions read whose ends readers may not see yet, as last measured.
@@ -297,6 +332,7 @@ impl ProjectorHealth {
             problems.push(format!("projector holds back reading: {reason}"));
         }
         problems.extend(self.stuck_transactions());
+        problems.extend(self.read_stalls());
         for store in self.stores() {
             let status = store.status();
             if !status.up {
@@ -385,6 +421,44 @@ mod tests {
             "{reason}"
         );
         health.set_unstable_tails(Vec::new(), Duration::from_secs(60));
+        assert_eq!(health.check(), Ok(()));
+    }
+
+    #[test]
+    fn reading_that_stopped_makes_the_projector_not_ready_until_it_goes_on() {
+        let health = ProjectorHealth::default();
+        health.set_running();
+        let stall = aqs_eventlog::ReadStall {
+            partition: Some(aqs_eventlog::PartitionId {
+                stream: aqs_eventlog::Stream::Reference,
+                partition: 0,
+            }),
+            description: "log aqs.reference partition 0: nothing read since 31 s at offset 415 \
+                          while it is readable up to 465"
+                .into(),
+            since: SystemTime::UNIX_EPOCH,
+            stalled_for: Duration::from_secs(31),
+            rebuilds: 1,
+        };
+        health.set_read_watch(ReadWatch {
+            stalls: vec![stall],
+            partition_stalls_total: 1,
+            client_rebuilds_total: 1,
+            ..ReadWatch::default()
+        });
+        let reason = health.check().expect_err("stuck");
+        assert!(
+            reason.contains(
+                "reading stuck since 1970-01-01T00:00:00Z: log aqs.reference partition 0"
+            ) && reason.contains("at offset 415")
+                && reason.contains("made again 1 time(s)"),
+            "{reason}"
+        );
+        health.set_read_watch(ReadWatch {
+            partition_stalls_total: 1,
+            client_rebuilds_total: 1,
+            ..ReadWatch::default()
+        });
         assert_eq!(health.check(), Ok(()));
     }
 

@@ -114,7 +114,37 @@ impl ProjectorMetrics {
             )
             .value(get(&self.consumer_lag));
         self.write_unstable_tails(metrics);
+        self.write_read_watch(metrics);
         self.write_stores(metrics);
+    }
+
+    /// What the log consumer's watchdog found: reading that stopped although the log goes on
+    /// (Kafka only; zeros for the embedded log).
+    fn write_read_watch(&self, metrics: &mut Exposition) {
+        let watch = self.health.read_watch();
+        metrics
+            .counter(
+                "aqs_projector_log_read_stalls_total",
+                "Times reading stopped although the log goes on, by kind: partition (readable \
+                 records past the position, nothing read), group (the consumer not a steady \
+                 member of its group while the brokers answer), no_broker (a client that knows \
+                 no broker any more).",
+            )
+            .sample(&[("kind", "partition")], watch.partition_stalls_total)
+            .sample(&[("kind", "group")], watch.group_stalls_total)
+            .sample(&[("kind", "no_broker")], watch.brokerless_stalls_total);
+        metrics
+            .gauge(
+                "aqs_projector_log_read_stalled",
+                "Stalls of reading under way now (readiness fails while there is one).",
+            )
+            .value(watch.stalls.len() as u64);
+        metrics
+            .counter(
+                "aqs_projector_log_client_rebuilds_total",
+                "Kafka clients of the projector closed and made again by its watchdog.",
+            )
+            .value(watch.client_rebuilds_total);
     }
 
     /// Per partition read whose end readers may not see yet (a transaction is open): how

@@ -356,6 +356,11 @@ impl<C: LogConsumer> Runner<C> {
         self.metrics
             .health
             .set_unstable_tails(tails, self.settings.stuck_transaction_after);
+        // Reading that stopped although the log goes on: the consumer's watchdog notices it
+        // and makes its client again; readiness says so meanwhile.
+        self.metrics
+            .health
+            .set_read_watch(self.consumer.read_watch());
     }
 
     /// Whether a store has as many rows waiting as it may hold; says so in the health.

@@ -457,7 +457,11 @@ impl PipelineHealth for ProjectorPipeline {
                 stale: true,
             });
         }
-        for reason in health.stuck_transactions() {
+        for reason in health
+            .stuck_transactions()
+            .into_iter()
+            .chain(health.read_stalls())
+        {
             problems.push(PipelineProblem {
                 component: "event log".into(),
                 since: None,

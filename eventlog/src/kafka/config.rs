@@ -17,6 +17,9 @@ pub const DEFAULT_DEAD_LETTER_TOPIC: &str = "aqs.dead-letter";
 pub const DEFAULT_PROJECTOR_GROUP: &str = "aqs-projector";
 /// Default bound on waiting for the broker, in milliseconds.
 pub const DEFAULT_MESSAGE_TIMEOUT_MS: u64 = 10_000;
+/// Default of [`KafkaConfig::read_stall_seconds`]: well past librdkafka's own recoveries
+/// (reconnects back off up to 10 s, a session lapses after 10 s).
+pub const DEFAULT_READ_STALL_SECONDS: u64 = 30;
 
 /// How the client resolves broker host names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -99,6 +102,17 @@ pub struct KafkaConfig {
         default_value_t = 10_000
     )]
     pub session_timeout_ms: u64,
+    /// Seconds a projector's Kafka reader may go without reading while its log goes on (a
+    /// partition readable past its position, or its consumer outside its group while the
+    /// brokers answer) before it counts as stuck: `/readyz` then fails and the client is
+    /// made again (again after this long, then twice, four times that, up to 10 minutes).
+    #[arg(
+        long = "kafka-read-stall-seconds",
+        env = "AQS_KAFKA_READ_STALL_SECONDS",
+        default_value_t = DEFAULT_READ_STALL_SECONDS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub read_stall_seconds: u64,
     /// How long and how much the dead letters are kept: the retention of the dead-letter
     /// topic created here (and the bounds of the embedded log's dead letters).
     #[command(flatten)]
@@ -118,6 +132,7 @@ impl Default for KafkaConfig {
             message_timeout_ms: DEFAULT_MESSAGE_TIMEOUT_MS,
             address_family: AddressFamily::default(),
             session_timeout_ms: 10_000,
+            read_stall_seconds: DEFAULT_READ_STALL_SECONDS,
             dead_letters: DeadLetterLimits::default(),
         }
     }
@@ -135,6 +150,11 @@ impl KafkaConfig {
     /// The bound on waiting for the broker.
     pub fn message_timeout(&self) -> Duration {
         Duration::from_millis(self.message_timeout_ms)
+    }
+
+    /// How long a reader may go without reading while its log goes on.
+    pub fn read_stall_after(&self) -> Duration {
+        Duration::from_secs(self.read_stall_seconds)
     }
 
     /// The bootstrap servers, or a configuration error when none are set.

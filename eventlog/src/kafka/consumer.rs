@@ -5,18 +5,24 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::KafkaConfig;
-use super::client::LoggingContext;
+use super::client::{LoggingContext, WatchedContext};
 use super::group::{GroupContext, Shared, lock};
+use super::reader_clients::{
+    STATISTICS_EVERY, assign_reference, events_client, offsets_clients, reference_client, retire,
+    subscribe,
+};
 use super::release::is_release_record;
 use super::topics::{Layout, check_layout, unreachable_broker};
-use crate::{LogConsumer, LogError, LogRecord, PartitionId, Positions, Stream, UnstableTail};
+use super::watchdog::{Client, ClientView, Look, POLL_GAP, PartitionLook, Watchdog};
+use crate::{
+    LogConsumer, LogError, LogRecord, PartitionId, Positions, ReadWatch, Stream, UnstableTail,
+};
 
 /// Longest single wait on the events consumer inside `poll`, so the reference consumer is
 /// looked at again soon.
@@ -35,7 +41,7 @@ const WATERMARK_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct KafkaConsumer {
     config: KafkaConfig,
     events: BaseConsumer<GroupContext>,
-    reference: BaseConsumer<LoggingContext>,
+    reference: BaseConsumer<WatchedContext>,
     /// A client that reads nothing, for watermark queries: on the consumers' connections
     /// they would wait behind the long-polling fetches.
     offsets: BaseConsumer<LoggingContext>,
@@ -49,7 +55,25 @@ pub struct KafkaConsumer {
     uncommitted_offsets: BaseConsumer<LoggingContext>,
     /// Per partition with records past its last stable offset: that offset, and since when.
     stable_since: BTreeMap<PartitionId, (u64, Instant, SystemTime)>,
+    /// Notices a client that stopped reading (see the `watchdog` module).
+    watchdog: Watchdog,
+    /// What the events and reference clients' statistics last said.
+    events_view: Arc<Mutex<ClientView>>,
+    reference_view: Arc<Mutex<ClientView>>,
+    /// When the watchdog last looked, and when the last poll returned.
+    last_look: Instant,
+    last_poll_end: Option<Instant>,
+    /// Whether the last look found a stall, to say when it ends.
+    stalled: bool,
 }
+
+/// The reference topic's only partition.
+const REFERENCE: PartitionId = PartitionId {
+    stream: Stream::Reference,
+    partition: 0,
+};
+/// How often the watchdog looks: as often as the clients' statistics come.
+const LOOK_EVERY: Duration = STATISTICS_EVERY;
 
 impl fmt::Debug for KafkaConsumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -71,63 +95,11 @@ impl KafkaConsumer {
         config.validate()?;
         let timeout = config.message_timeout();
         let shared = Arc::new(Mutex::new(Shared::default()));
-
-        let mut group = config.client_config("projector")?;
-        group
-            .set("group.id", &config.projector_group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            // Only committed transactions (librdkafka's default, stated): a batch ingest
-            // aborted, or one still open, is never read.
-            .set("isolation.level", "read_committed")
-            .set("session.timeout.ms", config.session_timeout_ms.to_string())
-            // When its local queue is full (64 MB by default, reached quickly while
-            // catching up on many partitions), librdkafka waits a whole second before the
-            // next fetch by default, which left a replay idle most of the time.
-            .set("fetch.queue.backoff.ms", "10")
-            // Incremental rebalancing: a partition stays put (with the state built for it)
-            // unless it has to move.
-            .set("partition.assignment.strategy", "cooperative-sticky");
-        let events: BaseConsumer<GroupContext> = BaseConsumer::from_config_and_context(
-            &group,
-            GroupContext {
-                topic: config.events_topic.clone(),
-                shared: Arc::clone(&shared),
-            },
-        )
-        .map_err(|error| LogError::Config(format!("kafka consumer: {error}")))?;
-
-        // librdkafka wants a group id for a manual assignment, but this consumer never joins
-        // the group and never commits.
-        let mut fixed = config.client_config("projector-reference")?;
-        fixed
-            .set("group.id", &config.projector_group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed");
-        let reference: BaseConsumer<LoggingContext> =
-            BaseConsumer::from_config_and_context(&fixed, LoggingContext { role: "projector" })
-                .map_err(|error| LogError::Config(format!("kafka consumer: {error}")))?;
-
-        // With read_committed, the "high watermark" it asks for is the last stable offset.
-        let mut offsets_client = config.client_config("projector-offsets")?;
-        offsets_client.set("isolation.level", "read_committed");
-        let offsets: BaseConsumer<LoggingContext> = BaseConsumer::from_config_and_context(
-            &offsets_client,
-            LoggingContext { role: "projector" },
-        )
-        .map_err(|error| LogError::Config(format!("kafka client: {error}")))?;
-
-        let mut uncommitted_client = config.client_config("projector-offsets")?;
-        uncommitted_client.set("isolation.level", "read_uncommitted");
-        let uncommitted_offsets: BaseConsumer<LoggingContext> =
-            BaseConsumer::from_config_and_context(
-                &uncommitted_client,
-                LoggingContext { role: "projector" },
-            )
-            .map_err(|error| LogError::Config(format!("kafka client: {error}")))?;
+        let events_view = Arc::new(Mutex::new(ClientView::default()));
+        let reference_view = Arc::new(Mutex::new(ClientView::default()));
+        let events = events_client(config, &shared, &events_view, 0)?;
+        let reference = reference_client(config, &reference_view)?;
+        let (offsets, uncommitted_offsets) = offsets_clients(config)?;
 
         let metadata = offsets
             .fetch_metadata(None, timeout)
@@ -136,23 +108,9 @@ impl KafkaConsumer {
             return Err(LogError::Unavailable(format!("Kafka log not ready: {why}")));
         }
 
-        events.subscribe(&[&config.events_topic]).map_err(|error| {
-            LogError::Unavailable(format!("subscribing to {}: {error}", config.events_topic))
-        })?;
-        let reference_partition = PartitionId {
-            stream: Stream::Reference,
-            partition: 0,
-        };
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&config.reference_topic, 0, Offset::Offset(0))
-            .map_err(|error| {
-                LogError::Config(format!("assigning {}: {error}", config.reference_topic))
-            })?;
-        reference.assign(&assignment).map_err(|error| {
-            LogError::Unavailable(format!("assigning {}: {error}", config.reference_topic))
-        })?;
-        lock(&shared).restarted_at.insert(reference_partition, 0);
+        subscribe(config, &events)?;
+        assign_reference(config, &reference, 0)?;
+        lock(&shared).restarted_at.insert(REFERENCE, 0);
 
         let mut consumer = Self {
             config: config.clone(),
@@ -164,6 +122,12 @@ impl KafkaConsumer {
             watermarks: BTreeMap::new(),
             uncommitted_offsets,
             stable_since: BTreeMap::new(),
+            watchdog: Watchdog::new(config.read_stall_after()),
+            events_view,
+            reference_view,
+            last_look: Instant::now(),
+            last_poll_end: None,
+            stalled: false,
         };
         consumer.await_first_assignment(Instant::now() + timeout)?;
         Ok(consumer)
@@ -456,6 +420,200 @@ impl KafkaConsumer {
         fetched
     }
 
+    /// Hands out what was read early, then what the clients have, waiting up to `timeout`
+    /// when idle.
+    fn poll_records(&mut self, max: usize, timeout: Duration) -> Result<Vec<LogRecord>, LogError> {
+        let deadline = Instant::now() + timeout;
+        let mut records = std::mem::take(&mut self.early);
+        if max == 0 {
+            self.early = records;
+            return Ok(Vec::new());
+        }
+        if records.len() > max {
+            self.early = records.split_off(max);
+            return Ok(records);
+        }
+        loop {
+            self.apply_seeks()?;
+            self.drain(Stream::Reference, max, Duration::ZERO, &mut records)?;
+            self.drain(Stream::Events, max, Duration::ZERO, &mut records)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !records.is_empty() || left.is_zero() {
+                return Ok(records);
+            }
+            // Idle: wait on the events consumer (it also serves the group's rebalances).
+            self.drain(Stream::Events, max, left.min(WAIT_SLICE), &mut records)?;
+        }
+    }
+
+    /// About once a second: lets the watchdog look, and makes again the clients it names.
+    fn watch(&mut self) -> Result<(), LogError> {
+        let now = Instant::now();
+        if self
+            .last_poll_end
+            .is_some_and(|end| now.duration_since(end) >= POLL_GAP)
+        {
+            self.watchdog.restart_clocks();
+        }
+        if now.duration_since(self.last_look) < LOOK_EVERY {
+            return Ok(());
+        }
+        self.last_look = now;
+        let look = self.measure(now);
+        for (client, reason) in self.watchdog.look(&look) {
+            warn!(
+                client = ?client,
+                reason,
+                events_client = %look.events_view.describe(),
+                reference_client = %view(&self.reference_view).describe(),
+                stall_after_secs = self.config.read_stall_seconds,
+                "kafka reader stuck; making its client again"
+            );
+            self.rebuild(client)?;
+        }
+        let stalled = !self.watchdog.report(now).stalls.is_empty();
+        if self.stalled && !stalled {
+            info!("kafka reader reading again");
+        }
+        self.stalled = stalled;
+        Ok(())
+    }
+
+    /// What the watchdog looks at: every owned partition's read position and readable end
+    /// (no more questions once the brokers do not answer one), the group client's view.
+    fn measure(&mut self, now: Instant) -> Look {
+        let _ = self.offsets.poll(Duration::ZERO);
+        let read = self.read_positions();
+        let mut answering = true;
+        let mut partitions = Vec::new();
+        for partition in self.assignment() {
+            let readable_end = if answering {
+                self.high_watermark(partition)
+            } else {
+                None
+            };
+            answering = readable_end.is_some();
+            partitions.push(PartitionLook {
+                partition,
+                topic: self.config.topic_of(partition.stream).to_owned(),
+                read: read.get(&partition).copied().unwrap_or(0),
+                readable_end,
+            });
+        }
+        Look {
+            now,
+            wall: SystemTime::now(),
+            partitions,
+            events_view: view(&self.events_view),
+            reference_view: view(&self.reference_view),
+            group: self.config.projector_group.clone(),
+        }
+    }
+
+    /// How far each partition has been read: the next offset to hand out, or librdkafka's
+    /// position when it is further (it moves past release records and transaction markers,
+    /// which are never handed out).
+    fn read_positions(&self) -> BTreeMap<PartitionId, u64> {
+        let shared = lock(&self.shared);
+        let mut read: BTreeMap<PartitionId, u64> = shared
+            .positions
+            .iter()
+            .map(|(partition, offset)| (*partition, *offset))
+            .collect();
+        for stream in [Stream::Reference, Stream::Events] {
+            let list = match stream {
+                Stream::Events => self.events.position(),
+                Stream::Reference => self.reference.position(),
+            };
+            let Ok(list) = list else { continue };
+            for element in list.elements_for_topic(self.config.topic_of(stream)) {
+                let (Ok(number), Offset::Offset(offset)) =
+                    (u32::try_from(element.partition()), element.offset())
+                else {
+                    continue;
+                };
+                let Ok(offset) = u64::try_from(offset) else {
+                    continue;
+                };
+                let partition = PartitionId {
+                    stream,
+                    partition: number,
+                };
+                let entry = read.entry(partition).or_insert(offset);
+                *entry = (*entry).max(offset);
+            }
+        }
+        read
+    }
+
+    /// Closes a client and makes a new one in its place, reading from the projector's
+    /// positions: the events client joins the group afresh (its partitions start where the
+    /// projector's positions say, as at any assignment), the reference client is assigned
+    /// its partition at its position. Nothing is read twice or skipped: the position guard
+    /// of `admit` holds as after a seek.
+    fn rebuild(&mut self, client: Client) -> Result<(), LogError> {
+        match client {
+            Client::Reference => {
+                // A view of its own: the old client may still report while it closes.
+                let fresh_view = Arc::new(Mutex::new(ClientView::default()));
+                let fresh = reference_client(&self.config, &fresh_view)?;
+                let position = lock(&self.shared)
+                    .positions
+                    .get(&REFERENCE)
+                    .copied()
+                    .unwrap_or(0);
+                assign_reference(&self.config, &fresh, position)?;
+                {
+                    let mut shared = lock(&self.shared);
+                    shared.restarted_at.insert(REFERENCE, position);
+                    shared.to_seek.remove(&REFERENCE);
+                }
+                self.reference_view = fresh_view;
+                retire("reference", std::mem::replace(&mut self.reference, fresh));
+                info!(
+                    topic = self.config.reference_topic,
+                    position, "kafka reference client made again"
+                );
+            }
+            Client::Events => {
+                let generation = lock(&self.shared).generation + 1;
+                let fresh_view = Arc::new(Mutex::new(ClientView::default()));
+                let fresh = events_client(&self.config, &self.shared, &fresh_view, generation)?;
+                subscribe(&self.config, &fresh)?;
+                {
+                    let mut shared = lock(&self.shared);
+                    shared.generation = generation;
+                    shared.assigned.clear();
+                    shared
+                        .restarted_at
+                        .retain(|partition, _| partition.stream == Stream::Reference);
+                    shared
+                        .to_seek
+                        .retain(|partition| partition.stream == Stream::Reference);
+                }
+                self.events_view = fresh_view;
+                retire("events", std::mem::replace(&mut self.events, fresh));
+                info!(
+                    topic = self.config.events_topic,
+                    group = self.config.projector_group,
+                    generation,
+                    "kafka events client made again; it joins the group afresh"
+                );
+            }
+            Client::Offsets => {
+                let (committed, uncommitted) = offsets_clients(&self.config)?;
+                retire("offsets", std::mem::replace(&mut self.offsets, committed));
+                retire(
+                    "offsets",
+                    std::mem::replace(&mut self.uncommitted_offsets, uncommitted),
+                );
+                self.watermarks.clear();
+                info!("kafka watermark clients made again");
+            }
+        }
+        Ok(())
+    }
+
     fn high_watermark(&mut self, partition: PartitionId) -> Option<u64> {
         if let Some((high, asked)) = self.watermarks.get(&partition)
             && asked.elapsed() < WATERMARK_MAX_AGE
@@ -519,27 +677,15 @@ impl LogConsumer for KafkaConsumer {
     }
 
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<LogRecord>, LogError> {
-        let deadline = Instant::now() + timeout;
-        let mut records = std::mem::take(&mut self.early);
-        if max == 0 {
-            self.early = records;
-            return Ok(Vec::new());
-        }
-        if records.len() > max {
-            self.early = records.split_off(max);
-            return Ok(records);
-        }
-        loop {
-            self.apply_seeks()?;
-            self.drain(Stream::Reference, max, Duration::ZERO, &mut records)?;
-            self.drain(Stream::Events, max, Duration::ZERO, &mut records)?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !records.is_empty() || left.is_zero() {
-                return Ok(records);
-            }
-            // Idle: wait on the events consumer (it also serves the group's rebalances).
-            self.drain(Stream::Events, max, left.min(WAIT_SLICE), &mut records)?;
-        }
+        self.watch()?;
+        let result = self.poll_records(max, timeout);
+        self.last_poll_end = Some(Instant::now());
+        result
+    }
+
+    /// The watchdog looks inside [`LogConsumer::poll`], about once a second.
+    fn read_watch(&mut self) -> ReadWatch {
+        self.watchdog.report(Instant::now())
     }
 
     /// Commits the events positions of the owned partitions to the group (asynchronously):
@@ -639,4 +785,10 @@ impl LogConsumer for KafkaConsumer {
         }
         tails
     }
+}
+
+fn view(view: &Mutex<ClientView>) -> ClientView {
+    view.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }

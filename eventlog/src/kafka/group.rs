@@ -8,11 +8,13 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use tracing::{debug, error, info, warn};
 
-use super::client::log_librdkafka;
+use super::client::{log_librdkafka, record_view};
+use super::watchdog::ClientView;
 use crate::{PartitionId, Positions, Stream};
 
 /// State the consumer and its rebalance hook share.
@@ -30,6 +32,10 @@ pub(super) struct Shared {
     pub(super) restarted_at: BTreeMap<PartitionId, u64>,
     /// Partitions whose fetch position must be moved to their position.
     pub(super) to_seek: BTreeSet<PartitionId>,
+    /// Which events client is the current one: a client made again by the watchdog raises
+    /// it, and the hook of the one it replaced (closing on a thread of its own) then leaves
+    /// this state alone.
+    pub(super) generation: u64,
 }
 
 /// The events consumer's context: starts every assigned partition at the projector's
@@ -37,6 +43,10 @@ pub(super) struct Shared {
 pub(super) struct GroupContext {
     pub(super) topic: String,
     pub(super) shared: Arc<Mutex<Shared>>,
+    /// The `generation` of `Shared` this client was made for.
+    pub(super) generation: u64,
+    /// What its statistics last said, for the watchdog.
+    pub(super) view: Arc<Mutex<ClientView>>,
 }
 
 impl ClientContext for GroupContext {
@@ -46,6 +56,10 @@ impl ClientContext for GroupContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         warn!(role = "projector", %error, reason, "kafka client error");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        record_view(&self.view, &statistics);
     }
 }
 
@@ -66,6 +80,24 @@ impl ConsumerContext for GroupContext {
             .filter_map(|element| u32::try_from(element.partition()).ok())
             .collect();
         let mut shared = lock(&self.shared);
+        if shared.generation != self.generation {
+            // A client the watchdog replaced, closing: it gives up what it had and leaves the
+            // state to the new one.
+            drop(shared);
+            let assign = event == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+            let result = match (assign, cooperative) {
+                (true, true) => consumer.incremental_assign(list),
+                (true, false) => consumer.assign(list),
+                (false, true) => consumer.incremental_unassign(list),
+                (false, false) => consumer.unassign(),
+            };
+            debug!(
+                topic = self.topic,
+                ?result,
+                "rebalance of a replaced kafka client"
+            );
+            return;
+        }
         match event {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 for &partition in &partitions {

@@ -1,0 +1,396 @@
+//! What the outlet job reads from the ledgers, from the embedded store
+//! ([`SqliteOutletSource`]) or ClickHouse ([`ClickHouseOutletSource`]), with the same live
+//! rows, window and order.
+
+use std::path::{Path, PathBuf};
+
+use aqs_schemas::WorkingCalendar;
+use aqs_warehouse::{BlockingClient, ClickHouseConfig};
+use chrono::NaiveDate;
+use clickhouse::Row;
+use serde::Deserialize;
+
+use crate::ledgers::sqlite::live_rows;
+use crate::ledgers::window::{Interval, SourceError, Team, calendar_from_rows};
+use crate::ledgers::{
+    AgentOutletDayRow, AssignmentRow, CalendarDayRow, LIVE_ACTIVITY, LedgerRow, OutletRow,
+    RosterRow, TeamRow,
+};
+
+/// An agent's activity at an outlet on a business date (a live row of
+/// `ledger_agent_outlet_day`), with what the outlet table counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletActivity {
+    pub agent_id: String,
+    pub outlet_id: String,
+    pub date: NaiveDate,
+    pub visits: i64,
+    pub consultations: i64,
+    pub customers_consulted: i64,
+    pub sales: i64,
+    /// Gross premium of the day's sales, in fen.
+    pub premium_fen: i64,
+    /// Refunds of the day's cancellations (of sales at this outlet), in fen.
+    pub refunds_fen: i64,
+}
+
+/// What an outlet's history before the window holds: its first day with a sale and its
+/// latest day with a visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletHistory {
+    pub outlet_id: String,
+    pub first_sale: Option<NaiveDate>,
+    pub last_visit: Option<NaiveDate>,
+}
+
+/// A registered outlet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletInfo {
+    pub outlet_id: String,
+    pub bank: String,
+    pub name: String,
+}
+
+/// Everything the outlet job reads for a window of business dates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutletLedgerData {
+    /// Activity at outlets dated in the window, ordered by outlet, date and agent.
+    pub activity: Vec<OutletActivity>,
+    /// Per outlet with any visit or sale before the window: its first sale and last visit
+    /// there, ordered by outlet.
+    pub history: Vec<OutletHistory>,
+    /// Every live assignment starting on or before the window's last day (an outlet never
+    /// visited waits from its first one), ordered by outlet, agent and start.
+    pub assignments: Vec<Interval>,
+    /// Every live roster interval starting on or before the window's last day.
+    pub roster: Vec<Interval>,
+    /// Every live team definition, ordered by team then effective date.
+    pub teams: Vec<Team>,
+    /// Every registered outlet, ordered by id.
+    pub outlets: Vec<OutletInfo>,
+    /// The working-day calendar of the ledger.
+    pub calendar: WorkingCalendar,
+}
+
+/// Where the outlet job reads the ledgers from.
+pub trait OutletSource {
+    /// The activity dated `first..=last`, the history before `first`, and the assignments,
+    /// roster, teams, outlets and calendar the window needs.
+    fn load_outlets(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<OutletLedgerData, SourceError>;
+}
+
+/// The outlet days the history needs: those with a visit or a sale.
+const VISIT_OR_SALE: &str = "(visits != 0 OR sales != 0)";
+
+fn interval(agent_id: String, key: String, from: NaiveDate, to: Option<NaiveDate>) -> Interval {
+    Interval {
+        agent_id,
+        key,
+        from,
+        to,
+    }
+}
+
+fn sort_data(data: &mut OutletLedgerData, last: NaiveDate) {
+    data.assignments.retain(|a| a.from <= last);
+    data.roster.retain(|r| r.from <= last);
+    data.assignments
+        .sort_by(|a, b| (&a.key, &a.agent_id, a.from).cmp(&(&b.key, &b.agent_id, b.from)));
+    data.roster
+        .sort_by(|a, b| (&a.agent_id, a.from).cmp(&(&b.agent_id, b.from)));
+    data.teams
+        .sort_by(|a, b| (&a.team_id, a.effective_from).cmp(&(&b.team_id, b.effective_from)));
+    data.outlets.sort_by(|a, b| a.outlet_id.cmp(&b.outlet_id));
+}
+
+/// The embedded ledger store written by the projector (`ledgers.db`).
+#[derive(Debug, Clone)]
+pub struct SqliteOutletSource {
+    path: PathBuf,
+}
+
+impl SqliteOutletSource {
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+        }
+    }
+
+    fn wrap(&self, source: rusqlite::Error) -> SourceError {
+        SourceError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, SourceError> {
+    text.parse()
+        .map_err(|_| SourceError::Malformed(format!("date {text:?}")))
+}
+
+impl OutletSource for SqliteOutletSource {
+    fn load_outlets(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<OutletLedgerData, SourceError> {
+        let wrap = |e| self.wrap(e);
+        let connection = crate::ledgers::sqlite::open_read_only(&self.path).map_err(wrap)?;
+        let mut data = OutletLedgerData::default();
+        let window = [first.to_string(), last.to_string()];
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT agent_id, outlet_id, business_date, visits, consultations,
+                        customers_consulted, sales, premium_fen, refunds_fen
+                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY}
+                 ORDER BY outlet_id, business_date, agent_id",
+                AgentOutletDayRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let mut rows = statement.query(window).map_err(wrap)?;
+        while let Some(r) = rows.next().map_err(wrap)? {
+            let c = |i| r.get::<_, i64>(i).map_err(wrap);
+            data.activity.push(OutletActivity {
+                agent_id: r.get(0).map_err(wrap)?,
+                outlet_id: r.get(1).map_err(wrap)?,
+                date: parse_date(&r.get::<_, String>(2).map_err(wrap)?)?,
+                visits: c(3)?,
+                consultations: c(4)?,
+                customers_consulted: c(5)?,
+                sales: c(6)?,
+                premium_fen: c(7)?,
+                refunds_fen: c(8)?,
+            });
+        }
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT outlet_id,
+                        MIN(CASE WHEN sales > 0 THEN business_date END),
+                        MAX(CASE WHEN visits > 0 THEN business_date END)
+                 FROM {} WHERE business_date < ?1 AND {VISIT_OR_SALE}
+                 GROUP BY outlet_id ORDER BY outlet_id",
+                AgentOutletDayRow::TABLE
+            ))
+            .map_err(wrap)?;
+        let mut rows = statement.query([first.to_string()]).map_err(wrap)?;
+        while let Some(r) = rows.next().map_err(wrap)? {
+            let optional = |i| -> Result<Option<NaiveDate>, SourceError> {
+                r.get::<_, Option<String>>(i)
+                    .map_err(wrap)?
+                    .map(|text| parse_date(&text))
+                    .transpose()
+            };
+            data.history.push(OutletHistory {
+                outlet_id: r.get(0).map_err(wrap)?,
+                first_sale: optional(1)?,
+                last_visit: optional(2)?,
+            });
+        }
+        data.assignments = live_rows::<AssignmentRow>(&connection)
+            .map_err(wrap)?
+            .into_iter()
+            .map(|r| interval(r.agent_id, r.outlet_id, r.valid_from, r.valid_to))
+            .collect();
+        data.roster = live_rows::<RosterRow>(&connection)
+            .map_err(wrap)?
+            .into_iter()
+            .map(|r| interval(r.agent_id, r.team_id, r.valid_from, r.valid_to))
+            .collect();
+        data.teams = live_rows::<TeamRow>(&connection)
+            .map_err(wrap)?
+            .into_iter()
+            .map(|r| Team {
+                team_id: r.team_id,
+                effective_from: r.effective_from,
+                branch_id: r.branch_id,
+                region_id: r.region_id,
+            })
+            .collect();
+        data.outlets = live_rows::<OutletRow>(&connection)
+            .map_err(wrap)?
+            .into_iter()
+            .map(|r| OutletInfo {
+                outlet_id: r.outlet_id,
+                bank: r.bank,
+                name: r.name,
+            })
+            .collect();
+        data.calendar = calendar_from_rows(
+            live_rows::<CalendarDayRow>(&connection)
+                .map_err(wrap)?
+                .into_iter()
+                .map(|r| (r.business_date, r.kind)),
+        )?;
+        sort_data(&mut data, last);
+        Ok(data)
+    }
+}
+
+/// The ledgers in ClickHouse, read with `FINAL` and the same live-row filters, window and
+/// order as [`SqliteOutletSource`].
+#[derive(Debug)]
+pub struct ClickHouseOutletSource {
+    client: BlockingClient,
+}
+
+/// The ledger tables the outlet job reads.
+const OUTLET_LEDGER_TABLES: [&str; 6] = [
+    AgentOutletDayRow::TABLE,
+    AssignmentRow::TABLE,
+    RosterRow::TABLE,
+    TeamRow::TABLE,
+    OutletRow::TABLE,
+    CalendarDayRow::TABLE,
+];
+
+#[derive(Debug, Row, Deserialize)]
+struct HistoryRow {
+    outlet_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    first_sale: NaiveDate,
+    sale_days: u64,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    last_visit: NaiveDate,
+    visit_days: u64,
+}
+
+impl ClickHouseOutletSource {
+    /// Connects to the configured database and checks that the ledger tables are there.
+    pub fn connect(config: &ClickHouseConfig) -> Result<Self, SourceError> {
+        Ok(Self {
+            client: BlockingClient::connect(config, &OUTLET_LEDGER_TABLES)?,
+        })
+    }
+
+    fn fetch<T>(
+        &self,
+        table: &'static str,
+        sql: &str,
+        binds: &[String],
+    ) -> Result<Vec<T>, SourceError>
+    where
+        T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
+    {
+        let mut query = self.client.client().query(sql);
+        for value in binds {
+            query = query.bind(value.as_str());
+        }
+        self.client
+            .run(query.fetch_all::<T>())
+            .map_err(|source| SourceError::ClickHouse { table, source })
+    }
+
+    fn live<T: LedgerRow>(&self) -> Result<Vec<T>, SourceError> {
+        self.fetch(
+            T::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL WHERE {} ORDER BY {}",
+                T::COLUMNS,
+                T::TABLE,
+                T::LIVE,
+                T::KEY
+            ),
+            &[],
+        )
+    }
+}
+
+impl OutletSource for ClickHouseOutletSource {
+    fn load_outlets(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<OutletLedgerData, SourceError> {
+        let mut data = OutletLedgerData::default();
+        let rows: Vec<AgentOutletDayRow> = self.fetch(
+            AgentOutletDayRow::TABLE,
+            &format!(
+                "SELECT {} FROM {} FINAL
+                 WHERE business_date BETWEEN toDate(?) AND toDate(?) AND {LIVE_ACTIVITY}
+                 ORDER BY outlet_id, business_date, agent_id",
+                AgentOutletDayRow::COLUMNS,
+                AgentOutletDayRow::TABLE
+            ),
+            &[first.to_string(), last.to_string()],
+        )?;
+        data.activity = rows
+            .into_iter()
+            .map(|r| OutletActivity {
+                agent_id: r.agent_id,
+                outlet_id: r.outlet_id,
+                date: r.business_date,
+                visits: r.visits,
+                consultations: r.consultations,
+                customers_consulted: r.customers_consulted,
+                sales: r.sales,
+                premium_fen: r.premium_fen,
+                refunds_fen: r.refunds_fen,
+            })
+            .collect();
+        // The -If aggregates give the type's zero (1970-01-01) where no row matches: the
+        // counts say whether there was one.
+        let rows: Vec<HistoryRow> = self.fetch(
+            AgentOutletDayRow::TABLE,
+            &format!(
+                "SELECT outlet_id,
+                        minIf(business_date, sales > 0) AS first_sale,
+                        countIf(sales > 0) AS sale_days,
+                        maxIf(business_date, visits > 0) AS last_visit,
+                        countIf(visits > 0) AS visit_days
+                 FROM {} FINAL WHERE business_date < toDate(?) AND {VISIT_OR_SALE}
+                 GROUP BY outlet_id ORDER BY outlet_id",
+                AgentOutletDayRow::TABLE
+            ),
+            &[first.to_string()],
+        )?;
+        data.history = rows
+            .into_iter()
+            .map(|r| OutletHistory {
+                outlet_id: r.outlet_id,
+                first_sale: (r.sale_days > 0).then_some(r.first_sale),
+                last_visit: (r.visit_days > 0).then_some(r.last_visit),
+            })
+            .collect();
+        data.assignments = self
+            .live::<AssignmentRow>()?
+            .into_iter()
+            .map(|r| interval(r.agent_id, r.outlet_id, r.valid_from, r.valid_to))
+            .collect();
+        data.roster = self
+            .live::<RosterRow>()?
+            .into_iter()
+            .map(|r| interval(r.agent_id, r.team_id, r.valid_from, r.valid_to))
+            .collect();
+        data.teams = self
+            .live::<TeamRow>()?
+            .into_iter()
+            .map(|r| Team {
+                team_id: r.team_id,
+                effective_from: r.effective_from,
+                branch_id: r.branch_id,
+                region_id: r.region_id,
+            })
+            .collect();
+        data.outlets = self
+            .live::<OutletRow>()?
+            .into_iter()
+            .map(|r| OutletInfo {
+                outlet_id: r.outlet_id,
+                bank: r.bank,
+                name: r.name,
+            })
+            .collect();
+        data.calendar = calendar_from_rows(
+            self.live::<CalendarDayRow>()?
+                .into_iter()
+                .map(|r| (r.business_date, r.kind)),
+        )?;
+        sort_data(&mut data, last);
+        Ok(data)
+    }
+}

@@ -17,7 +17,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
-use aqs_schemas::YearMonth;
+use aqs_schemas::{Money, YearMonth};
 use aqs_tables::ledgers::window::SourceError;
 use aqs_tables::outlets::source::{OutletLedgerData, OutletSource};
 use chrono::{Datelike, Months, NaiveDate};
@@ -78,9 +78,9 @@ impl OutletParams {
         }
         if !(self.grade_a_fen >= self.grade_b_fen && self.grade_b_fen >= self.grade_c_fen) {
             return Err(OutletError::Thresholds {
-                a: self.grade_a_fen,
-                b: self.grade_b_fen,
-                c: self.grade_c_fen,
+                a: Money::from_units(self.grade_a_fen),
+                b: Money::from_units(self.grade_b_fen),
+                c: Money::from_units(self.grade_c_fen),
             });
         }
         Ok(())
@@ -138,10 +138,10 @@ pub enum OutletError {
     #[error("outlet table: the as-of date {as_of} is before the first date {since}")]
     Window { as_of: NaiveDate, since: NaiveDate },
     #[error(
-        "outlet grades: the least premiums must descend from A to C (A ≥ B ≥ C), got A {a} \
-         fen, B {b} fen, C {c} fen"
+        "outlet grades: the least average monthly premiums must descend from A to C \
+         (A ≥ B ≥ C), got A {a}, B {b}, C {c} CNY"
     )]
-    Thresholds { a: i64, b: i64, c: i64 },
+    Thresholds { a: Money, b: Money, c: Money },
     #[error("outlet table: {0}")]
     Polars(#[from] PolarsError),
 }

@@ -238,12 +238,21 @@ pub fn run_written_at(
     client: &BlockingClient,
     as_of: NaiveDate,
 ) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    written_at(client, KPI_TABLE, as_of)
+}
+
+/// When the run of `table` as of `as_of` was written (its newest `computed_at`).
+pub(crate) fn written_at(
+    client: &BlockingClient,
+    table: &str,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
     // An alias unlike the column: in ClickHouse an alias would replace its column in WHERE.
     let computed: Vec<u32> = client.run(
         client
             .client()
             .query(&format!(
-                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {KPI_TABLE} \
+                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {table} \
                  WHERE as_of = toDate(?)"
             ))
             .bind(as_of.to_string())

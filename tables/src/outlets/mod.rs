@@ -92,6 +92,15 @@ impl KpiSink for ClickHouseOutletSink {
     }
 }
 
+/// When the outlet table's run as of `as_of` was written; `None` when the table holds no
+/// such run.
+pub fn run_written_at(
+    client: &BlockingClient,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    crate::kpi::clickhouse::written_at(client, OUTLET_TABLE, as_of)
+}
+
 /// The outlet rows stored for `as_of` (newest with `FINAL`), as the job's output frame:
 /// the same columns, types and order, sorted by scope, scope id and month.
 pub fn read_outlets(

@@ -20,7 +20,7 @@ use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
-use aqs_schemas::generator::{GeneratorConfig, Rng, demo_calendar, generate};
+use aqs_schemas::generator::{Rng, demo_config, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event};
 use chrono::{Datelike, Duration as Days};
 
@@ -342,17 +342,10 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
-        .with_day(1)
-        .expect("day 1 exists");
-    // Through yesterday; today belongs to the live trickle.
-    let days = (today - start).num_days().max(1) as u32;
-    // The calendar through the end of this month, as events at the head of the stream.
-    let month_end = aqs_schemas::YearMonth::of(today).last_day();
-    let config = GeneratorConfig {
-        calendar: demo_calendar(start, month_end),
-        ..GeneratorConfig::new(7, agents, start, days)
-    };
+    // From the first day of the quarter before this one (the months this quarter's outlet
+    // grades rest on) through yesterday; today belongs to the live trickle.
+    let config = demo_config(7, agents, today);
+    let (start, days) = (config.start, config.days);
     let mut bytes = Vec::new();
     generate(&config, &mut bytes).context("generating the demo region")?;
     let mut batch: Vec<Event> = Vec::with_capacity(2_000);

@@ -62,10 +62,23 @@ impl OutletParams {
         YearMonth::of(self.since).first_day()
     }
 
-    /// The first day read: the first month of the basis of the first month's grade (three
-    /// months before its quarter starts).
-    pub fn read_start(&self) -> NaiveDate {
-        grade_basis(self.first_month()).0
+    /// The months with rows, by their first days.
+    pub fn months(&self) -> Vec<NaiveDate> {
+        let mut months = Vec::new();
+        let mut month = self.first_month();
+        while month <= self.as_of {
+            months.push(month);
+            month = YearMonth::of(month).next().first_day();
+        }
+        months
+    }
+
+    /// The ranges of dates the grades of those months rest on (one per quarter).
+    pub fn grade_bases(&self) -> Vec<(NaiveDate, NaiveDate)> {
+        let mut bases: Vec<(NaiveDate, NaiveDate)> =
+            self.months().into_iter().map(grade_basis).collect();
+        bases.dedup();
+        bases
     }
 
     /// Refuses settings no run could use.
@@ -146,13 +159,14 @@ pub enum OutletError {
     Polars(#[from] PolarsError),
 }
 
-/// Reads what the outlet job needs: activity from [`OutletParams::read_start`] through the
-/// as-of date, the history before it, and the reference data.
+/// Reads what the outlet job needs: the activity of its months per outlet, month and agent,
+/// the history before them, the outlets' premium over the months their grades rest on, and
+/// the reference data.
 pub fn read_outlet_ledgers(
     source: &dyn OutletSource,
     params: &OutletParams,
 ) -> Result<OutletLedgerData, SourceError> {
-    source.load_outlets(params.read_start(), params.as_of)
+    source.load_outlets(params.first_month(), params.as_of, &params.grade_bases())
 }
 
 /// Computes the outlet table as of `params.as_of`.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::{WorkingCalendar, YearMonth};
-use aqs_tables::outlets::source::{OutletActivity, OutletLedgerData};
+use aqs_tables::outlets::source::{OutletLedgerData, OutletMonth};
 use chrono::NaiveDate;
 
 use super::ownership::{Owner, Ownership};
@@ -144,12 +144,12 @@ impl WorkingDayCount {
 /// Every row of the table, sorted by scope, scope id and month.
 pub(crate) fn outlet_table(data: &OutletLedgerData, params: &OutletParams) -> Vec<Row> {
     let ownership = Ownership::new(data);
-    let mut activity: BTreeMap<&str, Vec<&OutletActivity>> = BTreeMap::new();
-    for day in &data.activity {
+    let mut activity: BTreeMap<&str, Vec<&OutletMonth>> = BTreeMap::new();
+    for month in &data.activity {
         activity
-            .entry(day.outlet_id.as_str())
+            .entry(month.outlet_id.as_str())
             .or_default()
-            .push(day);
+            .push(month);
     }
     let history: BTreeMap<&str, _> = data
         .history
@@ -161,70 +161,71 @@ pub(crate) fn outlet_table(data: &OutletLedgerData, params: &OutletParams) -> Ve
         .iter()
         .map(|o| (o.outlet_id.as_str(), o))
         .collect();
+    // (first day of the range, outlet) → premium net of refunds.
+    let basis_premium: BTreeMap<(NaiveDate, &str), i128> = data
+        .premiums
+        .iter()
+        .flat_map(|range| {
+            range.outlets.iter().map(move |outlet| {
+                (
+                    (range.first, outlet.outlet_id.as_str()),
+                    outlet.premium_fen - outlet.refunds_fen,
+                )
+            })
+        })
+        .collect();
     let earliest = data
         .assignments
         .iter()
         .map(|a| a.from)
         .chain(data.history.iter().filter_map(|h| h.last_visit))
-        .chain([params.read_start()])
+        .chain([params.first_month()])
         .min()
-        .unwrap_or(params.read_start())
+        .unwrap_or(params.first_month())
         .min(params.as_of);
     let working = WorkingDayCount::new(&data.calendar, earliest, params.as_of);
 
     let mut rows = Vec::new();
-    let mut month = params.first_month();
-    while month <= params.as_of {
+    for month in params.months() {
         let reference = YearMonth::of(month).last_day().min(params.as_of);
         let mut outlets: BTreeSet<&str> = ownership
             .outlets_assigned_within(month, reference)
             .collect();
-        outlets.extend(activity.iter().filter_map(|(outlet, days)| {
-            days.iter()
-                .any(|d| (month..=reference).contains(&d.date))
-                .then_some(*outlet)
+        outlets.extend(activity.iter().filter_map(|(outlet, months)| {
+            months.iter().any(|m| m.month == month).then_some(*outlet)
         }));
-        let (basis_first, basis_last) = grade_basis(month);
+        let (basis_first, _) = grade_basis(month);
         let month_rows: Vec<Row> = outlets
             .into_iter()
             .map(|outlet| {
-                let days = activity.get(outlet).map_or(&[][..], Vec::as_slice);
+                let months = activity.get(outlet).map_or(&[][..], Vec::as_slice);
                 let mut counted = Activity::default();
                 let mut covering = BTreeSet::new();
                 let mut first_sale_of_month = None;
                 let mut first_sale_in_window = None;
                 let mut last_visit_in_window = None;
-                let mut basis_fen: i128 = 0;
-                for day in days {
-                    if (basis_first..=basis_last).contains(&day.date) {
-                        basis_fen += i128::from(day.premium_fen) - i128::from(day.refunds_fen);
-                    }
-                    if day.date > reference {
-                        continue;
-                    }
-                    if day.sales > 0 && first_sale_in_window.is_none_or(|d| day.date < d) {
-                        first_sale_in_window = Some(day.date);
-                    }
-                    if day.visits > 0 && last_visit_in_window.is_none_or(|d| day.date > d) {
-                        last_visit_in_window = Some(day.date);
-                    }
-                    if day.date < month {
+                for agent_month in months.iter().filter(|m| m.month <= month) {
+                    first_sale_in_window =
+                        earliest_of(first_sale_in_window, agent_month.first_sale);
+                    last_visit_in_window = latest_of(last_visit_in_window, agent_month.last_visit);
+                    if agent_month.month < month {
                         continue;
                     }
                     counted.add(&Activity {
-                        visits: day.visits,
-                        consultations: day.consultations,
-                        customers_consulted: day.customers_consulted,
-                        sales: day.sales,
-                        gross_premium_fen: i128::from(day.premium_fen),
-                        refunds_fen: i128::from(day.refunds_fen),
+                        visits: agent_month.visits,
+                        consultations: agent_month.consultations,
+                        customers_consulted: agent_month.customers_consulted,
+                        sales: agent_month.sales,
+                        gross_premium_fen: agent_month.premium_fen,
+                        refunds_fen: agent_month.refunds_fen,
                     });
-                    if day.visits > 0 || day.consultations > 0 || day.sales > 0 {
-                        covering.insert(day.agent_id.clone());
+                    if agent_month.visits > 0
+                        || agent_month.consultations > 0
+                        || agent_month.sales > 0
+                    {
+                        covering.insert(agent_month.agent_id.clone());
                     }
-                    if day.sales > 0 && first_sale_of_month.is_none_or(|d| day.date < d) {
-                        first_sale_of_month = Some(day.date);
-                    }
+                    first_sale_of_month = earliest_of(first_sale_of_month, agent_month.first_sale);
                 }
                 let before = history.get(outlet);
                 let first_sale_date = before.and_then(|h| h.first_sale).or(first_sale_in_window);
@@ -242,7 +243,12 @@ pub(crate) fn outlet_table(data: &OutletLedgerData, params: &OutletParams) -> Ve
                 let dormant = assigned
                     && working_days_without_visit
                         .is_some_and(|days| days >= i64::from(params.dormant_working_days));
-                let grade_basis_premium_fen = average_of_three(basis_fen);
+                let grade_basis_premium_fen = average_of_three(
+                    basis_premium
+                        .get(&(basis_first, outlet))
+                        .copied()
+                        .unwrap_or_default(),
+                );
                 let owner = ownership
                     .last_assigned_day(outlet, month, reference)
                     .map(|day| ownership.owner_on(outlet, day))
@@ -276,12 +282,25 @@ pub(crate) fn outlet_table(data: &OutletLedgerData, params: &OutletParams) -> Ve
             .collect();
         rows.extend(summaries(&month_rows, &ownership, month, reference));
         rows.extend(month_rows);
-        month = YearMonth::of(month).next().first_day();
     }
     rows.sort_by(|a, b| {
         (a.scope.name(), &a.scope_id, a.month).cmp(&(b.scope.name(), &b.scope_id, b.month))
     });
     rows
+}
+
+fn earliest_of(current: Option<NaiveDate>, other: Option<NaiveDate>) -> Option<NaiveDate> {
+    match (current, other) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest_of(current: Option<NaiveDate>, other: Option<NaiveDate>) -> Option<NaiveDate> {
+    match (current, other) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// A sum of three months divided by three, rounded half away from zero to the fen.

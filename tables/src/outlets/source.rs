@@ -17,21 +17,42 @@ use crate::ledgers::{
     RosterRow, TeamRow,
 };
 
-/// An agent's activity at an outlet on a business date (a live row of
-/// `ledger_agent_outlet_day`), with what the outlet table counts.
+/// One agent's month at one outlet (the live rows of `ledger_agent_outlet_day` of the month,
+/// added up), with what the outlet table counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutletActivity {
-    pub agent_id: String,
+pub struct OutletMonth {
     pub outlet_id: String,
-    pub date: NaiveDate,
+    /// The month's first day.
+    pub month: NaiveDate,
+    pub agent_id: String,
     pub visits: i64,
     pub consultations: i64,
     pub customers_consulted: i64,
     pub sales: i64,
-    /// Gross premium of the day's sales, in fen.
-    pub premium_fen: i64,
-    /// Refunds of the day's cancellations (of sales at this outlet), in fen.
-    pub refunds_fen: i64,
+    /// Gross premium of the sales, in fen.
+    pub premium_fen: i128,
+    /// Refunds of the cancellations (of sales at this outlet) dated in the month, in fen.
+    pub refunds_fen: i128,
+    /// The agent's first day with a sale at the outlet in the month.
+    pub first_sale: Option<NaiveDate>,
+    /// The agent's last day with a visit to the outlet in the month.
+    pub last_visit: Option<NaiveDate>,
+}
+
+/// An outlet's premium and refunds over a range of dates (the months a grade rests on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletPremium {
+    pub outlet_id: String,
+    pub premium_fen: i128,
+    pub refunds_fen: i128,
+}
+
+/// The outlets' premium over `first..=last`, ordered by outlet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePremiums {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    pub outlets: Vec<OutletPremium>,
 }
 
 /// What an outlet's history before the window holds: its first day with a sale and its
@@ -54,11 +75,13 @@ pub struct OutletInfo {
 /// Everything the outlet job reads for a window of business dates.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutletLedgerData {
-    /// Activity at outlets dated in the window, ordered by outlet, date and agent.
-    pub activity: Vec<OutletActivity>,
+    /// Activity at outlets dated in the window, per outlet, month and agent, in that order.
+    pub activity: Vec<OutletMonth>,
     /// Per outlet with any visit or sale before the window: its first sale and last visit
     /// there, ordered by outlet.
     pub history: Vec<OutletHistory>,
+    /// Per range of dates asked for (the months grades rest on), each outlet's premium.
+    pub premiums: Vec<RangePremiums>,
     /// Every live assignment starting on or before the window's last day (an outlet never
     /// visited waits from its first one), ordered by outlet, agent and start.
     pub assignments: Vec<Interval>,
@@ -74,12 +97,14 @@ pub struct OutletLedgerData {
 
 /// Where the outlet job reads the ledgers from.
 pub trait OutletSource {
-    /// The activity dated `first..=last`, the history before `first`, and the assignments,
-    /// roster, teams, outlets and calendar the window needs.
+    /// The activity dated `first..=last` per outlet, month and agent, the history before
+    /// `first`, each outlet's premium over each of `ranges`, and the assignments, roster,
+    /// teams, outlets and calendar.
     fn load_outlets(
         &self,
         first: NaiveDate,
         last: NaiveDate,
+        ranges: &[(NaiveDate, NaiveDate)],
     ) -> Result<OutletLedgerData, SourceError>;
 }
 
@@ -138,33 +163,73 @@ impl OutletSource for SqliteOutletSource {
         &self,
         first: NaiveDate,
         last: NaiveDate,
+        ranges: &[(NaiveDate, NaiveDate)],
     ) -> Result<OutletLedgerData, SourceError> {
         let wrap = |e| self.wrap(e);
         let connection = crate::ledgers::sqlite::open_read_only(&self.path).map_err(wrap)?;
         let mut data = OutletLedgerData::default();
         let window = [first.to_string(), last.to_string()];
+        // The store writes dates as YYYY-MM-DD: the month is their first seven characters.
         let mut statement = connection
             .prepare(&format!(
-                "SELECT agent_id, outlet_id, business_date, visits, consultations,
-                        customers_consulted, sales, premium_fen, refunds_fen
+                "SELECT outlet_id, substr(business_date, 1, 7) AS month, agent_id,
+                        SUM(visits), SUM(consultations), SUM(customers_consulted), SUM(sales),
+                        SUM(premium_fen), SUM(refunds_fen),
+                        MIN(CASE WHEN sales > 0 THEN business_date END),
+                        MAX(CASE WHEN visits > 0 THEN business_date END)
                  FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY}
-                 ORDER BY outlet_id, business_date, agent_id",
+                 GROUP BY outlet_id, month, agent_id
+                 ORDER BY outlet_id, month, agent_id",
                 AgentOutletDayRow::TABLE
             ))
             .map_err(wrap)?;
         let mut rows = statement.query(window).map_err(wrap)?;
         while let Some(r) = rows.next().map_err(wrap)? {
             let c = |i| r.get::<_, i64>(i).map_err(wrap);
-            data.activity.push(OutletActivity {
-                agent_id: r.get(0).map_err(wrap)?,
-                outlet_id: r.get(1).map_err(wrap)?,
-                date: parse_date(&r.get::<_, String>(2).map_err(wrap)?)?,
+            let optional = |i| -> Result<Option<NaiveDate>, SourceError> {
+                r.get::<_, Option<String>>(i)
+                    .map_err(wrap)?
+                    .map(|text| parse_date(&text))
+                    .transpose()
+            };
+            data.activity.push(OutletMonth {
+                outlet_id: r.get(0).map_err(wrap)?,
+                month: parse_date(&format!("{}-01", r.get::<_, String>(1).map_err(wrap)?))?,
+                agent_id: r.get(2).map_err(wrap)?,
                 visits: c(3)?,
                 consultations: c(4)?,
                 customers_consulted: c(5)?,
                 sales: c(6)?,
-                premium_fen: c(7)?,
-                refunds_fen: c(8)?,
+                premium_fen: c(7)?.into(),
+                refunds_fen: c(8)?.into(),
+                first_sale: optional(9)?,
+                last_visit: optional(10)?,
+            });
+        }
+        for &(range_first, range_last) in ranges {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT outlet_id, SUM(premium_fen), SUM(refunds_fen)
+                     FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY}
+                     GROUP BY outlet_id ORDER BY outlet_id",
+                    AgentOutletDayRow::TABLE
+                ))
+                .map_err(wrap)?;
+            let mut rows = statement
+                .query([range_first.to_string(), range_last.to_string()])
+                .map_err(wrap)?;
+            let mut outlets = Vec::new();
+            while let Some(r) = rows.next().map_err(wrap)? {
+                outlets.push(OutletPremium {
+                    outlet_id: r.get(0).map_err(wrap)?,
+                    premium_fen: r.get::<_, i64>(1).map_err(wrap)?.into(),
+                    refunds_fen: r.get::<_, i64>(2).map_err(wrap)?.into(),
+                });
+            }
+            data.premiums.push(RangePremiums {
+                first: range_first,
+                last: range_last,
+                outlets,
             });
         }
         let mut statement = connection
@@ -249,6 +314,33 @@ const OUTLET_LEDGER_TABLES: [&str; 6] = [
 ];
 
 #[derive(Debug, Row, Deserialize)]
+struct MonthRow {
+    outlet_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    month: NaiveDate,
+    agent_id: String,
+    visits_sum: i64,
+    consultations_sum: i64,
+    customers_sum: i64,
+    sales_sum: i64,
+    premium_sum: i128,
+    refunds_sum: i128,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    first_sale: NaiveDate,
+    sale_days: u64,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    last_visit: NaiveDate,
+    visit_days: u64,
+}
+
+#[derive(Debug, Row, Deserialize)]
+struct PremiumRow {
+    outlet_id: String,
+    premium_sum: i128,
+    refunds_sum: i128,
+}
+
+#[derive(Debug, Row, Deserialize)]
 struct HistoryRow {
     outlet_id: String,
     #[serde(with = "clickhouse::serde::chrono::date")]
@@ -305,35 +397,75 @@ impl OutletSource for ClickHouseOutletSource {
         &self,
         first: NaiveDate,
         last: NaiveDate,
+        ranges: &[(NaiveDate, NaiveDate)],
     ) -> Result<OutletLedgerData, SourceError> {
         let mut data = OutletLedgerData::default();
-        let rows: Vec<AgentOutletDayRow> = self.fetch(
+        // Money summed as Decimal(38, 0): ClickHouse's sum of Int64 wraps without a word. The
+        // -If aggregates give the type's zero (1970-01-01) where no row matches: the counts
+        // say whether there was one. Aliases unlike the columns: in ClickHouse an alias
+        // would replace its column in the other aggregates.
+        let rows: Vec<MonthRow> = self.fetch(
             AgentOutletDayRow::TABLE,
             &format!(
-                "SELECT {} FROM {} FINAL
+                "SELECT outlet_id, toStartOfMonth(business_date) AS month, agent_id,
+                        sum(visits) AS visits_sum, sum(consultations) AS consultations_sum,
+                        sum(customers_consulted) AS customers_sum, sum(sales) AS sales_sum,
+                        sum(toDecimal128(premium_fen, 0)) AS premium_sum,
+                        sum(toDecimal128(refunds_fen, 0)) AS refunds_sum,
+                        minIf(business_date, sales > 0) AS first_sale,
+                        countIf(sales > 0) AS sale_days,
+                        maxIf(business_date, visits > 0) AS last_visit,
+                        countIf(visits > 0) AS visit_days
+                 FROM {} FINAL
                  WHERE business_date BETWEEN toDate(?) AND toDate(?) AND {LIVE_ACTIVITY}
-                 ORDER BY outlet_id, business_date, agent_id",
-                AgentOutletDayRow::COLUMNS,
+                 GROUP BY outlet_id, month, agent_id
+                 ORDER BY outlet_id, month, agent_id",
                 AgentOutletDayRow::TABLE
             ),
             &[first.to_string(), last.to_string()],
         )?;
         data.activity = rows
             .into_iter()
-            .map(|r| OutletActivity {
-                agent_id: r.agent_id,
+            .map(|r| OutletMonth {
                 outlet_id: r.outlet_id,
-                date: r.business_date,
-                visits: r.visits,
-                consultations: r.consultations,
-                customers_consulted: r.customers_consulted,
-                sales: r.sales,
-                premium_fen: r.premium_fen,
-                refunds_fen: r.refunds_fen,
+                month: r.month,
+                agent_id: r.agent_id,
+                visits: r.visits_sum,
+                consultations: r.consultations_sum,
+                customers_consulted: r.customers_sum,
+                sales: r.sales_sum,
+                premium_fen: r.premium_sum,
+                refunds_fen: r.refunds_sum,
+                first_sale: (r.sale_days > 0).then_some(r.first_sale),
+                last_visit: (r.visit_days > 0).then_some(r.last_visit),
             })
             .collect();
-        // The -If aggregates give the type's zero (1970-01-01) where no row matches: the
-        // counts say whether there was one.
+        for &(range_first, range_last) in ranges {
+            let outlets: Vec<PremiumRow> = self.fetch(
+                AgentOutletDayRow::TABLE,
+                &format!(
+                    "SELECT outlet_id, sum(toDecimal128(premium_fen, 0)) AS premium_sum,
+                            sum(toDecimal128(refunds_fen, 0)) AS refunds_sum
+                     FROM {} FINAL
+                     WHERE business_date BETWEEN toDate(?) AND toDate(?) AND {LIVE_ACTIVITY}
+                     GROUP BY outlet_id ORDER BY outlet_id",
+                    AgentOutletDayRow::TABLE
+                ),
+                &[range_first.to_string(), range_last.to_string()],
+            )?;
+            data.premiums.push(RangePremiums {
+                first: range_first,
+                last: range_last,
+                outlets: outlets
+                    .into_iter()
+                    .map(|r| OutletPremium {
+                        outlet_id: r.outlet_id,
+                        premium_fen: r.premium_sum,
+                        refunds_fen: r.refunds_sum,
+                    })
+                    .collect(),
+            });
+        }
         let rows: Vec<HistoryRow> = self.fetch(
             AgentOutletDayRow::TABLE,
             &format!(

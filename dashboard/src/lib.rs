@@ -27,7 +27,7 @@ pub mod config;
 mod export;
 mod health;
 pub mod history;
-mod outlets;
+pub(crate) mod outlets;
 pub mod scoped;
 pub mod source;
 pub mod store;

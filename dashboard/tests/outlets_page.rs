@@ -99,3 +99,42 @@ async fn a_branch_manager_sees_the_branch_and_its_teams_and_headquarters_everyth
     let (status, bad) = outlets(&mut hq, base, "?scope=agent&id=A01").await;
     assert_eq!(status, 400, "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outlet_list_exports_within_the_scope() {
+    let dir = data_dir();
+    let server = start(dir.path(), &[]).await;
+    let base = &server.base;
+    let mut sup = signed_in(base, "sup-t0001").await;
+    let me = sup.get(&format!("{base}/api/me")).await.json();
+    let csrf = me["csrf"].as_str().expect("csrf").to_owned();
+    let export = |id: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("table", "outlets".to_owned()),
+            ("format", "csv".to_owned()),
+            ("scope", "team".to_owned()),
+            ("id", id.to_owned()),
+            ("lang", "en".to_owned()),
+        ]
+    };
+    let url = format!("{base}/api/export");
+    let form = export("T0001");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let answer = sup.post_form(&url, base, &form).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let lines: Vec<&str> = answer.body.lines().collect();
+    assert!(
+        lines[0].contains("Outlet") && lines[0].contains("Grade"),
+        "{}",
+        lines[0]
+    );
+    // The header, then the team's outlets as the page lists them: the dormant O2 first.
+    assert_eq!(lines.len(), 3, "{}", answer.body);
+    assert!(lines[1].starts_with("网点O2,O2,"), "{}", lines[1]);
+    assert!(lines[2].starts_with("网点O1,O1,"), "{}", lines[2]);
+    let form = export("T0002");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = sup.post_form(&url, base, &form).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}

@@ -782,7 +782,7 @@ function outletSummaryCard(rows) {
 }
 function outletListCard(rows) {
   const dormant = rows.filter((r) => r.dormant === true).length;
-  const head = cardHead(t('outlets.list.title'), dormant ? `<span class="count-badge tone-bad">${dormant}</span>` : '', t('outlets.list.sub'));
+  const head = cardHead(t('outlets.list.title'), `${dormant ? `<span class="count-badge tone-bad">${dormant}</span>` : ''}${exportForm('outlets')}`, t('outlets.list.sub'));
   if (rows.length === 0) return card('span-12', head, `<p class="empty">${esc(t('outlets.empty'))}</p>`);
   const body = rows.map((r) => {
     const name = r.outlet_name ? `<span class="cell-name">${esc(r.outlet_name)}</span><span class="cell-id">${esc(r.scope_id)}</span>` : `<span class="cell-name mono">${esc(r.scope_id)}</span>`;

@@ -453,7 +453,15 @@ fn child(
                 aqs_tables::DataDir::new(dir).ledgers(),
             );
             let data = aqs_analytics::outlets::read_outlet_ledgers(&source, &params)?;
-            aqs_analytics::outlets::compute(&data, &params)?.height() as u64
+            let loaded = started.elapsed();
+            let rows = aqs_analytics::outlets::compute(&data, &params)?.height() as u64;
+            tracing::debug!(
+                load_ms = loaded.as_millis() as u64,
+                compute_ms = (started.elapsed() - loaded).as_millis() as u64,
+                outlet_months = data.activity.len(),
+                "outlet table computed"
+            );
+            rows
         }
         "kpi" => {
             let mut table = kpi_table(dir, as_of.context("the kpi stage needs --as-of")?)?;

@@ -21,7 +21,9 @@ use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_tables::kpi::{ClickHouseKpiSink, KpiSink, ParquetKpiSink};
 use aqs_tables::ledgers::window::{ClickHouseSource, LedgerSource, SqliteSource};
-use aqs_tables::{DataDir, KpiFiles};
+use aqs_tables::outlets::ClickHouseOutletSink;
+use aqs_tables::outlets::source::{ClickHouseOutletSource, OutletSource, SqliteOutletSource};
+use aqs_tables::{DataDir, KpiFiles, OutletFiles};
 use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
@@ -356,6 +358,66 @@ pub fn open_kpi_sinks(
                 return Err(error).with_context(|| {
                     format!(
                         "writing the KPIs to ClickHouse database {}",
+                        clickhouse.database
+                    )
+                });
+            }
+        }
+    }
+    Ok(sinks)
+}
+
+/// The ledgers the outlet job reads: those of the first engine of [`engines`], as for the
+/// KPI job.
+pub fn open_outlet_source(
+    layout: Layout,
+    store: &StoreArgs,
+    clickhouse: &ClickHouseConfig,
+) -> anyhow::Result<Box<dyn OutletSource>> {
+    match engines(layout, clickhouse)[0] {
+        Engine::ClickHouse => {
+            let database = &clickhouse.database;
+            let source = ClickHouseOutletSource::connect(clickhouse).with_context(|| {
+                format!("reading the ledgers for outlets from ClickHouse database {database}")
+            })?;
+            Ok(Box::new(source))
+        }
+        Engine::Embedded => Ok(Box::new(SqliteOutletSource::new(ledgers_path(store)?))),
+    }
+}
+
+/// Where the outlet table of a run as of `as_of` is written: beside the KPIs, in the same
+/// engines ([`open_kpi_sinks`]) — the data folder's outlet files (or `out_dir`), and the
+/// ClickHouse table `outlet_kpi`.
+pub fn open_outlet_sinks(
+    layout: Layout,
+    store: &StoreArgs,
+    clickhouse: &ClickHouseConfig,
+    out_dir: Option<&Path>,
+    as_of: NaiveDate,
+) -> anyhow::Result<Vec<Box<dyn KpiSink>>> {
+    let engines = engines(layout, clickhouse);
+    let mut sinks: Vec<Box<dyn KpiSink>> = Vec::new();
+    let files = match out_dir {
+        Some(dir) => Some(OutletFiles::new(dir)),
+        None if engines.contains(&Engine::Embedded) => {
+            Some(DataDir::new(&store.data_dir).outlet_files())
+        }
+        None => None,
+    };
+    if let Some(files) = files {
+        sinks.push(Box::new(ParquetKpiSink::new(files.file(as_of))));
+    }
+    if engines.contains(&Engine::ClickHouse) {
+        match ClickHouseOutletSink::connect(clickhouse) {
+            Ok(sink) => sinks.push(Box::new(sink)),
+            Err(error) if layout == Layout::AllInOne => {
+                tracing::warn!(%error, "outlet table in ClickHouse not reachable; retrying at the next tick");
+            }
+            Err(error) => {
+                return Err(error).with_context(|| {
+                    format!(
+                        "writing the outlet table to ClickHouse database {}",
                         clickhouse.database
                     )
                 });

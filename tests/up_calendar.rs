@@ -9,10 +9,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use aqs_schemas::generator::demo_calendar;
+use aqs_schemas::generator::{demo_calendar, demo_start};
 use aqs_schemas::{BusinessClock, WorkingCalendar, YearMonth};
 use aqs_tables::ledgers::window::{LedgerSource, SqliteSource};
-use chrono::{Datelike, Days};
 use up::Up;
 
 /// The status line of a JSON `POST` of `body` to ingest's `/v1/events`.
@@ -53,10 +52,7 @@ fn the_demo_a_calendar_file_and_a_posted_day_reach_the_ledger_calendar() {
     );
 
     let today = BusinessClock::default().today();
-    let start = (today.with_day(1).expect("day 1") - Days::new(1))
-        .with_day(1)
-        .expect("day 1");
-    let mut expected = demo_calendar(start, YearMonth::of(today).last_day());
+    let mut expected = demo_calendar(demo_start(today), YearMonth::of(today).last_day());
     expected
         .holidays
         .insert("2030-10-01".parse().expect("date"));

@@ -2,10 +2,12 @@
 //!
 //! - [`data`]: the ledger rows read (`aqs_tables::ledgers::window`).
 //! - [`kpi`]: the KPI job: tallies in loops, formulas as polars expressions.
+//! - [`outlets`]: the outlet table (outlet × month, team and branch summaries).
 //! - [`periods`]: days, ISO weeks, months, working days.
 //! - [`spans`]: distinct counts per period straight from runs of days.
 
 pub mod data;
 pub mod kpi;
+pub mod outlets;
 pub mod periods;
 pub mod spans;

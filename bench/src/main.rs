@@ -445,6 +445,24 @@ fn child(
         "decode" | "project" | "decode-kafka" | "project-kafka" => {
             replay::child_stage(stage, dir, kafka)?
         }
+        "outlets" => {
+            let as_of = as_of.context("the outlets stage needs --as-of")?;
+            let mut params = aqs_analytics::outlets::OutletParams::new(as_of);
+            params.since = START.parse()?;
+            let source = aqs_tables::outlets::source::SqliteOutletSource::new(
+                aqs_tables::DataDir::new(dir).ledgers(),
+            );
+            let data = aqs_analytics::outlets::read_outlet_ledgers(&source, &params)?;
+            let loaded = started.elapsed();
+            let rows = aqs_analytics::outlets::compute(&data, &params)?.height() as u64;
+            tracing::debug!(
+                load_ms = loaded.as_millis() as u64,
+                compute_ms = (started.elapsed() - loaded).as_millis() as u64,
+                outlet_months = data.activity.len(),
+                "outlet table computed"
+            );
+            rows
+        }
         "kpi" => {
             let mut table = kpi_table(dir, as_of.context("the kpi stage needs --as-of")?)?;
             if let Some(out) = out {

@@ -1,5 +1,5 @@
 //! Exports of the page's tables (weekly review sheet, members or children table, ranking,
-//! at-risk list) as an XLSX workbook or a CSV file, in the page's language, read through the
+//! at-risk list, the outlet list) as an XLSX workbook or a CSV file, in the page's language, read through the
 //! same [`ScopedSnapshot`] as the page and recorded in the audit log.
 
 use axum::Form;
@@ -22,7 +22,7 @@ use crate::store::KpiRow;
 #[derive(Debug, Deserialize)]
 pub struct ExportForm {
     csrf: String,
-    /// `review`, `children`, `ranking` or `at_risk`.
+    /// `review`, `children`, `ranking`, `at_risk` or `outlets`.
     table: String,
     /// `xlsx` or `csv`.
     format: String,
@@ -41,6 +41,7 @@ enum Which {
     Children,
     Ranking,
     AtRisk,
+    Outlets,
 }
 
 impl Which {
@@ -50,6 +51,7 @@ impl Which {
             "children" => Some(Which::Children),
             "ranking" => Some(Which::Ranking),
             "at_risk" => Some(Which::AtRisk),
+            "outlets" => Some(Which::Outlets),
             _ => None,
         }
     }
@@ -60,6 +62,7 @@ impl Which {
             Which::Children => "children",
             Which::Ranking => "ranking",
             Which::AtRisk => "at_risk",
+            Which::Outlets => "outlets",
         }
     }
 }
@@ -444,13 +447,114 @@ fn review_table(s: &ScopedSnapshot<'_>, view: &ScopeView, lang: Lang) -> Table {
     }
 }
 
-fn table(s: &ScopedSnapshot<'_>, view: &ScopeView, which: Which, lang: Lang) -> Table {
-    match which {
+/// Columns of the outlet list: the outlet table's column, its headers, its type.
+const OUTLET_LIST: [(&str, &str, &str, Kind); 11] = [
+    ("grade", "等级", "Grade", Kind::Text),
+    (
+        "grade_basis_premium",
+        "分级月均保费",
+        "Grading premium / month",
+        Kind::Money,
+    ),
+    ("dormant", "休眠", "Dormant", Kind::Text),
+    (
+        "days_since_last_visit",
+        "距上次拜访（天）",
+        "Days since last visit",
+        Kind::Int,
+    ),
+    (
+        "working_days_without_visit",
+        "未拜访工作日",
+        "Working days unvisited",
+        Kind::Int,
+    ),
+    ("last_visit_date", "上次拜访", "Last visit", Kind::Text),
+    ("visits", "拜访", "Visits", Kind::Int),
+    ("sales", "件数", "Sales", Kind::Int),
+    ("premium", "保费", "Premium", Kind::Money),
+    ("first_sale_date", "首次出单", "First sale ever", Kind::Text),
+    (
+        "breaks_zero",
+        "本月破零",
+        "First sale this month",
+        Kind::Text,
+    ),
+];
+
+/// The outlet list of the outlet page of `(scope, id)`, as the page shows it.
+fn outlets_table(
+    s: &ScopedSnapshot<'_>,
+    scope: &str,
+    id: &str,
+    lang: Lang,
+) -> Result<Table, api::Refusal> {
+    let view = crate::outlets::outlets_view(s, Some((scope, id)))?;
+    let mut columns = vec![
+        (lang.pick("网点", "Outlet"), Kind::Text),
+        (lang.pick("编号", "ID"), Kind::Text),
+        (lang.pick("银行", "Bank"), Kind::Text),
+        (lang.pick("客户经理", "Agent"), Kind::Text),
+        (lang.pick("团队", "Team"), Kind::Text),
+    ];
+    columns.extend(
+        OUTLET_LIST
+            .iter()
+            .map(|(_, zh, en, kind)| (lang.pick(zh, en), *kind)),
+    );
+    let rows = view["outlets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .map(|row| {
+            let agent = text_of(row, "agent_id");
+            let team = text_of(row, "team_id");
+            let mut cells = vec![
+                value_cell(Some(row), "outlet_name", Kind::Text),
+                Cell::Text(text_of(row, "scope_id").to_owned()),
+                value_cell(Some(row), "bank", Kind::Text),
+                if agent.is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(name_of(s, "agent", agent))
+                },
+                if team.is_empty() {
+                    Cell::Empty
+                } else {
+                    Cell::Text(name_of(s, "team", team))
+                },
+            ];
+            cells.extend(
+                OUTLET_LIST
+                    .iter()
+                    .map(|(key, _, _, kind)| value_cell(Some(row), key, *kind)),
+            );
+            cells
+        })
+        .collect();
+    Ok(Table {
+        title: lang.pick("网点清单", "Outlets").to_owned(),
+        columns,
+        rows,
+    })
+}
+
+/// The table `which` of the node's page (`view`, of `(scope, id)`), or why it is refused.
+fn table(
+    s: &ScopedSnapshot<'_>,
+    view: &ScopeView,
+    (scope, id): (&str, &str),
+    which: Which,
+    lang: Lang,
+) -> Result<Table, api::Refusal> {
+    Ok(match which {
         Which::Review => review_table(s, view, lang),
         Which::Children => children_table(s, view, lang),
         Which::Ranking => ranking_table(s, view, lang),
         Which::AtRisk => at_risk_table(s, view, lang),
-    }
+        Which::Outlets => outlets_table(s, scope, id, lang)?,
+    })
 }
 
 /// A worksheet name: at most 31 characters, none of `[]:*?/\`.
@@ -598,7 +702,7 @@ pub async fn export(
     let Some(which) = Which::parse(&form.table) else {
         return error(
             StatusCode::BAD_REQUEST,
-            "table must be review, children, ranking or at_risk",
+            "table must be review, children, ranking, at_risk or outlets",
         );
     };
     let xlsx_wanted = match form.format.as_str() {
@@ -627,7 +731,10 @@ pub async fn export(
             Ok(scope_view) => scope_view,
             Err(refusal) => return refusal.into_response(),
         };
-        let table = table(s, &scope_view, which, lang);
+        let table = match table(s, &scope_view, (&form.scope, &form.id), which, lang) {
+            Ok(table) => table,
+            Err(refusal) => return refusal.into_response(),
+        };
         let (bytes, content_type, extension) = if xlsx_wanted {
             match xlsx(&table) {
                 Ok(bytes) => (

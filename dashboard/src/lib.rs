@@ -6,6 +6,9 @@
 //!   and the organisation tree (agents' names for those who may see them);
 //! - `GET /api/scope?scope=…&id=…`: one scope's month and week KPIs, its children, trend,
 //!   ranking, at-risk list, coaching quadrant and weekly review sheet;
+//! - `GET /api/outlets?scope=…&id=…`: the outlet page: the month's outlets with grade,
+//!   dormancy and last visit, and the summaries by grade, 破零 and dormancy of the
+//!   branches or teams;
 //! - `GET /api/history`: the months and as-of runs the KPI store holds; `as_of` and `month`
 //!   on `meta`, `scope` and `export` pick one;
 //! - `POST /api/export`: a table of the page as XLSX or CSV, audited;
@@ -24,6 +27,7 @@ pub mod config;
 mod export;
 mod health;
 pub mod history;
+pub(crate) mod outlets;
 pub mod scoped;
 pub mod source;
 pub mod store;
@@ -140,6 +144,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/meta", get(api::meta))
         .route("/api/scope", get(api::scope))
         .route("/api/history", get(api::history))
+        .route("/api/outlets", get(outlets::outlets))
         .route("/api/export", axum::routing::post(export::export))
         .route("/api/me", get(auth::me))
         .route("/", get(|| async { asset("index.html") }))

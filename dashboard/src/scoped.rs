@@ -99,6 +99,19 @@ impl<'a> ScopedSnapshot<'a> {
             .filter(move |row| access.permits(&row.placement()))
     }
 
+    /// The permitted rows of the outlet table that satisfy `predicate`: an outlet row is
+    /// placed by the team, branch and region it reports under, a summary by its own id.
+    pub fn outlet_rows_where(
+        &self,
+        predicate: impl Fn(&KpiRow) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a KpiRow> + 'a {
+        let access = self.access;
+        self.snapshot
+            .outlet_rows
+            .iter()
+            .filter(move |row| predicate(row) && access.permits(&row.placement()))
+    }
+
     /// The permitted teams of the organisation (with the names of their branch and region).
     pub fn teams(&self) -> impl Iterator<Item = &'a Team> + 'a {
         self.access.filter(&self.snapshot.teams)

@@ -164,8 +164,9 @@ pub struct ClickHouseSource {
 struct ClickHouseState {
     client: Option<BlockingClient>,
     checked: Option<Instant>,
-    /// (as_of, newest computed_at) of the loaded snapshot.
-    loaded: Option<(NaiveDate, u32)>,
+    /// (as_of, newest computed_at of its KPI rows, of its outlet rows) of the loaded
+    /// snapshot.
+    loaded: Option<(NaiveDate, u32, Option<u32>)>,
     /// The runs as last listed, and when.
     runs: Option<(Instant, Vec<RunSummary>)>,
 }
@@ -312,11 +313,17 @@ impl ClickHouseSource {
             .map_err(|e| read_error(self, e))?
             .ok_or_else(|| StoreError::Empty(self.database().into()))?;
         let as_of = newest.as_of;
-        if state.loaded == Some((as_of, newest.computed_at)) && current.as_of == Some(as_of) {
+        // The outlet table of the run is written after its KPIs: its own stamp, so that it is
+        // picked up when it comes (a database without the table has none).
+        let outlets = aqs_tables::outlets::run_written_at(client, as_of)
+            .ok()
+            .flatten();
+        let loaded = Some((as_of, newest.computed_at, outlets));
+        if state.loaded == loaded && current.as_of == Some(as_of) {
             return Ok(false);
         }
         *current = self.load_run(client, as_of, newest.computed_at)?;
-        state.loaded = Some((as_of, newest.computed_at));
+        state.loaded = loaded;
         tracing::info!(%as_of, computed_at = newest.computed_at, "KPI table loaded from ClickHouse");
         Ok(true)
     }
@@ -340,6 +347,15 @@ impl ClickHouseSource {
         let generated_at = DateTime::<Utc>::from_timestamp(i64::from(computed_at), 0)
             .map(|at| at.with_timezone(&chrono::Local).to_rfc3339())
             .unwrap_or_default();
-        Ok(Snapshot::from_rows(as_of, generated_at, rows, organisation))
+        let mut snapshot = Snapshot::from_rows(as_of, generated_at, rows, organisation);
+        // Outlets are served when the run has them; the KPIs are served without them.
+        snapshot.outlet_rows = aqs_tables::outlets::read_outlets(&self.config, as_of)
+            .map_err(|e| e.to_string())
+            .and_then(|frame| aqs_tables::kpi::rows::frame_rows(&frame).map_err(|e| e.to_string()))
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, %as_of, "outlet table not read from ClickHouse");
+                Vec::new()
+            });
+        Ok(snapshot)
     }
 }

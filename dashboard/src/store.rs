@@ -37,7 +37,12 @@ pub struct Snapshot {
     pub plans: HashMap<(String, NaiveDate), [Option<i64>; 3]>,
     /// Agents' display names (the ledger's `agent_profiles`); shown only to those allowed.
     pub agent_names: HashMap<String, String>,
+    /// The outlet table of the same run (outlet × month rows, team and branch summaries);
+    /// empty when the run has none.
+    pub outlet_rows: Vec<KpiRow>,
     source: Option<(PathBuf, SystemTime)>,
+    /// The outlet file loaded, and when it was written.
+    outlet_source: Option<(PathBuf, SystemTime)>,
 }
 
 fn text(row: &KpiRow, key: &str) -> String {
@@ -101,7 +106,29 @@ pub fn load_table(data: &DataDir, path: &Path, as_of: NaiveDate) -> Result<Snaps
     let generated_at = chrono::DateTime::<chrono::Local>::from(modified).to_rfc3339();
     let mut snapshot = Snapshot::from_rows(as_of, generated_at, rows, organisation);
     snapshot.source = Some((path.to_path_buf(), modified));
+    load_outlets(data, as_of, &mut snapshot);
     Ok(snapshot)
+}
+
+/// The outlet file of the run as of `as_of` and when it was written, when there is one.
+fn outlet_file(data: &DataDir, as_of: NaiveDate) -> Option<(PathBuf, SystemTime)> {
+    let path = data.outlet_files().file(as_of);
+    let modified = modified(&path).ok()?;
+    Some((path, modified))
+}
+
+/// Loads the outlet rows of the snapshot's run beside its KPIs. The outlet table is written
+/// after the KPI table: a run without one (yet, or from before outlets) shows none, and a
+/// file that cannot be read leaves the KPIs served.
+fn load_outlets(data: &DataDir, as_of: NaiveDate, snapshot: &mut Snapshot) {
+    snapshot.outlet_source = outlet_file(data, as_of);
+    snapshot.outlet_rows = match &snapshot.outlet_source {
+        Some((path, _)) => aqs_tables::kpi::rows::read_file(path, None).unwrap_or_else(|error| {
+            tracing::warn!(%error, path = %path.display(), "outlet table not read");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
 }
 
 /// Where the plans shown beside a run start: the first day of the earliest period of `rows`
@@ -125,7 +152,12 @@ pub fn refresh(data: &DataDir, current: &mut Snapshot) -> Result<bool, StoreErro
     };
     let modified = modified(&path)?;
     if current.source.as_ref() == Some(&(path.clone(), modified)) {
-        return Ok(false);
+        // The outlet file comes after the KPI file of the same run.
+        if current.outlet_source == outlet_file(data, as_of) {
+            return Ok(false);
+        }
+        load_outlets(data, as_of, current);
+        return Ok(true);
     }
     *current = load_table(data, &path, as_of)?;
     Ok(true)
@@ -163,7 +195,9 @@ impl Snapshot {
             agents_by_team: organisation.agents_by_team,
             plans: organisation.plans,
             agent_names: organisation.agent_names,
+            outlet_rows: Vec::new(),
             source: None,
+            outlet_source: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 // The aqs web dashboard: one page, state in the URL hash (#scope=team&id=T0001, with
 // &month=YYYY-MM or &as_of=YYYY-MM-DD for history and &print=review for the printable weekly
 // review sheets), the language in the query (?lang=en), data from the JSON API next to it
-// (api/meta, api/scope, api/history; exports are posted to api/export). Plain DOM and
+// (api/meta, api/scope, api/history, api/outlets for the outlet page #...&page=outlets;
+// exports are posted to api/export). Plain DOM and
 // Chart.js, no build step.
 //
 // Every KPI figure on the page is an element with data-kpi="<contract column>" and
@@ -295,8 +296,10 @@ function parseHash() {
   const asOf = DATE_RE.test(p.get('as_of') ?? '') ? p.get('as_of') : null;
   const month = MONTH_RE.test(p.get('month') ?? '') ? p.get('month') : null;
   const print = p.get('print') === 'review' ? 'review' : null;
-  if (SCOPES.includes(scope) && id) return { scope, id, as_of: asOf, month, print };
-  return { scope: 'root', id: null, as_of: asOf, month, print: null };
+  // The outlet page of a region, branch or team (or of everything the user sees).
+  const page = p.get('page') === 'outlets' && scope !== 'agent' ? 'outlets' : null;
+  if (SCOPES.includes(scope) && id) return { scope, id, as_of: asOf, month, print: page ? null : print, page };
+  return { scope: 'root', id: null, as_of: asOf, month, print: null, page };
 }
 // The view's parameters as a query string ('' for the latest figures).
 function viewQuery(route = parseHash()) {
@@ -316,6 +319,7 @@ function hrefFor(scope, id, extra = {}) {
   if (view.as_of) p.set('as_of', view.as_of);
   if (view.month) p.set('month', view.month);
   if (extra.print) p.set('print', extra.print);
+  if (extra.page) p.set('page', extra.page);
   const text = p.toString();
   return text ? `#${text}` : '#';
 }
@@ -378,7 +382,17 @@ function teamsUnder(meta, scope, id) {
   }
   return teams;
 }
+function outletsUrl(route) {
+  const p = new URLSearchParams(viewQuery(route));
+  if (route.scope !== 'root') {
+    p.set('scope', route.scope);
+    p.set('id', route.id);
+  }
+  const text = p.toString();
+  return `api/outlets${text ? `?${text}` : ''}`;
+}
 async function fetchView(route, meta) {
+  if (route.page === 'outlets') return { ...(await api(outletsUrl(route))), page: 'outlets' };
   if (route.scope === 'root') {
     const regions = await Promise.all(
       (meta.tree ?? []).map((r) => api(scopeUrl('region', r.id, route))),
@@ -396,7 +410,7 @@ async function load({ silent = false } = {}) {
   if (silent && state.navigating) return;
   const seq = ++state.seq;
   const route = parseHash();
-  const sameRoute = state.route && state.route.scope === route.scope && state.route.id === route.id;
+  const sameRoute = state.route && state.route.scope === route.scope && state.route.id === route.id && state.route.page === route.page;
   if (!silent) {
     state.navigating = true;
     showLoading(true);
@@ -410,7 +424,8 @@ async function load({ silent = false } = {}) {
     // A user with a scope of their own starts there: the overview is not theirs.
     const home = state.me.home;
     if (route.scope === 'root' && home) {
-      go(home.scope, home.id);
+      if (route.page === 'outlets') window.location.hash = hrefFor(home.scope, home.id, { page: 'outlets' });
+      else go(home.scope, home.id);
       return;
     }
     const view = viewQuery(route);
@@ -618,7 +633,8 @@ function render({ animate = true } = {}) {
   destroyCharts();
   const charts = [];
   let html;
-  if (route.scope === 'root') html = renderRoot(d, charts);
+  if (d.page === 'outlets') html = renderOutlets(d);
+  else if (route.scope === 'root') html = renderRoot(d, charts);
   else if (d.print === 'review') html = renderPrint(d);
   else html = renderScope(d, charts);
   view.innerHTML = html;
@@ -626,6 +642,7 @@ function render({ animate = true } = {}) {
   view.dataset.viewScope = route.scope;
   view.dataset.viewId = route.id ?? '';
   view.dataset.print = d.print ?? '';
+  view.dataset.page = d.page ?? '';
   document.body.classList.toggle('printing', d.print === 'review');
   document.title = `${route.scope === 'root' ? t('scope.overview') : displayName(route.scope, route.id)} · ${t('app.title')}`;
   makeCharts(charts, animate);
@@ -710,6 +727,119 @@ function renderPrint(d) {
   return `${toolbar}<div class="print-sheets">${sheets}</div>`;
 }
 
+// The outlet page (网点分析): the month's summaries by grade, 破零 and dormancy, and the
+// outlets with grade, dormant flag and days since the last visit, dormant first.
+const GRADES = ['A', 'B', 'C', 'D'];
+function outletCell(row, col, text = null) {
+  const v = row ? row[col] : null;
+  let shown = text;
+  if (shown === null) {
+    if (v === null || v === undefined) shown = DASH;
+    else if (['premium', 'gross_premium', 'refunds', 'grade_basis_premium'].includes(col)) shown = fmtMoney(v);
+    else if (typeof v === 'number') shown = fmtInt(v);
+    else if (typeof v === 'boolean') shown = v ? t('outlets.yes') : '';
+    else shown = String(v);
+  }
+  return `<span class="kv" data-kpi="${esc(col)}" data-raw="${esc(rawOf(v))}">${esc(shown)}</span>`;
+}
+function outletRowAttrs(row) {
+  return `data-row-scope="${esc(row.scope)}" data-row-id="${esc(row.scope_id)}" data-row-month="${esc(row.month)}"`;
+}
+function gradeChip(grade) {
+  return grade ? `<span class="grade grade-${esc(grade.toLowerCase())}">${esc(grade)}</span>` : DASH;
+}
+function outletSummaryCard(rows) {
+  const head = cardHead(t('outlets.summary.title'), '', t('outlets.summary.sub'));
+  if (rows.length === 0) return card('span-12', head, `<p class="empty">${esc(t('outlets.empty'))}</p>`);
+  const body = rows.map((r) => `
+    <tr class="nav-row" tabindex="0" data-nav-scope="${esc(r.scope)}" data-nav-id="${esc(r.scope_id)}" data-nav-page="outlets" ${outletRowAttrs(r)}>
+      <td class="name"><span class="chip chip-${esc(r.scope)}">${esc(t(`scope.${r.scope}`))}</span> <span class="cell-name">${esc(displayName(r.scope, r.scope_id))}</span></td>
+      <td class="num">${outletCell(r, 'outlets')}</td>
+      ${GRADES.map((g) => `<td class="num">${outletCell(r, `grade_${g.toLowerCase()}_outlets`)}</td>`).join('')}
+      <td class="num">${outletCell(r, 'first_sale_outlets')}</td>
+      <td class="num">${outletCell(r, 'outlets_with_sale')}</td>
+      <td class="num tone-text-bad">${outletCell(r, 'dormant_outlets')}</td>
+      <td class="num">${outletCell(r, 'visits')}</td>
+      <td class="num">${outletCell(r, 'premium')}</td>
+    </tr>`).join('');
+  const table = `
+    <div class="table-wrap">
+      <table class="table">
+        <thead><tr>
+          <th scope="col">${esc(t('col.name'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.outlets'))}</th>
+          ${GRADES.map((g) => `<th class="num" scope="col">${esc(t('outlets.col.grade', { g }))}</th>`).join('')}
+          <th class="num" scope="col">${esc(t('outlets.col.breaksZero'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.withSale'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.dormant'))}</th>
+          <th class="num" scope="col">${esc(t('col.visits'))}</th>
+          <th class="num" scope="col">${esc(t('col.premium'))}</th>
+        </tr></thead>
+        <tbody>${body}</tbody>
+      </table>
+    </div>`;
+  return card('span-12', head, table, 'data-card="outlet-summary"');
+}
+function outletListCard(rows) {
+  const dormant = rows.filter((r) => r.dormant === true).length;
+  const head = cardHead(t('outlets.list.title'), `${dormant ? `<span class="count-badge tone-bad">${dormant}</span>` : ''}${exportForm('outlets')}`, t('outlets.list.sub'));
+  if (rows.length === 0) return card('span-12', head, `<p class="empty">${esc(t('outlets.empty'))}</p>`);
+  const body = rows.map((r) => {
+    const name = r.outlet_name ? `<span class="cell-name">${esc(r.outlet_name)}</span><span class="cell-id">${esc(r.scope_id)}</span>` : `<span class="cell-name mono">${esc(r.scope_id)}</span>`;
+    const agent = r.agent_id ? esc(displayName('agent', r.agent_id)) : esc(t('outlets.unassigned'));
+    const flags = [
+      r.dormant === true ? `<span class="badge tone-bad" data-kpi="dormant" data-raw="true">${esc(t('outlets.dormant'))}</span>` : '',
+      r.breaks_zero === true ? `<span class="badge tone-good" data-kpi="breaks_zero" data-raw="true">${esc(t('outlets.breaksZero'))}</span>` : '',
+    ].join(' ');
+    return `
+      <tr class="${r.dormant === true ? 'is-dormant' : ''}" ${outletRowAttrs(r)}>
+        <td class="name">${name}</td>
+        <td>${agent}${r.team_id ? `<span class="cell-id">${esc(displayName('team', r.team_id))}</span>` : ''}</td>
+        <td><span data-kpi="grade" data-raw="${esc(rawOf(r.grade))}">${gradeChip(r.grade)}</span></td>
+        <td class="num">${outletCell(r, 'grade_basis_premium')}</td>
+        <td class="num">${outletCell(r, 'days_since_last_visit', isNum(r.days_since_last_visit) ? t('outlets.days', { n: r.days_since_last_visit }) : t('outlets.neverVisited'))}</td>
+        <td class="num">${outletCell(r, 'working_days_without_visit')}</td>
+        <td class="num">${outletCell(r, 'visits')}</td>
+        <td class="num">${outletCell(r, 'sales')}</td>
+        <td class="num">${outletCell(r, 'premium')}</td>
+        <td>${outletCell(r, 'first_sale_date')}</td>
+        <td class="status-cell">${flags}</td>
+      </tr>`;
+  }).join('');
+  const table = `
+    <div class="table-wrap">
+      <table class="table">
+        <thead><tr>
+          <th scope="col">${esc(t('outlets.col.outlet'))}</th>
+          <th scope="col">${esc(t('outlets.col.agent'))}</th>
+          <th scope="col">${esc(t('outlets.col.gradeOnly'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.basis'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.sinceVisit'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.workingDays'))}</th>
+          <th class="num" scope="col">${esc(t('col.visits'))}</th>
+          <th class="num" scope="col">${esc(t('outlets.col.sales'))}</th>
+          <th class="num" scope="col">${esc(t('col.premium'))}</th>
+          <th scope="col">${esc(t('outlets.col.firstSale'))}</th>
+          <th scope="col">${esc(t('col.status'))}</th>
+        </tr></thead>
+        <tbody>${body}</tbody>
+      </table>
+    </div>`;
+  return card('span-12', head, table, 'data-card="outlet-list"');
+}
+function renderOutlets(d) {
+  const scope = d.scope ?? 'root';
+  const id = d.id ?? null;
+  const name = scope === 'root' ? t('scope.overview') : displayName(scope, id);
+  const back = `<a class="btn" href="${hrefFor(scope, id)}" data-action="outlets-back">${esc(t('outlets.back'))}</a>`;
+  return `
+    ${viewHead(scope, id, name, t('outlets.title'), periodHtml()).replace(/<a class="btn" href="[^"]*" data-action="outlets-view">[^<]*<\/a>/, back)}
+    <div class="grid">
+      ${outletSummaryCard(d.summary ?? [])}
+      ${outletListCard(d.outlets ?? [])}
+    </div>`;
+}
+
 function card(cls, head, body, attrs = '') {
   return `<section class="card ${cls}" ${attrs}>${head}${body}</section>`;
 }
@@ -728,6 +858,7 @@ function viewHead(scope, id, name, subtitle, periodHtml) {
       </div>
       <div class="view-side">
         <div class="view-period">${periodHtml}</div>
+        ${['root', 'region', 'branch', 'team'].includes(scope) ? `<a class="btn" href="${hrefFor(scope, id, { page: 'outlets' })}" data-action="outlets-view">${esc(t('outlets.open'))}</a>` : ''}
         ${['region', 'branch', 'team'].includes(scope) ? `<a class="btn btn-print" href="${hrefFor(scope, id, { print: 'review' })}" data-action="print-view">${esc(t('print.review'))}</a>` : ''}
       </div>
     </div>`;
@@ -1569,15 +1700,21 @@ function onViewClick(e) {
   if (e.target.closest('a')) return;
   const row = e.target.closest('[data-nav-id]');
   if (row && !(row.dataset.navScope === state.route?.scope && row.dataset.navId === state.route?.id)) {
-    go(row.dataset.navScope, row.dataset.navId);
+    goRow(row);
   }
+}
+
+// A row of a list opens its node's page (on the outlet page: the node's outlet page).
+function goRow(row) {
+  if (row.dataset.navPage === 'outlets') window.location.hash = hrefFor(row.dataset.navScope, row.dataset.navId, { page: 'outlets' });
+  else go(row.dataset.navScope, row.dataset.navId);
 }
 function onViewKey(e) {
   if (e.key !== 'Enter' && e.key !== ' ') return;
   const row = e.target.closest('[data-nav-id]');
   if (row && e.target === row) {
     e.preventDefault();
-    go(row.dataset.navScope, row.dataset.navId);
+    goRow(row);
   }
 }
 function rerenderChildren() {

@@ -9,7 +9,10 @@ use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
 use super::common::StoreArgs;
-use crate::backends::{Layout, open_kpi_sinks, open_ledger_source};
+use super::outlets::{OutletArgs, compute_outlets_into};
+use crate::backends::{
+    Layout, open_kpi_sinks, open_ledger_source, open_outlet_sinks, open_outlet_source,
+};
 
 /// The KPI job's settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -83,8 +86,10 @@ pub struct AnalyticsArgs {
     store: StoreArgs,
     #[command(flatten)]
     kpi: KpiArgs,
-    /// Folder of the KPI files; default: `kpi/` in the data folder. With ClickHouse, KPIs
-    /// are written as files only when this is set.
+    #[command(flatten)]
+    outlets: OutletArgs,
+    /// Folder of the KPI files and the outlet files; default: `kpi/` and `outlets/` in the
+    /// data folder. With ClickHouse, they are written as files only when this is set.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Ledgers and KPIs in ClickHouse when its URL is set: the ledgers are read from the
@@ -111,6 +116,7 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     }
     let clock = args.store.clock()?;
     let params = args.kpi.params(clock.today())?;
+    let outlet_params = args.outlets.params(&params)?;
     let source = open_ledger_source(Layout::Service, &args.store, &args.clickhouse)?;
     let mut sinks = open_kpi_sinks(
         Layout::Service,
@@ -123,6 +129,22 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
     eprintln!(
         "analytics: {rows} KPI rows as of {} written to {}",
+        params.as_of,
+        targets.join(" and ")
+    );
+    // The outlet table after the KPIs, from the same ledgers, to the same engines.
+    let source = open_outlet_source(Layout::Service, &args.store, &args.clickhouse)?;
+    let mut sinks = open_outlet_sinks(
+        Layout::Service,
+        &args.store,
+        &args.clickhouse,
+        args.out.as_deref(),
+        params.as_of,
+    )?;
+    let rows = compute_outlets_into(&*source, &outlet_params, &mut sinks)?;
+    let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
+    eprintln!(
+        "analytics: {rows} outlet rows as of {} written to {}",
         params.as_of,
         targets.join(" and ")
     );

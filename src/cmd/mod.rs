@@ -9,6 +9,7 @@ pub mod generate;
 pub mod import;
 pub mod ingest;
 pub mod migrate;
+pub mod outlets;
 pub mod projector;
 pub mod run;
 pub mod schema;

@@ -7,12 +7,15 @@ use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{Store, WriterSettings};
-use aqs_tables::kpi::write_parquet;
+use aqs_tables::kpi::{ParquetKpiSink, write_parquet};
+use aqs_tables::layout::OUTLET_RUN_FILE;
 use aqs_tables::ledgers::export::{LEDGER_EXPORTS, ledger_table};
 use aqs_tables::ledgers::window::SqliteSource;
+use aqs_tables::outlets::source::SqliteOutletSource;
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
+use super::outlets::{OutletArgs, compute_outlets_into};
 use crate::backends::{ledgers_path, open_embedded_log};
 
 #[derive(Debug, clap::Args)]
@@ -24,11 +27,13 @@ pub struct RunArgs {
     /// NDJSON file of events.
     #[arg(long, value_name = "FILE")]
     events: PathBuf,
-    /// Folder for kpi.parquet and the ledgers as Parquet.
+    /// Folder for kpi.parquet, outlets.parquet and the ledgers as Parquet.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
     kpi: KpiArgs,
+    #[command(flatten)]
+    outlets: OutletArgs,
     /// The organisation's time zone (IANA name).
     #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
     time_zone: String,
@@ -87,19 +92,28 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or(params.as_of)
             .min(params.as_of);
     }
+    let outlet_params = args.outlets.params(&params)?;
     let rows = compute_kpis(
         &SqliteSource::new(&ledgers),
         &params,
         &args.out.join("kpi.parquet"),
+    )?;
+    let outlet_rows = compute_outlets_into(
+        &SqliteOutletSource::new(&ledgers),
+        &outlet_params,
+        &mut [Box::new(ParquetKpiSink::new(
+            args.out.join(OUTLET_RUN_FILE),
+        ))],
     )?;
     for (table, filter) in LEDGER_EXPORTS {
         let mut frame = ledger_table(&ledgers, table, filter)?;
         write_parquet(&mut frame, &args.out.join(format!("{table}.parquet")))?;
     }
     eprintln!(
-        "run: {rows} KPI rows as of {} in {}; ledgers beside them",
+        "run: {rows} KPI rows as of {} in {}, {outlet_rows} outlet rows in {}; ledgers beside them",
         params.as_of,
-        args.out.join("kpi.parquet").display()
+        args.out.join("kpi.parquet").display(),
+        args.out.join(OUTLET_RUN_FILE).display()
     );
     if calendar_conflicts > 0 {
         eprintln!(

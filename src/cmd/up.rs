@@ -20,7 +20,7 @@ use aqs_ingest::server::{serve, shutdown_signal};
 use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::metrics::ProjectorMetrics;
 use aqs_projector::runner::RunnerSettings;
-use aqs_schemas::generator::{GeneratorConfig, Rng, demo_calendar, generate};
+use aqs_schemas::generator::{Rng, demo_config, generate};
 use aqs_schemas::{BusinessClock, Decoder, Event};
 use chrono::{Datelike, Duration as Days};
 
@@ -30,9 +30,10 @@ use aqs_warehouse::ClickHouseConfig;
 
 use super::analytics::{KpiArgs, compute_kpis_into};
 use super::common::{LogWatchArgs, SinkArgs, StoreArgs};
+use super::outlets::compute_outlets_into;
 use crate::backends::{
     Layout, Start, kpi_source, ledgers_path, log_to_read, open_kpi_sinks, open_ledger_source,
-    open_ledger_stores,
+    open_ledger_stores, open_outlet_sinks, open_outlet_source,
 };
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +54,8 @@ pub struct UpArgs {
     kafka: KafkaConfig,
     #[command(flatten)]
     kpi: KpiArgs,
+    #[command(flatten)]
+    outlets: super::outlets::OutletArgs,
     /// ClickHouse, when configured, receives the ledgers and the KPIs too.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
@@ -91,6 +94,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     args.kpi
         .params(clock.today())
         .context("the KPI job's settings")?;
+    args.outlets
+        .check(&args.kpi, clock.today())
+        .context("the outlet table's settings")?;
     args.ingest.validate()?;
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
@@ -336,17 +342,10 @@ fn load_demo_region(
         return Ok(());
     }
     let today = clock.today();
-    let start = (today.with_day(1).expect("day 1 exists") - Days::days(1))
-        .with_day(1)
-        .expect("day 1 exists");
-    // Through yesterday; today belongs to the live trickle.
-    let days = (today - start).num_days().max(1) as u32;
-    // The calendar through the end of this month, as events at the head of the stream.
-    let month_end = aqs_schemas::YearMonth::of(today).last_day();
-    let config = GeneratorConfig {
-        calendar: demo_calendar(start, month_end),
-        ..GeneratorConfig::new(7, agents, start, days)
-    };
+    // From the first day of the quarter before this one (the months this quarter's outlet
+    // grades rest on) through yesterday; today belongs to the live trickle.
+    let config = demo_config(7, agents, today);
+    let (start, days) = (config.start, config.days);
     let mut bytes = Vec::new();
     generate(&config, &mut bytes).context("generating the demo region")?;
     let mut batch: Vec<Event> = Vec::with_capacity(2_000);
@@ -492,6 +491,7 @@ impl PipelineHealth for ProjectorPipeline {
 
 fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {
     let kpi = args.kpi.clone();
+    let outlets = args.outlets.clone();
     let every = Duration::from_secs(args.analytics_every.max(1));
     let store = args.store.clone();
     let clickhouse = args.clickhouse.clone();
@@ -522,6 +522,17 @@ fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool
                 });
             if let Err(error) = result {
                 tracing::warn!(error = %format!("{error:#}"), "KPI run failed; retrying at the next tick");
+            }
+            // The outlet table after the KPIs, whatever became of them: a failure of one
+            // holds the other back no longer than this tick.
+            let result = outlets.params(&params).and_then(|outlet_params| {
+                let source = open_outlet_source(Layout::AllInOne, &store, &clickhouse)?;
+                let mut sinks =
+                    open_outlet_sinks(Layout::AllInOne, &store, &clickhouse, None, params.as_of)?;
+                compute_outlets_into(&*source, &outlet_params, &mut sinks)
+            });
+            if let Err(error) = result {
+                tracing::warn!(error = %format!("{error:#}"), "outlet table run failed; retrying at the next tick");
             }
         }
         Ok(())

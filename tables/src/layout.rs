@@ -76,6 +76,11 @@ impl DataDir {
     pub fn kpi_files(&self) -> KpiFiles {
         KpiFiles::new(self.root.join("kpi"))
     }
+
+    /// The outlet files of the outlet job's runs (beside the KPI files).
+    pub fn outlet_files(&self) -> OutletFiles {
+        OutletFiles::new(self.root.join("outlets"))
+    }
 }
 
 /// A folder of KPI files, one per as-of date (named [`PREFIX`]`<date>.parquet`); a rerun for a
@@ -115,18 +120,70 @@ impl KpiFiles {
     /// Every KPI file of the folder with its as-of date, newest first (none when the folder
     /// is missing).
     pub fn runs(&self) -> Vec<(PathBuf, NaiveDate)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut found: Vec<(PathBuf, NaiveDate)> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let as_of = Self::as_of_of(&entry.file_name().to_string_lossy())?;
-                Some((entry.path(), as_of))
-            })
-            .collect();
-        found.sort_by_key(|(_, as_of)| std::cmp::Reverse(*as_of));
-        found
+        runs_in(&self.dir, Self::as_of_of)
+    }
+
+    /// The newest run's file.
+    pub fn newest(&self) -> Option<(PathBuf, NaiveDate)> {
+        self.runs().into_iter().next()
+    }
+}
+
+/// Every file of `dir` whose name `as_of_of` reads an as-of date from, newest first.
+fn runs_in(dir: &Path, as_of_of: fn(&str) -> Option<NaiveDate>) -> Vec<(PathBuf, NaiveDate)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(PathBuf, NaiveDate)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let as_of = as_of_of(&entry.file_name().to_string_lossy())?;
+            Some((entry.path(), as_of))
+        })
+        .collect();
+    found.sort_by_key(|(_, as_of)| std::cmp::Reverse(*as_of));
+    found
+}
+
+/// A folder of outlet files (the outlet table of a run), one per as-of date (named
+/// [`OUTLET_PREFIX`]`<date>.parquet`); a rerun for a date replaces its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutletFiles {
+    dir: PathBuf,
+}
+
+/// The start of an outlet file's name, before its as-of date.
+pub const OUTLET_PREFIX: &str = "outlets_as_of_";
+
+/// The outlet table of `aqs run` (one run, beside `kpi.parquet`).
+pub const OUTLET_RUN_FILE: &str = "outlets.parquet";
+
+impl OutletFiles {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of the run as of `as_of`.
+    pub fn file(&self, as_of: NaiveDate) -> PathBuf {
+        self.dir.join(format!("{OUTLET_PREFIX}{as_of}{SUFFIX}"))
+    }
+
+    /// The as-of date of an outlet file's name; `None` for any other file.
+    pub fn as_of_of(file_name: &str) -> Option<NaiveDate> {
+        file_name
+            .strip_prefix(OUTLET_PREFIX)?
+            .strip_suffix(SUFFIX)?
+            .parse()
+            .ok()
+    }
+
+    /// Every outlet file of the folder with its as-of date, newest first.
+    pub fn runs(&self) -> Vec<(PathBuf, NaiveDate)> {
+        runs_in(&self.dir, Self::as_of_of)
     }
 
     /// The newest run's file.
@@ -173,6 +230,27 @@ mod tests {
             KpiFiles::as_of_of(&format!("{PREFIX}2026-11-18{SUFFIX}")),
             Some(day("2026-11-18"))
         );
+    }
+
+    #[test]
+    fn outlet_files_sit_in_their_own_folder_by_as_of_date() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = DataDir::new(dir.path());
+        let files = data.outlet_files();
+        assert_eq!(files.dir(), dir.path().join("outlets"));
+        std::fs::create_dir_all(files.dir()).expect("dir");
+        for as_of in ["2026-11-02", "2026-11-18"] {
+            std::fs::write(files.file(day(as_of)), b"").expect("write");
+        }
+        // A KPI file's name is not an outlet file's.
+        std::fs::write(files.dir().join(format!("{PREFIX}2026-12-01{SUFFIX}")), b"")
+            .expect("write");
+        assert_eq!(
+            files.newest(),
+            Some((files.file(day("2026-11-18")), day("2026-11-18")))
+        );
+        assert_eq!(files.runs().len(), 2);
+        assert_eq!(KpiFiles::as_of_of("outlets_as_of_2026-11-18.parquet"), None);
     }
 
     #[test]

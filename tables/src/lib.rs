@@ -7,6 +7,8 @@
 //!   read, as row types (column for column), with their keys and the live-row predicate.
 //! - [`kpi`]: the KPI table: its columns with their types, one run per as-of date, as a
 //!   Parquet file or in ClickHouse.
+//! - [`outlets`]: the outlet table (outlet × month, team and branch summaries) and what the
+//!   outlet job reads for it.
 //! - [`organisation`]: what the dashboard shows beside the KPIs (teams, roster, plans, names).
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
@@ -16,5 +18,6 @@ pub mod kpi;
 pub mod layout;
 pub mod ledgers;
 pub mod organisation;
+pub mod outlets;
 
-pub use layout::{DataDir, KpiFiles};
+pub use layout::{DataDir, KpiFiles, OutletFiles};

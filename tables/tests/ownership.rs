@@ -106,6 +106,8 @@ fn sql_against_the_shared_tables_is_written_only_here() {
         aqs_tables::kpi::KPI_TABLE,
         "kpi_latest",
         "kpi_at_risk",
+        aqs_tables::outlets::OUTLET_TABLE,
+        "outlet_kpi_latest",
     ]);
     let mut found = Vec::new();
     for source in sources().iter().filter(|s| !s.in_tables()) {
@@ -134,6 +136,8 @@ fn the_shared_files_are_named_only_here() {
         "\"ledgers.db\"",
         "\"projector.db\"",
         concat!("kpi_as_", "of_"),
+        concat!("outlets_as_", "of_"),
+        concat!("\"outlets", ".parquet\""),
         "dashboard-users.json",
         "dashboard-revocations.jsonl",
         "dashboard-audit.jsonl",

@@ -68,6 +68,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0010_dated_teams.sql",
         include_str!("../../deploy/clickhouse/0010_dated_teams.sql"),
     ),
+    (
+        "0011_outlet_kpi.sql",
+        include_str!("../../deploy/clickhouse/0011_outlet_kpi.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

@@ -147,8 +147,107 @@ impl KpiSource for FixtureSource {
                 agent_names,
             },
         );
+        current.outlet_rows = outlet_rows();
         Ok(true)
     }
+}
+
+/// An outlet row of the fixture: outlet, agent, team, branch, region, grade, dormant.
+type OutletFixture<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    bool,
+);
+
+/// The outlets of the fixture, with rows in October and November; O5 is assigned to nobody.
+pub const OUTLETS: [OutletFixture<'static>; 6] = [
+    (
+        "O1",
+        Some("A01"),
+        Some("T0001"),
+        Some("B001"),
+        Some("R01"),
+        "B",
+        false,
+    ),
+    (
+        "O2",
+        Some("A02"),
+        Some("T0001"),
+        Some("B001"),
+        Some("R01"),
+        "A",
+        true,
+    ),
+    (
+        "O3",
+        Some("A03"),
+        Some("T0002"),
+        Some("B001"),
+        Some("R01"),
+        "D",
+        true,
+    ),
+    (
+        "O4",
+        Some("A04"),
+        Some("T0003"),
+        Some("B002"),
+        Some("R01"),
+        "C",
+        false,
+    ),
+    (
+        "O6",
+        Some("A05"),
+        Some("T0004"),
+        Some("B003"),
+        Some("R02"),
+        "A",
+        false,
+    ),
+    ("O5", None, None, None, None, "D", false),
+];
+
+/// The outlet table of the run: outlet rows of October and November, and the team and
+/// branch summaries of November.
+fn outlet_rows() -> Vec<KpiRow> {
+    let mut rows = Vec::new();
+    for (i, (outlet, agent, team, branch, region, grade, dormant)) in
+        OUTLETS.into_iter().enumerate()
+    {
+        for month in ["2026-10-01", "2026-11-01"] {
+            let row = json!({
+                "scope": "outlet", "scope_id": outlet, "outlet_name": format!("网点{outlet}"),
+                "agent_id": agent, "team_id": team, "branch_id": branch, "region_id": region,
+                "month": month, "as_of": "2026-11-18", "visits": i, "premium": "100.00",
+                "grade": grade, "dormant": dormant, "working_days_without_visit": 3 + i,
+                "days_since_last_visit": 5 + i, "breaks_zero": i == 0,
+            });
+            rows.push(row.as_object().cloned().expect("object"));
+        }
+    }
+    for (scope, id, team, branch, region, outlets) in [
+        ("team", "T0001", Some("T0001"), "B001", "R01", 2),
+        ("team", "T0002", Some("T0002"), "B001", "R01", 1),
+        ("team", "T0003", Some("T0003"), "B002", "R01", 1),
+        ("team", "T0004", Some("T0004"), "B003", "R02", 1),
+        ("branch", "B001", None, "B001", "R01", 3),
+        ("branch", "B002", None, "B002", "R01", 1),
+        ("branch", "B003", None, "B003", "R02", 1),
+    ] {
+        let row = json!({
+            "scope": scope, "scope_id": id, "team_id": team, "branch_id": branch,
+            "region_id": region, "month": "2026-11-01", "as_of": "2026-11-18",
+            "outlets": outlets, "dormant_outlets": 1, "first_sale_outlets": 0,
+        });
+        rows.push(row.as_object().cloned().expect("object"));
+    }
+    rows
 }
 
 /// Users of every role (name, role, scope).

@@ -66,6 +66,21 @@ pub struct GeneratorConfig {
     pub retraction_share: f64,
     /// Share of sales cancelled within the cooling-off period.
     pub cancellation_share: f64,
+    /// Share of outlets their agent stops visiting from a day of the run drawn for each
+    /// (nobody else visits them either): they turn dormant.
+    pub neglected_outlet_share: f64,
+    /// Teams that move to another branch from a date (an effective-dated team definition).
+    pub team_moves: Vec<TeamMove>,
+}
+
+/// A team moving to another branch of its region from `effective_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMove {
+    /// The team's index (`team_id(team)`).
+    pub team: u32,
+    /// The new branch's index (`branch_id(to_branch)`).
+    pub to_branch: u32,
+    pub effective_from: NaiveDate,
 }
 
 impl GeneratorConfig {
@@ -80,7 +95,45 @@ impl GeneratorConfig {
             duplicate_share: 0.01,
             retraction_share: 0.005,
             cancellation_share: 0.03,
+            neglected_outlet_share: 0.0,
+            team_moves: Vec::new(),
         }
+    }
+}
+
+/// The first day of the demo region of `aqs up --demo` as of `today`: the first day of the
+/// quarter before the current one. The outlet grades of this quarter rest on those three
+/// months, and last month is whole for the dashboard's comparisons.
+pub fn demo_start(today: NaiveDate) -> NaiveDate {
+    let month = YearMonth::of(today).first_day();
+    let quarter_start = month - chrono::Months::new(month.month0() % 3);
+    quarter_start - chrono::Months::new(3)
+}
+
+/// The demo region of `aqs up --demo` as of `today`: `agents` agents from [`demo_start`]
+/// through yesterday (today belongs to the live trickle), with the demo calendar through the
+/// end of this month, agents drifting towards visits, a tenth of the outlets neglected from
+/// some day on (dormant outlets), and team `T0007` moving from branch `B001` to `B002` on
+/// the 16th of last month (when there is a second branch).
+pub fn demo_config(seed: u64, agents: u32, today: NaiveDate) -> GeneratorConfig {
+    let start = demo_start(today);
+    let days = (today - start).num_days().max(1) as u32;
+    let last_month = YearMonth::of(today).first_day() - chrono::Months::new(1);
+    let teams = agents.div_ceil(AGENTS_PER_TEAM);
+    let team_moves = if teams > TEAMS_PER_BRANCH {
+        vec![TeamMove {
+            team: TEAMS_PER_BRANCH - 1,
+            to_branch: 1,
+            effective_from: last_month + Duration::days(15),
+        }]
+    } else {
+        Vec::new()
+    };
+    GeneratorConfig {
+        calendar: demo_calendar(start, YearMonth::of(today).last_day()),
+        neglected_outlet_share: 0.1,
+        team_moves,
+        ..GeneratorConfig::new(seed, agents, start, days)
     }
 }
 
@@ -142,6 +195,8 @@ struct Generator<'c, W: Write> {
     agents: Vec<Agent>,
     teams: u32,
     outlets: u32,
+    /// Outlets nobody visits any more, from the day index given.
+    neglected: BTreeMap<u32, u32>,
     /// Events held back to arrive late, by delivery day index.
     late: Held,
     /// Follow-ups (cancellations, retractions) by the day index they happen on.
@@ -172,6 +227,17 @@ impl<'c, W: Write> Generator<'c, W> {
                 }
             })
             .collect();
+        // A stream of its own, so that the rest of the stream stays as it was without neglect.
+        let mut neglect = Rng::stream(config.seed, &[11]);
+        let mut neglected = BTreeMap::new();
+        if config.neglected_outlet_share > 0.0 {
+            for outlet in 0..next_outlet {
+                if neglect.chance(config.neglected_outlet_share) {
+                    let from = neglect.between(0, u64::from(config.days.max(1) - 1)) as u32;
+                    neglected.insert(outlet, from);
+                }
+            }
+        }
         Self {
             config,
             out,
@@ -179,6 +245,7 @@ impl<'c, W: Write> Generator<'c, W> {
             agents,
             teams,
             outlets: next_outlet,
+            neglected,
             late: BTreeMap::new(),
             follow_ups: BTreeMap::new(),
             buffer: Vec::with_capacity(512),
@@ -206,6 +273,7 @@ impl<'c, W: Write> Generator<'c, W> {
                 self.plans(day, day_index, 2)?;
             }
             self.roster_changes(day, day_index)?;
+            self.team_moves(day)?;
             for agent in 0..self.agents.len() {
                 self.activity(agent, day, day_index)?;
             }
@@ -264,25 +332,7 @@ impl<'c, W: Write> Generator<'c, W> {
             self.emit(&event, false)?;
         }
         for team in 0..self.teams {
-            let branch = team / TEAMS_PER_BRANCH;
-            let region = branch / BRANCHES_PER_REGION;
-            let city = CITIES[(branch % CITIES.len() as u32) as usize];
-            let event = Event {
-                event_id: format!("team-{}", team_id(team)),
-                occurred_at: self.at(day, 7 * 60),
-                source: "hr-roster".to_owned(),
-                agent_id: None,
-                payload: Payload::TeamDefined(TeamDefined {
-                    team_id: team_id(team),
-                    team_name: format!("{city}{}组", team % TEAMS_PER_BRANCH + 1),
-                    branch_id: branch_id(branch),
-                    branch_name: Some(format!("{city}营业部")),
-                    region_id: region_id(region),
-                    region_name: Some(format!("第{}分公司", region + 1)),
-                    supervisor_id: Some(format!("S{:05}", team + 1)),
-                    effective_from: None,
-                }),
-            };
+            let event = self.team_definition(team, team / TEAMS_PER_BRANCH, day, None);
             self.emit(&event, false)?;
         }
         let mut rng = Rng::stream(self.config.seed, &[1]);
@@ -342,6 +392,62 @@ impl<'c, W: Write> Generator<'c, W> {
             }
         }
         Ok(())
+    }
+
+    /// Team `team` under branch `branch` (and that branch's region), from `effective_from`
+    /// (none: from the beginning), declared on `day`.
+    fn team_definition(
+        &self,
+        team: u32,
+        branch: u32,
+        day: NaiveDate,
+        effective_from: Option<NaiveDate>,
+    ) -> Event {
+        let region = branch / BRANCHES_PER_REGION;
+        let city = |branch: u32| CITIES[(branch % CITIES.len() as u32) as usize];
+        let home_city = city(team / TEAMS_PER_BRANCH);
+        Event {
+            event_id: match effective_from {
+                Some(from) => format!("team-{}-{}", team_id(team), compact(from)),
+                None => format!("team-{}", team_id(team)),
+            },
+            occurred_at: self.at(day, 7 * 60),
+            source: "hr-roster".to_owned(),
+            agent_id: None,
+            payload: Payload::TeamDefined(TeamDefined {
+                team_id: team_id(team),
+                team_name: format!("{home_city}{}组", team % TEAMS_PER_BRANCH + 1),
+                branch_id: branch_id(branch),
+                branch_name: Some(format!("{}营业部", city(branch))),
+                region_id: region_id(region),
+                region_name: Some(format!("第{}分公司", region + 1)),
+                supervisor_id: Some(format!("S{:05}", team + 1)),
+                effective_from,
+            }),
+        }
+    }
+
+    /// The teams that move to another branch on `day`.
+    fn team_moves(&mut self, day: NaiveDate) -> io::Result<()> {
+        let moves: Vec<TeamMove> = self
+            .config
+            .team_moves
+            .iter()
+            .filter(|m| m.effective_from == day && m.team < self.teams)
+            .cloned()
+            .collect();
+        for team_move in moves {
+            let event = self.team_definition(team_move.team, team_move.to_branch, day, Some(day));
+            self.emit(&event, false)?;
+        }
+        Ok(())
+    }
+
+    /// Whether nobody visits `outlet` any more on day `day_index`.
+    fn is_neglected(&self, outlet: u32, day_index: u32) -> bool {
+        self.neglected
+            .get(&outlet)
+            .is_some_and(|from| day_index >= *from)
     }
 
     fn assignment(
@@ -629,7 +735,12 @@ impl<'c, W: Write> Generator<'c, W> {
         };
         let visits = rng.poisson(MEAN_VISITS_PER_DAY * agent.will * factor * visit_pace);
         let (agent_id, skill) = (agent.id.clone(), agent.skill);
-        let own_outlets = agent.outlets.clone();
+        let own_outlets: Vec<u32> = agent
+            .outlets
+            .iter()
+            .copied()
+            .filter(|outlet| !self.is_neglected(*outlet, day_index))
+            .collect();
         let mut minute = 9 * 60 + rng.between(0, 40) as u32;
         let mut sequence = 0_u32;
         let mut next_id = |prefix: &str| {
@@ -643,6 +754,9 @@ impl<'c, W: Write> Generator<'c, W> {
             } else {
                 *rng.pick(&own_outlets)
             };
+            if self.is_neglected(outlet, day_index) {
+                continue;
+            }
             let purpose = VisitPurpose::ALL[rng.weighted(&PURPOSE_WEIGHTS)];
             events.push(Event {
                 event_id: next_id("vis"),

@@ -12,7 +12,8 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use tracing::info;
 
-use super::columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType, MONEY_PRECISION};
+use super::columns::{KPI_COLUMNS, KPI_TABLE, KpiColumnType};
+use super::rowbinary::{decode_rows, encode_rows};
 use super::{KpiSink, KpiTableError};
 
 /// How long a writer waits for the deletion of the rows it replaced.
@@ -41,7 +42,7 @@ impl ClickHouseKpiSink {
     }
 }
 
-fn clickhouse_error(
+pub(crate) fn clickhouse_error(
     action: &'static str,
 ) -> impl FnOnce(aqs_warehouse::clickhouse::error::Error) -> KpiTableError {
     move |source| KpiTableError::ClickHouse { action, source }
@@ -49,77 +50,7 @@ fn clickhouse_error(
 
 impl KpiSink for ClickHouseKpiSink {
     fn write(&mut self, kpis: &mut DataFrame, as_of: NaiveDate) -> Result<(), KpiTableError> {
-        let client = self.client.client();
-        let previous: u32 = self
-            .client
-            .run_within(
-                KPI_REQUEST_TIMEOUT,
-                client
-                    .query("SELECT toUInt32(max(computed_at)) FROM kpi WHERE as_of = toDate(?)")
-                    .bind(as_of.to_string())
-                    .fetch_one(),
-            )
-            .map_err(clickhouse_error("read the stored computed_at"))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_secs());
-        // Strictly later than every stored row of the date, even within the same second.
-        let computed_at = u32::try_from(now)
-            .unwrap_or(u32::MAX)
-            .max(previous.saturating_add(1));
-        let bytes = encode_rows(kpis, computed_at)?;
-        let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
-        self.client
-            .run_within(KPI_REQUEST_TIMEOUT, async {
-                if bytes.is_empty() {
-                    // Nothing computed: the deletion below still clears an earlier run.
-                    return Ok(());
-                }
-                let mut insert = client
-                    .insert_formatted_with(format!(
-                        "INSERT INTO {KPI_TABLE} ({}, computed_at) FORMAT RowBinary",
-                        columns.join(", ")
-                    ))
-                    .buffered();
-                let mut rest = bytes.as_slice();
-                while !rest.is_empty() {
-                    let written = insert.write(rest).await?;
-                    rest = &rest[written..];
-                }
-                insert.end().await
-            })
-            .map_err(clickhouse_error("insert the rows"))?;
-        self.client
-            .run_within(
-                KPI_REQUEST_TIMEOUT,
-                client
-                    .query(&format!(
-                        "ALTER TABLE {KPI_TABLE} DELETE WHERE as_of = toDate('{as_of}') \
-                         AND computed_at < toDateTime({computed_at})"
-                    ))
-                    .execute(),
-            )
-            .map_err(clickhouse_error("delete the replaced rows"))?;
-        let finished = self
-            .client
-            .wait_for_mutations(KPI_TABLE, MUTATION_TIMEOUT)
-            .map_err(clickhouse_error(
-                "wait for the deletion of the replaced rows",
-            ))?;
-        if !finished {
-            return Err(KpiTableError::MutationTimeout {
-                as_of,
-                seconds: MUTATION_TIMEOUT.as_secs(),
-            });
-        }
-        info!(
-            rows = kpis.height(),
-            %as_of,
-            computed_at,
-            database = self.client.database(),
-            "kpis written to clickhouse"
-        );
-        Ok(())
+        replace_run(&self.client, KPI_TABLE, &KPI_COLUMNS, kpis, as_of)
     }
 
     fn target(&self) -> String {
@@ -127,15 +58,107 @@ impl KpiSink for ClickHouseKpiSink {
     }
 }
 
-/// The KPI rows stored for `as_of` (newest with `FINAL`), as the job's output frame: the
-/// same columns, types and order (sorted by scope, scope id, period and period start).
-pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, KpiTableError> {
-    let client = BlockingClient::connect(config, &[KPI_TABLE])?;
-    let columns: Vec<&str> = KPI_COLUMNS.iter().map(|(name, _)| *name).collect();
+/// Writes `frame` (the columns of `columns`, in order) as the run of `as_of` of `table`
+/// (a table keyed with `as_of` whose last column is `computed_at`, a
+/// `ReplacingMergeTree(computed_at)`): its rows go in with a `computed_at` later than any
+/// stored for the date, then the older rows of the date are deleted and the deletion waited
+/// for, so that the run replaces the date's rows exactly.
+pub(crate) fn replace_run(
+    client: &BlockingClient,
+    table: &'static str,
+    columns: &[(&'static str, KpiColumnType)],
+    frame: &DataFrame,
+    as_of: NaiveDate,
+) -> Result<(), KpiTableError> {
+    let inner = client.client();
+    let previous: u32 = client
+        .run_within(
+            KPI_REQUEST_TIMEOUT,
+            inner
+                .query(&format!(
+                    "SELECT toUInt32(max(computed_at)) FROM {table} WHERE as_of = toDate(?)"
+                ))
+                .bind(as_of.to_string())
+                .fetch_one(),
+        )
+        .map_err(clickhouse_error("read the stored computed_at"))?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    // Strictly later than every stored row of the date, even within the same second.
+    let computed_at = u32::try_from(now)
+        .unwrap_or(u32::MAX)
+        .max(previous.saturating_add(1));
+    let bytes = encode_rows(frame, columns, computed_at)?;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    client
+        .run_within(KPI_REQUEST_TIMEOUT, async {
+            if bytes.is_empty() {
+                // Nothing computed: the deletion below still clears an earlier run.
+                return Ok(());
+            }
+            let mut insert = inner
+                .insert_formatted_with(format!(
+                    "INSERT INTO {table} ({}, computed_at) FORMAT RowBinary",
+                    names.join(", ")
+                ))
+                .buffered();
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                let written = insert.write(rest).await?;
+                rest = &rest[written..];
+            }
+            insert.end().await
+        })
+        .map_err(clickhouse_error("insert the rows"))?;
+    client
+        .run_within(
+            KPI_REQUEST_TIMEOUT,
+            inner
+                .query(&format!(
+                    "ALTER TABLE {table} DELETE WHERE as_of = toDate('{as_of}') \
+                     AND computed_at < toDateTime({computed_at})"
+                ))
+                .execute(),
+        )
+        .map_err(clickhouse_error("delete the replaced rows"))?;
+    let finished = client
+        .wait_for_mutations(table, MUTATION_TIMEOUT)
+        .map_err(clickhouse_error(
+            "wait for the deletion of the replaced rows",
+        ))?;
+    if !finished {
+        return Err(KpiTableError::MutationTimeout {
+            table,
+            as_of,
+            seconds: MUTATION_TIMEOUT.as_secs(),
+        });
+    }
+    info!(
+        rows = frame.height(),
+        table,
+        %as_of,
+        computed_at,
+        database = client.database(),
+        "run written to clickhouse"
+    );
+    Ok(())
+}
+
+/// The rows of `table` stored for `as_of` (newest with `FINAL`) as a frame of `columns`,
+/// sorted by `order`.
+pub(crate) fn read_run(
+    config: &ClickHouseConfig,
+    table: &'static str,
+    columns: &[(&'static str, KpiColumnType)],
+    order: &str,
+    as_of: NaiveDate,
+) -> Result<DataFrame, KpiTableError> {
+    let client = BlockingClient::connect(config, &[table])?;
+    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let sql = format!(
-        "SELECT {} FROM {KPI_TABLE} FINAL WHERE as_of = toDate(?) \
-         ORDER BY scope, scope_id, period, period_start",
-        columns.join(", ")
+        "SELECT {} FROM {table} FINAL WHERE as_of = toDate(?) ORDER BY {order}",
+        names.join(", ")
     );
     let bytes = client
         .run(async {
@@ -148,7 +171,19 @@ pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFram
                 .await
         })
         .map_err(clickhouse_error("read the rows"))?;
-    decode_rows(&bytes, false)
+    decode_rows(&bytes, columns, false)
+}
+
+/// The KPI rows stored for `as_of` (newest with `FINAL`), as the job's output frame: the
+/// same columns, types and order (sorted by scope, scope id, period and period start).
+pub fn read_kpis(config: &ClickHouseConfig, as_of: NaiveDate) -> Result<DataFrame, KpiTableError> {
+    read_run(
+        config,
+        KPI_TABLE,
+        &KPI_COLUMNS,
+        "scope, scope_id, period, period_start",
+        as_of,
+    )
 }
 
 /// The tables the dashboard reads in ClickHouse: the KPIs and the organisation beside them.
@@ -203,12 +238,21 @@ pub fn run_written_at(
     client: &BlockingClient,
     as_of: NaiveDate,
 ) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    written_at(client, KPI_TABLE, as_of)
+}
+
+/// When the run of `table` as of `as_of` was written (its newest `computed_at`).
+pub(crate) fn written_at(
+    client: &BlockingClient,
+    table: &str,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
     // An alias unlike the column: in ClickHouse an alias would replace its column in WHERE.
     let computed: Vec<u32> = client.run(
         client
             .client()
             .query(&format!(
-                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {KPI_TABLE} \
+                "SELECT toUInt32(max(computed_at)) AS newest_computed FROM {table} \
                  WHERE as_of = toDate(?)"
             ))
             .bind(as_of.to_string())
@@ -281,261 +325,10 @@ pub fn month_rows_of_runs(
         .collect())
 }
 
-fn column_error(column: &'static str, problem: impl Into<String>) -> KpiTableError {
-    KpiTableError::Column {
-        column,
-        problem: problem.into(),
-    }
-}
-
-/// The frame's rows in ClickHouse's RowBinary format, in the order of [`KPI_COLUMNS`],
-/// each followed by `computed_at`.
-fn encode_rows(frame: &DataFrame, computed_at: u32) -> Result<Vec<u8>, KpiTableError> {
-    let height = frame.height();
-    let mut cells: Vec<Vec<Vec<u8>>> = vec![Vec::with_capacity(KPI_COLUMNS.len() + 1); height];
-    for (name, kind) in KPI_COLUMNS {
-        let polars_error = |error: PolarsError| column_error(name, error.to_string());
-        let column = frame.column(name).map_err(polars_error)?;
-        let mut put = |row: usize, value: Option<Vec<u8>>| -> Result<(), KpiTableError> {
-            let cell = &mut cells[row];
-            match (value, kind.nullable()) {
-                (Some(bytes), true) => {
-                    let mut out = Vec::with_capacity(bytes.len() + 1);
-                    out.push(0);
-                    out.extend(bytes);
-                    cell.push(out);
-                }
-                (Some(bytes), false) => cell.push(bytes),
-                (None, true) => cell.push(vec![1]),
-                (None, false) => {
-                    return Err(column_error(
-                        name,
-                        format!("null in row {row}, not allowed"),
-                    ));
-                }
-            }
-            Ok(())
-        };
-        match kind {
-            KpiColumnType::Text | KpiColumnType::OptionalText => {
-                for (row, value) in column.str().map_err(polars_error)?.iter().enumerate() {
-                    put(row, value.map(string_bytes))?;
-                }
-            }
-            KpiColumnType::Date => {
-                for (row, value) in column
-                    .date()
-                    .map_err(polars_error)?
-                    .physical()
-                    .iter()
-                    .enumerate()
-                {
-                    let day = value
-                        .map(|days| {
-                            u16::try_from(days)
-                                .map(|d| d.to_le_bytes().to_vec())
-                                .map_err(|_| {
-                                    column_error(name, format!("date out of range in row {row}"))
-                                })
-                        })
-                        .transpose()?;
-                    put(row, day)?;
-                }
-            }
-            KpiColumnType::Int | KpiColumnType::OptionalInt => {
-                for (row, value) in column.i64().map_err(polars_error)?.iter().enumerate() {
-                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
-                }
-            }
-            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
-                let decimal = column.decimal().map_err(polars_error)?;
-                if decimal.scale() != 2 {
-                    return Err(column_error(
-                        name,
-                        format!("scale {} instead of 2", decimal.scale()),
-                    ));
-                }
-                // Decimal(38, 2) travels as its 128-bit integer of fen.
-                for (row, value) in decimal.physical().iter().enumerate() {
-                    put(row, value.map(|fen| fen.to_le_bytes().to_vec()))?;
-                }
-            }
-            KpiColumnType::OptionalFloat => {
-                for (row, value) in column.f64().map_err(polars_error)?.iter().enumerate() {
-                    put(row, value.map(|v| v.to_le_bytes().to_vec()))?;
-                }
-            }
-            KpiColumnType::OptionalFlag => {
-                for (row, value) in column.bool().map_err(polars_error)?.iter().enumerate() {
-                    put(row, value.map(|v| vec![u8::from(v)]))?;
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for row in cells {
-        for cell in row {
-            out.extend(cell);
-        }
-        out.extend(computed_at.to_le_bytes());
-    }
-    Ok(out)
-}
-
-fn string_bytes(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + 2);
-    let mut length = text.len() as u64;
-    loop {
-        let byte = (length & 0x7f) as u8;
-        length >>= 7;
-        if length == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(text.as_bytes());
-    out
-}
-
-/// Reads RowBinary of the columns of [`KPI_COLUMNS`] (no `computed_at`).
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, count: usize) -> Result<&[u8], KpiTableError> {
-        let end = self.at + count;
-        let slice = self
-            .bytes
-            .get(self.at..end)
-            .ok_or_else(|| column_error("(row)", "the server's rows end early"))?;
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], KpiTableError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn is_null(&mut self) -> Result<bool, KpiTableError> {
-        Ok(self.fixed::<1>()?[0] == 1)
-    }
-
-    fn string(&mut self) -> Result<String, KpiTableError> {
-        let mut length = 0_u64;
-        let mut shift = 0;
-        loop {
-            let byte = self.fixed::<1>()?[0];
-            length |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        let bytes = self.take(length as usize)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| column_error("(row)", "text is not UTF-8"))
-    }
-}
-
-/// Column builders for [`decode_rows`].
-enum Builder {
-    Text(Vec<Option<String>>),
-    Int(Vec<Option<i64>>),
-    Date(Vec<Option<i32>>),
-    Money(Vec<Option<i128>>),
-    Float(Vec<Option<f64>>),
-    Flag(Vec<Option<bool>>),
-}
-
-/// The frame of RowBinary rows of [`KPI_COLUMNS`], each followed by `computed_at` when
-/// `with_computed_at` (which is skipped).
-fn decode_rows(bytes: &[u8], with_computed_at: bool) -> Result<DataFrame, KpiTableError> {
-    let mut builders: Vec<Builder> = KPI_COLUMNS
-        .iter()
-        .map(|(_, kind)| match kind {
-            KpiColumnType::Text | KpiColumnType::OptionalText => Builder::Text(Vec::new()),
-            KpiColumnType::Int | KpiColumnType::OptionalInt => Builder::Int(Vec::new()),
-            KpiColumnType::Date => Builder::Date(Vec::new()),
-            KpiColumnType::Money | KpiColumnType::OptionalMoney => Builder::Money(Vec::new()),
-            KpiColumnType::OptionalFloat => Builder::Float(Vec::new()),
-            KpiColumnType::OptionalFlag => Builder::Flag(Vec::new()),
-        })
-        .collect();
-    let mut reader = Reader { bytes, at: 0 };
-    let mut height = 0;
-    while reader.at < bytes.len() {
-        for ((_, kind), builder) in KPI_COLUMNS.iter().zip(&mut builders) {
-            let null = kind.nullable() && reader.is_null()?;
-            match builder {
-                Builder::Text(values) => {
-                    values.push(if null { None } else { Some(reader.string()?) });
-                }
-                Builder::Int(values) => values.push(if null {
-                    None
-                } else {
-                    Some(i64::from_le_bytes(reader.fixed()?))
-                }),
-                Builder::Date(values) => values.push(if null {
-                    None
-                } else {
-                    Some(i32::from(u16::from_le_bytes(reader.fixed()?)))
-                }),
-                Builder::Money(values) => values.push(if null {
-                    None
-                } else {
-                    Some(i128::from_le_bytes(reader.fixed()?))
-                }),
-                Builder::Float(values) => values.push(if null {
-                    None
-                } else {
-                    Some(f64::from_le_bytes(reader.fixed()?))
-                }),
-                Builder::Flag(values) => values.push(if null {
-                    None
-                } else {
-                    Some(reader.fixed::<1>()?[0] != 0)
-                }),
-            }
-        }
-        if with_computed_at {
-            reader.fixed::<4>()?;
-        }
-        height += 1;
-    }
-    let mut columns = Vec::with_capacity(KPI_COLUMNS.len());
-    for ((name, kind), builder) in KPI_COLUMNS.iter().zip(builders) {
-        let polars_error = |error: PolarsError| column_error(name, error.to_string());
-        let column = match builder {
-            Builder::Text(values) => Column::new((*name).into(), values),
-            Builder::Int(values) => Column::new((*name).into(), values),
-            Builder::Float(values) => Column::new((*name).into(), values),
-            Builder::Flag(values) => Column::new((*name).into(), values),
-            Builder::Date(values) => Column::new((*name).into(), values)
-                .cast(&DataType::Date)
-                .map_err(polars_error)?,
-            Builder::Money(values) => {
-                let chunked: Int128Chunked = values.into_iter().collect();
-                chunked
-                    .into_decimal(MONEY_PRECISION, 2)
-                    .map_err(polars_error)?
-                    .into_series()
-                    .with_name((*name).into())
-                    .into_column()
-            }
-        };
-        debug_assert_eq!(column.dtype(), &kind.polars());
-        columns.push(column);
-    }
-    DataFrame::new(height, columns).map_err(|error| column_error("(frame)", error.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kpi::MONEY_PRECISION;
 
     #[test]
     fn the_migrations_declare_every_column_with_its_type() {
@@ -607,9 +400,11 @@ mod tests {
             let column = match kind {
                 KpiColumnType::Text => Column::new(name.into(), ["agent", "团队-二组"]),
                 KpiColumnType::OptionalText => Column::new(name.into(), [Some("T1"), None]),
-                KpiColumnType::Date => Column::new(name.into(), [20_409_i32, 0])
-                    .cast(&DataType::Date)
-                    .expect("date"),
+                KpiColumnType::Date | KpiColumnType::OptionalDate => {
+                    Column::new(name.into(), [20_409_i32, 0])
+                        .cast(&DataType::Date)
+                        .expect("date")
+                }
                 KpiColumnType::Int => Column::new(name.into(), [i64::MIN, 42]),
                 KpiColumnType::OptionalInt => Column::new(name.into(), [None, Some(-7_i64)]),
                 KpiColumnType::Money | KpiColumnType::OptionalMoney => {
@@ -632,8 +427,8 @@ mod tests {
             columns.push(column);
         }
         let frame = DataFrame::new(2, columns).expect("frame");
-        let bytes = encode_rows(&frame, 1_700_000_000).expect("encode");
-        let back = decode_rows(&bytes, true).expect("decode");
+        let bytes = encode_rows(&frame, &KPI_COLUMNS, 1_700_000_000).expect("encode");
+        let back = decode_rows(&bytes, &KPI_COLUMNS, true).expect("decode");
         assert!(back.equals_missing(&frame), "{back}\n{frame}");
     }
 
@@ -645,7 +440,7 @@ mod tests {
             columns.push(column);
         }
         let frame = DataFrame::new(1, columns).expect("frame");
-        let error = encode_rows(&frame, 0).expect_err("scope is required");
+        let error = encode_rows(&frame, &KPI_COLUMNS, 0).expect_err("scope is required");
         assert!(error.to_string().contains("scope"), "{error}");
     }
 }

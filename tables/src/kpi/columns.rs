@@ -12,8 +12,10 @@ pub enum KpiColumnType {
     Text,
     /// `Nullable(String)`.
     OptionalText,
-    /// `Date` / polars Date.
+    /// `Date` / polars Date without nulls.
     Date,
+    /// `Nullable(Date)`.
+    OptionalDate,
     /// `Int64` / polars Int64 without nulls.
     Int,
     /// `Nullable(Int64)`.
@@ -36,6 +38,7 @@ impl KpiColumnType {
             Self::Text => "String",
             Self::OptionalText => "Nullable(String)",
             Self::Date => "Date",
+            Self::OptionalDate => "Nullable(Date)",
             Self::Int => "Int64",
             Self::OptionalInt => "Nullable(Int64)",
             Self::Money => "Decimal(38, 2)",
@@ -49,7 +52,7 @@ impl KpiColumnType {
     pub fn polars(self) -> DataType {
         match self {
             Self::Text | Self::OptionalText => DataType::String,
-            Self::Date => DataType::Date,
+            Self::Date | Self::OptionalDate => DataType::Date,
             Self::Int | Self::OptionalInt => DataType::Int64,
             Self::Money | Self::OptionalMoney => DataType::Decimal(MONEY_PRECISION, 2),
             Self::OptionalFloat => DataType::Float64,
@@ -62,6 +65,7 @@ impl KpiColumnType {
         matches!(
             self,
             Self::OptionalText
+                | Self::OptionalDate
                 | Self::OptionalInt
                 | Self::OptionalMoney
                 | Self::OptionalFloat

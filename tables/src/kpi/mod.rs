@@ -5,6 +5,7 @@
 pub mod clickhouse;
 pub mod columns;
 pub mod parquet;
+pub(crate) mod rowbinary;
 pub mod rows;
 
 use std::path::PathBuf;
@@ -42,10 +43,14 @@ pub enum KpiTableError {
         source: aqs_warehouse::clickhouse::error::Error,
     },
     #[error(
-        "KPIs as of {as_of}: the rows they replace were not deleted within {seconds} s \
-         (a mutation of table kpi is still running; see system.mutations)"
+        "{table} as of {as_of}: the rows it replaces were not deleted within {seconds} s \
+         (a mutation of table {table} is still running; see system.mutations)"
     )]
-    MutationTimeout { as_of: NaiveDate, seconds: u64 },
+    MutationTimeout {
+        table: &'static str,
+        as_of: NaiveDate,
+        seconds: u64,
+    },
     #[error("KPI column {column}: {problem}")]
     Column {
         column: &'static str,

@@ -141,6 +141,10 @@ node "$HERE/auth.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
     --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
     --other-team T0002 "${SSO_ARGS[@]}"
 
+node "$HERE/outlets.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
+    --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
+    --other-team T0002
+
 # History, names, exports and print on the embedded stores. The earlier as-of run is computed
 # as an operator would, beside the running service.
 EARLIER=$(python3 -c 'import datetime; print((datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8))).date() - datetime.timedelta(days=3)).isoformat())')

@@ -9,10 +9,10 @@
 //
 // The last line is "auth: N passed, M failed"; the exit code is 1 when anything failed.
 
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { browserContext as openBrowser } from './browser-context.mjs';
 import { credentials, signInWithPassword, signInWithSso } from './signin.mjs';
 
 const require = createRequire(import.meta.url);
@@ -52,26 +52,14 @@ function check(ok, what, detail = '') {
 const log = (msg) => console.log(`auth: ${msg}`);
 
 async function browserContext() {
-  const dir = mkdtempSync(join(tmpdir(), 'aqs-auth-'));
-  const context = await chromium.launchPersistentContext(dir, {
+  return openBrowser(chromium, {
     executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 900 },
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on('console', (m) => {
+    timeout,
+    name: 'auth',
     // Refused API calls are the point of some checks; anything else (a CSP violation, a
     // script error) is a failure.
-    if (m.type() === 'error' && !/status of 403/.test(m.text())) problems.push(m.text());
+    ignored: (text) => /status of 403/.test(text),
   });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  return { context, page, problems, close: async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 async function waitReady(page, scope, id) {

@@ -10,12 +10,12 @@
 // by export_check.py (openpyxl for XLSX); the weekly review sheets are printed to PDF as A4
 // landscape and shot in print media. The last line is "history_export: N passed, M failed".
 
-import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { browserContext as openBrowser } from './browser-context.mjs';
 import { credentials, signInWithPassword } from './signin.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -60,23 +60,7 @@ const shot = (name) => join(shotDir, `${label}-${name}`);
 const CJK = /^[\u4e00-\u9fff]{2,4}$/;
 
 async function browserContext() {
-  const dir = mkdtempSync(join(tmpdir(), 'aqs-history-'));
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath,
-    headless: true,
-    acceptDownloads: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 900 },
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-  });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  return { context, page, problems, close: async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); } };
+  return openBrowser(chromium, { executablePath, timeout, name: 'history', acceptDownloads: true });
 }
 
 async function ready(page, scope, id) {

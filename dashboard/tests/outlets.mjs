@@ -8,10 +8,10 @@
 //
 // The last line is "outlets: N passed, M failed"; the exit code is 1 when anything failed.
 
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { browserContext as openBrowser } from './browser-context.mjs';
 import { credentials, signInWithPassword } from './signin.mjs';
 
 const require = createRequire(import.meta.url);
@@ -51,24 +51,13 @@ function check(ok, what, detail = '') {
 const log = (msg) => console.log(`outlets: ${msg}`);
 
 async function browserContext() {
-  const dir = mkdtempSync(join(tmpdir(), 'aqs-outlets-'));
-  const context = await chromium.launchPersistentContext(dir, {
+  return openBrowser(chromium, {
     executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1440, height: 900 },
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
+    timeout,
+    name: 'outlets',
+    // Refused API calls are the point of some checks.
+    ignored: (text) => /status of 403/.test(text),
   });
-  context.setDefaultTimeout(timeout);
-  const page = context.pages()[0] ?? await context.newPage();
-  const problems = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 403/.test(m.text())) problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  return { context, page, problems, close: async () => { await context.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
 // Opens the outlet page of a node (or of everything the user sees) and waits until it shows.

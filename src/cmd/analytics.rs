@@ -126,11 +126,11 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
         params.as_of,
     )?;
     let rows = compute_kpis_into(&*source, &params, &mut sinks)?;
-    let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
-    eprintln!(
-        "analytics: {rows} KPI rows as of {} written to {}",
+    report_written(
+        "KPI",
+        rows,
         params.as_of,
-        targets.join(" and ")
+        sinks.iter().map(|sink| sink.target()),
     );
     // The outlet table after the KPIs, from the same ledgers, to the same engines.
     let source = open_outlet_source(Layout::Service, &args.store, &args.clickhouse)?;
@@ -142,11 +142,11 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
         params.as_of,
     )?;
     let rows = compute_outlets_into(&*source, &outlet_params, &mut sinks)?;
-    let targets: Vec<String> = sinks.iter().map(|sink| sink.target()).collect();
-    eprintln!(
-        "analytics: {rows} outlet rows as of {} written to {}",
+    report_written(
+        "outlet",
+        rows,
         params.as_of,
-        targets.join(" and ")
+        sinks.iter().map(|sink| sink.target()),
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -185,4 +185,18 @@ pub fn compute_kpis_into(
         "kpis computed"
     );
     Ok(table.height())
+}
+
+/// Tells the operator how many rows of a table went where.
+fn report_written(
+    table: &str,
+    rows: usize,
+    as_of: chrono::NaiveDate,
+    targets: impl Iterator<Item = String>,
+) {
+    let targets: Vec<String> = targets.collect();
+    eprintln!(
+        "analytics: {rows} {table} rows as of {as_of} written to {}",
+        targets.join(" and ")
+    );
 }

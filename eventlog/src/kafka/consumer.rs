@@ -389,7 +389,23 @@ impl KafkaConsumer {
     /// past transaction markers and aborted records that never become messages).
     fn fetched_positions(&self) -> BTreeMap<PartitionId, (u64, u64)> {
         let mut fetched = BTreeMap::new();
+        let client_positions = self.client_positions();
         let shared = lock(&self.shared);
+        for (partition, read) in client_positions {
+            let next = shared.positions.get(&partition).copied().unwrap_or(0);
+            let streaming = shared.restarted_at.contains_key(&partition)
+                && !shared.to_seek.contains(&partition);
+            if streaming && read >= next {
+                fetched.insert(partition, (next, read));
+            }
+        }
+        fetched
+    }
+
+    /// librdkafka's application position of every partition its two clients read (those
+    /// with a known offset).
+    fn client_positions(&self) -> Vec<(PartitionId, u64)> {
+        let mut positions = Vec::new();
         for stream in [Stream::Reference, Stream::Events] {
             let list = match stream {
                 Stream::Events => self.events.position(),
@@ -397,27 +413,22 @@ impl KafkaConsumer {
             };
             let Ok(list) = list else { continue };
             for element in list.elements_for_topic(self.config.topic_of(stream)) {
-                let (Ok(number), Offset::Offset(read)) =
+                let (Ok(number), Offset::Offset(offset)) =
                     (u32::try_from(element.partition()), element.offset())
                 else {
+                    continue;
+                };
+                let Ok(offset) = u64::try_from(offset) else {
                     continue;
                 };
                 let partition = PartitionId {
                     stream,
                     partition: number,
                 };
-                let Ok(read) = u64::try_from(read) else {
-                    continue;
-                };
-                let next = shared.positions.get(&partition).copied().unwrap_or(0);
-                let streaming = shared.restarted_at.contains_key(&partition)
-                    && !shared.to_seek.contains(&partition);
-                if streaming && read >= next {
-                    fetched.insert(partition, (next, read));
-                }
+                positions.push((partition, offset));
             }
         }
-        fetched
+        positions
     }
 
     /// Hands out what was read early, then what the clients have, waiting up to `timeout`
@@ -514,34 +525,16 @@ impl KafkaConsumer {
     /// position when it is further (it moves past release records and transaction markers,
     /// which are never handed out).
     fn read_positions(&self) -> BTreeMap<PartitionId, u64> {
+        let client_positions = self.client_positions();
         let shared = lock(&self.shared);
         let mut read: BTreeMap<PartitionId, u64> = shared
             .positions
             .iter()
             .map(|(partition, offset)| (*partition, *offset))
             .collect();
-        for stream in [Stream::Reference, Stream::Events] {
-            let list = match stream {
-                Stream::Events => self.events.position(),
-                Stream::Reference => self.reference.position(),
-            };
-            let Ok(list) = list else { continue };
-            for element in list.elements_for_topic(self.config.topic_of(stream)) {
-                let (Ok(number), Offset::Offset(offset)) =
-                    (u32::try_from(element.partition()), element.offset())
-                else {
-                    continue;
-                };
-                let Ok(offset) = u64::try_from(offset) else {
-                    continue;
-                };
-                let partition = PartitionId {
-                    stream,
-                    partition: number,
-                };
-                let entry = read.entry(partition).or_insert(offset);
-                *entry = (*entry).max(offset);
-            }
+        for (partition, offset) in client_positions {
+            let entry = read.entry(partition).or_insert(offset);
+            *entry = (*entry).max(offset);
         }
         read
     }

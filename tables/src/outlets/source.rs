@@ -446,13 +446,7 @@ impl ClickHouseOutletSource {
     where
         T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
     {
-        let mut query = self.client.client().query(sql);
-        for value in binds {
-            query = query.bind(value.as_str());
-        }
-        self.client
-            .run(query.fetch_all::<T>())
-            .map_err(|source| SourceError::ClickHouse { table, source })
+        crate::ledgers::window::clickhouse::fetch_rows(&self.client, table, sql, binds)
     }
 
     fn live<T: LedgerRow>(&self) -> Result<Vec<T>, SourceError> {

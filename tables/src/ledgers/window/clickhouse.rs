@@ -84,14 +84,27 @@ impl ClickHouseSource {
     where
         T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
     {
-        let mut query = self.client.client().query(sql);
-        for value in binds {
-            query = query.bind(value.as_str());
-        }
-        self.client
-            .run(query.fetch_all::<T>())
-            .map_err(|source| SourceError::ClickHouse { table, source })
+        fetch_rows(&self.client, table, sql, binds)
     }
+}
+
+/// The rows of `sql` (reading `table`) with `binds` for its `?`s, in order.
+pub(crate) fn fetch_rows<T>(
+    client: &BlockingClient,
+    table: &'static str,
+    sql: &str,
+    binds: &[String],
+) -> Result<Vec<T>, SourceError>
+where
+    T: aqs_warehouse::clickhouse::RowOwned + aqs_warehouse::clickhouse::RowRead,
+{
+    let mut query = client.client().query(sql);
+    for value in binds {
+        query = query.bind(value.as_str());
+    }
+    client
+        .run(query.fetch_all::<T>())
+        .map_err(|source| SourceError::ClickHouse { table, source })
 }
 
 impl LedgerSource for ClickHouseSource {

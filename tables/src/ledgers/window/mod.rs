@@ -6,7 +6,7 @@
 //! their ids shared between the rows that repeat them, so that a month of 30,000 agents
 //! reads fast.
 
-mod clickhouse;
+pub(crate) mod clickhouse;
 mod sqlite;
 
 pub use self::clickhouse::ClickHouseSource;

@@ -325,6 +325,25 @@ pub fn month_rows_of_runs(
         .collect())
 }
 
+/// The columns (name, type) a migration's `CREATE TABLE IF NOT EXISTS <table>` declares, in
+/// order: what the migration tests compare with a column list.
+#[cfg(test)]
+pub(crate) fn created_columns(sql: &str, table: &str) -> Vec<(String, String)> {
+    let body = sql
+        .split(&format!("CREATE TABLE IF NOT EXISTS {table}"))
+        .nth(1)
+        .and_then(|rest| rest.split("ENGINE").next())
+        .unwrap_or_else(|| panic!("the {table} table"));
+    body.lines()
+        .map(|line| line.trim().trim_end_matches(','))
+        .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
+        .map(|line| {
+            let (name, kind) = line.split_once(' ').expect("name type");
+            (name.to_owned(), kind.to_owned())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,20 +352,7 @@ mod tests {
     #[test]
     fn the_migrations_declare_every_column_with_its_type() {
         let sql = include_str!("../../../deploy/clickhouse/0003_kpi.sql");
-        let table = sql
-            .split("CREATE TABLE IF NOT EXISTS kpi")
-            .nth(1)
-            .and_then(|rest| rest.split("ENGINE").next())
-            .expect("the kpi table");
-        let mut declared: Vec<(String, String)> = table
-            .lines()
-            .map(|line| line.trim().trim_end_matches(','))
-            .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
-            .map(|line| {
-                let (name, kind) = line.split_once(' ').expect("name type");
-                (name.to_owned(), kind.to_owned())
-            })
-            .collect();
+        let mut declared = created_columns(sql, "kpi");
         // Later migrations change column types with `ALTER TABLE kpi MODIFY COLUMN` and add
         // columns with `ALTER TABLE kpi ADD COLUMN name type AFTER column`.
         for later in [

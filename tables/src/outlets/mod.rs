@@ -120,20 +120,7 @@ mod tests {
     #[test]
     fn the_migration_declares_every_column_with_its_type() {
         let sql = include_str!("../../../deploy/clickhouse/0011_outlet_kpi.sql");
-        let table = sql
-            .split("CREATE TABLE IF NOT EXISTS outlet_kpi")
-            .nth(1)
-            .and_then(|rest| rest.split("ENGINE").next())
-            .expect("the outlet_kpi table");
-        let declared: Vec<(String, String)> = table
-            .lines()
-            .map(|line| line.trim().trim_end_matches(','))
-            .filter(|line| !line.is_empty() && *line != "(" && *line != ")")
-            .map(|line| {
-                let (name, kind) = line.split_once(' ').expect("name type");
-                (name.to_owned(), kind.to_owned())
-            })
-            .collect();
+        let declared = crate::kpi::clickhouse::created_columns(sql, "outlet_kpi");
         let mut expected: Vec<(String, String)> = OUTLET_COLUMNS
             .iter()
             .map(|(name, kind)| ((*name).to_owned(), kind.clickhouse().to_owned()))

@@ -91,6 +91,9 @@ fn with_kpis(frame: LazyFrame, kpis: Vec<Expr>) -> PolarsResult<LazyFrame> {
 struct Subset {
     positions: IdxCa,
     index: Vec<Option<IdxSize>>,
+    /// For each row of the frame, its row among the chosen or, when left out, the row after
+    /// the last one (a null row the gather in `put_back` adds); made once, when first needed.
+    back: std::sync::OnceLock<IdxCa>,
 }
 
 impl Subset {
@@ -109,7 +112,18 @@ impl Subset {
         Self {
             positions: IdxCa::from_vec("positions".into(), positions),
             index,
+            back: std::sync::OnceLock::new(),
         }
+    }
+
+    fn back(&self) -> &IdxCa {
+        self.back.get_or_init(|| {
+            let null_row = self.positions.len() as IdxSize;
+            self.index
+                .iter()
+                .map(|row| row.unwrap_or(null_row))
+                .collect_ca("back".into())
+        })
     }
 
     /// A row number column, as numbers of rows among the chosen (null for a row left out).
@@ -132,15 +146,9 @@ impl Subset {
             DataType::Int128 => placed(column.i128()?, positions, height).into_column(),
             // Few and small (flags and labels): gathered, every row left out reading a null.
             _ => {
-                let null_row = self.positions.len() as IdxSize;
-                let back: IdxCa = self
-                    .index
-                    .iter()
-                    .map(|row| row.unwrap_or(null_row))
-                    .collect_ca("back".into());
                 let mut padded = column.clone();
                 padded.append(&Column::full_null(column.name().clone(), 1, column.dtype()))?;
-                padded.rechunk().take(&back)?
+                padded.rechunk().take(self.back())?
             }
         };
         Ok(placed)

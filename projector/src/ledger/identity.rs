@@ -25,11 +25,12 @@ impl EventKey {
 
 /// Values by event identity, looked up without building a key: per source, then per id.
 /// An agent hears from a handful of sources, so they are a short list scanned by
-/// comparison (cheaper than hashing the source), and each entry costs what the id alone did.
+/// comparison (cheaper than hashing the source), and each entry costs what the id alone
+/// does (a boxed `str`: no spare capacity kept per id).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
 pub(super) struct ByIdentity<T> {
-    by_source: Vec<(String, HashMap<String, T>)>,
+    by_source: Vec<(String, HashMap<Box<str>, T>)>,
 }
 
 impl<T> Default for ByIdentity<T> {
@@ -53,12 +54,20 @@ impl<T> ByIdentity<T> {
             .get(id)
     }
 
+    pub fn get_mut(&mut self, source: &str, id: &str) -> Option<&mut T> {
+        self.by_source
+            .iter_mut()
+            .find(|(known, _)| known == source)?
+            .1
+            .get_mut(id)
+    }
+
     pub fn contains(&self, source: &str, id: &str) -> bool {
         self.get(source, id).is_some()
     }
 
     /// The entries of one source, made on first use (the source is copied only then).
-    pub fn ids_mut(&mut self, source: &str) -> &mut HashMap<String, T> {
+    pub fn ids_mut(&mut self, source: &str) -> &mut HashMap<Box<str>, T> {
         let at = match self.position(source) {
             Some(at) => at,
             None => {
@@ -71,7 +80,7 @@ impl<T> ByIdentity<T> {
 
     /// Inserts or replaces; returns the value it replaced.
     pub fn insert(&mut self, source: &str, id: &str, value: T) -> Option<T> {
-        self.ids_mut(source).insert(id.to_owned(), value)
+        self.ids_mut(source).insert(id.into(), value)
     }
 
     pub fn remove(&mut self, source: &str, id: &str) -> Option<T> {

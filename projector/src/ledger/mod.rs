@@ -24,6 +24,7 @@
 //! a choice among a set of versions, never a "last one applied" value.
 
 mod counters;
+mod facts;
 mod identity;
 mod rows;
 
@@ -36,6 +37,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 pub use counters::Counters;
+use facts::{Activity, AgentFact, CancellationFact, Contribution, OutletNames, Sighted, Sighting};
 use identity::{ByIdentity, EventKey};
 
 /// Hash maps keyed by event ids: hashed fast (foldhash, seeded per process) since every
@@ -76,6 +78,9 @@ impl std::fmt::Display for MoneyOverflow {
         write!(f, "its {} would overflow the {} sum", self.field, self.sum)
     }
 }
+
+/// An agent's counters by business date and outlet.
+type Cells = BTreeMap<(NaiveDate, String), Counters>;
 
 /// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
 /// so that the order is total even between sources that share ids.
@@ -134,40 +139,6 @@ fn value_on<T>(timeline: &Timeline<T>, date: NaiveDate) -> Option<&T> {
     facts.next_back().map(|(_, v)| v)
 }
 
-/// What an accepted agent event contributed, kept so a retraction can take it back.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum AgentFact {
-    Activity {
-        date: NaiveDate,
-        outlet: String,
-        delta: Counters,
-        policy: Option<String>,
-    },
-    Cancellation {
-        date: NaiveDate,
-        policy: String,
-        refund: Money,
-    },
-    Membership {
-        key: TimelineKey,
-    },
-    Assignment {
-        outlet: String,
-        key: TimelineKey,
-    },
-    Plan {
-        period: (NaiveDate, NaiveDate),
-        key: VersionKey,
-    },
-    Target {
-        month: YearMonth,
-        key: VersionKey,
-    },
-    Profile {
-        key: VersionKey,
-    },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct PlanCounts {
     visits: Option<u32>,
@@ -185,12 +156,14 @@ struct CancellationState {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AgentState {
-    /// Digest of every event of this agent seen, retractions included, by identity.
-    seen: ByIdentity<u64>,
+    /// Every event of this agent seen, retractions included, by identity: its digest and
+    /// what it contributed while it counts.
+    seen: ByIdentity<Sighting>,
     /// Events retracted by this agent's retractions (each of its own source).
     retracted: ByIdentity<()>,
-    facts: ByIdentity<AgentFact>,
-    cells: BTreeMap<(NaiveDate, String), Counters>,
+    /// The outlets the activity facts of `seen` name by place.
+    outlets: OutletNames,
+    cells: Cells,
     /// Non-retracted sales by policy: event → outlet.
     sales_by_policy: BTreeMap<String, BTreeMap<EventKey, String>>,
     /// Non-retracted cancellations by policy: event → state.
@@ -346,13 +319,17 @@ pub struct Ledger {
 
 /// Records the first sighting of an event; a later one is a duplicate when its body's
 /// digest is the same and a conflict when it differs (the first body stays).
-fn record_sighting(seen: &mut ByIdentity<u64>, event: &Event, digest: u64) -> Option<Applied> {
+fn record_sighting<T: Sighted>(
+    seen: &mut ByIdentity<T>,
+    event: &Event,
+    digest: u64,
+) -> Option<Applied> {
     let ids = seen.ids_mut(&event.source);
     match ids.get(event.event_id.as_str()) {
-        Some(first) if *first == digest => Some(Applied::Duplicate),
+        Some(first) if first.digest() == digest => Some(Applied::Duplicate),
         Some(_) => Some(Applied::Conflict),
         None => {
-            ids.insert(event.event_id.clone(), digest);
+            ids.insert(event.event_id.as_str().into(), T::first(digest));
             None
         }
     }
@@ -419,66 +396,56 @@ impl Ledger {
             return Applied::Retracted;
         }
         let fact = match &event.payload {
-            Payload::OutletVisit(visit) => AgentFact::Activity {
+            Payload::OutletVisit(visit) => AgentFact::Activity(Activity {
                 date,
-                outlet: visit.outlet_id.clone(),
-                delta: Counters {
-                    visits: 1,
-                    ..Counters::default()
+                outlet: state.outlets.place(&visit.outlet_id),
+                contribution: Contribution::Visit,
+                policy: None,
+            }),
+            Payload::Consultation(c) => AgentFact::Activity(Activity {
+                date,
+                outlet: state.outlets.place(&c.outlet_id),
+                contribution: Contribution::Consultation {
+                    consulted: c.customers_consulted,
+                    interested: c.customers_interested,
                 },
                 policy: None,
-            },
-            Payload::Consultation(c) => AgentFact::Activity {
+            }),
+            Payload::SaleClosed(sale) => AgentFact::Activity(Activity {
                 date,
-                outlet: c.outlet_id.clone(),
-                delta: Counters {
-                    consultations: 1,
-                    customers_consulted: i64::from(c.customers_consulted),
-                    customers_interested: i64::from(c.customers_interested),
-                    ..Counters::default()
-                },
-                policy: None,
-            },
-            Payload::SaleClosed(sale) => AgentFact::Activity {
-                date,
-                outlet: sale.outlet_id.clone(),
-                delta: Counters {
-                    sales: 1,
+                outlet: state.outlets.place(&sale.outlet_id),
+                contribution: Contribution::Sale {
                     premium: sale.premium,
-                    ..Counters::default()
                 },
-                policy: Some(sale.policy_id.clone()),
-            },
-            Payload::PolicyCancelled(c) => AgentFact::Cancellation {
+                policy: Some(sale.policy_id.as_str().into()),
+            }),
+            Payload::PolicyCancelled(c) => AgentFact::Cancellation(Box::new(CancellationFact {
                 date,
                 policy: c.policy_id.clone(),
                 refund: c.refund,
-            },
-            Payload::AgentJoinedTeam(join) => AgentFact::Membership {
-                key: timeline_key(join.effective_date, event),
-            },
-            Payload::AgentLeft(left) => AgentFact::Membership {
-                key: timeline_key(left.effective_date, event),
-            },
-            Payload::OutletAssigned(a) => AgentFact::Assignment {
-                outlet: a.outlet_id.clone(),
-                key: timeline_key(a.effective_date, event),
-            },
-            Payload::OutletUnassigned(u) => AgentFact::Assignment {
-                outlet: u.outlet_id.clone(),
-                key: timeline_key(u.effective_date, event),
-            },
-            Payload::ActivityPlan(plan) => AgentFact::Plan {
-                period: (plan.period_start, plan.period_end),
-                key: version_key(event),
-            },
-            Payload::Target(target) => AgentFact::Target {
-                month: target.month,
-                key: version_key(event),
-            },
-            Payload::AgentProfile(_) => AgentFact::Profile {
-                key: version_key(event),
-            },
+            })),
+            Payload::AgentJoinedTeam(join) => {
+                AgentFact::Membership(Box::new(timeline_key(join.effective_date, event)))
+            }
+            Payload::AgentLeft(left) => {
+                AgentFact::Membership(Box::new(timeline_key(left.effective_date, event)))
+            }
+            Payload::OutletAssigned(a) => AgentFact::Assignment(Box::new((
+                a.outlet_id.clone(),
+                timeline_key(a.effective_date, event),
+            ))),
+            Payload::OutletUnassigned(u) => AgentFact::Assignment(Box::new((
+                u.outlet_id.clone(),
+                timeline_key(u.effective_date, event),
+            ))),
+            Payload::ActivityPlan(plan) => AgentFact::Plan(Box::new((
+                (plan.period_start, plan.period_end),
+                version_key(event),
+            ))),
+            Payload::Target(target) => {
+                AgentFact::Target(Box::new((target.month, version_key(event))))
+            }
+            Payload::AgentProfile(_) => AgentFact::Profile(Box::new(version_key(event))),
             Payload::TeamDefined(_)
             | Payload::OutletRegistered(_)
             | Payload::CalendarDay(_)
@@ -496,7 +463,9 @@ impl Ledger {
         ) {
             return Applied::Overflow(overflow);
         }
-        state.facts.insert(source, &event.event_id, fact);
+        if let Some(sighting) = state.seen.get_mut(source, &event.event_id) {
+            sighting.fact = Some(fact);
+        }
         Applied::Applied
     }
 
@@ -1058,7 +1027,7 @@ fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
 /// Whether `delta` fits into the cell (`date`, `outlet`) and into the agent's day total.
 /// Only money can come near the bounds, so only deltas with money are checked.
 fn fits(
-    state: &AgentState,
+    cells: &Cells,
     date: NaiveDate,
     outlet: &str,
     delta: &Counters,
@@ -1070,8 +1039,7 @@ fn fits(
     let overflow = |sum| MoneyOverflow { field, sum };
     let mut day = Counters::default();
     let mut cell = Counters::default();
-    for ((_, other), counters) in state
-        .cells
+    for ((_, other), counters) in cells
         .range((date, String::new())..)
         .take_while(|((d, _), _)| *d == date)
     {
@@ -1089,7 +1057,7 @@ fn fits(
 /// Adds (or, with `add` false, takes back) a contribution. An addition of money must have
 /// been found to [`fits`] first.
 fn add_to_cell(
-    state: &mut AgentState,
+    cells: &mut Cells,
     agent_id: &str,
     date: NaiveDate,
     outlet: &str,
@@ -1104,7 +1072,7 @@ fn add_to_cell(
             cell.subtract(delta);
         }
     };
-    match state.cells.entry((date, outlet.to_owned())) {
+    match cells.entry((date, outlet.to_owned())) {
         Entry::Occupied(mut entry) => {
             apply(entry.get_mut());
             if entry.get().is_zero() {
@@ -1181,13 +1149,21 @@ fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut
     for (key, c) in moving {
         let delta = refund_delta(c.refund);
         if let Some(old) = &c.attributed {
-            add_to_cell(state, agent_id, c.date, old, &delta, false, dirty);
+            add_to_cell(
+                &mut state.cells,
+                agent_id,
+                c.date,
+                old,
+                &delta,
+                false,
+                dirty,
+            );
         }
         // A refund that no longer fits where it belongs now stays pending: listed, counted
         // nowhere (only possible with thousands of the largest refunds in one day).
         let attributed = match &outlet {
-            Some(new) if fits(state, c.date, new, &delta, "refund").is_ok() => {
-                add_to_cell(state, agent_id, c.date, new, &delta, true, dirty);
+            Some(new) if fits(&state.cells, c.date, new, &delta, "refund").is_ok() => {
+                add_to_cell(&mut state.cells, agent_id, c.date, new, &delta, true, dirty);
                 Some(new.clone())
             }
             _ => None,
@@ -1222,30 +1198,42 @@ fn do_agent_fact(
     dirty: &mut Dirty,
 ) -> Result<(), MoneyOverflow> {
     match fact {
-        AgentFact::Activity {
-            date,
-            outlet,
-            delta,
-            policy,
-        } => {
-            fits(state, *date, outlet, delta, "premium")?;
-            add_to_cell(state, agent_id, *date, outlet, delta, true, dirty);
-            if let Some(policy) = policy {
+        AgentFact::Activity(activity) => {
+            let (date, delta) = (activity.date, activity.contribution.counters());
+            let outlet = state.outlets.name(activity.outlet);
+            fits(&state.cells, date, outlet, &delta, "premium")?;
+            add_to_cell(
+                &mut state.cells,
+                agent_id,
+                date,
+                outlet,
+                &delta,
+                true,
+                dirty,
+            );
+            if let Some(policy) = &activity.policy {
                 state
                     .sales_by_policy
-                    .entry(policy.clone())
+                    .entry(policy.to_string())
                     .or_default()
-                    .insert(EventKey::new(source, event_id), outlet.clone());
+                    .insert(EventKey::new(source, event_id), outlet.to_owned());
                 reattribute(state, agent_id, policy, dirty);
             }
         }
-        AgentFact::Cancellation {
-            date,
-            policy,
-            refund,
-        } => {
+        AgentFact::Cancellation(cancellation) => {
+            let CancellationFact {
+                date,
+                policy,
+                refund,
+            } = cancellation.as_ref();
             if let Some(outlet) = policy_outlet(state, policy) {
-                fits(state, *date, &outlet, &refund_delta(*refund), "refund")?;
+                fits(
+                    &state.cells,
+                    *date,
+                    &outlet,
+                    &refund_delta(*refund),
+                    "refund",
+                )?;
             }
             state
                 .cancellations_by_policy
@@ -1262,7 +1250,7 @@ fn do_agent_fact(
             dirty.pending.insert(agent_id.to_owned());
             reattribute(state, agent_id, policy, dirty);
         }
-        AgentFact::Membership { key } => {
+        AgentFact::Membership(key) => {
             let team = match payload {
                 Payload::AgentJoinedTeam(join) => {
                     if let Some(name) = &join.agent_name {
@@ -1273,11 +1261,12 @@ fn do_agent_fact(
                 }
                 _ => None,
             };
-            state.memberships.insert(key.clone(), team);
+            state.memberships.insert(key.as_ref().clone(), team);
             dirty.rosters.insert(agent_id.to_owned());
             dirty.retag_agents.insert(agent_id.to_owned());
         }
-        AgentFact::Assignment { outlet, key } => {
+        AgentFact::Assignment(assignment) => {
+            let (outlet, key) = assignment.as_ref();
             let assigned = matches!(payload, Payload::OutletAssigned(_));
             state
                 .assignments
@@ -1286,7 +1275,8 @@ fn do_agent_fact(
                 .insert(key.clone(), assigned);
             dirty.assignments.insert(agent_id.to_owned());
         }
-        AgentFact::Plan { period, key } => {
+        AgentFact::Plan(plan_fact) => {
+            let (period, key) = plan_fact.as_ref();
             if let Payload::ActivityPlan(plan) = payload {
                 state.plans.entry(*period).or_default().insert(
                     key.clone(),
@@ -1301,7 +1291,8 @@ fn do_agent_fact(
                     .insert((agent_id.to_owned(), period.0, period.1));
             }
         }
-        AgentFact::Target { month, key } => {
+        AgentFact::Target(target_fact) => {
+            let (month, key) = target_fact.as_ref();
             if let Payload::Target(target) = payload {
                 state
                     .targets
@@ -1313,11 +1304,11 @@ fn do_agent_fact(
                     .insert((Scope::Agent, agent_id.to_owned(), *month));
             }
         }
-        AgentFact::Profile { key } => {
+        AgentFact::Profile(key) => {
             if let Payload::AgentProfile(profile) = payload {
                 state
                     .profiles
-                    .insert(key.clone(), profile.display_name.clone());
+                    .insert(key.as_ref().clone(), profile.display_name.clone());
                 dirty.profiles.insert(agent_id.to_owned());
             }
         }
@@ -1333,33 +1324,44 @@ fn undo_agent_fact(
     event_id: &str,
     dirty: &mut Dirty,
 ) -> bool {
-    let Some(fact) = state.facts.remove(source, event_id) else {
+    let Some(fact) = state
+        .seen
+        .get_mut(source, event_id)
+        .and_then(|sighting| sighting.fact.take())
+    else {
         return false;
     };
     let key = || EventKey::new(source, event_id);
     match fact {
-        AgentFact::Activity {
-            date,
-            outlet,
-            delta,
-            policy,
-        } => {
-            add_to_cell(state, agent_id, date, &outlet, &delta, false, dirty);
-            if let Some(policy) = policy {
-                if let Some(sales) = state.sales_by_policy.get_mut(&policy) {
+        AgentFact::Activity(activity) => {
+            let (date, delta) = (activity.date, activity.contribution.counters());
+            let outlet = state.outlets.name(activity.outlet);
+            add_to_cell(
+                &mut state.cells,
+                agent_id,
+                date,
+                outlet,
+                &delta,
+                false,
+                dirty,
+            );
+            if let Some(policy) = activity.policy {
+                let policy: &str = &policy;
+                if let Some(sales) = state.sales_by_policy.get_mut(policy) {
                     sales.remove(&key());
                     if sales.is_empty() {
-                        state.sales_by_policy.remove(&policy);
+                        state.sales_by_policy.remove(policy);
                     }
                 }
-                reattribute(state, agent_id, &policy, dirty);
+                reattribute(state, agent_id, policy, dirty);
             }
         }
-        AgentFact::Cancellation {
-            date,
-            policy,
-            refund,
-        } => {
+        AgentFact::Cancellation(cancellation) => {
+            let CancellationFact {
+                date,
+                policy,
+                refund,
+            } = *cancellation;
             let removed = state
                 .cancellations_by_policy
                 .get_mut(&policy)
@@ -1377,7 +1379,7 @@ fn undo_agent_fact(
             }) = removed
             {
                 add_to_cell(
-                    state,
+                    &mut state.cells,
                     agent_id,
                     date,
                     &outlet,
@@ -1388,7 +1390,8 @@ fn undo_agent_fact(
             }
             dirty.pending.insert(agent_id.to_owned());
         }
-        AgentFact::Membership { key } => {
+        AgentFact::Membership(key) => {
+            let key = *key;
             if state.joined_names.remove(&version_of(&key)).is_some() {
                 dirty.profiles.insert(agent_id.to_owned());
             }
@@ -1396,7 +1399,8 @@ fn undo_agent_fact(
             dirty.rosters.insert(agent_id.to_owned());
             dirty.retag_agents.insert(agent_id.to_owned());
         }
-        AgentFact::Assignment { outlet, key } => {
+        AgentFact::Assignment(assignment) => {
+            let (outlet, key) = *assignment;
             if let Some(timeline) = state.assignments.get_mut(&outlet) {
                 timeline.remove(&key);
                 if timeline.is_empty() {
@@ -1405,7 +1409,8 @@ fn undo_agent_fact(
             }
             dirty.assignments.insert(agent_id.to_owned());
         }
-        AgentFact::Plan { period, key } => {
+        AgentFact::Plan(plan) => {
+            let (period, key) = *plan;
             if let Some(versions) = state.plans.get_mut(&period) {
                 versions.remove(&key);
                 if versions.is_empty() {
@@ -1416,7 +1421,8 @@ fn undo_agent_fact(
                 .plans
                 .insert((agent_id.to_owned(), period.0, period.1));
         }
-        AgentFact::Target { month, key } => {
+        AgentFact::Target(target) => {
+            let (month, key) = *target;
             if let Some(versions) = state.targets.get_mut(&month) {
                 versions.remove(&key);
                 if versions.is_empty() {
@@ -1427,8 +1433,8 @@ fn undo_agent_fact(
                 .targets
                 .insert((Scope::Agent, agent_id.to_owned(), month));
         }
-        AgentFact::Profile { key } => {
-            state.profiles.remove(&key);
+        AgentFact::Profile(key) => {
+            state.profiles.remove(&*key);
             dirty.profiles.insert(agent_id.to_owned());
         }
     }

@@ -115,6 +115,9 @@ struct Measured {
     /// User + system CPU time of the stage's process.
     #[serde(default)]
     cpu_seconds: f64,
+    /// What a projector stage's checkpoints cost.
+    #[serde(default)]
+    checkpoints: Option<replay::CheckpointCost>,
 }
 
 const START: &str = "2025-12-01";
@@ -127,6 +130,7 @@ impl Measured {
             seconds,
             peak_rss_mib: peak_rss_mib(),
             cpu_seconds: cpu_seconds(),
+            checkpoints: None,
         }
     }
 }
@@ -441,9 +445,12 @@ fn child(
         return Ok(ExitCode::SUCCESS);
     }
     let started = Instant::now();
+    let mut checkpoints = None;
     let items = match stage {
         "decode" | "project" | "decode-kafka" | "project-kafka" => {
-            replay::child_stage(stage, dir, kafka)?
+            let (records, cost) = replay::child_stage(stage, dir, kafka)?;
+            checkpoints = cost;
+            records
         }
         "outlets" => {
             let as_of = as_of.context("the outlets stage needs --as-of")?;
@@ -472,7 +479,10 @@ fn child(
         }
         other => anyhow::bail!("unknown stage {other}"),
     };
-    let measured = Measured::by_this_process(items, started.elapsed().as_secs_f64());
+    let measured = Measured {
+        checkpoints,
+        ..Measured::by_this_process(items, started.elapsed().as_secs_f64())
+    };
     println!("{}", serde_json::to_string(&measured)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -75,14 +75,31 @@ fn settings() -> RunnerSettings {
     }
 }
 
-/// One replay stage in this (child) process; returns the records it read.
-pub(super) fn child_stage(stage: &str, dir: &Path, kafka: &KafkaStage) -> anyhow::Result<u64> {
+/// What a replay's checkpoints cost: how many, the time their saves took, and the
+/// projector's store on disk at the end (its database and the last state file).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointCost {
+    pub count: u64,
+    pub seconds: f64,
+    pub store_mib: f64,
+}
+
+/// One replay stage in this (child) process; returns the records it read and, for a
+/// projector stage, its checkpoints' cost.
+pub(super) fn child_stage(
+    stage: &str,
+    dir: &Path,
+    kafka: &KafkaStage,
+) -> anyhow::Result<(u64, Option<CheckpointCost>)> {
     match stage {
         "decode" => {
             let log = SqliteLog::open(aqs_tables::DataDir::new(dir).events(), DEFAULT_PARTITIONS)?;
-            read_and_decode(log.consumer()?)
+            Ok((read_and_decode(log.consumer()?)?, None))
         }
-        "decode-kafka" => read_and_decode(KafkaConsumer::connect(&stage_config(kafka)?)?),
+        "decode-kafka" => Ok((
+            read_and_decode(KafkaConsumer::connect(&stage_config(kafka)?)?)?,
+            None,
+        )),
         "project" => {
             let log = SqliteLog::open(aqs_tables::DataDir::new(dir).events(), DEFAULT_PARTITIONS)?;
             project(log.consumer()?, dir, "", None)
@@ -211,7 +228,7 @@ fn project(
     dir: &Path,
     suffix: &str,
     hold: Option<Hold>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<(u64, Option<CheckpointCost>)> {
     let (store, ledgers) = (
         dir.join(format!("projector{suffix}.db")),
         dir.join(format!("ledgers{suffix}.db")),
@@ -234,13 +251,25 @@ fn project(
     let summary = runner.run(&AtomicBool::new(false))?;
     // As `aqs projector` does: the process exits next, the ledger need not be freed.
     std::mem::forget(runner.take_ledger());
+    let store_name = format!("projector{suffix}.db");
+    let store_bytes: u64 = std::fs::read_dir(dir)?
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&store_name))
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum();
+    let cost = CheckpointCost {
+        count: summary.checkpoints,
+        seconds: summary.checkpoint_time.as_secs_f64(),
+        store_mib: store_bytes as f64 / (1024.0 * 1024.0),
+    };
     if let Some(hold) = hold {
         std::fs::write(&hold.done, summary.records_read.to_string())?;
         while !hold.release.exists() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    Ok(summary.records_read)
+    Ok((summary.records_read, Some(cost)))
 }
 
 /// Copies the embedded log of `dir` into fresh Kafka topics; returns their prefix and the
@@ -322,6 +351,7 @@ fn project_kafka(dir: &Path, prefix: &str, instances: u32) -> anyhow::Result<Mea
         seconds,
         peak_rss_mib: 0.0,
         cpu_seconds: 0.0,
+        checkpoints: None,
     };
     for child in children {
         let output = child.wait_with_output()?;
@@ -342,6 +372,18 @@ fn rate(measured: &Measured) -> f64 {
     measured.items as f64 / measured.seconds
 }
 
+/// The state and checkpoint columns of a projector stage: store on disk (MiB),
+/// checkpoints, their total time (s).
+fn checkpoint_columns(measured: &Measured) -> String {
+    match &measured.checkpoints {
+        Some(cost) => format!(
+            "{:.0} | {} | {:.1}",
+            cost.store_mib, cost.count, cost.seconds
+        ),
+        None => "— | — | —".to_owned(),
+    }
+}
+
 pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     println!(
         "\n### Projector replay, beside reading and decoding the same log — {}\n",
@@ -354,9 +396,9 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");
     }
     println!(
-        "| log | events | append (events/s, when the log was made) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | 2 instances (events/s) | 2 instances / 1 |"
+        "| log | events | append (events/s, when the log was made) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | projector store on disk (MiB) | checkpoints | checkpoint saves (s) | 2 instances (events/s) | 2 instances / 1 |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &size in &args.events {
         let days = 30;
         let agents = (size / (5 * u64::from(days))).max(10) as u32;
@@ -367,12 +409,13 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         let events = decode.items;
         let project = run_child("project", &dir, &[])?;
         println!(
-            "| embedded (SQLite) | {events} | {append_rate:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | — | — |",
+            "| embedded (SQLite) | {events} | {append_rate:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | — | — |",
             rate(&decode),
             rate(&project),
             rate(&project) / rate(&decode),
             project.items as f64 / project.cpu_seconds,
-            project.peak_rss_mib
+            project.peak_rss_mib,
+            checkpoint_columns(&project)
         );
         if let Some(brokers) = &args.kafka_brokers {
             let (prefix, kafka_append) = prepare_kafka(&dir, brokers)?;
@@ -401,12 +444,13 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                 ..two
             };
             println!(
-                "| Kafka | {events} | {kafka_append:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.2} |",
+                "| Kafka | {events} | {kafka_append:.0} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {:.0} | {:.2} |",
                 rate(&decode),
                 rate(&one),
                 rate(&one) / rate(&decode),
                 one.items as f64 / one.cpu_seconds,
                 one.peak_rss_mib,
+                checkpoint_columns(&one),
                 rate(&two),
                 rate(&two) / rate(&one)
             );

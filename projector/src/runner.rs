@@ -111,6 +111,11 @@ pub struct RunSummary {
     pub records_read: u64,
     pub applied_total: u64,
     pub resumed_from_checkpoint: bool,
+    /// Checkpoints written in this run, the time their saves took (the state written and
+    /// synced, the row committed), and the size of the last one's state.
+    pub checkpoints: u64,
+    pub checkpoint_time: Duration,
+    pub state_bytes: u64,
 }
 
 pub struct Runner<C: LogConsumer> {
@@ -133,6 +138,9 @@ pub struct Runner<C: LogConsumer> {
     last_publish: Instant,
     last_checkpoint: Instant,
     last_checkpoint_took: Duration,
+    /// Checkpoint saves of this life: their total time and the last state's size.
+    checkpoint_saves_took: Duration,
+    last_state_bytes: u64,
     /// A checkpoint was put off; the next attempt not before this.
     checkpoint_retry_at: Option<Instant>,
     /// When this runner started, and the checkpoints it has written since.
@@ -208,6 +216,8 @@ impl<C: LogConsumer> Runner<C> {
             last_publish: Instant::now(),
             last_checkpoint: Instant::now(),
             last_checkpoint_took: Duration::ZERO,
+            checkpoint_saves_took: Duration::ZERO,
+            last_state_bytes: 0,
             checkpoint_retry_at: None,
             started: Instant::now(),
             checkpoints_this_life: 0,
@@ -286,6 +296,9 @@ impl<C: LogConsumer> Runner<C> {
         }
         self.finish()?;
         summary.applied_total = self.applied_total;
+        summary.checkpoints = self.checkpoints_this_life;
+        summary.checkpoint_time = self.checkpoint_saves_took;
+        summary.state_bytes = self.last_state_bytes;
         Ok(summary)
     }
 
@@ -601,9 +614,12 @@ impl<C: LogConsumer> Runner<C> {
     }
 
     fn save_checkpoint(&mut self, started: Instant) -> Result<(), ProjectorError> {
+        let saving = Instant::now();
         let bytes = self
             .store
             .save(&self.ledger, &self.positions, self.applied_total)?;
+        self.checkpoint_saves_took += saving.elapsed();
+        self.last_state_bytes = bytes as u64;
         self.consumer.report_progress(&self.positions)?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.checkpoints_this_life += 1;

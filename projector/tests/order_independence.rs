@@ -4,9 +4,13 @@
 
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_schemas::event::Retraction;
-use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
+use aqs_schemas::generator::{GeneratorConfig, Rng};
 use aqs_schemas::{BusinessClock, Decoder, Event, Payload};
 use proptest::prelude::*;
+
+#[path = "support/generated.rs"]
+mod support;
+use support::generated;
 
 /// A second source that reuses the ids of the generated sources.
 const SHADOW: &str = "shadow";
@@ -21,16 +25,7 @@ fn generated_events() -> Vec<(Event, u64)> {
         cancellation_share: 0.2,
         ..GeneratorConfig::new(5, 30, "2026-10-26".parse().expect("date"), 21)
     };
-    let mut bytes = Vec::new();
-    generate(&config, &mut bytes).expect("generate");
-    let mut events: Vec<(Event, u64)> = bytes
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let event = Decoder::standard().decode(line).expect("valid");
-            (event, digest(line))
-        })
-        .collect();
+    let mut events = generated(&config);
     events.extend(shared_ids(&events));
     events.extend(edge_cases());
     events

@@ -8,14 +8,18 @@
 //! store always, ClickHouse when the test services are configured.
 
 use aqs_eventlog::{PartitionId, Positions};
-use aqs_projector::ledger::{Applied, Ledger, digest};
+use aqs_projector::ledger::{Applied, Ledger};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
 use aqs_projector::sink::pending::PendingChanges;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
-use aqs_schemas::generator::{GeneratorConfig, Rng, generate};
-use aqs_schemas::{BusinessClock, Decoder, Event, Payload};
+use aqs_schemas::generator::{GeneratorConfig, Rng};
+use aqs_schemas::{BusinessClock, Event, Payload};
 use aqs_warehouse::{BlockingClient, ClickHouseConfig};
+
+#[path = "support/generated.rs"]
+mod support;
+use support::generated;
 
 const PARTITIONS: u32 = 4;
 
@@ -29,18 +33,7 @@ fn month() -> Vec<(Event, u64)> {
         cancellation_share: 0.05,
         ..GeneratorConfig::new(20_261_101, 100, "2026-11-01".parse().expect("date"), 30)
     };
-    let mut bytes = Vec::new();
-    generate(&config, &mut bytes).expect("generate");
-    let events: Vec<(Event, u64)> = bytes
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            (
-                Decoder::standard().decode(line).expect("valid"),
-                digest(line),
-            )
-        })
-        .collect();
+    let events = generated(&config);
     let (mut first, mut rest) = (Vec::new(), Vec::new());
     let mut retractions = 0;
     for event in events {

@@ -11,8 +11,12 @@ use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::event::Retraction;
-use aqs_schemas::generator::{GeneratorConfig, TeamMove, generate};
-use aqs_schemas::{BusinessClock, Decoder, Event, Money, Payload};
+use aqs_schemas::generator::{GeneratorConfig, TeamMove};
+use aqs_schemas::{BusinessClock, Event, Money, Payload};
+
+#[path = "support/generated.rs"]
+mod support;
+use support::generated;
 
 const PARTITIONS: u32 = 4;
 
@@ -36,18 +40,7 @@ fn month() -> Vec<(Event, u64)> {
         }],
         ..GeneratorConfig::new(20_261_206, 60, start, 30)
     };
-    let mut bytes = Vec::new();
-    generate(&config, &mut bytes).expect("generate");
-    let mut events: Vec<(Event, u64)> = bytes
-        .split(|b| *b == b'\n')
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            (
-                Decoder::standard().decode(line).expect("valid"),
-                digest(line),
-            )
-        })
-        .collect();
+    let mut events = generated(&config);
     let mut extra = Vec::new();
     for (i, (event, _)) in events.iter().enumerate() {
         if let Payload::SaleClosed(sale) = &event.payload

@@ -1187,6 +1187,32 @@ fn refund_delta(refund: Money) -> Counters {
     }
 }
 
+/// Adds an activity's counters to its cell, once they are found to fit, or with `add` false
+/// takes them back.
+fn count_activity(
+    state: &mut AgentState,
+    agent_id: &str,
+    activity: &Activity,
+    add: bool,
+    dirty: &mut Dirty,
+) -> Result<(), MoneyOverflow> {
+    let delta = activity.contribution.counters();
+    let outlet = state.outlets.name(activity.outlet);
+    if add {
+        fits(&state.cells, activity.date, outlet, &delta, "premium")?;
+    }
+    add_to_cell(
+        &mut state.cells,
+        agent_id,
+        activity.date,
+        outlet,
+        &delta,
+        add,
+        dirty,
+    );
+    Ok(())
+}
+
 /// Applies an accepted fact; refuses it, changing nothing, when its money would overflow a
 /// ledger sum.
 fn do_agent_fact(
@@ -1199,33 +1225,23 @@ fn do_agent_fact(
 ) -> Result<(), MoneyOverflow> {
     match fact {
         AgentFact::Activity(activity) => {
-            let (date, delta) = (activity.date, activity.contribution.counters());
-            let outlet = state.outlets.name(activity.outlet);
-            fits(&state.cells, date, outlet, &delta, "premium")?;
-            add_to_cell(
-                &mut state.cells,
-                agent_id,
-                date,
-                outlet,
-                &delta,
-                true,
-                dirty,
-            );
+            count_activity(state, agent_id, activity, true, dirty)?;
+            let outlet = state.outlets.name(activity.outlet).to_owned();
             if let Some(policy) = &activity.policy {
                 state
                     .sales_by_policy
                     .entry(policy.to_string())
                     .or_default()
-                    .insert(EventKey::new(source, event_id), outlet.to_owned());
+                    .insert(EventKey::new(source, event_id), outlet);
                 reattribute(state, agent_id, policy, dirty);
             }
         }
         AgentFact::Cancellation(cancellation) => {
-            let CancellationFact {
-                date,
-                policy,
-                refund,
-            } = cancellation.as_ref();
+            let (date, policy, refund) = (
+                &cancellation.date,
+                &cancellation.policy,
+                &cancellation.refund,
+            );
             if let Some(outlet) = policy_outlet(state, policy) {
                 fits(
                     &state.cells,
@@ -1334,17 +1350,8 @@ fn undo_agent_fact(
     let key = || EventKey::new(source, event_id);
     match fact {
         AgentFact::Activity(activity) => {
-            let (date, delta) = (activity.date, activity.contribution.counters());
-            let outlet = state.outlets.name(activity.outlet);
-            add_to_cell(
-                &mut state.cells,
-                agent_id,
-                date,
-                outlet,
-                &delta,
-                false,
-                dirty,
-            );
+            // Taking a contribution back never overflows: only additions are checked.
+            let _ = count_activity(state, agent_id, &activity, false, dirty);
             if let Some(policy) = activity.policy {
                 let policy: &str = &policy;
                 if let Some(sales) = state.sales_by_policy.get_mut(policy) {

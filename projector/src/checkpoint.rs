@@ -30,7 +30,8 @@ use crate::ledger::Ledger;
 /// - 3: agents' profiles and the names their joins carry.
 /// - 4: the working-day calendar's declared days.
 /// - 5: team definitions kept by effective date.
-pub const STATE_FORMAT: i64 = 5;
+/// - 6: supervisors' facts.
+pub const STATE_FORMAT: i64 = 6;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

@@ -26,6 +26,7 @@
 mod counters;
 mod identity;
 mod rows;
+mod supervision;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,6 +43,7 @@ use identity::{ByIdentity, EventKey};
 /// event looks its id up at least twice.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use rows::*;
+pub use supervision::SupervisorFact;
 
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,6 +168,8 @@ enum AgentFact {
     Profile {
         key: VersionKey,
     },
+    /// A supervisor's fact about this agent, held in `AgentState::supervision`.
+    Supervision,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +211,7 @@ struct AgentState {
     /// Interval keys last handed to a sink, to tombstone those that disappear.
     published_roster: BTreeSet<NaiveDate>,
     published_assignments: BTreeSet<(String, NaiveDate)>,
+    supervision: supervision::SupervisorFacts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +233,8 @@ enum ReferenceFact {
         date: NaiveDate,
         key: VersionKey,
     },
+    /// A supervisor's fact naming no agent, held in `ReferenceState::supervision`.
+    Supervision,
 }
 
 /// One declaration of a calendar date.
@@ -253,6 +260,7 @@ struct ReferenceState {
     targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
     /// Declarations of each calendar date, by version.
     calendar: BTreeMap<NaiveDate, BTreeMap<VersionKey, DayDeclaration>>,
+    supervision: supervision::SupervisorFacts,
 }
 
 /// Keys changed since the last [`Ledger::take_changes`].
@@ -276,6 +284,8 @@ struct Dirty {
     teams: BTreeSet<String>,
     outlets: BTreeSet<String>,
     calendar_days: BTreeSet<NaiveDate>,
+    /// Supervisor facts by agent (empty: reference data) and identity.
+    supervisor_facts: BTreeSet<(String, EventKey)>,
 }
 
 /// Rows changed since the last call, ready for a sink. Rows absent from the current state
@@ -310,6 +320,9 @@ pub struct LedgerChanges {
     pub calendar_days: Vec<CalendarDayRow>,
     /// Dates left without a declaration (a tombstone each).
     pub deleted_calendar_days: Vec<NaiveDate>,
+    pub supervisor_facts: Vec<SupervisorFact>,
+    /// Retracted supervisor facts as (agent id, empty for reference data; source; event id).
+    pub deleted_supervisor_facts: Vec<(String, String, String)>,
 }
 
 impl LedgerChanges {
@@ -330,6 +343,8 @@ impl LedgerChanges {
             && self.outlets.is_empty()
             && self.calendar_days.is_empty()
             && self.deleted_calendar_days.is_empty()
+            && self.supervisor_facts.is_empty()
+            && self.deleted_supervisor_facts.is_empty()
     }
 }
 
@@ -418,6 +433,17 @@ impl Ledger {
         {
             return Applied::Retracted;
         }
+        if let Some(row) = supervision::supervisor_fact(event, date) {
+            let key = EventKey::new(source, &event.event_id);
+            state.supervision.insert(key.clone(), row);
+            self.dirty
+                .supervisor_facts
+                .insert((agent_id.to_owned(), key));
+            state
+                .facts
+                .insert(source, &event.event_id, AgentFact::Supervision);
+            return Applied::Applied;
+        }
         let fact = match &event.payload {
             Payload::OutletVisit(visit) => AgentFact::Activity {
                 date,
@@ -485,6 +511,7 @@ impl Ledger {
             | Payload::Retraction(_) => {
                 return Applied::NoEffect("reference data names no agent");
             }
+            _ => return Applied::NoEffect("a supervisor's fact is folded above"),
         };
         if let Err(overflow) = do_agent_fact(
             state,
@@ -523,6 +550,15 @@ impl Ledger {
         }
         if reference.retracted.contains(source, &event.event_id) {
             return Applied::Retracted;
+        }
+        if let Some(row) = supervision::supervisor_fact(event, event.business_date(&self.clock)) {
+            let key = EventKey::new(source, &event.event_id);
+            reference.supervision.insert(key.clone(), row);
+            self.dirty.supervisor_facts.insert((String::new(), key));
+            reference
+                .facts
+                .insert(source, &event.event_id, ReferenceFact::Supervision);
+            return Applied::Applied;
         }
         let version = version_key(event);
         let fact = match &event.payload {
@@ -620,7 +656,16 @@ impl Ledger {
                 .pending_cancellations
                 .extend(pending_rows(agent_id, state));
             tables.agent_profiles.extend(profile_row(agent_id, state));
+            tables
+                .supervisor_facts
+                .extend(state.supervision.values().cloned());
         }
+        tables
+            .supervisor_facts
+            .extend(self.reference.supervision.values().cloned());
+        tables
+            .supervisor_facts
+            .sort_by(|a, b| (&a.event_id, &a.source).cmp(&(&b.event_id, &b.source)));
         for versions in self.reference.targets.values() {
             if let Some((_, target)) = versions.last_key_value() {
                 tables.targets.push(target.clone());
@@ -861,6 +906,18 @@ impl Ledger {
             match self.calendar_day_row(date) {
                 Some(row) => changes.calendar_days.push(row),
                 None => changes.deleted_calendar_days.push(date),
+            }
+        }
+        for (agent_id, key) in dirty.supervisor_facts {
+            let facts = match agent_id.as_str() {
+                "" => Some(&self.reference.supervision),
+                agent => self.agents.get(agent).map(|state| &state.supervision),
+            };
+            match facts.and_then(|facts| facts.get(&key)) {
+                Some(row) => changes.supervisor_facts.push(row.clone()),
+                None => changes
+                    .deleted_supervisor_facts
+                    .push((agent_id, key.source, key.id)),
             }
         }
         changes
@@ -1321,6 +1378,7 @@ fn do_agent_fact(
                 dirty.profiles.insert(agent_id.to_owned());
             }
         }
+        AgentFact::Supervision => {}
     }
     Ok(())
 }
@@ -1431,6 +1489,10 @@ fn undo_agent_fact(
             state.profiles.remove(&key);
             dirty.profiles.insert(agent_id.to_owned());
         }
+        AgentFact::Supervision => {
+            state.supervision.remove(&key());
+            dirty.supervisor_facts.insert((agent_id.to_owned(), key()));
+        }
     }
     true
 }
@@ -1489,6 +1551,11 @@ fn undo_reference_fact(
                 }
             }
             dirty.calendar_days.insert(date);
+        }
+        ReferenceFact::Supervision => {
+            let key = EventKey::new(source, event_id);
+            reference.supervision.remove(&key);
+            dirty.supervisor_facts.insert((String::new(), key));
         }
     }
     true

@@ -83,6 +83,7 @@ enum V {
     I(i64),
     F(f64),
     S(&'static str),
+    B(bool),
 }
 use V::*;
 
@@ -134,6 +135,7 @@ fn value(frame: &DataFrame, column: &str, row: usize) -> V {
         AnyValue::Null => Null,
         AnyValue::Int64(v) => I(v),
         AnyValue::Float64(v) => F(v),
+        AnyValue::Boolean(v) => B(v),
         AnyValue::String(s) => S(Box::leak(s.to_owned().into_boxed_str())),
         other => S(Box::leak(other.to_string().into_boxed_str())),
     }
@@ -372,6 +374,7 @@ fn each_agents_month_shows_what_it_received() {
             ("accompanied_visits_logged", I(1)),
             ("last_coached_date", S("2026-11-17")),
             ("working_days_since_coached", I(1)),
+            ("not_coached", B(false)),
             ("evaluation_skill", S("high")),
             ("evaluation_will", S("high")),
             ("evaluated_by", S("S1")),
@@ -386,6 +389,7 @@ fn each_agents_month_shows_what_it_received() {
             ("coaching_sessions", I(1)),
             ("last_coached_date", S("2026-11-03")),
             ("working_days_since_coached", I(11)),
+            ("not_coached", B(true)),
             ("evaluation_skill", Null),
         ],
     );
@@ -412,6 +416,8 @@ fn each_agents_month_shows_what_it_received() {
             ("coaching_sessions", I(0)),
             ("last_coached_date", Null),
             ("working_days_since_coached", Null),
+            // Never coached since joining on the 2nd: 13 working days.
+            ("not_coached", B(true)),
         ],
     );
     assert_eq!(find(&table, "agent", "A1", "week", "2026-11-16"), None);

@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS supervisor_kpi
     agents_not_coached Nullable(Int64),
     last_coached_date Nullable(Date),
     working_days_since_coached Nullable(Int64),
+    not_coached Nullable(UInt8),
     evaluation_skill Nullable(String),
     evaluation_will Nullable(String),
     evaluated_by Nullable(String),

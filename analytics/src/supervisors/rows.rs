@@ -97,6 +97,9 @@ pub(super) struct Received {
     pub accompanied_visits_logged: i64,
     pub last_coached_date: Option<NaiveDate>,
     pub working_days_since_coached: Option<i64>,
+    /// On a roster on the reference day and not coached for N working days (never coached:
+    /// since joining the team).
+    pub not_coached: Option<bool>,
     pub evaluation_skill: Option<String>,
     pub evaluation_will: Option<String>,
     pub evaluated_by: Option<String>,
@@ -168,7 +171,7 @@ pub(super) fn supervisor_table(data: &SupervisorLedgerData, params: &SupervisorP
             rows.extend(rollups(&supervisor_rows, RowScope::Region, period));
             rows.extend(supervisor_rows);
             if kind == PeriodKind::Month {
-                rows.extend(agent_rows(&facts, period, &data.calendar));
+                rows.extend(agent_rows(&facts, period, params, &data.calendar));
             }
         }
     }
@@ -193,6 +196,20 @@ pub(super) fn supervisor_table(data: &SupervisorLedgerData, params: &SupervisorP
 fn working_days_after(calendar: &WorkingCalendar, last: NaiveDate, reference: NaiveDate) -> i64 {
     last.succ_opt()
         .map_or(0, |next| calendar.working_days_between(next, reference)) as i64
+}
+
+/// The working days an agent on the roster has waited for coaching on `reference`: after
+/// their last session by anyone, or, never coached, since joining the team.
+fn waited_for_coaching(
+    facts: &Facts<'_>,
+    membership: &aqs_tables::ledgers::RosterRow,
+    reference: NaiveDate,
+    calendar: &WorkingCalendar,
+) -> i64 {
+    match facts.last_coached(&membership.agent_id, reference) {
+        Some(last) => working_days_after(calendar, last, reference),
+        None => i64::from(calendar.working_days_between(membership.valid_from, reference)),
+    }
 }
 
 /// The day a supervisor row of `period` is labelled by: the reference day when the
@@ -257,10 +274,7 @@ fn supervisor_row(
             .evaluation(&agent.agent_id, month)
             .is_some_and(|e| e.supervisor_id == supervisor);
         counts.agents_evaluated += i64::from(evaluated);
-        let waited = match facts.last_coached(&agent.agent_id, reference) {
-            Some(last) => working_days_after(calendar, last, reference),
-            None => i64::from(calendar.working_days_between(agent.valid_from, reference)),
-        };
+        let waited = waited_for_coaching(facts, agent, reference, calendar);
         counts.agents_not_coached +=
             i64::from(waited >= i64::from(params.not_coached_working_days));
     }
@@ -335,7 +349,12 @@ fn rollups(supervisor_rows: &[Row], scope: RowScope, period: Period) -> Vec<Row>
 
 /// The month's row of every agent on a roster on its reference day or coached or
 /// accompanied in it.
-fn agent_rows(facts: &Facts<'_>, period: Period, calendar: &WorkingCalendar) -> Vec<Row> {
+fn agent_rows(
+    facts: &Facts<'_>,
+    period: Period,
+    params: &SupervisorParams,
+    calendar: &WorkingCalendar,
+) -> Vec<Row> {
     let (first, reference) = (period.start, period.reference);
     let mut received: BTreeMap<&str, Received> = facts
         .agents_on(reference)
@@ -360,6 +379,10 @@ fn agent_rows(facts: &Facts<'_>, period: Period, calendar: &WorkingCalendar) -> 
             row.working_days_since_coached = row
                 .last_coached_date
                 .map(|last| working_days_after(calendar, last, reference));
+            row.not_coached = facts.membership(agent, reference).map(|held| {
+                waited_for_coaching(facts, held, reference, calendar)
+                    >= i64::from(params.not_coached_working_days)
+            });
             if let Some(evaluation) = facts.evaluation(agent, month) {
                 row.evaluation_skill = evaluation.skill.clone();
                 row.evaluation_will = evaluation.will.clone();

@@ -17,6 +17,7 @@ enum Cell {
     Int(Option<i64>),
     Float(Option<f64>),
     Date(Option<NaiveDate>),
+    Flag(Option<bool>),
 }
 
 fn counts(row: &Row) -> Option<&Counts> {
@@ -141,6 +142,7 @@ fn cell(row: &Row, column: &str, targets: &Targets, as_of: NaiveDate) -> Cell {
         "agents_not_coached" => count(|c| c.agents_not_coached),
         "last_coached_date" => Date(r.and_then(|r| r.last_coached_date)),
         "working_days_since_coached" => Int(r.and_then(|r| r.working_days_since_coached)),
+        "not_coached" => Flag(r.and_then(|r| r.not_coached)),
         "evaluation_skill" => Text(r.and_then(|r| r.evaluation_skill.clone())),
         "evaluation_will" => Text(r.and_then(|r| r.evaluation_will.clone())),
         "evaluated_by" => Text(r.and_then(|r| r.evaluated_by.clone())),
@@ -195,8 +197,17 @@ pub(super) fn frame(rows: &[Row], params: &SupervisorParams) -> PolarsResult<Dat
                     .collect::<Vec<_>>(),
             )
             .cast(&DataType::Date)?,
-            KpiColumnType::Money | KpiColumnType::OptionalMoney | KpiColumnType::OptionalFlag => {
-                unreachable!("the supervisor table has no money and no flag")
+            KpiColumnType::OptionalFlag => Column::new(
+                name.into(),
+                cells
+                    .map(|c| match c {
+                        Cell::Flag(v) => v,
+                        _ => unreachable!("{name} is a flag"),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
+                unreachable!("the supervisor table has no money")
             }
         };
         columns.push(column);

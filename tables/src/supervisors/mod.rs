@@ -22,7 +22,7 @@ pub const SUPERVISOR_TABLE: &str = "supervisor_kpi";
 /// The supervisor table's columns, in order, with their types: the supervisor job's
 /// output, the columns of every supervisor file and those of `supervisor_kpi` before
 /// `computed_at`.
-pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 44] = {
+pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 45] = {
     use KpiColumnType::*;
     [
         ("scope", Text),
@@ -66,6 +66,7 @@ pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 44] = {
         ("agents_not_coached", OptionalInt),
         ("last_coached_date", OptionalDate),
         ("working_days_since_coached", OptionalInt),
+        ("not_coached", OptionalFlag),
         ("evaluation_skill", OptionalText),
         ("evaluation_will", OptionalText),
         ("evaluated_by", OptionalText),

@@ -111,6 +111,15 @@ impl KpiSink for ClickHouseSupervisorSink {
     }
 }
 
+/// When the supervisor table's run as of `as_of` was written; `None` when the table holds
+/// no such run.
+pub fn run_written_at(
+    client: &BlockingClient,
+    as_of: NaiveDate,
+) -> Result<Option<u32>, aqs_warehouse::clickhouse::error::Error> {
+    crate::kpi::clickhouse::written_at(client, SUPERVISOR_TABLE, as_of)
+}
+
 /// The supervisor rows stored for `as_of` (newest with `FINAL`), as the job's output frame:
 /// the same columns, types and order, sorted by scope, scope id, period and its start.
 pub fn read_supervisor_table(

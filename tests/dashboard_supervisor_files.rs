@@ -28,9 +28,16 @@ fn the_supervisor_file_of_the_run_is_loaded_beside_it_and_again_when_it_comes_la
     write(&data.outlet_files().file(as_of), "outlet", &["O1"]);
     let mut snapshot = Snapshot::default();
     assert!(refresh(&data, &mut snapshot).expect("refresh"));
-    assert!(snapshot.supervisor_rows.is_empty(), "no supervisor file yet");
+    assert!(
+        snapshot.supervisor_rows.is_empty(),
+        "no supervisor file yet"
+    );
     assert!(!refresh(&data, &mut snapshot).expect("refresh"));
-    write(&data.supervisor_files().file(as_of), "supervisor", &["S1", "S2"]);
+    write(
+        &data.supervisor_files().file(as_of),
+        "supervisor",
+        &["S1", "S2"],
+    );
     assert!(refresh(&data, &mut snapshot).expect("refresh"));
     let ids: Vec<&str> = snapshot
         .supervisor_rows

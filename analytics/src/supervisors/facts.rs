@@ -2,7 +2,9 @@
 //! who leads a team on a date, which agents a team has on a date, when an agent was last
 //! coached, which evaluation of an agent's month and which review of a measure are in force.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use aqs_tables::ledgers::{RosterRow, SupervisorFactRow, TeamRow};
 use aqs_tables::supervisors::source::SupervisorLedgerData;
@@ -33,6 +35,13 @@ pub(super) struct Facts<'a> {
     evaluations: BTreeMap<(&'a str, NaiveDate), &'a SupervisorFactRow>,
     /// Each measure's reviews, by (source, measure event id).
     reviews: BTreeMap<(&'a str, &'a str), Vec<&'a SupervisorFactRow>>,
+    /// The facts of each type by the supervisor they count for (a meeting: its team's
+    /// supervisor on its date), ordered by business date: a supervisor's period is a range.
+    owned: BTreeMap<&'a str, BTreeMap<&'a str, Vec<&'a SupervisorFactRow>>>,
+    /// Per day asked for: the teams each supervisor leads.
+    led: RefCell<HashMap<NaiveDate, Rc<BTreeMap<&'a str, Vec<&'a str>>>>>,
+    /// Per day asked for: each team's agents on the roster, by agent id.
+    members: RefCell<HashMap<NaiveDate, Rc<BTreeMap<&'a str, Vec<&'a RosterRow>>>>>,
 }
 
 impl<'a> Facts<'a> {
@@ -79,14 +88,60 @@ impl<'a> Facts<'a> {
         for row in &data.roster {
             roster.entry(&row.agent_id).or_default().push(row);
         }
-        Self {
+        let mut facts = Self {
             teams,
             roster,
             by_type,
             coached,
             evaluations,
             reviews,
+            owned: BTreeMap::new(),
+            led: RefCell::default(),
+            members: RefCell::default(),
+        };
+        let mut owned: BTreeMap<&str, BTreeMap<&str, Vec<&SupervisorFactRow>>> = BTreeMap::new();
+        for (event_type, list) in &facts.by_type {
+            for fact in list {
+                let owner = match fact.event_type.as_str() {
+                    MEETING => facts.supervisor_of(&fact.team_id, fact.business_date),
+                    _ => Some(fact.supervisor_id.as_str()).filter(|s| !s.is_empty()),
+                };
+                if let Some(owner) = owner {
+                    owned
+                        .entry(event_type)
+                        .or_default()
+                        .entry(owner)
+                        .or_default()
+                        .push(fact);
+                }
+            }
         }
+        facts.owned = owned;
+        facts
+    }
+
+    /// The facts of `event_type` counting for `supervisor`, dated `first..=last`.
+    pub(super) fn dated_of(
+        &self,
+        event_type: &str,
+        supervisor: &str,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> &[&'a SupervisorFactRow] {
+        let Some(list) = self.owned.get(event_type).and_then(|of| of.get(supervisor)) else {
+            return &[];
+        };
+        let from = list.partition_point(|f| f.business_date < first);
+        let to = list.partition_point(|f| f.business_date <= last);
+        &list[from..to.max(from)]
+    }
+
+    /// Every fact of `event_type` counting for `supervisor`.
+    pub(super) fn all_of(&self, event_type: &str, supervisor: &str) -> &[&'a SupervisorFactRow] {
+        self.owned
+            .get(event_type)
+            .and_then(|of| of.get(supervisor))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The definition of `team` in force on `date`.
@@ -122,11 +177,16 @@ impl<'a> Facts<'a> {
 
     /// The teams `supervisor` leads on `date`, sorted by id.
     pub(super) fn teams_led(&self, supervisor: &str, date: NaiveDate) -> Vec<&'a str> {
-        self.teams
-            .keys()
-            .filter(|team| self.supervisor_of(team, date) == Some(supervisor))
-            .copied()
-            .collect()
+        let led = Rc::clone(self.led.borrow_mut().entry(date).or_insert_with(|| {
+            let mut led: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for team in self.teams.keys() {
+                if let Some(supervisor) = self.supervisor_of(team, date) {
+                    led.entry(supervisor).or_default().push(team);
+                }
+            }
+            Rc::new(led)
+        }));
+        led.get(supervisor).cloned().unwrap_or_default()
     }
 
     /// The roster interval of `agent` holding `date`: its team and first day.
@@ -142,11 +202,23 @@ impl<'a> Facts<'a> {
 
     /// The agents on the roster of any of `teams` on `date`, with their interval, sorted.
     pub(super) fn agents_of(&self, teams: &[&str], date: NaiveDate) -> Vec<&'a RosterRow> {
-        self.roster
-            .keys()
-            .filter_map(|agent| self.membership(agent, date))
-            .filter(|held| teams.contains(&held.team_id.as_str()))
-            .collect()
+        let members = Rc::clone(self.members.borrow_mut().entry(date).or_insert_with(|| {
+            let mut members: BTreeMap<&str, Vec<&RosterRow>> = BTreeMap::new();
+            for agent in self.roster.keys() {
+                if let Some(held) = self.membership(agent, date) {
+                    members.entry(&held.team_id).or_default().push(held);
+                }
+            }
+            Rc::new(members)
+        }));
+        let mut agents: Vec<&RosterRow> = teams
+            .iter()
+            .filter_map(|team| members.get(team))
+            .flatten()
+            .copied()
+            .collect();
+        agents.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+        agents
     }
 
     /// Every agent on any roster on `date`, sorted.
@@ -171,11 +243,6 @@ impl<'a> Facts<'a> {
             .flatten()
             .copied()
             .filter(move |f| first <= f.business_date && f.business_date <= last)
-    }
-
-    /// Every fact of `event_type`.
-    pub(super) fn all(&self, event_type: &str) -> impl Iterator<Item = &'a SupervisorFactRow> + '_ {
-        self.by_type.get(event_type).into_iter().flatten().copied()
     }
 
     /// The latest day on or before `date` on which `agent` was coached, by anyone.

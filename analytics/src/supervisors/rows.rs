@@ -236,29 +236,20 @@ fn supervisor_row(
         ..Counts::default()
     };
     let mut coached = BTreeSet::new();
-    for session in facts
-        .dated(COACHING, first, reference)
-        .filter(|f| f.supervisor_id == supervisor)
-    {
+    for session in facts.dated_of(COACHING, supervisor, first, reference) {
         counts.coaching_sessions += 1;
         counts.coaching_minutes += i64::from(session.duration_minutes.unwrap_or(0));
         coached.insert(session.agent_id.as_str());
     }
     counts.agents_coached = coached.len() as i64;
     let mut accompanied = BTreeSet::new();
-    for visit in facts
-        .dated(ACCOMPANIED, first, reference)
-        .filter(|f| f.supervisor_id == supervisor)
-    {
+    for visit in facts.dated_of(ACCOMPANIED, supervisor, first, reference) {
         counts.accompanied_visits += 1;
         counts.accompanied_visits_logged += i64::from(!visit.linked_event_id.is_empty());
         accompanied.insert(visit.agent_id.as_str());
     }
     counts.agents_accompanied = accompanied.len() as i64;
-    for meeting in facts
-        .dated(MEETING, first, reference)
-        .filter(|m| facts.supervisor_of(&m.team_id, m.business_date) == Some(supervisor))
-    {
+    for meeting in facts.dated_of(MEETING, supervisor, first, reference) {
         let kind = ["morning", "evening", "weekly", "monthly"]
             .iter()
             .position(|k| *k == meeting.kind);
@@ -278,7 +269,7 @@ fn supervisor_row(
         counts.agents_not_coached +=
             i64::from(waited >= i64::from(params.not_coached_working_days));
     }
-    for measure in facts.all(MEASURE).filter(|m| m.supervisor_id == supervisor) {
+    for measure in facts.all_of(MEASURE, supervisor) {
         if measure.month.is_none_or(|m| m > month) {
             continue;
         }

@@ -15,20 +15,20 @@ use crate::periods::PeriodKind;
 
 /// What a row is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum RowScope {
+pub(super) enum RowKind {
     Agent,
     Branch,
     Region,
     Supervisor,
 }
 
-impl RowScope {
+impl RowKind {
     pub(super) const fn name(self) -> &'static str {
         match self {
-            RowScope::Agent => "agent",
-            RowScope::Branch => "branch",
-            RowScope::Region => "region",
-            RowScope::Supervisor => "supervisor",
+            RowKind::Agent => "agent",
+            RowKind::Branch => "branch",
+            RowKind::Region => "region",
+            RowKind::Supervisor => "supervisor",
         }
     }
 }
@@ -115,7 +115,7 @@ pub(super) enum Detail {
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Row {
-    pub scope: RowScope,
+    pub scope: RowKind,
     pub scope_id: String,
     /// Supervisor rows: the supervisor; agent rows: the supervisor of the agent's team.
     pub supervisor_id: Option<String>,
@@ -167,8 +167,8 @@ pub(super) fn supervisor_table(data: &SupervisorLedgerData, params: &SupervisorP
                 .iter()
                 .filter_map(|s| supervisor_row(&facts, s, period, params, &data.calendar))
                 .collect();
-            rows.extend(rollups(&supervisor_rows, RowScope::Branch, period));
-            rows.extend(rollups(&supervisor_rows, RowScope::Region, period));
+            rows.extend(rollups(&supervisor_rows, RowKind::Branch, period));
+            rows.extend(rollups(&supervisor_rows, RowKind::Region, period));
             rows.extend(supervisor_rows);
             if kind == PeriodKind::Month {
                 rows.extend(agent_rows(&facts, period, params, &data.calendar));
@@ -294,7 +294,7 @@ fn supervisor_row(
         .zip(label_teams.as_ref().and_then(|t| t.first()))
         .and_then(|(day, team)| facts.team_on(team, day));
     Some(Row {
-        scope: RowScope::Supervisor,
+        scope: RowKind::Supervisor,
         scope_id: supervisor.to_owned(),
         supervisor_id: Some(supervisor.to_owned()),
         team_ids: label_teams.map(|teams| teams.join(",")),
@@ -306,14 +306,14 @@ fn supervisor_row(
 }
 
 /// The sums of the supervisor rows per branch (or region) they report under.
-fn rollups(supervisor_rows: &[Row], scope: RowScope, period: Period) -> Vec<Row> {
+fn rollups(supervisor_rows: &[Row], scope: RowKind, period: Period) -> Vec<Row> {
     let mut sums: BTreeMap<(String, Option<String>), Counts> = BTreeMap::new();
     for row in supervisor_rows {
         let Detail::Supervision(counts) = &row.detail else {
             continue;
         };
         let key = match scope {
-            RowScope::Branch => row.branch_id.clone().map(|b| (b, row.region_id.clone())),
+            RowKind::Branch => row.branch_id.clone().map(|b| (b, row.region_id.clone())),
             _ => row.region_id.clone().map(|r| (r, None)),
         };
         if let Some(key) = key {
@@ -323,8 +323,8 @@ fn rollups(supervisor_rows: &[Row], scope: RowScope, period: Period) -> Vec<Row>
     sums.into_iter()
         .map(|((id, region), counts)| Row {
             scope,
-            branch_id: (scope == RowScope::Branch).then(|| id.clone()),
-            region_id: if scope == RowScope::Branch {
+            branch_id: (scope == RowKind::Branch).then(|| id.clone()),
+            region_id: if scope == RowKind::Branch {
                 region
             } else {
                 Some(id.clone())
@@ -389,7 +389,7 @@ fn agent_rows(
             let team = membership.map(|(day, m)| (day, m.team_id.as_str()));
             let definition = team.and_then(|(day, team)| facts.team_on(team, day));
             Row {
-                scope: RowScope::Agent,
+                scope: RowKind::Agent,
                 scope_id: agent.to_owned(),
                 supervisor_id: definition.and_then(|t| t.supervisor_id.clone()),
                 team_ids: team.map(|(_, team)| team.to_owned()),

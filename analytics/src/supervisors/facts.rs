@@ -17,6 +17,11 @@ pub(super) const EVALUATION: &str = "skill_will_evaluation";
 pub(super) const MEASURE: &str = "improvement_measure";
 pub(super) const REVIEW: &str = "improvement_measure_status";
 
+/// The teams each supervisor leads on a day.
+type TeamsBySupervisor<'a> = BTreeMap<&'a str, Vec<&'a str>>;
+/// Each team's agents on a day.
+type AgentsByTeam<'a> = BTreeMap<&'a str, Vec<&'a RosterRow>>;
+
 /// "The latest" between versions of a fact: `occurred_at`, then `event_id`, then `source`.
 fn version(fact: &SupervisorFactRow) -> (i64, &str, &str) {
     (fact.occurred_at_ns, &fact.event_id, &fact.source)
@@ -39,9 +44,9 @@ pub(super) struct Facts<'a> {
     /// supervisor on its date), ordered by business date: a supervisor's period is a range.
     owned: BTreeMap<&'a str, BTreeMap<&'a str, Vec<&'a SupervisorFactRow>>>,
     /// Per day asked for: the teams each supervisor leads.
-    led: RefCell<HashMap<NaiveDate, Rc<BTreeMap<&'a str, Vec<&'a str>>>>>,
+    led: RefCell<HashMap<NaiveDate, Rc<TeamsBySupervisor<'a>>>>,
     /// Per day asked for: each team's agents on the roster, by agent id.
-    members: RefCell<HashMap<NaiveDate, Rc<BTreeMap<&'a str, Vec<&'a RosterRow>>>>>,
+    members: RefCell<HashMap<NaiveDate, Rc<AgentsByTeam<'a>>>>,
 }
 
 impl<'a> Facts<'a> {

@@ -3,6 +3,8 @@
 //! - [`data`]: the ledger rows read (`aqs_tables::ledgers::window`).
 //! - [`kpi`]: the KPI job: tallies in loops, formulas as polars expressions.
 //! - [`outlets`]: the outlet table (outlet × month, team and branch summaries).
+//! - [`supervisors`]: the supervisor table (supervisor, branch, region × period; agents'
+//!   months).
 //! - [`periods`]: days, ISO weeks, months, working days.
 //! - [`spans`]: distinct counts per period straight from runs of days.
 
@@ -11,3 +13,4 @@ pub mod kpi;
 pub mod outlets;
 pub mod periods;
 pub mod spans;
+pub mod supervisors;

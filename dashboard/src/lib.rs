@@ -31,6 +31,7 @@ pub(crate) mod outlets;
 pub mod scoped;
 pub mod source;
 pub mod store;
+pub(crate) mod supervisors;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,6 +146,9 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/scope", get(api::scope))
         .route("/api/history", get(api::history))
         .route("/api/outlets", get(outlets::outlets))
+        .route("/api/supervisors", get(supervisors::ranking))
+        .route("/api/supervisor", get(supervisors::supervisor))
+        .route("/api/coaching", get(supervisors::coaching))
         .route("/api/export", axum::routing::post(export::export))
         .route("/api/me", get(auth::me))
         .route("/", get(|| async { asset("index.html") }))

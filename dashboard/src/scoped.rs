@@ -112,6 +112,12 @@ impl<'a> ScopedSnapshot<'a> {
             .filter(move |row| predicate(row) && access.permits(&row.placement()))
     }
 
+    /// The supervisor table of the run, unfiltered: `supervisors.rs` places its rows (a
+    /// supervisor's row by the teams they lead).
+    pub(crate) fn supervisor_rows(&self) -> &'a [KpiRow] {
+        &self.snapshot.supervisor_rows
+    }
+
     /// The permitted teams of the organisation (with the names of their branch and region).
     pub fn teams(&self) -> impl Iterator<Item = &'a Team> + 'a {
         self.access.filter(&self.snapshot.teams)

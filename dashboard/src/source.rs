@@ -164,9 +164,9 @@ pub struct ClickHouseSource {
 struct ClickHouseState {
     client: Option<BlockingClient>,
     checked: Option<Instant>,
-    /// (as_of, newest computed_at of its KPI rows, of its outlet rows) of the loaded
-    /// snapshot.
-    loaded: Option<(NaiveDate, u32, Option<u32>)>,
+    /// (as_of, newest computed_at of its KPI rows, of its outlet rows, of its supervisor
+    /// rows) of the loaded snapshot.
+    loaded: Option<(NaiveDate, u32, Option<u32>, Option<u32>)>,
     /// The runs as last listed, and when.
     runs: Option<(Instant, Vec<RunSummary>)>,
 }
@@ -318,7 +318,10 @@ impl ClickHouseSource {
         let outlets = aqs_tables::outlets::run_written_at(client, as_of)
             .ok()
             .flatten();
-        let loaded = Some((as_of, newest.computed_at, outlets));
+        let supervisors = aqs_tables::supervisors::run_written_at(client, as_of)
+            .ok()
+            .flatten();
+        let loaded = Some((as_of, newest.computed_at, outlets, supervisors));
         if state.loaded == loaded && current.as_of == Some(as_of) {
             return Ok(false);
         }
@@ -356,6 +359,16 @@ impl ClickHouseSource {
                 tracing::warn!(%error, %as_of, "outlet table not read from ClickHouse");
                 Vec::new()
             });
+        snapshot.supervisor_rows =
+            aqs_tables::supervisors::read_supervisor_table(&self.config, as_of)
+                .map_err(|e| e.to_string())
+                .and_then(|frame| {
+                    aqs_tables::kpi::rows::frame_rows(&frame).map_err(|e| e.to_string())
+                })
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, %as_of, "supervisor table not read from ClickHouse");
+                    Vec::new()
+                });
         Ok(snapshot)
     }
 }

@@ -40,9 +40,14 @@ pub struct Snapshot {
     /// The outlet table of the same run (outlet × month rows, team and branch summaries);
     /// empty when the run has none.
     pub outlet_rows: Vec<KpiRow>,
+    /// The supervisor table of the same run (supervisor, branch and region × period; agents'
+    /// months); empty when the run has none.
+    pub supervisor_rows: Vec<KpiRow>,
     source: Option<(PathBuf, SystemTime)>,
     /// The outlet file loaded, and when it was written.
     outlet_source: Option<(PathBuf, SystemTime)>,
+    /// The supervisor file loaded, and when it was written.
+    supervisor_source: Option<(PathBuf, SystemTime)>,
 }
 
 fn text(row: &KpiRow, key: &str) -> String {
@@ -107,6 +112,7 @@ pub fn load_table(data: &DataDir, path: &Path, as_of: NaiveDate) -> Result<Snaps
     let mut snapshot = Snapshot::from_rows(as_of, generated_at, rows, organisation);
     snapshot.source = Some((path.to_path_buf(), modified));
     load_outlets(data, as_of, &mut snapshot);
+    load_supervisors(data, as_of, &mut snapshot);
     Ok(snapshot)
 }
 
@@ -125,6 +131,26 @@ fn load_outlets(data: &DataDir, as_of: NaiveDate, snapshot: &mut Snapshot) {
     snapshot.outlet_rows = match &snapshot.outlet_source {
         Some((path, _)) => aqs_tables::kpi::rows::read_file(path, None).unwrap_or_else(|error| {
             tracing::warn!(%error, path = %path.display(), "outlet table not read");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+}
+
+/// The supervisor file of the run as of `as_of` and when it was written, when there is one.
+fn supervisor_file(data: &DataDir, as_of: NaiveDate) -> Option<(PathBuf, SystemTime)> {
+    let path = data.supervisor_files().file(as_of);
+    let modified = modified(&path).ok()?;
+    Some((path, modified))
+}
+
+/// Loads the supervisor rows of the snapshot's run, written after its KPI and outlet
+/// tables, as [`load_outlets`] does the outlet rows.
+fn load_supervisors(data: &DataDir, as_of: NaiveDate, snapshot: &mut Snapshot) {
+    snapshot.supervisor_source = supervisor_file(data, as_of);
+    snapshot.supervisor_rows = match &snapshot.supervisor_source {
+        Some((path, _)) => aqs_tables::kpi::rows::read_file(path, None).unwrap_or_else(|error| {
+            tracing::warn!(%error, path = %path.display(), "supervisor table not read");
             Vec::new()
         }),
         None => Vec::new(),
@@ -153,10 +179,13 @@ pub fn refresh(data: &DataDir, current: &mut Snapshot) -> Result<bool, StoreErro
     let modified = modified(&path)?;
     if current.source.as_ref() == Some(&(path.clone(), modified)) {
         // The outlet file comes after the KPI file of the same run.
-        if current.outlet_source == outlet_file(data, as_of) {
+        let outlets_current = current.outlet_source == outlet_file(data, as_of);
+        let supervisors_current = current.supervisor_source == supervisor_file(data, as_of);
+        if outlets_current && supervisors_current {
             return Ok(false);
         }
         load_outlets(data, as_of, current);
+        load_supervisors(data, as_of, current);
         return Ok(true);
     }
     *current = load_table(data, &path, as_of)?;
@@ -196,8 +225,10 @@ impl Snapshot {
             plans: organisation.plans,
             agent_names: organisation.agent_names,
             outlet_rows: Vec::new(),
+            supervisor_rows: Vec::new(),
             source: None,
             outlet_source: None,
+            supervisor_source: None,
         }
     }
 }

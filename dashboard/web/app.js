@@ -2,7 +2,8 @@
 // &month=YYYY-MM or &as_of=YYYY-MM-DD for history and &print=review for the printable weekly
 // review sheets), the language in the query (?lang=en), data from the JSON API next to it
 // (api/meta, api/scope, api/history, api/outlets for the outlet page #...&page=outlets;
-// exports are posted to api/export). Plain DOM and
+// api/supervisors, api/supervisor and api/coaching for the supervisors' pages, see
+// supervisors.js; exports are posted to api/export). Plain DOM and
 // Chart.js, no build step.
 //
 // Every KPI figure on the page is an element with data-kpi="<contract column>" and
@@ -11,6 +12,10 @@
 // page with the KPI store.
 
 import { t, getLang, setLang, applyStatic } from './i18n.js';
+import * as sup from './supervisors.js';
+
+// The page's helpers lent to supervisors.js (function declarations: defined before this runs).
+const H = { t, esc, fmtCount, fmtPct, card, cardHead, tile, viewHead, periodHtml, displayName, viewQuery };
 
 const REFRESH_MS = 30_000;
 const SCOPES = ['region', 'branch', 'team', 'agent'];
@@ -286,6 +291,7 @@ function displayName(scope, id) {
 // ---------------------------------------------------------------------------------------------
 // Routing and loading
 
+const PAGES = ['outlets', 'supervisors', 'supervisor'];
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const MONTH_RE = /^\d{4}-\d{2}$/;
 function parseHash() {
@@ -296,10 +302,12 @@ function parseHash() {
   const asOf = DATE_RE.test(p.get('as_of') ?? '') ? p.get('as_of') : null;
   const month = MONTH_RE.test(p.get('month') ?? '') ? p.get('month') : null;
   const print = p.get('print') === 'review' ? 'review' : null;
-  // The outlet page of a region, branch or team (or of everything the user sees).
-  const page = p.get('page') === 'outlets' && scope !== 'agent' ? 'outlets' : null;
-  if (SCOPES.includes(scope) && id) return { scope, id, as_of: asOf, month, print: page ? null : print, page };
-  return { scope: 'root', id: null, as_of: asOf, month, print: null, page };
+  // The outlet page of a region, branch or team (or of everything the user sees); the
+  // supervisors' ranking, and a supervisor's page (by id, or a team's supervisor).
+  const page = PAGES.includes(p.get('page')) && scope !== 'agent' ? p.get('page') : null;
+  const supervisor = page === 'supervisor' ? p.get('supervisor') : null;
+  if (SCOPES.includes(scope) && id) return { scope, id, as_of: asOf, month, print: page ? null : print, page, supervisor };
+  return { scope: 'root', id: null, as_of: asOf, month, print: null, page, supervisor };
 }
 // The view's parameters as a query string ('' for the latest figures).
 function viewQuery(route = parseHash()) {
@@ -393,6 +401,8 @@ function outletsUrl(route) {
 }
 async function fetchView(route, meta) {
   if (route.page === 'outlets') return { ...(await api(outletsUrl(route))), page: 'outlets' };
+  if (route.page === 'supervisors') return { ...(await api(sup.supervisorsUrl(H, route))), page: 'supervisors' };
+  if (route.page === 'supervisor') return { ...(await api(sup.supervisorUrl(H, route))), page: 'supervisor' };
   if (route.scope === 'root') {
     const regions = await Promise.all(
       (meta.tree ?? []).map((r) => api(scopeUrl('region', r.id, route))),
@@ -400,10 +410,18 @@ async function fetchView(route, meta) {
     return { scope: 'root', regions };
   }
   if (route.print === 'review' && route.scope !== 'agent') {
-    const teams = await Promise.all(teamsUnder(meta, route.scope, route.id).map((id) => api(scopeUrl('team', id, route))));
+    const teams = await Promise.all(teamsUnder(meta, route.scope, route.id).map(async (id) => ({
+      ...(await api(scopeUrl('team', id, route))),
+      supervision: await api(sup.supervisorUrl(H, { ...route, scope: 'team', id, supervisor: null })).catch(() => null),
+    })));
     return { scope: route.scope, id: route.id, print: 'review', teams };
   }
-  return api(scopeUrl(route.scope, route.id, route));
+  const view = await api(scopeUrl(route.scope, route.id, route));
+  // The supervisor's side, beside the page: an agent's coaching, a team's supervisor (for
+  // the weekly review sheet). Left out when it cannot be had.
+  if (route.scope === 'agent') view.coaching = await api(sup.coachingUrl(H, route)).catch(() => null);
+  if (route.scope === 'team') view.supervision = await api(sup.supervisorUrl(H, { ...route, supervisor: null })).catch(() => null);
+  return view;
 }
 
 async function load({ silent = false } = {}) {
@@ -423,8 +441,9 @@ async function load({ silent = false } = {}) {
     }
     // A user with a scope of their own starts there: the overview is not theirs.
     const home = state.me.home;
-    if (route.scope === 'root' && home) {
+    if (route.scope === 'root' && home && !(route.page === 'supervisor' && route.supervisor)) {
       if (route.page === 'outlets') window.location.hash = hrefFor(home.scope, home.id, { page: 'outlets' });
+      else if (route.page === 'supervisors') window.location.hash = hrefFor(home.scope, home.id, { page: home.scope === 'team' ? 'supervisor' : 'supervisors' });
       else go(home.scope, home.id);
       return;
     }
@@ -634,6 +653,8 @@ function render({ animate = true } = {}) {
   const charts = [];
   let html;
   if (d.page === 'outlets') html = renderOutlets(d);
+  else if (d.page === 'supervisors') html = sup.renderSupervisors(H, d);
+  else if (d.page === 'supervisor') html = sup.renderSupervisor(H, d);
   else if (route.scope === 'root') html = renderRoot(d, charts);
   else if (d.print === 'review') html = renderPrint(d);
   else html = renderScope(d, charts);
@@ -859,6 +880,8 @@ function viewHead(scope, id, name, subtitle, periodHtml) {
       <div class="view-side">
         <div class="view-period">${periodHtml}</div>
         ${['root', 'region', 'branch', 'team'].includes(scope) ? `<a class="btn" href="${hrefFor(scope, id, { page: 'outlets' })}" data-action="outlets-view">${esc(t('outlets.open'))}</a>` : ''}
+        ${['root', 'region', 'branch'].includes(scope) ? `<a class="btn" href="${hrefFor(scope, id, { page: 'supervisors' })}" data-action="supervisors-view">${esc(t('sup.open'))}</a>` : ''}
+        ${scope === 'team' ? `<a class="btn" href="${hrefFor(scope, id, { page: 'supervisor' })}" data-action="supervisor-view">${esc(t('sup.teamOpen'))}</a>` : ''}
         ${['region', 'branch', 'team'].includes(scope) ? `<a class="btn btn-print" href="${hrefFor(scope, id, { print: 'review' })}" data-action="print-view">${esc(t('print.review'))}</a>` : ''}
       </div>
     </div>`;
@@ -920,6 +943,7 @@ function renderScope(d, charts) {
     parts.push(trendCard(d.trend ?? [], charts, 'span-12'));
     parts.push(quadrantCard(d.quadrant ?? [], scope, charts, 'span-7'));
     parts.push(reviewCard(d, scope, 'span-5'));
+    parts.push(sup.coachingCard(H, d.coaching, 'span-12'));
   }
   parts.push('</div>');
   return parts.join('');
@@ -1352,7 +1376,7 @@ function reviewCard(d, scope, span) {
       </thead>
       <tbody>${body}</tbody>${foot}
     </table></div>`;
-  return card(`review ${span}`, head, table, 'data-card="review"');
+  return card(`review ${span}`, head, `${table}${sup.reviewSupervisorRows(H, d.supervision)}`, 'data-card="review"');
 }
 
 // ---------------------------------------------------------------------------------------------

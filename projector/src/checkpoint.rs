@@ -31,7 +31,8 @@ use crate::ledger::Ledger;
 /// - 4: the working-day calendar's declared days.
 /// - 5: team definitions kept by effective date.
 /// - 6: an agent event's digest and contribution in one compact record.
-pub const STATE_FORMAT: i64 = 6;
+/// - 7: supervisors' facts.
+pub const STATE_FORMAT: i64 = 7;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

@@ -112,6 +112,19 @@ pub fn check(event: &Event, clock: &BusinessClock) -> Result<(), QuarantineReaso
             .effective_from
             .map_or(Ok(()), |from| date("payload.effective_from", from)),
         Payload::OutletRegistered(_) | Payload::AgentProfile(_) | Payload::Retraction(_) => Ok(()),
+        Payload::CoachingSession(_)
+        | Payload::AccompaniedVisit(_)
+        | Payload::TeamMeeting(_)
+        | Payload::ImprovementMeasureStatus(_) => business_date(),
+        Payload::SkillWillEvaluation(evaluation) => {
+            business_date()?;
+            date("payload.month", evaluation.month.first_day())
+        }
+        Payload::ImprovementMeasure(measure) => {
+            business_date()?;
+            date("payload.month", measure.month.first_day())?;
+            date("payload.due_date", measure.due_date)
+        }
     }
 }
 

@@ -50,6 +50,18 @@ fn events() -> Vec<(Event, u64)> {
         r#"{"event_id":"ch-p4","type":"activity_plan","schema_version":1,"occurred_at":"2026-11-08T10:00:00+08:00","source":"t","agent_id":"A000004","payload":{"period_start":"2026-11-09","period_end":"2026-11-15","visits":20,"sales":2}}"#,
         r#"{"event_id":"ch-r4","type":"retraction","schema_version":1,"occurred_at":"2026-11-08T11:00:00+08:00","source":"t","agent_id":"A000004","payload":{"retracted_event_id":"ch-p4","reason":"typo"}}"#,
         r#"{"event_id":"ch-g5","type":"target","schema_version":1,"occurred_at":"2026-11-20T09:00:00+08:00","source":"t","payload":{"month":"2026-11","scope":"team","scope_id":"T0001","premium":"88888.88","outlet_activity_rate":"0.45","visits":300}}"#,
+        // The supervisor's facts: one of each type, with nulls and empty columns, and a
+        // retracted coaching session and meeting (tombstones in both engines).
+        r#"{"event_id":"ch-c7","type":"coaching_session","schema_version":1,"occurred_at":"2026-11-03T17:30:00+08:00","source":"t","agent_id":"A000007","payload":{"supervisor_id":"S0001","duration_minutes":30,"topic":"skill","note":"促成话术"}}"#,
+        r#"{"event_id":"ch-c8","type":"coaching_session","schema_version":1,"occurred_at":"2026-11-04T17:30:00+08:00","source":"t","agent_id":"A000008","payload":{"supervisor_id":"S0001","duration_minutes":45,"topic":"will"}}"#,
+        r#"{"event_id":"ch-r8","type":"retraction","schema_version":1,"occurred_at":"2026-11-05T08:00:00+08:00","source":"t","agent_id":"A000008","payload":{"retracted_event_id":"ch-c8","reason":"wrong agent"}}"#,
+        r#"{"event_id":"ch-a7","type":"accompanied_visit","schema_version":1,"occurred_at":"2026-11-05T09:30:00+08:00","source":"t","agent_id":"A000007","payload":{"supervisor_id":"S0001","outlet_id":"O0000001"}}"#,
+        r#"{"event_id":"ch-m1","type":"team_meeting","schema_version":1,"occurred_at":"2026-11-06T16:00:00+08:00","source":"t","payload":{"team_id":"T0001","kind":"weekly","duration_minutes":120,"attendees":6}}"#,
+        r#"{"event_id":"ch-m2","type":"team_meeting","schema_version":1,"occurred_at":"2026-11-07T08:30:00+08:00","source":"t","payload":{"team_id":"T0001","kind":"morning","duration_minutes":20,"attendees":5}}"#,
+        r#"{"event_id":"ch-rm","type":"retraction","schema_version":1,"occurred_at":"2026-11-07T09:00:00+08:00","source":"t","payload":{"retracted_event_id":"ch-m2","reason":"not held"}}"#,
+        r#"{"event_id":"ch-e7","type":"skill_will_evaluation","schema_version":1,"occurred_at":"2026-11-20T18:00:00+08:00","source":"t","agent_id":"A000007","payload":{"supervisor_id":"S0001","month":"2026-11","skill":"low","will":"high"}}"#,
+        r#"{"event_id":"ch-i1","type":"improvement_measure","schema_version":1,"occurred_at":"2026-11-02T18:00:00+08:00","source":"t","payload":{"scope":"team","scope_id":"T0001","month":"2026-11","measure":"每周两次陪同新人","owner_id":"S0001","due_date":"2026-11-30"}}"#,
+        r#"{"event_id":"ch-i2","type":"improvement_measure_status","schema_version":1,"occurred_at":"2026-11-21T18:00:00+08:00","source":"t","payload":{"measure_event_id":"ch-i1","status":"partly"}}"#,
     ];
     // Delivered first, its sale last: pending for most batches, then resolved (it leaves
     // the agent's pending list: a tombstone).

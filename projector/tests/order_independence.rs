@@ -23,6 +23,7 @@ fn generated_events() -> Vec<(Event, u64)> {
         duplicate_share: 0.05,
         retraction_share: 0.05,
         cancellation_share: 0.2,
+        supervision: true,
         ..GeneratorConfig::new(5, 30, "2026-10-26".parse().expect("date"), 21)
     };
     let mut events = generated(&config);
@@ -114,6 +115,17 @@ fn edge_cases() -> Vec<(Event, u64)> {
         r#"{"event_id":"edge-t13","type":"team_defined","schema_version":1,"occurred_at":"2026-11-13T08:00:00+08:00","source":"hr","payload":{"team_id":"T0003","team_name":"Gone","branch_id":"B0097","region_id":"R0099","effective_from":"2026-11-16"}}"#,
         r#"{"event_id":"edge-t14","type":"retraction","schema_version":1,"occurred_at":"2026-11-13T09:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-t13","reason":"move cancelled"}}"#,
         r#"{"event_id":"edge-c6","type":"retraction","schema_version":1,"occurred_at":"2026-10-23T08:00:00+08:00","source":"hr","payload":{"retracted_event_id":"edge-c5","reason":"no holiday"}}"#,
+        // Supervisors' facts: a coaching session retracted by a retraction naming no agent,
+        // a meeting retracted, two evaluations of one month (rows both, the job decides),
+        // and a review of a measure that arrives in any order with it.
+        r#"{"event_id":"edge-s10","type":"coaching_session","schema_version":1,"occurred_at":"2026-11-03T17:30:00+08:00","source":"app","agent_id":"A000001","payload":{"supervisor_id":"S00001","duration_minutes":30,"topic":"skill"}}"#,
+        r#"{"event_id":"edge-s11","type":"retraction","schema_version":1,"occurred_at":"2026-11-04T08:00:00+08:00","source":"app","payload":{"retracted_event_id":"edge-s10","reason":"not held"}}"#,
+        r#"{"event_id":"edge-s12","type":"team_meeting","schema_version":1,"occurred_at":"2026-11-06T16:00:00+08:00","source":"app","payload":{"team_id":"T0001","kind":"weekly","duration_minutes":120,"attendees":8}}"#,
+        r#"{"event_id":"edge-s13","type":"retraction","schema_version":1,"occurred_at":"2026-11-06T18:00:00+08:00","source":"app","payload":{"retracted_event_id":"edge-s12","reason":"not held"}}"#,
+        r#"{"event_id":"edge-s14","type":"skill_will_evaluation","schema_version":1,"occurred_at":"2026-11-10T18:00:00+08:00","source":"app","agent_id":"A000002","payload":{"supervisor_id":"S00001","month":"2026-11","skill":"low","will":"high"}}"#,
+        r#"{"event_id":"edge-s15","type":"skill_will_evaluation","schema_version":1,"occurred_at":"2026-11-11T18:00:00+08:00","source":"app","agent_id":"A000002","payload":{"supervisor_id":"S00001","month":"2026-11","skill":"high","will":"high"}}"#,
+        r#"{"event_id":"edge-s16","type":"improvement_measure","schema_version":1,"occurred_at":"2026-11-02T18:00:00+08:00","source":"app","payload":{"scope":"team","scope_id":"T0001","month":"2026-11","measure":"陪访","owner_id":"S00001","due_date":"2026-11-30"}}"#,
+        r#"{"event_id":"edge-s17","type":"improvement_measure_status","schema_version":1,"occurred_at":"2026-11-12T18:00:00+08:00","source":"app","payload":{"measure_event_id":"edge-s16","status":"done"}}"#,
     ];
     lines
         .iter()
@@ -180,6 +192,22 @@ fn the_generated_month_exercises_the_hard_rules() {
             .iter()
             .any(|r| r.counters.cancellations > 0)
     );
+    // The supervisors' facts are in, the retracted ones gone.
+    let facts: Vec<&str> = tables
+        .supervisor_facts
+        .iter()
+        .map(|f| f.event_id.as_str())
+        .collect();
+    assert!(facts.len() > 100, "{} supervisor facts", facts.len());
+    for (id, kept) in [
+        ("edge-s10", false),
+        ("edge-s12", false),
+        ("edge-s14", true),
+        ("edge-s15", true),
+        ("edge-s17", true),
+    ] {
+        assert_eq!(facts.contains(&id), kept, "{id}");
+    }
     let calendar: Vec<(String, &str, &str)> = tables
         .calendar_days
         .iter()

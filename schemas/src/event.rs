@@ -13,6 +13,11 @@ use crate::dates::{
 use crate::decimal::{Money, Rate};
 use crate::time::{BusinessClock, OccurredAt, YearMonth};
 
+pub use crate::supervision::{
+    AccompaniedVisit, CoachingSession, CoachingTopic, ImprovementMeasure, ImprovementMeasureStatus,
+    MeasureStatus, MeetingKind, Rating, SkillWillEvaluation, TeamMeeting,
+};
+
 /// The newest schema version this build reads and the version it writes.
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 
@@ -197,7 +202,9 @@ pub enum EventClass {
     Targets,
     /// Agents' activity plans: `activity_plan`.
     Plans,
-    /// The work itself: `outlet_visit`, `consultation`, `sale_closed`, `policy_cancelled`.
+    /// The work itself: `outlet_visit`, `consultation`, `sale_closed`, `policy_cancelled`,
+    /// and the supervisors' work: `coaching_session`, `accompanied_visit`, `team_meeting`,
+    /// `skill_will_evaluation`, `improvement_measure`, `improvement_measure_status`.
     Activity,
     /// Withdrawing one's own event: `retraction`.
     Retraction,
@@ -265,6 +272,12 @@ event_types! {
     OutletUnassigned(OutletUnassigned) = "outlet_unassigned", Required, Roster;
     AgentProfile(AgentProfile) = "agent_profile", Required, Roster;
     CalendarDay(CalendarDay) = "calendar_day", Forbidden, Reference;
+    CoachingSession(CoachingSession) = "coaching_session", Required, Activity;
+    AccompaniedVisit(AccompaniedVisit) = "accompanied_visit", Required, Activity;
+    TeamMeeting(TeamMeeting) = "team_meeting", Forbidden, Activity;
+    SkillWillEvaluation(SkillWillEvaluation) = "skill_will_evaluation", Required, Activity;
+    ImprovementMeasure(ImprovementMeasure) = "improvement_measure", Forbidden, Activity;
+    ImprovementMeasureStatus(ImprovementMeasureStatus) = "improvement_measure_status", Forbidden, Activity;
     Retraction(Retraction) = "retraction", Conditional, Retraction;
 }
 

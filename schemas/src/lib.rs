@@ -19,6 +19,7 @@ mod objects;
 pub mod partition;
 pub mod schema;
 mod schema_problems;
+pub mod supervision;
 pub mod time;
 pub mod upcast;
 mod validate;

@@ -5,6 +5,7 @@ use chrono::Datelike;
 
 use crate::error::{FieldError, Problem};
 use crate::event::{AgentRule, Event, EventType, Payload, PaymentMode, Scope};
+use crate::supervision::MAX_SESSION_MINUTES;
 
 /// Longest free-text note accepted.
 pub const MAX_NOTE_LEN: usize = 2000;
@@ -19,6 +20,10 @@ pub const OCCURRED_AT_YEARS: std::ops::RangeInclusive<i32> = crate::dates::CONTR
 
 fn id_is_well_formed(id: &str) -> bool {
     crate::event::is_valid_id(id)
+}
+
+fn minutes_ok(minutes: u32) -> bool {
+    (1..=MAX_SESSION_MINUTES).contains(&minutes)
 }
 
 fn text_fits(text: &str, min: usize, max: usize) -> bool {
@@ -73,6 +78,20 @@ pub(crate) fn shapes_hold(event: &Event) -> bool {
         Payload::Retraction(p) => {
             ids_ok(&[&p.retracted_event_id]) && text_fits(&p.reason, 1, MAX_REASON_LEN)
         }
+        Payload::CoachingSession(p) => {
+            ids_ok(&[&p.supervisor_id]) && minutes_ok(p.duration_minutes) && note_ok(&p.note)
+        }
+        Payload::AccompaniedVisit(p) => {
+            ids_ok(&[&p.supervisor_id, &p.outlet_id])
+                && opt_id_ok(&p.visit_event_id)
+                && note_ok(&p.note)
+        }
+        Payload::TeamMeeting(p) => ids_ok(&[&p.team_id]) && minutes_ok(p.duration_minutes),
+        Payload::SkillWillEvaluation(p) => ids_ok(&[&p.supervisor_id]) && note_ok(&p.note),
+        Payload::ImprovementMeasure(p) => {
+            ids_ok(&[&p.scope_id, &p.owner_id]) && text_fits(&p.measure, 1, MAX_NOTE_LEN)
+        }
+        Payload::ImprovementMeasureStatus(p) => ids_ok(&[&p.measure_event_id]) && note_ok(&p.note),
     };
     envelope_ok && payload_ok
 }
@@ -192,6 +211,19 @@ pub(crate) fn check_payload(payload: &Payload, errors: &mut Vec<FieldError>) {
                 );
             }
         }
+        Payload::ImprovementMeasure(p) if p.due_date < p.month.first_day() => {
+            push(
+                errors,
+                "due_date",
+                Problem::Inconsistent {
+                    detail: format!(
+                        "due_date {} is before the measure's month {}",
+                        p.due_date,
+                        p.month.first_day().format("%Y-%m")
+                    ),
+                },
+            );
+        }
         _ => {}
     }
 }
@@ -244,6 +276,24 @@ pub(crate) fn check_envelope(event: &Event, errors: &mut Vec<FieldError>) {
             "occurred_at",
             Problem::OutOfRange {
                 allowed: crate::dates::years_allowed(),
+            },
+        ));
+    }
+    let supervisor = match &event.payload {
+        Payload::CoachingSession(p) => Some(&p.supervisor_id),
+        Payload::AccompaniedVisit(p) => Some(&p.supervisor_id),
+        Payload::SkillWillEvaluation(p) => Some(&p.supervisor_id),
+        _ => None,
+    };
+    if let (Some(supervisor), Some(agent)) = (supervisor, &event.agent_id)
+        && supervisor == agent
+    {
+        errors.push(FieldError::new(
+            "payload.supervisor_id",
+            Problem::Inconsistent {
+                detail: format!(
+                    "the supervisor ({supervisor:?}) is the agent of the event: agent_id names the agent coached, accompanied or evaluated"
+                ),
             },
         ));
     }

@@ -786,3 +786,371 @@ fn team_definitions_effective_from_is_read_alike_by_all_three() {
         ),
     ]);
 }
+
+fn coaching() -> Value {
+    json!({
+        "event_id": "ev-20", "type": "coaching_session", "schema_version": 1,
+        "occurred_at": "2026-11-03T17:30:00+08:00", "source": "mobile-worklog",
+        "agent_id": "A001",
+        "payload": {"supervisor_id": "S001", "duration_minutes": 30, "topic": "skill"}
+    })
+}
+
+fn accompanied() -> Value {
+    json!({
+        "event_id": "ev-21", "type": "accompanied_visit", "schema_version": 1,
+        "occurred_at": "2026-11-02T09:30:00+08:00", "source": "mobile-worklog",
+        "agent_id": "A001",
+        "payload": {"supervisor_id": "S001", "outlet_id": "O001", "visit_event_id": "ev-1"}
+    })
+}
+
+fn meeting() -> Value {
+    json!({
+        "event_id": "ev-22", "type": "team_meeting", "schema_version": 1,
+        "occurred_at": "2026-11-06T16:00:00+08:00", "source": "mobile-worklog",
+        "payload": {"team_id": "T01", "kind": "weekly", "duration_minutes": 120, "attendees": 9}
+    })
+}
+
+fn evaluation() -> Value {
+    json!({
+        "event_id": "ev-23", "type": "skill_will_evaluation", "schema_version": 1,
+        "occurred_at": "2026-11-28T18:00:00+08:00", "source": "mobile-worklog",
+        "agent_id": "A001",
+        "payload": {"supervisor_id": "S001", "month": "2026-11", "skill": "low", "will": "high"}
+    })
+}
+
+fn measure() -> Value {
+    json!({
+        "event_id": "ev-24", "type": "improvement_measure", "schema_version": 1,
+        "occurred_at": "2026-11-02T18:00:00+08:00", "source": "mobile-worklog",
+        "payload": {"scope": "team", "scope_id": "T01", "month": "2026-11",
+                    "measure": "每周两次陪同新人展业", "owner_id": "S001", "due_date": "2026-11-30"}
+    })
+}
+
+fn measure_status() -> Value {
+    json!({
+        "event_id": "ev-25", "type": "improvement_measure_status", "schema_version": 1,
+        "occurred_at": "2026-12-03T18:00:00+08:00", "source": "mobile-worklog",
+        "payload": {"measure_event_id": "ev-24", "status": "partly", "note": "第三周未执行"}
+    })
+}
+
+/// Refused by both paths of the decoder with exactly these problems: rules across fields
+/// (or across the envelope and the payload) that the published documents state for no type.
+fn assert_both_paths_refuse(name: &str, event: &Value, problems: &[(&str, &str)]) {
+    let decoder = Decoder::standard();
+    let bytes = bytes(event);
+    assert!(
+        decoder.decode_fast(&bytes).is_none(),
+        "{name}: the fast path accepted it"
+    );
+    let rejection = decoder
+        .decode_thorough(&bytes)
+        .expect_err("refused by the thorough path");
+    let found: Vec<(&str, &str)> = rejection
+        .errors
+        .iter()
+        .map(|e| (e.field.as_str(), e.problem.code()))
+        .collect();
+    assert_eq!(found, problems, "{name}: {rejection}");
+}
+
+/// The coaching session's fields, each refused with its field named, by all three.
+#[test]
+fn coaching_sessions_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "no supervisor",
+            bytes(&with(
+                coaching(),
+                "/payload",
+                json!({"duration_minutes": 30, "topic": "skill"}),
+            )),
+            &[("payload.supervisor_id", "missing")],
+        ),
+        refused(
+            "an empty supervisor",
+            bytes(&with(coaching(), "/payload/supervisor_id", json!(""))),
+            &[("payload.supervisor_id", "empty")],
+        ),
+        refused(
+            "no minutes",
+            bytes(&with(coaching(), "/payload/duration_minutes", json!(0))),
+            &[("payload.duration_minutes", "out_of_range")],
+        ),
+        refused(
+            "more than a working day",
+            bytes(&with(coaching(), "/payload/duration_minutes", json!(721))),
+            &[("payload.duration_minutes", "out_of_range")],
+        ),
+        refused(
+            "minutes as text",
+            bytes(&with(coaching(), "/payload/duration_minutes", json!("30"))),
+            &[("payload.duration_minutes", "wrong_type")],
+        ),
+        refused(
+            "a topic outside the quadrant's causes",
+            bytes(&with(coaching(), "/payload/topic", json!("sales"))),
+            &[("payload.topic", "not_allowed")],
+        ),
+        refused(
+            "a note of 2001 characters",
+            bytes(&with(coaching(), "/payload/note", json!("辅".repeat(2001)))),
+            &[("payload.note", "too_long")],
+        ),
+        refused(
+            "an outlet, which a coaching session has not",
+            bytes(&with(coaching(), "/payload/outlet_id", json!("O001"))),
+            &[("payload.outlet_id", "unknown_field")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("a session on skill", bytes(&coaching())),
+        (
+            "a full working day on will, with a note",
+            bytes(&with(
+                with(coaching(), "/payload/duration_minutes", json!(720)),
+                "/payload/note",
+                json!("意愿激励"),
+            )),
+        ),
+    ]);
+    assert_both_paths_refuse(
+        "no agent",
+        &{
+            let mut event = coaching();
+            event.as_object_mut().expect("object").remove("agent_id");
+            event
+        },
+        &[("agent_id", "missing")],
+    );
+    assert_both_paths_refuse(
+        "a supervisor coaching themselves",
+        &with(coaching(), "/payload/supervisor_id", json!("A001")),
+        &[("payload.supervisor_id", "inconsistent")],
+    );
+}
+
+#[test]
+fn accompanied_visits_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "no outlet",
+            bytes(&with(
+                accompanied(),
+                "/payload",
+                json!({"supervisor_id": "S001"}),
+            )),
+            &[("payload.outlet_id", "missing")],
+        ),
+        refused(
+            "a visit event id with a leading space",
+            bytes(&with(
+                accompanied(),
+                "/payload/visit_event_id",
+                json!(" ev-1"),
+            )),
+            &[("payload.visit_event_id", "bad_characters")],
+        ),
+        refused(
+            "a visit event id of 65 characters",
+            bytes(&with(
+                accompanied(),
+                "/payload/visit_event_id",
+                json!("v".repeat(65)),
+            )),
+            &[("payload.visit_event_id", "too_long")],
+        ),
+        refused(
+            "a purpose, which is the agent's visit's",
+            bytes(&with(accompanied(), "/payload/purpose", json!("promotion"))),
+            &[("payload.purpose", "unknown_field")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("linked to the agent's visit", bytes(&accompanied())),
+        (
+            "a visit the agent did not log",
+            bytes(&with(
+                accompanied(),
+                "/payload",
+                json!({"supervisor_id": "S001", "outlet_id": "O001"}),
+            )),
+        ),
+    ]);
+    assert_both_paths_refuse(
+        "a supervisor accompanying themselves",
+        &with(accompanied(), "/agent_id", json!("S001")),
+        &[("payload.supervisor_id", "inconsistent")],
+    );
+}
+
+#[test]
+fn team_meetings_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "no team",
+            bytes(&with(
+                meeting(),
+                "/payload",
+                json!({"kind": "weekly", "duration_minutes": 120, "attendees": 9}),
+            )),
+            &[("payload.team_id", "missing")],
+        ),
+        refused(
+            "a kind the method does not have",
+            bytes(&with(meeting(), "/payload/kind", json!("daily"))),
+            &[("payload.kind", "not_allowed")],
+        ),
+        refused(
+            "no minutes",
+            bytes(&with(meeting(), "/payload/duration_minutes", json!(0))),
+            &[("payload.duration_minutes", "out_of_range")],
+        ),
+        refused(
+            "negative attendees",
+            bytes(&with(meeting(), "/payload/attendees", json!(-1))),
+            &[("payload.attendees", "negative")],
+        ),
+        refused(
+            "the kind given twice",
+            repeating(&meeting(), "/payload", "kind", &json!("morning")),
+            &[("payload.kind", "duplicate_key")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("a weekly meeting", bytes(&meeting())),
+        (
+            "an evening meeting nobody attended",
+            bytes(&with(
+                with(meeting(), "/payload/kind", json!("evening")),
+                "/payload/attendees",
+                json!(0),
+            )),
+        ),
+    ]);
+    assert_both_paths_refuse(
+        "a meeting naming an agent",
+        &with(meeting(), "/agent_id", json!("A001")),
+        &[("agent_id", "inconsistent")],
+    );
+}
+
+#[test]
+fn skill_will_evaluations_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "a date for the month",
+            bytes(&with(evaluation(), "/payload/month", json!("2026-11-01"))),
+            &[("payload.month", "bad_format")],
+        ),
+        refused(
+            "a rating out of two",
+            bytes(&with(evaluation(), "/payload/skill", json!("medium"))),
+            &[("payload.skill", "not_allowed")],
+        ),
+        refused(
+            "no will",
+            bytes(&with(
+                evaluation(),
+                "/payload",
+                json!({"supervisor_id": "S001", "month": "2026-11", "skill": "low"}),
+            )),
+            &[("payload.will", "missing")],
+        ),
+    ]);
+    assert_all_accept(vec![("low skill, high will", bytes(&evaluation()))]);
+    assert_both_paths_refuse(
+        "a self-evaluation",
+        &with(evaluation(), "/payload/supervisor_id", json!("A001")),
+        &[("payload.supervisor_id", "inconsistent")],
+    );
+}
+
+#[test]
+fn improvement_measures_and_their_reviews_are_read_alike_by_all_three() {
+    assert_all_refuse(vec![
+        refused(
+            "an empty measure",
+            bytes(&with(measure(), "/payload/measure", json!(""))),
+            &[("payload.measure", "empty")],
+        ),
+        refused(
+            "a scope that is no level of the organisation",
+            bytes(&with(measure(), "/payload/scope", json!("outlet"))),
+            &[("payload.scope", "not_allowed")],
+        ),
+        refused(
+            "no owner",
+            bytes(&with(
+                measure(),
+                "/payload",
+                json!({"scope": "team", "scope_id": "T01", "month": "2026-11",
+                       "measure": "陪同", "due_date": "2026-11-30"}),
+            )),
+            &[("payload.owner_id", "missing")],
+        ),
+        refused(
+            "a due date that is no calendar day",
+            bytes(&with(measure(), "/payload/due_date", json!("2026-11-31"))),
+            &[("payload.due_date", "bad_format")],
+        ),
+        refused(
+            "a review without a status",
+            bytes(&with(
+                measure_status(),
+                "/payload",
+                json!({"measure_event_id": "ev-24"}),
+            )),
+            &[("payload.status", "missing")],
+        ),
+        refused(
+            "a status the review does not have",
+            bytes(&with(
+                measure_status(),
+                "/payload/status",
+                json!("cancelled"),
+            )),
+            &[("payload.status", "not_allowed")],
+        ),
+        refused(
+            "a review naming no measure",
+            bytes(&with(
+                measure_status(),
+                "/payload/measure_event_id",
+                json!(""),
+            )),
+            &[("payload.measure_event_id", "empty")],
+        ),
+    ]);
+    assert_all_accept(vec![
+        ("a team's measure", bytes(&measure())),
+        (
+            "due on the first day of its month",
+            bytes(&with(measure(), "/payload/due_date", json!("2026-11-01"))),
+        ),
+        ("a review: partly done", bytes(&measure_status())),
+        (
+            "a review: not done, without a note",
+            bytes(&with(
+                measure_status(),
+                "/payload",
+                json!({"measure_event_id": "ev-24", "status": "not_done"}),
+            )),
+        ),
+    ]);
+    assert_both_paths_refuse(
+        "due before its month",
+        &with(measure(), "/payload/due_date", json!("2026-10-31")),
+        &[("payload.due_date", "inconsistent")],
+    );
+    assert_both_paths_refuse(
+        "a review naming an agent",
+        &with(measure_status(), "/agent_id", json!("A001")),
+        &[("agent_id", "inconsistent")],
+    );
+}

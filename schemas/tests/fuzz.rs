@@ -112,6 +112,18 @@ fn boundary_values() -> Vec<Value> {
         "calendar_day",
         "holiday",
         "working_day",
+        "coaching_session",
+        "accompanied_visit",
+        "team_meeting",
+        "skill_will_evaluation",
+        "improvement_measure",
+        "improvement_measure_status",
+        "skill",
+        "weekly",
+        "high",
+        "low",
+        "done",
+        "not_done",
     ]
     .into_iter()
     .map(Value::from)

@@ -69,6 +69,7 @@ fn a_month_of_a_region_is_valid_and_follows_the_funnel() {
     .expect("calendar");
     let config = GeneratorConfig {
         calendar: calendar.clone(),
+        supervision: true,
         ..GeneratorConfig::new(11, 200, day("2026-10-01"), 31)
     };
     let funnel = decode_all(&run(&config));

@@ -10,6 +10,9 @@ use chrono::NaiveDate;
 
 use super::common::StoreArgs;
 use super::outlets::{OutletArgs, compute_outlets_into};
+use super::supervisors::{
+    SupervisorArgs, compute_supervisors_into, open_supervisor_sinks, open_supervisor_source,
+};
 use crate::backends::{
     Layout, open_kpi_sinks, open_ledger_source, open_outlet_sinks, open_outlet_source,
 };
@@ -88,8 +91,10 @@ pub struct AnalyticsArgs {
     kpi: KpiArgs,
     #[command(flatten)]
     outlets: OutletArgs,
-    /// Folder of the KPI files and the outlet files; default: `kpi/` and `outlets/` in the
-    /// data folder. With ClickHouse, they are written as files only when this is set.
+    #[command(flatten)]
+    supervisors: SupervisorArgs,
+    /// Folder of the KPI, outlet and supervisor files; default: `kpi/`, `outlets/` and
+    /// `supervisors/` in the data folder. With ClickHouse, they are written as files only when this is set.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Ledgers and KPIs in ClickHouse when its URL is set: the ledgers are read from the
@@ -117,6 +122,7 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     let clock = args.store.clock()?;
     let params = args.kpi.params(clock.today())?;
     let outlet_params = args.outlets.params(&params)?;
+    let supervisor_params = args.supervisors.params(&params)?;
     let source = open_ledger_source(Layout::Service, &args.store, &args.clickhouse)?;
     let mut sinks = open_kpi_sinks(
         Layout::Service,
@@ -144,6 +150,21 @@ pub fn run(args: AnalyticsArgs) -> anyhow::Result<ExitCode> {
     let rows = compute_outlets_into(&*source, &outlet_params, &mut sinks)?;
     report_written(
         "outlet",
+        rows,
+        params.as_of,
+        sinks.iter().map(|sink| sink.target()),
+    );
+    let source = open_supervisor_source(Layout::Service, &args.store, &args.clickhouse)?;
+    let mut sinks = open_supervisor_sinks(
+        Layout::Service,
+        &args.store,
+        &args.clickhouse,
+        args.out.as_deref(),
+        params.as_of,
+    )?;
+    let rows = compute_supervisors_into(&*source, &supervisor_params, &mut sinks)?;
+    report_written(
+        "supervisor",
         rows,
         params.as_of,
         sinks.iter().map(|sink| sink.target()),

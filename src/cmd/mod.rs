@@ -13,6 +13,7 @@ pub mod outlets;
 pub mod projector;
 pub mod run;
 pub mod schema;
+pub mod supervisors;
 pub mod up;
 pub mod user;
 pub mod validate;

@@ -8,14 +8,16 @@ use aqs_projector::runner::RunnerSettings;
 use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{Store, WriterSettings};
 use aqs_tables::kpi::{ParquetKpiSink, write_parquet};
-use aqs_tables::layout::OUTLET_RUN_FILE;
+use aqs_tables::layout::{OUTLET_RUN_FILE, SUPERVISOR_RUN_FILE};
 use aqs_tables::ledgers::export::{LEDGER_EXPORTS, ledger_table};
 use aqs_tables::ledgers::window::SqliteSource;
 use aqs_tables::outlets::source::SqliteOutletSource;
+use aqs_tables::supervisors::source::SqliteSupervisorSource;
 
 use super::analytics::{KpiArgs, compute_kpis};
 use super::common::StoreArgs;
 use super::outlets::{OutletArgs, compute_outlets_into};
+use super::supervisors::{SupervisorArgs, compute_supervisors_into};
 use crate::backends::{ledgers_path, open_embedded_log};
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +36,8 @@ pub struct RunArgs {
     kpi: KpiArgs,
     #[command(flatten)]
     outlets: OutletArgs,
+    #[command(flatten)]
+    supervisors: SupervisorArgs,
     /// The organisation's time zone (IANA name).
     #[arg(long, env = "AQS_TIME_ZONE", default_value = "Asia/Shanghai")]
     time_zone: String,
@@ -93,6 +97,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .min(params.as_of);
     }
     let outlet_params = args.outlets.params(&params)?;
+    let supervisor_params = args.supervisors.params(&params)?;
     let rows = compute_kpis(
         &SqliteSource::new(&ledgers),
         &params,
@@ -105,15 +110,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.out.join(OUTLET_RUN_FILE),
         ))],
     )?;
+    let supervisor_rows = compute_supervisors_into(
+        &SqliteSupervisorSource::new(&ledgers),
+        &supervisor_params,
+        &mut [Box::new(ParquetKpiSink::new(
+            args.out.join(SUPERVISOR_RUN_FILE),
+        ))],
+    )?;
     for (table, filter) in LEDGER_EXPORTS {
         let mut frame = ledger_table(&ledgers, table, filter)?;
         write_parquet(&mut frame, &args.out.join(format!("{table}.parquet")))?;
     }
     eprintln!(
-        "run: {rows} KPI rows as of {} in {}, {outlet_rows} outlet rows in {}; ledgers beside them",
+        "run: {rows} KPI rows as of {} in {}, {outlet_rows} outlet rows in {}, \
+         {supervisor_rows} supervisor rows in {}; ledgers beside them",
         params.as_of,
         args.out.join("kpi.parquet").display(),
-        args.out.join(OUTLET_RUN_FILE).display()
+        args.out.join(OUTLET_RUN_FILE).display(),
+        args.out.join(SUPERVISOR_RUN_FILE).display()
     );
     if calendar_conflicts > 0 {
         eprintln!(

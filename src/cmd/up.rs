@@ -56,6 +56,8 @@ pub struct UpArgs {
     kpi: KpiArgs,
     #[command(flatten)]
     outlets: super::outlets::OutletArgs,
+    #[command(flatten)]
+    supervisors: super::supervisors::SupervisorArgs,
     /// ClickHouse, when configured, receives the ledgers and the KPIs too.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
@@ -97,6 +99,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     args.outlets
         .check(&args.kpi, clock.today())
         .context("the outlet table's settings")?;
+    args.supervisors
+        .check(&args.kpi, clock.today())
+        .context("the supervisor norms")?;
     args.ingest.validate()?;
     let demo_token =
         if args.demo && args.ingest.tokens_file.is_none() && !args.ingest.insecure_no_auth {
@@ -492,6 +497,7 @@ impl PipelineHealth for ProjectorPipeline {
 fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool>) -> Worker {
     let kpi = args.kpi.clone();
     let outlets = args.outlets.clone();
+    let supervisors = args.supervisors.clone();
     let every = Duration::from_secs(args.analytics_every.max(1));
     let store = args.store.clone();
     let clickhouse = args.clickhouse.clone();
@@ -534,6 +540,7 @@ fn spawn_analytics(args: &UpArgs, clock: BusinessClock, shutdown: Arc<AtomicBool
             if let Err(error) = result {
                 tracing::warn!(error = %format!("{error:#}"), "outlet table run failed; retrying at the next tick");
             }
+            super::supervisors::run_tick(&supervisors, &params, &store, &clickhouse);
         }
         Ok(())
     })

@@ -81,6 +81,11 @@ impl DataDir {
     pub fn outlet_files(&self) -> OutletFiles {
         OutletFiles::new(self.root.join("outlets"))
     }
+
+    /// The supervisor files of the supervisor job's runs (beside the KPI files).
+    pub fn supervisor_files(&self) -> SupervisorFiles {
+        SupervisorFiles::new(self.root.join("supervisors"))
+    }
 }
 
 /// A folder of KPI files, one per as-of date (named [`PREFIX`]`<date>.parquet`); a rerun for a
@@ -189,6 +194,48 @@ impl OutletFiles {
     /// The newest run's file.
     pub fn newest(&self) -> Option<(PathBuf, NaiveDate)> {
         self.runs().into_iter().next()
+    }
+}
+
+/// A folder of supervisor files (the supervisor table of a run), one per as-of date (named
+/// [`SUPERVISOR_PREFIX`]`<date>.parquet`); a rerun for a date replaces its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupervisorFiles {
+    dir: PathBuf,
+}
+
+/// The start of a supervisor file's name, before its as-of date.
+pub const SUPERVISOR_PREFIX: &str = "supervisors_as_of_";
+
+/// The supervisor table of `aqs run` (one run, beside `kpi.parquet`).
+pub const SUPERVISOR_RUN_FILE: &str = "supervisors.parquet";
+
+impl SupervisorFiles {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of the run as of `as_of`.
+    pub fn file(&self, as_of: NaiveDate) -> PathBuf {
+        self.dir.join(format!("{SUPERVISOR_PREFIX}{as_of}{SUFFIX}"))
+    }
+
+    /// The as-of date of a supervisor file's name; `None` for any other file.
+    pub fn as_of_of(file_name: &str) -> Option<NaiveDate> {
+        file_name
+            .strip_prefix(SUPERVISOR_PREFIX)?
+            .strip_suffix(SUFFIX)?
+            .parse()
+            .ok()
+    }
+
+    /// The newest run's file.
+    pub fn newest(&self) -> Option<(PathBuf, NaiveDate)> {
+        runs_in(&self.dir, Self::as_of_of).into_iter().next()
     }
 }
 

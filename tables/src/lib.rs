@@ -9,6 +9,8 @@
 //!   Parquet file or in ClickHouse.
 //! - [`outlets`]: the outlet table (outlet × month, team and branch summaries) and what the
 //!   outlet job reads for it.
+//! - [`supervisors`]: the supervisor table (supervisor, branch and region × period, and
+//!   what each agent received) and what the supervisor job reads for it.
 //! - [`organisation`]: what the dashboard shows beside the KPIs (teams, roster, plans, names).
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
@@ -19,5 +21,6 @@ pub mod layout;
 pub mod ledgers;
 pub mod organisation;
 pub mod outlets;
+pub mod supervisors;
 
-pub use layout::{DataDir, KpiFiles, OutletFiles};
+pub use layout::{DataDir, KpiFiles, OutletFiles, SupervisorFiles};

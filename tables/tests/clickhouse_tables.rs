@@ -73,7 +73,8 @@ async fn every_ledger_row_type_has_its_tables_columns_in_order() {
             "outlets",
             "pending_cancellations",
             "agent_profiles",
-            "calendar_days"
+            "calendar_days",
+            "supervisor_facts"
         ]
     );
 }

@@ -72,6 +72,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "0011_outlet_kpi.sql",
         include_str!("../../deploy/clickhouse/0011_outlet_kpi.sql"),
     ),
+    (
+        "0012_supervisor_facts.sql",
+        include_str!("../../deploy/clickhouse/0012_supervisor_facts.sql"),
+    ),
 ];
 
 /// Name of the bookkeeping table, in the migrated database.

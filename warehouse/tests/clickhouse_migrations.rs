@@ -95,7 +95,8 @@ async fn migrate_creates_the_schema_and_events_round_trip() {
             "0008_quota_views.sql",
             "0009_calendar_days.sql",
             "0010_dated_teams.sql",
-            "0011_outlet_kpi.sql"
+            "0011_outlet_kpi.sql",
+            "0012_supervisor_facts.sql"
         ]
     );
     assert!(table_exists(&config, EVENTS_TABLE).await);

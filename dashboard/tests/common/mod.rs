@@ -104,6 +104,11 @@ fn rows() -> Vec<KpiRow> {
                 "projected_attainment": if at_risk { 0.7 } else { 1.1 },
                 "at_risk": period == "month" && at_risk,
                 "plan_adherence_visits": 0.9,
+                "coaching_quadrant": match id.as_str() {
+                    "A01" => json!("does_not_know_how"),
+                    "A03" => json!("unwilling"),
+                    _ => Value::Null,
+                },
             });
             rows.push(row.as_object().cloned().expect("object"));
         }
@@ -148,6 +153,7 @@ impl KpiSource for FixtureSource {
             },
         );
         current.outlet_rows = outlet_rows();
+        current.supervisor_rows = supervisor_rows();
         Ok(true)
     }
 }
@@ -246,6 +252,79 @@ fn outlet_rows() -> Vec<KpiRow> {
             "outlets": outlets, "dormant_outlets": 1, "first_sale_outlets": 0,
         });
         rows.push(row.as_object().cloned().expect("object"));
+    }
+    rows
+}
+
+/// The supervisor table of the run: S1 leads T0001, S2 T0002, S3 T0003 (and coaches
+/// nobody), S4 T0004; month and week rows, branch and region sums, and the agents' months
+/// (A01 evaluated low skill, high will by S1; A03 high, high by S2; A02 not coached).
+fn supervisor_rows() -> Vec<KpiRow> {
+    let mut rows = Vec::new();
+    // (supervisor, teams, branch, region, coaching, accompanied, weekly meetings, evaluation)
+    for (id, teams, branch, region, attainments) in [
+        ("S1", "T0001", "B001", "R01", [0.8, 0.5, 1.0, 0.5]),
+        ("S2", "T0002", "B001", "R01", [1.5, 1.0, 1.0, 1.0]),
+        ("S3", "T0003", "B002", "R01", [0.0, 0.0, 0.0, 0.0]),
+        ("S4", "T0004", "B003", "R02", [0.6, 0.6, 0.6, 0.6]),
+    ] {
+        for (period, start) in [("month", "2026-11-01"), ("week", "2026-11-16")] {
+            let row = json!({
+                "scope": "supervisor", "scope_id": id, "supervisor_id": id, "team_ids": teams,
+                "branch_id": branch, "region_id": region, "period": period,
+                "period_start": start, "as_of": "2026-11-18",
+                "coaching_sessions": (attainments[0] * 10.0) as i64,
+                "coaching_attainment": attainments[0],
+                "accompanied_visits_attainment": attainments[1],
+                "weekly_meetings_attainment": attainments[2],
+                "evaluation_attainment": if period == "month" { json!(attainments[3]) } else { Value::Null },
+                "agents_not_coached": if id == "S1" { 1 } else { 0 },
+                "measures_open": 1,
+            });
+            rows.push(row.as_object().cloned().expect("object"));
+        }
+    }
+    for (scope, id, branch, region) in [
+        ("branch", "B001", Some("B001"), "R01"),
+        ("branch", "B002", Some("B002"), "R01"),
+        ("branch", "B003", Some("B003"), "R02"),
+        ("region", "R01", None, "R01"),
+        ("region", "R02", None, "R02"),
+    ] {
+        let row = json!({
+            "scope": scope, "scope_id": id, "branch_id": branch, "region_id": region,
+            "period": "month", "period_start": "2026-11-01", "as_of": "2026-11-18",
+            "coaching_attainment": 0.5,
+        });
+        rows.push(row.as_object().cloned().expect("object"));
+    }
+    // (agent, supervisor, skill, will, working days since coached, not coached)
+    for (agent, supervisor, skill, will, waited, not_coached) in [
+        ("A01", "S1", Some("low"), Some("high"), Some(2), false),
+        ("A02", "S1", None, None, Some(12), true),
+        ("A03", "S2", Some("high"), Some("high"), Some(1), false),
+        ("A04", "S3", None, None, None, true),
+        ("A05", "S4", None, None, Some(3), false),
+    ] {
+        let (_, team, branch, region) = AGENTS
+            .iter()
+            .find(|(id, ..)| *id == agent)
+            .copied()
+            .expect("an agent");
+        for month in ["2026-10-01", "2026-11-01"] {
+            let october = month == "2026-10-01";
+            let row = json!({
+                "scope": "agent", "scope_id": agent, "supervisor_id": supervisor,
+                "team_ids": team, "branch_id": branch, "region_id": region,
+                "period": "month", "period_start": month, "as_of": "2026-11-18",
+                "coaching_sessions": if october { 1 } else { 3 },
+                "accompanied_visits": 1,
+                "working_days_since_coached": waited, "not_coached": not_coached,
+                "evaluation_skill": skill, "evaluation_will": will,
+                "evaluated_by": skill.map(|_| supervisor),
+            });
+            rows.push(row.as_object().cloned().expect("object"));
+        }
     }
     rows
 }

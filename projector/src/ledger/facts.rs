@@ -53,6 +53,8 @@ pub(super) enum AgentFact {
     Plan(Box<((NaiveDate, NaiveDate), VersionKey)>),
     Target(Box<(YearMonth, VersionKey)>),
     Profile(Box<VersionKey>),
+    /// A supervisor's fact about this agent, held in the agent's supervision rows.
+    Supervision,
 }
 
 /// A visit, consultation or sale on its business date at an outlet.

@@ -27,6 +27,7 @@ mod counters;
 mod facts;
 mod identity;
 mod rows;
+mod supervision;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,6 +45,7 @@ use identity::{ByIdentity, EventKey};
 /// event looks its id up at least twice.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use rows::*;
+pub use supervision::SupervisorFact;
 
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,6 +182,7 @@ struct AgentState {
     /// Interval keys last handed to a sink, to tombstone those that disappear.
     published_roster: BTreeSet<NaiveDate>,
     published_assignments: BTreeSet<(String, NaiveDate)>,
+    supervision: supervision::SupervisorFacts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +204,8 @@ enum ReferenceFact {
         date: NaiveDate,
         key: VersionKey,
     },
+    /// A supervisor's fact naming no agent, held in `ReferenceState::supervision`.
+    Supervision,
 }
 
 /// One declaration of a calendar date.
@@ -226,6 +231,7 @@ struct ReferenceState {
     targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
     /// Declarations of each calendar date, by version.
     calendar: BTreeMap<NaiveDate, BTreeMap<VersionKey, DayDeclaration>>,
+    supervision: supervision::SupervisorFacts,
 }
 
 /// Keys changed since the last [`Ledger::take_changes`].
@@ -249,6 +255,8 @@ struct Dirty {
     teams: BTreeSet<String>,
     outlets: BTreeSet<String>,
     calendar_days: BTreeSet<NaiveDate>,
+    /// Supervisor facts by agent (empty: reference data) and identity.
+    supervisor_facts: BTreeSet<(String, EventKey)>,
 }
 
 /// Rows changed since the last call, ready for a sink. Rows absent from the current state
@@ -283,6 +291,9 @@ pub struct LedgerChanges {
     pub calendar_days: Vec<CalendarDayRow>,
     /// Dates left without a declaration (a tombstone each).
     pub deleted_calendar_days: Vec<NaiveDate>,
+    pub supervisor_facts: Vec<SupervisorFact>,
+    /// Retracted supervisor facts as (agent id, empty for reference data; source; event id).
+    pub deleted_supervisor_facts: Vec<(String, String, String)>,
 }
 
 impl LedgerChanges {
@@ -303,6 +314,8 @@ impl LedgerChanges {
             && self.outlets.is_empty()
             && self.calendar_days.is_empty()
             && self.deleted_calendar_days.is_empty()
+            && self.supervisor_facts.is_empty()
+            && self.deleted_supervisor_facts.is_empty()
     }
 }
 
@@ -395,6 +408,17 @@ impl Ledger {
         {
             return Applied::Retracted;
         }
+        if let Some(row) = supervision::supervisor_fact(event, date) {
+            let key = EventKey::new(source, &event.event_id);
+            state.supervision.insert(key.clone(), row);
+            self.dirty
+                .supervisor_facts
+                .insert((agent_id.to_owned(), key));
+            if let Some(sighting) = state.seen.get_mut(source, &event.event_id) {
+                sighting.fact = Some(AgentFact::Supervision);
+            }
+            return Applied::Applied;
+        }
         let fact = match &event.payload {
             Payload::OutletVisit(visit) => AgentFact::Activity(Activity {
                 date,
@@ -452,6 +476,7 @@ impl Ledger {
             | Payload::Retraction(_) => {
                 return Applied::NoEffect("reference data names no agent");
             }
+            _ => return Applied::NoEffect("a supervisor's fact is folded above"),
         };
         if let Err(overflow) = do_agent_fact(
             state,
@@ -492,6 +517,15 @@ impl Ledger {
         }
         if reference.retracted.contains(source, &event.event_id) {
             return Applied::Retracted;
+        }
+        if let Some(row) = supervision::supervisor_fact(event, event.business_date(&self.clock)) {
+            let key = EventKey::new(source, &event.event_id);
+            reference.supervision.insert(key.clone(), row);
+            self.dirty.supervisor_facts.insert((String::new(), key));
+            reference
+                .facts
+                .insert(source, &event.event_id, ReferenceFact::Supervision);
+            return Applied::Applied;
         }
         let version = version_key(event);
         let fact = match &event.payload {
@@ -589,7 +623,16 @@ impl Ledger {
                 .pending_cancellations
                 .extend(pending_rows(agent_id, state));
             tables.agent_profiles.extend(profile_row(agent_id, state));
+            tables
+                .supervisor_facts
+                .extend(state.supervision.values().cloned());
         }
+        tables
+            .supervisor_facts
+            .extend(self.reference.supervision.values().cloned());
+        tables
+            .supervisor_facts
+            .sort_by(|a, b| (&a.event_id, &a.source).cmp(&(&b.event_id, &b.source)));
         for versions in self.reference.targets.values() {
             if let Some((_, target)) = versions.last_key_value() {
                 tables.targets.push(target.clone());
@@ -830,6 +873,18 @@ impl Ledger {
             match self.calendar_day_row(date) {
                 Some(row) => changes.calendar_days.push(row),
                 None => changes.deleted_calendar_days.push(date),
+            }
+        }
+        for (agent_id, key) in dirty.supervisor_facts {
+            let facts = match agent_id.as_str() {
+                "" => Some(&self.reference.supervision),
+                agent => self.agents.get(agent).map(|state| &state.supervision),
+            };
+            match facts.and_then(|facts| facts.get(&key)) {
+                Some(row) => changes.supervisor_facts.push(row.clone()),
+                None => changes
+                    .deleted_supervisor_facts
+                    .push((agent_id, key.source, key.id)),
             }
         }
         changes
@@ -1328,6 +1383,7 @@ fn do_agent_fact(
                 dirty.profiles.insert(agent_id.to_owned());
             }
         }
+        AgentFact::Supervision => {}
     }
     Ok(())
 }
@@ -1444,6 +1500,10 @@ fn undo_agent_fact(
             state.profiles.remove(&*key);
             dirty.profiles.insert(agent_id.to_owned());
         }
+        AgentFact::Supervision => {
+            state.supervision.remove(&key());
+            dirty.supervisor_facts.insert((agent_id.to_owned(), key()));
+        }
     }
     true
 }
@@ -1502,6 +1562,11 @@ fn undo_reference_fact(
                 }
             }
             dirty.calendar_days.insert(date);
+        }
+        ReferenceFact::Supervision => {
+            let key = EventKey::new(source, event_id);
+            reference.supervision.remove(&key);
+            dirty.supervisor_facts.insert((String::new(), key));
         }
     }
     true

@@ -157,4 +157,5 @@ pub struct LedgerTables {
     pub pending_cancellations: Vec<PendingCancellation>,
     pub agent_profiles: Vec<AgentProfileRow>,
     pub calendar_days: Vec<CalendarDayRow>,
+    pub supervisor_facts: Vec<super::SupervisorFact>,
 }

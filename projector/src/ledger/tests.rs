@@ -1067,3 +1067,122 @@ fn a_move_re_tags_only_the_days_of_the_team_s_members_from_its_date_and_drops_a_
         [(date("2026-11-15"), "B1"), (date("2026-11-16"), "B1")]
     );
 }
+
+fn coaching(id: &str, at: &str, agent: &str, supervisor: &str) -> Event {
+    envelope(
+        id,
+        "coaching_session",
+        at,
+        Some(agent),
+        json!({"supervisor_id": supervisor, "duration_minutes": 30, "topic": "skill"}),
+    )
+}
+
+fn accompanied(id: &str, at: &str, agent: &str, supervisor: &str, visit: Option<&str>) -> Event {
+    let mut payload = json!({"supervisor_id": supervisor, "outlet_id": "O1"});
+    if let Some(visit) = visit {
+        payload["visit_event_id"] = json!(visit);
+    }
+    envelope(id, "accompanied_visit", at, Some(agent), payload)
+}
+
+fn meeting(id: &str, at: &str, team: &str) -> Event {
+    envelope(
+        id,
+        "team_meeting",
+        at,
+        None,
+        json!({"team_id": team, "kind": "weekly", "duration_minutes": 120, "attendees": 8}),
+    )
+}
+
+fn supervisor_fact_ids(tables: &LedgerTables) -> Vec<(&str, &str)> {
+    tables
+        .supervisor_facts
+        .iter()
+        .map(|f| (f.event_id.as_str(), f.event_type.as_str()))
+        .collect()
+}
+
+/// An accompanied visit is the supervisor's fact: the agent's own visit of the same outlet
+/// counts once, and an accompanied visit the agent did not log adds no visit at all.
+#[test]
+fn an_accompanied_visit_never_adds_a_visit_to_the_agent() {
+    let own = visit("v1", "2026-11-02T09:30:00+08:00", "A1", "O1");
+    let linked = accompanied("a1", "2026-11-02T09:30:00+08:00", "A1", "S1", Some("v1"));
+    let unlogged = accompanied("a2", "2026-11-03T10:00:00+08:00", "A1", "S1", None);
+    let tables = tables_in_any_order(&[own, linked, unlogged]);
+    let visits: i64 = tables.agent_day.iter().map(|d| d.counters.visits).sum();
+    assert_eq!(visits, 1, "only the agent's own visit counts");
+    assert_eq!(
+        tables.agent_day.len(),
+        1,
+        "no agent day for the unlogged one"
+    );
+    assert_eq!(
+        supervisor_fact_ids(&tables),
+        [("a1", "accompanied_visit"), ("a2", "accompanied_visit")]
+    );
+    let linked = &tables.supervisor_facts[0];
+    assert_eq!(
+        (
+            linked.supervisor_id.as_str(),
+            linked.agent_id.as_str(),
+            linked.outlet_id.as_str(),
+            linked.linked_event_id.as_str(),
+            linked.business_date
+        ),
+        ("S1", "A1", "O1", "v1", date("2026-11-02"))
+    );
+}
+
+/// Every supervisor's fact is one row, counted once however often it arrives; a
+/// retraction (with or without the agent, before or after the fact) leaves a tombstone and
+/// nothing in the tables, and the ledger is the same in any order.
+#[test]
+fn supervisor_facts_are_idempotent_and_retractable_in_any_order() {
+    let c1 = coaching("c1", "2026-11-02T17:30:00+08:00", "A1", "S1");
+    let c2 = coaching("c2", "2026-11-03T17:30:00+08:00", "A1", "S1");
+    let m1 = meeting("m1", "2026-11-06T16:00:00+08:00", "T1");
+    let m2 = meeting("m2", "2026-11-13T16:00:00+08:00", "T1");
+    let r_c2 = retraction("r1", "2026-11-04T08:00:00+08:00", Some("A1"), "c2");
+    let r_m2 = retraction("r2", "2026-11-14T08:00:00+08:00", None, "m2");
+    let events = [c1.clone(), c2.clone(), m1, m2, r_c2, r_m2];
+    let tables = tables_in_any_order(&events);
+    assert_eq!(
+        supervisor_fact_ids(&tables),
+        [("c1", "coaching_session"), ("m1", "team_meeting")]
+    );
+
+    let mut ledger = Ledger::new(BusinessClock::default());
+    assert_eq!(
+        apply_all(&mut ledger, &[c1.clone(), c1, c2.clone()]),
+        [Applied::Applied, Applied::Duplicate, Applied::Applied]
+    );
+    assert_eq!(ledger.take_changes().supervisor_facts.len(), 2);
+    let retract = retraction("r3", "2026-11-04T08:00:00+08:00", None, "c2");
+    assert_eq!(apply_all(&mut ledger, &[retract]), [Applied::Applied]);
+    let changes = ledger.take_changes();
+    assert!(changes.supervisor_facts.is_empty());
+    assert_eq!(
+        changes.deleted_supervisor_facts,
+        [("A1".to_owned(), "test".to_owned(), "c2".to_owned())]
+    );
+    assert_eq!(apply_all(&mut ledger, &[c2]), [Applied::Duplicate]);
+    assert_eq!(
+        supervisor_fact_ids(&ledger.tables()),
+        [("c1", "coaching_session")]
+    );
+}
+
+#[test]
+fn a_checkpointed_ledger_keeps_its_supervisor_facts() {
+    let ledger = given(&[
+        coaching("c1", "2026-11-02T17:30:00+08:00", "A1", "S1"),
+        meeting("m1", "2026-11-06T16:00:00+08:00", "T1"),
+    ]);
+    let bytes = postcard::to_allocvec(&ledger).expect("encode");
+    let restored: Ledger = postcard::from_bytes(&bytes).expect("decode");
+    assert_eq!(restored.tables(), ledger.tables());
+    assert_eq!(restored.tables().supervisor_facts.len(), 2);
+}

@@ -22,7 +22,7 @@ use aqs_tables::ledgers::clickhouse as tables;
 use aqs_tables::ledgers::{
     AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow, CalendarDayRow, LedgerBatch,
     LedgerDeadLetterRow, LedgerRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
-    TargetRow, TeamRow,
+    SupervisorFactRow, TargetRow, TeamRow,
 };
 use aqs_warehouse::clickhouse::error::Error as ClickHouseError;
 use aqs_warehouse::clickhouse::{Client, RowOwned, RowWrite};
@@ -269,6 +269,13 @@ impl ClickHouseSink {
                 insert_isolating(client, AgentProfileRow::TABLE, &batch.agent_profiles, dead)
                     .await?;
                 insert_isolating(client, CalendarDayRow::TABLE, &batch.calendar_days, dead).await?;
+                insert_isolating(
+                    client,
+                    SupervisorFactRow::TABLE,
+                    &batch.supervisor_facts,
+                    dead,
+                )
+                .await?;
                 if !dead.is_empty() {
                     insert(client, LedgerDeadLetterRow::TABLE, dead).await?;
                 }

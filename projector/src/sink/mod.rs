@@ -180,5 +180,7 @@ pub fn change_rows(changes: &LedgerChanges) -> u64 {
         + changes.deleted_teams.len()
         + changes.outlets.len()
         + changes.calendar_days.len()
-        + changes.deleted_calendar_days.len()) as u64
+        + changes.deleted_calendar_days.len()
+        + changes.supervisor_facts.len()
+        + changes.deleted_supervisor_facts.len()) as u64
 }

@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 
 use crate::ledger::{
     AgentDay, AgentOutletDay, AgentProfileRow, AssignmentRow, CalendarDayRow, LedgerChanges,
-    OutletRow, PendingCancellation, PlanRow, RosterRow, TargetRow, TeamRow,
+    OutletRow, PendingCancellation, PlanRow, RosterRow, SupervisorFact, TargetRow, TeamRow,
 };
 
 /// An agent's intervals replaced whole: the current rows, and the keys that left them.
@@ -47,6 +47,9 @@ pub struct PendingChanges {
     outlets: BTreeMap<String, OutletRow>,
     /// `None`: a tombstone.
     calendar_days: BTreeMap<NaiveDate, Option<CalendarDayRow>>,
+    /// By (event id, source): the agent the fact is about (empty: none) and the fact,
+    /// `None` for a tombstone.
+    supervisor_facts: BTreeMap<(String, String), (String, Option<SupervisorFact>)>,
 }
 
 impl PendingChanges {
@@ -76,6 +79,7 @@ impl PendingChanges {
             + self.teams.len()
             + self.outlets.len()
             + self.calendar_days.len()
+            + self.supervisor_facts.len()
     }
 
     /// Merges `newer`, handed over after everything merged so far.
@@ -170,6 +174,16 @@ impl PendingChanges {
         for date in &newer.deleted_calendar_days {
             self.calendar_days.insert(*date, None);
         }
+        for row in &newer.supervisor_facts {
+            self.supervisor_facts.insert(
+                (row.event_id.clone(), row.source.clone()),
+                (row.agent_id.clone(), Some(row.clone())),
+            );
+        }
+        for (agent, source, event_id) in &newer.deleted_supervisor_facts {
+            self.supervisor_facts
+                .insert((event_id.clone(), source.clone()), (agent.clone(), None));
+        }
     }
 
     /// The merged changes, in the form a store writes.
@@ -202,6 +216,16 @@ impl PendingChanges {
             match row {
                 Some(row) => changes.calendar_days.push(row.clone()),
                 None => changes.deleted_calendar_days.push(*date),
+            }
+        }
+        for ((event_id, source), (agent, row)) in &self.supervisor_facts {
+            match row {
+                Some(row) => changes.supervisor_facts.push(row.clone()),
+                None => changes.deleted_supervisor_facts.push((
+                    agent.clone(),
+                    source.clone(),
+                    event_id.clone(),
+                )),
             }
         }
         for (agent, row) in &self.profiles {

@@ -5,11 +5,11 @@ use aqs_schemas::event::Scope;
 use aqs_tables::ledgers::{
     ActivityCounters, AgentDayRow, AgentOutletDayRow, AgentProfileRow, AssignmentRow,
     CalendarDayRow, LedgerBatch, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
-    TEAM_DEFINED_FROM_THE_BEGINNING, TargetRow, TeamRow,
+    SupervisorFactRow, TEAM_DEFINED_FROM_THE_BEGINNING, TargetRow, TeamRow,
 };
 
 use super::RowVersions;
-use crate::ledger::{Counters, LedgerChanges};
+use crate::ledger::{Counters, LedgerChanges, SupervisorFact};
 
 /// Versions are positions: never negative.
 fn version(value: i64) -> u64 {
@@ -256,5 +256,49 @@ pub fn ledger_batch(changes: &LedgerChanges, versions: &RowVersions<'_>) -> Ledg
             ver: reference,
         });
     }
+    // A fact about an agent is on that agent's partition; the others are reference data.
+    let of = |agent_id: &str| match agent_id {
+        "" => reference,
+        agent_id => agent(agent_id),
+    };
+    for row in &changes.supervisor_facts {
+        batch
+            .supervisor_facts
+            .push(supervisor_fact_row(row, of(&row.agent_id)));
+    }
+    for (agent_id, source, event_id) in &changes.deleted_supervisor_facts {
+        batch.supervisor_facts.push(SupervisorFactRow::tombstone(
+            event_id.clone(),
+            source.clone(),
+            of(agent_id),
+        ));
+    }
     batch
+}
+
+fn supervisor_fact_row(fact: &SupervisorFact, ver: u64) -> SupervisorFactRow {
+    SupervisorFactRow {
+        event_id: fact.event_id.clone(),
+        source: fact.source.clone(),
+        event_type: fact.event_type.as_str().to_owned(),
+        business_date: fact.business_date,
+        occurred_at_ns: fact.occurred_at_ns,
+        supervisor_id: fact.supervisor_id.clone(),
+        agent_id: fact.agent_id.clone(),
+        team_id: fact.team_id.clone(),
+        outlet_id: fact.outlet_id.clone(),
+        linked_event_id: fact.linked_event_id.clone(),
+        kind: fact.kind.clone(),
+        scope: fact.scope.clone(),
+        scope_id: fact.scope_id.clone(),
+        month: fact.month,
+        due_date: fact.due_date,
+        duration_minutes: fact.duration_minutes,
+        attendees: fact.attendees,
+        skill: fact.skill.clone(),
+        will: fact.will.clone(),
+        text: fact.text.clone(),
+        deleted: 0,
+        ver,
+    }
 }

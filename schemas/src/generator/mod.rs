@@ -13,6 +13,7 @@
 
 mod names;
 mod rng;
+mod supervision;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -21,6 +22,7 @@ use chrono::{Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, We
 
 pub use names::chinese_name;
 pub use rng::Rng;
+pub use supervision::{NOT_COACHING_EVERY, is_not_coaching, supervisor_id};
 
 use crate::calendar::WorkingCalendar;
 use crate::decimal::{Money, Rate};
@@ -71,6 +73,9 @@ pub struct GeneratorConfig {
     pub neglected_outlet_share: f64,
     /// Teams that move to another branch from a date (an effective-dated team definition).
     pub team_moves: Vec<TeamMove>,
+    /// The supervisors' coaching, accompanied visits, meetings, evaluations and improvement
+    /// measures (see `supervision`), some supervisors not coaching at all.
+    pub supervision: bool,
 }
 
 /// A team moving to another branch of its region from `effective_from`.
@@ -97,6 +102,7 @@ impl GeneratorConfig {
             cancellation_share: 0.03,
             neglected_outlet_share: 0.0,
             team_moves: Vec::new(),
+            supervision: false,
         }
     }
 }
@@ -133,6 +139,7 @@ pub fn demo_config(seed: u64, agents: u32, today: NaiveDate) -> GeneratorConfig 
         calendar: demo_calendar(start, YearMonth::of(today).last_day()),
         neglected_outlet_share: 0.1,
         team_moves,
+        supervision: true,
         ..GeneratorConfig::new(seed, agents, start, days)
     }
 }
@@ -203,6 +210,7 @@ struct Generator<'c, W: Write> {
     follow_ups: BTreeMap<u32, Vec<Event>>,
     /// Reused serialisation buffer.
     buffer: Vec<u8>,
+    supervision: supervision::Supervision,
 }
 
 impl<'c, W: Write> Generator<'c, W> {
@@ -249,6 +257,7 @@ impl<'c, W: Write> Generator<'c, W> {
             late: BTreeMap::new(),
             follow_ups: BTreeMap::new(),
             buffer: Vec::with_capacity(512),
+            supervision: supervision::Supervision::new(config.seed, teams),
         }
     }
 
@@ -276,6 +285,10 @@ impl<'c, W: Write> Generator<'c, W> {
             self.team_moves(day)?;
             for agent in 0..self.agents.len() {
                 self.activity(agent, day, day_index)?;
+            }
+            if self.config.supervision {
+                self.supervisors_day(day, day_index)?;
+                self.supervision.first_visits.clear();
             }
             if let Some(events) = self.follow_ups.remove(&day_index) {
                 for event in events {
@@ -421,7 +434,7 @@ impl<'c, W: Write> Generator<'c, W> {
                 branch_name: Some(format!("{}营业部", city(branch))),
                 region_id: region_id(region),
                 region_name: Some(format!("第{}分公司", region + 1)),
-                supervisor_id: Some(format!("S{:05}", team + 1)),
+                supervisor_id: Some(supervisor_id(team)),
                 effective_from,
             }),
         }
@@ -795,6 +808,13 @@ impl<'c, W: Write> Generator<'c, W> {
                 }
             }
             minute += 30 + rng.between(0, 60) as u32;
+        }
+        if self.config.supervision
+            && let Some(first) = events.first()
+            && let Payload::OutletVisit(visit) = &first.payload
+        {
+            let visit = (first.event_id.clone(), visit.outlet_id.clone());
+            self.supervision.first_visits.insert(index, visit);
         }
         for event in events {
             if rng.chance(self.config.retraction_share) {

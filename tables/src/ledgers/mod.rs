@@ -1,5 +1,6 @@
 //! The ledger tables: one row type per table, column for column (migrations
-//! `0002_ledgers.sql`, `0006_agent_profiles.sql` and `0009_calendar_days.sql` in ClickHouse, [`sqlite::SCHEMA`] in the
+//! `0002_ledgers.sql`, `0006_agent_profiles.sql`, `0009_calendar_days.sql` and
+//! `0012_supervisor_facts.sql` in ClickHouse, [`sqlite::SCHEMA`] in the
 //! embedded store), each with its name, key, columns and live-row filter ([`LedgerRow`]).
 //!
 //! Rows carry a version (`ver`, the projector's positions) and a store keeps the highest
@@ -18,6 +19,7 @@ mod dump;
 pub mod export;
 mod rows;
 pub mod sqlite;
+mod supervision;
 pub mod window;
 
 use rusqlite::types::Value;
@@ -28,6 +30,7 @@ pub use rows::{
     LedgerDeadLetterRow, OutletRow, PendingCancellationRow, PlanRow, RosterRow,
     TEAM_DEFINED_FROM_THE_BEGINNING, TargetRow, TeamDayRow, TeamRow,
 };
+pub use supervision::SupervisorFactRow;
 
 /// Live rows of `ledger_agent_outlet_day` and `ledger_agent_day`: any counter not zero (a
 /// row whose counters are all zero is a tombstone). The same text in both engines.
@@ -86,6 +89,7 @@ pub fn visit_tables<V: TableVisitor>(visitor: &mut V) -> Result<(), V::Error> {
     visitor.visit::<PendingCancellationRow>()?;
     visitor.visit::<AgentProfileRow>()?;
     visitor.visit::<CalendarDayRow>()?;
+    visitor.visit::<SupervisorFactRow>()?;
     Ok(())
 }
 
@@ -135,6 +139,8 @@ pub struct LedgerBatch {
     pub agent_profiles: Vec<AgentProfileRow>,
     /// Declared dates of the working-day calendar, tombstones included.
     pub calendar_days: Vec<CalendarDayRow>,
+    /// Supervisors' facts, tombstones of retracted ones included.
+    pub supervisor_facts: Vec<SupervisorFactRow>,
     /// Agents whose list of pending cancellations is replaced whole, with the version of the
     /// replacement: a stored row of theirs that is not in `pending_cancellations` and not
     /// newer than that version becomes a tombstone at it.
@@ -156,6 +162,7 @@ impl LedgerBatch {
             + self.pending_cancellations.len()
             + self.agent_profiles.len()
             + self.calendar_days.len()
+            + self.supervisor_facts.len()
     }
 
     pub fn is_empty(&self) -> bool {

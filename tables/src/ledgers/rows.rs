@@ -722,19 +722,19 @@ impl LedgerRow for CalendarDayRow {
 
 // Values as the embedded store holds them.
 
-fn text(value: &str) -> Value {
+pub(super) fn text(value: &str) -> Value {
     Value::Text(value.to_owned())
 }
 
-fn optional_text(value: Option<&str>) -> Value {
+pub(super) fn optional_text(value: Option<&str>) -> Value {
     value.map_or(Value::Null, text)
 }
 
-fn int(value: i64) -> Value {
+pub(super) fn int(value: i64) -> Value {
     Value::Integer(value)
 }
 
-fn optional_count(value: Option<u32>) -> Value {
+pub(super) fn optional_count(value: Option<u32>) -> Value {
     value.map_or(Value::Null, |count| Value::Integer(count.into()))
 }
 
@@ -745,11 +745,11 @@ fn wide_int(value: i128) -> Value {
 }
 
 /// Versions are positions: never beyond `i64`.
-fn version(value: u64) -> Value {
+pub(super) fn version(value: u64) -> Value {
     Value::Integer(value as i64)
 }
 
-fn date(value: NaiveDate) -> Value {
+pub(super) fn date(value: NaiveDate) -> Value {
     Value::Text(value.to_string())
 }
 
@@ -765,12 +765,15 @@ fn conversion_error(
     rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(error))
 }
 
-fn get_date(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<NaiveDate> {
+pub(super) fn get_date(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<NaiveDate> {
     let text = r.get_ref(index)?.as_str()?;
     text.parse().map_err(|e| conversion_error(index, e))
 }
 
-fn get_optional_date(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<NaiveDate>> {
+pub(super) fn get_optional_date(
+    r: &rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<NaiveDate>> {
     match r.get_ref(index)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         _ => get_date(r, index).map(Some),
@@ -784,7 +787,7 @@ fn get_month(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<NaiveDate>
         .map_err(|_| conversion_error(index, MalformedMonth(text.to_owned())))
 }
 
-fn get_version(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+pub(super) fn get_version(r: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
     Ok(r.get::<_, i64>(index)? as u64)
 }
 

@@ -65,6 +65,13 @@ CREATE TABLE IF NOT EXISTS agent_profiles (
 CREATE TABLE IF NOT EXISTS calendar_days (
     business_date TEXT PRIMARY KEY, kind TEXT NOT NULL, name TEXT, event_id TEXT NOT NULL,
     deleted INTEGER NOT NULL, ver INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS supervisor_facts (
+    event_id TEXT NOT NULL, source TEXT NOT NULL, event_type TEXT NOT NULL, business_date TEXT NOT NULL,
+    occurred_at_ns INTEGER NOT NULL, supervisor_id TEXT NOT NULL, agent_id TEXT NOT NULL,
+    team_id TEXT NOT NULL, outlet_id TEXT NOT NULL, linked_event_id TEXT NOT NULL, kind TEXT NOT NULL,
+    scope TEXT NOT NULL, scope_id TEXT NOT NULL, month TEXT, due_date TEXT, duration_minutes INTEGER,
+    attendees INTEGER, skill TEXT, will TEXT, text TEXT, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
+    PRIMARY KEY (event_id, source)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pending_cancellations (
     agent_id TEXT NOT NULL, event_id TEXT NOT NULL, policy_id TEXT NOT NULL, business_date TEXT NOT NULL,
     refund_fen INTEGER NOT NULL, deleted INTEGER NOT NULL, ver INTEGER NOT NULL,
@@ -172,6 +179,7 @@ impl LedgerDb {
         upsert(&transaction, &batch.teams)?;
         upsert(&transaction, &batch.outlets)?;
         upsert(&transaction, &batch.calendar_days)?;
+        upsert(&transaction, &batch.supervisor_facts)?;
         transaction.commit()
     }
 

@@ -156,23 +156,31 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             metrics
         })
     };
-    let dashboard = aqs_dashboard::router(
-        DashboardState::new(
-            kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
-            Thresholds {
-                at_risk: args.kpi.at_risk_threshold,
-                will: args.kpi.will_threshold,
-                skill_ratio: args.kpi.skill_ratio,
-            },
-            dashboard_auth,
-        )
-        .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>),
+    let mut dashboard_state = DashboardState::new(
+        kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
+        Thresholds {
+            at_risk: args.kpi.at_risk_threshold,
+            will: args.kpi.will_threshold,
+            skill_ratio: args.kpi.skill_ratio,
+        },
+        dashboard_auth,
     )
-    .merge(metrics_route)
-    .layer(HostCheckLayer::new(
-        AllowedHosts::new(&args.dashboard.allowed_hosts)?,
-        "AQS_DASHBOARD_ALLOWED_HOSTS",
-    ));
+    .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>);
+    if args.kafka.brokers.is_none() {
+        // Lineage reads the embedded log back (docs/design.md, note 46).
+        let data = args.store.data()?;
+        dashboard_state = dashboard_state.with_explainer(Arc::new(aqs_explain::LogExplainer::new(
+            data.events(),
+            data.ledgers(),
+            clock,
+        )));
+    }
+    let dashboard = aqs_dashboard::router(dashboard_state)
+        .merge(metrics_route)
+        .layer(HostCheckLayer::new(
+            AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+            "AQS_DASHBOARD_ALLOWED_HOSTS",
+        ));
     // Ready only while the events accepted also reach the ledgers (the projector with every
     // one of its stores); batches are refused only while the log itself is down.
     let state = opened

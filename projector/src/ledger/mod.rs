@@ -25,6 +25,7 @@
 
 mod counters;
 mod identity;
+pub mod lineage;
 mod rows;
 
 use std::collections::btree_map::Entry;

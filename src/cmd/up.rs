@@ -86,6 +86,9 @@ pub struct UpArgs {
     calendar: Option<PathBuf>,
     #[command(flatten)]
     declaration: super::calendar::Declaration,
+    /// Morning and weekly digests and alerts to webhooks.
+    #[command(flatten)]
+    notify: aqs_notify::NotifyConfig,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -135,6 +138,18 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&projector_metrics),
     )?);
     workers.push(spawn_analytics(&args, clock, Arc::clone(&shutdown)));
+    let notify_metrics = Arc::new(aqs_notify::NotifyMetrics::default());
+    let runs = super::digest::KpiRuns {
+        store: args.store.clone(),
+        clickhouse: args.clickhouse.clone(),
+        kpi: args.kpi.clone(),
+    };
+    workers.extend(super::digest::spawn_notifier(
+        &args.notify,
+        runs,
+        Arc::clone(&notify_metrics),
+        Arc::clone(&shutdown),
+    )?);
     if args.demo {
         workers.push(spawn_trickle(
             Arc::clone(&log),
@@ -150,6 +165,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         let dashboard_connections = Arc::clone(&dashboard_connections);
         aqs_http::operations::metrics_router(move || {
             let mut metrics = projector_metrics.render();
+            metrics.push_str(&notify_metrics.render());
             let mut connections = aqs_http::Exposition::new();
             dashboard_connections.render("dashboard", &mut connections);
             metrics.push_str(connections.text());

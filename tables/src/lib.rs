@@ -9,11 +9,13 @@
 //!   Parquet file or in ClickHouse.
 //! - [`outlets`]: the outlet table (outlet × month, team and branch summaries) and what the
 //!   outlet job reads for it.
+//! - [`deliveries`]: the digests and alerts already delivered, by idempotency key.
 //! - [`organisation`]: what the dashboard shows beside the KPIs (teams, roster, plans, names).
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
 //! spells its columns.
 
+pub mod deliveries;
 pub mod kpi;
 pub mod layout;
 pub mod ledgers;

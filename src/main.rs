@@ -42,6 +42,9 @@ enum Command {
     User(cmd::user::UserArgs),
     /// Compute the KPIs as of a business date from the ledgers.
     Analytics(cmd::analytics::AnalyticsArgs),
+    /// A team's morning (or weekly) digest: printed with --dry-run, else sent to the
+    /// configured webhooks.
+    Digest(Box<cmd::digest::DigestArgs>),
     /// Batch mode: import a file, fold it and compute its KPIs on a fresh embedded store.
     Run(cmd::run::RunArgs),
     /// Apply the ClickHouse schema migrations (deploy/clickhouse/) that are not applied yet.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Dashboard(args) => cmd::dashboard::run(*args),
         Command::User(args) => cmd::user::run(args),
         Command::Analytics(args) => cmd::analytics::run(args),
+        Command::Digest(args) => cmd::digest::run(*args),
         Command::Run(args) => cmd::run::run(args),
         Command::Migrate(args) => cmd::migrate::run(args),
         Command::EnvVars(args) => cmd::env_vars::run(args),

@@ -85,7 +85,7 @@ impl DashboardState {
     }
 
     /// An earlier run, loaded once per content (`stamp`) and kept for a while.
-    fn earlier_run(
+    pub(crate) fn earlier_run(
         &self,
         as_of: NaiveDate,
         stamp: &str,
@@ -268,7 +268,7 @@ pub struct ScopeQuery {
     view: ViewParams,
 }
 
-fn field<'a>(row: &'a KpiRow, key: &str) -> &'a str {
+pub(crate) fn field<'a>(row: &'a KpiRow, key: &str) -> &'a str {
     row.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
@@ -277,7 +277,7 @@ fn number(row: &KpiRow, key: &str) -> Option<f64> {
 }
 
 /// Whether `row` lies under the scope `(scope, id)` (or is it).
-fn under(row: &KpiRow, scope: &str, id: &str) -> bool {
+pub(crate) fn under(row: &KpiRow, scope: &str, id: &str) -> bool {
     match scope {
         "region" => {
             field(row, "region_id") == id

@@ -9,6 +9,10 @@
 //! - `GET /api/outlets?scope=…&id=…`: the outlet page: the month's outlets with grade,
 //!   dormancy and last visit, and the summaries by grade, 破零 and dormancy of the
 //!   branches or teams;
+//! - `GET /api/explain?scope=agent|team&id=…&period=…&start=…`: the events behind a row's
+//!   counts and money, each with its fate, and whether they add up to the row;
+//! - `GET /api/changes?scope=…&id=…`: the figures that moved since the previous as-of run and
+//!   the events recorded since that moved them;
 //! - `GET /api/history`: the months and as-of runs the KPI store holds; `as_of` and `month`
 //!   on `meta`, `scope` and `export` pick one;
 //! - `POST /api/export`: a table of the page as XLSX or CSV, audited;
@@ -24,6 +28,7 @@ pub mod access;
 mod api;
 pub mod auth;
 pub mod config;
+mod explain;
 mod export;
 mod health;
 pub mod history;
@@ -98,6 +103,8 @@ pub struct DashboardState {
     earlier: Arc<Mutex<EarlierRuns>>,
     auth: Arc<Auth>,
     pipeline: Option<Arc<dyn PipelineHealth>>,
+    /// Lists the events behind figures (`/api/explain`, `/api/changes`), when given.
+    explainer: Option<Arc<dyn aqs_explain::Explain>>,
 }
 
 impl std::fmt::Debug for DashboardState {
@@ -120,6 +127,7 @@ impl DashboardState {
             earlier: Arc::new(Mutex::new(HashMap::new())),
             auth,
             pipeline: None,
+            explainer: None,
         }
     }
 
@@ -130,6 +138,12 @@ impl DashboardState {
     /// Reports `pipeline`'s problems in `/api/meta` (`freshness`).
     pub fn with_pipeline(mut self, pipeline: Arc<dyn PipelineHealth>) -> Self {
         self.pipeline = Some(pipeline);
+        self
+    }
+
+    /// Serves `/api/explain` and the events of `/api/changes` with `explainer`.
+    pub fn with_explainer(mut self, explainer: Arc<dyn aqs_explain::Explain>) -> Self {
+        self.explainer = Some(explainer);
         self
     }
 }
@@ -149,6 +163,8 @@ pub fn router(state: DashboardState) -> Router {
         .route("/api/supervisors", get(supervisors::ranking))
         .route("/api/supervisor", get(supervisors::supervisor))
         .route("/api/coaching", get(supervisors::coaching))
+        .route("/api/explain", get(explain::explain))
+        .route("/api/changes", get(explain::changes))
         .route("/api/export", axum::routing::post(export::export))
         .route("/api/me", get(auth::me))
         .route("/", get(|| async { asset("index.html") }))

@@ -157,10 +157,18 @@ function fmtColumn(col, v) {
 
 const rawOf = (v) => (v === null || v === undefined ? '' : String(v));
 
-// A KPI figure: formatted text, the raw API value, the contract column name.
+// The count and money columns that events explain (an agent's or a team's row).
+const EXPLAINED_COLUMNS = new Set(['visits', 'outlets_visited', 'consultations', 'customers_consulted',
+  'customers_interested', 'sales', 'gross_premium', 'cancellations', 'refunds', 'premium']);
+
+// A KPI figure: formatted text, the raw API value, the contract column name. A count or money
+// figure of an agent or team row opens the events behind it.
 function kpi(row, col, cls = '', text = null) {
   const v = row ? row[col] : null;
   const shown = text ?? fmtColumn(col, v);
+  if (row && EXPLAINED_COLUMNS.has(col) && (row.scope === 'agent' || row.scope === 'team') && row.period_start) {
+    return `<span class="kv explainable ${cls}" role="button" tabindex="0" title="${esc(t('explain.hint'))}" data-kpi="${esc(col)}" data-raw="${esc(rawOf(v))}" data-explain-scope="${esc(row.scope)}" data-explain-id="${esc(row.scope_id)}" data-explain-period="${esc(row.period)}" data-explain-start="${esc(row.period_start)}">${esc(shown)}</span>`;
+  }
   return `<span class="kv ${cls}" data-kpi="${esc(col)}" data-raw="${esc(rawOf(v))}">${esc(shown)}</span>`;
 }
 function rowAttrs(row) {
@@ -667,6 +675,99 @@ function render({ animate = true } = {}) {
   document.body.classList.toggle('printing', d.print === 'review');
   document.title = `${route.scope === 'root' ? t('scope.overview') : displayName(route.scope, route.id)} · ${t('app.title')}`;
   makeCharts(charts, animate);
+  fillChanges(route);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The events behind a figure, and what changed since the previous run
+
+function outcomeText(outcome) {
+  if (outcome.kind === 'retracted' && outcome.by) return t('explain.outcome.retractedBy', { by: outcome.by });
+  return t(`explain.outcome.${outcome.kind}`);
+}
+
+function eventRows(events, extra = () => '') {
+  return events.map((e) => `
+    <tr class="${e.counted_here ? 'counted' : 'not-counted'}">
+      <td class="mono">${esc(e.event_id)}</td>
+      <td>${esc(t(`explain.type.${e.event_type}`))}</td>
+      <td>${esc(e.agent_id)}</td>
+      <td>${esc(e.business_date)}</td>
+      <td>${esc(fmtStamp(e.occurred_at))}</td>
+      <td>${esc(e.source)}</td>
+      <td>${esc(e.outlet_id ?? DASH)}</td>
+      <td class="num">${e.amount ? esc(fmtMoney(e.amount)) : DASH}</td>
+      <td>${esc(outcomeText(e.outcome))}${e.note ? ` · ${esc(t('explain.elsewhere'))}` : ''}${extra(e)}</td>
+    </tr>`).join('');
+}
+
+function eventTable(events, extra) {
+  return `<div class="table-wrap"><table class="tbl explain-events">
+    <thead><tr>
+      <th scope="col">${esc(t('explain.col.event'))}</th><th scope="col">${esc(t('explain.col.type'))}</th>
+      <th scope="col">${esc(t('explain.col.agent'))}</th><th scope="col">${esc(t('explain.col.date'))}</th>
+      <th scope="col">${esc(t('explain.col.time'))}</th><th scope="col">${esc(t('explain.col.source'))}</th>
+      <th scope="col">${esc(t('explain.col.outlet'))}</th><th scope="col" class="num">${esc(t('explain.col.amount'))}</th>
+      <th scope="col">${esc(t('explain.col.outcome'))}</th>
+    </tr></thead>
+    <tbody>${eventRows(events, extra)}</tbody></table></div>`;
+}
+
+async function openExplain(ds) {
+  let dialog = $('#explain-dialog');
+  if (!dialog) {
+    dialog = document.createElement('dialog');
+    dialog.id = 'explain-dialog';
+    dialog.className = 'explain-dialog';
+    document.body.appendChild(dialog);
+  }
+  const head = `<header class="card-head"><div class="card-title"><h2>${esc(t('explain.title'))}</h2>
+    <span class="card-sub">${esc(displayName(ds.explainScope, ds.explainId))} · ${esc(ds.explainPeriod)} ${esc(ds.explainStart)}</span></div>
+    <div class="card-extra"><button type="button" class="btn" data-action="close-explain">${esc(t('explain.close'))}</button></div></header>`;
+  dialog.innerHTML = `${head}<p class="empty">${esc(t('explain.loading'))}</p>`;
+  dialog.querySelector('[data-action="close-explain"]').addEventListener('click', () => dialog.close());
+  if (!dialog.open) dialog.showModal();
+  const view = viewQuery();
+  const url = `api/explain?scope=${ds.explainScope}&id=${encodeURIComponent(ds.explainId)}&period=${ds.explainPeriod}&start=${ds.explainStart}${view ? `&${view}` : ''}`;
+  try {
+    const d = await api(url);
+    const col = ds.kpi;
+    const ok = d.adds_up?.[col];
+    const figures = `<p class="explain-sum ${ok ? 'good' : 'bad'}">${esc(t(`col.${col}`))}: ${esc(t('explain.figure'))} ${esc(fmtColumn(col, d.kpi?.[col]))} ·
+      ${esc(t('explain.sum'))} ${esc(fmtColumn(col, d.explained?.[col]))} — ${esc(t(ok ? 'explain.addsUp' : 'explain.differs'))}</p>`;
+    const body = d.events.length ? eventTable(d.events) : `<p class="empty">${esc(t('explain.empty'))}</p>`;
+    dialog.innerHTML = `${head}${figures}${body}`;
+  } catch (e) {
+    dialog.innerHTML = `${head}<p class="empty">${esc(e.message)}</p>`;
+  }
+  dialog.querySelector('[data-action="close-explain"]').addEventListener('click', () => dialog.close());
+}
+
+// Fills the "what changed since yesterday" card of a scope page, when it has one.
+async function fillChanges(route) {
+  const slot = $('#view [data-card="changes"] .changes-body');
+  if (!slot || !route?.id) return;
+  const view = viewQuery(route);
+  try {
+    const d = await api(`api/changes?scope=${route.scope}&id=${encodeURIComponent(route.id)}${view ? `&${view}` : ''}`);
+    if (!d.previous_as_of) {
+      slot.innerHTML = `<p class="empty">${esc(t('changes.noPrevious'))}</p>`;
+      return;
+    }
+    const since = `<p class="card-sub">${esc(t('changes.since', { date: d.previous_as_of }))}</p>`;
+    if (!d.moved.length) {
+      slot.innerHTML = `${since}<p class="empty">${esc(t('changes.none'))}</p>`;
+      return;
+    }
+    const moved = d.moved.map((m) => `<li>${esc(displayName(m.scope, m.scope_id))} · ${esc(m.period)} ${esc(m.period_start)}: ${
+      m.columns.map((c) => `${esc(t(`col.${c.column}`))} ${esc(fmtColumn(c.column, c.before))} → ${esc(fmtColumn(c.column, c.now))}`).join('，')}</li>`).join('');
+    const events = d.events.length
+      ? `<h3>${esc(t('changes.events'))}</h3>${eventTable(d.events, (e) => ` · <strong>${esc(t(`changes.cause.${e.cause}`))}</strong>`)}`
+      : '';
+    slot.innerHTML = `${since}<h3>${esc(t('changes.moved'))}</h3><ul class="changes-moved">${moved}</ul>${events}`;
+  } catch (e) {
+    slot.innerHTML = `<p class="empty">${esc(e.message)}</p>`;
+  }
 }
 
 function renderUser() {
@@ -861,6 +962,11 @@ function renderOutlets(d) {
     </div>`;
 }
 
+// Filled once the page is shown (fillChanges): it reads the log, so it never holds the page up.
+function changesCard(span) {
+  return card(span, cardHead(t('changes.title')), `<div class="changes-body"><p class="empty">${esc(t('explain.loading'))}</p></div>`, 'data-card="changes"');
+}
+
 function card(cls, head, body, attrs = '') {
   return `<section class="card ${cls}" ${attrs}>${head}${body}</section>`;
 }
@@ -939,11 +1045,13 @@ function renderScope(d, charts) {
     parts.push(`<div class="stack span-4">${riskCard(d.at_risk ?? [], m, '')}${rankingCard(useAgents ? d.children : d.ranking ?? [], m, charts, '', useAgents ? 'agent' : 'team')}</div>`);
     parts.push(quadrantCard(d.quadrant ?? [], scope, charts, 'span-12 wide'));
     if (scope === 'team') parts.push(reviewCard(d, scope, 'span-12'));
+    parts.push(changesCard('span-12'));
   } else {
     parts.push(trendCard(d.trend ?? [], charts, 'span-12'));
     parts.push(quadrantCard(d.quadrant ?? [], scope, charts, 'span-7'));
     parts.push(reviewCard(d, scope, 'span-5'));
     parts.push(sup.coachingCard(H, d.coaching, 'span-12'));
+    parts.push(changesCard('span-12'));
   }
   parts.push('</div>');
   return parts.join('');
@@ -1705,6 +1813,12 @@ function quadrantChart(id, points, scope) {
 // Events
 
 function onViewClick(e) {
+  const figure = e.target.closest('[data-explain-scope]');
+  if (figure) {
+    e.stopPropagation();
+    openExplain(figure.dataset);
+    return;
+  }
   const sortTh = e.target.closest('th[data-sort]');
   if (sortTh) {
     const key = sortTh.dataset.sort;
@@ -1735,6 +1849,12 @@ function goRow(row) {
 }
 function onViewKey(e) {
   if (e.key !== 'Enter' && e.key !== ' ') return;
+  const figure = e.target.closest('[data-explain-scope]');
+  if (figure) {
+    e.preventDefault();
+    openExplain(figure.dataset);
+    return;
+  }
   const row = e.target.closest('[data-nav-id]');
   if (row && e.target === row) {
     e.preventDefault();

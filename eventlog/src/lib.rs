@@ -11,6 +11,7 @@
 //!   for a writer that must know whether a batch it lost track of was written.
 
 pub mod dead_letters;
+pub mod history;
 pub mod kafka;
 pub mod sqlite;
 

@@ -77,7 +77,7 @@ pub async fn serve(
 pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let auth = auth(&args.dashboard, &args.store)?;
     let source = kpi_source(Layout::Service, &args.store, &args.clickhouse);
-    let state = DashboardState::new(
+    let mut state = DashboardState::new(
         source,
         Thresholds {
             at_risk: args.at_risk_threshold,
@@ -86,6 +86,15 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
         auth,
     );
+    let data = args.store.data()?;
+    if args.clickhouse.url.is_none() && data.events().exists() {
+        // Lineage reads the embedded log back (docs/design.md, note 46).
+        state = state.with_explainer(Arc::new(aqs_explain::LogExplainer::new(
+            data.events(),
+            data.ledgers(),
+            args.store.clock()?,
+        )));
+    }
     let router = aqs_dashboard::router(state).layer(aqs_http::HostCheckLayer::new(
         aqs_http::AllowedHosts::new(&args.dashboard.allowed_hosts)?,
         "AQS_DASHBOARD_ALLOWED_HOSTS",

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod calendar;
 pub mod common;
 pub mod dashboard;
+pub mod digest;
 pub mod env_vars;
 pub mod generate;
 pub mod import;

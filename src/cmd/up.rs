@@ -88,6 +88,9 @@ pub struct UpArgs {
     calendar: Option<PathBuf>,
     #[command(flatten)]
     declaration: super::calendar::Declaration,
+    /// Morning and weekly digests and alerts to webhooks.
+    #[command(flatten)]
+    notify: aqs_notify::NotifyConfig,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -140,6 +143,18 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&projector_metrics),
     )?);
     workers.push(spawn_analytics(&args, clock, Arc::clone(&shutdown)));
+    let notify_metrics = Arc::new(aqs_notify::NotifyMetrics::default());
+    let runs = super::digest::KpiRuns {
+        store: args.store.clone(),
+        clickhouse: args.clickhouse.clone(),
+        kpi: args.kpi.clone(),
+    };
+    workers.extend(super::digest::spawn_notifier(
+        &args.notify,
+        runs,
+        Arc::clone(&notify_metrics),
+        Arc::clone(&shutdown),
+    )?);
     if args.demo {
         workers.push(spawn_trickle(
             Arc::clone(&log),
@@ -155,29 +170,38 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         let dashboard_connections = Arc::clone(&dashboard_connections);
         aqs_http::operations::metrics_router(move || {
             let mut metrics = projector_metrics.render();
+            metrics.push_str(&notify_metrics.render());
             let mut connections = aqs_http::Exposition::new();
             dashboard_connections.render("dashboard", &mut connections);
             metrics.push_str(connections.text());
             metrics
         })
     };
-    let dashboard = aqs_dashboard::router(
-        DashboardState::new(
-            kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
-            Thresholds {
-                at_risk: args.kpi.at_risk_threshold,
-                will: args.kpi.will_threshold,
-                skill_ratio: args.kpi.skill_ratio,
-            },
-            dashboard_auth,
-        )
-        .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>),
+    let mut dashboard_state = DashboardState::new(
+        kpi_source(Layout::AllInOne, &args.store, &args.clickhouse),
+        Thresholds {
+            at_risk: args.kpi.at_risk_threshold,
+            will: args.kpi.will_threshold,
+            skill_ratio: args.kpi.skill_ratio,
+        },
+        dashboard_auth,
     )
-    .merge(metrics_route)
-    .layer(HostCheckLayer::new(
-        AllowedHosts::new(&args.dashboard.allowed_hosts)?,
-        "AQS_DASHBOARD_ALLOWED_HOSTS",
-    ));
+    .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>);
+    if args.kafka.brokers.is_none() {
+        // Lineage reads the embedded log back (docs/design.md, note 46).
+        let data = args.store.data()?;
+        dashboard_state = dashboard_state.with_explainer(Arc::new(aqs_explain::LogExplainer::new(
+            data.events(),
+            data.ledgers(),
+            clock,
+        )));
+    }
+    let dashboard = aqs_dashboard::router(dashboard_state)
+        .merge(metrics_route)
+        .layer(HostCheckLayer::new(
+            AllowedHosts::new(&args.dashboard.allowed_hosts)?,
+            "AQS_DASHBOARD_ALLOWED_HOSTS",
+        ));
     // Ready only while the events accepted also reach the ledgers (the projector with every
     // one of its stores); batches are refused only while the log itself is down.
     let state = opened

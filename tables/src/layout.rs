@@ -52,6 +52,11 @@ impl DataDir {
         }
     }
 
+    /// The digests and alerts already delivered, by idempotency key (`aqs up`'s notifier).
+    pub fn deliveries(&self) -> PathBuf {
+        self.root.join("deliveries.db")
+    }
+
     /// The dashboard's local users (`aqs user` edits them, the dashboard reads them).
     pub fn dashboard_users(&self) -> PathBuf {
         self.root.join("dashboard-users.json")

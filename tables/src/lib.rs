@@ -11,11 +11,13 @@
 //!   outlet job reads for it.
 //! - [`supervisors`]: the supervisor table (supervisor, branch and region × period, and
 //!   what each agent received) and what the supervisor job reads for it.
+//! - [`deliveries`]: the digests and alerts already delivered, by idempotency key.
 //! - [`organisation`]: what the dashboard shows beside the KPIs (teams, roster, plans, names).
 //!
 //! Every other crate goes through these types: no other crate names a ledger table or
 //! spells its columns.
 
+pub mod deliveries;
 pub mod kpi;
 pub mod layout;
 pub mod ledgers;

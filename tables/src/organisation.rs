@@ -140,6 +140,28 @@ pub fn read_embedded(
     Ok(Organisation::new(as_of, teams, roster, plans, names))
 }
 
+/// The agents who belonged to `team_id` on at least one day from `from` through `through`,
+/// by id, from the embedded ledger store at `ledgers` (a team's roster for a period).
+pub fn team_members_embedded(
+    ledgers: &Path,
+    team_id: &str,
+    from: NaiveDate,
+    through: NaiveDate,
+) -> rusqlite::Result<Vec<String>> {
+    let connection = sqlite::open_read_only(ledgers)?;
+    let mut statement = connection.prepare(&format!(
+        "SELECT DISTINCT agent_id FROM {} WHERE {LIVE} AND team_id = ?1 AND valid_from <= ?3 \
+         AND (valid_to IS NULL OR valid_to > ?2) ORDER BY agent_id",
+        RosterRow::TABLE
+    ))?;
+    statement
+        .query_map(
+            params![team_id, from.to_string(), through.to_string()],
+            |r| r.get(0),
+        )?
+        .collect()
+}
+
 /// The organisation on `as_of` from the ledger tables in ClickHouse, with the plans starting
 /// on `plans_from` or later. A database without `agent_profiles` (migration `0006`) gives
 /// ids only.

@@ -26,6 +26,7 @@
 mod counters;
 mod facts;
 mod identity;
+pub mod lineage;
 mod rows;
 mod supervision;
 

@@ -16,7 +16,10 @@
 #     earlier as-of run, and the language in the URL (history_export.mjs): for the demo
 #     supervisor, headquarters and the analyst, on the embedded stores and then on ClickHouse
 #     (`aqs up --demo` writing to a fresh ClickHouse database, read by `aqs dashboard`) when
-#     AQS_CLICKHOUSE_URL names the test ClickHouse (required when CI is set).
+#     AQS_CLICKHOUSE_URL names the test ClickHouse (required when CI is set);
+#  6. the outlet page (outlets.mjs), the supervisors' pages and the coaching card
+#     (supervisors.mjs), and explaining a figure by its events (explain.mjs), each figure
+#     against the API's answer, for the demo supervisor and headquarters.
 # Needs: a built `aqs` (AQS_BIN), chromium, `npm ci --prefix dashboard/tests`, python3 with duckdb
 # and openpyxl.
 # The API is read with curl as the demo headquarters user (a cookie jar signed in once: the
@@ -144,6 +147,12 @@ node "$HERE/auth.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
 node "$HERE/outlets.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
     --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
     --other-team T0002
+
+for page_test in supervisors explain; do
+    node "$HERE/$page_test.mjs" --base-url "$BASE" --screenshot-dir "$ARTIFACTS" \
+        --supervisor "demo-supervisor:$SUP_PASSWORD" --headquarters "demo-hq:$HQ_PASSWORD" \
+        --other-team T0002
+done
 
 # History, names, exports and print on the embedded stores. The earlier as-of run is computed
 # as an operator would, beside the running service.

@@ -374,16 +374,14 @@ pub fn open_outlet_source(
     store: &StoreArgs,
     clickhouse: &ClickHouseConfig,
 ) -> anyhow::Result<Box<dyn OutletSource>> {
-    match engines(layout, clickhouse)[0] {
-        Engine::ClickHouse => {
-            let database = &clickhouse.database;
-            let source = ClickHouseOutletSource::connect(clickhouse).with_context(|| {
-                format!("reading the ledgers for outlets from ClickHouse database {database}")
-            })?;
-            Ok(Box::new(source))
-        }
-        Engine::Embedded => Ok(Box::new(SqliteOutletSource::new(ledgers_path(store)?))),
-    }
+    open_beside_kpis_source(
+        layout,
+        store,
+        clickhouse,
+        "outlets",
+        |config| Ok(Box::new(ClickHouseOutletSource::connect(config)?) as Box<dyn OutletSource>),
+        |ledgers| Box::new(SqliteOutletSource::new(ledgers)) as Box<dyn OutletSource>,
+    )
 }
 
 /// Where the outlet table of a run as of `as_of` is written: beside the KPIs, in the same
@@ -396,28 +394,68 @@ pub fn open_outlet_sinks(
     out_dir: Option<&Path>,
     as_of: NaiveDate,
 ) -> anyhow::Result<Vec<Box<dyn KpiSink>>> {
+    let file = match out_dir {
+        Some(dir) => OutletFiles::new(dir).file(as_of),
+        None => DataDir::new(&store.data_dir).outlet_files().file(as_of),
+    };
+    open_beside_kpis_sinks(
+        layout,
+        clickhouse,
+        out_dir.is_some(),
+        file,
+        "outlet table",
+        |config| Ok(Box::new(ClickHouseOutletSink::connect(config)?)),
+    )
+}
+
+/// The ledgers a job beside the KPI job reads (outlets, supervisors): those of the first
+/// engine of [`engines`], as for the KPI job.
+pub fn open_beside_kpis_source<S: ?Sized>(
+    layout: Layout,
+    store: &StoreArgs,
+    clickhouse: &ClickHouseConfig,
+    what: &str,
+    connect: impl FnOnce(&ClickHouseConfig) -> anyhow::Result<Box<S>>,
+    embedded: impl FnOnce(PathBuf) -> Box<S>,
+) -> anyhow::Result<Box<S>> {
+    match engines(layout, clickhouse)[0] {
+        Engine::ClickHouse => connect(clickhouse).with_context(|| {
+            format!(
+                "reading the ledgers for {what} from ClickHouse database {}",
+                clickhouse.database
+            )
+        }),
+        Engine::Embedded => Ok(embedded(ledgers_path(store)?)),
+    }
+}
+
+/// Where a table computed beside the KPIs (outlets, supervisors) is written for one run, in
+/// the KPI table's engines: `file` (Parquet) when the run writes to the data folder or to an
+/// explicit folder (`to_folder`), and its ClickHouse table. In `aqs up` a ClickHouse that
+/// cannot be reached is retried at the next tick; elsewhere it is an error.
+pub fn open_beside_kpis_sinks(
+    layout: Layout,
+    clickhouse: &ClickHouseConfig,
+    to_folder: bool,
+    file: PathBuf,
+    what: &str,
+    connect: impl FnOnce(&ClickHouseConfig) -> anyhow::Result<Box<dyn KpiSink>>,
+) -> anyhow::Result<Vec<Box<dyn KpiSink>>> {
     let engines = engines(layout, clickhouse);
     let mut sinks: Vec<Box<dyn KpiSink>> = Vec::new();
-    let files = match out_dir {
-        Some(dir) => Some(OutletFiles::new(dir)),
-        None if engines.contains(&Engine::Embedded) => {
-            Some(DataDir::new(&store.data_dir).outlet_files())
-        }
-        None => None,
-    };
-    if let Some(files) = files {
-        sinks.push(Box::new(ParquetKpiSink::new(files.file(as_of))));
+    if to_folder || engines.contains(&Engine::Embedded) {
+        sinks.push(Box::new(ParquetKpiSink::new(file)));
     }
     if engines.contains(&Engine::ClickHouse) {
-        match ClickHouseOutletSink::connect(clickhouse) {
-            Ok(sink) => sinks.push(Box::new(sink)),
+        match connect(clickhouse) {
+            Ok(sink) => sinks.push(sink),
             Err(error) if layout == Layout::AllInOne => {
-                tracing::warn!(%error, "outlet table in ClickHouse not reachable; retrying at the next tick");
+                tracing::warn!(%error, "{what} in ClickHouse not reachable; retrying at the next tick");
             }
             Err(error) => {
                 return Err(error).with_context(|| {
                     format!(
-                        "writing the outlet table to ClickHouse database {}",
+                        "writing the {what} to ClickHouse database {}",
                         clickhouse.database
                     )
                 });

@@ -8,6 +8,7 @@
 //! - [`periods`]: days, ISO weeks, months, working days.
 //! - [`spans`]: distinct counts per period straight from runs of days.
 
+mod cells;
 pub mod data;
 pub mod kpi;
 pub mod outlets;

@@ -9,7 +9,7 @@ use aqs_analytics::supervisors::{
     DEFAULT_EVALUATED_SHARE, DEFAULT_NOT_COACHED_WORKING_DAYS, DEFAULT_WEEKLY_MEETINGS_PER_WEEK,
     SupervisorParams, compute, read_supervisor_ledgers,
 };
-use aqs_tables::kpi::{KpiSink, ParquetKpiSink};
+use aqs_tables::kpi::KpiSink;
 use aqs_tables::supervisors::ClickHouseSupervisorSink;
 use aqs_tables::supervisors::source::{
     ClickHouseSupervisorSource, SqliteSupervisorSource, SupervisorSource,
@@ -19,7 +19,7 @@ use aqs_warehouse::ClickHouseConfig;
 use chrono::NaiveDate;
 
 use super::analytics::KpiArgs;
-use crate::backends::{Engine, Layout, engines, ledgers_path};
+use crate::backends::{Layout, open_beside_kpis_sinks, open_beside_kpis_source};
 use crate::cmd::common::StoreArgs;
 
 /// The supervisor table's norms (销售主管活动管理); targets are these over each period's
@@ -108,16 +108,16 @@ pub fn open_supervisor_source(
     store: &StoreArgs,
     clickhouse: &ClickHouseConfig,
 ) -> anyhow::Result<Box<dyn SupervisorSource>> {
-    match engines(layout, clickhouse)[0] {
-        Engine::ClickHouse => {
-            let database = &clickhouse.database;
-            let source = ClickHouseSupervisorSource::connect(clickhouse).with_context(|| {
-                format!("reading the ledgers for supervisors from ClickHouse database {database}")
-            })?;
-            Ok(Box::new(source))
-        }
-        Engine::Embedded => Ok(Box::new(SqliteSupervisorSource::new(ledgers_path(store)?))),
-    }
+    open_beside_kpis_source(
+        layout,
+        store,
+        clickhouse,
+        "supervisors",
+        |config| {
+            Ok(Box::new(ClickHouseSupervisorSource::connect(config)?) as Box<dyn SupervisorSource>)
+        },
+        |ledgers| Box::new(SqliteSupervisorSource::new(ledgers)) as Box<dyn SupervisorSource>,
+    )
 }
 
 /// Where the supervisor table of a run as of `as_of` is written: beside the KPIs, in the
@@ -130,35 +130,18 @@ pub fn open_supervisor_sinks(
     out_dir: Option<&Path>,
     as_of: NaiveDate,
 ) -> anyhow::Result<Vec<Box<dyn KpiSink>>> {
-    let engines = engines(layout, clickhouse);
-    let mut sinks: Vec<Box<dyn KpiSink>> = Vec::new();
-    let files = match out_dir {
-        Some(dir) => Some(SupervisorFiles::new(dir)),
-        None if engines.contains(&Engine::Embedded) => {
-            Some(DataDir::new(&store.data_dir).supervisor_files())
-        }
-        None => None,
+    let file = match out_dir {
+        Some(dir) => SupervisorFiles::new(dir).file(as_of),
+        None => DataDir::new(&store.data_dir).supervisor_files().file(as_of),
     };
-    if let Some(files) = files {
-        sinks.push(Box::new(ParquetKpiSink::new(files.file(as_of))));
-    }
-    if engines.contains(&Engine::ClickHouse) {
-        match ClickHouseSupervisorSink::connect(clickhouse) {
-            Ok(sink) => sinks.push(Box::new(sink)),
-            Err(error) if layout == Layout::AllInOne => {
-                tracing::warn!(%error, "supervisor table in ClickHouse not reachable; retrying at the next tick");
-            }
-            Err(error) => {
-                return Err(error).with_context(|| {
-                    format!(
-                        "writing the supervisor table to ClickHouse database {}",
-                        clickhouse.database
-                    )
-                });
-            }
-        }
-    }
-    Ok(sinks)
+    open_beside_kpis_sinks(
+        layout,
+        clickhouse,
+        out_dir.is_some(),
+        file,
+        "supervisor table",
+        |config| Ok(Box::new(ClickHouseSupervisorSink::connect(config)?)),
+    )
 }
 
 /// One tick of `aqs up`'s analytics: the supervisor table after the KPI and outlet tables,

@@ -1,22 +1,12 @@
 //! The outlet rows as the contract's columns (`aqs_tables::outlets::OUTLET_COLUMNS`), in
 //! order, money as Decimal(38, 2).
 
-use aqs_tables::kpi::{KpiColumnType, MONEY_PRECISION};
 use aqs_tables::outlets::OUTLET_COLUMNS;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::rows::{Detail, OutletState, Row, Summary};
-use crate::periods::day_number;
-
-/// One cell of a row, before it becomes a column.
-enum Cell {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Date(Option<NaiveDate>),
-    Money(Option<i128>),
-    Flag(Option<bool>),
-}
+use crate::cells::{Cell, column};
 
 fn outlet(row: &Row) -> Option<&OutletState> {
     match &row.detail {
@@ -90,61 +80,7 @@ pub(crate) fn frame(rows: &[Row], as_of: NaiveDate) -> PolarsResult<DataFrame> {
     for (name, kind) in OUTLET_COLUMNS {
         let get = getter(name);
         let cells = rows.iter().map(|row| get(row, as_of));
-        let column = match kind {
-            KpiColumnType::Text | KpiColumnType::OptionalText => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Text(v) => v,
-                        _ => unreachable!("{name} is text"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::Int | KpiColumnType::OptionalInt => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Int(v) => v,
-                        _ => unreachable!("{name} is a count"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::Date | KpiColumnType::OptionalDate => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Date(v) => v.map(day_number),
-                        _ => unreachable!("{name} is a date"),
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .cast(&DataType::Date)?,
-            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
-                let fen: Int128Chunked = cells
-                    .map(|c| match c {
-                        Cell::Money(v) => v,
-                        _ => unreachable!("{name} is money"),
-                    })
-                    .collect();
-                fen.into_decimal(MONEY_PRECISION, 2)?
-                    .into_series()
-                    .with_name(name.into())
-                    .into_column()
-            }
-            KpiColumnType::OptionalFlag => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Flag(v) => v,
-                        _ => unreachable!("{name} is a flag"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::OptionalFloat => {
-                unreachable!("the outlet table has no ratio")
-            }
-        };
-        columns.push(column);
+        columns.push(column(name, kind, cells)?);
     }
     DataFrame::new(rows.len(), columns)
 }

@@ -2,23 +2,14 @@
 //! (`aqs_tables::supervisors::SUPERVISOR_COLUMNS`), in order, with the norms' targets and
 //! attainments worked out from the counts.
 
-use aqs_tables::kpi::KpiColumnType;
 use aqs_tables::supervisors::SUPERVISOR_COLUMNS;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::SupervisorParams;
 use super::rows::{Counts, Detail, Received, Row};
-use crate::periods::{PeriodKind, day_number};
-
-/// One cell of a row, before it becomes a column.
-enum Cell {
-    Text(Option<String>),
-    Int(Option<i64>),
-    Float(Option<f64>),
-    Date(Option<NaiveDate>),
-    Flag(Option<bool>),
-}
+use crate::cells::{Cell, column};
+use crate::periods::PeriodKind;
 
 fn counts(row: &Row) -> Option<&Counts> {
     match &row.detail {
@@ -159,58 +150,7 @@ pub(super) fn frame(rows: &[Row], params: &SupervisorParams) -> PolarsResult<Dat
             .iter()
             .zip(&targets)
             .map(|(row, targets)| cell(row, name, targets, params.as_of));
-        let column = match kind {
-            KpiColumnType::Text | KpiColumnType::OptionalText => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Text(v) => v,
-                        _ => unreachable!("{name} is text"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::Int | KpiColumnType::OptionalInt => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Int(v) => v,
-                        _ => unreachable!("{name} is a count"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::OptionalFloat => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Float(v) => v,
-                        _ => unreachable!("{name} is a ratio"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::Date | KpiColumnType::OptionalDate => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Date(v) => v.map(day_number),
-                        _ => unreachable!("{name} is a date"),
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .cast(&DataType::Date)?,
-            KpiColumnType::OptionalFlag => Column::new(
-                name.into(),
-                cells
-                    .map(|c| match c {
-                        Cell::Flag(v) => v,
-                        _ => unreachable!("{name} is a flag"),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            KpiColumnType::Money | KpiColumnType::OptionalMoney => {
-                unreachable!("the supervisor table has no money")
-            }
-        };
-        columns.push(column);
+        columns.push(column(name, kind, cells)?);
     }
     DataFrame::new(rows.len(), columns)
 }

@@ -23,7 +23,6 @@ use aqs_analytics::outlets::{OutletParams, compute, read_outlet_ledgers};
 use aqs_eventlog::Positions;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
-use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
 use aqs_schemas::{BusinessClock, Decoder};
 use aqs_tables::kpi::KpiSink;
@@ -73,34 +72,10 @@ const EVENTS: &[&str] = &[
     r#"{"event_id":"k1","type":"consultation","schema_version":1,"occurred_at":"2026-11-03T10:30:00+08:00","source":"app","agent_id":"A2","payload":{"outlet_id":"O5","customers_consulted":3,"customers_interested":1}}"#,
 ];
 
-#[derive(Debug, Clone, PartialEq)]
-enum V {
-    Null,
-    I(i64),
-    S(&'static str),
-    B(bool),
-}
-use V::*;
-
-/// The events folded in reverse order (the job must not care) into a fresh embedded store.
-fn ledgers(lines: &[String]) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
-    let mut ledger = Ledger::new(BusinessClock::default());
-    for line in lines.iter().rev() {
-        let event = Decoder::standard()
-            .decode(line.as_bytes())
-            .expect("valid event");
-        ledger.apply(&event, digest(line.as_bytes()));
-    }
-    let mut sink = SqliteSink::open(&path).expect("ledger store");
-    sink.publish(
-        &ledger.take_changes(),
-        &RowVersions::new(&Positions::new(), 1),
-    )
-    .expect("publish");
-    (dir, path)
-}
+#[path = "support/hand_computed.rs"]
+mod hand_computed;
+use hand_computed::V::{self, *};
+use hand_computed::{check_row, find_row, ledgers};
 
 fn lines() -> Vec<String> {
     EVENTS.iter().map(|line| (*line).to_owned()).collect()
@@ -113,7 +88,7 @@ fn params(as_of: &str, since: &str) -> OutletParams {
 }
 
 fn outlets_of(lines: &[String], params: &OutletParams) -> DataFrame {
-    let (_dir, path) = ledgers(lines);
+    let (_dir, path) = ledgers(lines.iter().map(String::as_str));
     let data = read_outlet_ledgers(&SqliteOutletSource::new(&path), params).expect("load");
     compute(&data, params).expect("compute")
 }
@@ -122,41 +97,15 @@ fn november() -> DataFrame {
     outlets_of(&lines(), &params("2026-11-18", "2026-10-01"))
 }
 
-fn value(frame: &DataFrame, column: &str, row: usize) -> V {
-    match frame.column(column).expect(column).get(row).expect("row") {
-        AnyValue::Null => Null,
-        AnyValue::Int64(v) => I(v),
-        AnyValue::Boolean(v) => B(v),
-        AnyValue::String(s) => S(Box::leak(s.to_owned().into_boxed_str())),
-        other => S(Box::leak(other.to_string().into_boxed_str())),
-    }
-}
-
 fn find(frame: &DataFrame, scope: &str, scope_id: &str, month: &str) -> Option<usize> {
-    (0..frame.height()).find(|&row| {
-        value(frame, "scope", row) == S(Box::leak(scope.to_owned().into_boxed_str()))
-            && value(frame, "scope_id", row) == S(Box::leak(scope_id.to_owned().into_boxed_str()))
-            && value(frame, "month", row) == S(Box::leak(month.to_owned().into_boxed_str()))
-    })
+    find_row(frame, &KEY, &[scope, scope_id, month])
 }
 
 fn check(frame: &DataFrame, scope: &str, scope_id: &str, month: &str, expected: &[(&str, V)]) {
-    let row = find(frame, scope, scope_id, month)
-        .unwrap_or_else(|| panic!("no row for {scope} {scope_id} {month}"));
-    let wrong: Vec<String> = expected
-        .iter()
-        .filter_map(|(column, want)| {
-            let got = value(frame, column, row);
-            (got != *want).then(|| format!("{column}: got {got:?}, want {want:?}"))
-        })
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{scope} {scope_id} {month}:\n  {}",
-        wrong.join("\n  ")
-    );
+    check_row(frame, &KEY, &[scope, scope_id, month], expected);
 }
 
+const KEY: [&str; 3] = ["scope", "scope_id", "month"];
 const NOV: &str = "2026-11-01";
 const OCT: &str = "2026-10-01";
 
@@ -562,7 +511,7 @@ fn clickhouse_gives_the_same_table_and_holds_exactly_the_last_run_of_a_date() {
     let params = params("2026-11-18", "2026-10-01");
     let source = ClickHouseOutletSource::connect(&config).expect("clickhouse source");
     let warehouse = read_outlet_ledgers(&source, &params).expect("load from clickhouse");
-    let (_dir, path) = ledgers(&lines());
+    let (_dir, path) = ledgers(lines().iter().map(String::as_str));
     let embedded =
         read_outlet_ledgers(&SqliteOutletSource::new(&path), &params).expect("load embedded");
     assert_eq!(warehouse, embedded, "both engines read the same ledgers");

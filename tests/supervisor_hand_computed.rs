@@ -24,11 +24,8 @@
 
 use aqs_analytics::supervisors::{SupervisorParams, compute, read_supervisor_ledgers};
 use aqs_eventlog::Positions;
-use aqs_projector::ledger::{Ledger, digest};
 use aqs_projector::sink::clickhouse::ClickHouseSink;
-use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{LedgerSink, RowVersions};
-use aqs_schemas::{BusinessClock, Decoder};
 use aqs_tables::kpi::KpiSink;
 use aqs_tables::supervisors::source::{ClickHouseSupervisorSource, SqliteSupervisorSource};
 use aqs_tables::supervisors::{ClickHouseSupervisorSink, read_supervisor_table};
@@ -77,46 +74,10 @@ const EVENTS: &[&str] = &[
     r#"{"event_id":"im4","type":"improvement_measure","schema_version":1,"occurred_at":"2026-11-17T18:00:00+08:00","source":"app","payload":{"scope":"team","scope_id":"T1","month":"2026-12","measure":"年末冲刺","owner_id":"S1","due_date":"2026-12-31"}}"#,
 ];
 
-#[derive(Debug, Clone, PartialEq)]
-enum V {
-    Null,
-    I(i64),
-    F(f64),
-    S(&'static str),
-    B(bool),
-}
-use V::*;
-
-fn same(got: &V, want: &V) -> bool {
-    match (got, want) {
-        (F(got), F(want)) => (got - want).abs() < 1e-9,
-        _ => got == want,
-    }
-}
-
-/// The events folded in reverse order (the job must not care) into a fresh embedded store.
-fn ledgers() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = aqs_tables::DataDir::new(dir.path()).ledgers();
-    let mut sink = SqliteSink::open(&path).expect("ledger store");
-    sink.publish(
-        &folded(EVENTS.iter().rev()).take_changes(),
-        &RowVersions::new(&Positions::new(), 1),
-    )
-    .expect("publish");
-    (dir, path)
-}
-
-fn folded<'a>(lines: impl Iterator<Item = &'a &'a str>) -> Ledger {
-    let mut ledger = Ledger::new(BusinessClock::default());
-    for line in lines {
-        let event = Decoder::standard()
-            .decode(line.as_bytes())
-            .expect("valid event");
-        ledger.apply(&event, digest(line.as_bytes()));
-    }
-    ledger
-}
+#[path = "support/hand_computed.rs"]
+mod hand_computed;
+use hand_computed::V::{self, *};
+use hand_computed::{check_row, find_row, folded, ledgers};
 
 fn params() -> SupervisorParams {
     let mut params = SupervisorParams::new("2026-11-18".parse().expect("date"));
@@ -125,50 +86,21 @@ fn params() -> SupervisorParams {
 }
 
 fn table_with(params: &SupervisorParams) -> DataFrame {
-    let (_dir, path) = ledgers();
+    let (_dir, path) = ledgers(EVENTS.iter().copied());
     let data = read_supervisor_ledgers(&SqliteSupervisorSource::new(&path)).expect("load");
     compute(&data, params).expect("compute")
 }
 
-fn value(frame: &DataFrame, column: &str, row: usize) -> V {
-    match frame.column(column).expect(column).get(row).expect("row") {
-        AnyValue::Null => Null,
-        AnyValue::Int64(v) => I(v),
-        AnyValue::Float64(v) => F(v),
-        AnyValue::Boolean(v) => B(v),
-        AnyValue::String(s) => S(Box::leak(s.to_owned().into_boxed_str())),
-        other => S(Box::leak(other.to_string().into_boxed_str())),
-    }
-}
-
 fn find(frame: &DataFrame, scope: &str, id: &str, period: &str, start: &str) -> Option<usize> {
-    let text = |s: &str| S(Box::leak(s.to_owned().into_boxed_str()));
-    (0..frame.height()).find(|&row| {
-        value(frame, "scope", row) == text(scope)
-            && value(frame, "scope_id", row) == text(id)
-            && value(frame, "period", row) == text(period)
-            && value(frame, "period_start", row) == text(start)
-    })
+    find_row(frame, &KEY, &[scope, id, period, start])
 }
 
 fn check(frame: &DataFrame, row: (&str, &str, &str, &str), expected: &[(&str, V)]) {
     let (scope, id, period, start) = row;
-    let index = find(frame, scope, id, period, start)
-        .unwrap_or_else(|| panic!("no row for {scope} {id} {period} {start}"));
-    let wrong: Vec<String> = expected
-        .iter()
-        .filter_map(|(column, want)| {
-            let got = value(frame, column, index);
-            (!same(&got, want)).then(|| format!("{column}: got {got:?}, want {want:?}"))
-        })
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{scope} {id} {period} {start}:\n  {}",
-        wrong.join("\n  ")
-    );
+    check_row(frame, &KEY, &[scope, id, period, start], expected);
 }
 
+const KEY: [&str; 4] = ["scope", "scope_id", "period", "period_start"];
 const NOV: &str = "2026-11-01";
 
 #[test]
@@ -421,7 +353,7 @@ fn each_agents_month_shows_what_it_received() {
         ],
     );
     assert_eq!(find(&table, "agent", "A1", "week", "2026-11-16"), None);
-    let visits: i64 = folded(EVENTS.iter())
+    let visits: i64 = folded(EVENTS.iter().copied())
         .tables()
         .agent_day
         .iter()
@@ -467,7 +399,7 @@ fn clickhouse_gives_the_same_table_and_holds_exactly_the_last_run_of_a_date() {
         .expect("migrate");
     let mut sink = ClickHouseSink::connect(&config).expect("clickhouse sink");
     sink.publish(
-        &folded(EVENTS.iter()).take_changes(),
+        &folded(EVENTS.iter().copied()).take_changes(),
         &RowVersions::new(&Positions::new(), 1),
     )
     .expect("publish");
@@ -475,7 +407,7 @@ fn clickhouse_gives_the_same_table_and_holds_exactly_the_last_run_of_a_date() {
     let params = params();
     let source = ClickHouseSupervisorSource::connect(&config).expect("clickhouse source");
     let warehouse = read_supervisor_ledgers(&source).expect("load from clickhouse");
-    let (_dir, path) = ledgers();
+    let (_dir, path) = ledgers(EVENTS.iter().copied());
     let embedded =
         read_supervisor_ledgers(&SqliteSupervisorSource::new(&path)).expect("load embedded");
     assert_eq!(

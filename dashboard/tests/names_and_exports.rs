@@ -11,13 +11,6 @@ use calamine::{Data, Reader, Xlsx};
 use common::*;
 use serde_json::Value;
 
-async fn signed_in(base: &str, user: &str) -> Browser {
-    let mut browser = Browser::new();
-    let answer = browser.sign_in(base, user, PASSWORD).await;
-    assert_eq!(answer.status, 303, "{user}: {}", answer.body);
-    browser
-}
-
 /// Names of the agents in the tree of `/api/meta`, by id (absent: no name given).
 fn tree_names(meta: &Value) -> Vec<(String, Option<String>)> {
     let mut found = Vec::new();

@@ -5,28 +5,11 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Browser, PASSWORD, data_dir, start};
+use common::{Browser, data_dir, get_json, scope_ids as ids, signed_in, start};
 use serde_json::Value;
 
-async fn signed_in(base: &str, user: &str) -> Browser {
-    let mut browser = Browser::new();
-    let answer = browser.sign_in(base, user, PASSWORD).await;
-    assert_eq!(answer.status, 303, "{user}: {}", answer.body);
-    browser
-}
-
 async fn outlets(browser: &mut Browser, base: &str, query: &str) -> (u16, Value) {
-    let answer = browser.get(&format!("{base}/api/outlets{query}")).await;
-    let body = answer.json();
-    (answer.status, body)
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .map(|row| row["scope_id"].as_str().expect("id").to_owned())
-        .collect()
+    get_json(browser, base, &format!("/api/outlets{query}")).await
 }
 
 fn set(list: &Value) -> BTreeSet<String> {

@@ -5,29 +5,8 @@
 
 mod common;
 
-use common::{Browser, PASSWORD, data_dir, start};
+use common::{data_dir, get_json as get, scope_ids as ids, signed_in, start};
 use serde_json::Value;
-
-async fn signed_in(base: &str, user: &str) -> Browser {
-    let mut browser = Browser::new();
-    let answer = browser.sign_in(base, user, PASSWORD).await;
-    assert_eq!(answer.status, 303, "{user}: {}", answer.body);
-    browser
-}
-
-async fn get(browser: &mut Browser, base: &str, path: &str) -> (u16, Value) {
-    let answer = browser.get(&format!("{base}{path}")).await;
-    let body = answer.json();
-    (answer.status, body)
-}
-
-fn ids(list: &Value) -> Vec<String> {
-    list.as_array()
-        .expect("a list")
-        .iter()
-        .map(|row| row["scope_id"].as_str().expect("id").to_owned())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervisors_are_ranked_by_the_norms_within_the_scope() {

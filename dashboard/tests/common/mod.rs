@@ -545,6 +545,30 @@ impl Browser {
     }
 }
 
+/// A browser signed in as `user` (with [`PASSWORD`]).
+pub async fn signed_in(base: &str, user: &str) -> Browser {
+    let mut browser = Browser::new();
+    let answer = browser.sign_in(base, user, PASSWORD).await;
+    assert_eq!(answer.status, 303, "{user}: {}", answer.body);
+    browser
+}
+
+/// The status and JSON body of a GET of `path`.
+pub async fn get_json(browser: &mut Browser, base: &str, path: &str) -> (u16, Value) {
+    let answer = browser.get(&format!("{base}{path}")).await;
+    let body = answer.json();
+    (answer.status, body)
+}
+
+/// The `scope_id` of every row of a JSON list.
+pub fn scope_ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|row| row["scope_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
 /// The value of a hidden form field of a page.
 pub fn hidden_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");

@@ -136,6 +136,52 @@ pub(crate) async fn with_view(
     }
 }
 
+/// Makes the view of a page about a node (or, with none, about everything the user sees).
+pub(crate) type NodeViewBuilder =
+    fn(&ScopedSnapshot<'_>, Option<(&str, &str)>) -> Result<serde_json::Value, Refusal>;
+
+/// The view of a page about an optional node (`scope` and `id` both, of one of `scopes`, or
+/// neither: everything the user sees), made by `build` within the user's access and the
+/// asked view (the outlet page, the supervisors' ranking).
+pub(crate) async fn node_view(
+    state: &DashboardState,
+    signed_in: &crate::auth::SignedIn,
+    (scope, id): (Option<String>, Option<String>),
+    scopes: &'static [&'static str],
+    view: &ViewParams,
+    build: NodeViewBuilder,
+) -> Response {
+    let node = match (scope, id) {
+        (None, None) => None,
+        (Some(scope), Some(id)) if scopes.contains(&scope.as_str()) => Some((scope, id)),
+        _ => {
+            let names = match scopes.split_last() {
+                Some((last, [])) => (*last).to_owned(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("scope must be {names}, with its id (or neither)"),
+            );
+        }
+    };
+    let view_query = match view.query() {
+        Ok(view_query) => view_query,
+        Err(e) => return view_error(&e),
+    };
+    with_view(state, signed_in.access(), view_query, move |s, _, _| {
+        let node = node
+            .as_ref()
+            .map(|(scope, id)| (scope.as_str(), id.as_str()));
+        match build(s, node) {
+            Ok(view) => axum::Json(view).into_response(),
+            Err(refusal) => refusal.into_response(),
+        }
+    })
+    .await
+}
+
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,

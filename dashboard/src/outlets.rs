@@ -6,15 +6,14 @@
 
 use std::cmp::Reverse;
 
-use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::DashboardState;
-use crate::api::{Refusal, ViewParams, error, view_error, with_view};
+use crate::api::{Refusal, ViewParams, node_view};
 use crate::auth::SignedIn;
 use crate::scoped::ScopedSnapshot;
 use crate::store::KpiRow;
@@ -133,30 +132,13 @@ pub async fn outlets(
     signed_in: SignedIn,
     Query(query): Query<OutletsQuery>,
 ) -> Response {
-    let node = match (query.scope.as_deref(), query.id.as_deref()) {
-        (None, None) => None,
-        (Some(scope @ ("region" | "branch" | "team")), Some(id)) => {
-            Some((scope.to_owned(), id.to_owned()))
-        }
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "scope must be region, branch or team, with its id (or neither)",
-            );
-        }
-    };
-    let view_query = match query.view.query() {
-        Ok(view_query) => view_query,
-        Err(e) => return view_error(&e),
-    };
-    with_view(&state, signed_in.access(), view_query, move |s, _, _| {
-        let node = node
-            .as_ref()
-            .map(|(scope, id)| (scope.as_str(), id.as_str()));
-        match outlets_view(s, node) {
-            Ok(view) => Json(view).into_response(),
-            Err(refusal) => refusal.into_response(),
-        }
-    })
+    node_view(
+        &state,
+        &signed_in,
+        (query.scope, query.id),
+        &["region", "branch", "team"],
+        &query.view,
+        outlets_view,
+    )
     .await
 }

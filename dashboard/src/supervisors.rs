@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::DashboardState;
-use crate::api::{Refusal, ViewParams, error, view_error, with_view};
+use crate::api::{Refusal, ViewParams, error, node_view, view_error, with_view};
 use crate::auth::SignedIn;
 use crate::scoped::ScopedSnapshot;
 use crate::store::KpiRow;
@@ -154,29 +154,14 @@ pub async fn ranking(
     signed_in: SignedIn,
     Query(query): Query<RankingQuery>,
 ) -> Response {
-    let node = match (query.scope.as_deref(), query.id.as_deref()) {
-        (None, None) => None,
-        (Some(scope @ ("region" | "branch")), Some(id)) => Some((scope.to_owned(), id.to_owned())),
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "scope must be region or branch, with its id (or neither)",
-            );
-        }
-    };
-    let view_query = match query.view.query() {
-        Ok(view_query) => view_query,
-        Err(e) => return view_error(&e),
-    };
-    with_view(&state, signed_in.access(), view_query, move |s, _, _| {
-        let node = node
-            .as_ref()
-            .map(|(scope, id)| (scope.as_str(), id.as_str()));
-        match ranking_view(s, node) {
-            Ok(view) => Json(view).into_response(),
-            Err(refusal) => refusal.into_response(),
-        }
-    })
+    node_view(
+        &state,
+        &signed_in,
+        (query.scope, query.id),
+        &["region", "branch"],
+        &query.view,
+        ranking_view,
+    )
     .await
 }
 

@@ -77,7 +77,7 @@ const EVENTS: &[&str] = &[
 #[path = "support/hand_computed.rs"]
 mod hand_computed;
 use hand_computed::V::{self, *};
-use hand_computed::{check_row, find_row, folded, ledgers};
+use hand_computed::{check_row, find_row, folded, ledgers, value};
 
 fn params() -> SupervisorParams {
     let mut params = SupervisorParams::new("2026-11-18".parse().expect("date"));
@@ -150,6 +150,32 @@ fn a_supervisors_month_against_the_norms() {
             ("last_coached_date", Null),
             ("evaluation_skill", Null),
         ],
+    );
+    // The open measure listed: October's (no review; due on the 31st, so overdue on the
+    // 18th); November's is done, December's not yet counted.
+    let row = find(&table, "supervisor", "S1", "month", NOV).expect("S1's month");
+    let S(listed) = value(&table, "open_measures", row) else {
+        panic!("S1's open measures are listed");
+    };
+    let listed: serde_json::Value = serde_json::from_str(listed).expect("a JSON list");
+    assert_eq!(
+        listed,
+        serde_json::json!([{
+            "event_id": "im1",
+            "measure": "新人每周陪访两次",
+            "scope": "team",
+            "scope_id": "T1",
+            "month": "2026-10-01",
+            "due_date": "2026-10-31",
+            "status": "open",
+            "overdue": true,
+        }])
+    );
+    let row = find(&table, "branch", "B1", "month", NOV).expect("B1's month");
+    assert_eq!(
+        value(&table, "open_measures", row),
+        Null,
+        "only supervisor rows list them"
     );
 }
 

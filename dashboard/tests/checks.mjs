@@ -2,7 +2,7 @@
 // and ending with "NAME: N passed, M failed" (exit code 1 when anything failed).
 
 import { mkdirSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { credentials } from './signin.mjs';
 
@@ -11,10 +11,14 @@ export function options(argv = process.argv.slice(2)) {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
   };
+  const shotDir = resolve(opt('screenshot-dir', 'dashboard-screenshots'));
+  // Screenshots are prefixed with --label when a script runs against more than one store.
+  const prefix = opt('label') ? `${opt('label')}-` : '';
   return {
     opt,
     baseUrl: (opt('base-url') ?? '').replace(/\/+$/, ''),
-    shotDir: resolve(opt('screenshot-dir', 'dashboard-screenshots')),
+    shotDir,
+    shot: (name) => join(shotDir, `${prefix}${name}`),
     timeout: Number(opt('timeout-ms', '60000')),
     executablePath: opt('chromium', '/usr/bin/chromium'),
     supervisor: credentials(opt('supervisor')),

@@ -251,6 +251,9 @@ if [[ -n $CH_URL ]]; then
         --supervisor "demo-supervisor:$CH_SUP" --headquarters "demo-hq:$CH_HQ" \
         --analyst "demo-analyst:$CH_ANALYST" --team T0001 --branch B001 --earlier-as-of "$EARLIER" \
         --clickhouse "$CH_URL" --database "$CH_DB" --ch-user "$CH_USER" --ch-password "$CH_PASSWORD"
+    # The supervisor pages read the supervisor table from ClickHouse here.
+    node "$HERE/supervisors.mjs" --base-url "$CH_BASE" --screenshot-dir "$ARTIFACTS" --label clickhouse \
+        --supervisor "demo-supervisor:$CH_SUP" --headquarters "demo-hq:$CH_HQ" --other-team T0002
     stop_clickhouse_run
     steps=7
 elif [[ -n ${CI:-} && ${CI:-} != 0 && ${CI:-} != false ]]; then

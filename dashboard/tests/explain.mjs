@@ -7,7 +7,6 @@
 //   node dashboard/tests/explain.mjs --base-url http://127.0.0.1:PORT --screenshot-dir DIR \
 //        --supervisor NAME:PASSWORD --headquarters NAME:PASSWORD [--other-team T0002]
 
-import { join } from 'node:path';
 import { browserContext as openBrowser } from './browser-context.mjs';
 import { signInWithPassword } from './signin.mjs';
 import { Checks, chromiumFor, options } from './checks.mjs';
@@ -45,7 +44,7 @@ async function explainFigure(page, context, scope, column) {
     `${rows.length} listed, ${expected.length} in the answer`);
   const sum = await page.$eval('#explain-dialog .explain-sum', (p) => ({ good: p.classList.contains('good'), text: p.textContent }));
   check(sum.good, `${label}: the dialog says the figure adds up`, sum.text);
-  await page.screenshot({ path: join(o.shotDir, `explain-${scope}-${column}.png`) });
+  await page.screenshot({ path: o.shot(`explain-${scope}-${column}.png`) });
   await page.click('#explain-dialog [data-action="close-explain"]');
   await page.waitForFunction(() => !document.querySelector('#explain-dialog')?.open, null, { timeout: o.timeout });
 }

@@ -1,13 +1,12 @@
 // Browser test of the supervisor's side of the method: a team supervisor opens their own
 // loop (this week's and this month's figures against the norms, their agents, those not
-// coached) and sees every figure as /api/supervisor gives it, an agent's page shows the
+// coached, the improvement measures still open) and sees every figure as /api/supervisor gives it, an agent's page shows the
 // coaching card as /api/coaching gives it, and another team's supervisor is refused;
 // headquarters sees the supervisors ranked as /api/supervisors ranks them.
 //
 //   node dashboard/tests/supervisors.mjs --base-url http://127.0.0.1:PORT --screenshot-dir DIR \
 //        --supervisor NAME:PASSWORD --headquarters NAME:PASSWORD [--other-team T0002]
 
-import { join } from 'node:path';
 import { browserContext as openBrowser } from './browser-context.mjs';
 import { signInWithPassword } from './signin.mjs';
 import { Checks, chromiumFor, options, raw } from './checks.mjs';
@@ -79,7 +78,13 @@ async function checkSupervisor() {
     const flagged = agents.filter((a) => a.notCoached).map((a) => a.id).sort();
     check(JSON.stringify(flagged) === JSON.stringify([...(body?.not_coached ?? [])].sort()),
       'supervisor: the agents not coached are the API\'s', `${flagged.join(',')} / ${(body?.not_coached ?? []).join(',')}`);
-    await page.screenshot({ path: join(o.shotDir, 'supervisor-loop.png') });
+    const listed = await page.$$eval('[data-card="supervisor-measures"] tbody tr[data-measure-id]', (rows) => rows.map((tr) => tr.dataset.measureId));
+    const open = JSON.parse(body?.this_month?.open_measures ?? '[]').map((m) => m.event_id);
+    check(open.length === Number(body?.this_month?.measures_open ?? 0), 'supervisor: one open measure listed per measure counted open',
+      `${open.length} listed, ${body?.this_month?.measures_open} counted`);
+    check(JSON.stringify(listed) === JSON.stringify(open), 'supervisor: the open improvement measures listed as the API gives them',
+      `${listed.join(',')} / ${open.join(',')}`);
+    await page.screenshot({ path: o.shot('supervisor-loop.png') });
 
     // An agent's page: the coaching card beside the computed quadrant.
     const agent = apiAgents[0]?.scope_id;
@@ -140,7 +145,7 @@ async function checkHeadquarters() {
       'headquarters: every ranking figure equals the API\'s', `${differ} differ`);
     check(ranked.some((r) => Number(r.coaching_sessions ?? 0) === 0) && ranked.some((r) => Number(r.coaching_sessions ?? 0) > 0),
       'headquarters: supervisors who coach and supervisors who do not are ranked');
-    await page.screenshot({ path: join(o.shotDir, 'supervisors-ranking.png') });
+    await page.screenshot({ path: o.shot('supervisors-ranking.png') });
     check(problems.length === 0, 'headquarters: no script errors', problems.join(' | '));
   } finally {
     await close();

@@ -157,7 +157,32 @@ export function renderSupervisor(h, d) {
       ${loopTiles(h, d.this_week, h.t('sup.thisWeek'))}
       ${loopTiles(h, d.this_month, h.t('sup.thisMonth'))}
       ${h.card('span-12', h.cardHead(h.t('sup.agents.title'), notCoached ? `<span class="count-badge tone-bad">${notCoached}</span>` : '', h.t('sup.agents.sub')), agentsTable(h, d), 'data-card="supervisor-agents"')}
+      ${measuresCard(h, d.this_month)}
     </div>`;
+}
+
+// The improvement measures still open (业务改善措施), by due date, overdue ones marked.
+function measuresCard(h, month) {
+  let measures = [];
+  try {
+    measures = month?.open_measures ? JSON.parse(month.open_measures) : [];
+  } catch {
+    measures = [];
+  }
+  const rows = measures.map((m) => `
+    <tr data-measure-id="${h.esc(m.event_id)}"${m.overdue ? ' class="is-dormant"' : ''}>
+      <td>${h.esc(m.measure ?? '')}</td>
+      <td>${h.esc(h.displayName(m.scope, m.scope_id))}</td>
+      <td>${h.esc(m.due_date ?? '')}</td>
+      <td>${h.esc(h.t(`sup.measure.${m.status}`))}${m.overdue ? ` <span class="badge tone-bad" data-kpi="overdue" data-raw="true">${h.esc(h.t('sup.measure.overdue'))}</span>` : ''}</td>
+    </tr>`).join('');
+  const body = measures.length
+    ? `<div class="table-wrap"><table class="table">
+        <thead><tr><th scope="col">${h.esc(h.t('sup.measure.text'))}</th><th scope="col">${h.esc(h.t('sup.measure.scope'))}</th>
+          <th scope="col">${h.esc(h.t('sup.measure.due'))}</th><th scope="col">${h.esc(h.t('sup.measure.status'))}</th></tr></thead>
+        <tbody>${rows}</tbody></table></div>`
+    : `<p class="empty">${h.esc(h.t('sup.measure.none'))}</p>`;
+  return h.card('span-12', h.cardHead(h.t('sup.measure.title'), measures.length ? `<span class="count-badge">${measures.length}</span>` : '', h.t('sup.measure.sub')), body, 'data-card="supervisor-measures"');
 }
 
 // On an agent's page: the supervisor's evaluation beside the computed quadrant, the

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS supervisor_kpi
     evaluation_skill Nullable(String),
     evaluation_will Nullable(String),
     evaluated_by Nullable(String),
+    open_measures Nullable(String),
     computed_at DateTime
 )
 ENGINE = ReplacingMergeTree(computed_at)

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aqs_schemas::{WorkingCalendar, YearMonth};
+use aqs_tables::ledgers::SupervisorFactRow;
 use aqs_tables::supervisors::source::SupervisorLedgerData;
 use chrono::NaiveDate;
 
@@ -125,6 +126,10 @@ pub(super) struct Row {
     pub region_id: Option<String>,
     pub period: Period,
     pub detail: Detail,
+    /// Supervisor rows: the improvement measures still open on the period's reference day,
+    /// as a JSON list (measure, scope, scope id, month, due date, latest status, overdue),
+    /// by due date; none when there are none.
+    pub open_measures: Option<String>,
 }
 
 /// The periods of `kind` touching `since..=as_of`.
@@ -269,17 +274,22 @@ fn supervisor_row(
         counts.agents_not_coached +=
             i64::from(waited >= i64::from(params.not_coached_working_days));
     }
+    let mut open_measures = Vec::new();
     for measure in facts.all_of(MEASURE, supervisor) {
         if measure.month.is_none_or(|m| m > month) {
             continue;
         }
-        if facts.status_on(measure, reference) == Some("done") {
+        let status = facts.status_on(measure, reference);
+        if status == Some("done") {
             counts.measures_done += 1;
         } else {
+            let overdue = measure.due_date.is_some_and(|d| d < reference);
             counts.measures_open += 1;
-            counts.measures_overdue += i64::from(measure.due_date.is_some_and(|d| d < reference));
+            counts.measures_overdue += i64::from(overdue);
+            open_measures.push(open_measure(measure, status, overdue));
         }
     }
+    open_measures.sort_by(|a, b| a["due_date"].as_str().cmp(&b["due_date"].as_str()));
     let any_fact =
         counts.coaching_sessions + counts.accompanied_visits + counts.meetings.iter().sum::<i64>()
             > 0;
@@ -302,6 +312,27 @@ fn supervisor_row(
         region_id: parent.map(|t| t.region_id.clone()),
         period,
         detail: Detail::Supervision(counts),
+        open_measures: (!open_measures.is_empty())
+            .then(|| serde_json::Value::Array(open_measures).to_string()),
+    })
+}
+
+/// An open measure as the supervisor page lists it.
+fn open_measure(
+    measure: &SupervisorFactRow,
+    status: Option<&str>,
+    overdue: bool,
+) -> serde_json::Value {
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string());
+    serde_json::json!({
+        "event_id": measure.event_id,
+        "measure": measure.text,
+        "scope": measure.scope,
+        "scope_id": measure.scope_id,
+        "month": date(measure.month),
+        "due_date": date(measure.due_date),
+        "status": status.unwrap_or("open"),
+        "overdue": overdue,
     })
 }
 
@@ -334,6 +365,7 @@ fn rollups(supervisor_rows: &[Row], scope: RowKind, period: Period) -> Vec<Row> 
             team_ids: None,
             period,
             detail: Detail::Supervision(counts),
+            open_measures: None,
         })
         .collect()
 }
@@ -397,6 +429,7 @@ fn agent_rows(
                 region_id: definition.map(|t| t.region_id.clone()),
                 period,
                 detail: Detail::Agent(row),
+                open_measures: None,
             }
         })
         .collect()

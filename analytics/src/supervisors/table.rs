@@ -82,6 +82,7 @@ fn cell(row: &Row, column: &str, targets: &Targets, as_of: NaiveDate) -> Cell {
         "scope" => Text(Some(row.scope.name().to_owned())),
         "scope_id" => Text(Some(row.scope_id.clone())),
         "supervisor_id" => Text(row.supervisor_id.clone()),
+        "open_measures" => Text(row.open_measures.clone()),
         "team_ids" => Text(row.team_ids.clone()),
         "branch_id" => Text(row.branch_id.clone()),
         "region_id" => Text(row.region_id.clone()),

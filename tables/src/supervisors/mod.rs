@@ -22,7 +22,7 @@ pub const SUPERVISOR_TABLE: &str = "supervisor_kpi";
 /// The supervisor table's columns, in order, with their types: the supervisor job's
 /// output, the columns of every supervisor file and those of `supervisor_kpi` before
 /// `computed_at`.
-pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 45] = {
+pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 46] = {
     use KpiColumnType::*;
     [
         ("scope", Text),
@@ -70,6 +70,7 @@ pub const SUPERVISOR_COLUMNS: [(&str, KpiColumnType); 45] = {
         ("evaluation_skill", OptionalText),
         ("evaluation_will", OptionalText),
         ("evaluated_by", OptionalText),
+        ("open_measures", OptionalText),
     ]
 };
 

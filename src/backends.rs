@@ -485,9 +485,76 @@ pub fn kpi_source(
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Lineage
+
+/// Where lineage reads (`/api/explain`, `/api/changes`, docs/design.md note 46).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineageLogAt {
+    Kafka,
+    Embedded,
+}
+
+/// The log lineage reads: Kafka when brokers are set, else the embedded log of the data
+/// folder when it holds one (`aqs up` always makes it; a dashboard service may have none).
+pub fn lineage_log_at(kafka: &KafkaConfig, events_db_exists: bool) -> Option<LineageLogAt> {
+    match (kafka.brokers.is_some(), events_db_exists) {
+        (true, _) => Some(LineageLogAt::Kafka),
+        (false, true) => Some(LineageLogAt::Embedded),
+        (false, false) => None,
+    }
+}
+
+/// The explainer of the dashboard: the events read from the log [`lineage_log_at`] names,
+/// a team's roster from the ledger store the KPIs are read beside (ClickHouse for a service
+/// configured with it, else the data folder's). `None` without a log to read.
+pub fn explainer(
+    layout: Layout,
+    store: &StoreArgs,
+    kafka: &KafkaConfig,
+    clickhouse: &ClickHouseConfig,
+) -> anyhow::Result<Option<aqs_explain::LogExplainer>> {
+    let data = store.data()?;
+    let Some(log_at) = lineage_log_at(kafka, data.events().exists()) else {
+        tracing::info!("no event log to explain figures from: /api/explain answers 501");
+        return Ok(None);
+    };
+    let log: Box<dyn aqs_explain::LineageLog + Send + Sync> = match log_at {
+        LineageLogAt::Kafka => Box::new(
+            aqs_eventlog::kafka::KafkaHistory::new(kafka)
+                .context("reading the Kafka log for lineage")?,
+        ),
+        LineageLogAt::Embedded => Box::new(aqs_explain::EmbeddedLog::new(data.events())),
+    };
+    let engine = engines(layout, clickhouse)[0];
+    let roster: Box<dyn aqs_explain::Roster + Send + Sync> = match engine {
+        Engine::ClickHouse => Box::new(aqs_explain::ClickHouseRoster::new(clickhouse.clone())),
+        Engine::Embedded => Box::new(aqs_explain::EmbeddedRoster::new(data.ledgers())),
+    };
+    tracing::info!(log = ?log_at, roster = ?engine, "figures explained from the event log");
+    Ok(Some(aqs_explain::LogExplainer::new(
+        log,
+        roster,
+        store.clock()?,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lineage_reads_kafka_when_configured_else_the_embedded_log_when_there_is_one() {
+        let on_kafka = KafkaConfig::new("k:9092");
+        let embedded = KafkaConfig::default();
+        assert_eq!(lineage_log_at(&on_kafka, false), Some(LineageLogAt::Kafka));
+        assert_eq!(lineage_log_at(&on_kafka, true), Some(LineageLogAt::Kafka));
+        assert_eq!(
+            lineage_log_at(&embedded, true),
+            Some(LineageLogAt::Embedded)
+        );
+        assert_eq!(lineage_log_at(&embedded, false), None);
+    }
 
     fn clickhouse(url: Option<&str>) -> ClickHouseConfig {
         ClickHouseConfig {

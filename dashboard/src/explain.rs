@@ -67,8 +67,8 @@ fn fen(text: &str) -> Option<i128> {
 fn explainer(state: &DashboardState) -> Result<Arc<dyn Explain>, Refusal> {
     state.explainer.clone().ok_or_else(|| Refusal {
         status: StatusCode::NOT_IMPLEMENTED,
-        message: "explaining figures needs the embedded event log (aqs up, or aqs dashboard \
-                  with events.db in its data folder)"
+        message: "explaining figures needs the event log: Kafka (AQS_KAFKA_BROKERS) or the \
+                  embedded log (events.db in the data folder)"
             .to_owned(),
     })
 }

@@ -1,6 +1,8 @@
-//! Reading the embedded log back with the time each record was appended: for lineage
-//! (which events are behind a figure) and for what changed since an earlier run (which
-//! records came after it). A read-only connection of its own: the writers never wait on it.
+//! Reading the log back with the time each record was appended: for lineage (which events
+//! are behind a figure) and for what changed since an earlier run (which records came after
+//! it). [`History`] is what either log offers; [`SqliteHistory`] reads the embedded log on a
+//! read-only connection of its own (the writers never wait on it), and
+//! [`crate::kafka::KafkaHistory`] the Kafka topics.
 
 use std::path::Path;
 
@@ -13,10 +15,25 @@ use crate::{LogError, PartitionId};
 pub struct TimedRecord {
     pub partition: PartitionId,
     pub offset: u64,
-    /// Milliseconds since the Unix epoch at which it was appended.
-    pub appended_at_ms: i64,
+    /// Milliseconds since the Unix epoch at which it was appended, when the log knows.
+    pub appended_at_ms: Option<i64>,
     /// The event's canonical JSON.
     pub bytes: Vec<u8>,
+}
+
+/// A log read back partition by partition, each from its first record to its end as it
+/// stands when the read of that partition starts.
+pub trait History {
+    /// Partitions of the `events` stream.
+    fn partitions(&self) -> u32;
+
+    /// Hands every record of each of `partitions` to `each`, a partition at a time in the
+    /// order given, each in offset order.
+    fn each_record_in(
+        &self,
+        partitions: &[PartitionId],
+        each: &mut dyn FnMut(TimedRecord),
+    ) -> Result<(), LogError>;
 }
 
 /// A reader of the embedded log's records, partition by partition.
@@ -68,9 +85,26 @@ impl SqliteHistory {
             each(TimedRecord {
                 partition,
                 offset: row.get::<_, i64>(0)? as u64,
-                appended_at_ms: row.get(1)?,
+                appended_at_ms: Some(row.get(1)?),
                 bytes: row.get(2)?,
             });
+        }
+        Ok(())
+    }
+}
+
+impl History for SqliteHistory {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn each_record_in(
+        &self,
+        partitions: &[PartitionId],
+        each: &mut dyn FnMut(TimedRecord),
+    ) -> Result<(), LogError> {
+        for partition in partitions {
+            self.each_record(*partition, &mut *each)?;
         }
         Ok(())
     }
@@ -112,7 +146,7 @@ mod tests {
             .expect("read");
         assert_eq!(read.len(), 2);
         assert_eq!((read[0].offset, read[1].offset), (0, 1));
-        assert!(read.iter().all(|r| r.appended_at_ms >= before));
+        assert!(read.iter().all(|r| r.appended_at_ms >= Some(before)));
         assert!(String::from_utf8_lossy(&read[1].bytes).contains("\"e2\""));
     }
 }

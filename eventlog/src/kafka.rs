@@ -28,7 +28,8 @@
 //!
 //! The adapter's parts, one file each under `kafka/`: `config` (settings), `producer`
 //! (writing), `topics` (creating and checking the topics), `consumer` (reading), `group` (the
-//! consumer group's rebalances), `client` (what every client shares), `reader_clients` (making the reader's clients), `readiness` (the probe
+//! consumer group's rebalances), `history` (reading partitions back whole, for lineage),
+//! `client` (what every client shares), `reader_clients` (making the reader's clients), `readiness` (the probe
 //! of a service's `/readyz`), `transactional` (appends as transactions), `release` (ending
 //! what a broker left held) and `watchdog` (noticing a reader that stopped, design note 43).
 
@@ -36,6 +37,7 @@ mod client;
 mod config;
 mod consumer;
 mod group;
+mod history;
 mod producer;
 mod reader_clients;
 mod readiness;
@@ -49,6 +51,7 @@ pub use config::{
     DEFAULT_PROJECTOR_GROUP, DEFAULT_READ_STALL_SECONDS, DEFAULT_REFERENCE_TOPIC, KafkaConfig,
 };
 pub use consumer::KafkaConsumer;
+pub use history::KafkaHistory;
 pub use producer::KafkaLog;
 pub use readiness::KafkaReadiness;
 pub use release::{RELEASE_HEADER, SLOW_OPERATION, is_release_record};

@@ -9,12 +9,14 @@
 //! construction (docs/design.md, note 46).
 //!
 //! - [`explain_records`]: the pure procedure, from records to an [`Explanation`];
-//! - [`LogExplainer`]: reads the embedded log and the roster, behind the [`Explain`] trait
-//!   the dashboard calls.
+//! - [`LogExplainer`]: reads an event log ([`LineageLog`]: the embedded log, or Kafka through
+//!   [`aqs_eventlog::kafka::KafkaHistory`]) and a ledger store's roster ([`Roster`]: the
+//!   embedded store or ClickHouse), behind the [`Explain`] trait the dashboard calls.
 
 pub mod changes;
 pub mod figures;
 mod reader;
+mod roster;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -27,7 +29,8 @@ use serde::Serialize;
 
 pub use changes::{ChangedEvent, Changes};
 pub use figures::{EXPLAINED_COLUMNS, Figures};
-pub use reader::{LineageLog, Record};
+pub use reader::{EmbeddedLog, LineageLog, Record, records_of};
+pub use roster::{ClickHouseRoster, EmbeddedRoster, Roster};
 
 /// Whose figures are explained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,36 +236,51 @@ pub fn is_retraction(outcome: &Outcome) -> bool {
     matches!(outcome, Outcome::Retracted { .. })
 }
 
-/// Explains rows from the embedded log (`events.db`) and the embedded ledger store's roster.
-#[derive(Debug, Clone)]
+/// Explains rows from an event log (the embedded log or Kafka) and a ledger store's roster
+/// (the embedded store or ClickHouse).
 pub struct LogExplainer {
-    events: PathBuf,
-    ledgers: PathBuf,
+    log: Box<dyn LineageLog + Send + Sync>,
+    roster: Box<dyn Roster + Send + Sync>,
     clock: BusinessClock,
 }
 
+impl std::fmt::Debug for LogExplainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogExplainer")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LogExplainer {
-    pub fn new(events: PathBuf, ledgers: PathBuf, clock: BusinessClock) -> Self {
-        Self {
-            events,
-            ledgers,
+    pub fn new(
+        log: Box<dyn LineageLog + Send + Sync>,
+        roster: Box<dyn Roster + Send + Sync>,
+        clock: BusinessClock,
+    ) -> Self {
+        Self { log, roster, clock }
+    }
+
+    /// On the embedded stores of a data folder: the log `events` (`events.db`) and the
+    /// ledger store `ledgers` (`ledgers.db`).
+    pub fn embedded(events: PathBuf, ledgers: PathBuf, clock: BusinessClock) -> Self {
+        Self::new(
+            Box::new(EmbeddedLog::new(events)),
+            Box::new(EmbeddedRoster::new(ledgers)),
             clock,
-        }
+        )
     }
 
     /// The agents of `request`'s subject.
     fn agents(&self, request: &Request) -> Result<BTreeSet<String>, ExplainError> {
         Ok(match &request.subject {
             Subject::Agent(agent) => BTreeSet::from([agent.clone()]),
-            Subject::Team(team) => aqs_tables::organisation::team_members_embedded(
-                &self.ledgers,
-                team,
-                request.from,
-                request.through,
-            )
-            .map_err(|e| ExplainError::Roster(e.to_string()))?
-            .into_iter()
-            .collect(),
+            Subject::Team(team) => self
+                .roster
+                .team_members(team, request.from, request.through)
+                .map_err(ExplainError::Roster)?
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -272,8 +290,7 @@ impl LogExplainer {
         agents: &BTreeSet<String>,
         folder: &mut dyn FnMut(Record),
     ) -> Result<(), ExplainError> {
-        let log = aqs_eventlog::history::SqliteHistory::open(&self.events)?;
-        log.each_record_of(agents, folder)?;
+        self.log.each_record_of(agents, folder)?;
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
 //! Where lineage reads its events: the records of the log that can touch some agents.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
-use aqs_eventlog::history::SqliteHistory;
+use aqs_eventlog::history::{History, SqliteHistory, TimedRecord};
+use aqs_eventlog::kafka::KafkaHistory;
 use aqs_eventlog::{LogError, PartitionId, Stream};
 use aqs_schemas::partition::partition_for_key;
 
@@ -33,47 +35,82 @@ fn agent_of(bytes: &[u8]) -> Option<&[u8]> {
     Some(&rest[..end])
 }
 
+/// The records of `history` that can touch `agents`: the reference partition whole, then
+/// the partitions those agents hash to, each record of another agent left out.
+pub fn records_of(
+    history: &dyn History,
+    agents: &BTreeSet<String>,
+    each: &mut dyn FnMut(Record),
+) -> Result<(), LogError> {
+    let mut partitions = vec![PartitionId {
+        stream: Stream::Reference,
+        partition: 0,
+    }];
+    let events: BTreeSet<u32> = agents
+        .iter()
+        .map(|agent| partition_for_key(agent, history.partitions()))
+        .collect();
+    partitions.extend(events.into_iter().map(|partition| PartitionId {
+        stream: Stream::Events,
+        partition,
+    }));
+    history.each_record_in(&partitions, &mut |record: TimedRecord| {
+        let wanted = record.partition.stream == Stream::Reference
+            || match agent_of(&record.bytes) {
+                Some(agent) => std::str::from_utf8(agent)
+                    .map(|agent| agents.contains(agent))
+                    .unwrap_or(true),
+                None => true,
+            };
+        if wanted {
+            each(Record {
+                bytes: record.bytes,
+                appended_at_ms: record.appended_at_ms,
+            });
+        }
+    })
+}
+
 impl LineageLog for SqliteHistory {
     fn each_record_of(
         &self,
         agents: &BTreeSet<String>,
         each: &mut dyn FnMut(Record),
     ) -> Result<(), LogError> {
-        let timed = |record: aqs_eventlog::history::TimedRecord| Record {
-            bytes: record.bytes,
-            appended_at_ms: Some(record.appended_at_ms),
-        };
-        self.each_record(
-            PartitionId {
-                stream: Stream::Reference,
-                partition: 0,
-            },
-            |record| each(timed(record)),
-        )?;
-        let partitions: BTreeSet<u32> = agents
-            .iter()
-            .map(|agent| partition_for_key(agent, self.partitions()))
-            .collect();
-        for partition in partitions {
-            self.each_record(
-                PartitionId {
-                    stream: Stream::Events,
-                    partition,
-                },
-                |record| {
-                    let wanted = match agent_of(&record.bytes) {
-                        Some(agent) => std::str::from_utf8(agent)
-                            .map(|agent| agents.contains(agent))
-                            .unwrap_or(true),
-                        None => true,
-                    };
-                    if wanted {
-                        each(timed(record));
-                    }
-                },
-            )?;
-        }
-        Ok(())
+        records_of(self, agents, each)
+    }
+}
+
+impl LineageLog for KafkaHistory {
+    fn each_record_of(
+        &self,
+        agents: &BTreeSet<String>,
+        each: &mut dyn FnMut(Record),
+    ) -> Result<(), LogError> {
+        records_of(self, agents, each)
+    }
+}
+
+/// The embedded log at a path (`events.db`), opened for each read: a read-only connection
+/// of the read's own.
+#[derive(Debug, Clone)]
+pub struct EmbeddedLog {
+    path: PathBuf,
+}
+
+impl EmbeddedLog {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+}
+
+impl LineageLog for EmbeddedLog {
+    fn each_record_of(
+        &self,
+        agents: &BTreeSet<String>,
+        each: &mut dyn FnMut(Record),
+    ) -> Result<(), LogError> {
+        records_of(&SqliteHistory::open(&self.path)?, agents, each)
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aqs_dashboard::{Auth, AuthSettings, DashboardConfig, DashboardState, Thresholds};
+use aqs_eventlog::kafka::KafkaConfig;
 use aqs_http::{ConnectionLimits, ConnectionStats};
 use aqs_ingest::server::shutdown_signal;
 use aqs_warehouse::ClickHouseConfig;
@@ -23,6 +24,10 @@ pub struct DashboardArgs {
     /// With a URL, the KPI table and the organisation are read from ClickHouse.
     #[command(flatten)]
     clickhouse: ClickHouseConfig,
+    /// With brokers, the events behind a figure are read from Kafka's topics (else from the
+    /// data folder's embedded log, when it has one).
+    #[command(flatten)]
+    kafka: KafkaConfig,
     /// The KPI job's at-risk threshold, shown on the page.
     #[arg(long, env = "AQS_AT_RISK_THRESHOLD", default_value_t = 0.9)]
     at_risk_threshold: f64,
@@ -86,14 +91,12 @@ pub fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
         },
         auth,
     );
-    let data = args.store.data()?;
-    if args.clickhouse.url.is_none() && data.events().exists() {
-        // Lineage reads the embedded log back (docs/design.md, note 46).
-        state = state.with_explainer(Arc::new(aqs_explain::LogExplainer::new(
-            data.events(),
-            data.ledgers(),
-            args.store.clock()?,
-        )));
+    // Lineage reads the log back (docs/design.md, note 46): Kafka when brokers are set, else
+    // the data folder's embedded log when it has one.
+    if let Some(explainer) =
+        crate::backends::explainer(Layout::Service, &args.store, &args.kafka, &args.clickhouse)?
+    {
+        state = state.with_explainer(Arc::new(explainer));
     }
     let router = aqs_dashboard::router(state).layer(aqs_http::HostCheckLayer::new(
         aqs_http::AllowedHosts::new(&args.dashboard.allowed_hosts)?,

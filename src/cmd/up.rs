@@ -187,14 +187,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         dashboard_auth,
     )
     .with_pipeline(Arc::clone(&pipeline) as Arc<dyn PipelineHealth>);
-    if args.kafka.brokers.is_none() {
-        // Lineage reads the embedded log back (docs/design.md, note 46).
-        let data = args.store.data()?;
-        dashboard_state = dashboard_state.with_explainer(Arc::new(aqs_explain::LogExplainer::new(
-            data.events(),
-            data.ledgers(),
-            clock,
-        )));
+    // Lineage reads the log back (docs/design.md, note 46): the embedded log or Kafka.
+    if let Some(explainer) =
+        crate::backends::explainer(Layout::AllInOne, &args.store, &args.kafka, &args.clickhouse)?
+    {
+        dashboard_state = dashboard_state.with_explainer(Arc::new(explainer));
     }
     let dashboard = aqs_dashboard::router(dashboard_state)
         .merge(metrics_route)

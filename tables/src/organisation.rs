@@ -162,6 +162,33 @@ pub fn team_members_embedded(
         .collect()
 }
 
+/// The agents who belonged to `team_id` on at least one day from `from` through `through`,
+/// by id, from the ledger tables in ClickHouse (the same rows as
+/// [`team_members_embedded`]), giving up after `limit`.
+pub fn team_members_clickhouse(
+    client: &BlockingClient,
+    team_id: &str,
+    from: NaiveDate,
+    through: NaiveDate,
+    limit: std::time::Duration,
+) -> Result<Vec<String>, ClickHouseError> {
+    client.run_within(
+        limit,
+        client
+            .client()
+            .query(&format!(
+                "SELECT DISTINCT agent_id FROM {} FINAL WHERE {LIVE} AND team_id = ? \
+                 AND valid_from <= toDate(?) AND (isNull(valid_to) OR valid_to > toDate(?)) \
+                 ORDER BY agent_id",
+                RosterRow::TABLE
+            ))
+            .bind(team_id)
+            .bind(through.to_string())
+            .bind(from.to_string())
+            .fetch_all::<String>(),
+    )
+}
+
 /// The organisation on `as_of` from the ledger tables in ClickHouse, with the plans starting
 /// on `plans_from` or later. A database without `agent_profiles` (migration `0006`) gives
 /// ids only.

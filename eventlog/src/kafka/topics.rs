@@ -20,6 +20,11 @@ use super::KafkaConfig;
 use super::client::LoggingContext;
 use crate::LogError;
 
+/// The timestamp of the event topics' records: when the broker appended them, on the
+/// broker's clock ("what changed since the previous run" compares it with when that run was
+/// written), not a time each producer's clock gives.
+const APPEND_TIME: &str = "LogAppendTime";
+
 /// Pause between two looks at the metadata while new topics become ready.
 const METADATA_PAUSE: Duration = Duration::from_millis(50);
 
@@ -57,11 +62,13 @@ pub(super) fn provision(config: &KafkaConfig) -> Result<(), LogError> {
             .set("cleanup.policy", "delete")
             .set("retention.ms", "-1")
             .set("retention.bytes", "-1")
+            .set("message.timestamp.type", APPEND_TIME)
             .set("min.insync.replicas", &min_insync),
         NewTopic::new(&config.reference_topic, 1, replication())
             .set("cleanup.policy", "delete")
             .set("retention.ms", "-1")
             .set("retention.bytes", "-1")
+            .set("message.timestamp.type", APPEND_TIME)
             .set("min.insync.replicas", &min_insync),
         NewTopic::new(&config.dead_letter_topic, 1, replication())
             .set("cleanup.policy", "delete")
@@ -199,7 +206,8 @@ pub(super) fn check_layout(
     Ok(Layout::Ready)
 }
 
-/// A warning for a source-of-truth topic made elsewhere that deletes old records.
+/// A warning for a source-of-truth topic made elsewhere that deletes old records, and a
+/// note for one that keeps the producer's timestamps.
 fn warn_on_finite_retention<C: ClientContext>(
     admin: &AdminClient<C>,
     topics: &[&str],
@@ -223,6 +231,16 @@ fn warn_on_finite_retention<C: ClientContext>(
         let retention_ms = value("retention.ms").unwrap_or_default();
         let retention_bytes = value("retention.bytes").unwrap_or_default();
         let cleanup_policy = value("cleanup.policy").unwrap_or_default();
+        let timestamp_type = value("message.timestamp.type").unwrap_or_default();
+        if timestamp_type != APPEND_TIME {
+            info!(
+                resource = ?resource.specifier,
+                timestamp_type,
+                "kafka topic stamps records with the producer's clock: what changed since \
+                 the previous run relies on the clocks of ingest and the KPI job agreeing; \
+                 set message.timestamp.type=LogAppendTime to use the broker's"
+            );
+        }
         if retention_ms != "-1" || retention_bytes != "-1" || cleanup_policy.contains("compact") {
             warn!(
                 resource = ?resource.specifier,

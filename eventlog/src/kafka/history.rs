@@ -1,7 +1,7 @@
 //! Reading the topics back for lineage ([`History`]): each partition asked for, from its
 //! first record to its last stable offset taken when its read starts.
 //!
-//! A client of its own per read, outside every consumer group: partitions are assigned by
+//! Clients of its own per read (one per topic), outside every consumer group: partitions are assigned by
 //! hand, nothing is committed, so a read neither moves the projectors' partitions nor shows
 //! up as their progress. `read_committed`, as the projector reads: records of aborted or
 //! still open transactions are never handed over. Offsets are not dense on Kafka
@@ -14,6 +14,8 @@
 //! clock at the time it produced the record with `CreateTime` (Kafka's default, for topics
 //! made elsewhere).
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfigAndContext;
@@ -144,6 +146,10 @@ impl KafkaHistory {
             match client.poll(POLL_WAIT) {
                 Some(Ok(message)) => {
                     heard_at = Instant::now();
+                    // A record of a partition read before, fetched ahead of its end.
+                    if message.topic() != topic || message.partition() != number {
+                        continue;
+                    }
                     let offset = message.offset();
                     if offset >= end {
                         break;
@@ -164,7 +170,9 @@ impl KafkaHistory {
                 // The end of the committed records (a read_committed reader's end is the
                 // last stable offset, at or past `end`): markers and aborted records
                 // between the last record handed over and `end` are never delivered.
-                Some(Err(KafkaError::PartitionEOF(_))) => break,
+                Some(Err(KafkaError::PartitionEOF(eof))) if eof == number => break,
+                // Of a partition read before.
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
                 // Transient (a connection lost and made again): librdkafka retries; the
                 // time limit below decides.
                 Some(Err(error)) => last_error = Some(error),
@@ -195,21 +203,23 @@ impl History for KafkaHistory {
         partitions: &[PartitionId],
         each: &mut dyn FnMut(TimedRecord),
     ) -> Result<(), LogError> {
-        if partitions.is_empty() {
-            return Ok(());
-        }
-        let client = self.client()?;
-        for stream in [Stream::Reference, Stream::Events] {
-            if partitions.iter().any(|p| p.stream == stream) {
-                let count = match stream {
-                    Stream::Events => self.config.events_partitions,
-                    Stream::Reference => 1,
-                };
-                self.check_topic(&client, self.config.topic_of(stream), count)?;
-            }
-        }
+        // A client per topic: an end-of-partition notice names the partition's number only,
+        // and the reference topic's partition 0 must not end a read of the events' 0.
+        let mut clients = BTreeMap::new();
         for partition in partitions {
-            self.read_partition(&client, *partition, each)?;
+            let client = match clients.entry(partition.stream) {
+                Entry::Occupied(client) => client.into_mut(),
+                Entry::Vacant(entry) => {
+                    let client = self.client()?;
+                    let count = match partition.stream {
+                        Stream::Events => self.config.events_partitions,
+                        Stream::Reference => 1,
+                    };
+                    self.check_topic(&client, self.config.topic_of(partition.stream), count)?;
+                    entry.insert(client)
+                }
+            };
+            self.read_partition(client, *partition, each)?;
         }
         Ok(())
     }

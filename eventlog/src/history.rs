@@ -27,8 +27,9 @@ pub trait History {
     /// Partitions of the `events` stream.
     fn partitions(&self) -> u32;
 
-    /// Hands every record of each of `partitions` to `each`, a partition at a time in the
-    /// order given, each in offset order.
+    /// Hands every record of each of `partitions` to `each`: every partition's records in
+    /// offset order, the streams in the order of their first partition given (the records
+    /// of several partitions of one stream may come interleaved).
     fn each_record_in(
         &self,
         partitions: &[PartitionId],

@@ -1,9 +1,10 @@
 //! Reading the topics back for lineage ([`History`]): each partition asked for, from its
 //! first record to its last stable offset taken when its read starts.
 //!
-//! Clients of its own per read (one per topic), outside every consumer group: partitions are assigned by
-//! hand, nothing is committed, so a read neither moves the projectors' partitions nor shows
-//! up as their progress. `read_committed`, as the projector reads: records of aborted or
+//! Clients of its own per read (one per topic, reading the topic's partitions asked for at
+//! once), outside every consumer group: partitions are assigned by hand, nothing is
+//! committed, so a read neither moves the projectors' partitions nor shows up as their
+//! progress. `read_committed`, as the projector reads: records of aborted or
 //! still open transactions are never handed over. Offsets are not dense on Kafka
 //! (transaction markers and aborted records take offsets), so a read ends on reaching the
 //! end offset or the partition's end, never after a count of records; records appended
@@ -15,7 +16,6 @@
 //! made elsewhere).
 
 use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::FromClientConfigAndContext;
@@ -29,6 +29,10 @@ use super::client::LoggingContext;
 use super::release::is_release_record;
 use crate::history::{History, TimedRecord};
 use crate::{LogError, PartitionId, Stream};
+
+/// Kilobytes a reader's client fetches ahead at most (librdkafka's
+/// `queued.max.messages.kbytes`).
+const QUEUED_KBYTES: u32 = 16 * 1024;
 
 /// How long one poll waits before the read looks at its time limit again.
 const POLL_WAIT: Duration = Duration::from_millis(100);
@@ -64,7 +68,10 @@ impl KafkaHistory {
             .set("enable.partition.eof", "true")
             // Do not idle a second between fetches when the local queue fills (as the
             // projector's reader, see `reader_clients`).
-            .set("fetch.queue.backoff.ms", "10");
+            .set("fetch.queue.backoff.ms", "10")
+            // Bounds what a request holds fetched ahead (64 MB by default): the records are
+            // copied out and folded as they come, and requests may run side by side.
+            .set("queued.max.messages.kbytes", QUEUED_KBYTES.to_string());
         BaseConsumer::from_config_and_context(&config, LoggingContext { role: "lineage" })
             .map_err(|error| LogError::Config(format!("kafka lineage reader: {error}")))
     }
@@ -107,81 +114,102 @@ impl KafkaHistory {
         }
     }
 
-    /// Hands `partition`'s committed records below its end offset to `each`.
-    fn read_partition(
+    /// Hands the committed records below their end offsets of `numbers`, partitions of
+    /// `stream`'s topic read at once, to `each`: each partition's in offset order, the
+    /// partitions' interleaved.
+    fn read_partitions(
         &self,
         client: &BaseConsumer<LoggingContext>,
-        partition: PartitionId,
+        stream: Stream,
+        numbers: &[u32],
         each: &mut dyn FnMut(TimedRecord),
     ) -> Result<(), LogError> {
-        let topic = self.config.topic_of(partition.stream);
-        let number = partition.partition as i32;
+        let topic = self.config.topic_of(stream);
         let timeout = self.config.message_timeout();
-        let (first, end) = client
-            .fetch_watermarks(topic, number, timeout)
-            .map_err(|error| {
-                LogError::Unavailable(format!(
-                    "reading {topic} [{number}] for lineage: no offsets from Kafka at {} within {timeout:?}: {error}",
-                    self.brokers()
-                ))
-            })?;
-        if end <= first {
+        // Partition → (next offset, end offset), while it has records left to read.
+        let mut pending: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for &number in numbers {
+            let number = number as i32;
+            let (first, end) = client
+                .fetch_watermarks(topic, number, timeout)
+                .map_err(|error| {
+                    LogError::Unavailable(format!(
+                        "reading {topic} [{number}] for lineage: no offsets from Kafka at {} within {timeout:?}: {error}",
+                        self.brokers()
+                    ))
+                })?;
+            if end > first {
+                pending.insert(number, (first, end));
+                assignment
+                    .add_partition_offset(topic, number, Offset::Offset(first))
+                    .map_err(|error| {
+                        LogError::Config(format!("reading {topic} [{number}] for lineage: {error}"))
+                    })?;
+            }
+        }
+        if pending.is_empty() {
             return Ok(());
         }
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(topic, number, Offset::Offset(first))
-            .map_err(|error| {
-                LogError::Config(format!("reading {topic} [{number}] for lineage: {error}"))
-            })?;
         client.assign(&assignment).map_err(|error| {
             LogError::Unavailable(format!(
-                "reading {topic} [{number}] for lineage: assigning it: {error}"
+                "reading {topic} {:?} for lineage: assigning them: {error}",
+                pending.keys().collect::<Vec<_>>()
             ))
         })?;
-        let mut next = first;
         let mut heard_at = Instant::now();
         let mut last_error: Option<KafkaError> = None;
-        loop {
+        while !pending.is_empty() {
             match client.poll(POLL_WAIT) {
                 Some(Ok(message)) => {
                     heard_at = Instant::now();
-                    // A record of a partition read before, fetched ahead of its end.
-                    if message.topic() != topic || message.partition() != number {
+                    let number = message.partition();
+                    // Only partitions still being read: a record fetched ahead past the
+                    // end, or of a topic this client read before, is not handed over.
+                    let Some((next, end)) = pending.get_mut(&number) else {
+                        continue;
+                    };
+                    if message.topic() != topic {
                         continue;
                     }
                     let offset = message.offset();
-                    if offset >= end {
-                        break;
+                    if offset < *end {
+                        *next = offset + 1;
+                        if !is_release_record(&message) {
+                            each(TimedRecord {
+                                partition: PartitionId {
+                                    stream,
+                                    partition: number as u32,
+                                },
+                                offset: offset as u64,
+                                appended_at_ms: message.timestamp().to_millis(),
+                                bytes: message.payload().unwrap_or_default().to_vec(),
+                            });
+                        }
                     }
-                    next = offset + 1;
-                    if !is_release_record(&message) {
-                        each(TimedRecord {
-                            partition,
-                            offset: offset as u64,
-                            appended_at_ms: message.timestamp().to_millis(),
-                            bytes: message.payload().unwrap_or_default().to_vec(),
-                        });
-                    }
-                    if next >= end {
-                        break;
+                    if offset + 1 >= *end {
+                        pending.remove(&number);
                     }
                 }
-                // The end of the committed records (a read_committed reader's end is the
-                // last stable offset, at or past `end`): markers and aborted records
-                // between the last record handed over and `end` are never delivered.
-                Some(Err(KafkaError::PartitionEOF(eof))) if eof == number => break,
-                // Of a partition read before.
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                // The end of a partition's committed records (a read_committed reader's
+                // end is the last stable offset, at or past the end taken): markers and
+                // aborted records before it are never delivered.
+                Some(Err(KafkaError::PartitionEOF(number))) => {
+                    pending.remove(&number);
+                }
                 // Transient (a connection lost and made again): librdkafka retries; the
                 // time limit below decides.
                 Some(Err(error)) => last_error = Some(error),
                 None => {}
             }
             if heard_at.elapsed() >= timeout {
+                let at: Vec<String> = pending
+                    .iter()
+                    .map(|(number, (next, end))| format!("[{number}] at offset {next} of {end}"))
+                    .collect();
                 return Err(LogError::Unavailable(format!(
-                    "reading {topic} [{number}] for lineage: no record from Kafka at {} for {timeout:?} \
-                     at offset {next} of {end}{}",
+                    "reading {topic} {} for lineage: no record from Kafka at {} for {timeout:?}{}",
+                    at.join(", "),
                     self.brokers(),
                     last_error
                         .map(|error| format!(" (last error: {error})"))
@@ -203,23 +231,29 @@ impl History for KafkaHistory {
         partitions: &[PartitionId],
         each: &mut dyn FnMut(TimedRecord),
     ) -> Result<(), LogError> {
-        // A client per topic: an end-of-partition notice names the partition's number only,
-        // and the reference topic's partition 0 must not end a read of the events' 0.
-        let mut clients = BTreeMap::new();
+        // A client per topic, each reading its partitions at once: an end-of-partition
+        // notice names the partition's number only, and the reference topic's partition 0
+        // must not end a read of the events' 0. The topics are read in the order their
+        // first partition is asked for (the reference first, as lineage asks).
+        let mut streams: Vec<Stream> = Vec::new();
         for partition in partitions {
-            let client = match clients.entry(partition.stream) {
-                Entry::Occupied(client) => client.into_mut(),
-                Entry::Vacant(entry) => {
-                    let client = self.client()?;
-                    let count = match partition.stream {
-                        Stream::Events => self.config.events_partitions,
-                        Stream::Reference => 1,
-                    };
-                    self.check_topic(&client, self.config.topic_of(partition.stream), count)?;
-                    entry.insert(client)
-                }
+            if !streams.contains(&partition.stream) {
+                streams.push(partition.stream);
+            }
+        }
+        for stream in streams {
+            let numbers: Vec<u32> = partitions
+                .iter()
+                .filter(|p| p.stream == stream)
+                .map(|p| p.partition)
+                .collect();
+            let count = match stream {
+                Stream::Events => self.config.events_partitions,
+                Stream::Reference => 1,
             };
-            self.read_partition(client, *partition, each)?;
+            let client = self.client()?;
+            self.check_topic(&client, self.config.topic_of(stream), count)?;
+            self.read_partitions(&client, stream, &numbers, each)?;
         }
         Ok(())
     }

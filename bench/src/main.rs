@@ -314,10 +314,20 @@ fn machine() -> String {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// This process's resident memory now.
+fn current_rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A memory figure of /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|t| {
-            t.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            t.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|kb| kb.parse::<f64>().ok())

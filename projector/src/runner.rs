@@ -640,7 +640,7 @@ impl<C: LogConsumer> Runner<C> {
 
 /// Where the state's memory goes, at each checkpoint: entries and estimated heap (MiB, as
 /// the allocator holds it) of the structures that grow with history. The walk visits every
-/// entry (about 40 ms a million events), so it is skipped when the line would not be logged.
+/// entry (0.16–0.19 s at 0.93 M events), so it is skipped when the line would not be logged.
 fn log_footprint(ledger: &Ledger) {
     if !tracing::enabled!(tracing::Level::INFO) {
         return;

@@ -28,6 +28,7 @@ mod kpi;
 mod parts;
 mod replay;
 mod soak;
+mod stores;
 
 use aqs_binary::aqs_binary;
 
@@ -91,6 +92,9 @@ enum Scenario {
     /// Minutes of steady load on `aqs up`: ingest's latency and the process's memory,
     /// minute by minute.
     Soak(soak::SoakArgs),
+    /// Embedded stores (SQLite, fjall, redb) on the projector's event records: batched
+    /// durable commits with the positions, point reads, disk and memory.
+    Stores(stores::StoresArgs),
     /// One measured stage, run by the scenarios in a child process.
     #[command(hide = true)]
     Child {
@@ -103,6 +107,11 @@ enum Scenario {
         /// The kpi stage also writes its table here (Parquet), to compare runs.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Records a store stage writes.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[command(flatten)]
+        store: stores::StoreStage,
     },
 }
 
@@ -199,13 +208,26 @@ fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         } => compare::compare(&args.work_dir, &sizes, &clickhouse, runs),
         Scenario::Parts(parts_args) => parts::parts(&args.work_dir, &parts_args),
         Scenario::Soak(soak_args) => soak::soak(&args.work_dir, &soak_args),
+        Scenario::Stores(stores_args) => stores::stores(&args.work_dir, &stores_args),
         Scenario::Child {
             stage,
             dir,
             as_of,
             kafka,
             out,
-        } => child(&stage, &dir, as_of, &kafka, out.as_deref()),
+            records,
+            store,
+        } => {
+            if stage == "store-crash" {
+                stores::crash_child(&dir, store.batch)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            if let Some(name) = stage.strip_prefix("store-") {
+                stores::child(name, &dir, records, &store)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            child(&stage, &dir, as_of, &kafka, out.as_deref())
+        }
     }
 }
 
@@ -314,10 +336,20 @@ fn machine() -> String {
 }
 
 fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// This process's resident memory now.
+fn current_rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// A memory figure of /proc/self/status, in MiB.
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|t| {
-            t.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+            t.lines().find(|l| l.starts_with(field)).and_then(|l| {
                 l.split_whitespace()
                     .nth(1)
                     .and_then(|kb| kb.parse::<f64>().ok())

@@ -18,7 +18,7 @@ use aqs_projector::sink::sqlite::SqliteSink;
 use aqs_projector::sink::{Store, WriterSettings};
 use aqs_schemas::{Event, decode_canonical};
 
-use super::{Measured, child_command, machine, prepare, run_child};
+use super::{Measured, child_command, current_rss_mib, machine, prepare, run_child};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
@@ -82,6 +82,23 @@ pub struct CheckpointCost {
     pub count: u64,
     pub seconds: f64,
     pub store_mib: f64,
+    /// The ledger's state at the end, by structure (`Ledger::footprint`).
+    #[serde(default)]
+    pub state: Vec<StateShare>,
+    /// How long the footprint's walk over the state took (ms).
+    #[serde(default)]
+    pub footprint_ms: f64,
+    /// The process's resident memory at the end, the ledger still held (MiB).
+    #[serde(default)]
+    pub rss_at_end_mib: f64,
+}
+
+/// One structure of the ledger's state: its entries and the heap the allocator holds for it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct StateShare {
+    pub name: String,
+    pub entries: u64,
+    pub mib: f64,
 }
 
 /// One replay stage in this (child) process; returns the records it read and, for a
@@ -249,8 +266,22 @@ fn project(
         Default::default(),
     )?;
     let summary = runner.run(&AtomicBool::new(false))?;
+    let ledger = runner.take_ledger();
+    let walking = Instant::now();
+    let footprint = ledger.footprint();
+    let footprint_ms = walking.elapsed().as_secs_f64() * 1000.0;
+    let rss_at_end_mib = current_rss_mib();
     // As `aqs projector` does: the process exits next, the ledger need not be freed.
-    std::mem::forget(runner.take_ledger());
+    std::mem::forget(ledger);
+    let state = footprint
+        .parts()
+        .into_iter()
+        .map(|(name, part)| StateShare {
+            name: name.to_owned(),
+            entries: part.entries,
+            mib: part.heap.held_bytes as f64 / (1024.0 * 1024.0),
+        })
+        .collect();
     let store_name = format!("projector{suffix}.db");
     let store_bytes: u64 = std::fs::read_dir(dir)?
         .flatten()
@@ -262,6 +293,9 @@ fn project(
         count: summary.checkpoints,
         seconds: summary.checkpoint_time.as_secs_f64(),
         store_mib: store_bytes as f64 / (1024.0 * 1024.0),
+        state,
+        footprint_ms,
+        rss_at_end_mib,
     };
     if let Some(hold) = hold {
         std::fs::write(&hold.done, summary.records_read.to_string())?;
@@ -399,6 +433,7 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         "| log | events | append (events/s, when the log was made) | read + decode (events/s, the limit) | replay (events/s) | replay / limit | replay events per CPU-second | replay peak RSS (MiB) | projector store on disk (MiB) | checkpoints | checkpoint saves (s) | 2 instances (events/s) | 2 instances / 1 |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut memory = Vec::new();
     for &size in &args.events {
         let days = 30;
         let agents = (size / (5 * u64::from(days))).max(10) as u32;
@@ -417,6 +452,7 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             project.peak_rss_mib,
             checkpoint_columns(&project)
         );
+        memory.push((events, decode.peak_rss_mib, project.clone()));
         if let Some(brokers) = &args.kafka_brokers {
             let (prefix, kafka_append) = prepare_kafka(&dir, brokers)?;
             let decode = run_child(
@@ -456,5 +492,51 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    print_memory(&memory);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the embedded replay's peak memory goes: each structure of the ledger's state at the
+/// end (the state only grows during a replay, so the end is its largest), what merely
+/// reading and decoding the log holds, and the rest.
+fn print_memory(runs: &[(u64, f64, Measured)]) {
+    println!(
+        "\n#### Where the replay's memory goes (embedded log)\n\nThe ledger's state at the end by structure (`Ledger::footprint`: entries, and the heap the allocator holds for them, estimated from the collections' layouts), beside the replay's peak RSS. Reading and decoding alone is the peak RSS of the read + decode stage; the rest is what neither explains (changed rows on their way to the store, the stores' SQLite caches, freed blocks the allocator keeps).\n"
+    );
+    println!("| events | part | entries | MiB | share of peak RSS |");
+    println!("|---:|---|---:|---:|---:|");
+    for (events, decode_rss, project) in runs {
+        let Some(cost) = &project.checkpoints else {
+            continue;
+        };
+        let peak = project.peak_rss_mib;
+        let share = |mib: f64| format!("{:.1} %", 100.0 * mib / peak);
+        let mut ledger = 0.0;
+        for part in &cost.state {
+            ledger += part.mib;
+            println!(
+                "| {events} | {} | {} | {:.0} | {} |",
+                part.name,
+                part.entries,
+                part.mib,
+                share(part.mib)
+            );
+        }
+        println!(
+            "| {events} | **the ledger's state** (walked in {:.0} ms) | | {ledger:.0} | {} |",
+            cost.footprint_ms,
+            share(ledger)
+        );
+        println!(
+            "| {events} | reading and decoding the log alone | | {decode_rss:.0} | {} |",
+            share(*decode_rss)
+        );
+        let rest = peak - ledger - decode_rss;
+        println!(
+            "| {events} | the rest (RSS at the end: {:.0} MiB) | | {rest:.0} | {} |",
+            cost.rss_at_end_mib,
+            share(rest)
+        );
+        println!("| {events} | **peak RSS** | | {peak:.0} | 100 % |");
+    }
 }

@@ -77,6 +77,34 @@ fn every_bench_scenario_prints_its_table_with_figures() {
         }
     }
 
+    // Where the replay's memory goes: the event records are counted, the state is part of
+    // the peak RSS.
+    let records = output
+        .lines()
+        .find(|l| l.contains("| event_records |"))
+        .unwrap_or_else(|| panic!("no memory table in:\n{output}"));
+    let cells: Vec<&str> = records
+        .trim_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(figure(&cells, 0), events);
+    figure(&cells, 2);
+    figure(&cells, 3);
+
+    let output = printed(bench(
+        work.path(),
+        &[
+            "stores", "--events", "20000", "--batch", "5000", "--reads", "1000",
+        ],
+    ));
+    for store in ["sqlite", "fjall", "redb"] {
+        let cells = row(&output, store);
+        for column in 2..=8 {
+            figure(&cells, column);
+        }
+    }
+
     let mut ingest = bench(
         work.path(),
         &["ingest", "--seconds", "1", "--batch-sizes", "100"],

@@ -23,7 +23,7 @@ use aqs_schemas::{BusinessClock, Decoder, Event, decode_canonical};
 use tracing::{info, info_span, warn};
 
 use crate::checkpoint::{CheckpointError, CheckpointStore, Quarantined};
-use crate::ledger::{Applied, Ledger, digest};
+use crate::ledger::{Applied, Ledger, StatePart, digest};
 use crate::metrics::ProjectorMetrics;
 use crate::quarantine::{self, QuarantineReason};
 use crate::sink::Store;
@@ -629,12 +629,44 @@ impl<C: LogConsumer> Runner<C> {
             state_bytes = bytes,
             "checkpoint written"
         );
+        log_footprint(&self.ledger);
         self.since_checkpoint = 0;
         self.checkpoint_retry_at = None;
         self.last_checkpoint = Instant::now();
         self.last_checkpoint_took = started.elapsed();
         Ok(())
     }
+}
+
+/// Where the state's memory goes, at each checkpoint: entries and estimated heap (MiB, as
+/// the allocator holds it) of the structures that grow with history. The walk visits every
+/// entry (0.16–0.19 s at 0.93 M events), so it is skipped when the line would not be logged.
+fn log_footprint(ledger: &Ledger) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let walking = Instant::now();
+    let footprint = ledger.footprint();
+    let mib = |part: StatePart| part.heap.held_bytes as f64 / (1024.0 * 1024.0);
+    info!(
+        state_heap_mib = footprint.total().held_bytes as f64 / (1024.0 * 1024.0),
+        agents = footprint.agents.entries,
+        event_records = footprint.event_records.entries,
+        event_records_mib = mib(footprint.event_records),
+        cells = footprint.cells.entries,
+        cells_mib = mib(footprint.cells),
+        retractions = footprint.retractions.entries,
+        retractions_mib = mib(footprint.retractions),
+        policies = footprint.policies.entries,
+        policies_mib = mib(footprint.policies),
+        agent_timelines_mib = mib(footprint.agent_timelines),
+        supervisor_facts_mib = mib(footprint.supervisor_facts),
+        agents_mib = mib(footprint.agents),
+        reference_mib = mib(footprint.reference),
+        pending_changes_mib = mib(footprint.pending_changes),
+        walk_ms = walking.elapsed().as_millis() as u64,
+        "state footprint"
+    );
 }
 
 /// What is known of a record set aside: all of it for an event, what the decoder could read

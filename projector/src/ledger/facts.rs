@@ -125,6 +125,14 @@ impl OutletNames {
         u32::try_from(at).expect("an agent works at fewer than 4 billion outlets")
     }
 
+    pub fn names(&self) -> &Vec<String> {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn name(&self, place: u32) -> &str {
         &self.0[place as usize]
     }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::HashMap;
+use super::footprint::{Heap, HeapSize};
 
 /// An event's identity where order matters (choosing the first sale of a policy, listing
 /// pending cancellations): ordered by id, then source.
@@ -83,6 +84,11 @@ impl<T> ByIdentity<T> {
         self.ids_mut(source).insert(id.into(), value)
     }
 
+    /// Entries of every source.
+    pub fn len(&self) -> usize {
+        self.by_source.iter().map(|(_, ids)| ids.len()).sum()
+    }
+
     pub fn remove(&mut self, source: &str, id: &str) -> Option<T> {
         let at = self.position(source)?;
         let ids = &mut self.by_source[at].1;
@@ -91,6 +97,12 @@ impl<T> ByIdentity<T> {
             self.by_source.swap_remove(at);
         }
         removed
+    }
+}
+
+impl<T: HeapSize> HeapSize for ByIdentity<T> {
+    fn add_heap(&self, heap: &mut Heap) {
+        self.by_source.add_heap(heap);
     }
 }
 

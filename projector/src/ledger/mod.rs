@@ -25,6 +25,7 @@
 
 mod counters;
 mod facts;
+pub mod footprint;
 mod identity;
 pub mod lineage;
 mod rows;
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 pub use counters::Counters;
 use facts::{Activity, AgentFact, CancellationFact, Contribution, OutletNames, Sighted, Sighting};
+pub use footprint::{Footprint, Heap, StatePart};
 use identity::{ByIdentity, EventKey};
 
 /// Hash maps keyed by event ids: hashed fast (foldhash, seeded per process) since every

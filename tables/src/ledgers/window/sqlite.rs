@@ -102,6 +102,24 @@ enum Agents<'a> {
     From(&'a str),
 }
 
+impl<'a> Agents<'a> {
+    /// The condition on `agent_id` that keeps these agents (the bound is parameter 3).
+    fn condition(self) -> &'static str {
+        match self {
+            Agents::All => "",
+            Agents::Before(_) => "AND agent_id < ?3",
+            Agents::From(_) => "AND agent_id >= ?3",
+        }
+    }
+
+    fn bound(self) -> Option<&'a str> {
+        match self {
+            Agents::All => None,
+            Agents::Before(agent) | Agents::From(agent) => Some(agent),
+        }
+    }
+}
+
 /// A text column's bytes, read in place, for values parsed or shared right away.
 fn text_bytes<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r [u8]> {
     row.get_ref(index)?
@@ -122,14 +140,18 @@ impl SqliteSource {
     }
 
     /// The agent days of the window, read in two halves by agent id side by side, each on
-    /// a connection of its own (the table is the largest the job reads).
-    fn agent_days(&self, window: [&str; 2]) -> Result<Vec<AgentDay>, SourceError> {
-        let Some(middle) = self.middle_agent()? else {
+    /// a connection of its own.
+    fn agent_days(
+        &self,
+        window: [&str; 2],
+        middle: Option<&str>,
+    ) -> Result<Vec<AgentDay>, SourceError> {
+        let Some(middle) = middle else {
             return self.agent_days_of(window, Agents::All);
         };
         let (lower, upper) = std::thread::scope(|scope| {
-            let upper = scope.spawn(|| self.agent_days_of(window, Agents::From(&middle)));
-            let lower = self.agent_days_of(window, Agents::Before(&middle));
+            let upper = scope.spawn(|| self.agent_days_of(window, Agents::From(middle)));
+            let lower = self.agent_days_of(window, Agents::Before(middle));
             let upper = upper
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -165,20 +187,16 @@ impl SqliteSource {
     ) -> Result<Vec<AgentDay>, SourceError> {
         let connection = self.connect()?;
         let wrap = |e| self.wrap(e);
-        let (of_agents, bound) = match agents {
-            Agents::All => ("", None),
-            Agents::Before(agent) => ("AND agent_id < ?3", Some(agent)),
-            Agents::From(agent) => ("AND agent_id >= ?3", Some(agent)),
-        };
         let mut statement = connection
             .prepare(&format!(
                 "SELECT agent_id, business_date, team_id, branch_id, region_id, visits, consultations,
                         customers_consulted, customers_interested, sales, premium_fen, cancellations, refunds_fen
-                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY} {of_agents}",
+                 FROM {} WHERE business_date BETWEEN ?1 AND ?2 AND {LIVE_ACTIVITY} {}",
                 AgentDayRow::TABLE,
+                agents.condition(),
             ))
             .map_err(wrap)?;
-        let mut rows = match bound {
+        let mut rows = match agents.bound() {
             Some(agent) => statement.query(params![window[0], window[1], agent]),
             None => statement.query(window),
         }
@@ -208,17 +226,49 @@ impl SqliteSource {
         Ok(agent_days)
     }
 
-    fn outlet_days(&self, window: [&str; 2]) -> Result<Vec<OutletDay>, SourceError> {
+    /// The outlet days of the window, read in two halves by agent id side by side like
+    /// the agent days (it is the table with the most rows the job reads).
+    fn outlet_days(
+        &self,
+        window: [&str; 2],
+        middle: Option<&str>,
+    ) -> Result<Vec<OutletDay>, SourceError> {
+        let Some(middle) = middle else {
+            return self.outlet_days_of(window, Agents::All);
+        };
+        let (lower, upper) = std::thread::scope(|scope| {
+            let upper = scope.spawn(|| self.outlet_days_of(window, Agents::From(middle)));
+            let lower = self.outlet_days_of(window, Agents::Before(middle));
+            let upper = upper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (lower, upper)
+        });
+        let mut outlet_days = lower?;
+        outlet_days.extend(upper?);
+        Ok(outlet_days)
+    }
+
+    fn outlet_days_of(
+        &self,
+        window: [&str; 2],
+        agents: Agents<'_>,
+    ) -> Result<Vec<OutletDay>, SourceError> {
         let connection = self.connect()?;
         let wrap = |e| self.wrap(e);
         let mut statement = connection
             .prepare(&format!(
                 "SELECT agent_id, outlet_id, business_date, visits, sales FROM {}
-                 WHERE business_date BETWEEN ?1 AND ?2 AND {OUTLET_DAYS_WITH_VISIT_OR_SALE}",
-                AgentOutletDayRow::TABLE
+                 WHERE business_date BETWEEN ?1 AND ?2 AND {OUTLET_DAYS_WITH_VISIT_OR_SALE} {}",
+                AgentOutletDayRow::TABLE,
+                agents.condition(),
             ))
             .map_err(wrap)?;
-        let mut rows = statement.query(window).map_err(wrap)?;
+        let mut rows = match agents.bound() {
+            Some(agent) => statement.query(params![window[0], window[1], agent]),
+            None => statement.query(window),
+        }
+        .map_err(wrap)?;
         let mut outlet_days = Vec::new();
         let (mut agents, mut outlets) = (Repeated::default(), Repeated::default());
         while let Some(r) = rows.next().map_err(wrap)? {
@@ -242,17 +292,21 @@ impl LedgerSource for SqliteSource {
         last: NaiveDate,
     ) -> Result<Vec<AgentDay>, SourceError> {
         let (first, last) = (first.to_string(), last.to_string());
-        self.agent_days([first.as_str(), last.as_str()])
+        let middle = self.middle_agent()?;
+        self.agent_days([first.as_str(), last.as_str()], middle.as_deref())
     }
 
     fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
         let wrap = |e| self.wrap(e);
         let (first_text, last_text) = (first.to_string(), last.to_string());
         let window = [first_text.as_str(), last_text.as_str()];
-        // The two big tables are read side by side, each on a connection of its own.
+        // The two big tables are read side by side, each in two halves by agent, each half
+        // on a connection of its own.
+        let middle = self.middle_agent()?;
+        let middle = middle.as_deref();
         let (agent_days, outlet_days) = std::thread::scope(|scope| {
-            let outlet_days = scope.spawn(|| self.outlet_days(window));
-            let agent_days = self.agent_days(window);
+            let outlet_days = scope.spawn(|| self.outlet_days(window, middle));
+            let agent_days = self.agent_days(window, middle);
             let outlet_days = outlet_days
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -518,6 +572,78 @@ mod tests {
             .flat_map(|(n, agent)| {
                 ["2026-12-01", "2026-12-02"]
                     .map(|day| (agent.to_string(), day.to_string(), n as i64 + 1))
+            })
+            .collect();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn outlet_days_read_in_halves_are_every_day_of_the_window_once_in_key_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledgers.db");
+        let mut ledgers = crate::ledgers::sqlite::LedgerDb::open(&path).expect("open");
+        let agents = ["A1", "A2", "A3", "A4", "A5"];
+        let mut batch = LedgerBatch::default();
+        for (n, agent) in agents.iter().enumerate() {
+            for outlet in ["O1", "O2"] {
+                for day in ["2026-11-30", "2026-12-01", "2026-12-02"] {
+                    batch.agent_outlet_day.push(AgentOutletDayRow {
+                        agent_id: agent.to_string(),
+                        outlet_id: outlet.into(),
+                        business_date: day.parse().expect("date"),
+                        visits: n as i64 + 1,
+                        consultations: 0,
+                        customers_consulted: 0,
+                        customers_interested: 0,
+                        sales: 0,
+                        premium_fen: 0,
+                        cancellations: 0,
+                        refunds_fen: 0,
+                        ver: 1,
+                    });
+                }
+            }
+            // A3 has no roster: the roster's middle agent (A4) starts the second half.
+            if *agent != "A3" {
+                batch.roster.push(RosterRow {
+                    agent_id: agent.to_string(),
+                    valid_from: "2026-01-01".parse().expect("date"),
+                    team_id: "T1".into(),
+                    valid_to: None,
+                    deleted: 0,
+                    ver: 1,
+                });
+            }
+        }
+        ledgers.write(&batch).expect("write");
+        let source = SqliteSource::new(&path);
+        let (first, last) = (
+            "2026-12-01".parse().expect("date"),
+            "2026-12-02".parse().expect("date"),
+        );
+        let read = source.load(first, last).expect("ledgers");
+        let keys: Vec<_> = read
+            .outlet_days
+            .iter()
+            .map(|day| {
+                let (agent, outlet) = (day.agent_id.to_string(), day.outlet_id.to_string());
+                (agent, outlet, day.date.to_string(), day.visits)
+            })
+            .collect();
+        let expected: Vec<_> = agents
+            .iter()
+            .enumerate()
+            .flat_map(|(n, agent)| {
+                ["O1", "O2"].into_iter().flat_map(move |outlet| {
+                    ["2026-12-01", "2026-12-02"].map(|day| {
+                        (
+                            agent.to_string(),
+                            outlet.to_owned(),
+                            day.to_owned(),
+                            n as i64 + 1,
+                        )
+                    })
+                })
             })
             .collect();
         assert_eq!(keys, expected);

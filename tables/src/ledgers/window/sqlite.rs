@@ -139,27 +139,13 @@ impl SqliteSource {
         crate::ledgers::sqlite::open_read_only(&self.path).map_err(|e| self.wrap(e))
     }
 
-    /// The agent days of the window, read in two halves by agent id side by side, each on
-    /// a connection of its own.
+    /// The agent days of the window, read in two halves by agent id side by side.
     fn agent_days(
         &self,
         window: [&str; 2],
         middle: Option<&str>,
     ) -> Result<Vec<AgentDay>, SourceError> {
-        let Some(middle) = middle else {
-            return self.agent_days_of(window, Agents::All);
-        };
-        let (lower, upper) = std::thread::scope(|scope| {
-            let upper = scope.spawn(|| self.agent_days_of(window, Agents::From(middle)));
-            let lower = self.agent_days_of(window, Agents::Before(middle));
-            let upper = upper
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (lower, upper)
-        });
-        let mut agent_days = lower?;
-        agent_days.extend(upper?);
-        Ok(agent_days)
+        in_halves(middle, |agents| self.agent_days_of(window, agents))
     }
 
     /// The agent in the middle of the roster by id: as many agents before it as from it,
@@ -226,27 +212,14 @@ impl SqliteSource {
         Ok(agent_days)
     }
 
-    /// The outlet days of the window, read in two halves by agent id side by side like
-    /// the agent days (it is the table with the most rows the job reads).
+    /// The outlet days of the window (the table with the most rows the job reads), read in
+    /// two halves by agent id side by side.
     fn outlet_days(
         &self,
         window: [&str; 2],
         middle: Option<&str>,
     ) -> Result<Vec<OutletDay>, SourceError> {
-        let Some(middle) = middle else {
-            return self.outlet_days_of(window, Agents::All);
-        };
-        let (lower, upper) = std::thread::scope(|scope| {
-            let upper = scope.spawn(|| self.outlet_days_of(window, Agents::From(middle)));
-            let lower = self.outlet_days_of(window, Agents::Before(middle));
-            let upper = upper
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (lower, upper)
-        });
-        let mut outlet_days = lower?;
-        outlet_days.extend(upper?);
-        Ok(outlet_days)
+        in_halves(middle, |agents| self.outlet_days_of(window, agents))
     }
 
     fn outlet_days_of(
@@ -283,6 +256,29 @@ impl SqliteSource {
         }
         Ok(outlet_days)
     }
+}
+
+/// The rows `read` gives for the agents before `middle` and for those from it, read side by
+/// side (each read on a connection of its own), in key order; all in one read without a
+/// middle.
+fn in_halves<T: Send>(
+    middle: Option<&str>,
+    read: impl Fn(Agents<'_>) -> Result<Vec<T>, SourceError> + Sync,
+) -> Result<Vec<T>, SourceError> {
+    let Some(middle) = middle else {
+        return read(Agents::All);
+    };
+    let (lower, upper) = std::thread::scope(|scope| {
+        let upper = scope.spawn(|| read(Agents::From(middle)));
+        let lower = read(Agents::Before(middle));
+        let upper = upper
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (lower, upper)
+    });
+    let mut rows = lower?;
+    rows.extend(upper?);
+    Ok(rows)
 }
 
 impl LedgerSource for SqliteSource {

@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use aqs_eventlog::history::{History, SqliteHistory, TimedRecord};
-use aqs_eventlog::kafka::KafkaHistory;
 use aqs_eventlog::{LogError, PartitionId, Stream};
 use aqs_schemas::partition::partition_for_key;
 
@@ -71,17 +70,9 @@ pub fn records_of(
     })
 }
 
-impl LineageLog for SqliteHistory {
-    fn each_record_of(
-        &self,
-        agents: &BTreeSet<String>,
-        each: &mut dyn FnMut(Record),
-    ) -> Result<(), LogError> {
-        records_of(self, agents, each)
-    }
-}
-
-impl LineageLog for KafkaHistory {
+/// Every log read back partition by partition (the embedded log's `SqliteHistory`, Kafka's
+/// `KafkaHistory`) hands back its records the same way.
+impl<H: History> LineageLog for H {
     fn each_record_of(
         &self,
         agents: &BTreeSet<String>,

@@ -91,24 +91,18 @@ fn killed_and_restarted_projector_matches_a_clean_run() {
     );
 }
 
-/// Events folded as the last checkpoint of a data folder says (0 without one).
+/// Events folded as the last checkpoint of a data folder says (0 without one). Read with no
+/// projector running (the store is one process's at a time).
 fn checkpointed(data_dir: &std::path::Path) -> u64 {
-    let Ok(connection) = rusqlite::Connection::open_with_flags(
-        aqs_tables::DataDir::new(data_dir).checkpoints(None),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    ) else {
+    let path = aqs_tables::DataDir::new(data_dir).checkpoints(None);
+    if !path.exists() {
         return 0;
-    };
-    let positions: Option<String> = connection
-        .query_row("SELECT positions FROM checkpoint WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .ok();
-    positions.map_or(0, |text| {
-        let positions: Vec<(serde_json::Value, u64)> =
-            serde_json::from_str(&text).expect("positions");
-        positions.iter().map(|(_, offset)| offset).sum()
-    })
+    }
+    aqs_projector::checkpoint::CheckpointStore::open(&path)
+        .expect("checkpoint store")
+        .committed_positions()
+        .expect("checkpoint row")
+        .map_or(0, |positions| positions.values().sum())
 }
 
 #[test]

@@ -28,10 +28,18 @@ fn a_projector_upgraded_over_an_old_checkpoint_rebuilds_its_ledgers() {
 
     // Make it look like the earlier release: its checkpoint form, and a row in the ledger
     // store that the log does not produce (which only an emptied store loses).
-    let checkpoint = rusqlite::Connection::open(aqs_tables::DataDir::new(&data).checkpoints(None))
-        .expect("checkpoint");
+    // The earlier release kept the checkpoint's row in SQLite and had no record store.
+    let checkpoints = aqs_tables::DataDir::new(&data).checkpoints(None);
+    let mut records = checkpoints.clone().into_os_string();
+    records.push(".records");
+    std::fs::remove_dir_all(&records).expect("no record store in the earlier release");
+    let checkpoint = rusqlite::Connection::open(&checkpoints).expect("checkpoint");
     checkpoint
-        .execute("UPDATE checkpoint SET format = 1", [])
+        .execute(
+            "INSERT INTO checkpoint (id, positions, state, applied, written_at, format)
+             VALUES (1, '[]', x'', 0, 0, 7)",
+            [],
+        )
         .expect("earlier form");
     drop(checkpoint);
     let ledgers =

@@ -283,11 +283,11 @@ fn project(
         })
         .collect();
     let store_name = format!("projector{suffix}.db");
+    // The database, the last state file and the event record store's folder.
     let store_bytes: u64 = std::fs::read_dir(dir)?
         .flatten()
         .filter(|entry| entry.file_name().to_string_lossy().starts_with(&store_name))
-        .filter_map(|entry| entry.metadata().ok())
-        .map(|metadata| metadata.len())
+        .map(|entry| disk_bytes(&entry.path()))
         .sum();
     let cost = CheckpointCost {
         count: summary.checkpoints,
@@ -304,6 +304,17 @@ fn project(
         }
     }
     Ok((summary.records_read, Some(cost)))
+}
+
+/// Bytes of a file, or of every file under a folder.
+fn disk_bytes(path: &Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|entry| disk_bytes(&entry.path()))
+            .sum(),
+        Err(_) => std::fs::metadata(path).map_or(0, |metadata| metadata.len()),
+    }
 }
 
 /// Copies the embedded log of `dir` into fresh Kafka topics; returns their prefix and the

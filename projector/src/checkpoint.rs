@@ -2,11 +2,18 @@
 //! together. A restart resumes from here; the log is then read from these positions, so
 //! nothing is lost and nothing counts twice.
 //!
-//! Positions live in a SQLite row; the state (hundreds of megabytes for millions of
-//! events) in a file beside the database, named by a generation number that the row
-//! holds. A save writes and syncs the next generation's file, then commits the row that
-//! names it, then deletes the older file: a crash at any point leaves the last committed
-//! row and its file intact (a file of a generation never committed is removed at open).
+//! Three parts, beside each other (`projector.db`, `projector.db.records/`,
+//! `projector.db.state-N`):
+//! - the event records ([`crate::ledger::records`]) and the checkpoint's row (positions, the
+//!   generation of the state file, its size and form) in an embedded key-value store
+//!   ([`RecordStore`]), written in one durable batch: the records made since the previous
+//!   checkpoint, not all of them;
+//! - the rest of the state in a file named by its generation, written and synced before
+//!   that batch, and the older file deleted after it: a crash at any point leaves the last
+//!   committed row, its records and its file intact (a file of a generation never committed
+//!   is removed at open);
+//! - the quarantined records, in SQLite (`projector.db`), where checkpoints of earlier
+//!   forms also kept their row.
 //!
 //! The row also says in which form the state was written ([`STATE_FORMAT`]). A checkpoint of
 //! an earlier form cannot be read into today's ledger: it is treated as no checkpoint, with
@@ -20,8 +27,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aqs_eventlog::{PartitionId, Positions};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
+use crate::ledger::records::StoredRecord;
+use crate::record_store::{RecordStore, RecordStoreError, Visible};
 
 /// The form of the ledger state this build writes and reads. Raise it whenever the state's
 /// layout or meaning changes; older checkpoints are then rebuilt from the log.
@@ -32,7 +42,9 @@ use crate::ledger::Ledger;
 /// - 5: team definitions kept by effective date.
 /// - 6: an agent event's digest and contribution in one compact record.
 /// - 7: supervisors' facts.
-pub const STATE_FORMAT: i64 = 7;
+/// - 8: event records in the record store, a filter of them in the state; the checkpoint's
+///   row beside them.
+pub const STATE_FORMAT: i64 = 8;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;
@@ -41,9 +53,11 @@ const FIRST_STATE_FORMAT: i64 = 1;
 pub enum CheckpointError {
     #[error("checkpoint store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Records(#[from] RecordStoreError),
     #[error("checkpoint state could not be encoded or decoded: {0}")]
     Codec(#[from] postcard::Error),
-    #[error("checkpoint positions are malformed: {0}")]
+    #[error("checkpoint row is malformed: {0}")]
     Positions(#[from] serde_json::Error),
     #[error("checkpoint state file {path}: {source}")]
     File {
@@ -57,6 +71,32 @@ pub enum CheckpointError {
         found: u64,
         expected: u64,
     },
+}
+
+/// The checkpoint's row, committed in the record store's batch with the records it covers.
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointRow {
+    format: i64,
+    positions: Vec<(PartitionId, u64)>,
+    applied: u64,
+    /// The state file's generation and size; the records of this generation and earlier
+    /// ones are the checkpoint's.
+    generation: i64,
+    bytes: u64,
+    /// Earlier generations whose records were written but whose row never committed.
+    #[serde(default)]
+    abandoned: Vec<u64>,
+    /// Milliseconds since the Unix epoch.
+    written_at: i64,
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// The state file's size.
+    pub state_bytes: u64,
+    /// Event records written to the record store (made or changed since the last save).
+    pub records: u64,
 }
 
 /// A log record set aside at fold time ([`crate::quarantine`]), as kept in the projector's
@@ -89,6 +129,7 @@ pub struct Checkpoint {
 #[derive(Debug)]
 pub struct CheckpointStore {
     connection: Connection,
+    records: RecordStore,
     path: PathBuf,
 }
 
@@ -137,35 +178,38 @@ impl CheckpointStore {
                 [],
             )?;
         }
-        let store = Self {
+        let records = RecordStore::open(&companion(path, ".records"))?;
+        let mut store = Self {
             connection,
+            records,
             path: path.to_owned(),
         };
+        if let Some(row) = store.row()? {
+            store.records.set_visible(Visible {
+                committed: row.generation as u64,
+                abandoned: row.abandoned,
+                pending: None,
+            });
+        }
         store.remove_state_files_except(store.generation()?)?;
         Ok(store)
     }
 
-    /// The file of a generation's state.
-    fn state_file(&self, generation: i64) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".state-{generation}"));
-        self.path.with_file_name(name)
+    /// The committed row, if there is one of a form that keeps it in the record store.
+    fn row(&self) -> Result<Option<CheckpointRow>, CheckpointError> {
+        match self.records.checkpoint_row()? {
+            Some(row) => Ok(Some(serde_json::from_slice(&row)?)),
+            None => Ok(None),
+        }
     }
 
-    /// The committed generation and its size, if the state is in a file.
-    fn committed_file(&self) -> Result<Option<(i64, u64)>, CheckpointError> {
-        Ok(self
-            .connection
-            .query_row(
-                "SELECT generation, bytes FROM checkpoint_file WHERE id = 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)),
-            )
-            .optional()?)
+    /// The file of a generation's state.
+    fn state_file(&self, generation: i64) -> PathBuf {
+        companion(&self.path, &format!(".state-{generation}"))
     }
 
     fn generation(&self) -> Result<Option<i64>, CheckpointError> {
-        Ok(self.committed_file()?.map(|(generation, _)| generation))
+        Ok(self.row()?.map(|row| row.generation))
     }
 
     /// Deletes state files of other generations: older ones, and any of a save that
@@ -200,18 +244,23 @@ impl CheckpointStore {
     }
 
     /// The form of the committed checkpoint when it is not [`STATE_FORMAT`]: such a
-    /// checkpoint is not loaded, and the ledger is rebuilt from the log.
+    /// checkpoint is not loaded, and the ledger is rebuilt from the log. Checkpoints of the
+    /// forms before 8 kept their row in SQLite.
     pub fn outdated_format(&self) -> Result<Option<i64>, CheckpointError> {
-        let format: Option<i64> = self
-            .connection
-            .query_row("SELECT format FROM checkpoint WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let format = match self.row()? {
+            Some(row) => Some(row.format),
+            None => self
+                .connection
+                .query_row("SELECT format FROM checkpoint WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+        };
         Ok(format.filter(|format| *format != STATE_FORMAT))
     }
 
-    /// The committed checkpoint, if there is one of this build's form.
+    /// The committed checkpoint, if there is one of this build's form. Its event records
+    /// stay in the record store, read when a batch needs them ([`Self::fetch_records`]).
     pub fn load(&self) -> Result<Option<Checkpoint>, CheckpointError> {
         if let Some(format) = self.outdated_format()? {
             tracing::warn!(
@@ -222,50 +271,52 @@ impl CheckpointStore {
             );
             return Ok(None);
         }
-        let row: Option<(String, Vec<u8>, i64)> = self
-            .connection
-            .query_row(
-                "SELECT positions, state, applied FROM checkpoint WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((positions, mut state, applied)) = row else {
+        let Some(row) = self.row()? else {
             return Ok(None);
         };
-        if let Some((generation, bytes)) = self.committed_file()? {
-            let path = self.state_file(generation);
-            state = std::fs::read(&path).map_err(|source| CheckpointError::File {
-                path: path.clone(),
-                source,
-            })?;
-            if state.len() as u64 != bytes {
-                return Err(CheckpointError::Truncated {
-                    path,
-                    found: state.len() as u64,
-                    expected: bytes,
-                });
-            }
+        let path = self.state_file(row.generation);
+        let state = std::fs::read(&path).map_err(|source| CheckpointError::File {
+            path: path.clone(),
+            source,
+        })?;
+        if state.len() as u64 != row.bytes {
+            return Err(CheckpointError::Truncated {
+                path,
+                found: state.len() as u64,
+                expected: row.bytes,
+            });
         }
-        let positions: Vec<(PartitionId, u64)> = serde_json::from_str(&positions)?;
         Ok(Some(Checkpoint {
             ledger: postcard::from_bytes(&state)?,
-            positions: positions.into_iter().collect(),
-            applied: applied as u64,
+            positions: row.positions.into_iter().collect(),
+            applied: row.applied,
         }))
     }
 
-    /// Writes state and positions atomically, replacing the previous checkpoint.
+    /// Writes state and positions atomically, replacing the previous checkpoint: the state
+    /// file and the event records in memory (as versions of a new generation) first, then
+    /// the row naming that generation in one durable batch. The caller may then forget the
+    /// records ([`Ledger::forget_saved_records`]).
     pub fn save(
         &mut self,
         ledger: &Ledger,
         positions: &Positions,
         applied: u64,
-    ) -> Result<usize, CheckpointError> {
-        let generation = self.generation()?.unwrap_or(0) + 1;
-        let path = self.state_file(generation);
+    ) -> Result<Saved, CheckpointError> {
+        let previous = self.row()?;
+        let committed = previous.as_ref().map_or(0, |row| row.generation as u64);
+        let last_written = self.records.last_written_generation()?;
+        let generation = match self.records.pending() {
+            Some(pending) => pending,
+            None => self.next_generation()?,
+        };
+        // A generation whose records were written by a save that never committed is never
+        // used again, and its records stay unseen.
+        let mut abandoned = previous.map(|row| row.abandoned).unwrap_or_default();
+        abandoned.extend((committed + 1..=last_written).filter(|g| *g != generation));
+        let path = self.state_file(generation as i64);
         let bytes = write_synced(&path, |file| {
-            // Streamed: no second copy of a state of a gigabyte in memory.
+            // Streamed: no second copy of a large state in memory.
             postcard::to_io(ledger, file)
                 .map(|_| ())
                 .map_err(std::io::Error::other)
@@ -274,25 +325,78 @@ impl CheckpointStore {
             path: path.clone(),
             source,
         })?;
-        let positions: Vec<(&PartitionId, &u64)> = positions.iter().collect();
-        let written_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let transaction = self.connection.transaction()?;
-        transaction.execute(
-            "INSERT INTO checkpoint (id, positions, state, applied, written_at, format) VALUES (1, ?1, x'', ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET positions = excluded.positions, state = excluded.state,
-                 applied = excluded.applied, written_at = excluded.written_at, format = excluded.format",
-            params![serde_json::to_string(&positions)?, applied as i64, written_at, STATE_FORMAT],
+        let records = self.records.write_records::<CheckpointError>(
+            generation,
+            ledger.records_in_memory(),
+            |write| ledger.write_unsaved_records(write),
         )?;
-        transaction.execute(
-            "INSERT INTO checkpoint_file (id, generation, bytes) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET generation = excluded.generation, bytes = excluded.bytes",
-            params![generation, bytes as i64],
+        let row = CheckpointRow {
+            format: STATE_FORMAT,
+            positions: positions.iter().map(|(p, o)| (*p, *o)).collect(),
+            applied,
+            generation: generation as i64,
+            bytes,
+            abandoned: abandoned.clone(),
+            written_at: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
+        self.records.commit_row(&serde_json::to_vec(&row)?)?;
+        self.records.set_visible(Visible {
+            committed: generation,
+            abandoned,
+            pending: None,
+        });
+        // A row of an earlier form would only mislead a reader of the SQLite file.
+        self.connection
+            .execute_batch("DELETE FROM checkpoint; DELETE FROM checkpoint_file;")?;
+        self.remove_state_files_except(Some(generation as i64))?;
+        Ok(Saved {
+            state_bytes: bytes,
+            records,
+        })
+    }
+
+    /// The generation the next checkpoint takes: after the committed one and after any
+    /// whose records were written without a row.
+    fn next_generation(&self) -> Result<u64, CheckpointError> {
+        let committed = self.generation()?.map_or(0, |g| g as u64);
+        Ok(committed.max(self.records.last_written_generation()?) + 1)
+    }
+
+    /// Writes the event records in memory to the store ahead of the next checkpoint, as
+    /// versions of that checkpoint's generation: seen by this store's reads from now on,
+    /// part of the checkpoint once its row commits, never seen if it does not. The caller
+    /// may then forget them ([`Ledger::forget_saved_records`]). Bounds the records in
+    /// memory whatever the time between checkpoints. Returns how many.
+    pub fn spill_records(&mut self, ledger: &Ledger) -> Result<u64, CheckpointError> {
+        let generation = match self.records.pending() {
+            Some(pending) => pending,
+            None => self.next_generation()?,
+        };
+        let written = self.records.write_records::<CheckpointError>(
+            generation,
+            ledger.records_in_memory(),
+            |write| ledger.write_unsaved_records(write),
         )?;
-        transaction.commit()?;
-        self.remove_state_files_except(Some(generation))?;
-        Ok(bytes as usize)
+        self.records.set_pending(generation);
+        Ok(written)
+    }
+
+    /// The positions of the committed checkpoint, without loading its state.
+    pub fn committed_positions(&self) -> Result<Option<Positions>, CheckpointError> {
+        Ok(self.row()?.map(|row| row.positions.into_iter().collect()))
+    }
+
+    /// The stored event records of `keys` ([`Ledger::records_to_fetch`]).
+    pub fn fetch_records(&self, keys: &[Vec<u8>]) -> Result<Vec<StoredRecord>, CheckpointError> {
+        Ok(self.records.fetch(keys)?)
+    }
+
+    /// Bytes the checkpoint takes on disk: the record store and the state file.
+    pub fn disk_bytes(&self) -> Result<u64, CheckpointError> {
+        let state = self.row()?.map_or(0, |row| row.bytes);
+        Ok(self.records.disk_bytes() + state)
     }
 
     /// Keeps records set aside at fold time; a record already kept (the same position, set
@@ -327,29 +431,29 @@ impl CheckpointStore {
 
     /// Every record set aside, in log order.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, CheckpointError> {
-        let mut statement = self.connection.prepare(
-            "SELECT stream, partition, offset, event_id, reason_code, reason, body, quarantined_at
-             FROM quarantine ORDER BY stream, partition, offset",
+        quarantined_in(&self.connection)
+    }
+
+    /// Every record set aside in the store at `path`, read without opening the rest of the
+    /// store: a running projector holds its record store, and this may be asked meanwhile.
+    pub fn quarantined_at(path: &Path) -> Result<Vec<Quarantined>, CheckpointError> {
+        let connection =
+            Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        connection.busy_timeout(Duration::from_secs(30))?;
+        let has_table: bool = connection.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'quarantine'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
         )?;
-        let records = statement
-            .query_map([], |r| {
-                Ok(Quarantined {
-                    stream: r.get(0)?,
-                    partition: r.get(1)?,
-                    offset: r.get::<_, i64>(2)? as u64,
-                    event_id: r.get(3)?,
-                    reason_code: r.get(4)?,
-                    reason: r.get(5)?,
-                    body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
-                    quarantined_at: r.get(7)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(records)
+        if !has_table {
+            return Ok(Vec::new());
+        }
+        quarantined_in(&connection)
     }
 
     /// Forgets the checkpoint: the next run replays the log from offset 0.
     pub fn clear(&mut self) -> Result<(), CheckpointError> {
+        self.records.clear()?;
         let transaction = self.connection.transaction()?;
         transaction.execute("DELETE FROM checkpoint", [])?;
         transaction.execute("DELETE FROM checkpoint_file", [])?;
@@ -357,6 +461,36 @@ impl CheckpointStore {
         self.remove_state_files_except(None)?;
         Ok(())
     }
+}
+
+/// The quarantined records of a checkpoint store's database, in log order.
+fn quarantined_in(connection: &Connection) -> Result<Vec<Quarantined>, CheckpointError> {
+    let mut statement = connection.prepare(
+        "SELECT stream, partition, offset, event_id, reason_code, reason, body, quarantined_at
+         FROM quarantine ORDER BY stream, partition, offset",
+    )?;
+    let records = statement
+        .query_map([], |r| {
+            Ok(Quarantined {
+                stream: r.get(0)?,
+                partition: r.get(1)?,
+                offset: r.get::<_, i64>(2)? as u64,
+                event_id: r.get(3)?,
+                reason_code: r.get(4)?,
+                reason: r.get(5)?,
+                body: String::from_utf8_lossy(&r.get::<_, Vec<u8>>(6)?).into_owned(),
+                quarantined_at: r.get(7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(records)
+}
+
+/// A file or folder beside the checkpoint's database, named after it.
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 /// Writes a file durably through `write`: a partial file, synced, renamed into place, and
@@ -464,6 +598,7 @@ mod tests {
         // A save that crashed before its commit leaves a file the next open removes.
         std::fs::write(dir.path().join("projector.db.state-3"), b"torn").expect("write");
 
+        drop(store);
         let restored = CheckpointStore::open(&path)
             .expect("reopen")
             .load()
@@ -482,6 +617,124 @@ mod tests {
             "nothing of the earlier, bigger state is left"
         );
         assert_eq!(state_files(), ["projector.db.state-2"]);
+    }
+
+    /// A visit of agent A9 with id `id`, folded into `ledger`.
+    fn visit(ledger: &mut Ledger, id: &str) {
+        let line = format!(
+            r#"{{"event_id":"{id}","type":"outlet_visit","schema_version":1,"occurred_at":"2026-11-03T09:30:00+08:00","source":"t","agent_id":"A9","payload":{{"outlet_id":"O9","purpose":"promotion"}}}}"#
+        );
+        let event = Decoder::standard().decode(line.as_bytes()).expect("valid");
+        ledger.apply(&event, digest(line.as_bytes()));
+    }
+
+    #[test]
+    fn records_of_a_save_that_never_committed_stay_unseen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        let key = crate::ledger::records::record_key("A9", "t", "late");
+        let mut ledger = ledger();
+        {
+            let mut store = CheckpointStore::open(&path).expect("open");
+            store.save(&ledger, &Positions::new(), 50).expect("save");
+            ledger.forget_saved_records();
+            // The next save writes its records, then the process dies before its row.
+            visit(&mut ledger, "late");
+            let written = store
+                .records
+                .write_records::<CheckpointError>(2, ledger.records_in_memory(), |write| {
+                    ledger.write_unsaved_records(write)
+                })
+                .expect("records written");
+            assert_eq!(written, 1);
+            assert!(
+                store
+                    .fetch_records(std::slice::from_ref(&key))
+                    .expect("fetch")
+                    .is_empty()
+            );
+        }
+        let mut store = CheckpointStore::open(&path).expect("reopen");
+        assert!(
+            store
+                .fetch_records(std::slice::from_ref(&key))
+                .expect("fetch")
+                .is_empty(),
+            "a record of the uncommitted generation is not seen after a restart"
+        );
+        let mut resumed = store.load().expect("load").expect("a checkpoint");
+        store
+            .save(&resumed.ledger, &Positions::new(), 50)
+            .expect("save");
+        assert_eq!(
+            store.generation().expect("generation"),
+            Some(3),
+            "2 is not used again"
+        );
+        assert!(
+            store
+                .fetch_records(std::slice::from_ref(&key))
+                .expect("fetch")
+                .is_empty(),
+            "nor after a later save commits"
+        );
+        // Once folded again and saved, the record is the checkpoint's.
+        visit(&mut resumed.ledger, "late");
+        store
+            .save(&resumed.ledger, &Positions::new(), 51)
+            .expect("save");
+        assert_eq!(store.fetch_records(&[key]).expect("fetch").len(), 1);
+        drop(store);
+        let store = CheckpointStore::open(&path).expect("reopen");
+        assert_eq!(store.row().expect("row").expect("a row").abandoned, vec![2]);
+    }
+
+    #[test]
+    fn records_written_ahead_are_seen_by_this_store_and_kept_only_by_a_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        let early = crate::ledger::records::record_key("A9", "t", "early");
+        let late = crate::ledger::records::record_key("A9", "t", "late");
+        let mut ledger = ledger();
+        {
+            let mut store = CheckpointStore::open(&path).expect("open");
+            store.save(&ledger, &Positions::new(), 50).expect("save");
+            ledger.forget_saved_records();
+            visit(&mut ledger, "early");
+            assert_eq!(store.spill_records(&ledger).expect("spill"), 1);
+            ledger.forget_saved_records();
+            assert_eq!(
+                store
+                    .fetch_records(std::slice::from_ref(&early))
+                    .expect("fetch")
+                    .len(),
+                1,
+                "this store reads what it wrote ahead"
+            );
+            // Killed before the checkpoint.
+        }
+        let mut store = CheckpointStore::open(&path).expect("reopen");
+        assert!(
+            store
+                .fetch_records(std::slice::from_ref(&early))
+                .expect("fetch")
+                .is_empty(),
+            "records written ahead of a checkpoint that never came are not seen"
+        );
+        let mut resumed = store.load().expect("load").expect("a checkpoint").ledger;
+        visit(&mut resumed, "late");
+        store.spill_records(&resumed).expect("spill");
+        resumed.forget_saved_records();
+        visit(&mut resumed, "early");
+        store.save(&resumed, &Positions::new(), 52).expect("save");
+        drop(store);
+        let store = CheckpointStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.fetch_records(&[early, late]).expect("fetch").len(),
+            2,
+            "written ahead or at the checkpoint, both are the checkpoint's"
+        );
+        assert_eq!(store.row().expect("row").expect("a row").abandoned, vec![2]);
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct ProjectorMetrics {
     /// Checkpoints put off because a store had not confirmed the rows they would cover.
     pub checkpoints_deferred: AtomicU64,
     pub consumer_lag: AtomicU64,
+    /// Event records read back from the checkpoint's store for a repeat or a retraction.
+    pub records_read: AtomicU64,
+    /// Event records the fold holds in memory (made or read back since the last checkpoint).
+    pub records_in_memory: AtomicU64,
     /// The stores' health and the runner's state, also behind readiness.
     pub health: ProjectorHealth,
 }
@@ -113,6 +117,20 @@ impl ProjectorMetrics {
                 "Records in the log not yet read.",
             )
             .value(get(&self.consumer_lag));
+        metrics
+            .counter(
+                "aqs_projector_event_records_read_total",
+                "Event records read back from the projector's store for an event that may \
+                 repeat or retract an earlier one (the record filter said maybe).",
+            )
+            .value(get(&self.records_read));
+        metrics
+            .gauge(
+                "aqs_projector_event_records_in_memory",
+                "Event records held in memory: made or read back since the last checkpoint, \
+                 which writes them to the projector's store.",
+            )
+            .value(get(&self.records_in_memory));
         self.write_unstable_tails(metrics);
         self.write_read_watch(metrics);
         self.write_stores(metrics);

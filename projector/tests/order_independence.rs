@@ -1,7 +1,9 @@
 //! Property: any permutation of an event set, with any duplicates, folds into ledgers that
 //! serialise to the same bytes as the in-order fold — also when several sources use the
-//! same event ids, retract ids of each other's, and tie on time and id.
+//! same event ids, retract ids of each other's, and tie on time and id; and when the
+//! event records leave memory at checkpoints and are read back from the store.
 
+use aqs_projector::checkpoint::CheckpointStore;
 use aqs_projector::ledger::{Ledger, digest};
 use aqs_schemas::event::Retraction;
 use aqs_schemas::generator::{GeneratorConfig, Rng};
@@ -148,6 +150,34 @@ fn fold(events: &[(Event, u64)]) -> Vec<u8> {
     serde_json::to_vec(&ledger.tables()).expect("serialise")
 }
 
+/// Folds in batches as the runner does (the records a batch may touch read back from the
+/// store first), saving every `save_every` events between batches and forgetting the
+/// records in memory.
+fn fold_through_store(events: &[(Event, u64)], save_every: usize) -> Vec<u8> {
+    const BATCH: usize = 32;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = CheckpointStore::open(&dir.path().join("projector.db")).expect("store");
+    let mut ledger = Ledger::new(BusinessClock::default());
+    let mut since_save = 0;
+    for (n, batch) in events.chunks(BATCH).enumerate() {
+        let wanted = ledger.records_to_fetch(batch.iter().map(|(event, _)| event));
+        let found = store.fetch_records(&wanted).expect("fetch");
+        ledger.restore_records(found).expect("restore");
+        for (event, digest) in batch {
+            ledger.apply(event, *digest);
+        }
+        since_save += batch.len();
+        if since_save >= save_every {
+            since_save = 0;
+            store
+                .save(&ledger, &Default::default(), n as u64)
+                .expect("save");
+            ledger.forget_saved_records();
+        }
+    }
+    serde_json::to_vec(&ledger.tables()).expect("serialise")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(12))]
 
@@ -166,6 +196,30 @@ proptest! {
             shuffled.swap(i, j);
         }
         prop_assert!(fold(&shuffled) == expected, "ledgers differ for seed {seed}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn records_read_back_from_the_store_keep_any_order_identical(seed in any::<u64>(), save_every in 100_usize..800) {
+        let events = generated_events();
+        let expected = fold(&events);
+        let mut rng = Rng::new(seed);
+        let mut shuffled = events.clone();
+        for _ in 0..events.len() / 10 {
+            let pick = rng.between(0, events.len() as u64 - 1) as usize;
+            shuffled.push(events[pick].clone());
+        }
+        for i in (1..shuffled.len()).rev() {
+            let j = rng.between(0, i as u64) as usize;
+            shuffled.swap(i, j);
+        }
+        prop_assert!(
+            fold_through_store(&shuffled, save_every) == expected,
+            "ledgers differ for seed {seed}, a save every {save_every} events"
+        );
     }
 }
 

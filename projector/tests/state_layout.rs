@@ -75,15 +75,47 @@ fn month() -> Vec<(Event, u64)> {
     events
 }
 
+/// Where the state goes through the projector's store on the way.
+#[derive(Clone, Copy)]
+enum Checkpoints {
+    None,
+    /// Saved and loaded again at one event.
+    LoadedAt(usize),
+    /// Saved every `events` events, its records then forgotten in memory and read back
+    /// from the store batch by batch as the runner does; every other time the whole state
+    /// loaded from the store. Between saves, records past `records_in_memory` are written
+    /// ahead of the next checkpoint (at a batch's end, as the runner does) and forgotten.
+    Every {
+        events: usize,
+        records_in_memory: usize,
+    },
+}
+
+/// Events folded between two reads of the records a batch may touch.
+const BATCH: usize = 64;
+
+/// Reads back from the store the records the next batch of `events` may touch.
+fn read_back(ledger: &mut Ledger, store: &CheckpointStore, events: &[(Event, u64)]) {
+    let batch = events.iter().take(BATCH).map(|(event, _)| event);
+    let wanted = ledger.records_to_fetch(batch);
+    let found = store.fetch_records(&wanted).expect("fetch");
+    ledger.restore_records(found).expect("restore");
+}
+
 /// Folds `events` in order, publishing every `publish_every` events into a fresh store, and
-/// returns the store's dump; with `checkpoint_at`, the state is saved and loaded again there.
-fn folded(events: &[(Event, u64)], publish_every: usize, checkpoint_at: Option<usize>) -> String {
+/// returns the store's dump.
+fn folded(events: &[(Event, u64)], publish_every: usize, checkpoints: Checkpoints) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sink = SqliteSink::open(&dir.path().join("ledgers.db")).expect("ledger store");
-    let mut checkpoints = CheckpointStore::open(&dir.path().join("projector.db")).expect("store");
+    let mut store = CheckpointStore::open(&dir.path().join("projector.db")).expect("store");
     let mut ledger = Ledger::new(BusinessClock::default());
     let mut positions = Positions::new();
+    let mut saves = 0;
+    let mut spills = 0;
     for (n, (event, digest)) in events.iter().enumerate() {
+        if n % BATCH == 0 {
+            read_back(&mut ledger, &store, &events[n..]);
+        }
         let partition = PartitionId::of(event, PARTITIONS);
         *positions.entry(partition).or_insert(0) += 1;
         ledger.apply(event, *digest);
@@ -95,15 +127,49 @@ fn folded(events: &[(Event, u64)], publish_every: usize, checkpoint_at: Option<u
             )
             .expect("publish");
         }
-        if checkpoint_at == Some(n) {
-            checkpoints
-                .save(&ledger, &positions, n as u64 + 1)
-                .expect("save");
-            let loaded = checkpoints.load().expect("load").expect("a checkpoint");
+        let (save, load) = match checkpoints {
+            Checkpoints::None => (false, false),
+            Checkpoints::LoadedAt(at) => (at == n, at == n),
+            Checkpoints::Every { events: every, .. } => {
+                ((n + 1) % every == 0, (n + 1) % (2 * every) == 0)
+            }
+        };
+        if let Checkpoints::Every {
+            records_in_memory, ..
+        } = checkpoints
+            && (n + 1) % BATCH == 0
+            && ledger.records_in_memory() >= records_in_memory
+        {
+            store.spill_records(&ledger).expect("spill");
+            ledger.forget_saved_records();
+            spills += 1;
+        }
+        if save {
+            store.save(&ledger, &positions, n as u64 + 1).expect("save");
+            ledger.forget_saved_records();
+            assert_eq!(ledger.records_in_memory(), 0);
+            saves += 1;
+        }
+        if load {
+            let loaded = store.load().expect("load").expect("a checkpoint");
             assert_eq!(loaded.positions, positions);
             ledger = loaded.ledger;
             ledger.set_clock(BusinessClock::default());
         }
+        if save || load {
+            // The rest of the batch needs its records again (the runner checkpoints between
+            // batches only).
+            let batch_end = (n / BATCH + 1) * BATCH;
+            read_back(
+                &mut ledger,
+                &store,
+                &events[n + 1..batch_end.min(events.len())],
+            );
+        }
+    }
+    if let Checkpoints::Every { events: every, .. } = checkpoints {
+        assert_eq!(saves, events.len() / every);
+        assert!(spills > 0, "records were written ahead of a checkpoint");
     }
     sink.dump().expect("dump")
 }
@@ -123,7 +189,7 @@ fn the_month_folds_into_the_ledgers_of_the_previous_state_layout() {
         })
         .collect();
     assert_eq!(kinds.len(), 6, "the month lacks a kind of event: {kinds:?}");
-    let dump = folded(&events, events.len(), None);
+    let dump = folded(&events, events.len(), Checkpoints::None);
     let found = digest(dump.as_bytes());
     assert_eq!(
         found,
@@ -136,10 +202,33 @@ fn the_month_folds_into_the_ledgers_of_the_previous_state_layout() {
 #[test]
 fn a_checkpoint_on_the_way_changes_nothing() {
     let events = month();
-    let straight = folded(&events, 997, None);
-    let through_checkpoint = folded(&events, 997, Some(events.len() / 2));
+    let straight = folded(&events, 997, Checkpoints::None);
+    let through_checkpoint = folded(&events, 997, Checkpoints::LoadedAt(events.len() / 2));
     assert!(
         straight == through_checkpoint,
         "the checkpoint changed the ledgers"
+    );
+}
+
+/// The event records leave memory at each checkpoint (and, past 300 records, between
+/// checkpoints) and come back from the store for the batches that need them: repeats,
+/// conflicts and retractions of events of any earlier checkpoint are still recognised, and
+/// the ledgers are those of the previous layout.
+#[test]
+fn records_read_back_from_the_store_fold_into_the_same_ledgers() {
+    let events = month();
+    // Checkpoints fall inside batches too (1,000 is no multiple of 64).
+    let dump = folded(
+        &events,
+        events.len(),
+        Checkpoints::Every {
+            events: 1_000,
+            records_in_memory: 300,
+        },
+    );
+    assert_eq!(
+        digest(dump.as_bytes()),
+        DUMP_DIGEST,
+        "the ledgers changed when records were read back from the store"
     );
 }

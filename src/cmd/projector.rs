@@ -54,6 +54,14 @@ pub struct ProjectorArgs {
     /// ...or after this many seconds, whichever comes first.
     #[arg(long, env = "AQS_PROJECTOR_CHECKPOINT_SECONDS", default_value_t = 10)]
     checkpoint_seconds: u64,
+    /// Event records (what the fold remembers of each event, about 150 bytes each) held in
+    /// memory between checkpoints; past this they go to the checkpoint's store early.
+    #[arg(
+        long,
+        env = "AQS_PROJECTOR_MAX_RECORDS_IN_MEMORY",
+        default_value_t = 1_000_000
+    )]
+    max_records_in_memory: usize,
     /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`, and its
     /// probes at `/healthz` (alive) and `/readyz` (every ledger store takes writes).
     #[arg(long, env = "AQS_PROJECTOR_METRICS_LISTEN", value_name = "ADDR")]
@@ -86,15 +94,18 @@ enum ProjectorAction {
 pub fn run(args: ProjectorArgs) -> anyhow::Result<ExitCode> {
     let rebuild = matches!(args.action, Some(ProjectorAction::Rebuild));
     let checkpoint = args.store.data()?.checkpoints(args.instance.as_deref());
-    let mut store = CheckpointStore::open(&checkpoint).context("opening the checkpoint store")?;
     if matches!(args.action, Some(ProjectorAction::Quarantined)) {
+        // Read beside a running projector, which holds the rest of its store.
         let mut out = std::io::stdout().lock();
-        for record in store.quarantined()? {
+        for record in CheckpointStore::quarantined_at(&checkpoint)
+            .context("reading the projector's quarantined records")?
+        {
             serde_json::to_writer(&mut out, &record)?;
             std::io::Write::write_all(&mut out, b"\n")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
+    let mut store = CheckpointStore::open(&checkpoint).context("opening the checkpoint store")?;
     let start = if rebuild {
         Start::Rebuild
     } else {
@@ -120,6 +131,7 @@ fn run_with(
     let settings = RunnerSettings {
         batch_size: args.batch_size,
         checkpoint_every_events: args.checkpoint_every,
+        max_records_in_memory: args.max_records_in_memory,
         checkpoint_interval: Duration::from_secs(args.checkpoint_seconds),
         until_idle: args.until_idle || rebuild,
         clock: args.store.clock()?,

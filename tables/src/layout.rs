@@ -44,7 +44,8 @@ impl DataDir {
     }
 
     /// The checkpoint store of a projector (`instance`: of one of several, each its own);
-    /// its state files sit beside it (`<name>.state-N`).
+    /// its state files and its event record store sit beside it (`<name>.state-N`,
+    /// `<name>.records/`).
     pub fn checkpoints(&self, instance: Option<&str>) -> PathBuf {
         match instance {
             Some(instance) => self.root.join(format!("projector-{instance}.db")),

@@ -66,8 +66,9 @@ pub struct StatePart {
 /// from the cells when rows are published.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Footprint {
-    /// The record of every agent event ever seen (identity → digest and contribution):
-    /// grows with every event.
+    /// The records of agent events held in memory (identity → digest and contribution: those
+    /// made or read back since the last checkpoint) and the filter over every record ever
+    /// made (about 1.25 bytes a record, doubled when outgrown).
     pub event_records: StatePart,
     /// Identities retracted (agents' and reference): grows with retractions.
     pub retractions: StatePart,
@@ -126,6 +127,12 @@ impl Ledger {
             add_agent(state, &mut footprint);
         }
         add_reference(&self.reference, &mut footprint);
+        // The filter over every record ever made stays in memory; the records themselves
+        // only until a checkpoint writes them.
+        footprint
+            .event_records
+            .heap
+            .allocate(self.record_filter.bytes());
         add_dirty(&self.dirty, &mut footprint.pending_changes);
         footprint
     }

@@ -84,6 +84,18 @@ impl<T> ByIdentity<T> {
         self.ids_mut(source).insert(id.into(), value)
     }
 
+    /// Every entry as (source, id, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &T)> {
+        self.by_source.iter().flat_map(|(source, ids)| {
+            ids.iter()
+                .map(move |(id, value)| (source.as_str(), &**id, value))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_source.is_empty()
+    }
+
     /// Entries of every source.
     pub fn len(&self) -> usize {
         self.by_source.iter().map(|(_, ids)| ids.len()).sum()

@@ -28,6 +28,7 @@ mod facts;
 pub mod footprint;
 mod identity;
 pub mod lineage;
+pub mod records;
 mod rows;
 mod supervision;
 
@@ -161,8 +162,11 @@ struct CancellationState {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct AgentState {
-    /// Every event of this agent seen, retractions included, by identity: its digest and
-    /// what it contributed while it counts.
+    /// The records of this agent's events in memory, retractions included, by identity:
+    /// the body's digest and what the event contributed while it counts. Those made or read
+    /// back since the last checkpoint; a checkpoint writes them to the projector's store
+    /// and they are forgotten here (`records`), so they are not part of the saved state.
+    #[serde(skip)]
     seen: ByIdentity<Sighting>,
     /// Events retracted by this agent's retractions (each of its own source).
     retracted: ByIdentity<()>,
@@ -331,6 +335,11 @@ pub struct Ledger {
     agents: HashMap<String, AgentState>,
     reference: ReferenceState,
     dirty: Dirty,
+    /// Every agent event record ever made, in memory or not: see [`records`].
+    record_filter: records::RecordFilter,
+    /// Records in the agents' `seen` maps (made or read back since the last checkpoint).
+    #[serde(skip)]
+    records_in_memory: usize,
 }
 
 /// Records the first sighting of an event; a later one is a duplicate when its body's
@@ -381,6 +390,7 @@ impl Ledger {
     /// Forgets the agents for which `owned` says no: their partition moved elsewhere.
     pub fn retain_agents(&mut self, mut owned: impl FnMut(&str) -> bool) {
         self.agents.retain(|agent, _| owned(agent));
+        self.records_in_memory = self.agents.values().map(|s| s.seen.len()).sum();
     }
 
     fn apply_agent_event(&mut self, agent_id: &str, event: &Event, digest: u64) -> Applied {
@@ -390,6 +400,8 @@ impl Ledger {
             return repeat;
         }
         let source = event.source.as_str();
+        self.record_filter.insert(agent_id, source, &event.event_id);
+        self.records_in_memory += 1;
 
         if let Payload::Retraction(retraction) = &event.payload {
             // A source retracts its own events only: the target is (source, id).

@@ -255,13 +255,17 @@ fn project(
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
+    // The checkpoint's record store and state file sit beside its database: forgotten as
+    // `aqs projector rebuild` forgets them.
+    let mut checkpoints = CheckpointStore::open(&store)?;
+    checkpoints.clear()?;
     let mut runner = Runner::new(
         consumer,
         vec![Store::new(
             SqliteSink::open(&ledgers)?,
             WriterSettings::default(),
         )],
-        CheckpointStore::open(&store)?,
+        checkpoints,
         settings(),
         Default::default(),
     )?;

@@ -150,6 +150,22 @@ fn fold(events: &[(Event, u64)]) -> Vec<u8> {
     serde_json::to_vec(&ledger.tables()).expect("serialise")
 }
 
+/// `events` with `duplicates` copies of randomly picked ones added, in an order drawn from
+/// `seed`.
+fn shuffled(events: &[(Event, u64)], seed: u64, duplicates: usize) -> Vec<(Event, u64)> {
+    let mut rng = Rng::new(seed);
+    let mut shuffled = events.to_vec();
+    for _ in 0..duplicates {
+        let pick = rng.between(0, events.len() as u64 - 1) as usize;
+        shuffled.push(events[pick].clone());
+    }
+    for i in (1..shuffled.len()).rev() {
+        let j = rng.between(0, i as u64) as usize;
+        shuffled.swap(i, j);
+    }
+    shuffled
+}
+
 /// Folds in batches as the runner does (the records a batch may touch read back from the
 /// store first), saving every `save_every` events between batches and forgetting the
 /// records in memory.
@@ -185,16 +201,7 @@ proptest! {
     fn any_order_and_any_duplicates_give_byte_identical_ledgers(seed in any::<u64>(), duplicate_percent in 0_u64..30) {
         let events = generated_events();
         let expected = fold(&events);
-        let mut rng = Rng::new(seed);
-        let mut shuffled = events.clone();
-        for _ in 0..events.len() * duplicate_percent as usize / 100 {
-            let pick = rng.between(0, events.len() as u64 - 1) as usize;
-            shuffled.push(events[pick].clone());
-        }
-        for i in (1..shuffled.len()).rev() {
-            let j = rng.between(0, i as u64) as usize;
-            shuffled.swap(i, j);
-        }
+        let shuffled = shuffled(&events, seed, events.len() * duplicate_percent as usize / 100);
         prop_assert!(fold(&shuffled) == expected, "ledgers differ for seed {seed}");
     }
 }
@@ -206,16 +213,7 @@ proptest! {
     fn records_read_back_from_the_store_keep_any_order_identical(seed in any::<u64>(), save_every in 100_usize..800) {
         let events = generated_events();
         let expected = fold(&events);
-        let mut rng = Rng::new(seed);
-        let mut shuffled = events.clone();
-        for _ in 0..events.len() / 10 {
-            let pick = rng.between(0, events.len() as u64 - 1) as usize;
-            shuffled.push(events[pick].clone());
-        }
-        for i in (1..shuffled.len()).rev() {
-            let j = rng.between(0, i as u64) as usize;
-            shuffled.swap(i, j);
-        }
+        let shuffled = shuffled(&events, seed, events.len() / 10);
         prop_assert!(
             fold_through_store(&shuffled, save_every) == expected,
             "ledgers differ for seed {seed}, a save every {save_every} events"

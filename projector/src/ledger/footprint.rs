@@ -68,7 +68,7 @@ pub struct StatePart {
 pub struct Footprint {
     /// The records of agent events held in memory (identity → digest and contribution: those
     /// made or read back since the last checkpoint) and the filter over every record ever
-    /// made (about 1.25 bytes a record, doubled when outgrown).
+    /// made (1.4 to 2.8 bytes per event).
     pub event_records: StatePart,
     /// Identities retracted (agents' and reference): grows with retractions.
     pub retractions: StatePart,

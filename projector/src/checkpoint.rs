@@ -306,10 +306,7 @@ impl CheckpointStore {
         let previous = self.row()?;
         let committed = previous.as_ref().map_or(0, |row| row.generation as u64);
         let last_written = self.records.last_written_generation()?;
-        let generation = match self.records.pending() {
-            Some(pending) => pending,
-            None => self.next_generation()?,
-        };
+        let generation = self.generation_in_making(committed, last_written);
         // A generation whose records were written by a save that never committed is never
         // used again, and its records stay unseen.
         let mut abandoned = previous.map(|row| row.abandoned).unwrap_or_default();
@@ -325,11 +322,7 @@ impl CheckpointStore {
             path: path.clone(),
             source,
         })?;
-        let records = self.records.write_records::<CheckpointError>(
-            generation,
-            ledger.records_in_memory(),
-            |write| ledger.write_unsaved_records(write),
-        )?;
+        let records = self.write_records_of(ledger, generation)?;
         let row = CheckpointRow {
             format: STATE_FORMAT,
             positions: positions.iter().map(|(p, o)| (*p, *o)).collect(),
@@ -357,11 +350,22 @@ impl CheckpointStore {
         })
     }
 
-    /// The generation the next checkpoint takes: after the committed one and after any
-    /// whose records were written without a row.
-    fn next_generation(&self) -> Result<u64, CheckpointError> {
-        let committed = self.generation()?.map_or(0, |g| g as u64);
-        Ok(committed.max(self.records.last_written_generation()?) + 1)
+    /// The generation of the checkpoint being made: the one records were written ahead
+    /// for, else the one after the committed generation and after any whose records were
+    /// written without a row (`last_written`).
+    fn generation_in_making(&self, committed: u64, last_written: u64) -> u64 {
+        self.records
+            .pending()
+            .unwrap_or(committed.max(last_written) + 1)
+    }
+
+    /// Writes the event records in memory as versions of `generation`.
+    fn write_records_of(&self, ledger: &Ledger, generation: u64) -> Result<u64, CheckpointError> {
+        self.records.write_records::<CheckpointError>(
+            generation,
+            ledger.records_in_memory(),
+            |write| ledger.write_unsaved_records(write),
+        )
     }
 
     /// Writes the event records in memory to the store ahead of the next checkpoint, as
@@ -370,15 +374,10 @@ impl CheckpointStore {
     /// may then forget them ([`Ledger::forget_saved_records`]). Bounds the records in
     /// memory whatever the time between checkpoints. Returns how many.
     pub fn spill_records(&mut self, ledger: &Ledger) -> Result<u64, CheckpointError> {
-        let generation = match self.records.pending() {
-            Some(pending) => pending,
-            None => self.next_generation()?,
-        };
-        let written = self.records.write_records::<CheckpointError>(
-            generation,
-            ledger.records_in_memory(),
-            |write| ledger.write_unsaved_records(write),
-        )?;
+        let committed = self.generation()?.map_or(0, |g| g as u64);
+        let generation =
+            self.generation_in_making(committed, self.records.last_written_generation()?);
+        let written = self.write_records_of(ledger, generation)?;
         self.records.set_pending(generation);
         Ok(written)
     }
@@ -391,12 +390,6 @@ impl CheckpointStore {
     /// The stored event records of `keys` ([`Ledger::records_to_fetch`]).
     pub fn fetch_records(&self, keys: &[Vec<u8>]) -> Result<Vec<StoredRecord>, CheckpointError> {
         Ok(self.records.fetch(keys)?)
-    }
-
-    /// Bytes the checkpoint takes on disk: the record store and the state file.
-    pub fn disk_bytes(&self) -> Result<u64, CheckpointError> {
-        let state = self.row()?.map_or(0, |row| row.bytes);
-        Ok(self.records.disk_bytes() + state)
     }
 
     /// Keeps records set aside at fold time; a record already kept (the same position, set

@@ -244,11 +244,6 @@ impl RecordStore {
         self.visible = Visible::default();
         Ok(())
     }
-
-    /// Bytes the store takes on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        self.db.disk_space().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]

@@ -652,14 +652,13 @@ impl<C: LogConsumer> Runner<C> {
         self.metrics.records_in_memory.store(0, Ordering::Relaxed);
         self.checkpoint_saves_took += saving.elapsed();
         self.last_state_bytes = saved.state_bytes;
-        let bytes = saved.state_bytes;
         self.consumer.report_progress(&self.positions)?;
         self.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
         self.checkpoints_this_life += 1;
         self.life_at_last_checkpoint = self.started.elapsed();
         info!(
             applied_total = self.applied_total,
-            state_bytes = bytes,
+            state_bytes = saved.state_bytes,
             records_written = saved.records,
             "checkpoint written"
         );
@@ -814,20 +813,37 @@ mod tests {
         }
     }
 
+    /// A projector over `log` into one embedded ledger store at `ledgers`, with its
+    /// checkpoint at `checkpoint`.
+    fn embedded_runner(
+        log: &SqliteLog,
+        ledgers: &std::path::Path,
+        checkpoint: &std::path::Path,
+        settings: RunnerSettings,
+        metrics: Arc<ProjectorMetrics>,
+    ) -> Runner<aqs_eventlog::sqlite::SqliteConsumer> {
+        Runner::new(
+            log.consumer().expect("consumer"),
+            vec![Store::new(
+                SqliteSink::open(ledgers).expect("store"),
+                WriterSettings::default(),
+            )],
+            CheckpointStore::open(checkpoint).expect("store"),
+            settings,
+            metrics,
+        )
+        .expect("runner")
+    }
+
     /// The embedded store after a clean run over `log`.
     fn clean_dump(log: &SqliteLog, dir: &std::path::Path) -> String {
-        let stores = vec![Store::new(
-            SqliteSink::open(&dir.join("clean-ledgers.db")).expect("store"),
-            WriterSettings::default(),
-        )];
-        let mut runner = Runner::new(
-            log.consumer().expect("consumer"),
-            stores,
-            CheckpointStore::open(&dir.join("clean-projector.db")).expect("store"),
+        let mut runner = embedded_runner(
+            log,
+            &dir.join("clean-ledgers.db"),
+            &dir.join("clean-projector.db"),
             settings(true),
             Arc::default(),
-        )
-        .expect("runner");
+        );
         runner.run(&AtomicBool::new(false)).expect("run");
         drop(runner);
         SqliteSink::open(&dir.join("clean-ledgers.db"))
@@ -859,21 +875,17 @@ mod tests {
         let store_path = dir.path().join("projector.db");
         let ledgers = dir.path().join("ledgers.db");
         let life = |metrics: &Arc<ProjectorMetrics>| {
-            let mut runner = Runner::new(
-                log.consumer().expect("consumer"),
-                vec![Store::new(
-                    SqliteSink::open(&ledgers).expect("store"),
-                    WriterSettings::default(),
-                )],
-                CheckpointStore::open(&store_path).expect("store"),
+            let mut runner = embedded_runner(
+                &log,
+                &ledgers,
+                &store_path,
                 // Records also go to the store between checkpoints.
                 RunnerSettings {
                     max_records_in_memory: 40,
                     ..settings(true)
                 },
                 Arc::clone(metrics),
-            )
-            .expect("runner");
+            );
             runner.run(&AtomicBool::new(false)).expect("run");
             assert_eq!(
                 runner.ledger().records_in_memory(),
@@ -961,17 +973,13 @@ mod tests {
         let ledgers = dir.path().join("ledgers.db");
         let store_path = dir.path().join("projector.db");
         let metrics = Arc::new(ProjectorMetrics::default());
-        let mut runner = Runner::new(
-            log.consumer().expect("consumer"),
-            vec![Store::new(
-                SqliteSink::open(&ledgers).expect("store"),
-                WriterSettings::default(),
-            )],
-            CheckpointStore::open(&store_path).expect("store"),
+        let mut runner = embedded_runner(
+            &log,
+            &ledgers,
+            &store_path,
             settings(true),
             Arc::clone(&metrics),
-        )
-        .expect("runner");
+        );
         runner.run(&AtomicBool::new(false)).expect("not wedged");
         drop(runner);
         pretty_assertions::assert_eq!(

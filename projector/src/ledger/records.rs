@@ -163,7 +163,8 @@ impl RecordFilter {
             .sum()
     }
 
-    pub fn records(&self) -> u64 {
+    #[cfg(test)]
+    fn records(&self) -> u64 {
         self.stages.iter().map(|stage| stage.records).sum()
     }
 }
@@ -339,11 +340,6 @@ impl Ledger {
             state.seen = Default::default();
         }
         self.records_in_memory = 0;
-    }
-
-    /// The record filters' size: records put in, and bytes.
-    pub fn record_filter_size(&self) -> (u64, usize) {
-        (self.record_filter.records(), self.record_filter.bytes())
     }
 }
 

@@ -350,13 +350,17 @@ impl<'c, W: Write> Generator<'c, W> {
         }
         let mut rng = Rng::stream(self.config.seed, &[1]);
         let weights: Vec<f64> = BANKS.iter().map(|b| b.2).collect();
+        // Each outlet's first owner, found once: a search per outlet made regions of 100,000
+        // agents and more take hours to generate.
+        let mut first_owner: Vec<Option<usize>> = vec![None; self.outlets as usize];
+        for (index, agent) in self.agents.iter().enumerate() {
+            for &outlet in &agent.outlets {
+                first_owner[outlet as usize].get_or_insert(index);
+            }
+        }
         for outlet in 0..self.outlets {
             let (bank, bank_name, _) = BANKS[rng.weighted(&weights)];
-            let owner = self
-                .agents
-                .iter()
-                .position(|a| a.outlets.contains(&outlet))
-                .unwrap_or(0);
+            let owner = first_owner[outlet as usize].unwrap_or(0);
             let region = self.agents[owner].team / TEAMS_PER_BRANCH / BRANCHES_PER_REGION;
             let city =
                 CITIES[(self.agents[owner].team / TEAMS_PER_BRANCH % CITIES.len() as u32) as usize];

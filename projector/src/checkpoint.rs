@@ -184,14 +184,18 @@ impl CheckpointStore {
             records,
             path: path.to_owned(),
         };
-        if let Some(row) = store.row()? {
-            store.records.set_visible(Visible {
-                committed: row.generation as u64,
-                abandoned: row.abandoned,
-                pending: None,
-            });
-        }
-        store.remove_state_files_except(store.generation()?)?;
+        let generation = match store.row()? {
+            Some(row) => {
+                store.records.set_visible(Visible {
+                    committed: row.generation as u64,
+                    abandoned: row.abandoned,
+                    pending: None,
+                });
+                Some(row.generation)
+            }
+            None => None,
+        };
+        store.remove_state_files_except(generation)?;
         Ok(store)
     }
 
@@ -621,6 +625,12 @@ mod tests {
         ledger.apply(&event, digest(line.as_bytes()));
     }
 
+    /// How many of the records of `keys` the store sees.
+    fn seen(store: &CheckpointStore, keys: &[&Vec<u8>]) -> usize {
+        let keys: Vec<Vec<u8>> = keys.iter().map(|key| key.to_vec()).collect();
+        store.fetch_records(&keys).expect("fetch").len()
+    }
+
     #[test]
     fn records_of_a_save_that_never_committed_stay_unseen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -640,19 +650,12 @@ mod tests {
                 })
                 .expect("records written");
             assert_eq!(written, 1);
-            assert!(
-                store
-                    .fetch_records(std::slice::from_ref(&key))
-                    .expect("fetch")
-                    .is_empty()
-            );
+            assert_eq!(seen(&store, &[&key]), 0);
         }
         let mut store = CheckpointStore::open(&path).expect("reopen");
-        assert!(
-            store
-                .fetch_records(std::slice::from_ref(&key))
-                .expect("fetch")
-                .is_empty(),
+        assert_eq!(
+            seen(&store, &[&key]),
+            0,
             "a record of the uncommitted generation is not seen after a restart"
         );
         let mut resumed = store.load().expect("load").expect("a checkpoint");
@@ -664,19 +667,13 @@ mod tests {
             Some(3),
             "2 is not used again"
         );
-        assert!(
-            store
-                .fetch_records(std::slice::from_ref(&key))
-                .expect("fetch")
-                .is_empty(),
-            "nor after a later save commits"
-        );
+        assert_eq!(seen(&store, &[&key]), 0, "nor after a later save commits");
         // Once folded again and saved, the record is the checkpoint's.
         visit(&mut resumed.ledger, "late");
         store
             .save(&resumed.ledger, &Positions::new(), 51)
             .expect("save");
-        assert_eq!(store.fetch_records(&[key]).expect("fetch").len(), 1);
+        assert_eq!(seen(&store, &[&key]), 1);
         drop(store);
         let store = CheckpointStore::open(&path).expect("reopen");
         assert_eq!(store.row().expect("row").expect("a row").abandoned, vec![2]);
@@ -697,21 +694,16 @@ mod tests {
             assert_eq!(store.spill_records(&ledger).expect("spill"), 1);
             ledger.forget_saved_records();
             assert_eq!(
-                store
-                    .fetch_records(std::slice::from_ref(&early))
-                    .expect("fetch")
-                    .len(),
+                seen(&store, &[&early]),
                 1,
                 "this store reads what it wrote ahead"
             );
             // Killed before the checkpoint.
         }
         let mut store = CheckpointStore::open(&path).expect("reopen");
-        assert!(
-            store
-                .fetch_records(std::slice::from_ref(&early))
-                .expect("fetch")
-                .is_empty(),
+        assert_eq!(
+            seen(&store, &[&early]),
+            0,
             "records written ahead of a checkpoint that never came are not seen"
         );
         let mut resumed = store.load().expect("load").expect("a checkpoint").ledger;
@@ -723,7 +715,7 @@ mod tests {
         drop(store);
         let store = CheckpointStore::open(&path).expect("reopen");
         assert_eq!(
-            store.fetch_records(&[early, late]).expect("fetch").len(),
+            seen(&store, &[&early, &late]),
             2,
             "written ahead or at the checkpoint, both are the checkpoint's"
         );

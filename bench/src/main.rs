@@ -19,20 +19,6 @@ use aqs_tables::ledgers::window::SqliteSource;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-/// mimalloc rather than the system allocator, with its memory in large (2 MiB) pages where
-/// the kernel offers them: fewer page faults and less allocation work in the KPI job and the
-/// projector's replay (design note 50). `aqs-bench` and `aqs` use the same allocator so that
-/// the figures it prints are the shipped binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// Asks the allocator for large pages; first thing in `main`, before the big allocations.
-#[allow(unsafe_code)]
-fn prefer_large_pages() {
-    // SAFETY: sets one of the allocator's options; no memory is touched.
-    unsafe { libmimalloc_sys::mi_option_set(libmimalloc_sys::mi_option_large_os_pages, 1) };
-}
-
 mod aqs_binary;
 mod children;
 mod compare;
@@ -189,7 +175,7 @@ fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::Da
 }
 
 fn main() -> ExitCode {
-    prefer_large_pages();
+    aqs_allocator::prefer_large_pages();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

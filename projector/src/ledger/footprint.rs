@@ -162,19 +162,28 @@ fn add_agent(state: &AgentState, footprint: &mut Footprint) {
     retracted.add_heap(&mut footprint.retractions.heap);
     footprint.cells.entries += cells.len() as u64;
     cells.add_heap(&mut footprint.cells.heap);
-    footprint.policies.entries += (sales_by_policy.values().map(BTreeMap::len).sum::<usize>()
+    footprint.policies.entries += (sales_by_policy
+        .values()
+        .map(|versions| versions.len())
+        .sum::<usize>()
         + cancellations_by_policy
             .values()
-            .map(BTreeMap::len)
+            .map(|versions| versions.len())
             .sum::<usize>()) as u64;
     sales_by_policy.add_heap(&mut footprint.policies.heap);
     cancellations_by_policy.add_heap(&mut footprint.policies.heap);
     let timelines = &mut footprint.agent_timelines;
     timelines.entries += (outlets.len()
         + memberships.len()
-        + assignments.values().map(BTreeMap::len).sum::<usize>()
-        + plans.values().map(BTreeMap::len).sum::<usize>()
-        + targets.values().map(BTreeMap::len).sum::<usize>()
+        + assignments
+            .values()
+            .map(|versions| versions.len())
+            .sum::<usize>()
+        + plans.values().map(|versions| versions.len()).sum::<usize>()
+        + targets
+            .values()
+            .map(|versions| versions.len())
+            .sum::<usize>()
         + profiles.len()
         + joined_names.len()
         + published_roster.len()
@@ -213,11 +222,20 @@ fn add_reference(reference: &ReferenceState, footprint: &mut Footprint) {
         + teams
             .values()
             .flat_map(BTreeMap::values)
-            .map(BTreeMap::len)
+            .map(|versions| versions.len())
             .sum::<usize>()
-        + outlets.values().map(BTreeMap::len).sum::<usize>()
-        + targets.values().map(BTreeMap::len).sum::<usize>()
-        + calendar.values().map(BTreeMap::len).sum::<usize>()) as u64;
+        + outlets
+            .values()
+            .map(|versions| versions.len())
+            .sum::<usize>()
+        + targets
+            .values()
+            .map(|versions| versions.len())
+            .sum::<usize>()
+        + calendar
+            .values()
+            .map(|versions| versions.len())
+            .sum::<usize>()) as u64;
     seen.add_heap(&mut part.heap);
     facts.add_heap(&mut part.heap);
     teams.add_heap(&mut part.heap);
@@ -401,6 +419,23 @@ impl<K: HeapSize, V: HeapSize> HeapSize for BTreeMap<K, V> {
             heap,
         );
         for (key, value) in self {
+            key.add_heap(heap);
+            value.add_heap(heap);
+        }
+    }
+}
+
+impl<K: HeapSize, V: HeapSize> HeapSize for litemap::LiteMap<K, V> {
+    fn add_heap(&self, heap: &mut Heap) {
+        // The vector's capacity is not exposed: estimated as made for one entry and grown
+        // one insert at a time (four slots, then doubling); a reload makes it exact.
+        let slots = match self.len() {
+            0 => 0,
+            1 => 1,
+            len => len.max(4).next_power_of_two(),
+        };
+        heap.allocate(slots * size_of::<(K, V)>());
+        for (key, value) in self.iter() {
             key.add_heap(heap);
             value.add_heap(heap);
         }

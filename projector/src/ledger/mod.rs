@@ -106,7 +106,19 @@ fn version_key(event: &Event) -> VersionKey {
 type TimelineKey = (NaiveDate, i64, u32, String, String);
 
 /// Effective-dated facts: the value on a date is the latest fact effective on or before it.
-type Timeline<T> = BTreeMap<TimelineKey, T>;
+type Timeline<T> = Versions<TimelineKey, T>;
+
+/// The versions of one fact, sorted by key: a handful each (a plan and its revisions, an
+/// outlet's registrations, a team's definitions). A sorted vector rather than a `BTreeMap`,
+/// which allocates a node of eleven slots even for one entry: with millions of these maps
+/// that node was most of the state's memory. Encoded as a map, like the `BTreeMap` was.
+type Versions<K, V> = litemap::LiteMap<K, V>;
+
+/// A fact's versions, made for its first: most facts never get a second (a vector grown by
+/// its first insert takes four slots).
+fn first_version<K, V>() -> Versions<K, V> {
+    Versions::with_capacity(1)
+}
 
 fn timeline_key(effective: NaiveDate, event: &Event) -> TimelineKey {
     let (s, n, id, source) = version_key(event);
@@ -137,12 +149,14 @@ fn timeline_runs<T: Clone + PartialEq>(
 }
 
 fn value_on<T>(timeline: &Timeline<T>, date: NaiveDate) -> Option<&T> {
-    // Every key of `date` sorts below the first key of the next day.
-    let mut facts = match date.succ_opt() {
-        Some(next) => timeline.range(..(next, i64::MIN, 0, String::new(), String::new())),
-        None => timeline.range(..),
-    };
-    facts.next_back().map(|(_, v)| v)
+    // The facts effective on or before `date` are the keys up to the first of a later day.
+    let effective = timeline
+        .as_slice()
+        .partition_point(|((effective, ..), _)| *effective <= date);
+    effective
+        .checked_sub(1)
+        .and_then(|last| timeline.get_indexed(last))
+        .map(|(_, v)| v)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,18 +188,18 @@ struct AgentState {
     outlets: OutletNames,
     cells: Cells,
     /// Non-retracted sales by policy: event → outlet.
-    sales_by_policy: BTreeMap<String, BTreeMap<EventKey, String>>,
+    sales_by_policy: BTreeMap<String, Versions<EventKey, String>>,
     /// Non-retracted cancellations by policy: event → state.
-    cancellations_by_policy: BTreeMap<String, BTreeMap<EventKey, CancellationState>>,
+    cancellations_by_policy: BTreeMap<String, Versions<EventKey, CancellationState>>,
     /// Team from the effective date on; `None` after leaving.
     memberships: Timeline<Option<String>>,
     assignments: BTreeMap<String, Timeline<bool>>,
-    plans: BTreeMap<(NaiveDate, NaiveDate), BTreeMap<VersionKey, PlanCounts>>,
-    targets: BTreeMap<YearMonth, BTreeMap<VersionKey, TargetRow>>,
+    plans: BTreeMap<(NaiveDate, NaiveDate), Versions<VersionKey, PlanCounts>>,
+    targets: BTreeMap<YearMonth, Versions<VersionKey, TargetRow>>,
     /// Display names of the agent's profiles, by version.
-    profiles: BTreeMap<VersionKey, String>,
+    profiles: Versions<VersionKey, String>,
     /// Names carried by the agent's joins, by the join's version: the fallback.
-    joined_names: BTreeMap<VersionKey, String>,
+    joined_names: Versions<VersionKey, String>,
     /// Interval keys last handed to a sink, to tombstone those that disappear.
     published_roster: BTreeSet<NaiveDate>,
     published_assignments: BTreeSet<(String, NaiveDate)>,
@@ -234,10 +248,10 @@ struct ReferenceState {
     /// Effective dates of each team's rows last handed to a sink, to tombstone those that
     /// disappear.
     published_teams: BTreeMap<String, BTreeSet<Option<NaiveDate>>>,
-    outlets: BTreeMap<String, BTreeMap<VersionKey, OutletRow>>,
-    targets: BTreeMap<(Scope, String, YearMonth), BTreeMap<VersionKey, TargetRow>>,
+    outlets: BTreeMap<String, Versions<VersionKey, OutletRow>>,
+    targets: BTreeMap<(Scope, String, YearMonth), Versions<VersionKey, TargetRow>>,
     /// Declarations of each calendar date, by version.
-    calendar: BTreeMap<NaiveDate, BTreeMap<VersionKey, DayDeclaration>>,
+    calendar: BTreeMap<NaiveDate, Versions<VersionKey, DayDeclaration>>,
     supervision: supervision::SupervisorFacts,
 }
 
@@ -550,7 +564,7 @@ impl Ledger {
                     .entry(team.team_id.clone())
                     .or_default()
                     .entry(team.effective_from)
-                    .or_default()
+                    .or_insert_with(first_version)
                     .insert(version.clone(), team_row(team));
                 self.dirty.team_changed(&team.team_id, team.effective_from);
                 ReferenceFact::Team {
@@ -563,7 +577,7 @@ impl Ledger {
                 reference
                     .outlets
                     .entry(outlet.outlet_id.clone())
-                    .or_default()
+                    .or_insert_with(first_version)
                     .insert(
                         version.clone(),
                         OutletRow {
@@ -581,21 +595,29 @@ impl Ledger {
             }
             Payload::Target(target) => {
                 let key = (target.scope, target.scope_id.clone(), target.month);
-                reference.targets.entry(key.clone()).or_default().insert(
-                    version.clone(),
-                    target_row(target, target.month, &event.event_id),
-                );
+                reference
+                    .targets
+                    .entry(key.clone())
+                    .or_insert_with(first_version)
+                    .insert(
+                        version.clone(),
+                        target_row(target, target.month, &event.event_id),
+                    );
                 self.dirty.targets.insert(key.clone());
                 ReferenceFact::Target { key, version }
             }
             Payload::CalendarDay(day) => {
-                reference.calendar.entry(day.date).or_default().insert(
-                    version.clone(),
-                    DayDeclaration {
-                        kind: day.kind,
-                        name: day.name.clone(),
-                    },
-                );
+                reference
+                    .calendar
+                    .entry(day.date)
+                    .or_insert_with(first_version)
+                    .insert(
+                        version.clone(),
+                        DayDeclaration {
+                            kind: day.kind,
+                            name: day.name.clone(),
+                        },
+                    );
                 self.dirty.calendar_days.insert(day.date);
                 ReferenceFact::CalendarDay {
                     date: day.date,
@@ -628,7 +650,7 @@ impl Ledger {
             }
             tables.plans.extend(plan_rows(agent_id, state));
             for versions in state.targets.values() {
-                if let Some((_, target)) = versions.last_key_value() {
+                if let Some((_, target)) = versions.last() {
                     tables.targets.push(target.clone());
                 }
             }
@@ -649,7 +671,7 @@ impl Ledger {
             .supervisor_facts
             .sort_by(|a, b| (&a.event_id, &a.source).cmp(&(&b.event_id, &b.source)));
         for versions in self.reference.targets.values() {
-            if let Some((_, target)) = versions.last_key_value() {
+            if let Some((_, target)) = versions.last() {
                 tables.targets.push(target.clone());
             }
         }
@@ -675,7 +697,7 @@ impl Ledger {
 
     /// The declaration in force for `date`: the latest.
     fn calendar_day_row(&self, date: NaiveDate) -> Option<CalendarDayRow> {
-        let (key, day) = self.reference.calendar.get(&date)?.last_key_value()?;
+        let (key, day) = self.reference.calendar.get(&date)?.last()?;
         Some(CalendarDayRow {
             business_date: date,
             kind: day.kind,
@@ -692,11 +714,11 @@ impl Ledger {
             .get(team_id)?
             .range(..=Some(date))
             .next_back()?;
-        versions.last_key_value().map(|(_, team)| team)
+        versions.last().map(|(_, team)| team)
     }
 
     fn outlet_row(&self, outlet_id: &str) -> Option<OutletRow> {
-        let (_, outlet) = self.reference.outlets.get(outlet_id)?.last_key_value()?;
+        let (_, outlet) = self.reference.outlets.get(outlet_id)?.last()?;
         Some(outlet.clone())
     }
 
@@ -782,7 +804,7 @@ impl Ledger {
                 .agents
                 .get(&agent_id)
                 .and_then(|s| s.plans.get(&(start, end)))
-                .and_then(|v| v.last_key_value());
+                .and_then(|v| v.last());
             match current {
                 Some((key, plan)) => changes.plans.push(PlanRow {
                     agent_id,
@@ -802,7 +824,7 @@ impl Ledger {
             } else {
                 self.reference.targets.get(&key)
             };
-            match versions.and_then(|v| v.last_key_value()) {
+            match versions.and_then(|v| v.last()) {
                 Some((_, target)) => changes.targets.push(target.clone()),
                 None => changes.deleted_targets.push(key),
             }
@@ -912,13 +934,13 @@ impl Ledger {
 }
 
 /// One team's definitions: by effective date (`None`: from the beginning), then by version.
-type TeamVersions = BTreeMap<Option<NaiveDate>, BTreeMap<VersionKey, TeamRow>>;
+type TeamVersions = BTreeMap<Option<NaiveDate>, Versions<VersionKey, TeamRow>>;
 
 /// The rows of one team: at each effective date, the latest definition.
 fn team_rows(versions: &TeamVersions) -> Vec<TeamRow> {
     versions
         .values()
-        .filter_map(|at_date| at_date.last_key_value().map(|(_, team)| team.clone()))
+        .filter_map(|at_date| at_date.last().map(|(_, team)| team.clone()))
         .collect()
 }
 
@@ -987,10 +1009,10 @@ fn target_row(target: &aqs_schemas::event::Target, month: YearMonth, event_id: &
 
 /// The agent's name in force: the latest profile, else the latest join with a name.
 fn profile_row(agent_id: &str, state: &AgentState) -> Option<AgentProfileRow> {
-    let (key, name, origin) = match state.profiles.last_key_value() {
+    let (key, name, origin) = match state.profiles.last() {
         Some((key, name)) => (key, name, EventType::AgentProfile),
         None => {
-            let (key, name) = state.joined_names.last_key_value()?;
+            let (key, name) = state.joined_names.last()?;
             (key, name, EventType::AgentJoinedTeam)
         }
     };
@@ -1012,7 +1034,7 @@ fn plan_rows(agent_id: &str, state: &AgentState) -> Vec<PlanRow> {
         .plans
         .iter()
         .filter_map(|((start, end), versions)| {
-            let (key, plan) = versions.last_key_value()?;
+            let (key, plan) = versions.last()?;
             Some(PlanRow {
                 agent_id: agent_id.to_owned(),
                 period_start: *start,
@@ -1301,7 +1323,7 @@ fn do_agent_fact(
                 state
                     .sales_by_policy
                     .entry(policy.to_string())
-                    .or_default()
+                    .or_insert_with(first_version)
                     .insert(EventKey::new(source, event_id), outlet);
                 reattribute(state, agent_id, policy, dirty);
             }
@@ -1324,7 +1346,7 @@ fn do_agent_fact(
             state
                 .cancellations_by_policy
                 .entry(policy.clone())
-                .or_default()
+                .or_insert_with(first_version)
                 .insert(
                     EventKey::new(source, event_id),
                     CancellationState {
@@ -1357,21 +1379,25 @@ fn do_agent_fact(
             state
                 .assignments
                 .entry(outlet.clone())
-                .or_default()
+                .or_insert_with(first_version)
                 .insert(key.clone(), assigned);
             dirty.assignments.insert(agent_id.to_owned());
         }
         AgentFact::Plan(plan_fact) => {
             let (period, key) = plan_fact.as_ref();
             if let Payload::ActivityPlan(plan) = payload {
-                state.plans.entry(*period).or_default().insert(
-                    key.clone(),
-                    PlanCounts {
-                        visits: plan.visits,
-                        consultations: plan.consultations,
-                        sales: plan.sales,
-                    },
-                );
+                state
+                    .plans
+                    .entry(*period)
+                    .or_insert_with(first_version)
+                    .insert(
+                        key.clone(),
+                        PlanCounts {
+                            visits: plan.visits,
+                            consultations: plan.consultations,
+                            sales: plan.sales,
+                        },
+                    );
                 dirty
                     .plans
                     .insert((agent_id.to_owned(), period.0, period.1));
@@ -1383,7 +1409,7 @@ fn do_agent_fact(
                 state
                     .targets
                     .entry(*month)
-                    .or_default()
+                    .or_insert_with(first_version)
                     .insert(key.clone(), target_row(target, *month, &key.2));
                 dirty
                     .targets
@@ -1447,7 +1473,7 @@ fn undo_agent_fact(
             if state
                 .cancellations_by_policy
                 .get(&policy)
-                .is_some_and(BTreeMap::is_empty)
+                .is_some_and(|versions| versions.is_empty())
             {
                 state.cancellations_by_policy.remove(&policy);
             }

@@ -44,7 +44,8 @@ use crate::record_store::{RecordStore, RecordStoreError, Visible};
 /// - 7: supervisors' facts.
 /// - 8: event records in the record store, a filter of them in the state; the checkpoint's
 ///   row beside them.
-pub const STATE_FORMAT: i64 = 8;
+/// - 9: an agent's cells grouped by date.
+pub const STATE_FORMAT: i64 = 9;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

@@ -160,7 +160,7 @@ fn add_agent(state: &AgentState, footprint: &mut Footprint) {
     seen.add_heap(&mut footprint.event_records.heap);
     footprint.retractions.entries += retracted.len() as u64;
     retracted.add_heap(&mut footprint.retractions.heap);
-    footprint.cells.entries += cells.len() as u64;
+    footprint.cells.entries += cells.values().map(|day| day.len()).sum::<usize>() as u64;
     cells.add_heap(&mut footprint.cells.heap);
     footprint.policies.entries += (sales_by_policy
         .values()

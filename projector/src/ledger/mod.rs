@@ -85,8 +85,14 @@ impl std::fmt::Display for MoneyOverflow {
     }
 }
 
-/// An agent's counters by business date and outlet.
-type Cells = BTreeMap<(NaiveDate, String), Counters>;
+/// An agent's counters by business date, then outlet. A customer manager works at one to
+/// three outlets a day, so each day's cells sit in one small sorted vector ([`Versions`]'s
+/// form): a B-tree entry per cell took about 240 bytes of memory, and a lookup built the
+/// outlet's string first.
+type Cells = BTreeMap<NaiveDate, DayCells>;
+
+/// One agent-day's counters by outlet; never empty (a day without cells is removed).
+type DayCells = litemap::LiteMap<String, Counters>;
 
 /// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
 /// so that the order is total even between sources that share ids.
@@ -636,17 +642,20 @@ impl Ledger {
         let mut agents: Vec<(&String, &AgentState)> = self.agents.iter().collect();
         agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (agent_id, state) in agents {
-            for ((date, outlet), counters) in &state.cells {
-                tables.agent_outlet_day.push(AgentOutletDay {
-                    agent_id: agent_id.clone(),
-                    outlet_id: outlet.clone(),
-                    business_date: *date,
-                    counters: *counters,
-                });
+            for (date, day) in &state.cells {
+                for (outlet, counters) in day.iter() {
+                    tables.agent_outlet_day.push(AgentOutletDay {
+                        agent_id: agent_id.clone(),
+                        outlet_id: outlet.clone(),
+                        business_date: *date,
+                        counters: *counters,
+                    });
+                }
             }
-            let days: BTreeSet<NaiveDate> = state.cells.keys().map(|(d, _)| *d).collect();
-            for date in days {
-                tables.agent_day.push(self.agent_day(agent_id, state, date));
+            for date in state.cells.keys() {
+                tables
+                    .agent_day
+                    .push(self.agent_day(agent_id, state, *date));
             }
             tables.plans.extend(plan_rows(agent_id, state));
             for versions in state.targets.values() {
@@ -724,10 +733,11 @@ impl Ledger {
 
     fn agent_day(&self, agent_id: &str, state: &AgentState, date: NaiveDate) -> AgentDay {
         let mut counters = Counters::default();
-        for (_, cell) in state
+        for cell in state
             .cells
-            .range((date, String::new())..)
-            .take_while(|((d, _), _)| *d == date)
+            .get(&date)
+            .into_iter()
+            .flat_map(DayCells::values)
         {
             counters.add(cell);
         }
@@ -757,7 +767,8 @@ impl Ledger {
             let state = self.agents.get(&agent_id);
             for key in cells {
                 let counters = state
-                    .and_then(|s| s.cells.get(&key))
+                    .and_then(|s| s.cells.get(&key.0))
+                    .and_then(|day| day.get(key.1.as_str()))
                     .copied()
                     .unwrap_or_default();
                 changes.agent_outlet_day.push(AgentOutletDay {
@@ -773,7 +784,7 @@ impl Ledger {
             if dirty.retag_agents.contains(agent_id) {
                 days.entry(agent_id.clone())
                     .or_default()
-                    .extend(state.cells.keys().map(|(d, _)| *d));
+                    .extend(state.cells.keys().copied());
             } else if !dirty.retag_teams.is_empty() {
                 let retagged = days_of_changed_teams(state, &dirty.retag_teams);
                 if !retagged.is_empty() {
@@ -951,12 +962,7 @@ fn days_of_changed_teams(
     changed: &BTreeMap<String, Option<NaiveDate>>,
 ) -> BTreeSet<NaiveDate> {
     let mut days = BTreeSet::new();
-    let mut last_date = None;
-    for (date, _) in state.cells.keys() {
-        if last_date == Some(*date) {
-            continue;
-        }
-        last_date = Some(*date);
+    for date in state.cells.keys() {
         let Some(Some(team)) = value_on(&state.memberships, *date) else {
             continue;
         };
@@ -1131,10 +1137,7 @@ fn fits(
     let overflow = |sum| MoneyOverflow { field, sum };
     let mut day = Counters::default();
     let mut cell = Counters::default();
-    for ((_, other), counters) in cells
-        .range((date, String::new())..)
-        .take_while(|((d, _), _)| *d == date)
-    {
+    for (other, counters) in cells.get(&date).into_iter().flat_map(DayCells::iter) {
         day = day.checked_add(counters).ok_or(overflow("agent × day"))?;
         if other == outlet {
             cell = *counters;
@@ -1164,18 +1167,35 @@ fn add_to_cell(
             cell.subtract(delta);
         }
     };
-    match cells.entry((date, outlet.to_owned())) {
-        Entry::Occupied(mut entry) => {
-            apply(entry.get_mut());
-            if entry.get().is_zero() {
-                entry.remove();
+    match cells.entry(date) {
+        Entry::Occupied(mut day) => {
+            let cells_of_day = day.get_mut();
+            match cells_of_day.get_mut(outlet) {
+                Some(cell) => {
+                    apply(cell);
+                    if cell.is_zero() {
+                        cells_of_day.remove(outlet);
+                        if cells_of_day.is_empty() {
+                            day.remove();
+                        }
+                    }
+                }
+                None => {
+                    let mut cell = Counters::default();
+                    apply(&mut cell);
+                    if !cell.is_zero() {
+                        cells_of_day.insert(outlet.to_owned(), cell);
+                    }
+                }
             }
         }
-        Entry::Vacant(entry) => {
+        Entry::Vacant(day) => {
             let mut cell = Counters::default();
             apply(&mut cell);
             if !cell.is_zero() {
-                entry.insert(cell);
+                let mut cells_of_day = DayCells::with_capacity(1);
+                cells_of_day.insert(outlet.to_owned(), cell);
+                day.insert(cells_of_day);
             }
         }
     }

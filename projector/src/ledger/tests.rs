@@ -451,6 +451,30 @@ fn changes_name_the_rows_to_write_and_the_rows_to_drop() {
         "a zero row is a tombstone"
     );
     assert!(second.agent_day[0].counters.is_zero());
+    let tables = ledger.tables();
+    assert!(
+        tables.agent_outlet_day.is_empty() && tables.agent_day.is_empty(),
+        "a day whose every cell was taken back is gone: {tables:?}"
+    );
+}
+
+#[test]
+fn a_day_keeps_the_outlets_still_counted_when_one_is_taken_back() {
+    let ledger = given(&[
+        visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O2"),
+        visit("v2", "2026-11-02T10:00:00+08:00", "A1", "O1"),
+        visit("v3", "2026-11-02T11:00:00+08:00", "A1", "O1"),
+        retraction("r1", "2026-11-02T19:00:00+08:00", Some("A1"), "v1"),
+    ]);
+    let tables = ledger.tables();
+    let cells: Vec<(&str, i64)> = tables
+        .agent_outlet_day
+        .iter()
+        .map(|row| (row.outlet_id.as_str(), row.counters.visits))
+        .collect();
+    assert_eq!(cells, vec![("O1", 2)]);
+    assert_eq!(tables.agent_day.len(), 1);
+    assert_eq!(tables.agent_day[0].counters.visits, 2);
 }
 
 #[test]
@@ -1185,4 +1209,42 @@ fn a_checkpointed_ledger_keeps_its_supervisor_facts() {
     let restored: Ledger = postcard::from_bytes(&bytes).expect("decode");
     assert_eq!(restored.tables(), ledger.tables());
     assert_eq!(restored.tables().supervisor_facts.len(), 2);
+}
+
+#[test]
+fn a_timeline_gives_the_latest_fact_effective_on_or_before_a_date() {
+    let key = |effective: &str, seconds: i64, id: &str| -> TimelineKey {
+        (date(effective), seconds, 0, id.to_owned(), "hr".to_owned())
+    };
+    let mut timeline: Timeline<&str> = Timeline::new();
+    timeline.insert(key("2026-11-10", 5, "b"), "second team");
+    timeline.insert(key("2026-11-01", 9, "a"), "first team");
+    // Two facts effective the same day: the later version decides it.
+    timeline.insert(key("2026-11-20", 7, "d"), "later version");
+    timeline.insert(key("2026-11-20", 3, "c"), "earlier version");
+
+    assert_eq!(value_on(&timeline, date("2026-10-31")), None);
+    assert_eq!(value_on(&timeline, date("2026-11-01")), Some(&"first team"));
+    assert_eq!(value_on(&timeline, date("2026-11-09")), Some(&"first team"));
+    assert_eq!(
+        value_on(&timeline, date("2026-11-10")),
+        Some(&"second team")
+    );
+    assert_eq!(
+        value_on(&timeline, date("2026-11-19")),
+        Some(&"second team")
+    );
+    assert_eq!(
+        value_on(&timeline, date("2026-11-20")),
+        Some(&"later version")
+    );
+    assert_eq!(value_on(&timeline, NaiveDate::MAX), Some(&"later version"));
+    assert_eq!(
+        timeline_runs(&timeline),
+        vec![
+            (date("2026-11-01"), Some(date("2026-11-10")), "first team"),
+            (date("2026-11-10"), Some(date("2026-11-20")), "second team"),
+            (date("2026-11-20"), None, "later version"),
+        ]
+    );
 }

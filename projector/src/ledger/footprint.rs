@@ -160,30 +160,18 @@ fn add_agent(state: &AgentState, footprint: &mut Footprint) {
     seen.add_heap(&mut footprint.event_records.heap);
     footprint.retractions.entries += retracted.len() as u64;
     retracted.add_heap(&mut footprint.retractions.heap);
-    footprint.cells.entries += cells.values().map(|day| day.len()).sum::<usize>() as u64;
+    footprint.cells.entries += entries_in(cells.values()) as u64;
     cells.add_heap(&mut footprint.cells.heap);
-    footprint.policies.entries += (sales_by_policy
-        .values()
-        .map(|versions| versions.len())
-        .sum::<usize>()
-        + cancellations_by_policy
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()) as u64;
+    footprint.policies.entries += (entries_in(sales_by_policy.values())
+        + entries_in(cancellations_by_policy.values())) as u64;
     sales_by_policy.add_heap(&mut footprint.policies.heap);
     cancellations_by_policy.add_heap(&mut footprint.policies.heap);
     let timelines = &mut footprint.agent_timelines;
     timelines.entries += (outlets.len()
         + memberships.len()
-        + assignments
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()
-        + plans.values().map(|versions| versions.len()).sum::<usize>()
-        + targets
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()
+        + entries_in(assignments.values())
+        + entries_in(plans.values())
+        + entries_in(targets.values())
         + profiles.len()
         + joined_names.len()
         + published_roster.len()
@@ -199,6 +187,11 @@ fn add_agent(state: &AgentState, footprint: &mut Footprint) {
     published_assignments.add_heap(&mut timelines.heap);
     footprint.supervisor_facts.entries += supervision.len() as u64;
     supervision.add_heap(&mut footprint.supervisor_facts.heap);
+}
+
+/// The entries of the small maps inside a bigger one (a day's cells, a fact's versions).
+fn entries_in<'a, K: 'a, V: 'a>(maps: impl Iterator<Item = &'a litemap::LiteMap<K, V>>) -> usize {
+    maps.map(litemap::LiteMap::len).sum()
 }
 
 fn add_reference(reference: &ReferenceState, footprint: &mut Footprint) {
@@ -219,23 +212,10 @@ fn add_reference(reference: &ReferenceState, footprint: &mut Footprint) {
     supervision.add_heap(&mut footprint.supervisor_facts.heap);
     let part = &mut footprint.reference;
     part.entries += (seen.len()
-        + teams
-            .values()
-            .flat_map(BTreeMap::values)
-            .map(|versions| versions.len())
-            .sum::<usize>()
-        + outlets
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()
-        + targets
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()
-        + calendar
-            .values()
-            .map(|versions| versions.len())
-            .sum::<usize>()) as u64;
+        + entries_in(teams.values().flat_map(BTreeMap::values))
+        + entries_in(outlets.values())
+        + entries_in(targets.values())
+        + entries_in(calendar.values())) as u64;
     seen.add_heap(&mut part.heap);
     facts.add_heap(&mut part.heap);
     teams.add_heap(&mut part.heap);

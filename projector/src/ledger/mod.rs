@@ -1160,42 +1160,32 @@ fn add_to_cell(
     add: bool,
     dirty: &mut Dirty,
 ) {
-    let apply = |cell: &mut Counters| {
-        if add {
-            cell.add(delta);
-        } else {
-            cell.subtract(delta);
-        }
-    };
-    match cells.entry(date) {
-        Entry::Occupied(mut day) => {
-            let cells_of_day = day.get_mut();
-            match cells_of_day.get_mut(outlet) {
-                Some(cell) => {
-                    apply(cell);
-                    if cell.is_zero() {
-                        cells_of_day.remove(outlet);
-                        if cells_of_day.is_empty() {
-                            day.remove();
-                        }
-                    }
-                }
-                None => {
-                    let mut cell = Counters::default();
-                    apply(&mut cell);
-                    if !cell.is_zero() {
-                        cells_of_day.insert(outlet.to_owned(), cell);
-                    }
-                }
+    let mut cell = cells
+        .get(&date)
+        .and_then(|day| day.get(outlet))
+        .copied()
+        .unwrap_or_default();
+    if add {
+        cell.add(delta);
+    } else {
+        cell.subtract(delta);
+    }
+    // A cell back at zero is dropped, and its day with it when it was the day's last.
+    if cell.is_zero() {
+        if let Entry::Occupied(mut day) = cells.entry(date) {
+            day.get_mut().remove(outlet);
+            if day.get().is_empty() {
+                day.remove();
             }
         }
-        Entry::Vacant(day) => {
-            let mut cell = Counters::default();
-            apply(&mut cell);
-            if !cell.is_zero() {
-                let mut cells_of_day = DayCells::with_capacity(1);
-                cells_of_day.insert(outlet.to_owned(), cell);
-                day.insert(cells_of_day);
+    } else {
+        let day = cells
+            .entry(date)
+            .or_insert_with(|| DayCells::with_capacity(1));
+        match day.get_mut(outlet) {
+            Some(stored) => *stored = cell,
+            None => {
+                day.insert(outlet.to_owned(), cell);
             }
         }
     }

@@ -39,9 +39,11 @@ pub struct RunnerSettings {
     /// Records read and folded per batch.
     pub batch_size: usize,
     /// Changed rows are published when the log is drained, or after this many events, or
-    /// (once reads come back short of a batch, near the head of the log) this long after
-    /// the previous publish; a row changed again and again while catching up is written
-    /// about once.
+    /// (once reads come back short of a batch and the lag is under this many events, near
+    /// the head of the log) this long after the previous publish. While catching up a row
+    /// changed again and again is written about once, and each write to a store keyed by
+    /// agent carries several days of each agent: a store's transaction rewrites every page
+    /// it touches, so rows per page touched, not rows, set its cost (design note 52).
     pub publish_every_events: u64,
     pub publish_interval: Duration,
     /// Checkpoint after this many events since the last one...
@@ -70,7 +72,7 @@ impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
             batch_size: 5_000,
-            publish_every_events: 100_000,
+            publish_every_events: 1_000_000,
             publish_interval: Duration::from_millis(500),
             checkpoint_every_events: 200_000,
             checkpoint_interval: Duration::from_secs(10),
@@ -156,6 +158,9 @@ pub struct Runner<C: LogConsumer> {
     /// How long after the start the last checkpoint of this life came.
     life_at_last_checkpoint: Duration,
     last_lag: Instant,
+    /// The lag last measured is a publish's worth of events or more: rows are published by
+    /// count only, not by time (see `run_until`).
+    catching_up: bool,
     resumed: bool,
 }
 
@@ -230,6 +235,7 @@ impl<C: LogConsumer> Runner<C> {
             checkpoints_this_life: 0,
             life_at_last_checkpoint: Duration::ZERO,
             last_lag: Instant::now() - LAG_EVERY,
+            catching_up: false,
             resumed,
         })
     }
@@ -277,11 +283,14 @@ impl<C: LogConsumer> Runner<C> {
             }
             let read = self.step()?;
             summary.records_read += read as u64;
-            // Catching up (full reads), rows are published by count: every row is written
-            // about once. Near the head, by time, for freshness.
+            // Catching up (full reads, or a lag of a publish's worth and more), rows are
+            // published by count: a row changed again and again is written about once, and
+            // a long backlog does not turn into a write every interval. Near the head, by
+            // time, for freshness.
             if read == 0
                 || self.unpublished >= self.settings.publish_every_events
                 || (read < self.settings.batch_size
+                    && !self.catching_up
                     && self.last_publish.elapsed() >= self.settings.publish_interval)
             {
                 self.publish();
@@ -348,9 +357,11 @@ impl<C: LogConsumer> Runner<C> {
             return;
         }
         self.last_lag = Instant::now();
-        if let Some(lag) = self.consumer.lag(&self.positions) {
+        let lag = self.consumer.lag(&self.positions);
+        if let Some(lag) = lag {
             self.metrics.consumer_lag.store(lag, Ordering::Relaxed);
         }
+        self.catching_up = lag.is_some_and(|lag| lag >= self.settings.publish_every_events);
         // The lag is measured against the last stable offset: while a transaction holds the
         // readers back it reads 0. The tails past that offset tell.
         let tails = self.consumer.unstable_tails();
@@ -1052,6 +1063,56 @@ mod tests {
                 .quarantined()
                 .expect("records"),
             records
+        );
+    }
+
+    /// Publishes of a run over [`log`] in batches of 10, publishing by time at every short
+    /// read near the head, with `publish_every_events`; and the ledgers it leaves.
+    fn publishes_of_a_run(dir: &std::path::Path, publish_every_events: u64) -> (u64, String) {
+        let log = log(dir);
+        let ledgers = dir.join(format!("ledgers-{publish_every_events}.db"));
+        let mut runner = embedded_runner(
+            &log,
+            &ledgers,
+            &dir.join(format!("projector-{publish_every_events}.db")),
+            RunnerSettings {
+                batch_size: 10,
+                publish_every_events,
+                publish_interval: Duration::ZERO,
+                ..settings(true)
+            },
+            Arc::default(),
+        );
+        runner.run(&AtomicBool::new(false)).expect("run");
+        let published = runner.published;
+        drop(runner);
+        let dump = SqliteSink::open(&ledgers)
+            .expect("store")
+            .dump()
+            .expect("dump");
+        (published, dump)
+    }
+
+    #[test]
+    fn a_backlog_is_published_by_count_not_at_every_short_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        // 300 events waiting: a lag of a publish's worth (100) and more.
+        let (catching_up, caught_up_ledgers) = publishes_of_a_run(dir.path(), 100);
+        // The same log with a publish's worth larger than the lag: near the head, rows are
+        // published by time, here at every read short of a batch.
+        let (near_the_head, head_ledgers) = publishes_of_a_run(dir.path(), 1_000);
+        assert!(
+            catching_up <= 6,
+            "300 events by hundreds, the first checkpoint and the end: {catching_up} publishes"
+        );
+        assert!(
+            near_the_head > catching_up + 5,
+            "near the head short reads publish: {near_the_head} against {catching_up}"
+        );
+        assert_eq!(caught_up_ledgers, head_ledgers);
+        assert_eq!(
+            caught_up_ledgers,
+            clean_dump(&log(&dir.path().join("clean")), dir.path())
         );
     }
 

@@ -438,8 +438,13 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         "\n### Projector replay, beside reading and decoding the same log — {}\n",
         machine()
     );
+    let settings = settings();
     println!(
-        "Replay: from offset 0 into a fresh SQLite ledger store with the settings of `aqs projector rebuild` (batches of 5,000; changed rows written on a thread of their own, every 100,000 events while catching up; checkpoints every 200,000 events or 10 s, spaced to take at most a tenth of the time; a last one at the end). Events per CPU-second is the rate per core.\n"
+        "Replay: from offset 0 into a fresh SQLite ledger store with the settings of `aqs projector rebuild` (batches of {}; changed rows written on a thread of their own, every {} events while catching up; checkpoints every {} events or {} s, spaced to take at most a tenth of the time; a last one at the end). Events per CPU-second is the rate per core.\n",
+        settings.batch_size,
+        settings.publish_every_events,
+        settings.checkpoint_every_events,
+        settings.checkpoint_interval.as_secs(),
     );
     if args.kafka_brokers.is_none() {
         println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");

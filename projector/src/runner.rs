@@ -1066,13 +1066,16 @@ mod tests {
         );
     }
 
-    /// Publishes of a run over [`log`] in batches of 10, publishing by time at every short
+    /// Publishes of a run over `log` in batches of 10, publishing by time at every short
     /// read near the head, with `publish_every_events`; and the ledgers it leaves.
-    fn publishes_of_a_run(dir: &std::path::Path, publish_every_events: u64) -> (u64, String) {
-        let log = log(dir);
+    fn publishes_of_a_run(
+        log: &SqliteLog,
+        dir: &std::path::Path,
+        publish_every_events: u64,
+    ) -> (u64, String) {
         let ledgers = dir.join(format!("ledgers-{publish_every_events}.db"));
         let mut runner = embedded_runner(
-            &log,
+            log,
             &ledgers,
             &dir.join(format!("projector-{publish_every_events}.db")),
             RunnerSettings {
@@ -1096,11 +1099,12 @@ mod tests {
     #[test]
     fn a_backlog_is_published_by_count_not_at_every_short_read() {
         let dir = tempfile::tempdir().expect("dir");
+        let log = log(dir.path());
         // 300 events waiting: a lag of a publish's worth (100) and more.
-        let (catching_up, caught_up_ledgers) = publishes_of_a_run(dir.path(), 100);
+        let (catching_up, caught_up_ledgers) = publishes_of_a_run(&log, dir.path(), 100);
         // The same log with a publish's worth larger than the lag: near the head, rows are
         // published by time, here at every read short of a batch.
-        let (near_the_head, head_ledgers) = publishes_of_a_run(dir.path(), 1_000);
+        let (near_the_head, head_ledgers) = publishes_of_a_run(&log, dir.path(), 1_000);
         assert!(
             catching_up <= 6,
             "300 events by hundreds, the first checkpoint and the end: {catching_up} publishes"
@@ -1110,10 +1114,7 @@ mod tests {
             "near the head short reads publish: {near_the_head} against {catching_up}"
         );
         assert_eq!(caught_up_ledgers, head_ledgers);
-        assert_eq!(
-            caught_up_ledgers,
-            clean_dump(&log(&dir.path().join("clean")), dir.path())
-        );
+        assert_eq!(caught_up_ledgers, clean_dump(&log, dir.path()));
     }
 
     #[test]

@@ -45,7 +45,8 @@ use crate::record_store::{RecordStore, RecordStoreError, Visible};
 /// - 8: event records in the record store, a filter of them in the state; the checkpoint's
 ///   row beside them.
 /// - 9: an agent's cells grouped by date.
-pub const STATE_FORMAT: i64 = 9;
+/// - 10: a cell's outlet named by its place among the agent's outlets.
+pub const STATE_FORMAT: i64 = 10;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

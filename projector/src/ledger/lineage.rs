@@ -194,11 +194,11 @@ impl Lineage {
                     .cancellations_by_policy
                     .get(policy)
                     .and_then(|c| c.get(&EventKey::new(source, id)))
-                    .and_then(|c| c.attributed.clone());
+                    .and_then(|c| c.attributed);
                 match attributed {
-                    Some(outlet) => {
+                    Some(place) => {
                         lineage.contribution = refund_delta(*refund);
-                        lineage.outlet_id = Some(outlet);
+                        lineage.outlet_id = Some(state.outlets.name(place).to_owned());
                         Outcome::RefundCounted
                     }
                     None => Outcome::Pending,

@@ -91,8 +91,11 @@ impl std::fmt::Display for MoneyOverflow {
 /// outlet's string first.
 type Cells = BTreeMap<NaiveDate, DayCells>;
 
-/// One agent-day's counters by outlet; never empty (a day without cells is removed).
-type DayCells = litemap::LiteMap<String, Counters>;
+/// One agent-day's counters by outlet, the outlet named by its place among the agent's
+/// outlets (`AgentState::outlets`, which only grows): a `u32` instead of a copy of the id
+/// in every cell, and a lookup compares numbers. Never empty (a day without cells is
+/// removed).
+type DayCells = litemap::LiteMap<u32, Counters>;
 
 /// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
 /// so that the order is total even between sources that share ids.
@@ -176,8 +179,9 @@ struct PlanCounts {
 struct CancellationState {
     date: NaiveDate,
     refund: Money,
-    /// The outlet the refund currently counts on; `None` while pending.
-    attributed: Option<String>,
+    /// The outlet the refund currently counts on, by its place among the agent's outlets;
+    /// `None` while pending.
+    attributed: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -194,7 +198,7 @@ struct AgentState {
     outlets: OutletNames,
     cells: Cells,
     /// Non-retracted sales by policy: event → outlet.
-    sales_by_policy: BTreeMap<String, Versions<EventKey, String>>,
+    sales_by_policy: BTreeMap<String, Versions<EventKey, u32>>,
     /// Non-retracted cancellations by policy: event → state.
     cancellations_by_policy: BTreeMap<String, Versions<EventKey, CancellationState>>,
     /// Team from the effective date on; `None` after leaving.
@@ -266,7 +270,8 @@ struct ReferenceState {
 struct Dirty {
     /// Changed cells by agent, and days: keyed by agent first so that marking a cell of an
     /// agent already marked copies no agent id.
-    cells: BTreeMap<String, BTreeSet<(NaiveDate, String)>>,
+    /// The outlet is its place among the agent's outlets (see [`DayCells`]).
+    cells: BTreeMap<String, BTreeSet<(NaiveDate, u32)>>,
     agent_days: BTreeMap<String, BTreeSet<NaiveDate>>,
     /// Agents whose every day must be re-tagged (their team history changed).
     retag_agents: BTreeSet<String>,
@@ -408,8 +413,10 @@ impl Ledger {
     }
 
     /// Forgets the agents for which `owned` says no: their partition moved elsewhere.
+    /// Their changes not yet taken go with them (another instance publishes those agents).
     pub fn retain_agents(&mut self, mut owned: impl FnMut(&str) -> bool) {
         self.agents.retain(|agent, _| owned(agent));
+        self.dirty.cells.retain(|agent, _| owned(agent));
         self.records_in_memory = self.agents.values().map(|s| s.seen.len()).sum();
     }
 
@@ -643,14 +650,18 @@ impl Ledger {
         agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (agent_id, state) in agents {
             for (date, day) in &state.cells {
-                for (outlet, counters) in day.iter() {
+                let first = tables.agent_outlet_day.len();
+                for (place, counters) in day.iter() {
                     tables.agent_outlet_day.push(AgentOutletDay {
                         agent_id: agent_id.clone(),
-                        outlet_id: outlet.clone(),
+                        outlet_id: state.outlets.name(*place).to_owned(),
                         business_date: *date,
                         counters: *counters,
                     });
                 }
+                // Places follow arrival; the table follows outlet ids.
+                tables.agent_outlet_day[first..]
+                    .sort_unstable_by(|a, b| a.outlet_id.cmp(&b.outlet_id));
             }
             for date in state.cells.keys() {
                 tables
@@ -764,20 +775,29 @@ impl Ledger {
         let dirty = std::mem::take(&mut self.dirty);
         let mut changes = LedgerChanges::default();
         for (agent_id, cells) in dirty.cells {
-            let state = self.agents.get(&agent_id);
-            for key in cells {
+            // An agent is never forgotten while its changes wait (`retain_agents`).
+            let Some(state) = self.agents.get(&agent_id) else {
+                continue;
+            };
+            let first = changes.agent_outlet_day.len();
+            for (date, place) in cells {
                 let counters = state
-                    .and_then(|s| s.cells.get(&key.0))
-                    .and_then(|day| day.get(key.1.as_str()))
+                    .cells
+                    .get(&date)
+                    .and_then(|day| day.get(&place))
                     .copied()
                     .unwrap_or_default();
                 changes.agent_outlet_day.push(AgentOutletDay {
                     agent_id: agent_id.clone(),
-                    outlet_id: key.1,
-                    business_date: key.0,
+                    outlet_id: state.outlets.name(place).to_owned(),
+                    business_date: date,
                     counters,
                 });
             }
+            // In key order, as when the outlet id was the key.
+            changes.agent_outlet_day[first..].sort_unstable_by(|a, b| {
+                (a.business_date, &a.outlet_id).cmp(&(b.business_date, &b.outlet_id))
+            });
         }
         let mut days = dirty.agent_days;
         for (agent_id, state) in &self.agents {
@@ -1122,12 +1142,12 @@ fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
     by_key.into_values().collect()
 }
 
-/// Whether `delta` fits into the cell (`date`, `outlet`) and into the agent's day total.
-/// Only money can come near the bounds, so only deltas with money are checked.
+/// Whether `delta` fits into the cell (`date`, outlet at `place`) and into the agent's day
+/// total. Only money can come near the bounds, so only deltas with money are checked.
 fn fits(
     cells: &Cells,
     date: NaiveDate,
-    outlet: &str,
+    place: u32,
     delta: &Counters,
     field: &'static str,
 ) -> Result<(), MoneyOverflow> {
@@ -1139,7 +1159,7 @@ fn fits(
     let mut cell = Counters::default();
     for (other, counters) in cells.get(&date).into_iter().flat_map(DayCells::iter) {
         day = day.checked_add(counters).ok_or(overflow("agent × day"))?;
-        if other == outlet {
+        if *other == place {
             cell = *counters;
         }
     }
@@ -1155,14 +1175,14 @@ fn add_to_cell(
     cells: &mut Cells,
     agent_id: &str,
     date: NaiveDate,
-    outlet: &str,
+    place: u32,
     delta: &Counters,
     add: bool,
     dirty: &mut Dirty,
 ) {
     let mut cell = cells
         .get(&date)
-        .and_then(|day| day.get(outlet))
+        .and_then(|day| day.get(&place))
         .copied()
         .unwrap_or_default();
     if add {
@@ -1173,7 +1193,7 @@ fn add_to_cell(
     // A cell back at zero is dropped, and its day with it when it was the day's last.
     if cell.is_zero() {
         if let Entry::Occupied(mut day) = cells.entry(date) {
-            day.get_mut().remove(outlet);
+            day.get_mut().remove(&place);
             if day.get().is_empty() {
                 day.remove();
             }
@@ -1182,14 +1202,14 @@ fn add_to_cell(
         let day = cells
             .entry(date)
             .or_insert_with(|| DayCells::with_capacity(1));
-        match day.get_mut(outlet) {
+        match day.get_mut(&place) {
             Some(stored) => *stored = cell,
             None => {
-                day.insert(outlet.to_owned(), cell);
+                day.insert(place, cell);
             }
         }
     }
-    marked(&mut dirty.cells, agent_id).insert((date, outlet.to_owned()));
+    marked(&mut dirty.cells, agent_id).insert((date, place));
     marked(&mut dirty.agent_days, agent_id).insert(date);
 }
 
@@ -1227,12 +1247,12 @@ macro_rules! agent_map {
 agent_map!(BTreeMap, HashMap);
 
 /// The outlet a policy's refunds count on: the first (by event id, then source)
-/// non-retracted sale's.
-fn policy_outlet(state: &AgentState, policy: &str) -> Option<String> {
+/// non-retracted sale's, by its place among the agent's outlets.
+fn policy_outlet(state: &AgentState, policy: &str) -> Option<u32> {
     state
         .sales_by_policy
         .get(policy)
-        .and_then(|sales| sales.values().next().cloned())
+        .and_then(|sales| sales.values().next().copied())
 }
 
 /// Moves the refunds of a policy's cancellations to where they belong now.
@@ -1250,7 +1270,7 @@ fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut
     };
     for (key, c) in moving {
         let delta = refund_delta(c.refund);
-        if let Some(old) = &c.attributed {
+        if let Some(old) = c.attributed {
             add_to_cell(
                 &mut state.cells,
                 agent_id,
@@ -1263,10 +1283,10 @@ fn reattribute(state: &mut AgentState, agent_id: &str, policy: &str, dirty: &mut
         }
         // A refund that no longer fits where it belongs now stays pending: listed, counted
         // nowhere (only possible with thousands of the largest refunds in one day).
-        let attributed = match &outlet {
+        let attributed = match outlet {
             Some(new) if fits(&state.cells, c.date, new, &delta, "refund").is_ok() => {
                 add_to_cell(&mut state.cells, agent_id, c.date, new, &delta, true, dirty);
-                Some(new.clone())
+                Some(new)
             }
             _ => None,
         };
@@ -1299,15 +1319,20 @@ fn count_activity(
     dirty: &mut Dirty,
 ) -> Result<(), MoneyOverflow> {
     let delta = activity.contribution.counters();
-    let outlet = state.outlets.name(activity.outlet);
     if add {
-        fits(&state.cells, activity.date, outlet, &delta, "premium")?;
+        fits(
+            &state.cells,
+            activity.date,
+            activity.outlet,
+            &delta,
+            "premium",
+        )?;
     }
     add_to_cell(
         &mut state.cells,
         agent_id,
         activity.date,
-        outlet,
+        activity.outlet,
         &delta,
         add,
         dirty,
@@ -1328,13 +1353,12 @@ fn do_agent_fact(
     match fact {
         AgentFact::Activity(activity) => {
             count_activity(state, agent_id, activity, true, dirty)?;
-            let outlet = state.outlets.name(activity.outlet).to_owned();
             if let Some(policy) = &activity.policy {
                 state
                     .sales_by_policy
                     .entry(policy.to_string())
                     .or_insert_with(first_version)
-                    .insert(EventKey::new(source, event_id), outlet);
+                    .insert(EventKey::new(source, event_id), activity.outlet);
                 reattribute(state, agent_id, policy, dirty);
             }
         }
@@ -1348,7 +1372,7 @@ fn do_agent_fact(
                 fits(
                     &state.cells,
                     *date,
-                    &outlet,
+                    outlet,
                     &refund_delta(*refund),
                     "refund",
                 )?;
@@ -1488,7 +1512,7 @@ fn undo_agent_fact(
                 state.cancellations_by_policy.remove(&policy);
             }
             if let Some(CancellationState {
-                attributed: Some(outlet),
+                attributed: Some(place),
                 ..
             }) = removed
             {
@@ -1496,7 +1520,7 @@ fn undo_agent_fact(
                     &mut state.cells,
                     agent_id,
                     date,
-                    &outlet,
+                    place,
                     &refund_delta(refund),
                     false,
                     dirty,

@@ -458,6 +458,49 @@ fn changes_name_the_rows_to_write_and_the_rows_to_drop() {
     );
 }
 
+/// A cell names its outlet by the order the agent first worked there; rows still come in
+/// outlet id order, in the tables and in the changes handed to the stores.
+#[test]
+fn cells_come_out_in_outlet_order_whatever_order_the_outlets_came_in() {
+    let mut ledger = given(&[
+        visit("v1", "2026-11-02T09:00:00+08:00", "A1", "O3"),
+        visit("v2", "2026-11-02T10:00:00+08:00", "A1", "O1"),
+        visit("v3", "2026-11-03T09:00:00+08:00", "A1", "O1"),
+        visit("v4", "2026-11-02T11:00:00+08:00", "A1", "O2"),
+        visit("v5", "2026-11-03T10:00:00+08:00", "A1", "O3"),
+    ]);
+    fn keys(rows: &[AgentOutletDay]) -> Vec<(NaiveDate, &str)> {
+        rows.iter()
+            .map(|row| (row.business_date, row.outlet_id.as_str()))
+            .collect()
+    }
+    let expected = [
+        (date("2026-11-02"), "O1"),
+        (date("2026-11-02"), "O2"),
+        (date("2026-11-02"), "O3"),
+        (date("2026-11-03"), "O1"),
+        (date("2026-11-03"), "O3"),
+    ];
+    assert_eq!(keys(&ledger.tables().agent_outlet_day), expected);
+    assert_eq!(keys(&ledger.take_changes().agent_outlet_day), expected);
+    // A cell taken back to zero is handed over as a tombstone under its outlet's id.
+    apply_all(
+        &mut ledger,
+        &[retraction(
+            "r1",
+            "2026-11-03T19:00:00+08:00",
+            Some("A1"),
+            "v4",
+        )],
+    );
+    let changes = ledger.take_changes();
+    assert_eq!(
+        keys(&changes.agent_outlet_day),
+        [(date("2026-11-02"), "O2")]
+    );
+    assert!(changes.agent_outlet_day[0].counters.is_zero());
+}
+
 #[test]
 fn a_day_keeps_the_outlets_still_counted_when_one_is_taken_back() {
     let ledger = given(&[

@@ -22,18 +22,68 @@ use super::{Measured, child_command, current_rss_mib, machine, prepare, run_chil
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Event counts to measure (approximate: the generator's region is sized to them).
+    /// Event counts to measure (approximate: the generated log is sized to them).
     #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
     events: Vec<u64>,
+    /// How the log grows with the event count.
+    #[arg(long, value_enum, default_value_t = Shape::Region)]
+    shape: Shape,
+    /// Agents of the `history` shape's region.
+    #[arg(long, default_value_t = 2_000)]
+    agents: u32,
     /// Kafka bootstrap servers for the Kafka rows; unset: the embedded log only.
     #[arg(long = "kafka-brokers", env = "AQS_KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
+}
+
+/// How a generated log grows with its size. The generator gives about five events per
+/// agent and day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// One month of a region sized to the event count: the whole state is the open month.
+    Region,
+    /// A region of fixed size (`--agents`) over as many days as the event count takes:
+    /// years of history, of which one month is open at a time.
+    History,
+}
+
+impl Shape {
+    /// The region and days of a log of about `events` events, and its folder's name.
+    fn log(self, events: u64, history_agents: u32) -> (u32, u32, String) {
+        const EVENTS_PER_AGENT_DAY: u64 = 5;
+        match self {
+            Shape::Region => {
+                let days = 30;
+                let agents = (events / (EVENTS_PER_AGENT_DAY * u64::from(days))).max(10) as u32;
+                (agents, days, format!("replay-{events}"))
+            }
+            Shape::History => {
+                let agents = history_agents.max(1);
+                let days =
+                    (events / (EVENTS_PER_AGENT_DAY * u64::from(agents))).clamp(1, 36_500) as u32;
+                (agents, days, format!("replay-history-{agents}-{events}"))
+            }
+        }
+    }
+
+    fn describe(self, history_agents: u32) -> String {
+        match self {
+            Shape::Region => {
+                "one month (30 days) of a region sized to the event count (about five events per agent and day)".to_owned()
+            }
+            Shape::History => format!(
+                "a region of {history_agents} agents over as many days as the event count takes (about five events per agent and day), from 2025-12-01"
+            ),
+        }
+    }
 }
 
 impl ReplayArgs {
     pub fn new(events: Vec<u64>, kafka_brokers: Option<String>) -> Self {
         Self {
             events,
+            shape: Shape::Region,
+            agents: 2_000,
             kafka_brokers,
         }
     }
@@ -446,6 +496,7 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         settings.checkpoint_every_events,
         settings.checkpoint_interval.as_secs(),
     );
+    println!("Log: {}.\n", args.shape.describe(args.agents));
     if args.kafka_brokers.is_none() {
         println!("Kafka rows skipped: AQS_KAFKA_BROKERS is not set.\n");
     }
@@ -455,9 +506,8 @@ pub fn replay(work: &Path, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut memory = Vec::new();
     for &size in &args.events {
-        let days = 30;
-        let agents = (size / (5 * u64::from(days))).max(10) as u32;
-        let dir = work.join(format!("replay-{size}"));
+        let (agents, days, folder) = args.shape.log(size, args.agents);
+        let dir = work.join(folder);
         let (_, append_rate) = prepare(&dir, agents, days)?;
         let decode = run_child("decode", &dir, &[])?;
         // The log holds each event id once; the generator's duplicates are not appended.
@@ -558,5 +608,23 @@ fn print_memory(runs: &[(u64, f64, Measured)]) {
             share(rest)
         );
         println!("| {events} | **peak RSS** | | {peak:.0} | 100 % |");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_grows_in_agents_and_a_history_in_days() {
+        assert_eq!(
+            Shape::Region.log(1_000_000, 2_000),
+            (6_666, 30, "replay-1000000".to_owned())
+        );
+        assert_eq!(
+            Shape::History.log(10_000_000, 2_000),
+            (2_000, 1_000, "replay-history-2000-10000000".to_owned())
+        );
+        assert_eq!(Shape::History.log(100, 2_000).1, 1, "at least a day");
     }
 }

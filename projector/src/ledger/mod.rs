@@ -649,8 +649,8 @@ impl Ledger {
         let mut agents: Vec<(&String, &AgentState)> = self.agents.iter().collect();
         agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (agent_id, state) in agents {
+            let first = tables.agent_outlet_day.len();
             for (date, day) in &state.cells {
-                let first = tables.agent_outlet_day.len();
                 for (place, counters) in day.iter() {
                     tables.agent_outlet_day.push(AgentOutletDay {
                         agent_id: agent_id.clone(),
@@ -659,10 +659,8 @@ impl Ledger {
                         counters: *counters,
                     });
                 }
-                // Places follow arrival; the table follows outlet ids.
-                tables.agent_outlet_day[first..]
-                    .sort_unstable_by(|a, b| a.outlet_id.cmp(&b.outlet_id));
             }
+            in_key_order(&mut tables.agent_outlet_day[first..]);
             for date in state.cells.keys() {
                 tables
                     .agent_day
@@ -794,10 +792,7 @@ impl Ledger {
                     counters,
                 });
             }
-            // In key order, as when the outlet id was the key.
-            changes.agent_outlet_day[first..].sort_unstable_by(|a, b| {
-                (a.business_date, &a.outlet_id).cmp(&(b.business_date, &b.outlet_id))
-            });
+            in_key_order(&mut changes.agent_outlet_day[first..]);
         }
         let mut days = dirty.agent_days;
         for (agent_id, state) in &self.agents {
@@ -1140,6 +1135,15 @@ fn team_days(agent_days: &[AgentDay]) -> Vec<TeamDay> {
         row.counters.add(&day.counters);
     }
     by_key.into_values().collect()
+}
+
+/// Sorts one agent's cell rows by date, then outlet id: a cell names its outlet by its place,
+/// which follows the order the agent first worked there, while the rows follow the table's
+/// key.
+fn in_key_order(rows: &mut [AgentOutletDay]) {
+    rows.sort_unstable_by(|a, b| {
+        (a.business_date, &a.outlet_id).cmp(&(b.business_date, &b.outlet_id))
+    });
 }
 
 /// Whether `delta` fits into the cell (`date`, outlet at `place`) and into the agent's day

@@ -241,8 +241,8 @@ fn kpis_from_clickhouse_equal_kpis_from_the_embedded_store() {
     );
     assert_eq!(warehouse.calendar, embedded.calendar);
 
-    let from_embedded = compute(&embedded, &params).expect("compute");
-    let mut from_clickhouse = compute(&warehouse, &params).expect("compute");
+    let from_embedded = compute(embedded, &params).expect("compute");
+    let mut from_clickhouse = compute(warehouse, &params).expect("compute");
     assert_same_frame(&from_clickhouse, &from_embedded, "KPIs");
     let at_risk = from_clickhouse
         .column("at_risk")
@@ -570,8 +570,8 @@ fn a_run_that_computes_nothing_clears_its_date() {
     );
     let params = params();
     let data = read_ledgers(&SqliteSource::new(&ledgers), &params).expect("load");
-    let mut some = compute(&data, &params).expect("compute");
-    let mut none = compute(&Default::default(), &params).expect("compute");
+    let mut some = compute(data, &params).expect("compute");
+    let mut none = compute(Default::default(), &params).expect("compute");
     assert!(some.height() > 0 && none.height() == 0);
     let mut sink = ClickHouseKpiSink::connect(&config).expect("kpi sink");
     sink.write(&mut some, params.as_of).expect("write");

@@ -82,7 +82,7 @@ fn the_demo_region_shows_every_finding() {
         "{:?}",
         data.calendar
     );
-    let kpis = compute_kpis(&data, &params).expect("kpis");
+    let kpis = compute_kpis(data, &params).expect("kpis");
     let scopes = texts(&kpis, "scope");
     let ids = texts(&kpis, "scope_id");
     let periods = texts(&kpis, "period");

@@ -78,7 +78,7 @@ fn kpis() -> DataFrame {
     .expect("publish");
     let params = KpiParams::new("2026-11-18".parse().expect("date"));
     let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
-    compute(&data, &params).expect("compute")
+    compute(data, &params).expect("compute")
 }
 
 fn value(frame: &DataFrame, column: &str, row: usize) -> V {
@@ -501,7 +501,7 @@ fn edge_kpis() -> DataFrame {
     .expect("publish");
     let params = KpiParams::new("2026-11-18".parse().expect("date"));
     let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
-    compute(&data, &params).expect("sums beyond Int64 are computed, not refused")
+    compute(data, &params).expect("sums beyond Int64 are computed, not refused")
 }
 
 /// 9,999,999,999,999.99 CNY, a sale's largest premium.
@@ -619,7 +619,7 @@ fn roster_kpis() -> DataFrame {
     .expect("publish");
     let params = KpiParams::new("2026-11-18".parse().expect("date"));
     let data = read_ledgers(&SqliteSource::new(&path), &params).expect("load");
-    compute(&data, &params).expect("compute")
+    compute(data, &params).expect("compute")
 }
 
 /// The periods an agent has rows for, as "period start".
@@ -898,7 +898,7 @@ fn quota_kpis(params: &KpiParams) -> DataFrame {
     )
     .expect("publish");
     let data = read_ledgers(&SqliteSource::new(&path), params).expect("load");
-    compute(&data, params).expect("compute")
+    compute(data, params).expect("compute")
 }
 
 #[test]
@@ -1105,7 +1105,7 @@ fn kpis_of(lines: &[String], params: &KpiParams) -> DataFrame {
     )
     .expect("publish");
     let data = read_ledgers(&SqliteSource::new(&path), params).expect("load");
-    compute(&data, params).expect("compute")
+    compute(data, params).expect("compute")
 }
 
 /// November 2026 with the calendar as events: Saturday the 14th worked (调休), Monday the

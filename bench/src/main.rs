@@ -171,7 +171,7 @@ fn kpi_table(dir: &Path, as_of: NaiveDate) -> anyhow::Result<polars::prelude::Da
         trailing_agent_days = data.trailing_agent_days.len(),
         "kpi ledgers loaded"
     );
-    Ok(compute(&data, &params)?)
+    Ok(compute(data, &params)?)
 }
 
 fn main() -> ExitCode {

@@ -190,7 +190,11 @@ pub fn compute_kpis_into(
     let started = std::time::Instant::now();
     let data = read_ledgers(source, params).context("reading the ledgers")?;
     let loaded = started.elapsed();
-    let mut table = compute(&data, params)?;
+    let (holidays, swapped_working_days) = (
+        data.calendar.holidays.len(),
+        data.calendar.working_days.len(),
+    );
+    let mut table = compute(data, params)?;
     let computed = started.elapsed();
     for sink in sinks.iter_mut() {
         sink.write(&mut table, params.as_of)
@@ -198,8 +202,8 @@ pub fn compute_kpis_into(
     }
     tracing::info!(
         rows = table.height(),
-        holidays = data.calendar.holidays.len(),
-        swapped_working_days = data.calendar.working_days.len(),
+        holidays,
+        swapped_working_days,
         load_ms = loaded.as_millis() as u64,
         compute_ms = (computed - loaded).as_millis() as u64,
         write_ms = (started.elapsed() - computed).as_millis() as u64,

@@ -19,8 +19,10 @@ pub(crate) struct IdNumbers<'a> {
 
 impl<'a> IdNumbers<'a> {
     pub(crate) fn number(&mut self, id: &'a str) -> u32 {
+        // The ledger's reader shares an id between the rows that repeat it: the same
+        // address and length is the same id, without comparing its bytes.
         if let Some((last, number)) = self.last
-            && last == id
+            && (std::ptr::eq(last, id) || last == id)
         {
             return number;
         }

@@ -83,13 +83,18 @@ pub(crate) fn tally(data: &LedgerData, params: &KpiParams) -> Result<DataFrame, 
         "kpi rows found"
     );
 
-    // Prorating the plans day by day is the heaviest tally: it has a thread to itself.
-    let (plans, (outlets, activity, trailing)) = both(
-        || plans::add_up(data, &facts, &keys, &periods, &rows, &data.calendar),
+    // Two threads of about equal work (a month of 30,000 agents: outlets 0.29 s, plans
+    // 0.26, activity 0.12, the trailing window 0.02).
+    let ((plans, activity), (outlets, trailing)) = both(
+        || {
+            (
+                plans::add_up(data, &facts, &keys, &periods, &rows, &data.calendar),
+                activity::add_up(data, &facts, &keys, &periods, &rows),
+            )
+        },
         || {
             (
                 outlets::add_up(&facts, &keys, &periods, &rows, &membership.assigned),
-                activity::add_up(data, &facts, &keys, &periods, &rows),
                 trailing::add_up(
                     data,
                     &facts,

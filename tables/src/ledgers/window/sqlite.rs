@@ -258,6 +258,13 @@ impl SqliteSource {
     }
 }
 
+/// What a scoped thread returned (its panic goes on).
+fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 /// The rows `read` gives for the agents before `middle` and for those from it, read side by
 /// side (each read on a connection of its own), in key order; all in one read without a
 /// middle.
@@ -271,10 +278,7 @@ fn in_halves<T: Send>(
     let (lower, upper) = std::thread::scope(|scope| {
         let upper = scope.spawn(|| read(Agents::From(middle)));
         let lower = read(Agents::Before(middle));
-        let upper = upper
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (lower, upper)
+        (lower, joined(upper))
     });
     let mut rows = lower?;
     rows.extend(upper?);
@@ -293,26 +297,37 @@ impl LedgerSource for SqliteSource {
     }
 
     fn load(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
-        let wrap = |e| self.wrap(e);
         let (first_text, last_text) = (first.to_string(), last.to_string());
         let window = [first_text.as_str(), last_text.as_str()];
-        // The two big tables are read side by side, each in two halves by agent, each half
-        // on a connection of its own.
+        // The two big tables are read side by side, each in two halves by agent, and the
+        // small ones beside them, each read on a connection of its own.
         let middle = self.middle_agent()?;
         let middle = middle.as_deref();
-        let (agent_days, outlet_days) = std::thread::scope(|scope| {
+        let (agent_days, outlet_days, small) = std::thread::scope(|scope| {
             let outlet_days = scope.spawn(|| self.outlet_days(window, middle));
+            let small = scope.spawn(|| self.small_tables(first, last));
             let agent_days = self.agent_days(window, middle);
-            let outlet_days = outlet_days
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (agent_days, outlet_days)
+            (agent_days, joined(outlet_days), joined(small))
         });
-        let mut data = LedgerData {
+        Ok(LedgerData {
             agent_days: agent_days?,
             outlet_days: outlet_days?,
-            ..LedgerData::default()
-        };
+            ..small?
+        })
+    }
+
+    fn load_calendar(&self) -> Result<WorkingCalendar, SourceError> {
+        self.calendar(&self.connect()?)
+    }
+}
+
+impl SqliteSource {
+    /// Everything of the window but the agent and outlet days: plans, targets, roster,
+    /// assignments, team definitions and the calendar.
+    fn small_tables(&self, first: NaiveDate, last: NaiveDate) -> Result<LedgerData, SourceError> {
+        let wrap = |e| self.wrap(e);
+        let (first_text, last_text) = (first.to_string(), last.to_string());
+        let mut data = LedgerData::default();
         let connection = self.connect()?;
 
         let mut statement = connection
@@ -456,12 +471,6 @@ impl LedgerSource for SqliteSource {
         Ok(data)
     }
 
-    fn load_calendar(&self) -> Result<WorkingCalendar, SourceError> {
-        self.calendar(&self.connect()?)
-    }
-}
-
-impl SqliteSource {
     fn calendar(&self, connection: &Connection) -> Result<WorkingCalendar, SourceError> {
         let wrap = |e| self.wrap(e);
         let mut statement = connection

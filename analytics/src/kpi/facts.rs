@@ -93,36 +93,40 @@ impl<'a> LedgerFacts<'a> {
             ]);
         }
 
-        let agent_days: Vec<AgentDayFact> = data
-            .agent_days
-            .iter()
-            .enumerate()
-            .filter_map(|(row, r)| {
-                Some(AgentDayFact {
-                    day: window.day(r.date)?,
-                    agent: agents.number(&r.agent_id),
-                    tags: [
-                        teams.optional(r.team_id.as_deref()),
-                        branches.optional(r.branch_id.as_deref()),
-                        regions.optional(r.region_id.as_deref()),
-                    ],
-                    row: row as u32,
+        // The outlet days (the most rows) are numbered on a thread of their own, their
+        // agents apart; those agents then take their numbers here in the order the outlet
+        // days first name them, which gives every id the number it would have had in one
+        // pass over the agent days and then the outlet days.
+        let (agent_days, (mut outlet_days, outlet_agents)) = std::thread::scope(|scope| {
+            let outlet_days = scope.spawn(|| outlet_day_facts(data, &window, &mut outlets));
+            let agent_days = data
+                .agent_days
+                .iter()
+                .enumerate()
+                .filter_map(|(row, r)| {
+                    Some(AgentDayFact {
+                        day: window.day(r.date)?,
+                        agent: agents.number(&r.agent_id),
+                        tags: [
+                            teams.optional(r.team_id.as_deref()),
+                            branches.optional(r.branch_id.as_deref()),
+                            regions.optional(r.region_id.as_deref()),
+                        ],
+                        row: row as u32,
+                    })
                 })
-            })
+                .collect::<Vec<_>>();
+            let outlet_days = outlet_days
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (agent_days, outlet_days)
+        });
+        let agent_numbers: Vec<u32> = (0..outlet_agents.len() as u32)
+            .map(|apart| agents.number(outlet_agents.id(apart)))
             .collect();
-        let outlet_days: Vec<OutletDayFact> = data
-            .outlet_days
-            .iter()
-            .filter_map(|r| {
-                Some(OutletDayFact {
-                    day: window.day(r.date)?,
-                    agent: agents.number(&r.agent_id),
-                    outlet: outlets.number(&r.outlet_id),
-                    visited: r.visits > 0,
-                    sold: r.sales > 0,
-                })
-            })
-            .collect();
+        for fact in &mut outlet_days {
+            fact.agent = agent_numbers[fact.agent as usize];
+        }
         let assignments = data
             .assignments
             .iter()
@@ -248,6 +252,30 @@ impl<'a> LedgerFacts<'a> {
     }
 }
 
+/// The outlet days of the window as facts, their outlets numbered in `outlets` and their
+/// agents in numbers of their own (returned beside them).
+fn outlet_day_facts<'a>(
+    data: &'a LedgerData,
+    window: &DayWindow,
+    outlets: &mut IdNumbers<'a>,
+) -> (Vec<OutletDayFact>, IdNumbers<'a>) {
+    let mut agents = IdNumbers::default();
+    let facts = data
+        .outlet_days
+        .iter()
+        .filter_map(|r| {
+            Some(OutletDayFact {
+                day: window.day(r.date)?,
+                agent: agents.number(&r.agent_id),
+                outlet: outlets.number(&r.outlet_id),
+                visited: r.visits > 0,
+                sold: r.sales > 0,
+            })
+        })
+        .collect();
+    (facts, agents)
+}
+
 /// Per team and day of the window: the row of `data.teams` in force (`NONE`: none), the
 /// one with the greatest effective date on or before the day (the readers give one row per
 /// team and effective date). A definition effective before the window holds from its first
@@ -276,4 +304,83 @@ fn definitions_by_day(
         in_force[base + first..base + days].fill(row as u32);
     }
     in_force
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::data::{AgentDay, OutletDay};
+
+    fn date(text: &str) -> NaiveDate {
+        text.parse().expect("date")
+    }
+
+    fn agent_day(agent: &str, day: &str) -> AgentDay {
+        AgentDay {
+            agent_id: Arc::from(agent),
+            date: date(day),
+            team_id: None,
+            branch_id: None,
+            region_id: None,
+            visits: 1,
+            consultations: 0,
+            customers_consulted: 0,
+            customers_interested: 0,
+            sales: 0,
+            premium_fen: 0,
+            cancellations: 0,
+            refunds_fen: 0,
+        }
+    }
+
+    fn outlet_day(agent: &str, outlet: &str, day: &str) -> OutletDay {
+        OutletDay {
+            agent_id: Arc::from(agent),
+            outlet_id: Arc::from(outlet),
+            date: date(day),
+            visits: 1,
+            sales: 0,
+        }
+    }
+
+    #[test]
+    fn outlet_days_numbered_apart_name_the_same_agents_as_one_pass_would() {
+        // A3 has outlet days and no agent day; A1 and A2 are first named in the other
+        // order by the outlet days than by the agent days.
+        let data = LedgerData {
+            agent_days: vec![agent_day("A2", "2026-11-02"), agent_day("A1", "2026-11-02")],
+            outlet_days: vec![
+                outlet_day("A3", "O9", "2026-11-02"),
+                outlet_day("A1", "O1", "2026-11-02"),
+                outlet_day("A2", "O2", "2026-11-02"),
+                outlet_day("A3", "O1", "2026-11-03"),
+            ],
+            ..LedgerData::default()
+        };
+        let facts = LedgerFacts::read(
+            &data,
+            DayWindow::new(date("2026-11-01"), date("2026-11-30")),
+        );
+        let numbered: Vec<&str> = (0..facts.agents.len() as u32)
+            .map(|n| facts.agents.id(n))
+            .collect();
+        assert_eq!(
+            numbered,
+            ["A2", "A1", "A3"],
+            "agent days first, then outlet days"
+        );
+        let named: Vec<(&str, &str)> = facts
+            .outlet_days
+            .iter()
+            .map(|f| (facts.agents.id(f.agent), facts.outlets.id(f.outlet)))
+            .collect();
+        assert_eq!(
+            named,
+            [("A3", "O9"), ("A1", "O1"), ("A2", "O2"), ("A3", "O1")]
+        );
+    }
 }

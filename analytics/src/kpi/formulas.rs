@@ -246,7 +246,7 @@ fn agent_rows_only(value: Expr) -> Expr {
 
 /// Adds the KPIs to the tallies, each group on its own rows.
 pub(crate) fn apply(tallies: DataFrame, params: &KpiParams) -> PolarsResult<DataFrame> {
-    groups::with_groups(tallies, &kpis(params)?)
+    groups::with_groups(tallies, &kpis(params)?, &super::table::is_contract_source)
 }
 
 #[cfg(test)]

@@ -9,6 +9,17 @@ fn is_money(kind: KpiColumnType) -> bool {
     matches!(kind, KpiColumnType::Money | KpiColumnType::OptionalMoney)
 }
 
+/// Whether a column of the tallies and KPIs becomes a column of the contract (money from
+/// its `<name>_fen`); the others are let go once the KPIs that use them are computed.
+pub(crate) fn is_contract_source(column: &str) -> bool {
+    KPI_COLUMNS
+        .iter()
+        .any(|(name, kind)| match column.strip_suffix("_fen") {
+            Some(money) if is_money(*kind) => money == *name,
+            _ => !is_money(*kind) && column == *name,
+        })
+}
+
 /// The contract's columns of the tallies and KPIs, in order, money as decimals.
 pub(crate) fn contract_columns(kpis: &DataFrame) -> PolarsResult<DataFrame> {
     let columns = KPI_COLUMNS

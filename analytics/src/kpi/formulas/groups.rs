@@ -11,11 +11,18 @@ use super::KpiGroup;
 const ROW_NUMBER_COLUMNS: [&str; 1] = ["parent_row"];
 
 /// Adds the KPIs of the first group to `frame`, then those of the others on their rows.
-pub(super) fn with_groups(frame: DataFrame, groups: &[KpiGroup]) -> PolarsResult<DataFrame> {
+/// Only the columns `kept` says yes to are put back, and the others are let go before the
+/// put-back: its columns are fresh memory of the whole table's height, and the tallies and
+/// KPIs only other KPIs use need not sit beside them.
+pub(super) fn with_groups(
+    frame: DataFrame,
+    groups: &[KpiGroup],
+    kept: &dyn Fn(&str) -> bool,
+) -> PolarsResult<DataFrame> {
     let Some((group, inner)) = groups.split_first() else {
         return Ok(frame);
     };
-    let mut frame = with_kpis(frame.lazy(), group.kpis.clone())?.collect()?;
+    let frame = with_kpis(frame.lazy(), group.kpis.clone())?.collect()?;
     let Some(next) = inner.first() else {
         return Ok(frame);
     };
@@ -32,12 +39,19 @@ pub(super) fn with_groups(frame: DataFrame, groups: &[KpiGroup]) -> PolarsResult
             subset.with_column(renumbered)?;
         }
     }
-    let subset = with_groups(subset, inner)?;
+    let subset = with_groups(subset, inner, kept)?;
     let added: Vec<&Column> = subset
         .columns()
         .iter()
-        .filter(|column| frame.column(column.name()).is_err())
+        .filter(|column| kept(column.name()) && frame.column(column.name()).is_err())
         .collect();
+    let let_go: Vec<PlSmallStr> = frame
+        .get_column_names()
+        .into_iter()
+        .filter(|name| !kept(name))
+        .cloned()
+        .collect();
+    let mut frame = frame.drop_many(let_go);
     // Half the columns are put back on a thread of their own: each is a fresh column of the
     // whole table's height.
     let (first, second) = added.split_at(added.len() / 2);
@@ -215,6 +229,35 @@ mod tests {
     }
 
     #[test]
+    fn columns_not_kept_are_let_go_and_not_put_back() -> PolarsResult<()> {
+        let frame = df!(
+            "kind" => ["day", "month", "day", "month"],
+            "value" => [1_i64, 2, 3, 4],
+            "helper" => [10_i64, 20, 30, 40],
+        )?;
+        let groups = [
+            KpiGroup {
+                rows: super::super::RowsFor::Every,
+                kpis: vec![col("kind").eq(lit("month")).alias("month_row")],
+            },
+            KpiGroup {
+                rows: super::super::RowsFor::Months,
+                kpis: vec![
+                    (col("value") + col("helper")).alias("step"),
+                    (col("step") * lit(2)).alias("doubled"),
+                ],
+            },
+        ];
+        let kept = |name: &str| !matches!(name, "helper" | "step" | "month_row");
+        let out = with_groups(frame, &groups, &kept)?;
+        let names: Vec<&str> = out.get_column_names().iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["kind", "value", "doubled"]);
+        let doubled: Vec<_> = out.column("doubled")?.i64()?.iter().collect();
+        assert_eq!(doubled, [None, Some(44), None, Some(88)]);
+        Ok(())
+    }
+
+    #[test]
     fn each_group_is_worked_out_on_its_rows_only() -> PolarsResult<()> {
         let frame = df!(
             "kind" => ["day", "month", "day", "month"],
@@ -231,7 +274,7 @@ mod tests {
                 kpis: vec![col("value").sum().alias("sum_of_months")],
             },
         ];
-        let out = with_groups(frame, &groups)?;
+        let out = with_groups(frame, &groups, &|_| true)?;
         let sums: Vec<_> = out.column("sum_of_months")?.i64()?.iter().collect();
         assert_eq!(sums, [None, Some(6), None, Some(6)]);
         Ok(())

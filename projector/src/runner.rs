@@ -656,6 +656,7 @@ impl<C: LogConsumer> Runner<C> {
 
     fn save_checkpoint(&mut self, started: Instant) -> Result<(), ProjectorError> {
         let saving = Instant::now();
+        let frozen_months = self.ledger.freeze_untouched_months();
         let saved = self
             .store
             .save(&self.ledger, &self.positions, self.applied_total)?;
@@ -671,6 +672,7 @@ impl<C: LogConsumer> Runner<C> {
             applied_total = self.applied_total,
             state_bytes = saved.state_bytes,
             records_written = saved.records,
+            frozen_months,
             "checkpoint written"
         );
         log_footprint(&self.ledger);

@@ -18,6 +18,7 @@ use aqs_schemas::event::{DayKind, Scope};
 use aqs_schemas::{EventType, Money, Rate, YearMonth};
 use chrono::NaiveDate;
 
+use super::cells::{Cells, Month};
 use super::facts::{Activity, AgentFact, CancellationFact, Contribution, OutletNames, Sighting};
 use super::identity::EventKey;
 use super::{
@@ -160,7 +161,7 @@ fn add_agent(state: &AgentState, footprint: &mut Footprint) {
     seen.add_heap(&mut footprint.event_records.heap);
     footprint.retractions.entries += retracted.len() as u64;
     retracted.add_heap(&mut footprint.retractions.heap);
-    footprint.cells.entries += entries_in(cells.values()) as u64;
+    footprint.cells.entries += cells.cell_count() as u64;
     cells.add_heap(&mut footprint.cells.heap);
     footprint.policies.entries += (entries_in(sales_by_policy.values())
         + entries_in(cancellations_by_policy.values())) as u64;
@@ -288,6 +289,7 @@ macro_rules! inline_only {
 
 inline_only!(
     (),
+    i32,
     u32,
     u64,
     i64,
@@ -488,6 +490,21 @@ impl HeapSize for Activity {
 impl HeapSize for CancellationFact {
     fn add_heap(&self, heap: &mut Heap) {
         self.policy.add_heap(heap);
+    }
+}
+
+impl HeapSize for Cells {
+    fn add_heap(&self, heap: &mut Heap) {
+        self.months().add_heap(heap);
+    }
+}
+
+impl HeapSize for Month {
+    fn add_heap(&self, heap: &mut Heap) {
+        match self {
+            Month::Hot { days, .. } => days.add_heap(heap),
+            Month::Frozen(bytes) => heap.allocate(bytes.len()),
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! Order independence comes from keeping every effect a sum of per-event contributions or
 //! a choice among a set of versions, never a "last one applied" value.
 
+mod cells;
 mod counters;
 mod facts;
 pub mod footprint;
@@ -40,6 +41,7 @@ use aqs_schemas::{BusinessClock, Event, EventType, Money, Payload, YearMonth};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use cells::{Cells, DayCells};
 pub use counters::Counters;
 use facts::{Activity, AgentFact, CancellationFact, Contribution, OutletNames, Sighted, Sighting};
 pub use footprint::{Footprint, Heap, StatePart};
@@ -84,18 +86,6 @@ impl std::fmt::Display for MoneyOverflow {
         write!(f, "its {} would overflow the {} sum", self.field, self.sum)
     }
 }
-
-/// An agent's counters by business date, then outlet. A customer manager works at one to
-/// three outlets a day, so each day's cells sit in one small sorted vector ([`Versions`]'s
-/// form): a B-tree entry per cell took about 240 bytes of memory, and a lookup built the
-/// outlet's string first.
-type Cells = BTreeMap<NaiveDate, DayCells>;
-
-/// One agent-day's counters by outlet, the outlet named by its place among the agent's
-/// outlets (`AgentState::outlets`, which only grows): a `u32` instead of a copy of the id
-/// in every cell, and a lookup compares numbers. Never empty (a day without cells is
-/// removed).
-type DayCells = litemap::LiteMap<u32, Counters>;
 
 /// Sorts versions: latest by `occurred_at`, ties broken by `event_id`, then by `source`,
 /// so that the order is total even between sources that share ids.
@@ -404,6 +394,17 @@ impl Ledger {
         self.clock = clock;
     }
 
+    /// Freezes the months of cells no event changed since the previous call: they stay in
+    /// memory in a compact encoding, decoded when read and thawed when changed, with the
+    /// same cells (`ledger::cells`). The runner calls it at each checkpoint, so a month
+    /// freezes one to two checkpoints after its last change. Returns how many froze.
+    pub fn freeze_untouched_months(&mut self) -> usize {
+        self.agents
+            .values_mut()
+            .map(|state| state.cells.freeze_untouched())
+            .sum()
+    }
+
     /// Applies one event; `digest` is [`digest`] of its canonical bytes.
     pub fn apply(&mut self, event: &Event, digest: u64) -> Applied {
         match &event.agent_id {
@@ -650,22 +651,21 @@ impl Ledger {
         agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (agent_id, state) in agents {
             let first = tables.agent_outlet_day.len();
-            for (date, day) in &state.cells {
+            // Each day's cells once (a frozen month is decoded once), for both tables.
+            state.cells.for_each_day(|date, day| {
                 for (place, counters) in day.iter() {
                     tables.agent_outlet_day.push(AgentOutletDay {
                         agent_id: agent_id.clone(),
                         outlet_id: state.outlets.name(*place).to_owned(),
-                        business_date: *date,
+                        business_date: date,
                         counters: *counters,
                     });
                 }
-            }
-            in_key_order(&mut tables.agent_outlet_day[first..]);
-            for date in state.cells.keys() {
                 tables
                     .agent_day
-                    .push(self.agent_day(agent_id, state, *date));
-            }
+                    .push(self.agent_day_of(agent_id, state, date, Some(day)));
+            });
+            in_key_order(&mut tables.agent_outlet_day[first..]);
             tables.plans.extend(plan_rows(agent_id, state));
             for versions in state.targets.values() {
                 if let Some((_, target)) = versions.last() {
@@ -741,13 +741,20 @@ impl Ledger {
     }
 
     fn agent_day(&self, agent_id: &str, state: &AgentState, date: NaiveDate) -> AgentDay {
+        let day = state.cells.day(date);
+        self.agent_day_of(agent_id, state, date, day.as_deref())
+    }
+
+    /// The agent's day `date` whose cells are `day`.
+    fn agent_day_of(
+        &self,
+        agent_id: &str,
+        state: &AgentState,
+        date: NaiveDate,
+        day: Option<&DayCells>,
+    ) -> AgentDay {
         let mut counters = Counters::default();
-        for cell in state
-            .cells
-            .get(&date)
-            .into_iter()
-            .flat_map(DayCells::values)
-        {
+        for cell in day.into_iter().flat_map(DayCells::values) {
             counters.add(cell);
         }
         let team_id = value_on(&state.memberships, date)
@@ -781,9 +788,8 @@ impl Ledger {
             for (date, place) in cells {
                 let counters = state
                     .cells
-                    .get(&date)
-                    .and_then(|day| day.get(&place))
-                    .copied()
+                    .day(date)
+                    .and_then(|day| day.get(&place).copied())
                     .unwrap_or_default();
                 changes.agent_outlet_day.push(AgentOutletDay {
                     agent_id: agent_id.clone(),
@@ -799,7 +805,7 @@ impl Ledger {
             if dirty.retag_agents.contains(agent_id) {
                 days.entry(agent_id.clone())
                     .or_default()
-                    .extend(state.cells.keys().copied());
+                    .extend(state.cells.dates());
             } else if !dirty.retag_teams.is_empty() {
                 let retagged = days_of_changed_teams(state, &dirty.retag_teams);
                 if !retagged.is_empty() {
@@ -977,14 +983,14 @@ fn days_of_changed_teams(
     changed: &BTreeMap<String, Option<NaiveDate>>,
 ) -> BTreeSet<NaiveDate> {
     let mut days = BTreeSet::new();
-    for date in state.cells.keys() {
-        let Some(Some(team)) = value_on(&state.memberships, *date) else {
+    for date in state.cells.dates() {
+        let Some(Some(team)) = value_on(&state.memberships, date) else {
             continue;
         };
         if let Some(from) = changed.get(team)
-            && from.is_none_or(|from| *date >= from)
+            && from.is_none_or(|from| date >= from)
         {
-            days.insert(*date);
+            days.insert(date);
         }
     }
     days
@@ -1161,7 +1167,8 @@ fn fits(
     let overflow = |sum| MoneyOverflow { field, sum };
     let mut day = Counters::default();
     let mut cell = Counters::default();
-    for (other, counters) in cells.get(&date).into_iter().flat_map(DayCells::iter) {
+    let cells_of_day = cells.day(date);
+    for (other, counters) in cells_of_day.iter().flat_map(|day| day.iter()) {
         day = day.checked_add(counters).ok_or(overflow("agent × day"))?;
         if *other == place {
             cell = *counters;
@@ -1184,6 +1191,7 @@ fn add_to_cell(
     add: bool,
     dirty: &mut Dirty,
 ) {
+    let cells = cells.month_mut(date);
     let mut cell = cells
         .get(&date)
         .and_then(|day| day.get(&place))

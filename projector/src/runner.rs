@@ -76,7 +76,7 @@ impl Default for RunnerSettings {
             publish_interval: Duration::from_millis(500),
             checkpoint_every_events: 200_000,
             checkpoint_interval: Duration::from_secs(10),
-            max_records_in_memory: 1_000_000,
+            max_records_in_memory: DEFAULT_MAX_RECORDS_IN_MEMORY,
             poll_timeout: Duration::from_millis(200),
             until_idle: false,
             clock: BusinessClock::default(),
@@ -86,6 +86,9 @@ impl Default for RunnerSettings {
         }
     }
 }
+
+/// Default of [`RunnerSettings::max_records_in_memory`].
+pub const DEFAULT_MAX_RECORDS_IN_MEMORY: usize = 1_000_000;
 
 /// Default of [`RunnerSettings::stuck_transaction_after`]: three times the transaction
 /// timeout ingest gives its writers by default (20 s), after which the broker aborts a

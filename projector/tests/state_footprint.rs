@@ -99,4 +99,41 @@ fn the_footprint_matches_the_heap_a_fold_keeps_and_counts_its_entries() {
         .max_by_key(|(_, part)| part.heap.bytes)
         .map(|(name, _)| name);
     assert_eq!(largest, Some("event_records"));
+
+    // Every month of cells frozen: the estimate still matches, and counts the same cells.
+    let mut frozen = Ledger::new(clock);
+    for (event, digest) in &events {
+        frozen.apply(event, *digest);
+    }
+    drop(frozen.take_changes());
+    frozen.freeze_untouched_months();
+    assert!(frozen.freeze_untouched_months() > 0, "months froze");
+    let frozen_footprint = frozen.footprint();
+    let dropping = Region::new(ALLOCATOR);
+    drop(frozen);
+    let freed = dropping.change();
+    println!(
+        "frozen: {frozen_footprint:#?}\nthe ledger held {} bytes in {} blocks",
+        freed.bytes_deallocated, freed.deallocations
+    );
+    let frozen_total = frozen_footprint.total();
+    assert!(
+        within(frozen_total.bytes, freed.bytes_deallocated, 0.10),
+        "estimated {} bytes with the cells frozen, the ledger held {}",
+        frozen_total.bytes,
+        freed.bytes_deallocated
+    );
+    assert!(
+        within(frozen_total.allocations, freed.deallocations, 0.10),
+        "estimated {} blocks with the cells frozen, the ledger held {}",
+        frozen_total.allocations,
+        freed.deallocations
+    );
+    assert_eq!(frozen_footprint.cells.entries, footprint.cells.entries);
+    assert!(
+        frozen_footprint.cells.heap.bytes * 4 < footprint.cells.heap.bytes,
+        "frozen cells take a fraction of the memory: {} against {} bytes",
+        frozen_footprint.cells.heap.bytes,
+        footprint.cells.heap.bytes
+    );
 }

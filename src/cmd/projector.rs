@@ -59,7 +59,7 @@ pub struct ProjectorArgs {
     #[arg(
         long,
         env = "AQS_PROJECTOR_MAX_RECORDS_IN_MEMORY",
-        default_value_t = 1_000_000
+        default_value_t = aqs_projector::runner::DEFAULT_MAX_RECORDS_IN_MEMORY
     )]
     max_records_in_memory: usize,
     /// Serve the projector's metrics (Prometheus text) at `http://ADDR/metrics`, and its

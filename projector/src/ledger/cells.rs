@@ -41,6 +41,10 @@ pub(super) enum Month {
     Frozen(Box<[u8]>),
 }
 
+/// Months an agent's newest month and the one before it stay in maps while events change
+/// them (the previous month takes late events in the first days of the next).
+const MONTHS_OPEN: i32 = 2;
+
 fn month_of(date: NaiveDate) -> i32 {
     date.year() * 12 + date.month0() as i32
 }
@@ -97,16 +101,16 @@ impl Cells {
         dates
     }
 
-    /// Freezes the months no cell of which changed since the previous call (and drops those
-    /// left without cells); returns how many were frozen.
+    /// Freezes the months no cell of which changed since the previous call, and those two
+    /// months or more before the agent's newest (a late event into one thaws it until the
+    /// next call); drops the months left without cells. Returns how many were frozen.
     pub(super) fn freeze_untouched(&mut self) -> usize {
         let mut frozen = 0;
-        self.months.retain(|_, month| match month {
+        let newest = self.months.keys().next_back().copied();
+        let closed = |key: i32| newest.is_some_and(|newest| key <= newest - MONTHS_OPEN);
+        self.months.retain(|key, month| match month {
             Month::Hot { days, .. } if days.is_empty() => false,
-            Month::Hot {
-                days,
-                touched: false,
-            } => {
+            Month::Hot { days, touched } if !*touched || closed(*key) => {
                 *month = Month::Frozen(encode(days));
                 frozen += 1;
                 true
@@ -361,6 +365,28 @@ mod tests {
             cells.dates(),
             [date("2026-10-05"), date("2026-10-06"), date("2026-11-05")]
         );
+    }
+
+    #[test]
+    fn a_month_two_before_the_newest_freezes_at_the_next_call_even_when_changed() {
+        let mut cells = Cells::default();
+        put_cell(&mut cells, "2026-09-05", 0, counters(1));
+        put_cell(&mut cells, "2026-10-05", 0, counters(2));
+        put_cell(&mut cells, "2026-11-05", 0, counters(3));
+        // September is two months before November; October and November changed.
+        assert_eq!(cells.freeze_untouched(), 1);
+        let frozen: Vec<bool> = cells
+            .months()
+            .values()
+            .map(|m| matches!(m, Month::Frozen(_)))
+            .collect();
+        assert_eq!(frozen, [true, false, false]);
+        // A late event thaws September; the next call freezes it again (and October and
+        // November, unchanged since the last call).
+        put_cell(&mut cells, "2026-09-06", 1, counters(4));
+        assert!(matches!(cells.months().values().next(), Some(Month::Hot { .. })));
+        assert_eq!(cells.freeze_untouched(), 3);
+        assert_eq!(cells.cell_count(), 4);
     }
 
     #[test]

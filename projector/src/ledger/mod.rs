@@ -394,10 +394,10 @@ impl Ledger {
         self.clock = clock;
     }
 
-    /// Freezes the months of cells no event changed since the previous call: they stay in
-    /// memory in a compact encoding, decoded when read and thawed when changed, with the
-    /// same cells (`ledger::cells`). The runner calls it at each checkpoint, so a month
-    /// freezes one to two checkpoints after its last change. Returns how many froze.
+    /// Freezes the months of cells no event changed since the previous call, and those two
+    /// or more before their agent's newest: they stay in memory in a compact encoding,
+    /// decoded when read and thawed when changed, with the same cells (`ledger::cells`).
+    /// The runner calls it at each checkpoint. Returns how many froze.
     pub fn freeze_untouched_months(&mut self) -> usize {
         self.agents
             .values_mut()

@@ -384,7 +384,10 @@ mod tests {
         // A late event thaws September; the next call freezes it again (and October and
         // November, unchanged since the last call).
         put_cell(&mut cells, "2026-09-06", 1, counters(4));
-        assert!(matches!(cells.months().values().next(), Some(Month::Hot { .. })));
+        assert!(matches!(
+            cells.months().values().next(),
+            Some(Month::Hot { .. })
+        ));
         assert_eq!(cells.freeze_untouched(), 3);
         assert_eq!(cells.cell_count(), 4);
     }

@@ -129,7 +129,7 @@ fn every_count_and_money_column_of_agent_and_team_rows_adds_up() {
         &params,
     )
     .expect("load");
-    let frame = compute(&data, &params).expect("compute");
+    let frame = compute(data, &params).expect("compute");
     let rows = aqs_tables::kpi::rows::frame_rows(&frame).expect("rows");
 
     let reference = by_agent.get(&None).cloned().unwrap_or_default();

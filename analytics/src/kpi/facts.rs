@@ -308,56 +308,23 @@ fn definitions_by_day(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use chrono::NaiveDate;
-
     use super::*;
-    use crate::data::{AgentDay, OutletDay};
-
-    fn date(text: &str) -> NaiveDate {
-        text.parse().expect("date")
-    }
-
-    fn agent_day(agent: &str, day: &str) -> AgentDay {
-        AgentDay {
-            agent_id: Arc::from(agent),
-            date: date(day),
-            team_id: None,
-            branch_id: None,
-            region_id: None,
-            visits: 1,
-            consultations: 0,
-            customers_consulted: 0,
-            customers_interested: 0,
-            sales: 0,
-            premium_fen: 0,
-            cancellations: 0,
-            refunds_fen: 0,
-        }
-    }
-
-    fn outlet_day(agent: &str, outlet: &str, day: &str) -> OutletDay {
-        OutletDay {
-            agent_id: Arc::from(agent),
-            outlet_id: Arc::from(outlet),
-            date: date(day),
-            visits: 1,
-            sales: 0,
-        }
-    }
+    use crate::kpi::tallies::tests::{agent_day, date, outlet_day};
 
     #[test]
     fn outlet_days_numbered_apart_name_the_same_agents_as_one_pass_would() {
         // A3 has outlet days and no agent day; A1 and A2 are first named in the other
         // order by the outlet days than by the agent days.
         let data = LedgerData {
-            agent_days: vec![agent_day("A2", "2026-11-02"), agent_day("A1", "2026-11-02")],
+            agent_days: vec![
+                agent_day("A2", "2026-11-02", "T1"),
+                agent_day("A1", "2026-11-02", "T1"),
+            ],
             outlet_days: vec![
-                outlet_day("A3", "O9", "2026-11-02"),
-                outlet_day("A1", "O1", "2026-11-02"),
-                outlet_day("A2", "O2", "2026-11-02"),
-                outlet_day("A3", "O1", "2026-11-03"),
+                outlet_day("A3", "O9", "2026-11-02", 1, 0),
+                outlet_day("A1", "O1", "2026-11-02", 1, 0),
+                outlet_day("A2", "O2", "2026-11-02", 1, 0),
+                outlet_day("A3", "O1", "2026-11-03", 1, 0),
             ],
             ..LedgerData::default()
         };

@@ -228,6 +228,20 @@ mod tests {
         Ok(())
     }
 
+    /// A first group telling the month rows (`kind` is "month"), then `kpis` on them.
+    fn month_rows_then(kpis: Vec<Expr>) -> [KpiGroup; 2] {
+        [
+            KpiGroup {
+                rows: super::super::RowsFor::Every,
+                kpis: vec![col("kind").eq(lit("month")).alias("month_row")],
+            },
+            KpiGroup {
+                rows: super::super::RowsFor::Months,
+                kpis,
+            },
+        ]
+    }
+
     #[test]
     fn columns_not_kept_are_let_go_and_not_put_back() -> PolarsResult<()> {
         let frame = df!(
@@ -235,19 +249,10 @@ mod tests {
             "value" => [1_i64, 2, 3, 4],
             "helper" => [10_i64, 20, 30, 40],
         )?;
-        let groups = [
-            KpiGroup {
-                rows: super::super::RowsFor::Every,
-                kpis: vec![col("kind").eq(lit("month")).alias("month_row")],
-            },
-            KpiGroup {
-                rows: super::super::RowsFor::Months,
-                kpis: vec![
-                    (col("value") + col("helper")).alias("step"),
-                    (col("step") * lit(2)).alias("doubled"),
-                ],
-            },
-        ];
+        let groups = month_rows_then(vec![
+            (col("value") + col("helper")).alias("step"),
+            (col("step") * lit(2)).alias("doubled"),
+        ]);
         let kept = |name: &str| !matches!(name, "helper" | "step" | "month_row");
         let out = with_groups(frame, &groups, &kept)?;
         let names: Vec<&str> = out.get_column_names().iter().map(|n| n.as_str()).collect();
@@ -263,17 +268,8 @@ mod tests {
             "kind" => ["day", "month", "day", "month"],
             "value" => [1_i64, 2, 3, 4],
         )?;
-        let groups = [
-            KpiGroup {
-                rows: super::super::RowsFor::Every,
-                kpis: vec![col("kind").eq(lit("month")).alias("month_row")],
-            },
-            KpiGroup {
-                rows: super::super::RowsFor::Months,
-                // Over the month rows alone: their sum, on each of them.
-                kpis: vec![col("value").sum().alias("sum_of_months")],
-            },
-        ];
+        // Over the month rows alone: their sum, on each of them.
+        let groups = month_rows_then(vec![col("value").sum().alias("sum_of_months")]);
         let out = with_groups(frame, &groups, &|_| true)?;
         let sums: Vec<_> = out.column("sum_of_months")?.i64()?.iter().collect();
         assert_eq!(sums, [None, Some(6), None, Some(6)]);

@@ -343,4 +343,4 @@ fn dates(name: &str, days: impl Iterator<Item = i32>) -> Column {
 }
 
 #[cfg(test)]
-mod tests;
+pub(in crate::kpi) mod tests;

@@ -16,7 +16,7 @@ use super::tally;
 use crate::data::{AgentDay, Interval, LedgerData, OutletDay, Plan, Target, Team};
 use crate::kpi::{KpiError, KpiParams};
 
-fn date(text: &str) -> NaiveDate {
+pub(in crate::kpi) fn date(text: &str) -> NaiveDate {
     text.parse().expect("date")
 }
 
@@ -25,7 +25,7 @@ fn id(text: &str) -> Arc<str> {
 }
 
 /// An agent's day tagged with its team in B1 and R1, with nothing in it.
-fn agent_day(agent: &str, day: &str, team: &str) -> AgentDay {
+pub(in crate::kpi) fn agent_day(agent: &str, day: &str, team: &str) -> AgentDay {
     AgentDay {
         agent_id: id(agent),
         date: date(day),
@@ -43,7 +43,13 @@ fn agent_day(agent: &str, day: &str, team: &str) -> AgentDay {
     }
 }
 
-fn outlet_day(agent: &str, outlet: &str, day: &str, visits: i64, sales: i64) -> OutletDay {
+pub(in crate::kpi) fn outlet_day(
+    agent: &str,
+    outlet: &str,
+    day: &str,
+    visits: i64,
+    sales: i64,
+) -> OutletDay {
     OutletDay {
         agent_id: id(agent),
         outlet_id: id(outlet),

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use chrono::{Datelike, NaiveDate};
 use serde::de::Error as _;
@@ -55,7 +56,19 @@ impl Cells {
         let key = month_of(date);
         match self.months.get(&key)? {
             Month::Hot { days, .. } => days.get(&date).map(Cow::Borrowed),
-            Month::Frozen(bytes) => decoded(key, bytes).remove(&date).map(Cow::Owned),
+            Month::Frozen(bytes) => {
+                let mut found = None;
+                visited(key, bytes, |day, cells| {
+                    if day < date {
+                        return ControlFlow::Continue(());
+                    }
+                    if day == date {
+                        found = Some(Cow::Owned(cells));
+                    }
+                    ControlFlow::Break(())
+                });
+                found
+            }
         }
     }
 
@@ -87,9 +100,10 @@ impl Cells {
         for (key, month) in &self.months {
             match month {
                 Month::Hot { days, .. } => days.iter().for_each(|(date, day)| visit(*date, day)),
-                Month::Frozen(bytes) => decoded(*key, bytes)
-                    .iter()
-                    .for_each(|(date, day)| visit(*date, day)),
+                Month::Frozen(bytes) => visited(*key, bytes, |date, day| {
+                    visit(date, &day);
+                    ControlFlow::Continue(())
+                }),
             }
         }
     }
@@ -157,9 +171,23 @@ fn encode(days: &MonthDays) -> Box<[u8]> {
 
 /// The days of month `key` from [`encode`]'s bytes, or why they are not such bytes.
 fn decode(key: i32, bytes: &[u8]) -> Result<MonthDays, String> {
+    let mut days = MonthDays::new();
+    each_day(key, bytes, |date, cells| {
+        days.insert(date, cells);
+        ControlFlow::Continue(())
+    })?;
+    Ok(days)
+}
+
+/// Hands each day of month `key` from [`encode`]'s bytes to `visit`, in date order, until
+/// it breaks; a read decodes no further than it needs and builds no map of the month.
+fn each_day(
+    key: i32,
+    bytes: &[u8],
+    mut visit: impl FnMut(NaiveDate, DayCells) -> ControlFlow<()>,
+) -> Result<(), String> {
     let (year, month0) = (key.div_euclid(12), key.rem_euclid(12) as u32);
     let mut reader = Reader { bytes, at: 0 };
-    let mut days = MonthDays::new();
     while reader.at < bytes.len() {
         let day0 = u32::try_from(reader.next()?).map_err(|_| "day out of range")?;
         let date = NaiveDate::from_ymd_opt(year, month0 + 1, day0 + 1)
@@ -174,14 +202,23 @@ fn decode(key: i32, bytes: &[u8]) -> Result<MonthDays, String> {
             }
             cells.insert(place, counters_of(values));
         }
-        days.insert(date, cells);
+        if visit(date, cells).is_break() {
+            break;
+        }
     }
-    Ok(days)
+    Ok(())
 }
+
+const FROZEN_HERE: &str = "a frozen month was encoded here or checked when read";
 
 /// The days of a month frozen by this process (or checked when the state was read).
 fn decoded(key: i32, bytes: &[u8]) -> MonthDays {
-    decode(key, bytes).expect("a frozen month was encoded here or checked when read")
+    decode(key, bytes).expect(FROZEN_HERE)
+}
+
+/// [`each_day`] over a month frozen by this process (or checked when the state was read).
+fn visited(key: i32, bytes: &[u8], visit: impl FnMut(NaiveDate, DayCells) -> ControlFlow<()>) {
+    each_day(key, bytes, visit).expect(FROZEN_HERE);
 }
 
 fn counter_values(c: &Counters) -> [i64; 8] {
@@ -301,6 +338,15 @@ mod tests {
             .insert(place, value);
     }
 
+    /// Per month, in order: whether it is frozen.
+    fn frozen(cells: &Cells) -> Vec<bool> {
+        cells
+            .months()
+            .values()
+            .map(|month| matches!(month, Month::Frozen(_)))
+            .collect()
+    }
+
     fn all(cells: &Cells) -> Vec<(NaiveDate, Vec<(u32, Counters)>)> {
         let mut days = Vec::new();
         cells.for_each_day(|date, day| {
@@ -325,17 +371,13 @@ mod tests {
         // The first freeze finds every month just changed; the second freezes them.
         assert_eq!(cells.freeze_untouched(), 0);
         assert_eq!(cells.freeze_untouched(), 2);
-        assert!(
-            cells
-                .months()
-                .values()
-                .all(|m| matches!(m, Month::Frozen(_)))
-        );
+        assert_eq!(frozen(&cells), [true, true]);
         assert_eq!(all(&cells), before);
         assert_eq!(
             cells.dates(),
             [date("2026-10-01"), date("2026-10-31"), date("2026-11-15")]
         );
+        assert_eq!(cells.day(date("2026-10-01")).map(|d| d.len()), Some(1));
         assert_eq!(cells.day(date("2026-10-31")).map(|d| d.len()), Some(2));
         assert_eq!(cells.day(date("2026-10-30")), None);
         assert_eq!(cells.cell_count(), 4);
@@ -349,12 +391,7 @@ mod tests {
         cells.freeze_untouched();
         cells.freeze_untouched();
         put_cell(&mut cells, "2026-10-06", 1, counters(3));
-        let hot: Vec<bool> = cells
-            .months()
-            .values()
-            .map(|m| matches!(m, Month::Hot { .. }))
-            .collect();
-        assert_eq!(hot, [true, false]);
+        assert_eq!(frozen(&cells), [false, true]);
         assert_eq!(
             cells.freeze_untouched(),
             0,
@@ -375,19 +412,11 @@ mod tests {
         put_cell(&mut cells, "2026-11-05", 0, counters(3));
         // September is two months before November; October and November changed.
         assert_eq!(cells.freeze_untouched(), 1);
-        let frozen: Vec<bool> = cells
-            .months()
-            .values()
-            .map(|m| matches!(m, Month::Frozen(_)))
-            .collect();
-        assert_eq!(frozen, [true, false, false]);
+        assert_eq!(frozen(&cells), [true, false, false]);
         // A late event thaws September; the next call freezes it again (and October and
         // November, unchanged since the last call).
         put_cell(&mut cells, "2026-09-06", 1, counters(4));
-        assert!(matches!(
-            cells.months().values().next(),
-            Some(Month::Hot { .. })
-        ));
+        assert_eq!(frozen(&cells), [false, false, false]);
         assert_eq!(cells.freeze_untouched(), 3);
         assert_eq!(cells.cell_count(), 4);
     }
@@ -414,11 +443,7 @@ mod tests {
         put_cell(&mut cells, "2026-01-02", 4, counters(11));
         let bytes = postcard::to_allocvec(&cells).expect("encode");
         let read: Cells = postcard::from_bytes(&bytes).expect("decode");
-        assert!(
-            read.months()
-                .values()
-                .all(|m| matches!(m, Month::Frozen(_)))
-        );
+        assert_eq!(frozen(&read), [true, true]);
         assert_eq!(all(&read), all(&cells));
     }
 

@@ -2,6 +2,7 @@
 
 use aqs_schemas::event::Scope;
 
+use super::both;
 use super::ids::{IdNumbers, NONE, ScopeKeys, TeamParents};
 use super::window::DayWindow;
 use crate::data::LedgerData;
@@ -97,30 +98,27 @@ impl<'a> LedgerFacts<'a> {
         // agents apart; those agents then take their numbers here in the order the outlet
         // days first name them, which gives every id the number it would have had in one
         // pass over the agent days and then the outlet days.
-        let (agent_days, (mut outlet_days, outlet_agents)) = std::thread::scope(|scope| {
-            let outlet_days = scope.spawn(|| outlet_day_facts(data, &window, &mut outlets));
-            let agent_days = data
-                .agent_days
-                .iter()
-                .enumerate()
-                .filter_map(|(row, r)| {
-                    Some(AgentDayFact {
-                        day: window.day(r.date)?,
-                        agent: agents.number(&r.agent_id),
-                        tags: [
-                            teams.optional(r.team_id.as_deref()),
-                            branches.optional(r.branch_id.as_deref()),
-                            regions.optional(r.region_id.as_deref()),
-                        ],
-                        row: row as u32,
+        let ((mut outlet_days, outlet_agents), agent_days) = both(
+            || outlet_day_facts(data, &window, &mut outlets),
+            || {
+                data.agent_days
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(row, r)| {
+                        Some(AgentDayFact {
+                            day: window.day(r.date)?,
+                            agent: agents.number(&r.agent_id),
+                            tags: [
+                                teams.optional(r.team_id.as_deref()),
+                                branches.optional(r.branch_id.as_deref()),
+                                regions.optional(r.region_id.as_deref()),
+                            ],
+                            row: row as u32,
+                        })
                     })
-                })
-                .collect::<Vec<_>>();
-            let outlet_days = outlet_days
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (agent_days, outlet_days)
-        });
+                    .collect::<Vec<_>>()
+            },
+        );
         let agent_numbers: Vec<u32> = (0..outlet_agents.len() as u32)
             .map(|apart| agents.number(outlet_agents.id(apart)))
             .collect();

@@ -104,6 +104,22 @@ pub fn read_ledgers(
     })
 }
 
+/// Runs two pieces of work at once: `a` on a thread of its own, `b` on this one (the job's
+/// machine has two cores); a panic in either goes on.
+pub(crate) fn both<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> (A, B) {
+    std::thread::scope(|scope| {
+        let a = scope.spawn(a);
+        let b = b();
+        let a = a
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (a, b)
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KpiError {
     #[error("KPI computation: {0}")]

@@ -1,6 +1,8 @@
 //! The output: the KPI table's columns (`aqs_tables::kpi::KPI_COLUMNS`) in order, money as
 //! decimals.
 
+use std::borrow::Cow;
+
 use aqs_tables::kpi::{KPI_COLUMNS, KpiColumnType, MONEY_PRECISION};
 use polars::prelude::*;
 
@@ -9,15 +11,22 @@ fn is_money(kind: KpiColumnType) -> bool {
     matches!(kind, KpiColumnType::Money | KpiColumnType::OptionalMoney)
 }
 
-/// Whether a column of the tallies and KPIs becomes a column of the contract (money from
-/// its `<name>_fen`); the others are let go once the KPIs that use them are computed.
+/// The column of the tallies and KPIs a contract column is made from: money from its
+/// `<name>_fen`, the others from the column of the same name.
+fn source_column(name: &'static str, kind: KpiColumnType) -> Cow<'static, str> {
+    if is_money(kind) {
+        Cow::Owned(format!("{name}_fen"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// Whether a column of the tallies and KPIs becomes a column of the contract; the others
+/// are let go once the KPIs that use them are computed.
 pub(crate) fn is_contract_source(column: &str) -> bool {
     KPI_COLUMNS
         .iter()
-        .any(|(name, kind)| match column.strip_suffix("_fen") {
-            Some(money) if is_money(*kind) => money == *name,
-            _ => !is_money(*kind) && column == *name,
-        })
+        .any(|(name, kind)| source_column(name, *kind) == column)
 }
 
 /// The contract's columns of the tallies and KPIs, in order, money as decimals.
@@ -25,10 +34,11 @@ pub(crate) fn contract_columns(kpis: &DataFrame) -> PolarsResult<DataFrame> {
     let columns = KPI_COLUMNS
         .iter()
         .map(|(name, kind)| {
+            let source = kpis.column(&source_column(name, *kind))?;
             if is_money(*kind) {
-                money(kpis.column(&format!("{name}_fen"))?, name)
+                money(source, name)
             } else {
-                Ok(kpis.column(name)?.clone())
+                Ok(source.clone())
             }
         })
         .collect::<PolarsResult<Vec<_>>>()?;

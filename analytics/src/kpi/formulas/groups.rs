@@ -6,6 +6,7 @@ use polars::prelude::*;
 use polars_arrow::bitmap::MutableBitmap;
 
 use super::KpiGroup;
+use crate::kpi::both;
 
 /// Columns holding the number of another row of the same frame.
 const ROW_NUMBER_COLUMNS: [&str; 1] = ["parent_row"];
@@ -58,14 +59,7 @@ pub(super) fn with_groups(
     let put_back = |columns: &[&Column]| -> PolarsResult<Vec<Column>> {
         columns.iter().map(|column| rows.put_back(column)).collect()
     };
-    let (first, second) = std::thread::scope(|scope| {
-        let first = scope.spawn(|| put_back(first));
-        let second = put_back(second);
-        let first = first
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
+    let (first, second) = both(|| put_back(first), || put_back(second));
     for column in first?.into_iter().chain(second?) {
         frame.with_column(column)?;
     }

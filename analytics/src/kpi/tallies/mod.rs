@@ -36,7 +36,7 @@ use polars::prelude::*;
 use super::facts::LedgerFacts;
 use super::rows::TableRows;
 use super::window::{DayWindow, Periods};
-use super::{KpiError, KpiParams};
+use super::{KpiError, KpiParams, both};
 use crate::data::{LedgerData, Target};
 use crate::spans::DistinctCounts;
 
@@ -274,18 +274,6 @@ fn build_in_two_threads(builds: &[Build<'_>]) -> PolarsResult<Vec<Column>> {
         columns.extend(result?);
     }
     Ok(columns)
-}
-
-/// Runs two pieces of work at once.
-fn both<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
-    std::thread::scope(|scope| {
-        let a = scope.spawn(a);
-        let b = b();
-        let a = a
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (a, b)
-    })
 }
 
 /// Indexes `0..keys.len()` grouped by key (`0..groups`), each group in its original order.

@@ -169,6 +169,11 @@ impl ScopeKeys {
         self.team_parents.on(team, day)
     }
 
+    /// The team definition in force on a day (row of `LedgerData::teams`; `NONE`: none).
+    pub(crate) fn team_definition_on(&self, team: u32, day: u32) -> u32 {
+        self.team_parents.definition_on(team, day)
+    }
+
     /// The scopes an agent counts for on a day while on a team: itself, the team and the
     /// branch and region of the team's definition in force that day (`NONE` where unknown).
     pub(crate) fn of_agent(&self, agent: u32, team: u32, day: u32) -> [u32; 4] {

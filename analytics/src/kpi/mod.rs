@@ -133,13 +133,13 @@ pub enum KpiError {
 /// Computes the KPI table; every working day it counts is one of `data.calendar`, the
 /// calendar the ledger holds.
 ///
-/// Takes the ledger rows and lets them go once they are tallied: the formulas' columns
-/// then reuse their memory instead of fresh pages, which the kernel must zero first (on a
-/// month of 30,000 agents about a second of system time otherwise; design note 54).
+/// Takes the ledger rows and lets them go once they are added up: the tallies' and the
+/// formulas' columns then reuse their memory instead of fresh pages, which the kernel must
+/// zero first (on a month of 30,000 agents about a second of system time otherwise; design
+/// note 54).
 pub fn compute(data: LedgerData, params: &KpiParams) -> Result<DataFrame, KpiError> {
     let started = std::time::Instant::now();
-    let tallies = tallies::tally(&data, params)?;
-    drop(data);
+    let tallies = tallies::tally(data, params)?;
     let kpis = formulas::apply(tallies, params)?;
     let table = table::contract_columns(&kpis)?;
     tracing::debug!(

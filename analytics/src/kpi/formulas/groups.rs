@@ -33,7 +33,15 @@ pub(super) fn with_groups(
         .select([next.rows.mask().alias("chosen")])
         .collect()?;
     let rows = Subset::of(chosen.column("chosen")?.bool()?);
-    let mut subset = frame.take(&rows.positions)?;
+    // Only the columns the later groups read are taken to their rows: the labels and the
+    // tallies they do not use stay where they are.
+    let used = columns_used(inner);
+    let taken = frame
+        .get_column_names()
+        .into_iter()
+        .filter(|name| used.contains(*name))
+        .cloned();
+    let mut subset = frame.select(taken)?.take(&rows.positions)?;
     for name in ROW_NUMBER_COLUMNS {
         if let Ok(column) = subset.column(name) {
             let renumbered = rows.renumbered(column)?;
@@ -64,6 +72,22 @@ pub(super) fn with_groups(
         frame.with_column(column)?;
     }
     Ok(frame)
+}
+
+/// The names of the columns the groups' rows and KPIs read (those a KPI of the groups
+/// makes among them).
+fn columns_used(groups: &[KpiGroup]) -> PlHashSet<PlSmallStr> {
+    let mut used = PlHashSet::new();
+    for group in groups {
+        for expr in std::iter::once(&group.rows.mask()).chain(&group.kpis) {
+            for node in expr.into_iter() {
+                if let Expr::Column(name) = node {
+                    used.insert(name.clone());
+                }
+            }
+        }
+    }
+    used
 }
 
 /// Adds KPIs in as few steps as their dependencies allow: a KPI is computed one step after
@@ -254,6 +278,21 @@ mod tests {
         let doubled: Vec<_> = out.column("doubled")?.i64()?.iter().collect();
         assert_eq!(doubled, [None, Some(44), None, Some(88)]);
         Ok(())
+    }
+
+    #[test]
+    fn only_the_columns_later_groups_read_go_to_their_rows() {
+        let groups = month_rows_then(vec![
+            (col("value") + col("helper")).alias("step"),
+            (col("step") * lit(2)).alias("doubled"),
+        ]);
+        let mut used: Vec<String> = columns_used(&groups[1..])
+            .into_iter()
+            .map(|name| name.to_string())
+            .collect();
+        used.sort();
+        // The rows' mask, the tallies read, and a KPI the group makes itself.
+        assert_eq!(used, ["helper", "month_row", "step", "value"]);
     }
 
     #[test]

@@ -13,16 +13,20 @@ use super::super::window::Periods;
 use super::{Build, dates, ints, optional_strings, strings};
 use crate::periods::{WorkingDays, day_number, working_days, working_days_from};
 
-/// The labels of the rows, worked out per scope and per period once.
+/// The labels of the rows, worked out per scope and per period once. They keep their own
+/// copies of the ids (one per scope and team definition, not per row), so that the ledger
+/// rows they were read from can be let go before the columns are built.
 pub(crate) struct RowLabels<'a> {
     rows: &'a TableRows,
     keys: &'a ScopeKeys,
     /// Per scope key: its scope's name and its id.
-    scope: Vec<(&'static str, &'a str)>,
+    scope: Vec<(&'static str, Box<str>)>,
     /// Per scope key: the team, branch and region ids it reports under (agents and teams:
     /// unused, they report per period).
-    parents: Vec<[Option<&'a str>; 3]>,
-    facts: &'a LedgerFacts<'a>,
+    parents: Vec<[Option<Box<str>>; 3]>,
+    /// Per team definition (row of `LedgerData::teams`): branch and region ids as it
+    /// spells them.
+    team_definition_ids: Vec<(Box<str>, Box<str>)>,
     /// Per kind of period and period: its last day inside the window.
     last_days: [Vec<u32>; 3],
     /// Per row: the team of an agent row and the day it reports the team's parents of
@@ -45,7 +49,7 @@ pub(crate) struct RowLabels<'a> {
 
 impl<'a> RowLabels<'a> {
     pub(crate) fn new(
-        facts: &'a LedgerFacts<'a>,
+        facts: &LedgerFacts<'_>,
         keys: &'a ScopeKeys,
         periods: &[Periods; 3],
         rows: &'a TableRows,
@@ -61,19 +65,19 @@ impl<'a> RowLabels<'a> {
         for key in 0..keys.len() as u32 {
             let (kind, number) = keys.split(key);
             let (id, of_key) = match kind {
-                Scope::Agent => (facts.agents.id(number), [None; 3]),
-                Scope::Team => (facts.teams.id(number), [None; 3]),
+                Scope::Agent => (facts.agents.id(number), [None, None, None]),
+                Scope::Team => (facts.teams.id(number), [None, None, None]),
                 Scope::Branch => {
                     let branch = facts.branches.id(number);
-                    let region = branch_region.get(branch).copied();
-                    (branch, [None, Some(branch), region])
+                    let region = branch_region.get(branch).map(|region| (*region).into());
+                    (branch, [None, Some(branch.into()), region])
                 }
                 Scope::Region => {
                     let region = facts.regions.id(number);
-                    (region, [None, None, Some(region)])
+                    (region, [None, None, Some(region.into())])
                 }
             };
-            scope.push((kind.as_str(), id));
+            scope.push((kind.as_str(), id.into()));
             parents.push(of_key);
         }
         let dates = periods.each_ref().map(|of_kind| {
@@ -103,7 +107,11 @@ impl<'a> RowLabels<'a> {
             keys,
             scope,
             parents,
-            facts,
+            team_definition_ids: facts
+                .team_definition_ids
+                .iter()
+                .map(|(branch, region)| ((*branch).into(), (*region).into()))
+                .collect(),
             last_days: periods.each_ref().map(|of_kind| of_kind.last_days.clone()),
             agent_teams: agent_teams(facts, keys, periods, rows),
             dates,
@@ -157,7 +165,7 @@ impl<'a> RowLabels<'a> {
     /// The team, branch and region ids a row reports under: an agent row under the team of
     /// its latest roster day in the period and that team's parents on that day; a team row
     /// under its parents on the period's last day inside the window.
-    fn parents(&self, row: usize) -> [Option<&'a str>; 3] {
+    fn parents(&self, row: usize) -> [Option<&str>; 3] {
         let key = self.rows.scope[row];
         match self.keys.split(key) {
             (Scope::Agent, _) => match self.agent_teams[row] {
@@ -168,20 +176,21 @@ impl<'a> RowLabels<'a> {
                 let day = self.last_days[self.rows.kind_of(row)][self.rows.period[row] as usize];
                 self.team_on(team, day)
             }
-            _ => self.parents[key as usize],
+            _ => self.parents[key as usize].each_ref().map(Option::as_deref),
         }
     }
 
     /// A team's id with the branch and region ids of its definition in force on `day`.
-    fn team_on(&self, team: u32, day: u32) -> [Option<&'a str>; 3] {
-        let ids = match self.facts.team_parents.definition_on(team, day) {
+    fn team_on(&self, team: u32, day: u32) -> [Option<&str>; 3] {
+        let ids = match self.keys.team_definition_on(team, day) {
             NONE => None,
-            definition => Some(self.facts.team_definition_ids[definition as usize]),
+            definition => Some(&self.team_definition_ids[definition as usize]),
         };
+        let team_id = &self.scope[self.keys.of(Scope::Team, team) as usize].1;
         [
-            Some(self.facts.teams.id(team)),
-            ids.map(|(branch, _)| branch),
-            ids.map(|(_, region)| region),
+            Some(team_id),
+            ids.map(|(branch, _)| &**branch),
+            ids.map(|(_, region)| &**region),
         ]
     }
 
@@ -198,7 +207,7 @@ impl<'a> RowLabels<'a> {
     /// `working_days_elapsed` and `working_days_from_as_of`, `peer_group` and `parent_row`.
     pub(crate) fn columns(&'a self) -> Vec<Build<'a>> {
         let all = || 0..self.rows.len();
-        let scope = |row: usize| self.scope[self.rows.scope[row] as usize];
+        let scope = |row: usize| &self.scope[self.rows.scope[row] as usize];
         let kind_name = |row: usize| self.kind_name(row);
         let parent = |name: &'static str, level: usize| -> Build<'a> {
             Box::new(move || {
@@ -209,7 +218,7 @@ impl<'a> RowLabels<'a> {
             })
         };
         vec![
-            Box::new(move || Ok(vec![strings("scope_id", all().map(|r| scope(r).1))])),
+            Box::new(move || Ok(vec![strings("scope_id", all().map(|r| &*scope(r).1))])),
             parent("team_id", 0),
             parent("branch_id", 1),
             parent("region_id", 2),

@@ -7,16 +7,18 @@ use super::super::rows::{TableRows, target_month};
 use super::super::window::{MONTH, Periods};
 use crate::data::{LedgerData, Target};
 
-/// Per row: the scope's target for the month (month rows only).
-pub(crate) struct RowTargets<'a> {
-    targets: &'a [Target],
+/// Per row: the scope's target for the month (month rows only), with its own copy of the
+/// targets (one per scope and month) so that the ledger rows can be let go before the
+/// columns are built.
+pub(crate) struct RowTargets {
+    targets: Vec<Target>,
     /// Per row: the index of its target in `targets`, `NONE` for none.
     of_row: Vec<u32>,
 }
 
-impl<'a> RowTargets<'a> {
+impl RowTargets {
     pub(crate) fn find(
-        data: &'a LedgerData,
+        data: &LedgerData,
         facts: &LedgerFacts<'_>,
         keys: &ScopeKeys,
         periods: &[Periods; 3],
@@ -33,7 +35,7 @@ impl<'a> RowTargets<'a> {
             }
         }
         Self {
-            targets: &data.targets,
+            targets: data.targets.clone(),
             of_row,
         }
     }

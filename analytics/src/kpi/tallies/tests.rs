@@ -192,7 +192,7 @@ fn ledgers() -> LedgerData {
 }
 
 fn tallies() -> DataFrame {
-    tally(&ledgers(), &KpiParams::new(date("2026-11-18"))).expect("tallies")
+    tally(ledgers(), &KpiParams::new(date("2026-11-18"))).expect("tallies")
 }
 
 /// The rows of the tallies as "scope id period start".
@@ -584,7 +584,7 @@ fn money_adds_up_beyond_64_bits_and_a_count_that_would_not_fit_is_an_error() {
         ..LedgerData::default()
     };
     let params = KpiParams::new(date("2026-11-18"));
-    let frame = tally(&data, &params).expect("tallies");
+    let frame = tally(data.clone(), &params).expect("tallies");
     let team = row(&frame, "team T1 month 2026-11-01");
     assert_eq!(
         fen(&frame, "gross_premium_fen", team),
@@ -600,7 +600,7 @@ fn money_adds_up_beyond_64_bits_and_a_count_that_would_not_fit_is_an_error() {
         ..data
     };
     assert!(matches!(
-        tally(&data, &params),
+        tally(data, &params),
         Err(KpiError::Overflow { column: "visits" })
     ));
 }
@@ -610,7 +610,7 @@ fn an_as_of_date_before_since_is_refused() {
     let mut params = KpiParams::new(date("2026-11-18"));
     params.since = date("2026-11-19");
     assert!(matches!(
-        tally(&ledgers(), &params),
+        tally(ledgers(), &params),
         Err(KpiError::Window { .. })
     ));
 }
@@ -654,7 +654,7 @@ fn the_trailing_window_of_rates_adds_up_on_the_open_months_rows_only() {
     // A shorter window: from 20 October, A1's November days only.
     let mut params = KpiParams::new(date("2026-11-18"));
     params.rates_window_days = 30;
-    let frame = tally(&ledgers(), &params).expect("tallies");
+    let frame = tally(ledgers(), &params).expect("tallies");
     let a1 = row(&frame, "agent A1 month 2026-11-01");
     assert_eq!(int(&frame, "rates_window_sales", a1), Some(2));
     assert_eq!(

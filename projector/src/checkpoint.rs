@@ -18,7 +18,8 @@
 //! The row also says in which form the state was written ([`STATE_FORMAT`]). A checkpoint of
 //! an earlier form cannot be read into today's ledger: it is treated as no checkpoint, with
 //! a warning, and the projector rebuilds the state from the log (event topics keep
-//! everything).
+//! everything); its event records are dropped when the store opens, so that the rebuild
+//! never takes one for an event it has already counted.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -188,6 +189,20 @@ impl CheckpointStore {
             path: path.to_owned(),
         };
         let generation = match store.row()? {
+            Some(row) if row.format != STATE_FORMAT => {
+                // A checkpoint of an earlier form is never loaded: the ledger is rebuilt from
+                // the log. Its records go now, or the rebuild would read one (for an id its
+                // fresh filter wrongly says it may have seen) and take the event as already
+                // counted. The row stays, to tell that the form changed until a save
+                // replaces it.
+                store.records.clear_records()?;
+                store.records.set_visible(Visible {
+                    committed: row.generation as u64,
+                    abandoned: row.abandoned,
+                    pending: None,
+                });
+                Some(row.generation)
+            }
             Some(row) => {
                 store.records.set_visible(Visible {
                     committed: row.generation as u64,
@@ -756,6 +771,50 @@ mod tests {
         let restored = store.load().expect("load").expect("a checkpoint");
         assert_eq!(restored.applied, 50);
         assert_eq!(restored.ledger.tables(), ledger.tables());
+    }
+
+    #[test]
+    fn the_records_of_a_checkpoint_of_an_earlier_form_are_never_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("projector.db");
+        let key = crate::ledger::records::record_key("A9", "t", "old");
+        let mut ledger = ledger();
+        visit(&mut ledger, "old");
+        {
+            let mut store = CheckpointStore::open(&path).expect("open");
+            store.save(&ledger, &Positions::new(), 51).expect("save");
+            assert_eq!(seen(&store, &[&key]), 1);
+            // The row as an earlier release wrote it: the same, in an earlier form.
+            let mut row = store.row().expect("row").expect("a row");
+            row.format = STATE_FORMAT - 1;
+            store
+                .records
+                .commit_row(&serde_json::to_vec(&row).expect("row"))
+                .expect("commit");
+        }
+        let mut store = CheckpointStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.outdated_format().expect("format"),
+            Some(STATE_FORMAT - 1)
+        );
+        assert!(store.load().expect("load").is_none());
+        assert_eq!(
+            seen(&store, &[&key]),
+            0,
+            "a record of the earlier form would make its event a repeat in the rebuild"
+        );
+        // The rebuild's first checkpoint, before it meets that event again.
+        let rebuilt = self::ledger();
+        store.save(&rebuilt, &Positions::new(), 50).expect("save");
+        assert_eq!(store.outdated_format().expect("format"), None);
+        assert_eq!(seen(&store, &[&key]), 0, "nor once the rebuild saves");
+        drop(store);
+        let store = CheckpointStore::open(&path).expect("reopen");
+        assert_eq!(seen(&store, &[&key]), 0, "nor after a restart");
+        assert_eq!(
+            store.load().expect("load").expect("a checkpoint").applied,
+            50
+        );
     }
 
     /// A checkpoint store as written before the state's form was recorded, with a state

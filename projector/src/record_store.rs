@@ -234,6 +234,16 @@ impl RecordStore {
         Ok(found)
     }
 
+    /// Forgets every record (and which generations were written), durably; the
+    /// checkpoint's row stays.
+    pub fn clear_records(&mut self) -> Result<(), RecordStoreError> {
+        self.records.clear().map_err(|e| self.fail(e))?;
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
     /// Forgets every record and the checkpoint's row, durably.
     pub fn clear(&mut self) -> Result<(), RecordStoreError> {
         self.records.clear().map_err(|e| self.fail(e))?;

@@ -20,12 +20,20 @@ use support::generated;
 
 const PARTITIONS: u32 = 4;
 
-/// Digest ([`digest`]) of `SqliteSink::dump()` for [`month`], as the state layout of
+/// Digest ([`dump_digest`]) of `SqliteSink::dump()` for [`month`], as the state layout of
 /// STATE_FORMAT 5 (events' digests and contributions in two maps per agent) folded it. The
 /// dump has since gained one line, the heading of the `supervisor_facts` table (empty for
 /// this month: the generator sends no supervisor events by default); every other line is
 /// as that layout gave it.
 const DUMP_DIGEST: u64 = 13_790_898_560_773_345_039;
+
+/// The 64-bit FNV-1a of a dump: the hash [`DUMP_DIGEST`] was recorded with (the events'
+/// digest then), kept here as it was so that the recorded figure stays comparable.
+fn dump_digest(dump: &str) -> u64 {
+    dump.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 /// The month: the generator's traps turned up, plus conflicting copies (same identity,
 /// another body) and retractions that name no agent.
@@ -207,7 +215,7 @@ fn the_month_folds_into_the_ledgers_of_the_previous_state_layout() {
         .collect();
     assert_eq!(kinds.len(), 6, "the month lacks a kind of event: {kinds:?}");
     let dump = folded(&events, events.len(), Checkpoints::None);
-    let found = digest(dump.as_bytes());
+    let found = dump_digest(&dump);
     assert_eq!(
         found,
         DUMP_DIGEST,
@@ -244,7 +252,7 @@ fn records_read_back_from_the_store_fold_into_the_same_ledgers() {
         },
     );
     assert_eq!(
-        digest(dump.as_bytes()),
+        dump_digest(&dump),
         DUMP_DIGEST,
         "the ledgers changed when records were read back from the store"
     );
@@ -269,7 +277,7 @@ fn cells_frozen_and_thawed_fold_into_the_same_ledgers() {
     ] {
         let dump = folded_freezing(&events, publish_every, checkpoints, Some(50));
         assert_eq!(
-            digest(dump.as_bytes()),
+            dump_digest(&dump),
             DUMP_DIGEST,
             "the ledgers changed when months of cells were frozen"
         );

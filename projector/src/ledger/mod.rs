@@ -375,11 +375,11 @@ fn record_sighting<T: Sighted>(
     }
 }
 
-/// A stable 64-bit digest (FNV-1a) of an event's canonical bytes, for conflict detection.
+/// A stable 64-bit digest (XXH3) of an event's canonical bytes, for conflict detection.
+/// Stored with the state: changing it is a change of the state's form. (FNV-1a, before
+/// form 12, went a byte at a time: about 5 % of the replay's CPU.)
 pub fn digest(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 impl Ledger {

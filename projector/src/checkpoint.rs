@@ -48,7 +48,8 @@ use crate::record_store::{RecordStore, RecordStoreError, Visible};
 /// - 9: an agent's cells grouped by date.
 /// - 10: a cell's outlet named by its place among the agent's outlets.
 /// - 11: an agent's cells saved month by month, each month in a compact encoding.
-/// - 12: events' digests by XXH3 (FNV-1a before).
+/// - 12: events' digests and the record filter's key hashes by XXH3 (FNV-1a and SipHash
+///   before).
 pub const STATE_FORMAT: i64 = 12;
 
 /// The form of checkpoints written before the form was recorded.

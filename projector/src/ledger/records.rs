@@ -8,15 +8,13 @@
 //! Which records exist at all is answered by Bloom filters over every record ever made, kept
 //! with the state: "no" is certain (a new event, nearly every one, costs no read), "maybe" is
 //! a point read that is rare (a real repeat or retraction, or a false positive, about 0.5 %
-//! per filter). The filters' keys are hashed with SipHash-1-3 under fixed keys over the
-//! record's stored key bytes, so a filter written by one build answers for another, and
-//! could be made again from the stored keys alone.
+//! per filter). The filters' keys are hashed with XXH3 (unseeded) over the record's stored
+//! key bytes, so a filter written by one build answers for another, and could be made again
+//! from the stored keys alone.
 
 use aqs_schemas::{Event, Payload};
 use fastbloom::BloomFilter;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use siphasher::sip::SipHasher13;
-use std::hash::Hasher;
 
 use super::facts::Sighting;
 use super::{AgentState, Ledger};
@@ -27,9 +25,6 @@ const FIRST_CAPACITY: u64 = 1 << 20;
 /// Bits per record at capacity: with 8 hashes, about 0.5 % false positives per filter.
 const BITS_PER_RECORD: u64 = 11;
 const HASHES: u32 = 8;
-
-/// Fixed SipHash keys: a stored filter must mean the same to every build.
-const SIP_KEYS: (u64, u64) = (0x6171_735f_7265_636f, 0x7264_735f_6669_6c74);
 
 /// Why a stored record could not be taken back.
 #[derive(Debug, thiserror::Error)]
@@ -87,21 +82,27 @@ fn by_length(part: &str) -> (usize, &[u8]) {
     (part.len(), part.as_bytes())
 }
 
-/// The hash the filter knows a record by: of its stored key's bytes, without making them.
+/// The hash the filter knows a record by: XXH3 of its stored key's bytes (unseeded, so
+/// that a stored filter means the same to every build), made on the stack for the ids the
+/// contract allows.
 fn key_hash(agent: &str, source: &str, event_id: &str) -> u64 {
-    let mut hasher = SipHasher13::new_with_keys(SIP_KEYS.0, SIP_KEYS.1);
+    let mut bytes = [0_u8; 256];
+    let len = 6 + agent.len() + source.len() + event_id.len();
+    let Some(key) = bytes.get_mut(..len) else {
+        return xxhash_rust::xxh3::xxh3_64(&record_key(agent, source, event_id));
+    };
+    let mut at = 0;
     for part in [agent, source, event_id] {
-        hasher.write(&part_len(part).to_be_bytes());
-        hasher.write(part.as_bytes());
+        key[at..at + 2].copy_from_slice(&part_len(part).to_be_bytes());
+        key[at + 2..at + 2 + part.len()].copy_from_slice(part.as_bytes());
+        at += 2 + part.len();
     }
-    hasher.finish()
+    xxhash_rust::xxh3::xxh3_64(key)
 }
 
 #[cfg(test)]
 fn stored_key_hash(key: &[u8]) -> u64 {
-    let mut hasher = SipHasher13::new_with_keys(SIP_KEYS.0, SIP_KEYS.1);
-    hasher.write(key);
-    hasher.finish()
+    xxhash_rust::xxh3::xxh3_64(key)
 }
 
 /// Every agent event record ever made, as Bloom filters: "not there" is certain. A filter
@@ -352,6 +353,10 @@ mod tests {
         let key = record_key("A001", "crm", "e-1");
         assert_eq!(split_key(&key).expect("split"), ("A001", "crm", "e-1"));
         assert_eq!(key_hash("A001", "crm", "e-1"), stored_key_hash(&key));
+        // Past the bytes made on the stack too.
+        let long = "e".repeat(300);
+        let key = record_key("A001", "crm", &long);
+        assert_eq!(key_hash("A001", "crm", &long), stored_key_hash(&key));
         assert_ne!(
             key_hash("A001", "crm", "e-1"),
             key_hash("A001", "crmе", "-1")

@@ -97,6 +97,44 @@ fn team_day_view() -> String {
     )
 }
 
+/// The business dates the agent-day table has held a row of, one row each: the KPI job's
+/// trailing window of rates reaches before its periods, and no key of the agent days leads
+/// with the date, so without this a window with no agent day in it costs a scan of the
+/// whole table to find out. A date stays once written (a row emptied since is still read
+/// and found not live), so a date missing here is certain to have no agent day.
+pub const AGENT_DAY_DATES: &str = "ledger_agent_day_dates";
+
+fn agent_day_dates_schema() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {AGENT_DAY_DATES} (business_date TEXT PRIMARY KEY) WITHOUT ROWID"
+    )
+}
+
+/// Whether the store has the table of agent-day dates (stores written before it had none).
+pub fn has_agent_day_dates(connection: &Connection) -> rusqlite::Result<bool> {
+    connection.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [AGENT_DAY_DATES],
+        |r| r.get(0),
+    )
+}
+
+/// Makes the table of agent-day dates, filled from the agent days of a store written before
+/// it existed.
+fn make_agent_day_dates(connection: &Connection) -> rusqlite::Result<()> {
+    if has_agent_day_dates(connection)? {
+        return Ok(());
+    }
+    connection.execute_batch(&format!(
+        "BEGIN;
+         {};
+         INSERT OR IGNORE INTO {AGENT_DAY_DATES} SELECT DISTINCT business_date FROM {};
+         COMMIT;",
+        agent_day_dates_schema(),
+        AgentDayRow::TABLE
+    ))
+}
+
 /// Drops a `teams` table of the form before effective-dated definitions (one row per team,
 /// no `effective_from`): its rows cannot say since when a definition holds. The projector's
 /// checkpoints of that time are of an older form, so the ledger is rebuilt from the log and
@@ -135,6 +173,7 @@ impl LedgerDb {
         drop_teams_of_one_row_per_team(&connection)?;
         connection.execute_batch(SCHEMA)?;
         connection.execute_batch(&team_day_view())?;
+        make_agent_day_dates(&connection)?;
         Ok(Self { connection })
     }
 
@@ -152,6 +191,7 @@ impl LedgerDb {
         }
         let transaction = self.connection.transaction()?;
         visit_tables(&mut Clear(&transaction))?;
+        transaction.execute(&format!("DELETE FROM {AGENT_DAY_DATES}"), [])?;
         transaction.commit()
     }
 
@@ -160,6 +200,19 @@ impl LedgerDb {
         let transaction = self.connection.transaction()?;
         upsert(&transaction, &batch.agent_outlet_day)?;
         upsert(&transaction, &batch.agent_day)?;
+        {
+            let mut dated = transaction.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO {AGENT_DAY_DATES} (business_date) VALUES (?1)"
+            ))?;
+            let dates: std::collections::BTreeSet<chrono::NaiveDate> = batch
+                .agent_day
+                .iter()
+                .map(|row| row.business_date)
+                .collect();
+            for date in dates {
+                dated.execute([date.to_string()])?;
+            }
+        }
         upsert(&transaction, &batch.plans)?;
         upsert(&transaction, &batch.targets)?;
         upsert(&transaction, &batch.roster)?;

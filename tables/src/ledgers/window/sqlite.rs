@@ -148,6 +148,26 @@ impl SqliteSource {
         in_halves(middle, |agents| self.agent_days_of(window, agents))
     }
 
+    /// Whether any agent day may fall on the dates `window` (inclusive): false only when the
+    /// store's table of agent-day dates says none does (a store without that table may).
+    fn may_have_agent_days(&self, window: [&str; 2]) -> Result<bool, SourceError> {
+        let connection = self.connect()?;
+        let wrap = |e| self.wrap(e);
+        if !crate::ledgers::sqlite::has_agent_day_dates(&connection).map_err(wrap)? {
+            return Ok(true);
+        }
+        connection
+            .query_row(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} WHERE business_date BETWEEN ?1 AND ?2)",
+                    crate::ledgers::sqlite::AGENT_DAY_DATES
+                ),
+                window,
+                |r| r.get(0),
+            )
+            .map_err(wrap)
+    }
+
     /// The agent in the middle of the roster by id: as many agents before it as from it,
     /// which splits the agent days about evenly. `None` without a roster.
     fn middle_agent(&self) -> Result<Option<String>, SourceError> {
@@ -292,6 +312,9 @@ impl LedgerSource for SqliteSource {
         last: NaiveDate,
     ) -> Result<Vec<AgentDay>, SourceError> {
         let (first, last) = (first.to_string(), last.to_string());
+        if !self.may_have_agent_days([&first, &last])? {
+            return Ok(Vec::new());
+        }
         let middle = self.middle_agent()?;
         self.agent_days([first.as_str(), last.as_str()], middle.as_deref())
     }
@@ -580,6 +603,52 @@ mod tests {
             })
             .collect();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn a_window_without_agent_days_is_told_by_their_dates_and_an_older_store_is_still_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ledgers.db");
+        let mut ledgers = crate::ledgers::sqlite::LedgerDb::open(&path).expect("open");
+        let mut batch = LedgerBatch::default();
+        batch.agent_day.push(agent_day("A1", "2026-12-01", 1));
+        batch.agent_day.push(agent_day("A2", "2026-12-03", 0));
+        ledgers.write(&batch).expect("write");
+        let date = |text: &str| text.parse::<NaiveDate>().expect("date");
+        let source = SqliteSource::new(&path);
+        let window = |first: &str, last: &str| source.may_have_agent_days([first, last]);
+        assert!(!window("2026-11-01", "2026-11-30").expect("dates"));
+        assert!(window("2026-11-01", "2026-12-01").expect("dates"));
+        // A date whose only row is not live still counts as one to read.
+        assert!(window("2026-12-03", "2026-12-31").expect("dates"));
+        assert!(!window("2026-12-02", "2026-12-02").expect("dates"));
+        let read = |first, last| {
+            source
+                .load_agent_days(date(first), date(last))
+                .expect("agent days")
+                .len()
+        };
+        assert_eq!(read("2026-11-01", "2026-11-30"), 0);
+        assert_eq!(read("2026-11-01", "2026-12-31"), 1);
+
+        // A store written before the table of dates: read by scanning, as before, and given
+        // the table, filled, when the writer opens it next.
+        drop(ledgers);
+        let connection = rusqlite::Connection::open(&path).expect("open");
+        connection
+            .execute_batch(&format!(
+                "DROP TABLE {}",
+                crate::ledgers::sqlite::AGENT_DAY_DATES
+            ))
+            .expect("drop");
+        assert!(window("2026-11-01", "2026-11-30").expect("no table"));
+        assert_eq!(read("2026-11-01", "2026-12-31"), 1);
+        let mut ledgers = crate::ledgers::sqlite::LedgerDb::open(&path).expect("reopen");
+        assert!(!window("2026-11-01", "2026-11-30").expect("dates"));
+        assert!(window("2026-12-01", "2026-12-01").expect("dates"));
+        // Emptied for a rebuild: no dates either.
+        ledgers.clear().expect("clear");
+        assert!(!window("2026-12-01", "2026-12-31").expect("dates"));
     }
 
     #[test]

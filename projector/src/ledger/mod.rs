@@ -259,10 +259,12 @@ struct ReferenceState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Dirty {
     /// Changed cells by agent, and days: keyed by agent first so that marking a cell of an
-    /// agent already marked copies no agent id.
+    /// agent already marked copies no agent id. Hashed, as every cell an event changes is
+    /// marked (a tree of agent ids compared a dozen ids per mark); the changes are taken in
+    /// agent order all the same.
     /// The outlet is its place among the agent's outlets (see [`DayCells`]).
-    cells: BTreeMap<String, BTreeSet<(NaiveDate, u32)>>,
-    agent_days: BTreeMap<String, BTreeSet<NaiveDate>>,
+    cells: HashMap<String, BTreeSet<(NaiveDate, u32)>>,
+    agent_days: HashMap<String, BTreeSet<NaiveDate>>,
     /// Agents whose every day must be re-tagged (their team history changed).
     retag_agents: BTreeSet<String>,
     /// Teams whose definitions changed, with the earliest effective date changed: the days
@@ -779,7 +781,7 @@ impl Ledger {
     pub fn take_changes(&mut self) -> LedgerChanges {
         let dirty = std::mem::take(&mut self.dirty);
         let mut changes = LedgerChanges::default();
-        for (agent_id, cells) in dirty.cells {
+        for (agent_id, cells) in in_agent_order(dirty.cells) {
             // An agent is never forgotten while its changes wait (`retain_agents`).
             let Some(state) = self.agents.get(&agent_id) else {
                 continue;
@@ -800,7 +802,8 @@ impl Ledger {
             }
             in_key_order(&mut changes.agent_outlet_day[first..]);
         }
-        let mut days = dirty.agent_days;
+        let mut days: BTreeMap<String, BTreeSet<NaiveDate>> =
+            dirty.agent_days.into_iter().collect();
         for (agent_id, state) in &self.agents {
             if dirty.retag_agents.contains(agent_id) {
                 days.entry(agent_id.clone())
@@ -1223,6 +1226,13 @@ fn add_to_cell(
     }
     marked(&mut dirty.cells, agent_id).insert((date, place));
     marked(&mut dirty.agent_days, agent_id).insert(date);
+}
+
+/// The entries of a map by agent, sorted by agent id.
+fn in_agent_order<T>(by_agent: HashMap<String, T>) -> Vec<(String, T)> {
+    let mut entries: Vec<(String, T)> = by_agent.into_iter().collect();
+    entries.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+    entries
 }
 
 /// The entry of an agent, made on first use (the id is copied only then).

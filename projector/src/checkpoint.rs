@@ -50,7 +50,8 @@ use crate::record_store::{RecordStore, RecordStoreError, Visible};
 /// - 11: an agent's cells saved month by month, each month in a compact encoding.
 /// - 12: events' digests and the record filter's key hashes by XXH3 (FNV-1a and SipHash
 ///   before).
-pub const STATE_FORMAT: i64 = 12;
+/// - 13: the dates of event records and cancellations as day numbers.
+pub const STATE_FORMAT: i64 = 13;
 
 /// The form of checkpoints written before the form was recorded.
 const FIRST_STATE_FORMAT: i64 = 1;

@@ -167,6 +167,7 @@ struct PlanCounts {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct CancellationState {
+    #[serde(with = "facts::day_number")]
     date: NaiveDate,
     refund: Money,
     /// The outlet the refund currently counts on, by its place among the agent's outlets;

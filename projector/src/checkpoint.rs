@@ -192,21 +192,15 @@ impl CheckpointStore {
             path: path.to_owned(),
         };
         let generation = match store.row()? {
-            Some(row) if row.format != STATE_FORMAT => {
-                // A checkpoint of an earlier form is never loaded: the ledger is rebuilt from
-                // the log. Its records go now, or the rebuild would read one (for an id its
-                // fresh filter wrongly says it may have seen) and take the event as already
-                // counted. The row stays, to tell that the form changed until a save
-                // replaces it.
-                store.records.clear_records()?;
-                store.records.set_visible(Visible {
-                    committed: row.generation as u64,
-                    abandoned: row.abandoned,
-                    pending: None,
-                });
-                Some(row.generation)
-            }
             Some(row) => {
+                if row.format != STATE_FORMAT {
+                    // A checkpoint of an earlier form is never loaded: the ledger is rebuilt
+                    // from the log. Its records go now, or the rebuild would read one (for an
+                    // id its fresh filter wrongly says it may have seen) and take the event as
+                    // already counted. The row stays, to tell that the form changed until a
+                    // save replaces it.
+                    store.records.clear_records()?;
+                }
                 store.records.set_visible(Visible {
                     committed: row.generation as u64,
                     abandoned: row.abandoned,

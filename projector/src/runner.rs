@@ -600,8 +600,6 @@ impl<C: LogConsumer> Runner<C> {
         }
     }
 
-    /// Hands the rows changed since the last publish to every store's writer. Rows carry the
-    /// versions of the current positions, which cover every change folded so far.
     /// Events between publishes while catching up: [`PUBLISH_EVENTS_PER_AGENT`] per agent
     /// of the ledger, at least [`PUBLISH_EVERY_EVENTS_AT_LEAST`], at most the setting.
     fn publish_every_events(&self) -> u64 {
@@ -611,6 +609,8 @@ impl<C: LogConsumer> Runner<C> {
         )
     }
 
+    /// Hands the rows changed since the last publish to every store's writer. Rows carry the
+    /// versions of the current positions, which cover every change folded so far.
     fn publish(&mut self) {
         if self.unpublished == 0 {
             return;

@@ -47,11 +47,16 @@ pub enum RecordError {
 /// beginning of another (the store appends a version to it).
 pub fn record_key(agent: &str, source: &str, event_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(6 + agent.len() + source.len() + event_id.len());
+    push_key(&mut key, agent, source, event_id);
+    key
+}
+
+/// Appends a record's stored key ([`record_key`]) to `key`.
+fn push_key(key: &mut Vec<u8>, agent: &str, source: &str, event_id: &str) {
     for part in [agent, source, event_id] {
         key.extend_from_slice(&part_len(part).to_be_bytes());
         key.extend_from_slice(part.as_bytes());
     }
-    key
 }
 
 fn part_len(part: &str) -> u16 {
@@ -83,21 +88,17 @@ fn by_length(part: &str) -> (usize, &[u8]) {
 }
 
 /// The hash the filter knows a record by: XXH3 of its stored key's bytes (unseeded, so
-/// that a stored filter means the same to every build), made on the stack for the ids the
-/// contract allows.
+/// that a stored filter means the same to every build), the key made in a buffer this
+/// thread keeps rather than a new one per event.
 fn key_hash(agent: &str, source: &str, event_id: &str) -> u64 {
-    let mut bytes = [0_u8; 256];
-    let len = 6 + agent.len() + source.len() + event_id.len();
-    let Some(key) = bytes.get_mut(..len) else {
-        return xxhash_rust::xxh3::xxh3_64(&record_key(agent, source, event_id));
-    };
-    let mut at = 0;
-    for part in [agent, source, event_id] {
-        key[at..at + 2].copy_from_slice(&part_len(part).to_be_bytes());
-        key[at + 2..at + 2 + part.len()].copy_from_slice(part.as_bytes());
-        at += 2 + part.len();
+    thread_local! {
+        static KEY: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    xxhash_rust::xxh3::xxh3_64(key)
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        push_key(key, agent, source, event_id);
+        xxhash_rust::xxh3::xxh3_64(key)
+    })
 }
 
 #[cfg(test)]
@@ -316,10 +317,7 @@ impl Ledger {
             });
             for (source, id, sighting) in &records {
                 key.clear();
-                for part in [agent.as_str(), source, id] {
-                    key.extend_from_slice(&part_len(part).to_be_bytes());
-                    key.extend_from_slice(part.as_bytes());
-                }
+                push_key(&mut key, agent, source, id);
                 value.clear();
                 value = postcard::to_extend(*sighting, value)
                     .expect("a record encodes: postcard writes every serde value into a Vec");
@@ -353,7 +351,7 @@ mod tests {
         let key = record_key("A001", "crm", "e-1");
         assert_eq!(split_key(&key).expect("split"), ("A001", "crm", "e-1"));
         assert_eq!(key_hash("A001", "crm", "e-1"), stored_key_hash(&key));
-        // Past the bytes made on the stack too.
+        // A long id too.
         let long = "e".repeat(300);
         let key = record_key("A001", "crm", &long);
         assert_eq!(key_hash("A001", "crm", &long), stored_key_hash(&key));
